@@ -1,0 +1,266 @@
+"""Queue throughput: SuperSeller's job engine vs PgQueuer and Procrastinate, one run.
+
+Each system gets a fresh PostgreSQL database, enqueues N no-op jobs in batches,
+then drains them; we print enqueue and processing jobs/s and our ratio to each
+peer. SuperSeller also writes a job_logs row per run. Then the enqueue→start
+latency of an idle SuperSeller worker (LISTEN/NOTIFY wake-up) as p50/p99.
+
+    uv run --group bench python bench/queue_throughput.py [--jobs 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from superseller.db import migrate  # noqa: E402
+from superseller.db.engine import make_engine  # noqa: E402
+from superseller.db.schema import job_logs, jobs  # noqa: E402
+from superseller.jobs import JobType, Registry  # noqa: E402
+from superseller.jobs.queue import JobSpec, Queue  # noqa: E402
+from superseller.jobs.worker import Worker, WorkerOptions  # noqa: E402
+
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def fresh_db(prefix: str) -> str:
+    name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
+    eng = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    eng.dispose()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_db(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    eng = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    eng.dispose()
+
+
+async def noop(ctx) -> None:
+    """The no-op job: async, like the peers' (no thread hop per job)."""
+    return None
+
+
+def noop_registry() -> Registry:
+    reg = Registry()
+    reg.add(JobType("noop", noop))
+    return reg
+
+
+# -- SuperSeller --------------------------------------------------------------
+def superseller_enqueue(url: str, n: int, batch: int) -> float:
+    eng = make_engine(url)
+    migrate.upgrade(eng)
+    q = Queue(eng, noop_registry())
+    t0 = time.perf_counter()
+    for i in range(0, n, batch):
+        q.enqueue_many([JobSpec("noop") for _ in range(min(batch, n - i))])
+    dt = time.perf_counter() - t0
+    eng.dispose()
+    return n / dt
+
+
+def superseller_drain(url: str, n: int, processes: int, concurrency: int, batch: int) -> float:
+    """Drain with `processes` worker processes (this one included when processes == 1)."""
+    if processes == 1:
+        eng = make_engine(url)
+        opts = WorkerOptions(concurrency=concurrency, batch_size=batch, burst=True, listen=False)
+        t0 = time.perf_counter()
+        Worker(eng, noop_registry(), opts).run()
+        dt = time.perf_counter() - t0
+    else:
+        cmd = [sys.executable, __file__, "--worker-process", url, str(concurrency), str(batch)]
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(cmd) for _ in range(processes)]
+        for p in procs:
+            p.wait()
+        dt = time.perf_counter() - t0
+        eng = make_engine(url)
+    with eng.connect() as conn:
+        done = conn.execute(
+            select(func.count()).select_from(jobs).where(jobs.c.status == "completed")
+        ).scalar()
+        logged = conn.execute(select(func.count()).select_from(job_logs)).scalar()
+    eng.dispose()
+    assert done == n and logged == n, (done, logged)
+    return n / dt
+
+
+def worker_process(url: str, concurrency: int, batch: int) -> None:
+    eng = make_engine(url)
+    opts = WorkerOptions(concurrency=concurrency, batch_size=batch, burst=True, listen=False)
+    Worker(eng, noop_registry(), opts).run()
+
+
+def superseller_latency(url: str, samples: int) -> tuple[float, float]:
+    eng = make_engine(url)
+    migrate.upgrade(eng)
+    reg = noop_registry()
+    worker = Worker(eng, reg, WorkerOptions(concurrency=4, poll_s=5.0))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    time.sleep(1.0)  # let the listener connect and the worker go idle
+    q = Queue(eng, reg)
+    ids = []
+    for _ in range(samples):
+        ids.append(q.enqueue("noop").id)
+        time.sleep(0.01)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with eng.connect() as conn:
+            left = conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.status != "completed")
+            ).scalar()
+        if not left:
+            break
+        time.sleep(0.1)
+    worker.stop()
+    thread.join(10)
+    with eng.connect() as conn:
+        rows = conn.execute(select(jobs.c.created_at, job_logs.c.started_at).join(
+            job_logs, job_logs.c.job_id == jobs.c.id)).all()
+    eng.dispose()
+    lat = sorted((s - c).total_seconds() * 1000 for c, s in rows)
+    return statistics.median(lat), lat[int(len(lat) * 0.99) - 1]
+
+
+# -- PgQueuer -----------------------------------------------------------------
+async def pgqueuer_run(url: str, n: int, batch: int) -> tuple[float, float]:
+    import asyncpg
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.qm import QueueManager
+    from pgqueuer.queries import Queries
+    from pgqueuer.types import QueueExecutionMode
+
+    # asyncpg: PgQueuer's fastest driver (psycopg gave it a third of this here).
+    conn = await asyncpg.connect(url)
+    driver = AsyncpgDriver(conn)
+    queries = Queries(driver)
+    await queries.install()
+    t0 = time.perf_counter()
+    for i in range(0, n, 1000):
+        k = min(1000, n - i)
+        await queries.enqueue(["noop"] * k, [None] * k, [0] * k)
+    enq = n / (time.perf_counter() - t0)
+
+    qm = QueueManager(queries)
+
+    @qm.entrypoint("noop")
+    async def pgq_noop(job) -> None:
+        return None
+
+    t0 = time.perf_counter()
+    await qm.run(batch_size=batch, mode=QueueExecutionMode.drain)
+    proc = n / (time.perf_counter() - t0)
+    return enq, proc
+
+
+# -- Procrastinate ------------------------------------------------------------
+async def procrastinate_run(url: str, n: int, concurrency: int) -> tuple[float, float]:
+    import logging
+
+    import procrastinate
+
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+
+    @app.task(name="noop")
+    async def pro_noop() -> None:
+        return None
+
+    async with app.open_async():
+        await app.schema_manager.apply_schema_async()
+        t0 = time.perf_counter()
+        for i in range(0, n, 1000):
+            await pro_noop.batch_defer_async(*[{} for _ in range(min(1000, n - i))])
+        enq = n / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        await app.run_worker_async(concurrency=concurrency, wait=False, install_signal_handlers=False)
+        proc = n / (time.perf_counter() - t0)
+    return enq, proc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, default=20000)
+    ap.add_argument("--procrastinate-jobs", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--latency-samples", type=int, default=300)
+    ap.add_argument("--worker-process", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker_process:
+        url, conc, batch = args.worker_process
+        worker_process(url, int(conc), int(batch))
+        return
+
+    n, batch = args.jobs, args.batch
+    results: dict[str, tuple[float, float]] = {}
+
+    for label, procs, conc in (("superseller (1 process)", 1, 2 * batch),
+                               ("superseller (2 processes)", 2, 2 * batch)):
+        url = fresh_db("ss")
+        try:
+            enq = superseller_enqueue(url, n, 1000)
+            results[label] = (enq, superseller_drain(url, n, procs, conc, batch))
+        finally:
+            drop_db(url)
+        print(f"{label:28s} enqueue {results[label][0]:9.0f}/s  process {results[label][1]:8.0f}/s",
+              flush=True)
+
+    url = fresh_db("pgq")
+    try:
+        results["pgqueuer"] = asyncio.run(pgqueuer_run(url, n, batch))
+    finally:
+        drop_db(url)
+    print(f"{'pgqueuer':28s} enqueue {results['pgqueuer'][0]:9.0f}/s  "
+          f"process {results['pgqueuer'][1]:8.0f}/s", flush=True)
+
+    url = fresh_db("pro")
+    try:
+        results["procrastinate"] = asyncio.run(
+            procrastinate_run(url, args.procrastinate_jobs, concurrency=10))
+    finally:
+        drop_db(url)
+    print(f"{'procrastinate':28s} enqueue {results['procrastinate'][0]:9.0f}/s  "
+          f"process {results['procrastinate'][1]:8.0f}/s", flush=True)
+
+    url = fresh_db("lat")
+    try:
+        p50, p99 = superseller_latency(url, args.latency_samples)
+    finally:
+        drop_db(url)
+
+    print()
+    print(f"jobs: {n} (procrastinate: {args.procrastinate_jobs}), batch {batch}, "
+          "no-op handler; superseller writes a job_logs row per run")
+    print(f"{'system':28s} {'enqueue/s':>10s} {'process/s':>10s}")
+    for label, (enq, proc) in results.items():
+        print(f"{label:28s} {enq:10.0f} {proc:10.0f}")
+    print()
+    for ours in ("superseller (1 process)", "superseller (2 processes)"):
+        for peer in ("pgqueuer", "procrastinate"):
+            e = results[ours][0] / results[peer][0]
+            p = results[ours][1] / results[peer][1]
+            print(f"{ours} / {peer}: enqueue {e:.2f}x, process {p:.2f}x")
+    print(f"\nsuperseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
+          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from superseller.api import auth, errors, internal, seller
+from superseller.api.deps import Services, services
+
+
+def create_app(svc: Services) -> FastAPI:
+    app = FastAPI(title="SuperSeller", version="0.1.0", docs_url="/docs")
+    app.state.services = svc
+    errors.install(app)
+    app.include_router(auth.router)
+    app.include_router(seller.router)
+    app.include_router(internal.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz():
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request):
+        """The database answers and its migrations are current."""
+        from superseller.db import migrate
+
+        s = services(request)
+        try:
+            with s.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current, head = migrate.current(s.engine), migrate.head()
+        except Exception:  # noqa: BLE001 - any database failure means not ready
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        if current != head:
+            return JSONResponse({"status": "unavailable", "migrations": current,
+                                 "expected": head}, 503)
+        return {"status": "ok", "migrations": current}
+
+    return app

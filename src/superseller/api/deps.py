@@ -1,0 +1,40 @@
+"""What the routes need: settings, engine, registry, clock; and the internal-key guard."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Header, Request
+from sqlalchemy import Engine
+
+from superseller.api.errors import ApiError
+from superseller.config import Settings
+from superseller.jobs.clock import Clock
+from superseller.jobs.registry import Registry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    registry: Registry
+    clock: Clock
+    short_wait_s: float = 4.0  # under EventBridge's 5 s API-destination limit
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def require_internal_key(request: Request,
+                         x_internal_key: str | None = Header(default=None)) -> None:
+    """401 for a missing or wrong key, 503 when no key is configured (never an open door).
+    The comparison takes constant time."""
+    configured = services(request).settings.internal_jobs_key
+    if configured is None or not configured.get_secret_value():
+        raise ApiError(503, "internal_jobs_disabled",
+                       "internal jobs disabled: INTERNAL_JOBS_KEY is not configured")
+    if x_internal_key is None or not hmac.compare_digest(
+            x_internal_key.encode(), configured.get_secret_value().encode()):
+        raise ApiError(401, "unauthorized", "missing or wrong X-Internal-Key")

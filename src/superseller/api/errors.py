@@ -1,0 +1,56 @@
+"""One JSON error shape everywhere: {"error": {"code", "message", "fields"?}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from superseller.jobs.errors import InvalidPayload, JobError, JobNotFound, UnknownJobType
+
+log = logging.getLogger("superseller.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: list | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def error_body(code: str, message: str, fields: list | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError):
+        return JSONResponse(error_body(exc.code, exc.message, exc.fields), exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+                   "problem": e["msg"]} for e in exc.errors()]
+        return JSONResponse(error_body("invalid_request", "the request is not valid", fields), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException):
+        return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)),
+                            exc.status_code)
+
+    @app.exception_handler(JobError)
+    async def _job(_: Request, exc: JobError):
+        status = 404 if isinstance(exc, JobNotFound) else 400
+        code = "invalid_payload" if isinstance(exc, InvalidPayload | UnknownJobType) else \
+            type(exc).__name__
+        return JSONResponse(error_body(code, str(exc)), status)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "unexpected server error"), 500)

@@ -1,0 +1,139 @@
+"""Internal job endpoints for an external scheduler (EventBridge), behind X-Internal-Key.
+
+They enqueue and return at once (202) — except the rebuild, which waits up to
+`short_wait_s` (4 s) and answers 200 with the seed's result when it finished.
+Repeated calls (EventBridge retries on time-outs) return the existing job: by
+`Idempotency-Key`, or by job type + tenant (+ range) while one is unfinished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from superseller.api.deps import Services, require_internal_key, services
+from superseller.api.errors import ApiError
+from superseller.db.schema import job_logs
+from superseller.jobs.admin import JobAdmin
+from superseller.jobs.queue import Queue
+from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
+from superseller.tenants import TenantNotFound, get_tenant
+
+log = logging.getLogger("superseller.api.internal")
+router = APIRouter(prefix="/api/v1/jobs", dependencies=[Depends(require_internal_key)],
+                   tags=["internal jobs"])
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenantId: str = Field(min_length=1, max_length=64)
+    daysBack: int = Field(default=30, ge=1, le=150)
+
+
+class RebuildBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    tenantId: str = Field(min_length=1, max_length=64)
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+
+def _log(endpoint: str, **fields: Any) -> None:
+    """One structured line per call, tagged for the seeds' CloudWatch filter. No secrets."""
+    log.info("[INTERNAL-JOB] %s", json.dumps({"endpoint": endpoint, **fields}, default=str))
+
+
+def _tenant_or_404(svc: Services, tenant_id: str) -> dict | None:
+    if tenant_id == "all":
+        return None
+    try:
+        return get_tenant(svc.engine, tenant_id)
+    except TenantNotFound as exc:
+        raise ApiError(404, "tenant_not_found", str(exc)) from None
+
+
+def _accepted(job_id: int, status: str) -> JSONResponse:
+    return JSONResponse({"jobId": job_id, "status": status,
+                         "statusUrl": f"/api/v1/jobs/{job_id}"}, status_code=202)
+
+
+@router.post("/sync-mercadolivre", status_code=202)
+def sync_mercadolivre(body: SyncBody, request: Request,
+                      idempotency_key: str | None = Header(default=None, max_length=200)):
+    began = time.perf_counter()
+    svc = services(request)
+    _tenant_or_404(svc, body.tenantId)
+    key = f"idem:{idempotency_key}" if idempotency_key else f"sync:{body.tenantId}"
+    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+        "sync_mercadolivre", {"tenantId": body.tenantId, "daysBack": body.daysBack},
+        tenant_id=None if body.tenantId == "all" else body.tenantId, unique_key=key)
+    _log("sync-mercadolivre", tenantId=body.tenantId, jobId=job.id, created=job.created,
+         durationMs=int((time.perf_counter() - began) * 1000))
+    return _accepted(job.id, "pending")
+
+
+@router.post("/rebuild-daily-metrics")
+async def rebuild_daily_metrics(body: RebuildBody, request: Request,
+                                idempotency_key: str | None = Header(default=None,
+                                                                     max_length=200)):
+    began = time.perf_counter()
+    svc = services(request)
+    tenant = _tenant_or_404(svc, body.tenantId)
+    if (body.from_ is None) != (body.to is None):
+        raise ApiError(422, "invalid_request", "give both 'from' and 'to', or neither",
+                       [{"field": "from" if body.from_ is None else "to", "problem": "missing"}])
+    if body.from_ is None and tenant is not None:
+        # An external scheduler cannot compute dates: the trailing 30 local days.
+        end = local_today(tenant["timezone"], svc.clock.now())
+        start, stop = (end - timedelta(days=29)).isoformat(), end.isoformat()
+    else:
+        start, stop = body.from_, body.to
+    if start is not None:
+        try:
+            validate_range(parse_day(start, "from"), parse_day(stop, "to"))
+        except InvalidRange as exc:
+            raise ApiError(400, "invalid_range", str(exc)) from None
+    payload = {"tenantId": body.tenantId, **({"from": start, "to": stop} if start else {})}
+    key = (f"idem:{idempotency_key}" if idempotency_key
+           else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}")
+    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+        "rebuild_daily_metrics", payload,
+        tenant_id=None if body.tenantId == "all" else body.tenantId, unique_key=key)
+    admin = JobAdmin(svc.engine)
+    deadline = time.monotonic() + svc.short_wait_s
+    row = admin.get(job.id)
+    while row["status"] in ("pending", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        row = await asyncio.to_thread(admin.get, job.id)
+    _log("rebuild-daily-metrics", tenantId=body.tenantId, jobId=job.id, status=row["status"],
+         range=[start, stop], durationMs=int((time.perf_counter() - began) * 1000))
+    if row["status"] in ("pending", "running"):
+        return _accepted(job.id, row["status"])
+    result = row["result"] or {}
+    with svc.engine.connect() as conn:
+        log_id = conn.execute(select(job_logs.c.id).where(job_logs.c.job_id == job.id)
+                              .order_by(job_logs.c.id.desc()).limit(1)).scalar()
+    if row["status"] != "completed":
+        return {"success": False, "jobId": job.id, "jobLogId": log_id,
+                "error": row["last_error"]}
+    if "fannedOut" in result:
+        return {"success": True, "jobId": job.id, "jobLogId": log_id, **result}
+    return {"success": True, "jobId": job.id, "jobLogId": log_id,
+            "duration": result.get("durationMs"), "daysProcessed": result.get("daysProcessed"),
+            "rowsUpserted": result.get("rowsUpserted"),
+            "listingsProcessed": result.get("listingsProcessed"),
+            "dateRange": result.get("dateRange")}
+
+
+@router.get("/{job_id}")
+def job_status(job_id: int, request: Request):
+    admin = JobAdmin(services(request).engine)
+    return {"job": admin.get(job_id), "logs": admin.logs(job_id)}

@@ -1,0 +1,1 @@
+"""The `superseller` command line."""

@@ -1,0 +1,3 @@
+from superseller.cli.main import main
+
+main()

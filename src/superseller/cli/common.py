@@ -1,0 +1,55 @@
+"""Shared CLI plumbing: settings, engine, registry, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+
+import typer
+from rich.console import Console
+
+from superseller.config import get_settings
+from superseller.db.engine import make_engine
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A message for the user; the command exits with `code`."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@lru_cache
+def engine():
+    return make_engine(get_settings().resolved_database_url())
+
+
+@lru_cache
+def registry():
+    from superseller.wiring import build_registry
+
+    return build_registry(get_settings())
+
+
+def parse_json_object(text: str, what: str = "payload") -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}", 2) from None
+    if not isinstance(value, dict):
+        raise CliError(f"{what} must be a JSON object", 2)
+    return value
+
+
+def print_json(value) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def fail(message: str, code: int = 1):
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)

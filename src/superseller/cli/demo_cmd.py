@@ -1,0 +1,146 @@
+"""`superseller demo`: the whole product on one machine, no accounts needed.
+
+Embedded SQLite in a data directory, the sandbox seller served over real HTTP,
+the OAuth connection, a sync and rebuild through the real job engine, the
+overview for 7 and 30 days, then a worker and the scheduler keep running (the
+sandbox keeps producing orders and visits) until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from superseller.cli.common import CliError, console
+from superseller.cli.inline import run_job_now
+from superseller.config import Settings
+from superseller.db import migrate
+from superseller.db.engine import make_engine
+from superseller.jobs.default_schedules import ensure_defaults
+from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.worker import Worker, WorkerOptions
+from superseller.mercadolivre.connect import connect_sandbox
+from superseller.metrics.freshness import tenant_freshness
+from superseller.metrics.queries import overview, period
+from superseller.sandbox.data import SellerSpec
+from superseller.sandbox.server import start_in_thread
+from superseller.tenants import create_tenant
+from superseller.wiring import build_registry
+
+TENANT = "demo"
+
+
+def _brl(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return "R$ " + f"{v:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:+.1f}%".replace(".", ",")
+
+
+def _show(eng, days: int) -> None:
+    start, end = period("America/Sao_Paulo", datetime.now(UTC), days)
+    o = overview(eng, TENANT, start, end, top=5)
+    c = o["cards"]
+    table = Table(title=f"Visão geral — últimos {days} dias ({start:%d/%m} a {end:%d/%m})")
+    for col in ("", "valor", "período anterior", "variação"):
+        table.add_column(col, justify="right" if col else "left")
+    rows = [("Receita", _brl, "revenue"), ("Pedidos", str, "orders"), ("Unidades", str, "units"),
+            ("Visitas", str, "visits"),
+            ("Conversão", lambda v: "—" if v is None else f"{v * 100:.2f}%".replace(".", ","),
+             "conversion"), ("Ticket médio", _brl, "avgTicket")]
+    for label, fmt, key in rows:
+        card = c[key]
+        table.add_row(label, fmt(card["value"]) if card["value"] is not None else "—",
+                      fmt(card["previous"]) if card["previous"] is not None else "—",
+                      _pct(card["changePct"]))
+    console.print(table)
+    top = Table(title="Anúncios que mais venderam")
+    for col in ("anúncio", "receita", "pedidos"):
+        top.add_column(col)
+    for t in o["topListings"]:
+        top.add_row(f"{t['externalId']} {t['title']}", _brl(t["revenue"]), str(t["orders"]))
+    console.print(top)
+
+
+def demo(
+    data_dir: Path | None = typer.Option(None, help="Keep the data here (default: a temp dir)."),
+    listings: int = typer.Option(200, min=1, max=5000, help="Sandbox seller's listings."),
+    history_days: int = typer.Option(90, min=7, max=150, help="Days of history to sync."),
+    once: bool = typer.Option(False, help="Stop after the first sync and overview."),
+) -> None:
+    """Run the product locally: SQLite + the sandbox seller, no accounts needed."""
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="superseller-demo-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    sandbox = start_in_thread(SellerSpec(listings=listings, history_days=history_days,
+                                         start=datetime.now(UTC)))
+    settings = Settings(
+        data_dir=directory, database_url=f"sqlite:///{directory / 'superseller.db'}",
+        ml_api_url=sandbox.url, ml_auth_url=f"{sandbox.url}/authorization",
+        ml_client_id="sandbox-app", ml_client_secret="sandbox-secret",
+        ml_redirect_uri="http://127.0.0.1/mercadolivre/callback", ml_requests_per_s=0,
+        ml_concurrency=8)
+    eng = make_engine(settings.resolved_database_url())
+    reg = build_registry(settings)
+    console.print(f"[b]SuperSeller demo[/b] — data in {directory}, sandbox at {sandbox.url}")
+    migrate.upgrade(eng)
+    ensure_defaults(eng, reg)
+    from superseller.tenants import TenantNotFound, get_tenant
+
+    try:
+        get_tenant(eng, TENANT)
+    except TenantNotFound:
+        create_tenant(eng, "Loja Demo", tenant_id=TENANT)
+        connect_sandbox(eng, settings, TENANT, datetime.now(UTC))
+        console.print("Mercado Livre (sandbox) conectado.")
+    sync = run_job_now("sync_mercadolivre", {"tenantId": TENANT, "daysBack": history_days},
+                       TENANT, "Sincronizando com o Mercado Livre", eng=eng, reg=reg,
+                       settings=settings)
+    if sync["status"] != "completed":
+        raise CliError(f"sync failed: {sync['last_error']}")
+    r = sync["result"]
+    console.print(f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
+                  f"visitas sincronizados ({r['requests']} chamadas à API).")
+    rebuild = run_job_now("rebuild_daily_metrics", {"tenantId": TENANT, **{
+        "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]}}, TENANT,
+        "Atualizando métricas diárias", eng=eng, reg=reg, settings=settings)
+    if rebuild["status"] != "completed":
+        raise CliError(f"rebuild failed: {rebuild['last_error']}")
+    for days in (7, 30):
+        _show(eng, days)
+    f = tenant_freshness(eng, TENANT, datetime.now(UTC))
+    console.print(f"Status: [b]{f['label']}[/b]" + (f" (até {f['updatedUntil']})"
+                                                    if f["updatedUntil"] else ""))
+    if once:
+        sandbox.stop()
+        return
+    worker = Worker(eng, reg, WorkerOptions.from_settings(settings, concurrency=4))
+    scheduler = Scheduler(eng, reg)
+    threads = [threading.Thread(target=worker.run, daemon=True, name="worker"),
+               threading.Thread(target=scheduler.run_forever, daemon=True, name="scheduler")]
+    for t in threads:
+        t.start()
+    console.print("Worker and scheduler running (schedules: `superseller schedules list` with "
+                  f"DATABASE_URL=sqlite:///{directory / 'superseller.db'}). Ctrl-C to stop.")
+    console.print("The web dashboard is not built yet; this terminal view stands in for it.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    console.print("stopping…")
+    worker.stop()
+    scheduler.stop()
+    for t in threads:
+        t.join(timeout=30)
+    sandbox.stop()
+    eng.dispose()

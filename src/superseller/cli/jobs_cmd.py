@@ -1,0 +1,88 @@
+"""`superseller jobs …`: enqueue, list, show, cancel, retry, stats."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from superseller.cli.common import console, engine, parse_json_object, print_json, registry
+from superseller.jobs.admin import JobAdmin
+from superseller.jobs.queue import Queue
+
+app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
+
+
+@app.command()
+def enqueue(
+    job_type: str = typer.Argument(..., metavar="TYPE"),
+    payload: str = typer.Option("{}", help="JSON object."),
+    tenant: str | None = typer.Option(None, help="Tenant id."),
+    queue: str | None = typer.Option(None),
+    priority: int = typer.Option(0, help="Higher runs first."),
+    unique_key: str | None = typer.Option(None, help="Deduplicate against unfinished jobs."),
+    max_attempts: int | None = typer.Option(None, min=1),
+) -> None:
+    """Add a job to the queue."""
+    result = Queue(engine(), registry()).enqueue(
+        job_type, parse_json_object(payload), tenant_id=tenant, queue=queue, priority=priority,
+        unique_key=unique_key, max_attempts=max_attempts,
+    )
+    word = "enqueued" if result.created else "already queued as"
+    console.print(f"{word} job {result.id}")
+
+
+@app.command("list")
+def list_(
+    state: str | None = typer.Option(None, help="pending|running|completed|failed|cancelled"),
+    job_type: str | None = typer.Option(None, "--type"),
+    tenant: str | None = typer.Option(None),
+    limit: int = typer.Option(20, min=1, max=500),
+    before: int | None = typer.Option(None, help="Show jobs older than this id (paging)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Newest jobs first."""
+    rows = JobAdmin(engine()).list(status=state, job_type=job_type, tenant_id=tenant,
+                                   limit=limit, before_id=before)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table("id", "type", "state", "attempts", "tenant", "run_at", "last_error")
+    for r in rows:
+        table.add_row(str(r["id"]), r["type"], r["status"], f"{r['attempts']}/{r['max_attempts']}",
+                      r["tenant_id"] or "", r["run_at"], (r["last_error"] or "")[:60])
+    console.print(table)
+
+
+@app.command()
+def show(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """One job and its attempts (job_logs)."""
+    admin = JobAdmin(engine())
+    print_json({"job": admin.get(job_id), "logs": admin.logs(job_id)})
+
+
+@app.command()
+def cancel(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Cancel a pending job, or ask a running one to stop."""
+    what = JobAdmin(engine()).cancel(job_id)
+    console.print(f"job {job_id}: {what.replace('_', ' ')}")
+
+
+@app.command()
+def retry(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Re-queue a failed or cancelled job."""
+    JobAdmin(engine()).retry(job_id)
+    console.print(f"job {job_id} re-queued")
+
+
+@app.command()
+def stats(json_out: bool = typer.Option(False, "--json")) -> None:
+    """Job counts by state and queue."""
+    data = JobAdmin(engine()).stats()
+    if json_out:
+        print_json(data)
+        return
+    table = Table("queue", *data["byState"].keys())
+    for queue, counts in sorted(data["byQueue"].items()):
+        table.add_row(queue, *(str(n) for n in counts.values()))
+    table.add_row("[b]all[/b]", *(str(n) for n in data["byState"].values()))
+    console.print(table)

@@ -1,0 +1,56 @@
+"""`superseller serve`: the API, optionally with a worker and the scheduler in-process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+import uvicorn
+
+from superseller.api.app import create_app
+from superseller.api.deps import Services
+from superseller.cli.common import engine, registry
+from superseller.config import get_settings
+from superseller.jobs.clock import SystemClock
+from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.worker import Worker, WorkerOptions
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    with_worker: bool = typer.Option(False, help="Also run jobs in this process."),
+    with_scheduler: bool = typer.Option(False, help="Also turn cron ticks into jobs here."),
+    concurrency: int = typer.Option(4, min=1, max=1000, help="Worker concurrency."),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs). The all-in-one mode suits small installs;
+    the scheduler's ledger keeps it safe with several replicas."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
+    background: list[tuple[threading.Thread, object]] = []
+    if with_worker:
+        worker = Worker(svc.engine, svc.registry,
+                        WorkerOptions.from_settings(settings, concurrency=concurrency))
+        background.append((threading.Thread(target=worker.run, name="worker", daemon=True),
+                           worker))
+    if with_scheduler:
+        scheduler = Scheduler(svc.engine, svc.registry)
+        background.append((threading.Thread(target=scheduler.run_forever, name="scheduler",
+                                            daemon=True), scheduler))
+    for thread, _ in background:
+        thread.start()
+    # uvicorn handles SIGTERM/SIGINT and, once shut down, raises the signal again
+    # against the handlers it found: make those ours, so that the worker and the
+    # scheduler below get their graceful stop instead of the process dying.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    try:
+        uvicorn.run(create_app(svc), host=host, port=port, log_level="info")
+    finally:
+        for _, part in background:
+            part.stop()
+        for thread, _ in background:
+            thread.join(timeout=settings.job_shutdown_grace_s + 5)

@@ -1,0 +1,25 @@
+"""`superseller worker`: run jobs."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from superseller.cli.common import engine, registry
+from superseller.config import get_settings
+from superseller.jobs.worker import Worker, WorkerOptions
+
+
+def worker(
+    concurrency: int = typer.Option(4, min=1, max=1000, help="Jobs run at once."),
+    queues: str | None = typer.Option(None, help="Comma-separated queues (default: all)."),
+    burst: bool = typer.Option(False, help="Exit 0 when nothing is due."),
+) -> None:
+    """Claim and run jobs until stopped (SIGTERM/SIGINT stop gracefully)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
+    opts = WorkerOptions.from_settings(
+        get_settings(), concurrency=concurrency, queues=queue_list, burst=burst
+    )
+    raise typer.Exit(Worker(engine(), registry(), opts).run())

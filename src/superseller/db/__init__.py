@@ -1,0 +1,1 @@
+"""Database layer: schema, engine, migrations. Everything else builds on it."""

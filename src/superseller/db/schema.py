@@ -1,0 +1,30 @@
+"""The database schema (SQLAlchemy Core), one module per feature area.
+
+Alembic migrations create exactly this; `superseller db check` and the schema
+test compare a live database against it.
+"""
+
+from superseller.db.tables_base import BigId, metadata  # noqa: F401
+from superseller.db.tables_jobs import (  # noqa: F401
+    FINISHED,
+    FINISHED_STATES,
+    JOB_STATES,
+    UNFINISHED,
+    job_logs,
+    job_schedules,
+    jobs,
+    schedule_occurrences,
+)
+from superseller.db.tables_marketplace import (  # noqa: F401, E402
+    listing_visits_daily,
+    listings,
+    marketplace_accounts,
+    order_items,
+    orders,
+    tenants,
+)
+from superseller.db.tables_metrics import (  # noqa: F401, E402
+    listing_metrics_daily,
+    tenant_metrics_daily,
+)
+from superseller.db.tables_users import users  # noqa: F401, E402

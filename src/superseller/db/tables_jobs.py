@@ -1,0 +1,150 @@
+"""Job engine tables: jobs, job_logs, job_schedules, schedule_occurrences."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from superseller.db.tables_base import BigId, metadata
+from superseller.db.tables_base import partial as _where
+from superseller.db.types import JSONType, UTCDateTime
+
+JOB_STATES = ("pending", "running", "completed", "failed", "cancelled")
+UNFINISHED = "('pending', 'running')"
+FINISHED_STATES = ("completed", "failed", "cancelled")
+FINISHED = "('completed', 'failed', 'cancelled')"  # the same, as SQL for index predicates
+
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("type", String(100), nullable=False),
+    Column("queue", String(100), nullable=False, server_default="default"),
+    Column("tenant_id", String(64), nullable=True),
+    Column("payload", JSONType, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("run_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_attempts", Integer, nullable=False, server_default="3"),
+    Column("unique_key", String(255), nullable=True),
+    Column("lock_key", String(255), nullable=True),
+    Column("timeout_s", Float, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=text("false")),
+    Column("last_error", Text, nullable=True),
+    Column("result", JSONType, nullable=True),
+    Column("worker_id", String(128), nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("schedule_id", BigId, nullable=True),
+    Column("scheduled_for", UTCDateTime, nullable=True),
+)
+
+# The claim path: pending jobs, best priority first, oldest first (queue is a filter).
+Index(
+    "ix_jobs_claim",
+    jobs.c.priority.desc(),
+    jobs.c.run_at,
+    jobs.c.id,
+    **_where("status = 'pending'"),
+)
+# At most one unfinished job per unique_key.
+Index(
+    "uq_jobs_unique_key_active",
+    jobs.c.unique_key,
+    unique=True,
+    **_where(f"status IN {UNFINISHED} AND unique_key IS NOT NULL"),
+)
+# The database, not timing, guarantees one running job per lock_key.
+Index(
+    "uq_jobs_lock_key_running",
+    jobs.c.lock_key,
+    unique=True,
+    **_where("status = 'running' AND lock_key IS NOT NULL"),
+)
+Index("ix_jobs_running_heartbeat", jobs.c.heartbeat_at, **_where("status = 'running'"))
+Index("ix_jobs_finished_at", jobs.c.finished_at, **_where(f"status IN {FINISHED}"))
+Index("ix_jobs_status_type", jobs.c.status, jobs.c.type)
+Index("ix_jobs_tenant_status", jobs.c.tenant_id, jobs.c.status)
+Index("ix_jobs_schedule_status", jobs.c.schedule_id, jobs.c.status)
+
+job_logs = Table(
+    "job_logs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # No foreign key: logs are kept longer than the jobs they describe.
+    Column("job_id", BigInteger, nullable=False),
+    Column("job_type", String(100), nullable=False),
+    Column("tenant_id", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("records_processed", Integer, nullable=False, server_default="0"),
+    Column("error_message", Text, nullable=True),
+    Column("metadata", JSONType, nullable=True),
+)
+Index("ix_job_logs_job_id", job_logs.c.job_id)
+Index("ix_job_logs_job_type_started_at", job_logs.c.job_type, job_logs.c.started_at)
+Index("ix_job_logs_tenant_id_started_at", job_logs.c.tenant_id, job_logs.c.started_at)
+Index("ix_job_logs_started_at", job_logs.c.started_at)
+
+job_schedules = Table(
+    "job_schedules",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("job_type", String(100), nullable=False),
+    Column("payload", JSONType, nullable=False),
+    Column("cron", String(120), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="America/Sao_Paulo"),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    # Why a schedule is off when the system turned it off (e.g. its job type is not installed).
+    Column("disabled_reason", String(200), nullable=True),
+    Column("misfire_policy", String(16), nullable=False, server_default="latest"),
+    Column("misfire_grace_s", Integer, nullable=False, server_default="300"),
+    Column("misfire_window_s", Integer, nullable=False, server_default="604800"),
+    Column("overlap_policy", String(16), nullable=False, server_default="skip"),
+    Column("deadline_s", Integer, nullable=True),
+    Column("queue", String(100), nullable=True),
+    Column("priority", Integer, nullable=True),
+    Column("max_attempts", Integer, nullable=True),
+    Column("next_run_at", UTCDateTime, nullable=True),
+    Column("last_fired_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_job_schedules_due", job_schedules.c.next_run_at, **_where("enabled"))
+
+schedule_occurrences = Table(
+    "schedule_occurrences",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("schedule_id", BigId, ForeignKey("job_schedules.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("fire_time", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),  # enqueued | skipped | missed | backfilled
+    Column("reason", Text, nullable=True),
+    Column("job_id", BigInteger, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # Exactly once per tick comes from this constraint, not from leader election.
+    UniqueConstraint("schedule_id", "fire_time"),
+)
+Index("ix_schedule_occurrences_job_id", schedule_occurrences.c.job_id)

@@ -1,0 +1,149 @@
+"""Marketplace tables: tenants, Mercado Livre accounts, listings, orders, visits."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from superseller.db.tables_base import BigId, metadata
+from superseller.db.types import JSONType, UTCDateTime
+
+Money = Numeric(14, 2)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False, server_default="America/Sao_Paulo"),
+    Column("status", String(16), nullable=False, server_default="active"),
+    # Freshness facts, written by the sync and rebuild jobs.
+    Column("last_sync_ok_at", UTCDateTime, nullable=True),
+    Column("last_sync_error", Text, nullable=True),
+    Column("last_sync_error_at", UTCDateTime, nullable=True),
+    Column("last_rebuild_ok_at", UTCDateTime, nullable=True),
+    Column("last_rebuild_error", Text, nullable=True),
+    Column("last_rebuild_error_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+marketplace_accounts = Table(
+    "marketplace_accounts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("ml_user_id", BigInteger, nullable=False),
+    Column("nickname", String(200), nullable=True),
+    # Tokens are encrypted at rest (Fernet, key from settings).
+    Column("access_token_enc", Text, nullable=True),
+    Column("refresh_token_enc", Text, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=True),
+    # Bumped on every refresh: the compare-and-swap that makes refresh single-flight.
+    Column("token_version", Integer, nullable=False, server_default="0"),
+    Column("status", String(20), nullable=False, server_default="connected"),
+    Column("status_reason", Text, nullable=True),
+    Column("last_refresh_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "ml_user_id"),
+)
+
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("account_id", BigInteger, ForeignKey("marketplace_accounts.id", ondelete="SET NULL"),
+           nullable=True),
+    Column("external_id", String(32), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("price", Money, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("available_quantity", Integer, nullable=True),
+    Column("sold_quantity", Integer, nullable=True),
+    Column("permalink", Text, nullable=True),
+    Column("thumbnail", Text, nullable=True),
+    Column("pictures_count", Integer, nullable=True),
+    Column("listing_type", String(40), nullable=True),
+    Column("category_id", String(40), nullable=True),
+    Column("health", Float, nullable=True),
+    Column("attributes_count", Integer, nullable=True),
+    # Clips: True / False / None (unknown); a manual override wins.
+    Column("has_clips", Boolean, nullable=True),
+    Column("has_clips_override", Boolean, nullable=True),
+    Column("video_id", String(100), nullable=True),  # legacy only
+    Column("date_created", UTCDateTime, nullable=True),
+    # Local (tenant time zone) day the listing came to exist: metrics start there.
+    Column("created_local_date", Date, nullable=True),
+    Column("raw", JSONType, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "external_id"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("external_id", String(32), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("date_created", UTCDateTime, nullable=False),
+    Column("date_created_raw", String(40), nullable=True),  # as sent, with its UTC offset
+    Column("date_closed", UTCDateTime, nullable=True),
+    # Local (tenant time zone) day of creation: the day the metrics count it on.
+    Column("created_local_date", Date, nullable=False),
+    Column("total_amount", Money, nullable=True),
+    Column("paid_amount", Money, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("buyer_id", BigInteger, nullable=True),
+    Column("last_updated", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("tenant_id", "external_id"),
+)
+Index("ix_orders_tenant_id_created_local_date", orders.c.tenant_id, orders.c.created_local_date)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("order_id", BigInteger, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("listing_external_id", String(32), nullable=False),
+    Column("listing_id", BigInteger, ForeignKey("listings.id", ondelete="SET NULL"),
+           nullable=True),
+    Column("title", String(300), nullable=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", Money, nullable=False),
+    UniqueConstraint("order_id", "line"),
+)
+Index("ix_order_items_listing_id", order_items.c.listing_id)
+
+listing_visits_daily = Table(
+    "listing_visits_daily",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("listing_id", BigInteger, ForeignKey("listings.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("date", Date, nullable=False),
+    # NULL or absent = not fetched; 0 = a real zero.
+    Column("visits", Integer, nullable=True),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "listing_id", "date"),
+)

@@ -1,0 +1,148 @@
+"""Enqueueing jobs: validation against the registry, unique keys, batch insert, wake-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from superseller.db.engine import is_postgres
+from superseller.db.schema import UNFINISHED, jobs
+from superseller.jobs.clock import Clock, SystemClock
+from superseller.jobs.errors import InvalidPayload
+from superseller.jobs.registry import Registry
+from superseller.jobs.store import NOTIFY_CHANNEL
+
+_UNIQUE_WHERE = text(f"status IN {UNFINISHED} AND unique_key IS NOT NULL")
+
+
+@dataclass
+class JobSpec:
+    type: str
+    payload: dict[str, Any] | None = None
+    tenant_id: str | None = None
+    queue: str | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+    unique_key: str | None = None
+    lock_key: str | None = None
+    timeout_s: float | None = None
+    schedule_id: int | None = None
+    scheduled_for: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    id: int
+    created: bool  # False: an unfinished job with the same unique_key was returned
+
+
+@dataclass
+class Queue:
+    """The producer side of the engine."""
+
+    engine: Engine
+    registry: Registry
+    clock: Clock | None = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        self.clock = self.clock or SystemClock()
+
+    def enqueue(self, job_type: str, payload: dict | None = None, **options: Any) -> Enqueued:
+        return self.enqueue_many([JobSpec(type=job_type, payload=payload, **options)])[0]
+
+    def enqueue_many(self, specs: list[JobSpec], conn: Connection | None = None) -> list[Enqueued]:
+        """Insert jobs, in one transaction (the caller's, when `conn` is given).
+
+        Every spec is validated first, so a bad one refuses the whole batch.
+        """
+        rows = [self._row(spec) for spec in specs]
+        if conn is not None:
+            return self._insert(conn, rows)
+        with self.engine.begin() as own:
+            return self._insert(own, rows)
+
+    def _row(self, spec: JobSpec) -> dict[str, Any]:
+        jt = self.registry.get(spec.type)
+        parsed = self.registry.parse_payload(spec.type, spec.payload)
+        if spec.max_attempts is not None and spec.max_attempts < 1:
+            raise InvalidPayload(spec.type, "max_attempts must be at least 1")
+        if spec.timeout_s is not None and spec.timeout_s <= 0:
+            raise InvalidPayload(spec.type, "timeout_s must be positive")
+        now = self.clock.now()
+        lock_key = spec.lock_key
+        if lock_key is None and jt.lock_key is not None:
+            lock_key = jt.lock_key(parsed, spec.tenant_id)
+        return {
+            "type": spec.type,
+            "queue": spec.queue or jt.queue,
+            "tenant_id": spec.tenant_id,
+            "payload": spec.payload or {},
+            "status": "pending",
+            "priority": spec.priority,
+            "run_at": spec.run_at or now,
+            "attempts": 0,
+            "max_attempts": spec.max_attempts or jt.max_attempts,
+            "unique_key": spec.unique_key,
+            "lock_key": lock_key,
+            "timeout_s": spec.timeout_s if spec.timeout_s is not None else jt.timeout_s,
+            "cancel_requested": False,
+            "created_at": now,
+            "schedule_id": spec.schedule_id,
+            "scheduled_for": spec.scheduled_for,
+        }
+
+    def _insert(self, conn: Connection, rows: list[dict]) -> list[Enqueued]:
+        results: list[Enqueued | None] = [None] * len(rows)
+        plain = [i for i, r in enumerate(rows) if r["unique_key"] is None]
+        if plain:
+            stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
+            ids = conn.execute(stmt, [rows[i] for i in plain]).scalars().all()
+            for i, job_id in zip(plain, ids, strict=True):
+                results[i] = Enqueued(job_id, True)
+        seen: dict[str, Enqueued] = {}
+        for i, row in enumerate(rows):
+            key = row["unique_key"]
+            if key is None:
+                continue
+            if key in seen:  # the same key twice in one batch: one job
+                results[i] = Enqueued(seen[key].id, False)
+                continue
+            results[i] = seen[key] = self._insert_unique(conn, row)
+        self._notify(conn, rows)
+        return [r for r in results if r is not None]
+
+    def _insert_unique(self, conn: Connection, row: dict) -> Enqueued:
+        dialect_insert = pg_insert if is_postgres(self.engine) else sqlite_insert
+        stmt = (
+            dialect_insert(jobs)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[jobs.c.unique_key], index_where=_UNIQUE_WHERE)
+            .returning(jobs.c.id)
+        )
+        existing = select(jobs.c.id).where(
+            jobs.c.unique_key == row["unique_key"], jobs.c.status.in_(("pending", "running"))
+        )
+        # The holder may finish between our insert and our select: try again.
+        for _ in range(10):
+            job_id = conn.execute(stmt).scalar()
+            if job_id is not None:
+                return Enqueued(job_id, True)
+            job_id = conn.execute(existing).scalar()
+            if job_id is not None:
+                return Enqueued(job_id, False)
+        raise RuntimeError(f"could not enqueue unique key {row['unique_key']!r}")
+
+    def _notify(self, conn: Connection, rows: list[dict]) -> None:
+        """Wake idle PostgreSQL workers (delivered when the transaction commits)."""
+        if not is_postgres(self.engine):
+            return
+        now = self.clock.now()
+        for queue in sorted({r["queue"] for r in rows if r["run_at"] <= now}):
+            conn.execute(text("SELECT pg_notify(:channel, :queue)"),
+                         {"channel": NOTIFY_CHANNEL, "queue": queue})

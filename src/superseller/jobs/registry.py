@@ -1,0 +1,94 @@
+"""Job types and their handlers. Features register here; the engine looks up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from superseller.jobs.errors import InvalidPayload, UnknownJobType
+
+Handler = Callable[..., Any]  # (ctx) -> dict | None, sync or async
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    handler: Handler
+    payload_model: type[BaseModel] | None = None
+    log_type: str | None = None  # the job_logs.job_type value, if not the name
+    queue: str = "default"
+    max_attempts: int = 3
+    timeout_s: float | None = None
+    retry_base_s: float | None = None
+    # Derive a lock_key / unique_key from the validated payload and tenant.
+    lock_key: Callable[[Any, str | None], str | None] | None = None
+    description: str = ""
+
+    @property
+    def logged_as(self) -> str:
+        return self.log_type or self.name
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._types: dict[str, JobType] = {}
+
+    def add(self, job_type: JobType) -> JobType:
+        if job_type.name in self._types:
+            raise ValueError(f"job type {job_type.name!r} is already registered")
+        self._types[job_type.name] = job_type
+        return job_type
+
+    def register(self, name: str, **options: Any) -> Callable[[Handler], Handler]:
+        """Decorator form: `@registry.register("cleanup")`."""
+
+        def wrap(fn: Handler) -> Handler:
+            self.add(JobType(name=name, handler=fn, **options))
+            return fn
+
+        return wrap
+
+    def get(self, name: str) -> JobType:
+        try:
+            return self._types[name]
+        except KeyError:
+            raise UnknownJobType(name, list(self._types)) from None
+
+    def find(self, name: str) -> JobType | None:
+        """The job type, or None if it is not registered."""
+        return self._types.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._types
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def logged_as(self, name: str) -> str:
+        jt = self._types.get(name)
+        return jt.logged_as if jt else name
+
+    def parse_payload(self, name: str, payload: Any) -> Any:
+        """Validate a payload with the type's schema; return the parsed value."""
+        jt = self.get(name)
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise InvalidPayload(name, "payload must be a JSON object")
+        if jt.payload_model is None:
+            return payload
+        try:
+            return jt.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(name, _describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,408 @@
+"""Job state transitions in the database: claim, finish, heartbeat, rescue, release.
+
+These are the hot paths of the engine, so they are written as a few set-based
+statements. PostgreSQL claims with `FOR UPDATE SKIP LOCKED` and finishes a
+whole batch (job rows and their job_logs rows) in one statement; SQLite does
+the same work inside one short `BEGIN IMMEDIATE` transaction.
+
+Every worker-side update is guarded on (status = 'running', attempts, worker_id):
+a job that was rescued, cancelled or re-claimed in the meantime is never
+overwritten by a late worker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, insert, text
+from sqlalchemy.exc import IntegrityError
+
+from superseller.db.engine import is_postgres
+from superseller.db.schema import job_logs
+from superseller.db.types import JSONType, UTCDateTime
+from superseller.jobs.clock import Clock, SystemClock
+
+NOTIFY_CHANNEL = "superseller_jobs"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    type: str
+    queue: str
+    tenant_id: str | None
+    payload: dict
+    attempt: int
+    max_attempts: int
+    timeout_s: float | None
+    lock_key: str | None
+    scheduled_for: datetime | None
+    schedule_id: int | None
+    started_at: datetime
+
+
+@dataclass
+class Outcome:
+    """The end of one attempt, as the worker saw it."""
+
+    job: ClaimedJob
+    status: str  # the job's next state: completed | pending (retry) | failed | cancelled
+    log_status: str  # success | error | timeout | cancelled
+    log_type: str
+    completed_at: datetime
+    duration_ms: int
+    records: int = 0
+    result: dict | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+
+    @property
+    def metadata(self) -> dict | None:
+        meta: dict[str, Any] = dict(self.result or {})
+        if self.job.scheduled_for is not None:
+            meta.setdefault("scheduledFor", self.job.scheduled_for.isoformat())
+        if self.retry_at is not None:
+            meta["retryAt"] = self.retry_at.isoformat()
+        return meta or None
+
+
+_CLAIM_SQL = """
+WITH candidates AS (
+    SELECT c.id, c.lock_key, c.priority, c.run_at
+    FROM jobs c
+    WHERE c.status = 'pending' AND c.run_at <= :now {queue_filter}
+      AND (c.lock_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.lock_key = c.lock_key))
+    ORDER BY c.priority DESC, c.run_at, c.id
+    LIMIT :limit
+    {lock_clause}
+), ranked AS (
+    SELECT id, lock_key,
+           row_number() OVER (PARTITION BY lock_key ORDER BY priority DESC, run_at, id) AS rn
+    FROM candidates
+)
+UPDATE jobs
+SET status = 'running', attempts = attempts + 1, worker_id = :worker,
+    started_at = :now, heartbeat_at = :now
+WHERE id IN (SELECT id FROM ranked WHERE lock_key IS NULL OR rn = 1)
+RETURNING id, type, queue, tenant_id, payload, attempts, max_attempts, timeout_s,
+          lock_key, scheduled_for, schedule_id
+"""
+
+_PG_FINISH_SQL = """
+WITH v AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:data AS jsonb)) AS v(
+        id bigint, attempt int, status text, result jsonb, error text, run_at timestamptz,
+        completed_at timestamptz, log_type text, log_status text, started_at timestamptz,
+        duration_ms int, records int, meta jsonb)
+), done AS (
+    UPDATE jobs j
+    SET status = v.status,
+        result = v.result,
+        last_error = v.error,
+        run_at = COALESCE(v.run_at, j.run_at),
+        finished_at = CASE WHEN v.status = 'pending' THEN NULL ELSE v.completed_at END,
+        worker_id = NULL,
+        heartbeat_at = NULL
+    FROM v
+    -- `j.id = ANY(...)` lets the planner probe the primary key instead of
+    -- hashing v against a scan of the whole (and bloating) jobs table.
+    WHERE j.id = ANY(CAST(:ids AS bigint[])) AND j.id = v.id
+      AND j.status = 'running' AND j.attempts = v.attempt AND j.worker_id = :worker
+    RETURNING j.id, j.tenant_id
+)
+INSERT INTO job_logs (job_id, job_type, tenant_id, status, attempt, started_at, completed_at,
+                      duration_ms, records_processed, error_message, metadata)
+SELECT v.id, v.log_type, done.tenant_id, v.log_status, v.attempt, v.started_at, v.completed_at,
+       v.duration_ms, v.records, v.error, v.meta
+FROM v JOIN done ON done.id = v.id
+RETURNING job_id
+"""
+
+_SQLITE_FINISH_SQL = """
+UPDATE jobs
+SET status = :status, result = :result, last_error = :error,
+    run_at = COALESCE(:run_at, run_at),
+    finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :completed END,
+    worker_id = NULL, heartbeat_at = NULL
+WHERE id = :id AND status = 'running' AND attempts = :attempt AND worker_id = :worker
+"""
+
+_RESCUE_SQL = """
+UPDATE jobs
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts < max_attempts THEN 'pending'
+                  ELSE 'failed' END,
+    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    last_error = :message, worker_id = NULL, heartbeat_at = NULL, run_at = :now
+WHERE status = 'running' AND heartbeat_at < :cutoff
+RETURNING id, type, tenant_id, attempts, started_at, status
+"""
+
+_RELEASE_SQL = """
+UPDATE jobs
+SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
+    finished_at = CASE WHEN cancel_requested THEN :now END,
+    attempts = CASE WHEN cancel_requested THEN attempts ELSE attempts - 1 END,
+    worker_id = NULL, heartbeat_at = NULL, run_at = :now
+WHERE id = :id AND status = 'running' AND attempts = :attempt AND worker_id = :worker
+"""
+
+
+def _dt(name: str):
+    return bindparam(name, type_=UTCDateTime)
+
+
+class JobStore:
+    """Database operations of the worker side of the engine."""
+
+    def __init__(self, engine: Engine, clock: Clock | None = None):
+        self.engine = engine
+        self.clock = clock or SystemClock()
+        self.pg = is_postgres(engine)
+        self._claim_all = self._claim_statement(with_queues=False)
+        self._claim_queues = self._claim_statement(with_queues=True)
+        self._sqlite_finish = text(_SQLITE_FINISH_SQL).bindparams(
+            _dt("run_at"), _dt("completed"), bindparam("result", type_=JSONType)
+        )
+
+    # -- claim ---------------------------------------------------------------
+    def _claim_statement(self, with_queues: bool):
+        sql = _CLAIM_SQL.format(
+            queue_filter="AND c.queue IN :queues" if with_queues else "",
+            lock_clause="FOR UPDATE SKIP LOCKED" if self.pg else "",
+        )
+        params = [_dt("now")]
+        if with_queues:
+            params.append(bindparam("queues", expanding=True))
+        return (
+            text(sql)
+            .bindparams(*params)
+            .columns(payload=JSONType, scheduled_for=UTCDateTime)
+        )
+
+    def claim(self, worker_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
+        """Move up to `limit` due pending jobs to running for this worker."""
+        return self.finish_and_claim(worker_id, [], limit, queues)[1]
+
+    def finish(self, worker_id: str, outcomes: list[Outcome]) -> set[int]:
+        """Record the end of attempts; returns the job ids whose state changed."""
+        return self.finish_and_claim(worker_id, outcomes, 0)[0]
+
+    def finish_and_claim(
+        self, worker_id: str, outcomes: list[Outcome], limit: int,
+        queues: list[str] | None = None,
+    ) -> tuple[set[int], list[ClaimedJob]]:
+        """Record finished attempts and claim the next batch in one transaction:
+        one round trip and one commit per batch, the worker's whole conversation."""
+        if not outcomes and limit <= 0:
+            return set(), []
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as conn:
+                    applied = self._finish(conn, worker_id, outcomes) if outcomes else set()
+                    claimed = (self._claim(conn, worker_id, limit, queues)
+                               if limit > 0 and attempt < 4 else [])
+                    return applied, claimed
+            except IntegrityError:
+                # Two workers picked different jobs sharing a lock_key at the same
+                # moment; the unique index refused the second. Try again (the
+                # last try only records outcomes).
+                continue
+        raise AssertionError("unreachable")
+
+    def _claim(self, conn, worker_id: str, limit: int, queues: list[str] | None) -> list[ClaimedJob]:
+        params: dict[str, Any] = {"limit": limit, "worker": worker_id}
+        if queues:
+            params["queues"] = list(queues)
+        # Read the time only once the write lock is held (SQLite may have waited
+        # for it): a stale heartbeat would invite a false rescue.
+        now = params["now"] = self.clock.now()
+        if self.pg:  # driver-level: psycopg already returns dicts and aware datetimes
+            rows = conn.exec_driver_sql(
+                _PG_CLAIM_QUEUES_SQL if queues else _PG_CLAIM_ALL_SQL, params).all()
+        else:
+            rows = conn.execute(self._claim_queues if queues else self._claim_all, params).all()
+        return [
+            ClaimedJob(
+                id=r.id,
+                type=r.type,
+                queue=r.queue,
+                tenant_id=r.tenant_id,
+                payload=r.payload or {},
+                attempt=r.attempts,
+                max_attempts=r.max_attempts,
+                timeout_s=r.timeout_s,
+                lock_key=r.lock_key,
+                scheduled_for=r.scheduled_for,
+                schedule_id=r.schedule_id,
+                started_at=now,
+            )
+            for r in rows
+        ]
+
+    def _finish(self, conn, worker_id: str, outcomes: list[Outcome]) -> set[int]:
+        if self.pg:
+            return self._finish_pg(conn, worker_id, outcomes)
+        return self._finish_sqlite(conn, worker_id, outcomes)
+
+    def _finish_pg(self, conn, worker_id: str, outcomes: list[Outcome]) -> set[int]:
+        # One JSON document for the whole batch: far cheaper to send than a
+        # dozen typed arrays, and PostgreSQL unpacks it with jsonb_to_recordset.
+        data = json.dumps([
+            {
+                "id": o.job.id,
+                "attempt": o.job.attempt,
+                "status": o.status,
+                "result": o.result,
+                "error": o.error,
+                "run_at": o.retry_at.isoformat() if o.retry_at else None,
+                "completed_at": o.completed_at.isoformat(),
+                "log_type": o.log_type,
+                "log_status": o.log_status,
+                "started_at": o.job.started_at.isoformat(),
+                "duration_ms": o.duration_ms,
+                "records": o.records,
+                "meta": o.metadata,
+            }
+            for o in outcomes
+        ])
+        params = {"data": data, "ids": [o.job.id for o in outcomes], "worker": worker_id}
+        return {row[0] for row in conn.exec_driver_sql(_PG_FINISH_DRIVER_SQL, params)}
+
+    def _finish_sqlite(self, conn, worker_id: str, outcomes: list[Outcome]) -> set[int]:
+        applied: set[int] = set()
+        logs = []
+        for o in outcomes:
+            res = conn.execute(
+                self._sqlite_finish,
+                {
+                    "status": o.status,
+                    "result": o.result,
+                    "error": o.error,
+                    "run_at": o.retry_at,
+                    "completed": o.completed_at,
+                    "id": o.job.id,
+                    "attempt": o.job.attempt,
+                    "worker": worker_id,
+                },
+            )
+            if res.rowcount:
+                applied.add(o.job.id)
+                logs.append(_log_row(o))
+        if logs:
+            conn.execute(insert(job_logs), logs)
+        return applied
+
+    # -- heartbeat, rescue, release -----------------------------------------
+    def heartbeat(self, worker_id: str, job_ids: list[int]) -> tuple[set[int], set[int]]:
+        """Touch running jobs; returns (still owned ids, ids with cancel requested)."""
+        if not job_ids:
+            return set(), set()
+        stmt = text(
+            "UPDATE jobs SET heartbeat_at = :now WHERE worker_id = :worker "
+            "AND status = 'running' AND id IN :ids RETURNING id, cancel_requested"
+        ).bindparams(_dt("now"), bindparam("ids", expanding=True))
+        with self.engine.begin() as conn:
+            now = self.clock.now()  # after the lock, as in claim()
+            rows = conn.execute(stmt, {"now": now, "worker": worker_id, "ids": list(job_ids)}).all()
+        return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
+
+    def rescue(self, grace_s: float, log_type_of) -> list[int]:
+        """Give back running jobs whose worker stopped heart-beating `grace_s` ago."""
+        stmt = text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(
+            started_at=UTCDateTime
+        )
+        message = f"worker lost: no heartbeat for {grace_s:g}s"
+        with self.engine.begin() as conn:
+            now = self.clock.now()
+            rows = conn.execute(
+                stmt, {"now": now, "cutoff": now - timedelta(seconds=grace_s), "message": message}
+            ).all()
+            if rows:
+                conn.execute(
+                    insert(job_logs),
+                    [
+                        {
+                            "job_id": r.id,
+                            "job_type": log_type_of(r.type),
+                            "tenant_id": r.tenant_id,
+                            "status": "lost",
+                            "attempt": r.attempts,
+                            "started_at": r.started_at or now,
+                            "completed_at": now,
+                            "duration_ms": _ms((now - (r.started_at or now)).total_seconds()),
+                            "records_processed": 0,
+                            "error_message": message,
+                            "metadata": {"nextStatus": r.status},
+                        }
+                        for r in rows
+                    ],
+                )
+        return [r.id for r in rows]
+
+    def release(self, worker_id: str, jobs_: list[ClaimedJob], log_type_of) -> list[int]:
+        """Put back jobs a stopping worker did not finish (the attempt is not counted)."""
+        now = self.clock.now()
+        stmt = text(_RELEASE_SQL).bindparams(_dt("now"))
+        released = []
+        with self.engine.begin() as conn:
+            for job in jobs_:
+                res = conn.execute(
+                    stmt, {"now": now, "id": job.id, "attempt": job.attempt, "worker": worker_id}
+                )
+                if res.rowcount:
+                    released.append(job.id)
+                    conn.execute(
+                        insert(job_logs),
+                        {
+                            "job_id": job.id,
+                            "job_type": log_type_of(job.type),
+                            "tenant_id": job.tenant_id,
+                            "status": "interrupted",
+                            "attempt": job.attempt,
+                            "started_at": job.started_at,
+                            "completed_at": now,
+                            "duration_ms": _ms((now - job.started_at).total_seconds()),
+                            "records_processed": 0,
+                            "error_message": "worker shut down before the job finished",
+                            "metadata": None,
+                        },
+                    )
+        return released
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(round(seconds * 1000)))
+
+
+def _log_row(o: Outcome) -> dict:
+    return {
+        "job_id": o.job.id,
+        "job_type": o.log_type,
+        "tenant_id": o.job.tenant_id,
+        "status": o.log_status,
+        "attempt": o.job.attempt,
+        "started_at": o.job.started_at,
+        "completed_at": o.completed_at,
+        "duration_ms": o.duration_ms,
+        "records_processed": o.records,
+        "error_message": o.error,
+        "metadata": o.metadata,
+    }
+
+
+def _pg_named(sql: str) -> str:
+    """`:name` placeholders to psycopg's `%(name)s`, for exec_driver_sql."""
+    return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
+
+
+_PG_FINISH_DRIVER_SQL = _pg_named(_PG_FINISH_SQL)
+_PG_CLAIM_ALL_SQL = _pg_named(
+    _CLAIM_SQL.format(queue_filter="", lock_clause="FOR UPDATE SKIP LOCKED"))
+_PG_CLAIM_QUEUES_SQL = _pg_named(_CLAIM_SQL.format(
+    queue_filter="AND c.queue = ANY(:queues)", lock_clause="FOR UPDATE SKIP LOCKED"))

@@ -1,0 +1,432 @@
+"""The worker: claims due jobs in batches and runs their handlers.
+
+The worker runs an asyncio loop. Async handlers run as tasks on it; sync
+handlers run in a pool of `concurrency` daemon threads. Database work (claim,
+finish, heartbeat, rescue) runs in a small thread pool, one call per *batch*
+of jobs, so the per-job cost stays small:
+
+- the claim loop takes as many due jobs as there are free slots, rescues jobs
+  of vanished workers now and then, and sleeps until woken (LISTEN/NOTIFY on
+  PostgreSQL, short polling on SQLite) or a slot frees up;
+- a completer writes finished attempts back in batches (job row + job_logs row);
+- a heart-beater keeps running jobs alive and relays cancel requests.
+
+SIGTERM/SIGINT stop claiming and give in-flight jobs `shutdown_grace_s` to end;
+what did not end is put back. A second signal skips the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from superseller.jobs.backoff import retry_delay
+from superseller.jobs.clock import Clock, SystemClock
+from superseller.jobs.context import JobContext
+from superseller.jobs.errors import (
+    InvalidPayload,
+    JobCancelled,
+    JobTimeout,
+    PermanentJobError,
+    UnknownJobType,
+)
+from superseller.jobs.listener import Listener
+from superseller.jobs.registry import Registry
+from superseller.jobs.store import ClaimedJob, JobStore, Outcome
+from superseller.jobs.threads import DaemonThreadPool
+
+log = logging.getLogger("superseller.jobs.worker")
+
+
+
+@dataclass
+class WorkerOptions:
+    concurrency: int = 4
+    queues: list[str] | None = None
+    burst: bool = False
+    batch_size: int = 100
+    heartbeat_s: float = 5.0
+    rescue_after_s: float = 30.0
+    poll_s: float = 1.0
+    retry_base_s: float = 10.0
+    retry_cap_s: float = 3600.0
+    shutdown_grace_s: float = 30.0
+    listen: bool = True
+
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> WorkerOptions:
+        opts = cls(
+            heartbeat_s=settings.job_heartbeat_s,
+            rescue_after_s=settings.job_rescue_after_s,
+            retry_base_s=settings.job_retry_base_s,
+            retry_cap_s=settings.job_retry_cap_s,
+            shutdown_grace_s=settings.job_shutdown_grace_s,
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(opts, key, value)
+        return opts
+
+
+@dataclass
+class _Running:
+    job: ClaimedJob
+    ctx: JobContext
+    started_mono: float
+    task: asyncio.Task | None = None
+    finalized: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def finalize(self) -> bool:
+        """Claim the right to record this attempt's end; only the first caller gets it
+        (the event loop and the heart-beat thread may race for it)."""
+        with self.lock:
+            if self.finalized:
+                return False
+            self.finalized = True
+            return True
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        options: WorkerOptions | None = None,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+    ):
+        self.engine = engine
+        self.registry = registry
+        self.opts = options or WorkerOptions()
+        if self.opts.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.clock = clock or SystemClock()
+        self.store = JobStore(engine, self.clock)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.processed = 0
+        self.idle_waits = 0  # times the loop went to sleep with nothing to do
+        self._inflight: dict[int, _Running] = {}
+        self._outcomes: list[Outcome] = []  # ended attempts not yet recorded
+        self._stop_requested = threading.Event()
+        self._hurry = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: Listener | None = None
+        self._loggers: dict[str, logging.Logger] = {}
+        self._heartbeat_stop = threading.Event()
+        self._min_claim = max(1, min(self.opts.batch_size, self.opts.concurrency) // 2)
+
+    # -- lifecycle -----------------------------------------------------------
+    def stop(self, hurry: bool = False) -> None:
+        """Ask the worker to stop (what SIGTERM does); `hurry` skips the grace period.
+        Safe to call from any thread or a signal handler."""
+        if self._stop_requested.is_set():
+            hurry = True
+        self._stop_requested.set()
+        if hurry:
+            self._hurry.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._wake.set)
+            except RuntimeError:  # loop closed meanwhile
+                pass
+
+    def run(self) -> int:
+        """Run until stopped (or, in burst mode, until nothing is due). Returns an exit code."""
+        restore = self._install_signals()
+        try:
+            asyncio.run(self._main())
+        finally:
+            restore()
+        log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
+        return 0
+
+    def _install_signals(self):
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        for sig in previous:
+            signal.signal(sig, lambda *_: self.stop())
+
+        def restore():
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._handlers = DaemonThreadPool(self.opts.concurrency, "job")
+        self._db = ThreadPoolExecutor(4, thread_name_prefix="db")
+        if self.store.pg and self.opts.listen:
+            self._listener = Listener(self.engine, self.opts.queues, self._poke)
+            self._listener.start()
+        log.info("worker %s started (concurrency=%d)", self.worker_id, self.opts.concurrency)
+        heartbeater = threading.Thread(target=self._heartbeater, name="heartbeat", daemon=True)
+        heartbeater.start()
+        try:
+            await self._claim_loop()
+        finally:
+            await self._shutdown()
+
+    async def _in_db(self, fn, *args):
+        return await self._loop.run_in_executor(self._db, fn, *args)
+
+    # -- claiming ------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        poll = self.opts.poll_s if self.store.pg else min(self.opts.poll_s, 0.2)
+        rescue_every = max(self.opts.rescue_after_s / 2, 0.05)
+        next_rescue = 0.0
+        while not self._stop_requested.is_set():
+            self._wake.clear()
+            if time.monotonic() >= next_rescue:
+                await self._rescue()
+                next_rescue = time.monotonic() + rescue_every
+            limit = min(self._free_slots(), self.opts.batch_size)
+            # Claim in worthwhile batches: wait for half a batch of free slots
+            # unless nothing runs (one round trip per job would cap throughput).
+            if limit < self._min_claim and self._inflight:
+                limit = 0
+            claimed = await self._exchange(limit)
+            for job in claimed:
+                self._start(job)
+            if claimed and len(claimed) == limit and self._free_slots() >= self._min_claim:
+                continue  # more may be due: claim again at once
+            if self._outcomes:
+                continue  # results came in meanwhile: record them now
+            if self.opts.burst and not claimed and not self._inflight:
+                return
+            if not claimed and not self._inflight:
+                self.idle_waits += 1
+            try:
+                await asyncio.wait_for(self._wake.wait(), poll)
+            except TimeoutError:
+                pass
+
+    def _free_slots(self) -> int:
+        return self.opts.concurrency - len(self._inflight)
+
+    async def _exchange(self, limit: int) -> list[ClaimedJob]:
+        """Record finished attempts and claim up to `limit` jobs: one round trip."""
+        batch, self._outcomes = self._outcomes, []
+        if not batch and limit <= 0:
+            return []
+        try:
+            applied, claimed = await self._in_db(
+                self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues)
+        except DBAPIError as exc:
+            # Never drop an outcome: keep it for the next round trip.
+            self._outcomes = batch + self._outcomes
+            log.warning("database call failed, will retry: %s", _one_line(exc))
+            await asyncio.sleep(1.0)
+            return []
+        self.processed += len(applied)
+        return claimed
+
+    async def _rescue(self) -> None:
+        try:
+            rescued = await self._in_db(
+                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as
+            )
+        except DBAPIError as exc:
+            log.warning("rescue failed, will retry: %s", _one_line(exc))
+            return
+        if rescued:
+            log.warning("rescued %d job(s) of vanished workers: %s", len(rescued), rescued)
+
+    def _start(self, job: ClaimedJob) -> None:
+        logger = self._loggers.get(job.type)
+        if logger is None:
+            logger = self._loggers[job.type] = logging.getLogger(f"superseller.job.{job.type}")
+        ctx = JobContext(
+            job_id=job.id,
+            job_type=job.type,
+            tenant_id=job.tenant_id,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            payload=job.payload,
+            raw_payload=job.payload,
+            scheduled_for=job.scheduled_for,
+            schedule_id=job.schedule_id,
+            engine=self.engine,
+            clock=self.clock,
+            logger=logging.LoggerAdapter(logger, {"job_id": job.id, "job_type": job.type,
+                                                  "tenant_id": job.tenant_id,
+                                                  "attempt": job.attempt}),
+        )
+        running = _Running(job, ctx, time.monotonic())
+        self._inflight[job.id] = running
+        running.task = asyncio.create_task(self._run(running))
+
+    # -- executing -----------------------------------------------------------
+    async def _run(self, running: _Running) -> None:
+        try:
+            outcome = await self._execute(running)
+            if outcome is not None and running.finalize():
+                self._push(outcome)
+        finally:
+            self._inflight.pop(running.job.id, None)
+            self._wake.set()
+
+    async def _execute(self, running: _Running) -> Outcome | None:
+        job, ctx = running.job, running.ctx
+        try:
+            jt = self.registry.get(job.type)
+            ctx.payload = self.registry.parse_payload(job.type, job.payload)
+            if inspect.iscoroutinefunction(jt.handler):
+                result = await asyncio.wait_for(jt.handler(ctx), job.timeout_s)
+            else:
+                result = await self._run_sync(running, jt.handler)
+            return self._end(running, "completed", "success", result=_check_result(result))
+        except JobCancelled:
+            if self._stop_requested.is_set():
+                return None  # shutdown asked it to stop: the job is put back, not cancelled
+            return self._end(running, "cancelled", "cancelled", error="cancelled on request")
+        except (JobTimeout, TimeoutError):
+            ctx.mark_timed_out()
+            return self._failure(running, JobTimeout(f"timed out after {job.timeout_s:g}s"),
+                                 "timeout")
+        except (asyncio.CancelledError, _AlreadyRecorded):
+            return None  # abandoned on shutdown (release() records it), or timed out
+        except PermanentJobError as exc:
+            return self._failure(running, exc, "error", permanent=True)
+        except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
+            running.ctx.logger.warning("attempt failed: %s", _one_line(exc))
+            permanent = isinstance(exc, InvalidPayload | UnknownJobType)
+            return self._failure(running, exc, "error", permanent=permanent)
+
+    async def _run_sync(self, running: _Running, handler):
+        """Run a sync handler in a thread. On time-out the attempt ends at once, but
+        the slot stays taken until the thread returns (it cannot be killed)."""
+        future = self._loop.run_in_executor(self._handlers, handler, running.ctx)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), running.job.timeout_s)
+        except TimeoutError:
+            running.ctx.mark_timed_out()
+            if running.finalize():
+                self._push(self._failure(
+                    running, JobTimeout(f"timed out after {running.job.timeout_s:g}s"), "timeout"))
+            try:
+                await future
+            except BaseException:  # noqa: BLE001 - the attempt is already recorded
+                pass
+            raise _AlreadyRecorded from None
+
+    def _failure(self, running: _Running, exc: BaseException, log_status: str,
+                 permanent: bool = False) -> Outcome:
+        job = running.job
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        if permanent or job.attempt >= job.max_attempts:
+            return self._end(running, "failed", log_status, error=error)
+        jt = self.registry.find(job.type)
+        base = jt.retry_base_s if jt and jt.retry_base_s is not None else self.opts.retry_base_s
+        outcome = self._end(running, "pending", log_status, error=error)
+        delay = retry_delay(job.attempt, base, self.opts.retry_cap_s)
+        outcome.retry_at = outcome.completed_at + timedelta(seconds=delay)
+        return outcome
+
+    def _end(self, running: _Running, status: str, log_status: str,
+             result: dict | None = None, error: str | None = None) -> Outcome:
+        return Outcome(
+            job=running.job,
+            status=status,
+            log_status=log_status,
+            log_type=self.registry.logged_as(running.job.type),
+            completed_at=self.clock.now(),
+            duration_ms=int((time.monotonic() - running.started_mono) * 1000),
+            records=running.ctx.records_processed,
+            result=result,
+            error=error,
+        )
+
+    # -- completing ----------------------------------------------------------
+    def _push(self, outcome: Outcome) -> None:
+        """Queue an attempt's end; the claim loop records it on its next round trip."""
+        self._outcomes.append(outcome)
+        self._wake.set()
+
+    # -- heartbeats and cancellation ----------------------------------------
+    def _heartbeater(self) -> None:
+        """A thread of its own: a handler that hogs the event loop (CPU work, a blocking
+        call) must not silence the heartbeat, or its job would be 'rescued' mid-run."""
+        while not self._heartbeat_stop.wait(self.opts.heartbeat_s):
+            running = [r for r in list(self._inflight.values()) if not r.finalized]
+            if not running:
+                continue
+            try:
+                owned, cancels = self.store.heartbeat(self.worker_id, [r.job.id for r in running])
+            except DBAPIError as exc:
+                log.warning("heartbeat failed: %s", _one_line(exc))
+                continue
+            for r in running:
+                if r.job.id in cancels:
+                    r.ctx.request_cancel()
+                elif r.job.id not in owned and r.finalize():
+                    # Rescued by another process (we looked dead): drop our result.
+                    r.ctx.logger.warning("job was taken from this worker; abandoning it")
+                    r.ctx.request_cancel()
+
+    # -- shutdown ------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        grace = 0 if self._hurry.is_set() else self.opts.shutdown_grace_s
+        deadline = time.monotonic() + grace
+        while self._inflight and time.monotonic() < deadline and not self._hurry.is_set():
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), min(0.1, deadline - time.monotonic()))
+            except TimeoutError:
+                pass
+        leftovers = [r for r in self._inflight.values() if r.finalize()]
+        for r in leftovers:
+            r.ctx.request_cancel()
+            if r.task is not None:
+                r.task.cancel()
+        # Record what finished before putting back what did not.
+        while self._outcomes:
+            await self._exchange(0)
+        self._heartbeat_stop.set()
+        if leftovers:
+            released = await self._in_db(
+                self.store.release, self.worker_id, [r.job for r in leftovers],
+                self.registry.logged_as)
+            log.warning("put back %d unfinished job(s): %s", len(released), released)
+        if self._listener is not None:
+            self._listener.stop()
+        self._handlers.shutdown()
+        self._db.shutdown(wait=True)
+
+
+class _AlreadyRecorded(Exception):
+    """The attempt's end was recorded elsewhere (a sync handler's time-out)."""
+
+
+def _check_result(result) -> dict | None:
+    if result is None:
+        return None
+    if not isinstance(result, dict):
+        raise TypeError(f"handler returned {type(result).__name__}, expected a dict or None")
+    json.dumps(result)  # must be storable
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

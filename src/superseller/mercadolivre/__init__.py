@@ -1,0 +1,1 @@
+"""Mercado Livre: OAuth, the API client, and the sync job."""

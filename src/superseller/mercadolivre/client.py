@@ -1,0 +1,199 @@
+"""The Mercado Livre API client (httpx, async).
+
+Retries 429 and 5xx (and network errors) with exponential back-off and jitter,
+honouring `Retry-After`; refreshes the token once on a 401; keeps to a global
+request rate and a per-seller concurrency. Paging follows the reference:
+items by offset while the total is <= 1000 and by scan beyond, details by
+multiget of 20, orders by date windows with `limit` 50, visits by time window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from superseller.mercadolivre.errors import MLError, parse_error
+from superseller.mercadolivre.tokens import TokenStore
+
+OFFSET_LIMIT = 1000
+MULTIGET = 20
+ORDERS_PAGE = 50
+
+
+class RateLimiter:
+    """Space requests evenly at `rate` per second (shared by every client using it)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class MLClient:
+    def __init__(self, base_url: str, tokens: TokenStore, *, limiter: RateLimiter | None = None,
+                 concurrency: int = 4, timeout_s: float = 20.0, max_tries: int = 8,
+                 backoff_base_s: float = 0.25, backoff_cap_s: float = 20.0,
+                 on_request: Callable[[], None] | None = None):
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.tokens = tokens
+        self.limiter = limiter or RateLimiter(0)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.max_tries = max_tries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.on_request = on_request
+        self.requests = 0
+        self.retries = 0
+        self._token: tuple[str, int] | None = None
+        self._token_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def _access(self, stale_version: int | None = None) -> tuple[str, int]:
+        async with self._token_lock:
+            if self._token is None or (stale_version is not None
+                                       and self._token[1] == stale_version):
+                if stale_version is None:
+                    self._token = await asyncio.to_thread(self.tokens.current)
+                else:
+                    self._token = await asyncio.to_thread(self.tokens.refresh, stale_version)
+            return self._token
+
+    async def get(self, path: str, params: dict | None = None) -> Any:
+        refreshed = False
+        for attempt in range(1, self.max_tries + 1):
+            token, version = await self._access()
+            await self.limiter.acquire()
+            try:
+                async with self.slots:
+                    resp = await self.http.get(path, params=params,
+                                               headers={"Authorization": f"Bearer {token}"})
+            except httpx.TransportError as exc:
+                err = MLError(0, "network_error", type(exc).__name__)
+            else:
+                self.requests += 1
+                if self.on_request:
+                    self.on_request()
+                if resp.status_code in (200, 206):  # 206: partial content is still success
+                    return resp.json()
+                err = parse_error(resp)
+                if resp.status_code == 401 and not refreshed:
+                    refreshed = True
+                    await self._access(stale_version=version)
+                    continue
+            if (err.retryable or err.status == 0) and attempt < self.max_tries:
+                self.retries += 1
+                delay = err.retry_after if err.retry_after is not None else min(
+                    self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (
+                    0.5 + random.random())
+                await asyncio.sleep(delay)
+                continue
+            raise err
+        raise AssertionError("unreachable")
+
+    # -- listings ------------------------------------------------------------
+    async def item_ids(self, user_id: int) -> list[str]:
+        first = await self.get(f"/users/{user_id}/items/search", {"offset": 0, "limit": 50})
+        total = first["paging"]["total"]
+        if total <= OFFSET_LIMIT:
+            ids = list(first["results"])
+            pages = [self.get(f"/users/{user_id}/items/search", {"offset": off, "limit": 50})
+                     for off in range(50, total, 50)]
+            for page in await asyncio.gather(*pages):
+                ids.extend(page["results"])
+            return list(dict.fromkeys(ids))
+        ids, scroll = [], None
+        while True:  # scan: sequential by nature, the latest scroll_id each time
+            params = {"search_type": "scan", "limit": 100}
+            if scroll:
+                params["scroll_id"] = scroll
+            try:
+                page = await self.get(f"/users/{user_id}/items/search", params)
+            except MLError as exc:
+                if exc.status == 404 and scroll:  # an expired/finished scroll ends the scan
+                    break
+                raise
+            if not page.get("results"):
+                break
+            ids.extend(page["results"])
+            scroll = page.get("scroll_id")
+            if not scroll:
+                break
+        return list(dict.fromkeys(ids))
+
+    async def items(self, ids: list[str]) -> tuple[list[dict], list[dict]]:
+        """Details by multiget; returns (bodies, per-item errors)."""
+        chunks = [ids[i:i + MULTIGET] for i in range(0, len(ids), MULTIGET)]
+        answers = await asyncio.gather(*(self.get("/items", {"ids": ",".join(c)})
+                                         for c in chunks))
+        bodies, errors = [], []
+        for chunk, answer in zip(chunks, answers, strict=True):
+            for ext, entry in zip(chunk, answer, strict=False):
+                if entry.get("code") == 200:
+                    bodies.append(entry["body"])
+                else:
+                    body = entry.get("body") or {}
+                    errors.append({"id": ext, "code": entry.get("code"),
+                                   "error": body.get("error") or body.get("code")})
+        return bodies, errors
+
+    # -- orders --------------------------------------------------------------
+    async def orders(self, user_id: int, start: datetime, end: datetime,
+                     window: timedelta = timedelta(days=3)) -> list[dict]:
+        """Orders created in [start, end], by date windows (keeps offsets small)."""
+        windows = []
+        w = start
+        while w <= end:
+            windows.append((w, min(end, w + window)))
+            w += window
+        results = await asyncio.gather(*(self._orders_window(user_id, a, b) for a, b in windows))
+        seen: dict[Any, dict] = {}
+        for batch in results:
+            for o in batch:
+                seen[o["id"]] = o
+        return list(seen.values())
+
+    async def _orders_window(self, user_id: int, start: datetime, end: datetime) -> list[dict]:
+        def fmt(d: datetime) -> str:
+            return d.strftime("%Y-%m-%dT%H:00:00.000%z").replace("+0000", "-00:00")
+
+        # The API keeps only the hour of these filters: round the end up, or the
+        # orders of the current, partial hour would be left for the next sync.
+        params = {"seller": user_id, "order.date_created.from": fmt(start),
+                  "order.date_created.to": fmt(end + timedelta(hours=1)), "sort": "date_asc",
+                  "limit": ORDERS_PAGE}
+        out: list[dict] = []
+        offset = 0
+        while True:
+            page = await self.get("/orders/search", {**params, "offset": offset})
+            results = page.get("results") or []
+            out.extend(results)
+            offset += len(results)
+            if not results or offset >= page["paging"]["total"]:
+                return out
+
+    # -- visits --------------------------------------------------------------
+    async def visits(self, item_id: str, last: int) -> dict[str, int]:
+        """Visits per day label for the last `last` days (+ today). Sparse answers mean 0."""
+        page = await self.get(f"/items/{item_id}/visits/time_window",
+                              {"last": last, "unit": "day"})
+        if isinstance(page, list):  # one integrator saw it wrapped in an array
+            page = page[0] if page else {}
+        return {r["date"][:10]: int(r.get("total", 0)) for r in page.get("results") or []}

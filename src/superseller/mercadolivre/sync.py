@@ -1,0 +1,208 @@
+"""Job type `sync_mercadolivre`: listings, orders and daily visits of a seller.
+
+Payload `{tenantId, daysBack: 30}` (the seeds'), or `tenantId: "all"` to fan out
+one job per connected tenant. Idempotent and incremental; holds the tenant lock
+(shared with the rebuild); on success it queues the metrics rebuild for the days
+it touched. A seller whose grant is gone fails at once with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from superseller.config import Settings
+from superseller.db.schema import listings, marketplace_accounts, tenants
+from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.jobs.cron import zone
+from superseller.jobs.queue import JobSpec, Queue
+from superseller.mercadolivre.client import MLClient, RateLimiter
+from superseller.mercadolivre.connect import oauth_app
+from superseller.mercadolivre.errors import MLError, ReauthRequired
+from superseller.mercadolivre.tokens import TokenCipher, TokenStore
+from superseller.mercadolivre.upsert import (
+    LISTING_COLUMNS,
+    listing_rows,
+    save_orders,
+    save_visits,
+    upsert,
+    visit_rows,
+)
+from superseller.metrics.jobs import tenant_lock
+from superseller.tenants import record_outcome
+
+MAX_DAYS_BACK = 150  # the visits API's window
+
+
+class SyncPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenantId: str = Field(min_length=1, max_length=64)
+    daysBack: int = Field(default=30, ge=1, le=MAX_DAYS_BACK)
+
+
+def connected_tenants(engine) -> list[str]:
+    with engine.connect() as conn:
+        return conn.execute(select(marketplace_accounts.c.tenant_id).where(
+            marketplace_accounts.c.status == "connected").distinct()
+            .order_by(marketplace_accounts.c.tenant_id)).scalars().all()
+
+
+class SellerSync:
+    """One sync of one tenant's Mercado Livre account."""
+
+    def __init__(self, ctx: JobContext, settings: Settings, limiter: RateLimiter,
+                 tenant_id: str, days_back: int):
+        self.ctx = ctx
+        self.engine = ctx.engine
+        self.settings = settings
+        self.limiter = limiter
+        self.tenant_id = tenant_id
+        self.days_back = days_back
+
+    def _account(self):
+        with self.engine.connect() as conn:
+            tenant = conn.execute(select(tenants).where(tenants.c.id == self.tenant_id)).first()
+            if tenant is None:
+                raise PermanentJobError(f"tenant {self.tenant_id!r} not found")
+            acct = conn.execute(select(marketplace_accounts).where(
+                marketplace_accounts.c.tenant_id == self.tenant_id)
+                .order_by(marketplace_accounts.c.id)).first()
+        if acct is None:
+            raise PermanentJobError(f"tenant {self.tenant_id} has no Mercado Livre account")
+        if acct.status == "reauth_required":
+            raise PermanentJobError(
+                f"Mercado Livre connection of tenant {self.tenant_id} needs re-authorization: "
+                f"{acct.status_reason or 'the seller must connect again'}")
+        return tenant, acct
+
+    async def run(self) -> dict[str, Any]:
+        began = time.perf_counter()
+        tenant, acct = self._account()
+        tz = tenant.timezone
+        store = TokenStore(self.engine, acct.id, oauth_app(self.settings),
+                           TokenCipher(self.settings.encryption_key()), self.ctx.clock)
+        client = MLClient(self.settings.ml_api_url, store, limiter=self.limiter,
+                          concurrency=self.settings.ml_concurrency,
+                          timeout_s=self.settings.ml_timeout_s,
+                          max_tries=self.settings.ml_max_tries)
+        try:
+            result = await self._sync(client, acct, tz)
+        finally:
+            await client.close()
+        result.update(requests=client.requests, retries=client.retries,
+                      refreshes=store.refreshes,
+                      durationMs=int((time.perf_counter() - began) * 1000))
+        return result
+
+    async def _sync(self, client: MLClient, acct, tz: str) -> dict[str, Any]:
+        now = self.ctx.clock.now()
+        today = now.astimezone(zone(tz)).date()
+        first_day = today - timedelta(days=self.days_back)
+
+        ids = await client.item_ids(acct.ml_user_id)
+        self.ctx.raise_if_cancelled()
+        bodies, item_errors = await client.items(ids)
+        rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
+        await asyncio.to_thread(self._write, upsert, listings, rows,
+                                ["tenant_id", "external_id"], LISTING_COLUMNS)
+        self.ctx.add_records(len(rows))
+
+        start = (now - timedelta(days=self.days_back + 1)).replace(minute=0, second=0,
+                                                                     microsecond=0)
+        found = await client.orders(acct.ml_user_id, start, now)
+        found = [o for o in found if o.get("date_created")]
+        _, days = await asyncio.to_thread(self._write, save_orders, self.tenant_id, tz, found,
+                                          now)
+        self.ctx.add_records(len(found))
+        self.ctx.raise_if_cancelled()
+
+        with self.engine.connect() as conn:
+            known = conn.execute(select(listings.c.external_id, listings.c.id).where(
+                listings.c.tenant_id == self.tenant_id,
+                listings.c.external_id.in_(ids))).all() if ids else []
+        visit_days, visit_errors = 0, []
+
+        async def one(ext: str, lid: int) -> None:
+            nonlocal visit_days
+            try:
+                counts = await client.visits(ext, self.days_back)
+            except MLError as exc:
+                # Keep whatever was stored: a failed call never erases known visits.
+                visit_errors.append({"id": ext, "error": exc.code})
+                return
+            vrows = visit_rows(self.tenant_id, lid, counts, first_day, today, now)
+            await asyncio.to_thread(self._write, save_visits, vrows)
+            visit_days += len(vrows)
+            self.ctx.add_records(1)
+
+        await asyncio.gather(*(one(ext, lid) for ext, lid in known))
+        return {"listings": len(rows), "orders": len(found), "visitDays": visit_days,
+                "itemErrors": item_errors[:20], "visitErrors": visit_errors[:20],
+                "daysTouched": {"from": min([first_day, *days]).isoformat(),
+                                "to": today.isoformat()}}
+
+    def _write(self, fn, *args):
+        with self.engine.begin() as conn:
+            return fn(conn, *args)
+
+
+def register(registry: Registry, settings: Settings) -> None:
+    limiter_box: dict[int, RateLimiter] = {}
+
+    def limiter() -> RateLimiter:
+        # One per event loop (the worker's): the process-wide request rate.
+        loop_id = id(asyncio.get_running_loop())
+        if loop_id not in limiter_box:
+            limiter_box.clear()
+            limiter_box[loop_id] = RateLimiter(settings.ml_requests_per_s)
+        return limiter_box[loop_id]
+
+    async def sync(ctx: JobContext) -> dict[str, Any]:
+        p: SyncPayload = ctx.payload
+        queue = Queue(ctx.engine, registry, ctx.clock)
+        if p.tenantId == "all":
+            made = queue.enqueue_many([
+                JobSpec("sync_mercadolivre", {"tenantId": tid, "daysBack": p.daysBack},
+                        tenant_id=tid, scheduled_for=ctx.scheduled_for, unique_key=f"sync:{tid}")
+                for tid in connected_tenants(ctx.engine)])
+            return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
+        try:
+            result = await SellerSync(ctx, settings, limiter(), p.tenantId, p.daysBack).run()
+        except ReauthRequired as exc:
+            _record(ctx, p.tenantId, f"reconnect needed: {exc.message}")
+            raise PermanentJobError(
+                f"Mercado Livre connection of tenant {p.tenantId} needs re-authorization "
+                f"({exc.code}); the seller must connect again") from None
+        except PermanentJobError as exc:
+            _record(ctx, p.tenantId, str(exc))
+            raise
+        except Exception as exc:
+            _record(ctx, p.tenantId, f"{type(exc).__name__}: {exc}")
+            raise
+        _record(ctx, p.tenantId)
+        span = result["daysTouched"]
+        rebuild = queue.enqueue_many([JobSpec(
+            "rebuild_daily_metrics", {"tenantId": p.tenantId, "from": span["from"],
+                                      "to": span["to"]},
+            tenant_id=p.tenantId, scheduled_for=ctx.scheduled_for,
+            unique_key=f"rebuild:{p.tenantId}:{span['from']}:{span['to']}")])[0]
+        result["rebuildJobId"] = rebuild.id
+        return result
+
+    registry.add(JobType(
+        name="sync_mercadolivre", handler=sync, payload_model=SyncPayload,
+        log_type="mercadolivre_sync", timeout_s=3600,
+        lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
+        description="Sync listings, orders and visits from Mercado Livre.",
+    ))
+
+
+
+def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:
+    record_outcome(ctx.engine, tenant_id, "sync", ctx.clock.now(), error)

@@ -1,0 +1,144 @@
+"""Access tokens: encrypted at rest, refreshed single-flight across processes.
+
+The refresh token is single-use and rotates. Two processes refreshing with the
+same token race, and the loser gets `invalid_grant` — disconnecting the seller.
+So a refresh happens inside a write transaction that locks the account row
+(`FOR UPDATE` on PostgreSQL; SQLite's write lock): whoever gets the lock first
+refreshes and stores the new pair before committing; the others, once they
+get the lock, see `token_version` moved on and use the new token.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import Engine, select, update
+
+from superseller.db.engine import is_postgres
+from superseller.db.schema import marketplace_accounts
+from superseller.jobs.clock import Clock, SystemClock
+from superseller.mercadolivre.errors import MLError, ReauthRequired, parse_error
+
+log = logging.getLogger("superseller.mercadolivre.tokens")
+EARLY = timedelta(minutes=5)  # refresh a little before expiry
+
+
+class TokenCipher:
+    def __init__(self, key: bytes):
+        self._f = Fernet(key)
+
+    def encrypt(self, value: str) -> str:
+        return self._f.encrypt(value.encode()).decode()
+
+    def decrypt(self, value: str) -> str:
+        try:
+            return self._f.decrypt(value.encode()).decode()
+        except InvalidToken:
+            raise ReauthRequired(401, "token_unreadable",
+                                 "stored token cannot be decrypted (encryption key changed?)") \
+                from None
+
+
+@dataclass
+class OAuthApp:
+    api_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str = ""
+
+    def token_request(self, form: dict) -> dict:
+        data = {"client_id": self.client_id, "client_secret": self.client_secret, **form}
+        with httpx.Client(base_url=self.api_url, timeout=20) as http:
+            resp = http.post("/oauth/token", data=data, headers={"accept": "application/json"})
+        if resp.status_code != 200:
+            err = parse_error(resp)
+            if err.code == "invalid_grant":
+                raise ReauthRequired(err.status, err.code, err.message)
+            raise err
+        return resp.json()
+
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> dict:
+        form = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": self.redirect_uri}
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return self.token_request(form)
+
+    def refresh(self, refresh_token: str) -> dict:
+        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+
+class TokenStore:
+    """The tokens of one marketplace account."""
+
+    def __init__(self, engine: Engine, account_id: int, app: OAuthApp, cipher: TokenCipher,
+                 clock: Clock | None = None):
+        self.engine = engine
+        self.account_id = account_id
+        self.app = app
+        self.cipher = cipher
+        self.clock = clock or SystemClock()
+        self.refreshes = 0  # refresh calls made by this store (for reports)
+
+    def _row(self, conn, lock: bool = False):
+        stmt = select(marketplace_accounts).where(marketplace_accounts.c.id == self.account_id)
+        if lock and is_postgres(self.engine):
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).one()
+        if row.status == "reauth_required":
+            raise ReauthRequired(401, "reauth_required", row.status_reason or
+                                 "Mercado Livre connection needs re-authorization")
+        return row
+
+    def current(self) -> tuple[str, int]:
+        """A usable access token and its version, refreshing first if it expired."""
+        with self.engine.connect() as conn:
+            row = self._row(conn)
+        if row.expires_at is None or row.expires_at - EARLY <= self.clock.now():
+            return self.refresh(seen_version=row.token_version)
+        return self.cipher.decrypt(row.access_token_enc), row.token_version
+
+    def refresh(self, seen_version: int) -> tuple[str, int]:
+        """Refresh unless someone already did since `seen_version` (single-flight)."""
+        failure: ReauthRequired | None = None
+        with self.engine.begin() as conn:
+            row = self._row(conn, lock=True)
+            if row.token_version != seen_version and row.expires_at and \
+                    row.expires_at - EARLY > self.clock.now():
+                return self.cipher.decrypt(row.access_token_enc), row.token_version
+            try:
+                tokens = self.app.refresh(self.cipher.decrypt(row.refresh_token_enc))
+            except ReauthRequired as exc:
+                # Recorded (and committed) before raising: syncs for this seller stop
+                # with a clear message instead of retrying a dead token.
+                conn.execute(update(marketplace_accounts)
+                             .where(marketplace_accounts.c.id == self.account_id)
+                             .values(status="reauth_required", status_reason=exc.message[:500],
+                                     updated_at=self.clock.now()))
+                failure = exc
+            else:
+                self.refreshes += 1
+                version = row.token_version + 1
+                # The rotated refresh token is stored before anyone can use it.
+                save_tokens(conn, self.account_id, tokens, self.cipher, self.clock.now(),
+                            version)
+                return tokens["access_token"], version
+        log.warning("account %s needs re-authorization: %s", self.account_id, failure.code)
+        raise failure
+
+
+def save_tokens(conn, account_id: int, tokens: dict, cipher: TokenCipher, now: datetime,
+                version: int) -> None:
+    if "refresh_token" not in tokens:
+        raise MLError(400, "no_refresh_token",
+                      "the app lacks offline_access: Mercado Livre sent no refresh token")
+    conn.execute(update(marketplace_accounts).where(marketplace_accounts.c.id == account_id)
+                 .values(access_token_enc=cipher.encrypt(tokens["access_token"]),
+                         refresh_token_enc=cipher.encrypt(tokens["refresh_token"]),
+                         expires_at=now + timedelta(seconds=int(tokens["expires_in"])),
+                         token_version=version, status="connected", status_reason=None,
+                         last_refresh_at=now, updated_at=now))

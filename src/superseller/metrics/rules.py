@@ -1,0 +1,15 @@
+"""The counting rules, defined once.
+
+An order counts toward a day's metrics when its Mercado Livre status is
+`paid` or `partially_refunded` (money was received and kept, at least in
+part). `cancelled`, `invalid`, `payment_required`, `payment_in_process`,
+`confirmed` and anything else count nowhere. Shipment states (`shipped`,
+`delivered`) are not order statuses in the API, so they never appear here.
+
+The day is the order's creation time (`date_created`) in the tenant's time
+zone (default America/Sao_Paulo): a sale at 23:30 BRT counts on that BRT day.
+Revenue is the sum of quantity x unit price of the order's items (no shipping).
+"""
+
+COUNTED_ORDER_STATUSES = ("paid", "partially_refunded")
+MAX_RANGE_DAYS = 400

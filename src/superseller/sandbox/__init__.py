@@ -1,0 +1,1 @@
+"""A local imitation of the Mercado Livre API (`superseller sandbox serve`)."""

@@ -1,0 +1,51 @@
+"""Tenants: the sellers SuperSeller works for."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from superseller.db.schema import tenants
+from superseller.jobs.cron import zone
+from superseller.jobs.errors import JobError
+
+
+class TenantNotFound(JobError):
+    def __init__(self, tenant_id: str):
+        super().__init__(f"tenant {tenant_id!r} not found")
+
+
+def create_tenant(engine: Engine, name: str, timezone: str = "America/Sao_Paulo",
+                  tenant_id: str | None = None) -> dict[str, Any]:
+    zone(timezone)
+    tid = tenant_id or str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(insert(tenants).values(id=tid, name=name, timezone=timezone,
+                                            created_at=datetime.now(UTC)))
+    return get_tenant(engine, tid)
+
+
+def get_tenant(engine: Engine, tenant_id: str) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+    if row is None:
+        raise TenantNotFound(tenant_id)
+    return dict(row._mapping)
+
+
+def list_tenants(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+
+
+def record_outcome(engine: Engine, tenant_id: str, what: str, now: datetime,
+                   error: str | None = None) -> None:
+    """Note a sync's or rebuild's success or failure (`what`: 'sync' | 'rebuild'): the
+    facts freshness is judged on."""
+    values = ({f"last_{what}_ok_at": now} if error is None
+              else {f"last_{what}_error": error[:2000], f"last_{what}_error_at": now})
+    with engine.begin() as conn:
+        conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))

@@ -1,0 +1,20 @@
+"""The composition root: which job types exist. Features register their handlers here,
+so that the job engine itself never imports a feature."""
+
+from __future__ import annotations
+
+from superseller.config import Settings
+from superseller.jobs import cleanup
+from superseller.jobs.registry import Registry
+from superseller.mercadolivre import sync as ml_sync
+from superseller.metrics import jobs as metrics_jobs
+
+
+def build_registry(settings: Settings) -> Registry:
+    registry = Registry()
+    cleanup.register(
+        registry, job_days=settings.job_retention_days, log_days=settings.job_log_retention_days
+    )
+    metrics_jobs.register(registry)
+    ml_sync.register(registry, settings)
+    return registry
