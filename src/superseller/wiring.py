@@ -4,7 +4,7 @@ so that the job engine itself never imports a feature."""
 from __future__ import annotations
 
 from superseller.config import Settings
-from superseller.jobs import cleanup
+from superseller.jobs import cleanup, stats
 from superseller.jobs.registry import Registry
 from superseller.mercadolivre import sync as ml_sync
 from superseller.metrics import jobs as metrics_jobs
@@ -15,6 +15,7 @@ def build_registry(settings: Settings) -> Registry:
     cleanup.register(
         registry, job_days=settings.job_retention_days, log_days=settings.job_log_retention_days
     )
+    stats.register(registry)
     metrics_jobs.register(registry)
     ml_sync.register(registry, settings)
     return registry

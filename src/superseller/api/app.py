@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from superseller.api import auth, errors, internal, seller
+from superseller.api import admin_jobs, auth, errors, internal, job_status, seller
 from superseller.api.deps import Services, services
 
 
@@ -16,7 +16,10 @@ def create_app(svc: Services) -> FastAPI:
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(seller.router)
+    # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
+    app.include_router(job_status.router)
     app.include_router(internal.router)
+    app.include_router(admin_jobs.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz():

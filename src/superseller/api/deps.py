@@ -5,13 +5,21 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from fastapi import Header, Request
+from fastapi import Header, Path, Request
 from sqlalchemy import Engine
 
 from superseller.api.errors import ApiError
 from superseller.config import Settings
 from superseller.jobs.clock import Clock
 from superseller.jobs.registry import Registry
+
+
+# Row ids in paths: bounded so that no database ever sees an integer it cannot store.
+MAX_ID = 2**62
+
+
+def id_path(what: str = "id"):
+    return Path(ge=1, le=MAX_ID, description=what)
 
 
 @dataclass

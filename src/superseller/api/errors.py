@@ -7,9 +7,18 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from superseller.jobs.errors import InvalidPayload, JobError, JobNotFound, UnknownJobType
+from superseller.jobs.cron import InvalidSchedule
+from superseller.jobs.errors import (
+    InvalidPayload,
+    InvalidTransition,
+    JobError,
+    JobNotFound,
+    UnknownJobType,
+)
+from superseller.jobs.schedules import ScheduleNotFound
 
 log = logging.getLogger("superseller.api")
 
@@ -25,6 +34,18 @@ def error_body(code: str, message: str, fields: list | None = None) -> dict:
     if fields:
         body["fields"] = fields
     return {"error": body}
+
+
+def _job_error(exc: JobError) -> tuple[int, str]:
+    if isinstance(exc, JobNotFound | ScheduleNotFound):
+        return 404, "not_found"
+    if isinstance(exc, InvalidTransition):
+        return 409, "invalid_transition"
+    if isinstance(exc, InvalidPayload | UnknownJobType):
+        return 400, "invalid_payload"
+    if isinstance(exc, InvalidSchedule):
+        return 400, "invalid_schedule"
+    return 400, "job_error"
 
 
 def install(app: FastAPI) -> None:
@@ -45,10 +66,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(JobError)
     async def _job(_: Request, exc: JobError):
-        status = 404 if isinstance(exc, JobNotFound) else 400
-        code = "invalid_payload" if isinstance(exc, InvalidPayload | UnknownJobType) else \
-            type(exc).__name__
+        status, code = _job_error(exc)
         return JSONResponse(error_body(code, str(exc)), status)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError):
+        # e.g. a NUL character PostgreSQL cannot store, or a number out of its range:
+        # bad input, nothing written (the statement failed and its transaction rolled back).
+        return JSONResponse(error_body("invalid_value", "a value in the request cannot be "
+                                       "stored or compared (e.g. a NUL character)"), 400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from superseller.api.deps import Services, require_internal_key, services
+from superseller.api.deps import Services, id_path, require_internal_key, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import job_logs
 from superseller.jobs.admin import JobAdmin
@@ -134,6 +134,6 @@ async def rebuild_daily_metrics(body: RebuildBody, request: Request,
 
 
 @router.get("/{job_id}")
-def job_status(job_id: int, request: Request):
+def job_status(request: Request, job_id: int = id_path("job id")):
     admin = JobAdmin(services(request).engine)
     return {"job": admin.get(job_id), "logs": admin.logs(job_id)}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from superseller.api.auth import current_user
-from superseller.api.deps import services
+from superseller.api.deps import id_path, services
 from superseller.api.errors import ApiError
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import tenant_freshness
@@ -95,7 +95,8 @@ def refresh(body: RefreshBody, request: Request, user: User = Depends(current_us
 
 
 @router.get("/refresh/{job_id}")
-def refresh_status(job_id: int, request: Request, user: User = Depends(current_user),
+def refresh_status(request: Request, job_id: int = id_path("job id"),
+                   user: User = Depends(current_user),
                    tenantId: str | None = None):
     """The refresh's progress: the sync, then the rebuild it queued."""
     from superseller.jobs.admin import JobAdmin

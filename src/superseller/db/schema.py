@@ -12,6 +12,8 @@ from superseller.db.tables_jobs import (  # noqa: F401
     UNFINISHED,
     job_logs,
     job_schedules,
+    job_stats_hourly,
+    job_stats_state,
     jobs,
     schedule_occurrences,
 )

@@ -148,3 +148,28 @@ schedule_occurrences = Table(
     UniqueConstraint("schedule_id", "fire_time"),
 )
 Index("ix_schedule_occurrences_job_id", schedule_occurrences.c.job_id)
+
+# Maintained counters for the stats API: job_logs folded into hourly buckets, so that
+# stats never count over the whole history. `job_stats_state.last_log_id` is the fold's
+# watermark (one row, id = 1).
+job_stats_hourly = Table(
+    "job_stats_hourly",
+    metadata,
+    Column("job_type", String(100), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("runs", BigInteger, nullable=False),
+    Column("total_duration_ms", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),
+)
+Index("ix_job_stats_hourly_hour", job_stats_hourly.c.hour)
+
+job_stats_state = Table(
+    "job_stats_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_log_id", BigInteger, nullable=False),
+    Column("folded_at", UTCDateTime, nullable=True),
+)
+# The stats API's "last errors": found without scanning the successful runs.
+Index("ix_job_logs_errors", job_logs.c.id, **_where("status <> 'success'"))

@@ -1,0 +1,202 @@
+"""The admin jobs API of the seed's jobs system document, under `/api/admin/jobs` (admins).
+
+Schedule routes are declared before `/{job_id}` so that `schedules` is never
+read as a job id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from superseller.api.auth import require_admin
+from superseller.api.deps import MAX_ID, Services, id_path, services
+from superseller.api.errors import ApiError
+from superseller.db.schema import JOB_STATES
+from superseller.jobs import stats
+from superseller.jobs.admin import JobAdmin
+from superseller.jobs.queue import Queue
+from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.schedules import Schedules
+
+router = APIRouter(prefix="/api/admin/jobs", tags=["admin jobs"],
+                   dependencies=[Depends(require_admin)])
+
+JobId = id_path("job id")
+ScheduleId = id_path("schedule id")
+
+
+def _admin(svc: Services) -> JobAdmin:
+    return JobAdmin(svc.engine, svc.clock)
+
+
+def _scheduler(svc: Services) -> Scheduler:
+    return Scheduler(svc.engine, svc.registry, clock=svc.clock)
+
+
+def _schedule_view(svc: Services, sched: dict[str, Any]) -> dict[str, Any]:
+    scheduler = _scheduler(svc)
+    last = scheduler.occurrences(sched["name"], limit=1)
+    return {**sched, "lastOccurrence": last[0] if last else None,
+            "lateness": scheduler.lateness(sched["name"])}
+
+
+def schedule_views(svc: Services) -> list[dict[str, Any]]:
+    return [_schedule_view(svc, s) for s in Schedules(svc.engine, svc.registry, svc.clock).list()]
+
+
+@router.get("/stats")
+def job_stats(request: Request):
+    """Counts by state and queue (unfinished exactly, finished over 24 h), per-type run
+    statistics from the maintained counters, and late schedules."""
+    svc = services(request)
+    stats.fold(svc.engine, svc.clock)
+    late = [s["name"] for s in schedule_views(svc) if (s["lateness"] or {}).get("late")]
+    return {**stats.queue_counts(svc.engine, svc.clock),
+            **stats.job_type_stats(svc.engine, svc.clock), "lateSchedules": late}
+
+
+@router.get("")
+def list_jobs(request: Request,
+              state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
+              type: str | None = Query(None, max_length=100),
+              tenantId: str | None = Query(None, max_length=64),
+              queue: str | None = Query(None, max_length=100),
+              limit: int = Query(50, ge=1, le=500),
+              before: int | None = Query(None, ge=1, le=MAX_ID,
+                                         description="keyset: the last id of the previous page")):
+    """Newest first. The next page: `before=<nextBefore>`."""
+    rows = _admin(services(request)).list(status=state, job_type=type, tenant_id=tenantId,
+                                          queue=queue, limit=limit, before_id=before)
+    return {"jobs": rows, "nextBefore": rows[-1]["id"] if len(rows) == limit else None}
+
+
+class CreateJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    tenantId: str | None = Field(default=None, min_length=1, max_length=64)
+    queue: str | None = Field(default=None, min_length=1, max_length=100)
+    priority: int = Field(default=0, ge=-1000, le=1000)
+    maxAttempts: int | None = Field(default=None, ge=1, le=100)
+    runAt: datetime | None = None
+    uniqueKey: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+@router.post("", status_code=201)
+def create_job(body: CreateJob, request: Request):
+    """Enqueue a job of a registered type (its payload is validated by the type's schema).
+    An unfinished job with the same `uniqueKey` is returned instead of a second one."""
+    svc = services(request)
+    run_at = body.runAt
+    if run_at is not None and run_at.tzinfo is None:
+        raise ApiError(422, "invalid_request", "runAt needs a time zone offset",
+                       [{"field": "runAt", "problem": "naive datetime"}])
+    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+        body.type, body.payload, tenant_id=body.tenantId, queue=body.queue,
+        priority=body.priority, max_attempts=body.maxAttempts, unique_key=body.uniqueKey,
+        run_at=run_at.astimezone(UTC) if run_at else None)
+    return {"job": _admin(svc).get(job.id), "created": job.created}
+
+
+# -- schedules (before /{job_id}) ----------------------------------------------
+@router.get("/schedules")
+def list_schedules(request: Request):
+    """Every schedule with its next run, last outcome and lateness."""
+    return {"schedules": schedule_views(services(request))}
+
+
+def _schedule_name(svc: Services, schedule_id: int) -> str:
+    return Schedules(svc.engine, svc.registry, svc.clock).get(schedule_id)["name"]
+
+
+class PatchSchedule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    cron: str | None = Field(default=None, min_length=1, max_length=120)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    payload: dict[str, Any] | None = None
+    misfirePolicy: Literal["latest", "all", "skip"] | None = None
+    overlapPolicy: Literal["allow", "skip", "queue_one"] | None = None
+    deadlineS: int | None = Field(default=None, ge=1, le=31 * 86400)
+    priority: int | None = Field(default=None, ge=-1000, le=1000)
+    maxAttempts: int | None = Field(default=None, ge=1, le=100)
+
+
+_PATCH_FIELDS = {"misfirePolicy": "misfire_policy", "overlapPolicy": "overlap_policy",
+                 "deadlineS": "deadline_s", "maxAttempts": "max_attempts"}
+
+
+@router.patch("/schedules/{schedule_id}")
+def patch_schedule(body: PatchSchedule, request: Request, schedule_id: int = ScheduleId):
+    """Switch a schedule on or off, or change its cron, time zone or policies. Invalid cron
+    or time zone: 400 with the reason; nothing is changed."""
+    svc = services(request)
+    name = _schedule_name(svc, schedule_id)
+    changes = {_PATCH_FIELDS.get(k, k): v for k, v in body.model_dump(exclude_unset=True).items()}
+    if not changes:
+        raise ApiError(422, "invalid_request", "nothing to change")
+    updated = Schedules(svc.engine, svc.registry, svc.clock).update(name, **changes)
+    return _schedule_view(svc, updated)
+
+
+@router.get("/schedules/{schedule_id}/occurrences")
+def schedule_occurrences(request: Request, schedule_id: int = ScheduleId,
+                         limit: int = Query(50, ge=1, le=500)):
+    """The ledger: one row per tick with its outcome and job."""
+    svc = services(request)
+    name = _schedule_name(svc, schedule_id)
+    return {"schedule": name, "occurrences": _scheduler(svc).occurrences(name, limit=limit)}
+
+
+class Backfill(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: date = Field(alias="from")
+    to: date
+    mode: Literal["missing", "failed", "all"] = "missing"
+    concurrency: int = Field(default=2, ge=1, le=20)
+
+
+@router.post("/schedules/{schedule_id}/backfill", status_code=202)
+def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
+    """One job per tick of the range (local days, inclusive), by mode."""
+    svc = services(request)
+    name = _schedule_name(svc, schedule_id)
+    done = _scheduler(svc).backfill(name, body.from_, body.to, mode=body.mode,
+                                    concurrency=body.concurrency)
+    return {"schedule": name, "enqueued": done}
+
+
+# -- one job -------------------------------------------------------------------
+@router.get("/{job_id}")
+def get_job(request: Request, job_id: int = JobId):
+    return _admin(services(request)).get(job_id)
+
+
+@router.get("/{job_id}/logs")
+def job_logs(request: Request, job_id: int = JobId):
+    """One job_logs row per attempt."""
+    return {"logs": _admin(services(request)).logs(job_id)}
+
+
+@router.post("/{job_id}/execute")
+def execute(request: Request, job_id: int = JobId):
+    """Run a pending job now (make it due at once)."""
+    return _admin(services(request)).run_now(job_id)
+
+
+@router.post("/{job_id}/cancel")
+def cancel(request: Request, job_id: int = JobId):
+    """A pending job is cancelled at once; a running one is asked to stop."""
+    admin = _admin(services(request))
+    outcome = admin.cancel(job_id)
+    return {"outcome": outcome, "job": admin.get(job_id)}
+
+
+@router.post("/{job_id}/retry")
+def retry(request: Request, job_id: int = JobId):
+    """Re-queue a failed (dead-letter) or cancelled job with a fresh set of attempts."""
+    return _admin(services(request)).retry(job_id)

@@ -1,0 +1,191 @@
+"""Job statistics that stay fast on millions of rows: maintained hourly counters.
+
+`fold()` adds the job_logs rows past a watermark to `job_stats_hourly`
+(per job type, UTC hour and status: runs, total duration, records) and moves
+the watermark, in one transaction, so a row is counted exactly once however
+many processes fold at the same time. Only rows older than `SETTLE_S` are
+folded: a job_logs id handed out just before another, but committed just after
+it, is still in the live tail and not skipped by the watermark.
+
+Readers add the rollup (a few rows per type and hour) to the live tail past the
+watermark (bounded by how often something folds: every stats request and the
+`update_stats` job do). Nothing counts over the whole history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from superseller.db.rows import row_dict
+from superseller.db.schema import (
+    JOB_STATES,
+    job_logs,
+    job_schedules,
+    job_stats_hourly,
+    job_stats_state,
+    jobs,
+)
+from superseller.jobs.clock import Clock, SystemClock
+from superseller.jobs.context import JobContext
+from superseller.jobs.registry import JobType, Registry
+
+SETTLE_S = 60
+FOLD_BATCH = 50_000
+
+
+def _hour_bucket(conn: Connection):
+    if conn.dialect.name == "postgresql":
+        return func.date_trunc("hour", job_logs.c.started_at)
+    return func.strftime("%Y-%m-%d %H:00:00", job_logs.c.started_at)
+
+
+def _as_hour(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) -> int:
+    """Fold up to `batch` settled job_logs rows into the hourly counters; returns how many."""
+    now = (clock or SystemClock()).now()
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    with engine.begin() as conn:
+        # Take the watermark row's lock first: concurrent folds queue here.
+        conn.execute(update(job_stats_state).where(job_stats_state.c.id == 1)
+                     .values(last_log_id=job_stats_state.c.last_log_id))
+        mark = conn.execute(select(job_stats_state.c.last_log_id)
+                            .where(job_stats_state.c.id == 1)).scalar_one()
+        upper = conn.execute(
+            select(func.max(literal_column("id"))).select_from(
+                select(job_logs.c.id).where(job_logs.c.id > mark,
+                                            job_logs.c.completed_at
+                                            < now - timedelta(seconds=SETTLE_S))
+                .order_by(job_logs.c.id).limit(batch).subquery())).scalar()
+        if upper is None:
+            return 0
+        hour = _hour_bucket(conn).label("hour")
+        groups = conn.execute(
+            select(job_logs.c.job_type, hour, job_logs.c.status, func.count().label("runs"),
+                   func.coalesce(func.sum(job_logs.c.duration_ms), 0).label("ms"),
+                   func.coalesce(func.sum(job_logs.c.records_processed), 0).label("records"))
+            .where(job_logs.c.id > mark, job_logs.c.id <= upper)
+            .group_by(job_logs.c.job_type, hour, job_logs.c.status)).all()
+        rows = [{"job_type": g.job_type, "hour": _as_hour(g.hour), "status": g.status,
+                 "runs": g.runs, "total_duration_ms": int(g.ms), "records": int(g.records)}
+                for g in groups]
+        stmt = insert(job_stats_hourly).values(rows)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["job_type", "hour", "status"],
+            set_={c: job_stats_hourly.c[c] + stmt.excluded[c]
+                  for c in ("runs", "total_duration_ms", "records")}))
+        conn.execute(update(job_stats_state).where(job_stats_state.c.id == 1)
+                     .values(last_log_id=upper, folded_at=now))
+        return sum(r["runs"] for r in rows)
+
+
+@dataclass
+class _TypeStats:
+    runs: int = 0
+    runs_24h: int = 0
+    failures_24h: int = 0
+    total_ms: int = 0
+    by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, status: str, runs: int, ms: int, recent: bool) -> None:
+        self.runs += runs
+        self.total_ms += ms
+        self.by_status[status] += runs
+        if recent:
+            self.runs_24h += runs
+            self.failures_24h += runs if status != "success" else 0
+
+
+def job_type_stats(engine: Engine, clock: Clock | None = None,
+                   tenant_id: str | None = None) -> dict[str, Any]:
+    """Per job type: runs (all kept history, and the last 24 h), average duration, outcome
+    counts, the last run, and the last 10 errors. Global stats come from the counters;
+    a tenant's from its own job_logs (a tenant has few runs)."""
+    now = (clock or SystemClock()).now()
+    day_ago = now - timedelta(hours=24)
+    per_type: dict[str, _TypeStats] = defaultdict(_TypeStats)
+    with engine.connect() as conn:
+        mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
+        tail = select(job_logs.c.job_type, job_logs.c.status, job_logs.c.started_at,
+                      job_logs.c.duration_ms)
+        if tenant_id is None:
+            for r in conn.execute(select(job_stats_hourly)):
+                per_type[r.job_type].add(r.status, r.runs, r.total_duration_ms,
+                                         r.hour >= day_ago.replace(minute=0, second=0,
+                                                                   microsecond=0))
+            tail = tail.where(job_logs.c.id > mark)
+        else:
+            tail = tail.where(job_logs.c.tenant_id == tenant_id)
+        for r in conn.execute(tail):
+            per_type[r.job_type].add(r.status, 1, r.duration_ms or 0, r.started_at >= day_ago)
+        out = []
+        for name in sorted(per_type):
+            s = per_type[name]
+            last = select(job_logs).where(job_logs.c.job_type == name)
+            if tenant_id is not None:
+                last = last.where(job_logs.c.tenant_id == tenant_id)
+            last_run = conn.execute(last.order_by(job_logs.c.started_at.desc()).limit(1)).first()
+            out.append({"jobType": name, "totalRuns": s.runs, "runs24h": s.runs_24h,
+                        "failures24h": s.failures_24h,
+                        "avgDurationMs": round(s.total_ms / s.runs) if s.runs else None,
+                        "byStatus": dict(s.by_status),
+                        "lastRun": row_dict(last_run) if last_run else None})
+        errors = select(job_logs).where(job_logs.c.status != "success")
+        if tenant_id is not None:
+            errors = errors.where(job_logs.c.tenant_id == tenant_id)
+        recent_errors = [row_dict(r) for r in conn.execute(
+            errors.order_by(job_logs.c.id.desc()).limit(10))]
+    return {"types": out, "recentErrors": recent_errors}
+
+
+def queue_counts(engine: Engine, clock: Clock | None = None) -> dict[str, Any]:
+    """Unfinished jobs exactly (a small, indexed set); finished ones over the last 24 h
+    (through the finished_at index), by state and by queue."""
+    now = (clock or SystemClock()).now()
+    by_state = dict.fromkeys(JOB_STATES, 0)
+    by_queue: dict[str, dict[str, int]] = {}
+    count = select(jobs.c.queue, jobs.c.status, func.count()).group_by(jobs.c.queue,
+                                                                        jobs.c.status)
+    with engine.connect() as conn:
+        rows = conn.execute(count.where(jobs.c.status.in_(("pending", "running")))).all()
+        rows += conn.execute(count.where(jobs.c.status.in_(("completed", "failed", "cancelled")),
+                                         jobs.c.finished_at >= now - timedelta(hours=24))).all()
+        due = conn.execute(select(func.count()).where(
+            jobs.c.status == "pending", jobs.c.run_at <= now)).scalar_one()
+        oldest = conn.execute(select(func.min(jobs.c.run_at)).where(
+            jobs.c.status == "pending", jobs.c.run_at <= now)).scalar()
+        schedules = conn.execute(select(func.count(), func.count().filter(
+            job_schedules.c.enabled))).one()
+    for queue, status, n in rows:
+        by_state[status] += n
+        by_queue.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[status] = n
+    return {"byState": by_state, "byQueue": by_queue, "finishedWindowHours": 24,
+            "due": due, "oldestDueAgeS": round((now - oldest).total_seconds(), 1)
+            if oldest else None,
+            "schedules": {"total": schedules[0], "enabled": schedules[1]}}
+
+
+def register(registry: Registry) -> None:
+    """Job type `update_stats` (the seed's weekly stats): fold everything settled."""
+
+    def update_stats(ctx: JobContext) -> dict:
+        total = 0
+        while (n := fold(ctx.engine, ctx.clock)) and not ctx.cancelled:
+            total += n
+            ctx.add_records(n)
+        return {"logsFolded": total}
+
+    registry.add(JobType(name="update_stats", handler=update_stats,
+                         lock_key=lambda _p, _t: "update_stats",
+                         description="Fold job logs into the stats counters."))
