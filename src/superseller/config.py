@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     ml_timeout_s: float = 20.0
     ml_max_tries: int = 8  # per request, for 429/5xx/network errors
     # Signing key for login tokens (JWT, HS256); generated into data_dir when unset.
+    # Optional wording of score explanations by an OpenAI-compatible model.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_s: float = 4.0
+
     jwt_secret: SecretStr | None = None
     jwt_ttl_h: float = 12.0
     login_attempts_per_minute: int = 5

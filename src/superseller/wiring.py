@@ -8,6 +8,7 @@ from superseller.jobs import cleanup, stats
 from superseller.jobs.registry import Registry
 from superseller.mercadolivre import sync as ml_sync
 from superseller.metrics import jobs as metrics_jobs
+from superseller.scoring import jobs as scoring_jobs
 
 
 def build_registry(settings: Settings) -> Registry:
@@ -18,4 +19,5 @@ def build_registry(settings: Settings) -> Registry:
     stats.register(registry)
     metrics_jobs.register(registry)
     ml_sync.register(registry, settings)
+    scoring_jobs.register(registry)
     return registry

@@ -7,17 +7,22 @@ A seller only ever sees their own tenant: asking for another tenant's id is a
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import select, update
 
 from superseller.api.auth import current_user
 from superseller.api.deps import id_path, services
 from superseller.api.errors import ApiError
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import tenant_freshness
-from superseller.metrics.queries import listings_table, overview, period
+from superseller.db.schema import listings as listings_t
+from superseller.metrics.queries import LISTING_SORTS, listings_table, overview, period, sort_listings
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
+from superseller.scoring import wording
+from superseller.scoring.jobs import score_tenant
 from superseller.tenants import TenantNotFound, get_tenant
 from superseller.users.accounts import User
 
@@ -62,11 +67,60 @@ def metrics_overview(request: Request, user: User = Depends(current_user),
 def listings(request: Request, user: User = Depends(current_user),
              days: int | None = Query(None, ge=1, le=400),
              from_: str | None = Query(None, alias="from"), to: str | None = None,
+             sort: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+             order: Literal["desc", "asc"] = "desc",
              tenantId: str | None = None):
+    """Per-listing figures for the period, with the score; `sort` by any column."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
+    rows = listings_table(services(request).engine, tenant["id"], start, end)
     return {"period": {"from": start.isoformat(), "to": end.isoformat()},
-            "listings": listings_table(services(request).engine, tenant["id"], start, end)}
+            "listings": sort_listings(rows, sort, descending=order == "desc")}
+
+
+def _listing_of(request: Request, tenant: dict, listing_id: int):
+    with services(request).engine.connect() as conn:
+        row = conn.execute(select(listings_t).where(
+            listings_t.c.id == listing_id, listings_t.c.tenant_id == tenant["id"])).first()
+    if row is None:
+        raise ApiError(404, "listing_not_found", "listing not found")
+    return row
+
+
+@router.get("/listings/{listing_id}/score")
+def listing_score(request: Request, listing_id: int = id_path("listing id"),
+                  user: User = Depends(current_user), tenantId: str | None = None):
+    """The score, its dimensions with one sentence each, the media verdict, and the next
+    actions (highest gain first). `explanation` is model-worded when configured."""
+    tenant = tenant_of(request, user, tenantId)
+    row = _listing_of(request, tenant, listing_id)
+    if row.score_breakdown is None:
+        raise ApiError(404, "not_scored", "this listing has not been scored yet")
+    svc = services(request)
+    return {"listingId": row.id, "externalId": row.external_id, "title": row.title,
+            "scoredAt": row.scored_at.isoformat() if row.scored_at else None,
+            **row.score_breakdown,
+            "explanation": wording.explanation(svc.engine, svc.settings, row.score_breakdown,
+                                               svc.clock)}
+
+
+class ClipsBody(BaseModel):
+    hasClips: bool | None = Field(description="true / false; null removes the override")
+
+
+@router.put("/listings/{listing_id}/clips")
+def set_clips(body: ClipsBody, request: Request, listing_id: int = id_path("listing id"),
+              user: User = Depends(current_user), tenantId: str | None = None):
+    """The seller says whether the listing has a clip (Mercado Livre does not tell us for
+    Brazilian listings). The listing is re-scored at once."""
+    tenant = tenant_of(request, user, tenantId)
+    _listing_of(request, tenant, listing_id)
+    svc = services(request)
+    with svc.engine.begin() as conn:
+        conn.execute(update(listings_t).where(listings_t.c.id == listing_id)
+                     .values(has_clips_override=body.hasClips))
+    score_tenant(svc.engine, tenant["id"], svc.clock.now(), [listing_id])
+    return listing_score(request, listing_id, user, tenantId)
 
 
 @router.get("/freshness")

@@ -15,6 +15,7 @@ from superseller.cli import (
     metrics_cmd,
     ml_cmd,
     schedules_cmd,
+    score_cmd,
     serve_cmd,
     users_cmd,
     worker_cmd,
@@ -36,6 +37,7 @@ app.command()(schedules_cmd.scheduler)
 app.add_typer(metrics_cmd.tenants_app, name="tenants")
 app.command()(metrics_cmd.rebuild)
 app.command()(metrics_cmd.freshness)
+app.command()(score_cmd.score)
 app.command()(ml_cmd.sync)
 app.add_typer(ml_cmd.sandbox_app, name="sandbox")
 app.command()(demo_cmd.demo)

@@ -23,6 +23,7 @@ from superseller.db.tables_marketplace import (  # noqa: F401, E402
     marketplace_accounts,
     order_items,
     orders,
+    score_texts,
     tenants,
 )
 from superseller.db.tables_metrics import (  # noqa: F401, E402

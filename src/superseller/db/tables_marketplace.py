@@ -93,7 +93,22 @@ listings = Table(
     Column("raw", JSONType, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The listing score (superseller.scoring): 0-100, its breakdown, when computed.
+    Column("score", Integer, nullable=True),
+    Column("score_breakdown", JSONType, nullable=True),
+    Column("scored_at", UTCDateTime, nullable=True),
     UniqueConstraint("tenant_id", "external_id"),
+)
+Index("ix_listings_tenant_id_score", listings.c.tenant_id, listings.c.score)
+
+# Model-worded score explanations, cached by the fingerprint of the facts they word.
+score_texts = Table(
+    "score_texts",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("model", String(100), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 orders = Table(

@@ -37,6 +37,7 @@ from superseller.metrics.jobs import tenant_lock
 from superseller.tenants import record_outcome
 
 MAX_DAYS_BACK = 150  # the visits API's window
+SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 
 
 class SyncPayload(BaseModel):
@@ -193,6 +194,10 @@ def register(registry: Registry, settings: Settings) -> None:
             tenant_id=p.tenantId, scheduled_for=ctx.scheduled_for,
             unique_key=f"rebuild:{p.tenantId}:{span['from']}:{span['to']}")])[0]
         result["rebuildJobId"] = rebuild.id
+        if SCORE_TYPE in registry:  # behind the rebuild, under the same tenant lock
+            result["scoreJobId"] = queue.enqueue_many([JobSpec(
+                SCORE_TYPE, {"tenantId": p.tenantId}, tenant_id=p.tenantId,
+                scheduled_for=ctx.scheduled_for, unique_key=f"score:{p.tenantId}")])[0].id
         return result
 
     registry.add(JobType(

@@ -120,8 +120,22 @@ def listings_table(engine: Engine, tenant_id: str, start: date, end: date) -> li
                 "revenue": _num(r.revenue), "orders": r.orders or 0, "units": r.units or 0,
                 "visits": visits,
                 "conversion": (r.orders or 0) / visits if visits else None,
+                "score": r.score,
+                "grade": (r.score_breakdown or {}).get("grade"),
             })
     return out
+
+
+LISTING_SORTS = ("revenue", "orders", "units", "visits", "conversion", "score", "title")
+
+
+def sort_listings(rows: list[dict], key: str, descending: bool = True) -> list[dict]:
+    """Order the listings table; unknown values (None) always last."""
+    known = [r for r in rows if r[key] is not None]
+    unknown = [r for r in rows if r[key] is None]
+    known.sort(key=lambda r: (r[key].casefold() if isinstance(r[key], str) else r[key]),
+               reverse=descending)
+    return known + unknown
 
 
 def _as_date(v) -> date:

@@ -1,0 +1,151 @@
+"""The score's criteria, grouped in named dimensions, with their maximum points.
+
+| dimension | criterion | max | full marks when |
+| --- | --- | ---: | --- |
+| cadastro | título | 10 | ≥ 45 of Mercado Livre's 60 characters, not all capitals |
+| cadastro | atributos | 7 | ≥ 10 attributes filled |
+| cadastro | tipo | 5 | Premium (`gold_pro`); Clássico 4, Grátis 1 |
+| cadastro | preço | 3 | a price above zero (competitive price needs market data we do not sync) |
+| mídia | fotos | 15 | ≥ 8 pictures (6–7: 12, 3–5: 7, 1–2: 3) |
+| mídia | clip | 10 | a clip is published |
+| performance | conversão | 15 | 30-day conversion ≥ the tenant's median (proportional below) |
+| performance | visitas | 15 | 30-day visits ≥ the tenant's median (proportional below) |
+| disponibilidade | status | 10 | active |
+| disponibilidade | estoque | 10 | ≥ 5 units (1–4: 5) |
+
+The maxima add up to 100. A criterion whose data is unknown scores None ("sem dados") and leaves the
+weighting: the score is 100 × points ÷ the maxima of the known criteria. No
+placeholder points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from superseller.scoring.media import GALLERY_FULL, MediaVerdict
+
+TITLE_MAX = 60
+TITLE_FULL = 45
+ATTRS_FULL = 10
+STOCK_FULL = 5
+LISTING_TYPES = {"gold_pro": ("Premium", 5), "gold_special": ("Clássico", 4),
+                 "free": ("Grátis", 1)}
+
+
+@dataclass(frozen=True)
+class ListingFacts:
+    listing_id: int
+    external_id: str
+    title: str
+    attributes_count: int | None
+    listing_type: str | None
+    price: float | None
+    media: MediaVerdict
+    status: str
+    stock: int | None
+    visits_30d: int | None        # None: no day with known visits
+    orders_30d: int
+    median_visits: float | None   # the tenant's, over listings with known visits
+    median_conversion: float | None
+
+    @property
+    def conversion(self) -> float | None:
+        return self.orders_30d / self.visits_30d if self.visits_30d else None
+
+
+@dataclass(frozen=True)
+class Criterion:
+    dimension: str
+    key: str
+    max_points: int
+    points: int | None            # None: sem dados
+    action: str | None = None     # what to do to recover the missing points
+
+    @property
+    def known(self) -> bool:
+        return self.points is not None
+
+
+def _proportional(value: float, full: float, max_points: int) -> int:
+    return max_points if value >= full else round(max_points * value / full)
+
+
+def cadastro(f: ListingFacts) -> list[Criterion]:
+    length = len(f.title.strip())
+    title = _proportional(length, TITLE_FULL, 10)
+    shouting = f.title.isupper()
+    if shouting:
+        title //= 2
+    title_action = None
+    if title < 10:
+        title_action = ("Reescreva o título sem usar só maiúsculas" if shouting and
+                        length >= TITLE_FULL else
+                        f"Use mais palavras-chave no título: ele tem {length} de "
+                        f"{TITLE_MAX} caracteres")
+    attrs = None if f.attributes_count is None else _proportional(
+        f.attributes_count, ATTRS_FULL, 7)
+    missing_attrs = ATTRS_FULL - (f.attributes_count or 0)
+    kind = LISTING_TYPES.get(f.listing_type or "")
+    return [
+        Criterion("cadastro", "titulo", 10, title, title_action),
+        Criterion("cadastro", "atributos", 7, attrs,
+                  f"Preencha mais {missing_attrs} atributos da ficha técnica"
+                  if attrs is not None and attrs < 7 else None),
+        Criterion("cadastro", "tipo", 5, kind[1] if kind else None,
+                  f"Troque o anúncio {kind[0]} por Premium" if kind and kind[1] < 5 else None),
+        Criterion("cadastro", "preco", 3, 3 if f.price and f.price > 0 else 0,
+                  None if f.price and f.price > 0 else "Informe o preço do anúncio"),
+    ]
+
+
+def _picture_points(n: int) -> int:
+    return 15 if n >= GALLERY_FULL else 12 if n >= 6 else 7 if n >= 3 else 3 if n >= 1 else 0
+
+
+def midia(f: ListingFacts) -> list[Criterion]:
+    n = f.media.pictures
+    photos = None if n is None else _picture_points(n)
+    clip = {"has_clip": 10, "no_clip": 0}.get(f.media.clip_status)  # unknown: sem dados
+    return [
+        Criterion("midia", "fotos", 15, photos,
+                  f"Adicione mais {GALLERY_FULL - n} fotos" if photos is not None and
+                  photos < 15 else None),
+        # Only a known absence may produce this action (MediaVerdict).
+        Criterion("midia", "clip", 10, clip,
+                  "Publique um clip (vídeo curto vertical)" if f.media.can_affirm_no_clip
+                  else None),
+    ]
+
+
+def performance(f: ListingFacts) -> list[Criterion]:
+    conv, median_conv = f.conversion, f.median_conversion
+    conv_points = None if conv is None or not median_conv else _proportional(
+        conv, median_conv, 15)
+    visits_points = None if f.visits_30d is None or not f.median_visits else _proportional(
+        f.visits_30d, f.median_visits, 15)
+    return [
+        Criterion("performance", "conversao", 15, conv_points,
+                  "Melhore a conversão: revise preço, fotos e descrição" if
+                  conv_points is not None and conv_points < 15 else None),
+        Criterion("performance", "visitas", 15, visits_points,
+                  "Atraia mais visitas: título com as buscas do comprador e anúncios patrocinados"
+                  if visits_points is not None and visits_points < 15 else None),
+    ]
+
+
+def disponibilidade(f: ListingFacts) -> list[Criterion]:
+    active = f.status == "active"
+    stock = None if f.stock is None else (10 if f.stock >= STOCK_FULL else
+                                          5 if f.stock >= 1 else 0)
+    return [
+        Criterion("disponibilidade", "status", 10, 10 if active else 0,
+                  None if active else "Reative o anúncio"),
+        Criterion("disponibilidade", "estoque", 10, stock,
+                  f"Reponha o estoque (tem {f.stock}; o ideal é pelo menos {STOCK_FULL})"
+                  if stock is not None and stock < 10 else None),
+    ]
+
+
+DIMENSIONS = (("cadastro", "Cadastro", cadastro), ("midia", "Mídia", midia),
+              ("performance", "Performance", performance),
+              ("disponibilidade", "Disponibilidade", disponibilidade))

@@ -1,0 +1,65 @@
+"""Job type `score_listings`: score every listing of a tenant and store the breakdown.
+
+Queued after each successful sync (behind the rebuild it queues, under the same
+tenant lock, so performance reads fresh metrics). Model wording, when configured,
+is applied at read time and never inside this job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, bindparam, update
+
+from superseller.db.schema import listings
+from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.metrics.jobs import tenant_lock
+from superseller.metrics.rebuild import local_today
+from superseller.scoring.facts import load_facts
+from superseller.scoring.score import score_listing
+from superseller.tenants import TenantNotFound, get_tenant
+
+CHUNK = 500
+
+
+class ScorePayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tenantId: str = Field(min_length=1, max_length=64)
+
+
+def score_tenant(engine: Engine, tenant_id: str, now, listing_ids: list[int] | None = None
+                 ) -> dict[str, Any]:
+    tenant = get_tenant(engine, tenant_id)
+    facts = load_facts(engine, tenant_id, local_today(tenant["timezone"], now), listing_ids)
+    rows = []
+    for f in facts:
+        result = score_listing(f)
+        rows.append({"lid": f.listing_id, "score": result["score"], "breakdown": result,
+                     "at": now})
+    stmt = (update(listings).where(listings.c.id == bindparam("lid"))
+            .values(score=bindparam("score"), score_breakdown=bindparam("breakdown"),
+                    scored_at=bindparam("at")))
+    with engine.begin() as conn:
+        for i in range(0, len(rows), CHUNK):
+            conn.execute(stmt, rows[i:i + CHUNK])
+    scored = [r["score"] for r in rows if r["score"] is not None]
+    return {"listingsScored": len(rows),
+            "averageScore": round(sum(scored) / len(scored), 1) if scored else None}
+
+
+def register(registry: Registry) -> None:
+    def score(ctx: JobContext) -> dict[str, Any]:
+        p: ScorePayload = ctx.payload
+        try:
+            result = score_tenant(ctx.engine, p.tenantId, ctx.clock.now())
+        except TenantNotFound as exc:
+            raise PermanentJobError(str(exc)) from None
+        ctx.add_records(result["listingsScored"])
+        return result
+
+    registry.add(JobType(
+        name="score_listings", handler=score, payload_model=ScorePayload,
+        lock_key=lambda p, t: tenant_lock(p.tenantId),
+        description="Score every listing of a tenant (media, title, price, conversion).",
+    ))

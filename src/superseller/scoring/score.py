@@ -1,0 +1,104 @@
+"""A listing's score: points per dimension, one explanation sentence per dimension with
+the numbers behind it, and actions ordered by the points each would recover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from superseller.scoring.criteria import (
+    DIMENSIONS,
+    LISTING_TYPES,
+    TITLE_MAX,
+    Criterion,
+    ListingFacts,
+)
+
+GRADES = ((80, "Excelente"), (60, "Bom"), (40, "Regular"), (0, "Crítico"))
+
+
+def br_number(value: float, decimals: int = 0) -> str:
+    """1234.5 -> '1.234,5' (pt-BR)."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "_").replace(".", ",").replace("_", ".")
+
+
+def br_percent(fraction: float) -> str:
+    return f"{br_number(fraction * 100, 1)}%"
+
+
+def _points_phrase(got: int, of: int) -> str:
+    return f"{got} de {of} pontos"
+
+
+def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
+    got = sum(c.points for c in crits if c.known)
+    of = sum(c.max_points for c in crits if c.known)
+    if not of:
+        return {"performance": "Performance: sem dados de visitas nos últimos 30 dias; "
+                               "fora da conta até haver visitas conhecidas.",
+                }.get(key, f"{key.capitalize()}: sem dados; fora da conta.")
+    tally = _points_phrase(got, of)
+    if key == "cadastro":
+        kind = LISTING_TYPES.get(f.listing_type or "", (f.listing_type or "tipo desconhecido",))
+        attrs = ("atributos não informados" if f.attributes_count is None
+                 else f"{f.attributes_count} atributos preenchidos")
+        price = (f"preço R$ {br_number(f.price, 2)}" if f.price and f.price > 0
+                 else "sem preço")
+        return (f"Cadastro: título com {len(f.title.strip())} de {TITLE_MAX} caracteres, "
+                f"{attrs}, anúncio {kind[0]} e {price} — {tally}.")
+    if key == "midia":
+        photos = ("fotos não informadas" if f.media.pictures is None
+                  else f"{f.media.pictures} fotos ({f.media.gallery_label})")
+        clip = f.media.clip_phrase
+        if f.media.clip_status == "unknown":
+            clip += " (fora da conta)"
+        return f"Mídia: {photos} e {clip} — {tally}."
+    if key == "performance":
+        conv = f.conversion
+        parts = [f"{br_number(f.visits_30d or 0)} visitas e {f.orders_30d} pedidos em 30 dias"]
+        if conv is not None:
+            parts.append(f"conversão {br_percent(conv)}")
+        medians = []
+        if f.median_conversion:
+            medians.append(f"conversão {br_percent(f.median_conversion)}")
+        if f.median_visits:
+            medians.append(f"{br_number(f.median_visits)} visitas")
+        if medians:
+            parts.append(f"mediana da loja: {' e '.join(medians)}")
+        return f"Performance: {'; '.join(parts)} — {tally}."
+    status = "ativo" if f.status == "active" else f"não ativo ({f.status})"
+    stock = ("estoque não informado" if f.stock is None
+             else f"{f.stock} unidades em estoque")
+    return f"Disponibilidade: anúncio {status}, {stock} — {tally}."
+
+
+def score_listing(f: ListingFacts) -> dict[str, Any]:
+    dims = [(key, label, fn(f)) for key, label, fn in DIMENSIONS]
+    known_max = sum(c.max_points for _, _, crits in dims for c in crits if c.known)
+    got = sum(c.points for _, _, crits in dims for c in crits if c.known)
+    total = round(100 * got / known_max) if known_max else None
+    scale = 100 / known_max if known_max else 0
+    dimensions, actions = [], []
+    for key, label, crits in dims:
+        known = [c for c in crits if c.known]
+        dimensions.append({
+            "key": key, "label": label,
+            "points": sum(c.points for c in known) if known else None,
+            "maxPoints": sum(c.max_points for c in known) if known else None,
+            "status": "ok" if known else "sem dados",
+            "criteria": [{"key": c.key, "points": c.points, "maxPoints": c.max_points}
+                         for c in crits],
+            "explanation": _explain(key, f, crits),
+        })
+        for c in crits:
+            if c.known and c.action and c.points < c.max_points:
+                gain = round((c.max_points - c.points) * scale)
+                if gain > 0:
+                    actions.append({"dimension": key, "criterion": c.key, "points": gain,
+                                    "text": f"{c.action} (+{gain} "
+                                            f"{'ponto' if gain == 1 else 'pontos'})"})
+    actions.sort(key=lambda a: -a["points"])  # stable: dimension order breaks ties
+    grade = None if total is None else next(g for floor, g in GRADES if total >= floor)
+    return {"score": total, "grade": grade, "dimensions": dimensions, "actions": actions,
+            "media": {"clipStatus": f.media.clip_status, "clipSource": f.media.clip_source,
+                      "clipLabel": f.media.clip_label, "pictures": f.media.pictures}}
