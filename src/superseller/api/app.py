@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from superseller.api import admin_jobs, auth, errors, internal, job_status, seller
 from superseller.api.deps import Services, services
+from superseller.web import pages
 
 
 def create_app(svc: Services) -> FastAPI:
@@ -20,6 +21,11 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(job_status.router)
     app.include_router(internal.router)
     app.include_router(admin_jobs.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(pages.LoginRequired)
+    async def _login(_: Request, __: pages.LoginRequired):
+        return RedirectResponse("/entrar", status_code=303)
 
     @app.get("/healthz", tags=["health"])
     def healthz():

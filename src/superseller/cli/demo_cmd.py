@@ -8,9 +8,9 @@ sandbox keeps producing orders and visits) until Ctrl-C.
 
 from __future__ import annotations
 
-import signal
+import contextlib
+import socket
 import tempfile
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,8 +23,10 @@ from superseller.config import Settings
 from superseller.db import migrate
 from superseller.db.engine import make_engine
 from superseller.jobs.default_schedules import ensure_defaults
-from superseller.jobs.scheduler import Scheduler
-from superseller.jobs.worker import Worker, WorkerOptions
+from superseller.api.deps import Services
+from superseller.cli.serve_cmd import run_server
+from superseller.jobs.clock import SystemClock
+from superseller.users.accounts import UserError, create_user
 from superseller.mercadolivre.connect import connect_sandbox
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import overview, period
@@ -34,6 +36,9 @@ from superseller.tenants import create_tenant
 from superseller.wiring import build_registry
 
 TENANT = "demo"
+SELLER_LOGIN = "loja@demo.superseller"
+ADMIN_LOGIN = "admin@demo.superseller"
+DEMO_PASSWORD = "superseller-demo"
 
 
 def _brl(v: float | None) -> str:
@@ -71,13 +76,26 @@ def _show(eng, days: int) -> None:
     console.print(top)
 
 
+def _check_port(host: str, port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            raise CliError(f"port {port} on {host} is taken; choose another with --port", 2) \
+                from None
+
+
 def demo(
     data_dir: Path | None = typer.Option(None, help="Keep the data here (default: a temp dir)."),
     listings: int = typer.Option(200, min=1, max=5000, help="Sandbox seller's listings."),
     history_days: int = typer.Option(90, min=7, max=150, help="Days of history to sync."),
     once: bool = typer.Option(False, help="Stop after the first sync and overview."),
+    host: str = typer.Option("127.0.0.1", help="Where the dashboard listens."),
+    port: int = typer.Option(8000, min=1, max=65535),
 ) -> None:
     """Run the product locally: SQLite + the sandbox seller, no accounts needed."""
+    _check_port(host, port)
     directory = data_dir or Path(tempfile.mkdtemp(prefix="superseller-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
     sandbox = start_in_thread(SellerSpec(listings=listings, history_days=history_days,
@@ -119,28 +137,23 @@ def demo(
     f = tenant_freshness(eng, TENANT, datetime.now(UTC))
     console.print(f"Status: [b]{f['label']}[/b]" + (f" (até {f['updatedUntil']})"
                                                     if f["updatedUntil"] else ""))
+    run_job_now("score_listings", {"tenantId": TENANT}, TENANT, "Calculando notas dos anúncios",
+                eng=eng, reg=reg, settings=settings)
     if once:
         sandbox.stop()
         return
-    worker = Worker(eng, reg, WorkerOptions.from_settings(settings, concurrency=4))
-    scheduler = Scheduler(eng, reg)
-    threads = [threading.Thread(target=worker.run, daemon=True, name="worker"),
-               threading.Thread(target=scheduler.run_forever, daemon=True, name="scheduler")]
-    for t in threads:
-        t.start()
-    console.print("Worker and scheduler running (schedules: `superseller schedules list` with "
-                  f"DATABASE_URL=sqlite:///{directory / 'superseller.db'}). Ctrl-C to stop.")
-    console.print("The web dashboard is not built yet; this terminal view stands in for it.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for email, role, tenant in ((SELLER_LOGIN, "seller", TENANT), (ADMIN_LOGIN, "admin", None)):
+        with contextlib.suppress(UserError):  # already there from an earlier run
+            create_user(eng, email, DEMO_PASSWORD, role, tenant)
+    url = f"http://{host}:{port}"
+    console.print(f"\n[b]Painel:[/b] {url}   login [b]{SELLER_LOGIN}[/b] / senha "
+                  f"[b]{DEMO_PASSWORD}[/b] (administrador: {ADMIN_LOGIN}, mesma senha)")
+    console.print("API, worker e agendador rodando; o sandbox continua gerando pedidos. "
+                  "Ctrl-C para parar.")
+    svc = Services(settings=settings, engine=eng, registry=reg, clock=SystemClock())
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    console.print("stopping…")
-    worker.stop()
-    scheduler.stop()
-    for t in threads:
-        t.join(timeout=30)
-    sandbox.stop()
-    eng.dispose()
+        run_server(svc, host, port, with_worker=True, with_scheduler=True, log_level="warning")
+    finally:
+        console.print("stopping…")
+        sandbox.stop()
+        eng.dispose()

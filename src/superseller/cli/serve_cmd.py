@@ -25,11 +25,19 @@ def serve(
     with_scheduler: bool = typer.Option(False, help="Also turn cron ticks into jobs here."),
     concurrency: int = typer.Option(4, min=1, max=1000, help="Worker concurrency."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs). The all-in-one mode suits small installs;
-    the scheduler's ledger keeps it safe with several replicas."""
+    """Serve the HTTP API (OpenAPI at /docs) and the dashboard. The all-in-one mode suits
+    small installs; the scheduler's ledger keeps it safe with several replicas."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = get_settings()
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
+    run_server(svc, host, port, with_worker, with_scheduler, concurrency)
+
+
+def run_server(svc: Services, host: str, port: int, with_worker: bool, with_scheduler: bool,
+               concurrency: int = 4, log_level: str = "info") -> None:
+    """uvicorn in the foreground, a worker and the scheduler in threads; a graceful stop of
+    all three on SIGTERM/SIGINT."""
+    settings = svc.settings
     background: list[tuple[threading.Thread, object]] = []
     if with_worker:
         worker = Worker(svc.engine, svc.registry,
@@ -48,7 +56,7 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     try:
-        uvicorn.run(create_app(svc), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(svc), host=host, port=port, log_level=log_level)
     finally:
         for _, part in background:
             part.stop()

@@ -122,6 +122,8 @@ def listings_table(engine: Engine, tenant_id: str, start: date, end: date) -> li
                 "conversion": (r.orders or 0) / visits if visits else None,
                 "score": r.score,
                 "grade": (r.score_breakdown or {}).get("grade"),
+                "action": next(iter((r.score_breakdown or {}).get("actions") or []),
+                               {}).get("text"),
             })
     return out
 

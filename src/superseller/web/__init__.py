@@ -1,0 +1,1 @@
+"""The seller's web pages (server-rendered Jinja2, Brazilian Portuguese)."""
