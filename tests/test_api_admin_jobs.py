@@ -206,3 +206,10 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     assert [x["job_type"] for x in every["logs"]] == ["permanent"]
     assert [(x["jobType"], x["status"], x["count"]) for x in every["summary"]] == \
         [("permanent", "error", 1)]
+
+
+def test_pause_and_resume_through_the_admin_api(admin):
+    paused = admin.post(f"{ADMIN}/pause", json={"reason": "janela de manutenção"}).json()
+    assert paused["paused"] is True and paused["reason"] == "janela de manutenção"
+    assert admin.get(f"{ADMIN}/stats").json()["engine"]["paused"] is True
+    assert admin.post(f"{ADMIN}/resume").json()["paused"] is False

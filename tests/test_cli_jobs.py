@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from superseller.db import migrate
-
 from tests.support.procs import ROOT
 
 

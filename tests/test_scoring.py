@@ -20,8 +20,8 @@ from superseller.scoring.wording import deterministic_text, explanation
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support.api import serving
-from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.support.inproc import running_worker, wait_status
+from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.test_mercadolivre import run_sync
 
 PERFECT = ListingFacts(

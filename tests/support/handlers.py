@@ -7,8 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
-from superseller.jobs import cleanup
+from superseller.jobs import JobContext, JobType, PermanentJobError, Registry, cleanup
 
 
 def _trace_dir() -> Path | None:

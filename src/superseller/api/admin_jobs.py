@@ -16,7 +16,7 @@ from superseller.api.auth import require_admin
 from superseller.api.deps import MAX_ID, Services, id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import JOB_STATES
-from superseller.jobs import stats
+from superseller.jobs import pause, stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
@@ -56,7 +56,8 @@ def job_stats(request: Request):
     stats.fold(svc.engine, svc.clock)
     late = [s["name"] for s in schedule_views(svc) if (s["lateness"] or {}).get("late")]
     return {**stats.queue_counts(svc.engine, svc.clock),
-            **stats.job_type_stats(svc.engine, svc.clock), "lateSchedules": late}
+            **stats.job_type_stats(svc.engine, svc.clock), "lateSchedules": late,
+            "engine": pause.state(svc.engine)}
 
 
 @router.get("")
@@ -100,6 +101,25 @@ def create_job(body: CreateJob, request: Request):
         priority=body.priority, max_attempts=body.maxAttempts, unique_key=body.uniqueKey,
         run_at=run_at.astimezone(UTC) if run_at else None)
     return {"job": _admin(svc).get(job.id), "created": job.created}
+
+
+class PauseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/pause")
+def pause_engine(request: Request, body: PauseBody | None = None):
+    """Stop claiming and scheduling everywhere (running jobs finish; nothing is lost)."""
+    svc = services(request)
+    return pause.set_paused(svc.engine, True, body.reason if body else None, svc.clock)
+
+
+@router.post("/resume")
+def resume_engine(request: Request):
+    """Claim and schedule again; ticks due meanwhile meet their misfire policy."""
+    svc = services(request)
+    return pause.set_paused(svc.engine, False, clock=svc.clock)
 
 
 # -- schedules (before /{job_id}) ----------------------------------------------

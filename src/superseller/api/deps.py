@@ -13,7 +13,6 @@ from superseller.config import Settings
 from superseller.jobs.clock import Clock
 from superseller.jobs.registry import Registry
 
-
 # Row ids in paths: bounded so that no database ever sees an integer it cannot store.
 MAX_ID = 2**62
 

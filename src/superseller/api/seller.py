@@ -16,10 +16,16 @@ from sqlalchemy import select, update
 from superseller.api.auth import current_user
 from superseller.api.deps import id_path, services
 from superseller.api.errors import ApiError
+from superseller.db.schema import listings as listings_t
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import tenant_freshness
-from superseller.db.schema import listings as listings_t
-from superseller.metrics.queries import LISTING_SORTS, listings_table, overview, period, sort_listings
+from superseller.metrics.queries import (
+    LISTING_SORTS,
+    listings_table,
+    overview,
+    period,
+    sort_listings,
+)
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.scoring import wording
 from superseller.scoring.jobs import score_tenant

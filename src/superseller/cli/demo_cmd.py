@@ -17,22 +17,22 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from superseller.api.deps import Services
 from superseller.cli.common import CliError, console
 from superseller.cli.inline import run_job_now
+from superseller.cli.serve_cmd import run_server
 from superseller.config import Settings
 from superseller.db import migrate
 from superseller.db.engine import make_engine
-from superseller.jobs.default_schedules import ensure_defaults
-from superseller.api.deps import Services
-from superseller.cli.serve_cmd import run_server
 from superseller.jobs.clock import SystemClock
-from superseller.users.accounts import UserError, create_user
+from superseller.jobs.default_schedules import ensure_defaults
 from superseller.mercadolivre.connect import connect_sandbox
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import overview, period
 from superseller.sandbox.data import SellerSpec
 from superseller.sandbox.server import start_in_thread
 from superseller.tenants import create_tenant
+from superseller.users.accounts import UserError, create_user
 from superseller.wiring import build_registry
 
 TENANT = "demo"

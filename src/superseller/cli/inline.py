@@ -7,9 +7,8 @@ job is touched.
 
 from __future__ import annotations
 
-import uuid
-
 import threading
+import uuid
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine

@@ -7,7 +7,9 @@ from rich.table import Table
 
 from superseller.cli.common import console, engine, parse_json_object, print_json, registry
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
+from superseller.jobs.stats import queue_counts
 
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
 
@@ -76,13 +78,18 @@ def retry(job_id: int = typer.Argument(..., metavar="ID")) -> None:
 
 @app.command()
 def stats(json_out: bool = typer.Option(False, "--json")) -> None:
-    """Job counts by state and queue."""
-    data = JobAdmin(engine()).stats()
+    """Job counts by state and queue (unfinished exactly, finished over the last 24 h),
+    and whether the engine is paused."""
+    data = {**queue_counts(engine()), "engine": pause_state(engine())}
     if json_out:
         print_json(data)
         return
-    table = Table("queue", *data["byState"].keys())
+    table = Table("queue", *data["byState"].keys(), title="jobs (finished: last 24 h)")
     for queue, counts in sorted(data["byQueue"].items()):
         table.add_row(queue, *(str(n) for n in counts.values()))
     table.add_row("[b]all[/b]", *(str(n) for n in data["byState"].values()))
     console.print(table)
+    if data["engine"]["paused"]:
+        console.print(f"[red]engine PAUSED[/red] since {data['engine']['changedAt']}"
+                      f"{': ' + data['engine']['reason'] if data['engine']['reason'] else ''}"
+                      " — `superseller resume` to continue")

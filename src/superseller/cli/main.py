@@ -14,6 +14,7 @@ from superseller.cli import (
     jobs_cmd,
     metrics_cmd,
     ml_cmd,
+    power_cmd,
     schedules_cmd,
     score_cmd,
     serve_cmd,
@@ -38,6 +39,8 @@ app.add_typer(metrics_cmd.tenants_app, name="tenants")
 app.command()(metrics_cmd.rebuild)
 app.command()(metrics_cmd.freshness)
 app.command()(score_cmd.score)
+app.command()(power_cmd.pause)
+app.command()(power_cmd.resume)
 app.command()(ml_cmd.sync)
 app.add_typer(ml_cmd.sandbox_app, name="sandbox")
 app.command()(demo_cmd.demo)

@@ -8,7 +8,14 @@ from datetime import date
 import typer
 from rich.table import Table
 
-from superseller.cli.common import CliError, console, engine, parse_json_object, print_json, registry
+from superseller.cli.common import (
+    CliError,
+    console,
+    engine,
+    parse_json_object,
+    print_json,
+    registry,
+)
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 

@@ -173,3 +173,14 @@ job_stats_state = Table(
 )
 # The stats API's "last errors": found without scanning the successful runs.
 Index("ix_job_logs_errors", job_logs.c.id, **_where("status <> 'success'"))
+
+# One row (id = 1): whether the engine is paused ("power" off, the seeds' cost routine).
+# Paused workers claim nothing and schedulers enqueue nothing; nothing is lost.
+engine_state = Table(
+    "engine_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("paused", Boolean, nullable=False, server_default=text("false")),
+    Column("reason", Text, nullable=True),
+    Column("changed_at", UTCDateTime, nullable=True),
+)

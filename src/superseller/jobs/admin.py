@@ -1,11 +1,12 @@
-"""Inspecting and steering jobs: list, show, logs, cancel, retry, run now, stats."""
+"""Inspecting and steering jobs: list, show, logs, cancel, retry, run now.
+(Counts and run statistics: `superseller.jobs.stats`.)"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from superseller.db.rows import row_dict
@@ -116,16 +117,3 @@ class JobAdmin:
             state = self.get(job_id)["status"]
             raise InvalidTransition(f"job {job_id} is {state}; only pending jobs can run now")
         return self.get(job_id)
-
-    def stats(self) -> dict[str, Any]:
-        """Counts by state, and by queue and state."""
-        stmt = select(jobs.c.queue, jobs.c.status, func.count()).group_by(
-            jobs.c.queue, jobs.c.status
-        )
-        by_state = dict.fromkeys(JOB_STATES, 0)
-        by_queue: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
-            for queue, status, n in conn.execute(stmt):
-                by_state[status] = by_state.get(status, 0) + n
-                by_queue.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[status] = n
-        return {"byState": by_state, "byQueue": by_queue, "total": sum(by_state.values())}

@@ -11,6 +11,7 @@ from superseller.db.schema import FINISHED_STATES, job_logs, jobs
 from superseller.jobs.context import JobContext
 from superseller.jobs.registry import JobType, Registry
 
+
 class CleanupPayload(BaseModel):
     jobDays: int | None = Field(default=None, ge=1)
     logDays: int | None = Field(default=None, ge=1)

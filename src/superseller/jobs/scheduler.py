@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from superseller.db.engine import is_postgres
 from superseller.db.schema import job_schedules, jobs, schedule_occurrences
+from superseller.jobs import pause
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import InvalidSchedule, fire_times_between, next_fire, zone
 from superseller.jobs.queue import JobSpec, Queue
@@ -63,7 +64,10 @@ class Scheduler:
 
     # -- the pass ------------------------------------------------------------
     def run_pass(self) -> PassResult:
-        """Process every enabled schedule with a due tick."""
+        """Process every enabled schedule with a due tick (none while the engine is paused:
+        its ticks stay due and meet the misfire policy on resume)."""
+        if pause.state(self.engine)["paused"]:
+            return PassResult()
         now = self.clock.now()
         with self.engine.connect() as conn:
             due = conn.execute(

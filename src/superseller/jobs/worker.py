@@ -45,6 +45,7 @@ from superseller.jobs.errors import (
     UnknownJobType,
 )
 from superseller.jobs.listener import Listener
+from superseller.jobs.pause import PauseFlag
 from superseller.jobs.registry import Registry
 from superseller.jobs.store import ClaimedJob, JobStore, Outcome
 from superseller.jobs.threads import DaemonThreadPool
@@ -129,6 +130,7 @@ class Worker:
         self._loggers: dict[str, logging.Logger] = {}
         self._heartbeat_stop = threading.Event()
         self._min_claim = max(1, min(self.opts.batch_size, self.opts.concurrency) // 2)
+        self._pause = PauseFlag(engine)
 
     # -- lifecycle -----------------------------------------------------------
     def stop(self, hurry: bool = False) -> None:
@@ -202,6 +204,8 @@ class Worker:
                 await self._rescue()
                 next_rescue = time.monotonic() + rescue_every
             limit = min(self._free_slots(), self.opts.batch_size)
+            if self._pause.paused:
+                limit = 0  # paused: record what finishes, claim nothing
             # Claim in worthwhile batches: wait for half a batch of free slots
             # unless nothing runs (one round trip per job would cap throughput).
             if limit < self._min_claim and self._inflight:

@@ -9,7 +9,6 @@ from alembic import op
 
 from superseller.db.types import UTCDateTime
 
-
 revision = '0004'
 down_revision = '0003'
 branch_labels = None

@@ -1,0 +1,93 @@
+"""`superseller pause` / `resume`: nothing claimed or scheduled while paused, nothing lost,
+missed ticks caught up on resume by each schedule's misfire policy."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from superseller.db.schema import jobs, schedule_occurrences
+from superseller.jobs import pause
+from superseller.jobs.clock import ManualClock
+from superseller.jobs.queue import Queue
+from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.worker import Worker, WorkerOptions
+from tests.support.handlers import build_registry
+from tests.support.inproc import FAST, running_worker, wait_status
+from tests.support.waiting import wait_until
+from tests.test_cli_jobs import cli
+
+T0 = datetime(2026, 1, 19, 3, 0, tzinfo=UTC)  # 00:00 in São Paulo
+
+
+def burst(engine, registry, clock=None) -> int:
+    worker = Worker(engine, registry, WorkerOptions(**{**FAST, "burst": True}), clock=clock)
+    worker.run()
+    return worker.processed
+
+
+def outcomes(engine):
+    with engine.connect() as conn:
+        return [(r.fire_time, r.outcome) for r in conn.execute(
+            select(schedule_occurrences).order_by(schedule_occurrences.c.fire_time))]
+
+
+def test_a_paused_worker_claims_nothing_and_loses_nothing(engine):
+    reg = build_registry()
+    pause.set_paused(engine, True, "saving money at night")
+    assert pause.state(engine)["reason"] == "saving money at night"
+    ids = [Queue(engine, reg).enqueue("noop").id for _ in range(5)]
+    assert burst(engine, reg) == 0
+    with engine.connect() as conn:
+        assert set(conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars()) \
+            == {"pending"}
+    pause.set_paused(engine, False)
+    assert burst(engine, reg) == 5
+
+
+def test_a_running_worker_stops_claiming_on_pause_and_picks_up_on_resume(engine):
+    reg = build_registry()
+    with running_worker(engine, reg) as worker:
+        first = Queue(engine, reg).enqueue("noop").id
+        wait_status(engine, first, "completed")
+        pause.set_paused(engine, True)
+        # The worker reads the flag at most once a second: once it has, nothing is claimed.
+        wait_until(lambda: worker._pause.paused, message="the worker to see the pause")
+        held = Queue(engine, reg).enqueue("noop").id
+        processed = worker.processed
+        with pytest.raises(AssertionError):
+            wait_status(engine, held, "completed", timeout=2.5)
+        assert worker.processed == processed
+        pause.set_paused(engine, False)
+        wait_status(engine, held, "completed")
+
+
+@pytest.mark.parametrize("policy, expected", [
+    ("latest", ["missed", "missed", "enqueued"]),
+    ("all", ["enqueued", "enqueued", "enqueued"]),
+    ("skip", ["missed", "missed", "missed"]),
+])
+def test_ticks_missed_while_paused_meet_the_misfire_policy_on_resume(engine, policy,
+                                                                     expected):
+    clock = ManualClock(T0)
+    sched = Scheduler(engine, build_registry(), clock)
+    sched.schedules.create("daily", "noop", "0 3 * * *", misfire_policy=policy)
+    pause.set_paused(engine, True, clock=clock)
+    for _ in range(3):  # three nights paused, a scheduler pass every hour would do nothing
+        clock.advance(timedelta(days=1))
+        assert sched.run_pass().enqueued == 0
+    assert outcomes(engine) == []
+    clock.advance(timedelta(hours=1))
+    pause.set_paused(engine, False, clock=clock)
+    sched.run_pass()
+    assert [o for _, o in outcomes(engine)] == expected
+    assert len({t for t, _ in outcomes(engine)}) == 3  # each night recorded once
+
+
+def test_pause_and_resume_from_the_cli(db_url, engine):
+    cli(db_url, "pause", "--reason", "manutenção", check=True)
+    assert (pause.state(engine)["paused"], pause.state(engine)["reason"]) == (True, "manutenção")
+    stats = cli(db_url, "jobs", "stats", check=True).stdout
+    assert "PAUSED" in stats
+    cli(db_url, "resume", check=True)
+    assert pause.state(engine)["paused"] is False
