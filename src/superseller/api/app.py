@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
-from superseller.api import admin_jobs, auth, errors, internal, job_status, seller
+from superseller.api import admin_jobs, auth, errors, internal, job_status, prometheus, seller
 from superseller.api.deps import Services, services
 from superseller.web import pages
 
@@ -22,6 +22,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(admin_jobs.router)
     app.include_router(pages.router)
+    app.include_router(prometheus.router)
 
     @app.exception_handler(pages.LoginRequired)
     async def _login(_: Request, __: pages.LoginRequired):

@@ -161,6 +161,7 @@ job_stats_hourly = Table(
     Column("runs", BigInteger, nullable=False),
     Column("total_duration_ms", BigInteger, nullable=False),
     Column("records", BigInteger, nullable=False),
+    Column("retries", BigInteger, nullable=False),  # runs that were a second or later attempt
 )
 Index("ix_job_stats_hourly_hour", job_stats_hourly.c.hour)
 

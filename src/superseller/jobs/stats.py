@@ -74,17 +74,19 @@ def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) ->
         groups = conn.execute(
             select(job_logs.c.job_type, hour, job_logs.c.status, func.count().label("runs"),
                    func.coalesce(func.sum(job_logs.c.duration_ms), 0).label("ms"),
-                   func.coalesce(func.sum(job_logs.c.records_processed), 0).label("records"))
+                   func.coalesce(func.sum(job_logs.c.records_processed), 0).label("records"),
+                   func.count().filter(job_logs.c.attempt > 1).label("retries"))
             .where(job_logs.c.id > mark, job_logs.c.id <= upper)
             .group_by(job_logs.c.job_type, hour, job_logs.c.status)).all()
         rows = [{"job_type": g.job_type, "hour": _as_hour(g.hour), "status": g.status,
-                 "runs": g.runs, "total_duration_ms": int(g.ms), "records": int(g.records)}
+                 "runs": g.runs, "total_duration_ms": int(g.ms), "records": int(g.records),
+                 "retries": g.retries}
                 for g in groups]
         stmt = insert(job_stats_hourly).values(rows)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["job_type", "hour", "status"],
             set_={c: job_stats_hourly.c[c] + stmt.excluded[c]
-                  for c in ("runs", "total_duration_ms", "records")}))
+                  for c in ("runs", "total_duration_ms", "records", "retries")}))
         conn.execute(update(job_stats_state).where(job_stats_state.c.id == 1)
                      .values(last_log_id=upper, folded_at=now))
         return sum(r["runs"] for r in rows)
@@ -96,11 +98,13 @@ class _TypeStats:
     runs_24h: int = 0
     failures_24h: int = 0
     total_ms: int = 0
+    retries: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, status: str, runs: int, ms: int, recent: bool) -> None:
+    def add(self, status: str, runs: int, ms: int, recent: bool, retries: int = 0) -> None:
         self.runs += runs
         self.total_ms += ms
+        self.retries += retries
         self.by_status[status] += runs
         if recent:
             self.runs_24h += runs
@@ -118,17 +122,18 @@ def job_type_stats(engine: Engine, clock: Clock | None = None,
     with engine.connect() as conn:
         mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
         tail = select(job_logs.c.job_type, job_logs.c.status, job_logs.c.started_at,
-                      job_logs.c.duration_ms)
+                      job_logs.c.duration_ms, job_logs.c.attempt)
         if tenant_id is None:
             for r in conn.execute(select(job_stats_hourly)):
                 per_type[r.job_type].add(r.status, r.runs, r.total_duration_ms,
                                          r.hour >= day_ago.replace(minute=0, second=0,
-                                                                   microsecond=0))
+                                                                   microsecond=0), r.retries)
             tail = tail.where(job_logs.c.id > mark)
         else:
             tail = tail.where(job_logs.c.tenant_id == tenant_id)
         for r in conn.execute(tail):
-            per_type[r.job_type].add(r.status, 1, r.duration_ms or 0, r.started_at >= day_ago)
+            per_type[r.job_type].add(r.status, 1, r.duration_ms or 0, r.started_at >= day_ago,
+                                     1 if r.attempt > 1 else 0)
         out = []
         for name in sorted(per_type):
             s = per_type[name]
@@ -139,6 +144,7 @@ def job_type_stats(engine: Engine, clock: Clock | None = None,
             out.append({"jobType": name, "totalRuns": s.runs, "runs24h": s.runs_24h,
                         "failures24h": s.failures_24h,
                         "avgDurationMs": round(s.total_ms / s.runs) if s.runs else None,
+                        "totalDurationMs": s.total_ms, "retries": s.retries,
                         "byStatus": dict(s.by_status),
                         "lastRun": row_dict(last_run) if last_run else None})
         errors = select(job_logs).where(job_logs.c.status != "success")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from superseller.mercadolivre import telemetry
 from superseller.mercadolivre.errors import MLError, parse_error
 from superseller.mercadolivre.tokens import TokenStore
 
@@ -87,8 +88,12 @@ class MLClient:
                                                headers={"Authorization": f"Bearer {token}"})
             except httpx.TransportError as exc:
                 err = MLError(0, "network_error", type(exc).__name__)
+                telemetry.REQUESTS.labels("network").inc()
             else:
                 self.requests += 1
+                telemetry.REQUESTS.labels(str(resp.status_code)).inc()
+                if resp.status_code == 429:
+                    telemetry.RATE_LIMITED.inc()
                 if self.on_request:
                     self.on_request()
                 if resp.status_code in (200, 206):  # 206: partial content is still success
@@ -100,6 +105,7 @@ class MLClient:
                     continue
             if (err.retryable or err.status == 0) and attempt < self.max_tries:
                 self.retries += 1
+                telemetry.RETRIES.inc()
                 delay = err.retry_after if err.retry_after is not None else min(
                     self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (
                     0.5 + random.random())

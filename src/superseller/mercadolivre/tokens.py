@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select, update
 from superseller.db.engine import is_postgres
 from superseller.db.schema import marketplace_accounts
 from superseller.jobs.clock import Clock, SystemClock
+from superseller.mercadolivre import telemetry
 from superseller.mercadolivre.errors import MLError, ReauthRequired, parse_error
 
 log = logging.getLogger("superseller.mercadolivre.tokens")
@@ -120,8 +121,10 @@ class TokenStore:
                              .values(status="reauth_required", status_reason=exc.message[:500],
                                      updated_at=self.clock.now()))
                 failure = exc
+                telemetry.REFRESHES.labels("reauth_required").inc()
             else:
                 self.refreshes += 1
+                telemetry.REFRESHES.labels("ok").inc()
                 version = row.token_version + 1
                 # The rotated refresh token is stored before anyone can use it.
                 save_tokens(conn, self.account_id, tokens, self.cipher, self.clock.now(),

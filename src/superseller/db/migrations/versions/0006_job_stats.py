@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column('runs', sa.BigInteger(), nullable=False),
         sa.Column('total_duration_ms', sa.BigInteger(), nullable=False),
         sa.Column('records', sa.BigInteger(), nullable=False),
+        sa.Column('retries', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('job_type', 'hour', 'status', name=op.f('pk_job_stats_hourly')),
     )
     op.create_index('ix_job_stats_hourly_hour', 'job_stats_hourly', ['hour'])

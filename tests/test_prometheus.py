@@ -1,0 +1,63 @@
+"""`GET /metrics` exposes jobs, runs, retries, lateness, freshness and Mercado Livre calls
+after real work: a sandbox sync with injected 429s, run by the job engine."""
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from superseller.jobs.queue import Queue
+from superseller.jobs.schedules import Schedules
+from superseller.tenants import create_tenant
+from superseller.wiring import build_registry
+from tests.support.api import serving
+from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.test_mercadolivre import run_sync
+
+
+def samples(text: str) -> dict[tuple, float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(data, name, **labels):
+    return data.get((name, tuple(sorted(labels.items()))))
+
+
+def test_metrics_after_a_sync_with_429s(engine, tmp_path):
+    with sandbox(listings=30) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings)
+        registry = build_registry(settings)
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"rate_429": 0.3, "retry_after_s": 0.01})
+        done = run_sync(engine, registry, days_back=7)
+        assert done["status"] == "completed", done["last_error"]
+        Queue(engine, registry).enqueue("cleanup", run_at=datetime.now(UTC) + timedelta(hours=1))
+        create_tenant(engine, "Loja Nova", tenant_id="t2")  # never synced
+        Schedules(engine, registry).create("nightly-rebuild", "rebuild_daily_metrics",
+                                           "0 3 * * *", payload={"tenantId": "t1"},
+                                           deadline_s=3600)
+        with serving(settings, engine, registry) as url:
+            r = httpx.get(f"{url}/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    data = samples(r.text)
+    assert value(data, "superseller_job_runs_total", type="mercadolivre_sync",
+                 status="success") == 1
+    assert value(data, "superseller_job_run_duration_seconds_total", type="mercadolivre_sync") \
+        >= done["result"]["durationMs"] / 1000 > 0
+    assert value(data, "superseller_job_failures_total", type="mercadolivre_sync") == 0
+    assert value(data, "superseller_jobs", state="pending", type="cleanup") == 1
+    assert value(data, "superseller_schedule_late", schedule="nightly-rebuild") == 0
+    assert value(data, "superseller_schedule_enabled", schedule="nightly-rebuild") == 1
+    assert value(data, "superseller_tenant_stale", tenant="t2") == 1
+    assert value(data, "superseller_engine_paused") == 0
+    # This process made the calls: requests by status, 429s, retries, the connect's tokens.
+    ok = value(data, "superseller_ml_requests_total", status="200")
+    limited = value(data, "superseller_ml_rate_limited_total")
+    assert ok >= done["result"]["requests"] - done["result"]["retries"]
+    assert limited >= 1 and value(data, "superseller_ml_requests_total", status="429") >= limited
+    assert value(data, "superseller_ml_retries_total") >= done["result"]["retries"]
+    assert "# TYPE superseller_ml_token_refreshes_total counter" in r.text
