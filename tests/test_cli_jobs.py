@@ -11,8 +11,8 @@ from superseller.db import migrate
 from tests.support.procs import ROOT
 
 
-def cli(db_url, *args, check=False):
-    env = {**os.environ, "DATABASE_URL": db_url}
+def cli(db_url, *args, check=False, env=None):
+    env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
     proc = subprocess.run([sys.executable, "-m", "superseller.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
     if check:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     ml_timeout_s: float = 20.0
     ml_max_tries: int = 8  # per request, for 429/5xx/network errors
     # Signing key for login tokens (JWT, HS256); generated into data_dir when unset.
+    log_format: Literal["text", "json"] = "text"  # json: one object per line
+
     # Optional wording of score explanations by an OpenAI-compatible model.
     openai_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com/v1"

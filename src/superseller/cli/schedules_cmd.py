@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 
 import typer
 from rich.table import Table
 
+from superseller import logs
 from superseller.cli.common import (
     CliError,
     console,
@@ -16,6 +16,7 @@ from superseller.cli.common import (
     print_json,
     registry,
 )
+from superseller.config import get_settings
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
@@ -167,7 +168,7 @@ def scheduler(
     interval: float = typer.Option(15.0, min=0.1, help="Longest sleep between passes (s)."),
 ) -> None:
     """Turn due cron ticks into jobs (safe to run in any number of copies)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(get_settings().log_format)
     s = _scheduler()
     if once:
         r = s.run_pass()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 
 import typer
 import uvicorn
 
+from superseller import logs
 from superseller.api.app import create_app
 from superseller.api.deps import Services
 from superseller.cli.common import engine, registry
@@ -27,7 +27,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the dashboard. The all-in-one mode suits
     small installs; the scheduler's ledger keeps it safe with several replicas."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(get_settings().log_format)
     settings = get_settings()
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
     run_server(svc, host, port, with_worker, with_scheduler, concurrency)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
+from superseller import logs
 from superseller.cli.common import engine, registry
 from superseller.config import get_settings
 from superseller.jobs.worker import Worker, WorkerOptions
@@ -17,7 +16,7 @@ def worker(
     burst: bool = typer.Option(False, help="Exit 0 when nothing is due."),
 ) -> None:
     """Claim and run jobs until stopped (SIGTERM/SIGINT stop gracefully)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(get_settings().log_format)
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     opts = WorkerOptions.from_settings(
         get_settings(), concurrency=concurrency, queues=queue_list, burst=burst

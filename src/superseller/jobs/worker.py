@@ -51,6 +51,7 @@ from superseller.jobs.store import ClaimedJob, JobStore, Outcome
 from superseller.jobs.threads import DaemonThreadPool
 
 log = logging.getLogger("superseller.jobs.worker")
+runs_log = logging.getLogger("superseller.jobs.runs")  # one line per attempt
 
 
 
@@ -365,6 +366,15 @@ class Worker:
     # -- completing ----------------------------------------------------------
     def _push(self, outcome: Outcome) -> None:
         """Queue an attempt's end; the claim loop records it on its next round trip."""
+        level = logging.INFO if outcome.log_status == "success" else logging.WARNING
+        if runs_log.isEnabledFor(level):
+            job = outcome.job
+            runs_log.log(level, "job %s %s %s in %d ms%s", job.id, job.type, outcome.log_status,
+                         outcome.duration_ms, f": {outcome.error}" if outcome.error else "",
+                         extra={"job_id": job.id, "job_type": job.type,
+                                "tenant_id": job.tenant_id, "attempt": job.attempt,
+                                "duration_ms": outcome.duration_ms,
+                                "status": outcome.log_status})
         self._outcomes.append(outcome)
         self._wake.set()
 
