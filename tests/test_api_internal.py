@@ -6,7 +6,7 @@ from datetime import date
 import httpx
 import pytest
 
-from superseller.api import deps
+from superseller import internal_key
 from superseller.config import Settings
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
@@ -43,8 +43,9 @@ def test_health_and_readiness(api, engine):
 
 def test_missing_or_wrong_key_is_401_and_compared_in_constant_time(api, monkeypatch):
     calls = []
-    real = deps.hmac.compare_digest
-    monkeypatch.setattr(deps.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    real = internal_key.hmac.compare_digest
+    monkeypatch.setattr(internal_key.hmac, "compare_digest",
+                        lambda a, b: calls.append(1) or real(a, b))
     body = {"tenantId": "t1"}
     for headers in ({"X-Internal-Key": ""}, {"X-Internal-Key": "wrong"}):
         r = api.post("/api/v1/jobs/sync-mercadolivre", json=body, headers=headers)

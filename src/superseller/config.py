@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     job_log_retention_days: int = 60
 
     internal_jobs_key: SecretStr | None = None
+    internal_jobs_key_secret_id: str = ""  # AWS Secrets Manager id: the key is read from there
+    internal_jobs_key_cache_s: float = 300.0
+    internal_jobs_key_grace_s: float = 3600.0  # the previous key stays valid after rotation
 
     # Mercado Livre
     ml_api_url: str = "https://api.mercadolibre.com"

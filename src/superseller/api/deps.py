@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from fastapi import Header, Path, Request
@@ -10,6 +9,7 @@ from sqlalchemy import Engine
 
 from superseller.api.errors import ApiError
 from superseller.config import Settings
+from superseller.internal_key import InternalKeys, KeyUnavailable
 from superseller.jobs.clock import Clock
 from superseller.jobs.registry import Registry
 
@@ -34,14 +34,25 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+def internal_keys(request: Request) -> InternalKeys:
+    app = request.app
+    if not hasattr(app.state, "internal_keys"):
+        app.state.internal_keys = InternalKeys(services(request).settings)
+    return app.state.internal_keys
+
+
 def require_internal_key(request: Request,
                          x_internal_key: str | None = Header(default=None)) -> None:
-    """401 for a missing or wrong key, 503 when no key is configured (never an open door).
-    The comparison takes constant time."""
-    configured = services(request).settings.internal_jobs_key
-    if configured is None or not configured.get_secret_value():
+    """401 for a missing or wrong key, 503 when no key is configured (never an open door)
+    or none can be read. The comparison takes constant time."""
+    keys = internal_keys(request)
+    if not keys.configured:
         raise ApiError(503, "internal_jobs_disabled",
                        "internal jobs disabled: INTERNAL_JOBS_KEY is not configured")
-    if x_internal_key is None or not hmac.compare_digest(
-            x_internal_key.encode(), configured.get_secret_value().encode()):
+    try:
+        ok = x_internal_key is not None and keys.matches(x_internal_key)
+    except KeyUnavailable:
+        raise ApiError(503, "internal_key_unavailable",
+                       "the internal key cannot be read right now") from None
+    if not ok:
         raise ApiError(401, "unauthorized", "missing or wrong X-Internal-Key")
