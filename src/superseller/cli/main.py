@@ -9,6 +9,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from superseller.cli import (
+    aws_cmd,
     db_cmd,
     demo_cmd,
     jobs_cmd,
@@ -46,6 +47,7 @@ app.add_typer(ml_cmd.sandbox_app, name="sandbox")
 app.command()(demo_cmd.demo)
 app.command()(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
+app.add_typer(aws_cmd.app, name="aws")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Optional AWS tooling (`superseller[aws]`): the same scheduling set as deploy/terraform."""
