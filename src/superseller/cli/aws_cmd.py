@@ -22,6 +22,8 @@ def _clients() -> aws_schedules.Clients:
         return aws_schedules.Clients.default()
     except aws_schedules.AwsSetupError as exc:
         raise CliError(str(exc), 2) from None
+    except Exception as exc:  # botocore's NoRegionError and the like: set-up, not a bug
+        raise CliError(f"AWS is not set up here: {exc}", 2) from None
 
 
 def _key() -> str:
@@ -41,8 +43,9 @@ def apply(api_url: str = typer.Option(..., help="Public HTTPS base URL of the AP
           disabled: bool = typer.Option(False, help="Create the schedules switched off.")
           ) -> None:
     """Create or update the whole set (idempotent)."""
+    key = _key()
     try:
-        out = aws_schedules.apply(_clients(), api_url, _key(), name=name, timezone=timezone,
+        out = aws_schedules.apply(_clients(), api_url, key, name=name, timezone=timezone,
                                   enabled=not disabled)
     except aws_schedules.AwsSetupError as exc:
         raise CliError(str(exc), 2) from None
