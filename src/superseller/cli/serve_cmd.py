@@ -11,26 +11,42 @@ import uvicorn
 from superseller import logs
 from superseller.api.app import create_app
 from superseller.api.deps import Services
-from superseller.cli.common import engine, registry
+from superseller.cli.common import CliError, engine, registry
 from superseller.config import get_settings
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.worker import Worker, WorkerOptions
 
 
+ROLES = ("api", "worker", "scheduler", "all")
+
+
 def serve(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
+    role: str = typer.Option("api", help="api | worker | scheduler | all (api + both)."),
     with_worker: bool = typer.Option(False, help="Also run jobs in this process."),
     with_scheduler: bool = typer.Option(False, help="Also turn cron ticks into jobs here."),
     concurrency: int = typer.Option(4, min=1, max=1000, help="Worker concurrency."),
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the dashboard. The all-in-one mode suits
-    small installs; the scheduler's ledger keeps it safe with several replicas."""
+    """Serve the HTTP API (OpenAPI at /docs) and the dashboard, or run one process role.
+    `--role all` suits small installs; the scheduler's ledger keeps it safe with replicas."""
+    if role not in ROLES:
+        raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
     logs.configure(get_settings().log_format)
+    if role == "worker":
+        raise typer.Exit(Worker(engine(), registry(), WorkerOptions.from_settings(
+            get_settings(), concurrency=concurrency)).run())
+    if role == "scheduler":
+        scheduler = Scheduler(engine(), registry())
+        signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
+        signal.signal(signal.SIGINT, lambda *_: scheduler.stop())
+        scheduler.run_forever()
+        return
     settings = get_settings()
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
-    run_server(svc, host, port, with_worker, with_scheduler, concurrency)
+    run_server(svc, host, port, with_worker or role == "all", with_scheduler or role == "all",
+               concurrency)
 
 
 def run_server(svc: Services, host: str, port: int, with_worker: bool, with_scheduler: bool,
