@@ -162,3 +162,20 @@ def test_overview_cards_series_and_top_listings(engine, shop):
     assert rows[a]["revenue"] == 42.0 and rows[a]["visits"] == 20
     assert rows[a]["conversion"] == pytest.approx(3 / 20)
     assert rows[b]["visits"] is None and rows[b]["conversion"] is None
+
+
+def test_replace_repairs_a_corrupted_range_and_nothing_else(engine, shop):
+    a = shop["a"]
+    rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12")
+    good = figures(engine)
+    with engine.begin() as conn:  # corruption: wrong figures on the 10th and 11th, the 12th gone
+        conn.execute(listing_metrics_daily.update().where(
+            listing_metrics_daily.c.date.in_([D("2026-01-10"), D("2026-01-11")]))
+            .values(revenue=999999, orders=77, visits=5))
+        conn.execute(delete(listing_metrics_daily).where(
+            listing_metrics_daily.c.date == D("2026-01-12")))
+    rebuild_daily_metrics(engine, "t1", "2026-01-10", "2026-01-12", replace=True)
+    assert figures(engine) == good
+    # A plain rebuild keeps a known visit count over an unknown one; replace starts clean,
+    # so the fake 5 visits on the 11th are gone and the real 0 is back.
+    assert good[(a, "2026-01-11")][0] == 0

@@ -19,10 +19,13 @@ def rebuild(
     tenant: str = typer.Option(..., help="Tenant id."),
     from_: str | None = typer.Option(None, "--from", help="First local day, YYYY-MM-DD."),
     to: str | None = typer.Option(None, help="Last local day, YYYY-MM-DD."),
+    replace: bool = typer.Option(False, help="Delete the range's rows first, then rebuild "
+                                             "them (one transaction per chunk)."),
 ) -> None:
     """Rebuild listing_metrics_daily for a tenant (default: the last 30 local days)."""
     get_tenant(engine(), tenant)
-    payload = {"tenantId": tenant, **({"from": from_, "to": to} if from_ or to else {})}
+    payload = {"tenantId": tenant, **({"from": from_, "to": to} if from_ or to else {}),
+               **({"replace": True} if replace else {})}
     job = run_job_now("rebuild_daily_metrics", payload, tenant, "rebuilding daily metrics")
     if job["status"] != "completed":
         raise CliError(f"rebuild failed: {job['last_error']}")

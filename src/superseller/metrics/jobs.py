@@ -31,6 +31,7 @@ class RebuildPayload(BaseModel):
     tenantId: str = Field(min_length=1, max_length=64)
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
+    replace: bool = False  # delete the range's rows first (a corrupted range)
 
     @model_validator(mode="after")
     def _range(self) -> RebuildPayload:
@@ -73,7 +74,8 @@ def register(registry: Registry) -> None:
             raise PermanentJobError(str(exc)) from None
         start, end = (p.from_, p.to) if p.from_ else default_range(ctx, tenant["timezone"])
         try:
-            result = rebuild_daily_metrics(ctx.engine, p.tenantId, start, end, ctx.clock)
+            result = rebuild_daily_metrics(ctx.engine, p.tenantId, start, end, ctx.clock,
+                                           replace=p.replace)
         except Exception as exc:
             _record(ctx, p.tenantId, error=f"{type(exc).__name__}: {exc}")
             raise

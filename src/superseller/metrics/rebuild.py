@@ -14,10 +14,10 @@ import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, text
+from sqlalchemy import Engine, bindparam, delete, func, select, text
 
 from superseller.db.engine import is_postgres
-from superseller.db.schema import listing_metrics_daily, listings
+from superseller.db.schema import listing_metrics_daily, listings, tenant_metrics_daily
 from superseller.db.types import UTCDateTime
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import zone
@@ -148,8 +148,11 @@ def validate_range(start: date, end: date) -> None:
 
 
 def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end: str | date,
-                          clock: Clock | None = None) -> dict[str, Any]:
-    """Rebuild both ends inclusive; returns the seed's result shape."""
+                          clock: Clock | None = None, replace: bool = False) -> dict[str, Any]:
+    """Rebuild both ends inclusive; returns the seed's result shape.
+
+    `replace` first deletes the range's rows (the runbook's "corrupted range"), in the
+    same transaction as their rebuild, so readers never see the range empty."""
     start, end = parse_day(start, "from"), parse_day(end, "to")
     validate_range(start, end)
     get_tenant(engine, tenant_id)  # clear error for an unknown tenant
@@ -169,6 +172,11 @@ def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end
                   "end": _day_param(chunk_end, engine), "now": now}
         with engine.begin() as conn:
             tune_session(conn)
+            if replace:
+                for table in (listing_metrics_daily, tenant_metrics_daily):
+                    conn.execute(delete(table).where(
+                        table.c.tenant_id == tenant_id,
+                        table.c.date.between(chunk_start, chunk_end)))
             upserted += max(conn.execute(sql, params).rowcount, 0)
             conn.execute(rollup, params)  # the overview's per-day totals, same transaction
         chunk_start = chunk_end + timedelta(days=1)
