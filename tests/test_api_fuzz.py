@@ -22,7 +22,11 @@ EXAMPLES = 25  # per operation: bounded, so CI time stays predictable
 def live(engine, tmp_path):
     mk.tenant(engine, "t1")
     create_user(engine, "ops@superseller.dev", "correct horse battery", "admin")
-    settings_ = Settings(data_dir=tmp_path, internal_jobs_key=KEY)
+    # A Mercado Livre app configured (connect answers 303, not 503), pointing at a closed
+    # local port: nothing here ever leaves the machine.
+    settings_ = Settings(data_dir=tmp_path, internal_jobs_key=KEY, ml_client_id="app",
+                         ml_redirect_uri="http://127.0.0.1/cb", ml_api_url="http://127.0.0.1:9",
+                         ml_auth_url="http://127.0.0.1:9/authorization")
     with serving(settings_, engine, build_registry(settings_), short_wait_s=0.2) as url:
         import httpx
 

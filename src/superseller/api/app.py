@@ -6,7 +6,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
-from superseller.api import admin_jobs, auth, errors, internal, job_status, prometheus, seller
+from superseller.api import (
+    admin_jobs,
+    auth,
+    errors,
+    internal,
+    job_status,
+    mercadolivre_connect,
+    prometheus,
+    seller,
+)
 from superseller.api.deps import Services, services
 from superseller.web import pages
 
@@ -17,6 +26,7 @@ def create_app(svc: Services) -> FastAPI:
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(seller.router)
+    app.include_router(mercadolivre_connect.router)
     # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
     app.include_router(job_status.router)
     app.include_router(internal.router)

@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import random
 import secrets
 import threading
@@ -48,6 +50,11 @@ class Faults:
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
 
 
+def _s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 @dataclass
 class SandboxState:
     spec: SellerSpec
@@ -60,6 +67,7 @@ class SandboxState:
     faults: Faults = field(default_factory=Faults)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     codes: dict[str, int] = field(default_factory=dict)
+    challenges: dict[str, str] = field(default_factory=dict)  # code -> PKCE S256 challenge
     access: dict[str, tuple[int, float]] = field(default_factory=dict)  # token -> (user, expiry)
     latest_refresh: dict[int, str] = field(default_factory=dict)  # user -> only valid token
     revoked: set[int] = field(default_factory=set)
@@ -136,6 +144,9 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             return err(400, "invalid_request", "bad authorization request")
         code = f"TG-{secrets.token_hex(10)}-{spec.user_id}"
         state.codes[code] = spec.user_id
+        challenge = request.query_params.get("code_challenge")
+        if challenge:  # PKCE (S256): the exchange must present the matching verifier
+            state.challenges[code] = challenge
         st = request.query_params.get("state")
         sep = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(f"{redirect_uri}{sep}code={code}" + (f"&state={st}" if st else ""))
@@ -155,7 +166,10 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         with state.lock:
             if grant == "authorization_code":
                 user = state.codes.pop(form.get("code", ""), None)  # single use
+                challenge = state.challenges.pop(form.get("code", ""), None)
                 if user is None or user in state.revoked:
+                    return JSONResponse(invalid, status_code=400)
+                if challenge is not None and _s256(form.get("code_verifier", "")) != challenge:
                     return JSONResponse(invalid, status_code=400)
                 return state.issue(user)
             if grant == "refresh_token":
