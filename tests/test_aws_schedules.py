@@ -4,7 +4,6 @@ switchable, removable."""
 import json
 
 import pytest
-from moto import mock_aws
 
 from superseller.aws import schedules as aws
 from superseller.aws.schedules import AwsSetupError, Clients
@@ -13,12 +12,8 @@ URL = "https://api.superseller.example"
 
 
 @pytest.fixture
-def clients(monkeypatch):
-    for k, v in {"AWS_DEFAULT_REGION": "us-east-2", "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        yield Clients.default()
+def clients(mocked_aws):
+    return Clients.default()
 
 
 def inventory(c: Clients) -> dict:

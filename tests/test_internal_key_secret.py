@@ -1,9 +1,9 @@
 """INTERNAL_JOBS_KEY from AWS Secrets Manager (moto): read, cached, and during a rotation
 the previous value accepted for the grace period only."""
 
+import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
 from superseller.config import Settings
 from superseller.internal_key import InternalKeys
@@ -15,16 +15,10 @@ SECRET = "prod/INTERNAL_JOBS_KEY"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for k, v in {"AWS_DEFAULT_REGION": "us-east-2", "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(k, v)
-    with mock_aws():
-        import boto3
-
-        sm = boto3.client("secretsmanager")
-        sm.create_secret(Name=SECRET, SecretString="old-key-0123456789")
-        yield sm
+def aws(mocked_aws):
+    sm = boto3.client("secretsmanager")
+    sm.create_secret(Name=SECRET, SecretString="old-key-0123456789")
+    return sm
 
 
 def call(url, key):

@@ -38,6 +38,10 @@ def create_app(svc: Services) -> FastAPI:
     async def _login(_: Request, __: pages.LoginRequired):
         return RedirectResponse("/entrar", status_code=303)
 
+    @app.exception_handler(pages.PageMessage)
+    async def _message(request: Request, exc: pages.PageMessage):
+        return pages.message_page(request, exc)
+
     @app.get("/healthz", tags=["health"])
     def healthz():
         """The process is up."""

@@ -17,7 +17,6 @@ from superseller.jobs.clock import SystemClock
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.worker import Worker, WorkerOptions
 
-
 ROLES = ("api", "worker", "scheduler", "all")
 
 

@@ -42,6 +42,19 @@ class LoginRequired(Exception):
     """Raised by a page when nobody is logged in: the app redirects to /entrar."""
 
 
+class PageMessage(Exception):
+    """Raised by a page that can only show a message (not found, not allowed)."""
+
+    def __init__(self, status: int, user: User, title: str, message: str):
+        super().__init__(title)
+        self.status, self.user, self.title, self.message = status, user, title, message
+
+
+def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
+    return _render(request, "message.html", exc.status, user=exc.user, title=exc.title,
+                   message=exc.message)
+
+
 def page_user(request: Request) -> User:
     svc = services(request)
     token = request.cookies.get(COOKIE)
@@ -56,18 +69,22 @@ def _render(request: Request, name: str, status: int = 200, **context) -> HTMLRe
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-def _tenant(request: Request, user: User, wanted: str | None) -> dict | None:
+def _tenant(request: Request, user: User, wanted: str | None) -> dict:
     """The seller's own tenant; an admin picks one (default: the first)."""
     engine = services(request).engine
+    found = None
     if user.role != "admin":
-        return get_tenant(engine, user.tenant_id) if user.tenant_id else None
-    try:
-        if wanted:
-            return get_tenant(engine, wanted)
-    except TenantNotFound:
-        return None
-    first = list_tenants(engine)
-    return first[0] if first else None
+        found = get_tenant(engine, user.tenant_id) if user.tenant_id else None
+    elif wanted:
+        try:
+            found = get_tenant(engine, wanted)
+        except TenantNotFound:
+            found = None
+    else:
+        found = next(iter(list_tenants(engine)), None)
+    if found is None:
+        raise PageMessage(404, user, "Loja não encontrada", "Nenhuma loja para mostrar.")
+    return found
 
 
 @router.get("/static/plotly.min.js")
@@ -102,9 +119,6 @@ def overview_page(request: Request, dias: int = Query(7, ge=1, le=400),
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
-    if tenant is None:
-        return _render(request, "message.html", 404, user=user, title="Loja não encontrada",
-                       message="Nenhuma loja para mostrar.")
     error = None
     start, end = period(tenant["timezone"], svc.clock.now(), dias)
     if de and ate:
@@ -130,9 +144,6 @@ def listings_page(request: Request, dias: int = Query(30, ge=1, le=400),
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
-    if tenant is None:
-        return _render(request, "message.html", 404, user=user, title="Loja não encontrada",
-                       message="Nenhuma loja para mostrar.")
     start, end = period(tenant["timezone"], svc.clock.now(), dias)
     rows = sort_listings(listings_table(svc.engine, tenant["id"], start, end), ordem,
                          descending=direcao == "desc")
@@ -144,8 +155,7 @@ def listings_page(request: Request, dias: int = Query(30, ge=1, le=400),
 def jobs_page(request: Request):
     user = page_user(request)
     if user.role != "admin":
-        return _render(request, "message.html", 403, user=user, title="Acesso restrito",
-                       message="Esta página é só para administradores.")
+        raise PageMessage(403, user, "Acesso restrito", "Esta página é só para administradores.")
     svc = services(request)
     admin = JobAdmin(svc.engine, svc.clock)
     stats.fold(svc.engine, svc.clock)
