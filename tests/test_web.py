@@ -9,6 +9,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import func, select
@@ -141,6 +142,23 @@ def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")
                             ).scalar() == syncs + 1
+    page.close()
+
+
+def test_a_failed_refresh_says_why_and_offers_to_reconnect(browser, shop, engine):
+    sb = shop["sandbox"]
+    httpx.post(f"{sb.url}/_sandbox/revoke", json={})  # the seller revoked the app
+    httpx.post(f"{sb.url}/_sandbox/expire-tokens")
+    page = login(browser, shop["url"], SELLER)
+    with running_worker(engine, shop["registry"]):
+        page.locator("#refresh").click()
+        status = page.locator("#refresh-status")
+        expect(status).to_contain_text("Não foi possível atualizar", timeout=60_000)
+        expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
+        expect(page.locator("#refresh")).to_be_enabled()
+    page.reload()
+    expect(page.locator("#freshness")).to_contain_text("Desatualizado")
+    expect(page.get_by_role("link", name="Reconectar Mercado Livre")).to_be_visible()
     page.close()
 
 

@@ -17,6 +17,8 @@ from superseller.api.auth import current_user
 from superseller.api.deps import id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import listings as listings_t
+from superseller.jobs.admin import JobAdmin
+from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
@@ -80,8 +82,9 @@ def listings(request: Request, user: User = Depends(current_user),
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
     rows = listings_table(services(request).engine, tenant["id"], start, end)
-    return {"period": {"from": start.isoformat(), "to": end.isoformat()},
-            "listings": sort_listings(rows, sort, descending=order == "desc")}
+    listed = [{k: v for k, v in r.items() if k != "breakdown"}  # see /listings/{id}/score
+              for r in sort_listings(rows, sort, descending=order == "desc")]
+    return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "listings": listed}
 
 
 def _listing_of(request: Request, tenant: dict, listing_id: int):
@@ -159,9 +162,6 @@ def refresh_status(request: Request, job_id: int = id_path("job id"),
                    user: User = Depends(current_user),
                    tenantId: str | None = None):
     """The refresh's progress: the sync, then the rebuild it queued."""
-    from superseller.jobs.admin import JobAdmin
-    from superseller.jobs.errors import JobNotFound
-
     tenant = tenant_of(request, user, tenantId)
     admin = JobAdmin(services(request).engine)
     try:
@@ -174,6 +174,14 @@ def refresh_status(request: Request, job_id: int = id_path("job id"),
     rebuild = admin.get(rebuild_id) if rebuild_id else None
     done = rebuild is not None and rebuild["status"] == "completed"
     failed = sync["status"] == "failed" or (rebuild is not None and rebuild["status"] == "failed")
+    message = None
+    if failed:  # for the seller, in their language; `error` keeps the technical cause
+        reasons = {r["code"] for r in tenant_freshness(
+            services(request).engine, tenant["id"], services(request).clock.now())["reasons"]}
+        message = ("Reconecte sua conta do Mercado Livre para atualizar os dados."
+                   if "reauth_required" in reasons else
+                   "A atualização falhou. Tente novamente em alguns minutos.")
     return {"state": "failed" if failed else "done" if done else "running",
             "sync": sync["status"], "rebuild": rebuild["status"] if rebuild else None,
-            "error": sync["last_error"] if failed else None}
+            "error": (sync["last_error"] or (rebuild or {}).get("last_error")) if failed
+            else None, "message": message}

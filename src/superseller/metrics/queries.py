@@ -124,6 +124,7 @@ def listings_table(engine: Engine, tenant_id: str, start: date, end: date) -> li
                 "grade": (r.score_breakdown or {}).get("grade"),
                 "action": next(iter((r.score_breakdown or {}).get("actions") or []),
                                {}).get("text"),
+                "breakdown": r.score_breakdown,
             })
     return out
 

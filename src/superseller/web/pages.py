@@ -3,7 +3,6 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +16,7 @@ from superseller.api.auth import COOKIE
 from superseller.api.deps import services
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.scheduler import Scheduler
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -160,9 +160,12 @@ def jobs_page(request: Request):
     admin = JobAdmin(svc.engine, svc.clock)
     stats.fold(svc.engine, svc.clock)
     recent = admin.list(limit=20)
+    schedules = schedule_views(svc)
+    scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
+    occurrences = {x["name"]: scheduler.occurrences(x["name"], limit=7) for x in schedules}
     logs = {j["id"]: admin.logs(j["id"]) for j in recent}
     return _render(request, "jobs.html", user=user, page="jobs",
                    counts=stats.queue_counts(svc.engine, svc.clock),
                    types=stats.job_type_stats(svc.engine, svc.clock)["types"],
                    recent=recent, logs=logs, failed=admin.list(status="failed", limit=20),
-                   schedules=schedule_views(svc), today=date.today())
+                   schedules=schedules, occurrences=occurrences)

@@ -71,12 +71,12 @@ const SuperSeller = (() => {
           await new Promise(r => setTimeout(r, 1000));
           const st = await api("GET", started.statusUrl + q);
           if (st.state === "done") { status.textContent = "Dados atualizados."; location.reload(); return; }
-          if (st.state === "failed") throw new Error(st.error || "a atualização falhou");
+          if (st.state === "failed") throw new Error(st.message || "a atualização falhou");
           status.textContent = st.rebuild ? "Atualizando… recalculando as métricas" :
             "Atualizando… buscando pedidos e visitas no Mercado Livre";
         }
       } catch (e) {
-        status.textContent = `Não foi possível atualizar: ${e.message}`;
+        status.textContent = `Não foi possível atualizar. ${e.message}`;
         status.classList.add("error");
         btn.disabled = false;
         btn.classList.remove("loading");
