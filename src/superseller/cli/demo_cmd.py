@@ -17,20 +17,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from superseller.api.deps import Services
 from superseller.cli.common import CliError, console
 from superseller.cli.inline import run_job_now
-from superseller.cli.serve_cmd import run_server
 from superseller.config import Settings
 from superseller.db import migrate
 from superseller.db.engine import make_engine
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.default_schedules import ensure_defaults
-from superseller.mercadolivre.connect import connect_sandbox
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import overview, period
-from superseller.sandbox.data import SellerSpec
-from superseller.sandbox.server import start_in_thread
 from superseller.tenants import create_tenant
 from superseller.users.accounts import UserError, create_user
 from superseller.wiring import build_registry
@@ -95,6 +90,13 @@ def demo(
     port: int = typer.Option(8000, min=1, max=65535),
 ) -> None:
     """Run the product locally: SQLite + the sandbox seller, no accounts needed."""
+    # Imported here: the sandbox and the web stack are for this command only (CLI start-up).
+    from superseller.api.deps import Services
+    from superseller.cli.serve_cmd import run_server
+    from superseller.mercadolivre.connect import connect_sandbox
+    from superseller.sandbox.data import SellerSpec
+    from superseller.sandbox.server import start_in_thread
+
     _check_port(host, port)
     directory = data_dir or Path(tempfile.mkdtemp(prefix="superseller-demo-"))
     directory.mkdir(parents=True, exist_ok=True)

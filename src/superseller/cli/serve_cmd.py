@@ -9,8 +9,6 @@ import typer
 import uvicorn
 
 from superseller import logs
-from superseller.api.app import create_app
-from superseller.api.deps import Services
 from superseller.cli.common import CliError, engine, registry
 from superseller.config import get_settings
 from superseller.jobs.clock import SystemClock
@@ -42,16 +40,20 @@ def serve(
         signal.signal(signal.SIGINT, lambda *_: scheduler.stop())
         scheduler.run_forever()
         return
+    from superseller.api.deps import Services  # the web stack loads only for the roles using it
+
     settings = get_settings()
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
     run_server(svc, host, port, with_worker or role == "all", with_scheduler or role == "all",
                concurrency)
 
 
-def run_server(svc: Services, host: str, port: int, with_worker: bool, with_scheduler: bool,
+def run_server(svc, host: str, port: int, with_worker: bool, with_scheduler: bool,
                concurrency: int = 4, log_level: str = "info") -> None:
     """uvicorn in the foreground, a worker and the scheduler in threads; a graceful stop of
-    all three on SIGTERM/SIGINT."""
+    all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
+    from superseller.api.app import create_app
+
     settings = svc.settings
     background: list[tuple[threading.Thread, object]] = []
     if with_worker:

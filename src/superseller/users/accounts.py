@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,8 +19,12 @@ from superseller.tenants import get_tenant
 ROLES = ("admin", "seller")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
-# Verifying against this when the email is unknown keeps both paths equally slow.
-_DUMMY = _hasher.hash("not-a-real-password")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this when the email is unknown keeps both paths equally slow.
+    (Made on first use: an argon2 hash costs ~0.1 s, too much for every CLI start.)"""
+    return _hasher.hash("not-a-real-password")
 
 
 class UserError(JobError):
@@ -62,7 +67,7 @@ def authenticate(engine: Engine, email: str, password: str) -> User | None:
     with engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
     try:
-        _hasher.verify(row.password_hash if row else _DUMMY, password)
+        _hasher.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerifyMismatchError, InvalidHashError):
         return None
     return User(row.id, row.email, row.role, row.tenant_id) if row else None
