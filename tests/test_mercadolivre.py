@@ -73,12 +73,18 @@ def test_sync_is_idempotent_and_queues_the_rebuild(engine, tmp_path):
         reg = build_registry(settings)
         first = run_sync(engine, reg, clock=clock)
         assert first["status"] == "completed"
-        rebuild = wait_status(engine, first["result"]["rebuildJobId"], "completed")
+        with running_worker(engine, reg, clock=clock):  # the jobs the sync queued
+            rebuild = wait_status(engine, first["result"]["rebuildJobId"], "completed")
+            wait_status(engine, first["result"]["scoreJobId"], "completed")
         assert rebuild["result"]["dateRange"]["to"] == first["result"]["daysTouched"]["to"]
         assert logs(engine, first["id"])[0]["job_type"] == "mercadolivre_sync"
         snapshot = _contents(engine)
         second = run_sync(engine, reg, clock=clock)
         assert second["status"] == "completed"
+        with running_worker(engine, reg, clock=clock):
+            wait_status(engine, second["result"]["rebuildJobId"], "completed")
+            scored = wait_status(engine, second["result"]["scoreJobId"], "completed")
+        assert scored["result"]["scoresChanged"] == 0
         assert _contents(engine) == snapshot  # nothing changed, not even updated_at
 
 

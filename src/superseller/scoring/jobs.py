@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, bindparam, update
+from sqlalchemy import Engine, bindparam, or_, update
 
 from superseller.db.schema import listings
+from superseller.db.types import JSONType
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.metrics.jobs import tenant_lock
 from superseller.metrics.rebuild import local_today
@@ -37,14 +38,21 @@ def score_tenant(engine: Engine, tenant_id: str, now, listing_ids: list[int] | N
         result = score_listing(f)
         rows.append({"lid": f.listing_id, "score": result["score"], "breakdown": result,
                      "at": now})
-    stmt = (update(listings).where(listings.c.id == bindparam("lid"))
-            .values(score=bindparam("score"), score_breakdown=bindparam("breakdown"),
+    breakdown = bindparam("breakdown", type_=JSONType)
+    # Only what changed is written: scoring unchanged facts again changes nothing, so
+    # `scored_at` is when the score last changed (and a second sync stays a no-op).
+    stmt = (update(listings)
+            .where(listings.c.id == bindparam("lid"),
+                   or_(listings.c.score.is_distinct_from(bindparam("score")),
+                       listings.c.score_breakdown.is_distinct_from(breakdown)))
+            .values(score=bindparam("score"), score_breakdown=breakdown,
                     scored_at=bindparam("at")))
+    changed = 0
     with engine.begin() as conn:
         for i in range(0, len(rows), CHUNK):
-            conn.execute(stmt, rows[i:i + CHUNK])
+            changed += max(conn.execute(stmt, rows[i:i + CHUNK]).rowcount, 0)
     scored = [r["score"] for r in rows if r["score"] is not None]
-    return {"listingsScored": len(rows),
+    return {"listingsScored": len(rows), "scoresChanged": changed,
             "averageScore": round(sum(scored) / len(scored), 1) if scored else None}
 
 
