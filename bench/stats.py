@@ -84,7 +84,7 @@ def main() -> None:
         migrate.upgrade(engine)
         t = time.perf_counter()
         with engine.begin() as conn:
-            conn.exec_driver_sql(FILL.replace(":n", str(args.rows)))
+            conn.exec_driver_sql(FILL.replace(":n", str(args.rows)).replace("%", "%%"))
         print(f"filled {args.rows:,} jobs + {args.rows:,} job_logs in "
               f"{time.perf_counter() - t:.1f} s")
         t = time.perf_counter()

@@ -101,6 +101,17 @@ class _TypeStats:
     retries: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+    def add_totals(self, status: str, runs: int, ms: int, recent_runs: int,
+                   retries: int) -> None:
+        """Counters already summed per (type, status); `recent_runs` of the last 24 h."""
+        self.runs += runs
+        self.total_ms += ms
+        self.retries += retries
+        self.by_status[status] += runs
+        self.runs_24h += recent_runs
+        if status != "success":
+            self.failures_24h += recent_runs
+
     def add(self, status: str, runs: int, ms: int, recent: bool, retries: int = 0) -> None:
         self.runs += runs
         self.total_ms += ms
@@ -124,10 +135,16 @@ def job_type_stats(engine: Engine, clock: Clock | None = None,
         tail = select(job_logs.c.job_type, job_logs.c.status, job_logs.c.started_at,
                       job_logs.c.duration_ms, job_logs.c.attempt)
         if tenant_id is None:
-            for r in conn.execute(select(job_stats_hourly)):
-                per_type[r.job_type].add(r.status, r.runs, r.total_duration_ms,
-                                         r.hour >= day_ago.replace(minute=0, second=0,
-                                                                   microsecond=0), r.retries)
+            h = job_stats_hourly
+            recent = h.c.hour >= day_ago.replace(minute=0, second=0, microsecond=0)
+            for r in conn.execute(
+                    select(h.c.job_type, h.c.status, func.sum(h.c.runs).label("runs"),
+                           func.sum(h.c.total_duration_ms).label("ms"),
+                           func.sum(h.c.retries).label("retries"),
+                           func.coalesce(func.sum(h.c.runs).filter(recent), 0).label("recent"))
+                    .group_by(h.c.job_type, h.c.status)):
+                per_type[r.job_type].add_totals(r.status, int(r.runs), int(r.ms), int(r.recent),
+                                                int(r.retries))
             tail = tail.where(job_logs.c.id > mark)
         else:
             tail = tail.where(job_logs.c.tenant_id == tenant_id)
