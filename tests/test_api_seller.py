@@ -1,12 +1,15 @@
 """Login, roles and tenant isolation for the seller routes, over real HTTP."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from superseller.config import Settings
+from superseller.db.schema import listings
 from superseller.metrics.rebuild import rebuild_daily_metrics
+from superseller.scoring.jobs import score_tenant
 from superseller.users.accounts import UserError, create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
@@ -117,3 +120,18 @@ def test_refresh_is_deduplicated_and_scoped(url, engine):
 def test_user_creation_is_validated(engine, shop, args, message):
     with pytest.raises(UserError, match=message):
         create_user(engine, *args)
+
+
+def test_listing_score_and_clip_override_are_the_tenants_own(url, engine):
+    score_tenant(engine, "t1", datetime.now(UTC))
+    score_tenant(engine, "t2", datetime.now(UTC))
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(listings.c.tenant_id, listings.c.id)).all())
+    ana = login(url, "ana@loja1.com")
+    assert ana.get(f"/api/v1/listings/{ids['t1']}/score").status_code == 200
+    theirs = f"/api/v1/listings/{ids['t2']}"
+    assert ana.get(f"{theirs}/score").status_code == 404
+    assert ana.put(f"{theirs}/clips", json={"hasClips": True}).status_code == 404
+    with engine.connect() as conn:  # and nothing was written to the other tenant's listing
+        assert conn.execute(select(listings.c.has_clips_override)
+                            .where(listings.c.id == ids["t2"])).scalar() is None
