@@ -108,8 +108,10 @@ def _contents(engine) -> dict:
 
 
 def _comparable(contents: dict) -> dict:
-    """What the seller's data is, without our own bookkeeping timestamps."""
-    drop = {"created_at", "updated_at", "last_sync_ok_at"}
+    """What the seller's data is, without our own bookkeeping timestamps or the scores we
+    derive from it (the scoring job runs after the sync, whenever a worker gets to it)."""
+    drop = {"created_at", "updated_at", "last_sync_ok_at", "score", "score_breakdown",
+            "scored_at"}
     out = dict(contents)
     for name in ("listings", "orders"):
         cols = [c.name for c in (listings if name == "listings" else orders).c
