@@ -18,6 +18,7 @@ from superseller.db.schema import jobs, order_items, orders
 from superseller.jobs.cron import zone
 from superseller.jobs.queue import Queue
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES
+from superseller.sandbox.data import orders_between
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
@@ -48,11 +49,23 @@ def browser():
         b.close()
 
 
+def hours_with_new_orders(spec, now: datetime) -> int:
+    """The shortest look-back (at least 6 h) in which the sandbox seller got a paid order.
+    Orders follow the hour of the day, so a fixed 6 h can be empty at night in Brazil."""
+    for lag in (6, 9, 12, 18, 24, 36, 48):
+        new = orders_between(spec, now - timedelta(hours=lag), now, now)
+        if any(o["status"] in COUNTED_ORDER_STATUSES for o in new):
+            return lag
+    raise AssertionError("the sandbox seller sold nothing in 48 hours")
+
+
 @pytest.fixture
 def shop(engine, tmp_path):
-    """A seller synced 6 hours ago (the sandbox's clock), a never-synced second tenant."""
+    """A seller synced some hours ago (the sandbox's clock; long enough for new paid orders
+    to arrive by now), and a never-synced second tenant."""
     with sandbox(listings=30, history_days=40) as sb:
-        sb.state.frozen_at = datetime.now(UTC) - timedelta(hours=6)
+        now = datetime.now(UTC)
+        sb.state.frozen_at = now - timedelta(hours=hours_with_new_orders(sb.state.spec, now))
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings)
         registry = build_registry(settings)
@@ -125,7 +138,7 @@ def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
     page = login(browser, shop["url"], SELLER)
     before = db_totals(engine, "t1", 7)
     expect(card(page, "orders")).to_have_attribute("data-value", str(before[1]))
-    shop["sandbox"].state.frozen_at = datetime.now(UTC)  # six more hours of orders
+    shop["sandbox"].state.frozen_at = datetime.now(UTC)  # hours of new orders (see `shop`)
     with engine.connect() as conn:
         syncs = conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")
                              ).scalar()
