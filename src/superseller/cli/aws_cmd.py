@@ -9,7 +9,7 @@ from superseller.cli.common import CliError, console, print_json
 from superseller.config import get_settings
 from superseller.internal_key import InternalKeys, KeyUnavailable
 
-app = typer.Typer(help="AWS tooling (needs `superseller[aws]`).", no_args_is_help=True)
+app = typer.Typer(help="AWS tooling (needs the optional aws extra: boto3).", no_args_is_help=True)
 schedules_app = typer.Typer(help="EventBridge schedules that call the internal job endpoints.",
                             no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
