@@ -126,10 +126,10 @@ def main() -> None:
             minimum = (math.ceil(LISTINGS / 50) + math.ceil(LISTINGS / 20)
                        + math.ceil(r["orders"] / 50) + LISTINGS)
             bound = minimum / RATE
-            from superseller.mercadolivre.tokens import TokenCipher
             from sqlalchemy import select
 
             from superseller.db.schema import marketplace_accounts
+            from superseller.mercadolivre.tokens import TokenCipher
             with eng.connect() as conn:
                 acct = conn.execute(select(marketplace_accounts)).one()
             token = TokenCipher(settings.encryption_key()).decrypt(acct.access_token_enc)
