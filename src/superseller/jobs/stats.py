@@ -113,13 +113,8 @@ class _TypeStats:
             self.failures_24h += recent_runs
 
     def add(self, status: str, runs: int, ms: int, recent: bool, retries: int = 0) -> None:
-        self.runs += runs
-        self.total_ms += ms
-        self.retries += retries
-        self.by_status[status] += runs
-        if recent:
-            self.runs_24h += runs
-            self.failures_24h += runs if status != "success" else 0
+        """Runs that are all within the last 24 h, or all older."""
+        self.add_totals(status, runs, ms, runs if recent else 0, retries)
 
 
 def job_type_stats(engine: Engine, clock: Clock | None = None,
