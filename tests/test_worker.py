@@ -146,3 +146,22 @@ def test_scheduled_for_reaches_the_handler(engine, registry, queue):
         done = wait_status(engine, jid, "completed")
     assert done["result"]["scheduledFor"] == tick.isoformat()
     assert logs(engine, jid)[0]["metadata"]["scheduledFor"] == tick.isoformat()
+
+
+def test_an_idle_worker_polls_instead_of_spinning(engine, registry):
+    """With nothing due, a worker makes about one round trip per poll interval: an
+    empty claim must not trigger the next one at once (it would load the database
+    with a tight loop of empty claims)."""
+    with running_worker(engine, registry, poll_s=0.05, listen=False) as worker:
+        calls = []
+        real = worker.store.finish_and_claim
+
+        def counted(*args):
+            calls.append(args)
+            return real(*args)
+
+        worker.store.finish_and_claim = counted
+        start = worker.idle_waits
+        wait_until(lambda: worker.idle_waits >= start + 10, message="ten idle polls")
+        waits = worker.idle_waits - start
+    assert 1 <= len(calls) <= waits + 2, (len(calls), waits)

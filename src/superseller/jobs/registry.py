@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -30,6 +32,11 @@ class JobType:
     @property
     def logged_as(self) -> str:
         return self.log_type or self.name
+
+    @cached_property
+    def is_async(self) -> bool:
+        """The handler is a coroutine function (runs on the worker's event loop)."""
+        return inspect.iscoroutinefunction(self.handler)
 
 
 class Registry:

@@ -18,7 +18,6 @@ what did not end is put back. A second signal skips the grace period.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import os
@@ -131,6 +130,10 @@ class Worker:
         self._loggers: dict[str, logging.Logger] = {}
         self._heartbeat_stop = threading.Event()
         self._min_claim = max(1, min(self.opts.batch_size, self.opts.concurrency) // 2)
+        self._lanes = 2 if self.store.pg else 1  # round trips in flight at once
+        self._exchanges: set[asyncio.Task] = set()
+        self._reserved = 0  # slots promised to claims in flight
+        self._drained = False  # the last claim found fewer due jobs than it asked for
         self._pause = PauseFlag(engine)
 
     # -- lifecycle -----------------------------------------------------------
@@ -148,7 +151,7 @@ class Worker:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(self._wake.set)
+                loop.call_soon_threadsafe(self._woken)
             except RuntimeError:  # loop closed meanwhile
                 pass
 
@@ -191,6 +194,11 @@ class Worker:
         finally:
             await self._shutdown()
 
+    def _woken(self) -> None:
+        """A notification (new jobs) or a stop request, on the loop's thread."""
+        self._drained = False
+        self._wake.set()
+
     async def _in_db(self, fn, *args):
         return await self._loop.run_in_executor(self._db, fn, *args)
 
@@ -204,48 +212,69 @@ class Worker:
             if time.monotonic() >= next_rescue:
                 await self._rescue()
                 next_rescue = time.monotonic() + rescue_every
-            limit = min(self._free_slots(), self.opts.batch_size)
-            if self._pause.paused:
-                limit = 0  # paused: record what finishes, claim nothing
-            # Claim in worthwhile batches: wait for half a batch of free slots
-            # unless nothing runs (one round trip per job would cap throughput).
-            if limit < self._min_claim and self._inflight:
-                limit = 0
-            claimed = await self._exchange(limit)
-            for job in claimed:
-                self._start(job)
-            if claimed and len(claimed) == limit and self._free_slots() >= self._min_claim:
-                continue  # more may be due: claim again at once
-            if self._outcomes:
-                continue  # results came in meanwhile: record them now
-            if self.opts.burst and not claimed and not self._inflight:
-                return
-            if not claimed and not self._inflight:
+            can_claim = not self._pause.paused  # paused: record what finishes, claim nothing
+            self._launch_exchanges(can_claim)
+            if not (self._exchanges or self._inflight or self._outcomes):
+                if self.opts.burst and (self._drained or not can_claim):
+                    return
                 self.idle_waits += 1
+            # Woken by an ended job, a returned round trip, a notification or a stop.
             try:
                 await asyncio.wait_for(self._wake.wait(), poll)
             except TimeoutError:
-                pass
+                self._drained = False  # poll again
 
     def _free_slots(self) -> int:
-        return self.opts.concurrency - len(self._inflight)
+        return self.opts.concurrency - len(self._inflight) - self._reserved
 
-    async def _exchange(self, limit: int) -> list[ClaimedJob]:
+    def _launch_exchanges(self, can_claim: bool) -> None:
+        """Start round trips (record finished attempts, claim more) as long as they are
+        worthwhile. On PostgreSQL two run at once on two connections, so the database
+        works on one batch while this loop runs the jobs of another (a single round trip
+        at a time left both sides idle half the time). A second one starts only for a
+        worthwhile batch, or batches would shrink to a job or two each."""
+        while len(self._exchanges) < self._lanes:
+            limit = min(self._free_slots(), self.opts.batch_size) if can_claim else 0
+            # Claim in worthwhile batches: wait for half a batch of free slots
+            # unless nothing runs (one round trip per job would cap throughput).
+            if limit < self._min_claim and (self._inflight or self._reserved):
+                limit = 0
+            if self._drained:
+                # The queue looked empty: claim again only along with outcomes to
+                # record, until a notification or the poll interval says otherwise.
+                limit = limit if self._outcomes else 0
+            if self._exchanges and limit < self._min_claim and len(self._outcomes) < self._min_claim:
+                return
+            if not self._outcomes and limit <= 0:
+                return
+            batch, self._outcomes = self._outcomes, []
+            self._reserved += limit
+            task = asyncio.create_task(self._exchange(batch, limit))
+            self._exchanges.add(task)
+            task.add_done_callback(self._exchanges.discard)
+
+    async def _exchange(self, batch: list[Outcome], limit: int) -> None:
         """Record finished attempts and claim up to `limit` jobs: one round trip."""
-        batch, self._outcomes = self._outcomes, []
-        if not batch and limit <= 0:
-            return []
         try:
-            applied, claimed = await self._in_db(
-                self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues)
-        except DBAPIError as exc:
-            # Never drop an outcome: keep it for the next round trip.
-            self._outcomes = batch + self._outcomes
-            log.warning("database call failed, will retry: %s", _one_line(exc))
-            await asyncio.sleep(1.0)
-            return []
-        self.processed += len(applied)
-        return claimed
+            try:
+                applied, claimed = await self._in_db(
+                    self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues)
+            except DBAPIError as exc:
+                # Never drop an outcome: keep it for the next round trip.
+                self._outcomes = batch + self._outcomes
+                log.warning("database call failed, will retry: %s", _one_line(exc))
+                await asyncio.sleep(1.0)
+                return
+            self.processed += len(applied)
+            if limit and len(claimed) < limit:
+                self._drained = True
+            elif claimed:
+                self._drained = False
+            for job in claimed:
+                self._start(job)
+        finally:
+            self._reserved -= limit
+            self._wake.set()
 
     async def _rescue(self) -> None:
         try:
@@ -274,9 +303,7 @@ class Worker:
             schedule_id=job.schedule_id,
             engine=self.engine,
             clock=self.clock,
-            logger=logging.LoggerAdapter(logger, {"job_id": job.id, "job_type": job.type,
-                                                  "tenant_id": job.tenant_id,
-                                                  "attempt": job.attempt}),
+            base_logger=logger,
         )
         running = _Running(job, ctx, time.monotonic())
         self._inflight[job.id] = running
@@ -297,7 +324,7 @@ class Worker:
         try:
             jt = self.registry.get(job.type)
             ctx.payload = self.registry.parse_payload(job.type, job.payload)
-            if inspect.iscoroutinefunction(jt.handler):
+            if jt.is_async:
                 result = await asyncio.wait_for(jt.handler(ctx), job.timeout_s)
             else:
                 result = await self._run_sync(running, jt.handler)
@@ -403,6 +430,8 @@ class Worker:
     async def _shutdown(self) -> None:
         grace = 0 if self._hurry.is_set() else self.opts.shutdown_grace_s
         deadline = time.monotonic() + grace
+        if self._exchanges:  # round trips in flight: what they claim runs (or is put back)
+            await asyncio.gather(*self._exchanges)
         while self._inflight and time.monotonic() < deadline and not self._hurry.is_set():
             self._wake.clear()
             try:
@@ -416,7 +445,8 @@ class Worker:
                 r.task.cancel()
         # Record what finished before putting back what did not.
         while self._outcomes:
-            await self._exchange(0)
+            batch, self._outcomes = self._outcomes, []
+            await self._exchange(batch, 0)
         self._heartbeat_stop.set()
         if leftovers:
             released = await self._in_db(
