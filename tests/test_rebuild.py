@@ -1,5 +1,6 @@
 """Rebuild of listing_metrics_daily against hand-computed figures."""
 
+import threading
 from datetime import date
 from decimal import Decimal
 
@@ -179,3 +180,26 @@ def test_replace_repairs_a_corrupted_range_and_nothing_else(engine, shop):
     # A plain rebuild keeps a known visit count over an unknown one; replace starts clean,
     # so the fake 5 visits on the 11th are gone and the real 0 is back.
     assert good[(a, "2026-01-11")][0] == 0
+
+
+def test_concurrent_first_builds_of_a_tenant_both_succeed(engine, shop):
+    """Two rebuilds of the same new range at once (say the CLI and the daily job): one
+    writes the rows, the other waits and then finds nothing to change."""
+    results, errors = [], []
+
+    def rebuild():
+        try:
+            results.append(rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12"))
+        except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rebuild) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert sorted(r["rowsUpserted"] for r in results) == [0, 7]
+    once = figures(engine)
+    rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12", replace=True)
+    assert figures(engine) == once
