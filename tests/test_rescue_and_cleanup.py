@@ -48,6 +48,21 @@ def test_a_late_worker_cannot_finish_a_rescued_job(engine):
     assert [e["status"] for e in logs(engine, jid)] == ["lost", "success"]
 
 
+def test_a_worker_never_rescues_its_own_running_jobs(engine):
+    # Its heartbeat can wait behind a long write on SQLite; the worker is still alive.
+    clock = ManualClock(T0)
+    reg = build_registry()
+    q = Queue(engine, reg, clock)
+    mine, theirs = q.enqueue("noop").id, q.enqueue("noop").id
+    store = JobStore(engine, clock)
+    store.claim("w1", 1)
+    store.claim("w2", 1)
+    clock.advance(timedelta(minutes=5))
+    assert store.rescue(30, reg.logged_as, alive="w1") == [theirs]
+    assert job(engine, mine)["status"] == "running"
+    assert store.rescue(30, reg.logged_as, alive="w2") == [mine]
+
+
 def test_rescue_fails_a_job_without_attempts_left_and_cancels_a_cancel_requested_one(engine):
     clock = ManualClock(T0)
     reg = build_registry()

@@ -140,7 +140,7 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
                   ELSE 'failed' END,
     finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
     last_error = :message, worker_id = NULL, heartbeat_at = NULL, run_at = :now
-WHERE status = 'running' AND heartbeat_at < :cutoff
+WHERE status = 'running' AND heartbeat_at < :cutoff AND worker_id <> :alive
 RETURNING id, type, tenant_id, attempts, started_at, status
 """
 
@@ -308,8 +308,12 @@ class JobStore:
             rows = conn.execute(stmt, {"now": now, "worker": worker_id, "ids": list(job_ids)}).all()
         return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
 
-    def rescue(self, grace_s: float, log_type_of) -> list[int]:
-        """Give back running jobs whose worker stopped heart-beating `grace_s` ago."""
+    def rescue(self, grace_s: float, log_type_of, alive: str = "") -> list[int]:
+        """Give back running jobs whose worker stopped heart-beating `grace_s` ago.
+
+        `alive` is the calling worker's id: it is running, so its own jobs are not lost even
+        when their heartbeat is late (a heartbeat can wait behind a long write on SQLite).
+        Worker ids are never empty, so the default excludes nobody."""
         stmt = text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(
             started_at=UTCDateTime
         )
@@ -317,7 +321,8 @@ class JobStore:
         with self.engine.begin() as conn:
             now = self.clock.now()
             rows = conn.execute(
-                stmt, {"now": now, "cutoff": now - timedelta(seconds=grace_s), "message": message}
+                stmt, {"now": now, "cutoff": now - timedelta(seconds=grace_s), "message": message,
+                       "alive": alive}
             ).all()
             if rows:
                 conn.execute(

@@ -279,8 +279,8 @@ class Worker:
     async def _rescue(self) -> None:
         try:
             rescued = await self._in_db(
-                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as
-            )
+                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as,
+                self.worker_id)
         except DBAPIError as exc:
             log.warning("rescue failed, will retry: %s", _one_line(exc))
             return
