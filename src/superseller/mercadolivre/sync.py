@@ -37,9 +37,10 @@ from superseller.metrics.jobs import tenant_lock
 from superseller.tenants import record_outcome
 
 MAX_DAYS_BACK = 150  # the visits API's window
-# Orders are saved in transactions of this many: on SQLite a write holds the one write
-# lock, and 20,000 orders at once held it ~7 s, stalling heartbeats, the API and the rebuild.
-ORDERS_PER_WRITE = 1000
+# Listings and orders are saved in transactions of this many: on SQLite a write holds the
+# one write lock, and 20,000 orders at once held it ~7 s, stalling heartbeats, the API and
+# the rebuild.
+ROWS_PER_WRITE = 1000
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 
 
@@ -113,8 +114,9 @@ class SellerSync:
         self.ctx.raise_if_cancelled()
         bodies, item_errors = await client.items(ids)
         rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
-        await asyncio.to_thread(self._write, upsert, listings, rows,
-                                ["tenant_id", "external_id"], LISTING_COLUMNS)
+        for i in range(0, len(rows), ROWS_PER_WRITE):
+            await asyncio.to_thread(self._write, upsert, listings, rows[i:i + ROWS_PER_WRITE],
+                                    ["tenant_id", "external_id"], LISTING_COLUMNS)
         self.ctx.add_records(len(rows))
 
         start = (now - timedelta(days=self.days_back + 1)).replace(minute=0, second=0,
@@ -122,8 +124,8 @@ class SellerSync:
         found = await client.orders(acct.ml_user_id, start, now)
         found = [o for o in found if o.get("date_created")]
         days: set = set()
-        for i in range(0, len(found), ORDERS_PER_WRITE):
-            chunk = found[i:i + ORDERS_PER_WRITE]
+        for i in range(0, len(found), ROWS_PER_WRITE):
+            chunk = found[i:i + ROWS_PER_WRITE]
             _, touched = await asyncio.to_thread(self._write, save_orders, self.tenant_id, tz,
                                                  chunk, now)
             days |= touched
