@@ -192,10 +192,10 @@ def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end
                     conn.execute(delete(table).where(
                         table.c.tenant_id == tenant_id,
                         table.c.date.between(chunk_start, chunk_end)))
-            empty = conn.execute(select(listing_metrics_daily.c.listing_id).where(
+            empty = replace or conn.execute(select(listing_metrics_daily.c.listing_id).where(
                 listing_metrics_daily.c.tenant_id == tenant_id,
                 listing_metrics_daily.c.date.between(chunk_start, chunk_end)).limit(1)
-            ).first() is None
+            ).first() is None  # a replaced chunk was just emptied: no need to look
             upserted += max(conn.execute(first_build if empty else sql, params).rowcount, 0)
             conn.execute(rollup, params)  # the overview's per-day totals, same transaction
         chunk_start = chunk_end + timedelta(days=1)
