@@ -243,8 +243,9 @@ class Worker:
                 # The queue looked empty: claim again only along with outcomes to
                 # record, until a notification or the poll interval says otherwise.
                 limit = limit if self._outcomes else 0
-            if self._exchanges and limit < self._min_claim and len(self._outcomes) < self._min_claim:
-                return
+            worthwhile = self._min_claim
+            if self._exchanges and limit < worthwhile and len(self._outcomes) < worthwhile:
+                return  # a second round trip only for a worthwhile batch
             if not self._outcomes and limit <= 0:
                 return
             batch, self._outcomes = self._outcomes, []
