@@ -25,12 +25,12 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from superseller.db import migrate  # noqa: E402
-from superseller.db.engine import make_engine  # noqa: E402
-from superseller.db.schema import job_logs, jobs  # noqa: E402
-from superseller.jobs import JobType, Registry  # noqa: E402
-from superseller.jobs.queue import JobSpec, Queue  # noqa: E402
-from superseller.jobs.worker import Worker, WorkerOptions  # noqa: E402
+from superseller.db import migrate
+from superseller.db.engine import make_engine
+from superseller.db.schema import job_logs, jobs
+from superseller.jobs import JobType, Registry
+from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.worker import Worker, WorkerOptions
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -54,7 +54,7 @@ def drop_db(url: str) -> None:
 
 async def noop(ctx) -> None:
     """The no-op job: async, like the peers' (no thread hop per job)."""
-    return None
+    return
 
 
 def noop_registry() -> Registry:
@@ -133,8 +133,11 @@ def superseller_latency(url: str, samples: int) -> tuple[float, float]:
     worker.stop()
     thread.join(10)
     with eng.connect() as conn:
-        rows = conn.execute(select(jobs.c.created_at, job_logs.c.started_at).join(
-            job_logs, job_logs.c.job_id == jobs.c.id)).all()
+        rows = conn.execute(
+            select(jobs.c.created_at, job_logs.c.started_at).join(
+                job_logs, job_logs.c.job_id == jobs.c.id
+            )
+        ).all()
     eng.dispose()
     lat = sorted((s - c).total_seconds() * 1000 for c, s in rows)
     return statistics.median(lat), lat[int(len(lat) * 0.99) - 1]
@@ -191,7 +194,9 @@ async def procrastinate_run(url: str, n: int, concurrency: int) -> tuple[float, 
             await pro_noop.batch_defer_async(*[{} for _ in range(min(1000, n - i))])
         enq = n / (time.perf_counter() - t0)
         t0 = time.perf_counter()
-        await app.run_worker_async(concurrency=concurrency, wait=False, install_signal_handlers=False)
+        await app.run_worker_async(
+            concurrency=concurrency, wait=False, install_signal_handlers=False
+        )
         proc = n / (time.perf_counter() - t0)
     return enq, proc
 
@@ -212,33 +217,44 @@ def main() -> None:
     n, batch = args.jobs, args.batch
     results: dict[str, tuple[float, float]] = {}
 
-    for label, procs, conc in (("superseller (1 process)", 1, 2 * batch),
-                               ("superseller (2 processes)", 2, 2 * batch)):
+    for label, procs, conc in (
+        ("superseller (1 process)", 1, 2 * batch),
+        ("superseller (2 processes)", 2, 2 * batch),
+    ):
         url = fresh_db("ss")
         try:
             enq = superseller_enqueue(url, n, 1000)
             results[label] = (enq, superseller_drain(url, n, procs, conc, batch))
         finally:
             drop_db(url)
-        print(f"{label:28s} enqueue {results[label][0]:9.0f}/s  process {results[label][1]:8.0f}/s",
-              flush=True)
+        print(
+            f"{label:28s} enqueue {results[label][0]:9.0f}/s  process {results[label][1]:8.0f}/s",
+            flush=True,
+        )
 
     url = fresh_db("pgq")
     try:
         results["pgqueuer"] = asyncio.run(pgqueuer_run(url, n, batch))
     finally:
         drop_db(url)
-    print(f"{'pgqueuer':28s} enqueue {results['pgqueuer'][0]:9.0f}/s  "
-          f"process {results['pgqueuer'][1]:8.0f}/s", flush=True)
+    print(
+        f"{'pgqueuer':28s} enqueue {results['pgqueuer'][0]:9.0f}/s  "
+        f"process {results['pgqueuer'][1]:8.0f}/s",
+        flush=True,
+    )
 
     url = fresh_db("pro")
     try:
         results["procrastinate"] = asyncio.run(
-            procrastinate_run(url, args.procrastinate_jobs, concurrency=10))
+            procrastinate_run(url, args.procrastinate_jobs, concurrency=10)
+        )
     finally:
         drop_db(url)
-    print(f"{'procrastinate':28s} enqueue {results['procrastinate'][0]:9.0f}/s  "
-          f"process {results['procrastinate'][1]:8.0f}/s", flush=True)
+    print(
+        f"{'procrastinate':28s} enqueue {results['procrastinate'][0]:9.0f}/s  "
+        f"process {results['procrastinate'][1]:8.0f}/s",
+        flush=True,
+    )
 
     url = fresh_db("lat")
     try:
@@ -247,8 +263,10 @@ def main() -> None:
         drop_db(url)
 
     print()
-    print(f"jobs: {n} (procrastinate: {args.procrastinate_jobs}), batch {batch}, "
-          "no-op handler; superseller writes a job_logs row per run")
+    print(
+        f"jobs: {n} (procrastinate: {args.procrastinate_jobs}), batch {batch}, "
+        "no-op handler; superseller writes a job_logs row per run"
+    )
     print(f"{'system':28s} {'enqueue/s':>10s} {'process/s':>10s}")
     for label, (enq, proc) in results.items():
         print(f"{label:28s} {enq:10.0f} {proc:10.0f}")
@@ -258,8 +276,10 @@ def main() -> None:
             e = results[ours][0] / results[peer][0]
             p = results[ours][1] / results[peer][1]
             print(f"{ours} / {peer}: enqueue {e:.2f}x, process {p:.2f}x")
-    print(f"\nsuperseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
-          f"p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"\nsuperseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

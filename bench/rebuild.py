@@ -24,10 +24,10 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from superseller.db import migrate  # noqa: E402
-from superseller.db.engine import make_engine  # noqa: E402
-from superseller.metrics.queries import overview  # noqa: E402
-from superseller.metrics.rebuild import rebuild_daily_metrics, tune_session  # noqa: E402
+from superseller.db import migrate
+from superseller.db.engine import make_engine
+from superseller.metrics.queries import overview
+from superseller.metrics.rebuild import rebuild_daily_metrics, tune_session
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 END = date(2026, 11, 21)
@@ -36,7 +36,7 @@ END = date(2026, 11, 21)
 _SERIES = {
     "postgresql": "SELECT g AS n FROM generate_series(1, :n) AS g",
     "sqlite": "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < :n) "
-              "SELECT n FROM s",
+    "SELECT n FROM s",
 }
 _DAY = {
     "postgresql": "CAST(:start AS DATE) + CAST(({x}) AS INTEGER)",
@@ -50,32 +50,50 @@ def generate(engine, listings: int, days: int) -> None:
     start = (END - timedelta(days=days - 1)).isoformat()
     now = "2026-11-22 00:00:00"
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO tenants (id, name, timezone, status, created_at) "
-                          "VALUES ('t1', 'Bench', 'America/Sao_Paulo', 'active', :now)"),
-                     {"now": now})
-        conn.execute(text(
-            f"INSERT INTO listings (id, tenant_id, external_id, title, price, status, "
-            f"created_local_date, created_at, updated_at) "
-            f"SELECT n, 't1', 'MLB' || n, 'Produto ' || n, 10 + n % 90, 'active', "
-            f"{_DAY[dialect].format(x='0')}, :now, :now FROM ({series}) AS s"),
-            {"n": listings, "start": start, "now": now})
+        conn.execute(
+            text(
+                "INSERT INTO tenants (id, name, timezone, status, created_at) "
+                "VALUES ('t1', 'Bench', 'America/Sao_Paulo', 'active', :now)"
+            ),
+            {"now": now},
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO listings (id, tenant_id, external_id, title, price, status, "
+                f"created_local_date, created_at, updated_at) "
+                f"SELECT n, 't1', 'MLB' || n, 'Produto ' || n, 10 + n % 90, 'active', "
+                f"{_DAY[dialect].format(x='0')}, :now, :now FROM ({series}) AS s"
+            ),
+            {"n": listings, "start": start, "now": now},
+        )
         n_orders = listings * days // 30  # ~ one order per listing per month
-        conn.execute(text(
-            f"INSERT INTO orders (id, tenant_id, external_id, status, date_created, "
-            f"created_local_date, total_amount, created_at, updated_at) "
-            f"SELECT n, 't1', 'O' || n, CASE WHEN n % 10 = 0 THEN 'cancelled' ELSE 'paid' END, "
-            f":now, {_DAY[dialect].format(x='n % ' + str(days))}, 0, :now, :now "
-            f"FROM ({series}) AS s"), {"n": n_orders, "start": start, "now": now})
-        conn.execute(text(
-            f"INSERT INTO order_items (order_id, line, listing_external_id, listing_id, "
-            f"quantity, unit_price) SELECT n, 0, 'MLB' || (1 + (n * 7919) % {listings}), "
-            f"1 + (n * 7919) % {listings}, 1 + n % 3, 10 + n % 50 FROM ({series}) AS s"),
-            {"n": n_orders})
-        conn.execute(text(
-            f"INSERT INTO listing_visits_daily (tenant_id, listing_id, date, visits, fetched_at) "
-            f"SELECT 't1', 1 + (n - 1) % {listings}, "
-            f"{_DAY[dialect].format(x='(n - 1) / ' + str(listings))}, (n * 31) % 40, :now "
-            f"FROM ({series}) AS s"), {"n": listings * days, "start": start, "now": now})
+        conn.execute(
+            text(
+                f"INSERT INTO orders (id, tenant_id, external_id, status, date_created, "
+                f"created_local_date, total_amount, created_at, updated_at) "
+                f"SELECT n, 't1', 'O' || n, CASE WHEN n % 10 = 0 THEN 'cancelled' ELSE 'paid' END, "
+                f":now, {_DAY[dialect].format(x='n % ' + str(days))}, 0, :now, :now "
+                f"FROM ({series}) AS s"
+            ),
+            {"n": n_orders, "start": start, "now": now},
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO order_items (order_id, line, listing_external_id, listing_id, "
+                f"quantity, unit_price) SELECT n, 0, 'MLB' || (1 + (n * 7919) % {listings}), "
+                f"1 + (n * 7919) % {listings}, 1 + n % 3, 10 + n % 50 FROM ({series}) AS s"
+            ),
+            {"n": n_orders},
+        )
+        conn.execute(
+            text(
+                f"INSERT INTO listing_visits_daily (tenant_id, listing_id, date, visits, fetched_at) "
+                f"SELECT 't1', 1 + (n - 1) % {listings}, "
+                f"{_DAY[dialect].format(x='(n - 1) / ' + str(listings))}, (n * 31) % 40, :now "
+                f"FROM ({series}) AS s"
+            ),
+            {"n": listings * days, "start": start, "now": now},
+        )
         if dialect == "postgresql":
             conn.exec_driver_sql("ANALYZE")
 
@@ -104,9 +122,9 @@ ON CONFLICT (tenant_id, listing_id, date) DO UPDATE SET visits = excluded.visits
 """
 _DAYS = {
     "postgresql": "SELECT CAST(g AS DATE) AS d FROM generate_series(CAST(:start AS DATE), "
-                  "CAST(:end AS DATE), INTERVAL '1 day') AS g",
+    "CAST(:end AS DATE), INTERVAL '1 day') AS g",
     "sqlite": "WITH RECURSIVE s(d) AS (SELECT :start UNION ALL SELECT date(d, '+1 day') "
-              "FROM s WHERE d < :end) SELECT d FROM s",
+    "FROM s WHERE d < :end) SELECT d FROM s",
 }
 
 
@@ -179,19 +197,34 @@ def run(label: str, url: str, listings: int, reps: int) -> dict:
     migrate.upgrade(engine)
     t = time.perf_counter()
     generate(engine, listings, 90)
-    print(f"[{label}] generated {listings} listings x 90 days in {time.perf_counter() - t:.1f}s",
-          flush=True)
+    print(
+        f"[{label}] generated {listings} listings x 90 days in {time.perf_counter() - t:.1f}s",
+        flush=True,
+    )
     ours, bare = time_rebuilds(engine, reps)
-    print(f"[{label}] rebuild 30 days: ours {ours:.2f}s, bare statement {bare:.2f}s, "
-          f"ratio {ours / bare:.2f}x", flush=True)
+    print(
+        f"[{label}] rebuild 30 days: ours {ours:.2f}s, bare statement {bare:.2f}s, "
+        f"ratio {ours / bare:.2f}x",
+        flush=True,
+    )
     again_ours, again_bare = time_second_rebuilds(engine, reps)
-    print(f"[{label}] rebuild the same 30 days again (nothing changed): ours "
-          f"{again_ours:.2f}s, bare statement {again_bare:.2f}s, "
-          f"ratio {again_ours / again_bare:.2f}x", flush=True)
+    print(
+        f"[{label}] rebuild the same 30 days again (nothing changed): ours "
+        f"{again_ours:.2f}s, bare statement {again_bare:.2f}s, "
+        f"ratio {again_ours / again_bare:.2f}x",
+        flush=True,
+    )
     # The overview at 365 days of history.
     with engine.begin() as conn:
-        for table in ("listing_metrics_daily", "tenant_metrics_daily", "listing_visits_daily",
-                      "order_items", "orders", "listings", "tenants"):
+        for table in (
+            "listing_metrics_daily",
+            "tenant_metrics_daily",
+            "listing_visits_daily",
+            "order_items",
+            "orders",
+            "listings",
+            "tenants",
+        ):
             conn.exec_driver_sql(f"DELETE FROM {table}")
     generate(engine, listings, 365)
     t = time.perf_counter()
@@ -201,11 +234,19 @@ def run(label: str, url: str, listings: int, reps: int) -> dict:
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
     p50, p95 = time_overview(engine, 50)
-    print(f"[{label}] overview 30 days at {listings} x 365: p50 {p50:.1f} ms, p95 {p95:.1f} ms",
-          flush=True)
+    print(
+        f"[{label}] overview 30 days at {listings} x 365: p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+        flush=True,
+    )
     engine.dispose()
-    return {"ours": ours, "bare": bare, "again_ours": again_ours, "again_bare": again_bare,
-            "p50": p50, "p95": p95}
+    return {
+        "ours": ours,
+        "bare": bare,
+        "again_ours": again_ours,
+        "again_bare": again_bare,
+        "p50": p50,
+        "p95": p95,
+    }
 
 
 def main() -> None:
@@ -220,8 +261,9 @@ def main() -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        results["postgresql"] = run("postgresql", ADMIN.rsplit("/", 1)[0] + "/" + name,
-                                    args.listings, args.reps)
+        results["postgresql"] = run(
+            "postgresql", ADMIN.rsplit("/", 1)[0] + "/" + name, args.listings, args.reps
+        )
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -229,12 +271,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             results["sqlite"] = run("sqlite", f"sqlite:///{d}/bench.db", args.listings, args.reps)
     print()
-    print(f"{'database':12s} {'ours s':>8s} {'bare s':>8s} {'ratio':>6s} {'again ours':>11s} "
-          f"{'again bare':>11s} {'ratio':>6s} {'ovw p50':>8s} {'ovw p95':>8s}")
+    print(
+        f"{'database':12s} {'ours s':>8s} {'bare s':>8s} {'ratio':>6s} {'again ours':>11s} "
+        f"{'again bare':>11s} {'ratio':>6s} {'ovw p50':>8s} {'ovw p95':>8s}"
+    )
     for db, r in results.items():
-        print(f"{db:12s} {r['ours']:8.2f} {r['bare']:8.2f} {r['ours'] / r['bare']:6.2f} "
-              f"{r['again_ours']:11.2f} {r['again_bare']:11.2f} "
-              f"{r['again_ours'] / r['again_bare']:6.2f} {r['p50']:8.1f} {r['p95']:8.1f}")
+        print(
+            f"{db:12s} {r['ours']:8.2f} {r['bare']:8.2f} {r['ours'] / r['bare']:6.2f} "
+            f"{r['again_ours']:11.2f} {r['again_bare']:11.2f} "
+            f"{r['again_ours'] / r['again_bare']:6.2f} {r['p50']:8.1f} {r['p95']:8.1f}"
+        )
     print("goals (PostgreSQL): rebuild <= 1.2x bare and < 3 s; overview p95 < 50 ms")
 
 

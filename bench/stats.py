@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from superseller.db import migrate  # noqa: E402
-from superseller.db.engine import make_engine  # noqa: E402
-from superseller.jobs import stats  # noqa: E402
+from superseller.db import migrate
+from superseller.db.engine import make_engine
+from superseller.jobs import stats
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -85,14 +85,17 @@ def main() -> None:
         t = time.perf_counter()
         with engine.begin() as conn:
             conn.exec_driver_sql(FILL.replace(":n", str(args.rows)).replace("%", "%%"))
-        print(f"filled {args.rows:,} jobs + {args.rows:,} job_logs in "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"filled {args.rows:,} jobs + {args.rows:,} job_logs in {time.perf_counter() - t:.1f} s"
+        )
         t = time.perf_counter()
         folded = 0
         while n := stats.fold(engine):
             folded += n
-        print(f"first fold of {folded:,} log rows: {time.perf_counter() - t:.1f} s "
-              f"(once; afterwards each fold only adds what is new)")
+        print(
+            f"first fold of {folded:,} log rows: {time.perf_counter() - t:.1f} s "
+            f"(once; afterwards each fold only adds what is new)"
+        )
 
         def ours():
             stats.fold(engine)

@@ -95,8 +95,9 @@ def _pg_database(prefix: str, template: str | None = None) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"'
-                             + (f' TEMPLATE "{template}"' if template else ""))
+        conn.exec_driver_sql(
+            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+        )
     try:
         yield _pg_url(name)
     finally:

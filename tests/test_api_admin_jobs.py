@@ -43,8 +43,10 @@ def url(engine, registry, tmp_path):
 @contextlib.contextmanager
 def client(url, email):
     with httpx.Client(base_url=url, timeout=30) as c:
-        assert c.post("/api/v1/auth/login",
-                      json={"email": email, "password": PASSWORD}).status_code == 200
+        assert (
+            c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
+            == 200
+        )
         yield c
 
 
@@ -61,8 +63,13 @@ def drain(engine, registry):
 
 def test_admin_routes_need_an_admin(url):
     with client(url, "ana@loja1.com") as seller:
-        for method, path in [("GET", ADMIN), ("GET", f"{ADMIN}/stats"), ("GET", f"{ADMIN}/1"),
-                             ("POST", f"{ADMIN}/1/retry"), ("GET", f"{ADMIN}/schedules")]:
+        for method, path in [
+            ("GET", ADMIN),
+            ("GET", f"{ADMIN}/stats"),
+            ("GET", f"{ADMIN}/1"),
+            ("POST", f"{ADMIN}/1/retry"),
+            ("GET", f"{ADMIN}/schedules"),
+        ]:
             r = seller.request(method, path)
             assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", path
     assert httpx.get(f"{url}{ADMIN}").status_code == 401
@@ -85,8 +92,12 @@ def test_create_validates_and_deduplicates(admin):
 
 
 def test_list_filters_and_keyset_pages(admin):
-    ids = [admin.post(ADMIN, json={"type": "noop", "tenantId": "t1" if i % 2 else "t2"})
-           .json()["job"]["id"] for i in range(5)]
+    ids = [
+        admin.post(ADMIN, json={"type": "noop", "tenantId": "t1" if i % 2 else "t2"}).json()["job"][
+            "id"
+        ]
+        for i in range(5)
+    ]
     seen, before = [], None
     while True:
         page = admin.get(ADMIN, params={"limit": 2, **({"before": before} if before else {})})
@@ -129,8 +140,7 @@ def test_execute_cancel_retry_and_logs(admin, engine, registry):
 
 
 def test_schedules_patch_occurrences_backfill(admin, engine, registry):
-    sched = Schedules(engine, registry).create("hourly-noop", "noop", "0 * * * *",
-                                               deadline_s=600)
+    sched = Schedules(engine, registry).create("hourly-noop", "noop", "0 * * * *", deadline_s=600)
     listed = {s["name"]: s for s in admin.get(f"{ADMIN}/schedules").json()["schedules"]}
     assert listed["hourly-noop"]["enabled"] is True
     sid = sched["id"]
@@ -141,27 +151,39 @@ def test_schedules_patch_occurrences_backfill(admin, engine, registry):
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_schedule"
     bad_tz = admin.patch(f"{ADMIN}/schedules/{sid}", json={"timezone": "Mars/Olympus"})
     assert bad_tz.status_code == 400
-    aws = admin.patch(f"{ADMIN}/schedules/{sid}",
-                      json={"cron": "cron(0 6 * * ? *)", "timezone": "America/Sao_Paulo"})
+    aws = admin.patch(
+        f"{ADMIN}/schedules/{sid}",
+        json={"cron": "cron(0 6 * * ? *)", "timezone": "America/Sao_Paulo"},
+    )
     assert aws.json()["cron"] == "0 6 * * *" and aws.json()["enabled"] is False
     assert admin.patch(f"{ADMIN}/schedules/424242", json={"enabled": True}).status_code == 404
     assert admin.patch(f"{ADMIN}/schedules/{sid}", json={}).status_code == 422
 
     today = datetime.now(UTC).date()
-    filled = admin.post(f"{ADMIN}/schedules/{sid}/backfill",
-                        json={"from": (today - timedelta(days=2)).isoformat(),
-                              "to": (today - timedelta(days=1)).isoformat(), "mode": "missing"})
+    filled = admin.post(
+        f"{ADMIN}/schedules/{sid}/backfill",
+        json={
+            "from": (today - timedelta(days=2)).isoformat(),
+            "to": (today - timedelta(days=1)).isoformat(),
+            "mode": "missing",
+        },
+    )
     assert filled.status_code == 202 and len(filled.json()["enqueued"]) == 2  # 06:00 each day
     occ = admin.get(f"{ADMIN}/schedules/{sid}/occurrences").json()["occurrences"]
     assert [o["outcome"] for o in occ] == ["backfilled", "backfilled"]
     # Nothing missing any more: a second backfill of the same range enqueues nothing.
-    again = admin.post(f"{ADMIN}/schedules/{sid}/backfill",
-                       json={"from": (today - timedelta(days=2)).isoformat(),
-                             "to": (today - timedelta(days=1)).isoformat()})
+    again = admin.post(
+        f"{ADMIN}/schedules/{sid}/backfill",
+        json={
+            "from": (today - timedelta(days=2)).isoformat(),
+            "to": (today - timedelta(days=1)).isoformat(),
+        },
+    )
     assert again.json()["enqueued"] == []
-    reversed_range = admin.post(f"{ADMIN}/schedules/{sid}/backfill",
-                                json={"from": today.isoformat(),
-                                      "to": (today - timedelta(days=1)).isoformat()})
+    reversed_range = admin.post(
+        f"{ADMIN}/schedules/{sid}/backfill",
+        json={"from": today.isoformat(), "to": (today - timedelta(days=1)).isoformat()},
+    )
     assert reversed_range.status_code == 400
 
 
@@ -169,8 +191,9 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     for _ in range(3):
         admin.post(ADMIN, json={"type": "noop", "tenantId": "t1"})
     admin.post(ADMIN, json={"type": "permanent", "tenantId": "t2"})
-    admin.post(ADMIN, json={"type": "noop", "runAt": (datetime.now(UTC) + timedelta(days=1))
-                            .isoformat()})
+    admin.post(
+        ADMIN, json={"type": "noop", "runAt": (datetime.now(UTC) + timedelta(days=1)).isoformat()}
+    )
     drain(engine, registry)
 
     def by_type(body):
@@ -189,8 +212,9 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     assert stats.fold(engine, later) == 4
     assert stats.fold(engine, later) == 0
     folded = by_type(admin.get(f"{ADMIN}/stats").json())
-    assert {k: v["totalRuns"] for k, v in folded.items()} == \
-        {k: v["totalRuns"] for k, v in live.items()}
+    assert {k: v["totalRuns"] for k, v in folded.items()} == {
+        k: v["totalRuns"] for k, v in live.items()
+    }
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(job_logs)).scalar() == 4
 
@@ -200,12 +224,17 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
         assert {x["tenant_id"] for x in mine["logs"]} == {"t1"} and len(mine["logs"]) == 3
         assert set(mine["lastSuccessful"]) == {"noop"}
         assert seller.get("/api/v1/jobs/stats").json()["recentErrors"] == []
-        assert seller.get("/api/v1/jobs/status",
-                          params={"tenantId": "t2"}).json()["logs"][0]["tenant_id"] == "t1"
+        assert (
+            seller.get("/api/v1/jobs/status", params={"tenantId": "t2"}).json()["logs"][0][
+                "tenant_id"
+            ]
+            == "t1"
+        )
     every = admin.get("/api/v1/jobs/status", params={"jobType": "permanent"}).json()
     assert [x["job_type"] for x in every["logs"]] == ["permanent"]
-    assert [(x["jobType"], x["status"], x["count"]) for x in every["summary"]] == \
-        [("permanent", "error", 1)]
+    assert [(x["jobType"], x["status"], x["count"]) for x in every["summary"]] == [
+        ("permanent", "error", 1)
+    ]
 
 
 def test_pause_and_resume_through_the_admin_api(admin):

@@ -24,15 +24,21 @@ def live(engine, tmp_path):
     create_user(engine, "ops@superseller.dev", "correct horse battery", "admin")
     # A Mercado Livre app configured (connect answers 303, not 503), pointing at a closed
     # local port: nothing here ever leaves the machine.
-    settings_ = Settings(data_dir=tmp_path, internal_jobs_key=KEY, ml_client_id="app",
-                         ml_redirect_uri="http://127.0.0.1/cb", ml_api_url="http://127.0.0.1:9",
-                         ml_auth_url="http://127.0.0.1:9/authorization")
+    settings_ = Settings(
+        data_dir=tmp_path,
+        internal_jobs_key=KEY,
+        ml_client_id="app",
+        ml_redirect_uri="http://127.0.0.1/cb",
+        ml_api_url="http://127.0.0.1:9",
+        ml_auth_url="http://127.0.0.1:9/authorization",
+    )
     with serving(settings_, engine, build_registry(settings_), short_wait_s=0.2) as url:
         import httpx
 
-        token = httpx.post(f"{url}/api/v1/auth/login",
-                           json={"email": "ops@superseller.dev",
-                                 "password": "correct horse battery"}).json()["token"]
+        token = httpx.post(
+            f"{url}/api/v1/auth/login",
+            json={"email": "ops@superseller.dev", "password": "correct horse battery"},
+        ).json()["token"]
         yield url, {"Authorization": f"Bearer {token}", "X-Internal-Key": KEY}
 
 
@@ -45,13 +51,20 @@ def test_no_request_gets_a_server_error(live):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             response = case.call(headers=headers)
             if response.status_code >= 500 or "Traceback" in response.text:
-                failures.append(f"{case.method} {case.formatted_path} -> "
-                                f"{response.status_code}: {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} -> "
+                    f"{response.status_code}: {response.text[:200]}"
+                )
 
         check()
     assert operations >= 20  # the whole API was walked

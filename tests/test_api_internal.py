@@ -44,8 +44,9 @@ def test_health_and_readiness(api, engine):
 def test_missing_or_wrong_key_is_401_and_compared_in_constant_time(api, monkeypatch):
     calls = []
     real = internal_key.hmac.compare_digest
-    monkeypatch.setattr(internal_key.hmac, "compare_digest",
-                        lambda a, b: calls.append(1) or real(a, b))
+    monkeypatch.setattr(
+        internal_key.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b)
+    )
     body = {"tenantId": "t1"}
     for headers in ({"X-Internal-Key": ""}, {"X-Internal-Key": "wrong"}):
         r = api.post("/api/v1/jobs/sync-mercadolivre", json=body, headers=headers)
@@ -57,8 +58,11 @@ def test_missing_or_wrong_key_is_401_and_compared_in_constant_time(api, monkeypa
 
 def test_no_configured_key_is_503_not_an_open_door(engine, tmp_path, registry):
     with serving(Settings(data_dir=tmp_path), engine, registry) as url:
-        r = httpx.post(f"{url}/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"},
-                       headers={"X-Internal-Key": "anything"})
+        r = httpx.post(
+            f"{url}/api/v1/jobs/sync-mercadolivre",
+            json={"tenantId": "t1"},
+            headers={"X-Internal-Key": "anything"},
+        )
     assert r.status_code == 503 and "internal jobs disabled" in r.json()["error"]["message"]
 
 
@@ -76,10 +80,16 @@ def test_sync_is_accepted_and_idempotent(api, engine, caplog):
     assert status["job"]["type"] == "sync_mercadolivre"
     lines = [r.getMessage() for r in caplog.records if "[INTERNAL-JOB]" in r.getMessage()]
     assert len(lines) == 2 and all(KEY not in line for line in lines)
-    k1 = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "all"},
-                  headers={"Idempotency-Key": "run-2026-01-19"}).json()
-    k2 = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "all"},
-                  headers={"Idempotency-Key": "run-2026-01-19"}).json()
+    k1 = api.post(
+        "/api/v1/jobs/sync-mercadolivre",
+        json={"tenantId": "all"},
+        headers={"Idempotency-Key": "run-2026-01-19"},
+    ).json()
+    k2 = api.post(
+        "/api/v1/jobs/sync-mercadolivre",
+        json={"tenantId": "all"},
+        headers={"Idempotency-Key": "run-2026-01-19"},
+    ).json()
     assert k1["jobId"] == k2["jobId"] != body["jobId"]
 
 
@@ -87,23 +97,30 @@ def test_rebuild_answers_200_with_the_seed_shape_when_quick(api, engine, registr
     mk.tenant(engine)
     mk.listing(engine, "t1", "MLB1", date(2026, 1, 1))
     with running_worker(engine, registry):
-        r = api.post("/api/v1/jobs/rebuild-daily-metrics",
-                     json={"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-31"})
+        r = api.post(
+            "/api/v1/jobs/rebuild-daily-metrics",
+            json={"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-31"},
+        )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["success"] is True and body["daysProcessed"] == 31
     assert body["rowsUpserted"] == 31 and body["listingsProcessed"] == 1
-    assert body["dateRange"] == {"from": "2026-01-01", "to": "2026-01-31",
-                                 "maxDateAfterRebuild": "2026-01-31"}
+    assert body["dateRange"] == {
+        "from": "2026-01-01",
+        "to": "2026-01-31",
+        "maxDateAfterRebuild": "2026-01-31",
+    }
     assert isinstance(body["jobLogId"], int) and isinstance(body["duration"], int)
 
 
-def test_rebuild_without_dates_covers_30_local_days_and_202_when_slow(engine, settings,
-                                                                      registry):
+def test_rebuild_without_dates_covers_30_local_days_and_202_when_slow(engine, settings, registry):
     mk.tenant(engine)
     with serving(settings, engine, registry, short_wait_s=0.3) as url:  # no worker running
-        r = httpx.post(f"{url}/api/v1/jobs/rebuild-daily-metrics", json={"tenantId": "t1"},
-                       headers={"X-Internal-Key": KEY})
+        r = httpx.post(
+            f"{url}/api/v1/jobs/rebuild-daily-metrics",
+            json={"tenantId": "t1"},
+            headers={"X-Internal-Key": KEY},
+        )
     assert r.status_code == 202
     payload = job(engine, r.json()["jobId"])["payload"]
     assert (date.fromisoformat(payload["to"]) - date.fromisoformat(payload["from"])).days == 29
@@ -113,30 +130,43 @@ def test_rebuild_all_fans_out(api, engine, registry):
     for t in ("t1", "t2"):
         mk.tenant(engine, t)
     with running_worker(engine, registry):
-        r = api.post("/api/v1/jobs/rebuild-daily-metrics",
-                     json={"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"})
+        r = api.post(
+            "/api/v1/jobs/rebuild-daily-metrics",
+            json={"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"},
+        )
     assert r.status_code == 200 and r.json()["fannedOut"] == 2
 
 
-@pytest.mark.parametrize(("path", "body", "status", "code"), [
-    ("sync-mercadolivre", {"tenantId": "ghost"}, 404, "tenant_not_found"),
-    ("sync-mercadolivre", {"tenantId": "t1", "daysBack": 0}, 422, "invalid_request"),
-    ("sync-mercadolivre", {"tenantId": "t1", "extra": 1}, 422, "invalid_request"),
-    ("sync-mercadolivre", {}, 422, "invalid_request"),
-    ("rebuild-daily-metrics", {"tenantId": "t1", "from": "2026-02-01", "to": "2026-01-01"},
-     400, "invalid_range"),
-    ("rebuild-daily-metrics", {"tenantId": "t1", "from": "01/02/2026", "to": "2026-02-03"},
-     400, "invalid_range"),
-    ("rebuild-daily-metrics", {"tenantId": "t1", "from": "2026-01-01"}, 422,
-     "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [
+        ("sync-mercadolivre", {"tenantId": "ghost"}, 404, "tenant_not_found"),
+        ("sync-mercadolivre", {"tenantId": "t1", "daysBack": 0}, 422, "invalid_request"),
+        ("sync-mercadolivre", {"tenantId": "t1", "extra": 1}, 422, "invalid_request"),
+        ("sync-mercadolivre", {}, 422, "invalid_request"),
+        (
+            "rebuild-daily-metrics",
+            {"tenantId": "t1", "from": "2026-02-01", "to": "2026-01-01"},
+            400,
+            "invalid_range",
+        ),
+        (
+            "rebuild-daily-metrics",
+            {"tenantId": "t1", "from": "01/02/2026", "to": "2026-02-03"},
+            400,
+            "invalid_range",
+        ),
+        ("rebuild-daily-metrics", {"tenantId": "t1", "from": "2026-01-01"}, 422, "invalid_request"),
+    ],
+)
 def test_bad_input_is_a_clear_4xx(api, engine, path, body, status, code):
     mk.tenant(engine)
     r = api.post(f"/api/v1/jobs/{path}", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
-    not_json = api.post(f"/api/v1/jobs/{path}", content=b"{oops", headers={
-        "Content-Type": "application/json"})
+    not_json = api.post(
+        f"/api/v1/jobs/{path}", content=b"{oops", headers={"Content-Type": "application/json"}
+    )
     assert not_json.status_code == 422
     assert api.get("/api/v1/jobs/999999").status_code == 404
 
@@ -154,11 +184,29 @@ def test_all_in_one_serve_runs_jobs_and_stops_on_sigterm(db_url, engine, tmp_pat
     mk.tenant(engine)
     mk.listing(engine, "t1", "MLB1", date(2026, 1, 1))
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": db_url, "INTERNAL_JOBS_KEY": KEY,
-           "DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "superseller.cli", "serve", "--port",
-                             str(port), "--with-worker", "--with-scheduler"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "INTERNAL_JOBS_KEY": KEY,
+        "DATA_DIR": str(tmp_path),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "superseller.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--with-worker",
+            "--with-scheduler",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -169,9 +217,12 @@ def test_all_in_one_serve_runs_jobs_and_stops_on_sigterm(db_url, engine, tmp_pat
 
     try:
         wait_until(ready, timeout=30, message="serve ready")
-        r = httpx.post(f"{url}/api/v1/jobs/rebuild-daily-metrics", headers={"X-Internal-Key": KEY},
-                       json={"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-05"},
-                       timeout=30)
+        r = httpx.post(
+            f"{url}/api/v1/jobs/rebuild-daily-metrics",
+            headers={"X-Internal-Key": KEY},
+            json={"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-05"},
+            timeout=30,
+        )
         assert r.status_code == 200 and r.json()["rowsUpserted"] == 5  # its own worker ran it
     finally:
         proc.send_signal(signal.SIGTERM)

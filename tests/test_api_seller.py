@@ -47,16 +47,22 @@ def login(url, email, password=PASSWORD) -> httpx.Client:
 
 
 def test_login_gives_a_token_and_a_cookie(url):
-    r = httpx.post(f"{url}/api/v1/auth/login", json={"email": "ANA@loja1.com",
-                                                     "password": PASSWORD})
+    r = httpx.post(
+        f"{url}/api/v1/auth/login", json={"email": "ANA@loja1.com", "password": PASSWORD}
+    )
     body = r.json()
     assert body["user"] == {"email": "ana@loja1.com", "role": "seller", "tenantId": "t1"}
-    bearer = httpx.get(f"{url}/api/v1/freshness",
-                       headers={"Authorization": f"Bearer {body['token']}"})
+    bearer = httpx.get(
+        f"{url}/api/v1/freshness", headers={"Authorization": f"Bearer {body['token']}"}
+    )
     assert bearer.status_code == 200 and bearer.json()["tenantId"] == "t1"
     assert httpx.get(f"{url}/api/v1/freshness").status_code == 401
-    assert httpx.get(f"{url}/api/v1/freshness",
-                     headers={"Authorization": "Bearer not.a.token"}).status_code == 401
+    assert (
+        httpx.get(
+            f"{url}/api/v1/freshness", headers={"Authorization": "Bearer not.a.token"}
+        ).status_code
+        == 401
+    )
 
 
 def test_wrong_password_and_rate_limit(url):
@@ -68,9 +74,14 @@ def test_wrong_password_and_rate_limit(url):
     assert good.status_code == 429 and good.json()["error"]["code"] == "too_many_attempts"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/metrics/overview?from=2026-01-01&to=2026-01-31",
-                                  "/api/v1/listings?from=2026-01-01&to=2026-01-31",
-                                  "/api/v1/freshness"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/metrics/overview?from=2026-01-01&to=2026-01-31",
+        "/api/v1/listings?from=2026-01-01&to=2026-01-31",
+        "/api/v1/freshness",
+    ],
+)
 def test_a_seller_sees_only_their_tenant(url, path):
     ana = login(url, "ana@loja1.com")
     own = ana.get(path)
@@ -106,17 +117,21 @@ def test_refresh_is_deduplicated_and_scoped(url, engine):
     assert ana.get(f"/api/v1/refresh/{jid}").json()["state"] == "running"
     bia = login(url, "bia@loja2.com")
     assert bia.get(f"/api/v1/refresh/{jid}").status_code == 404  # not hers
-    assert bia.post("/api/v1/refresh", json={"days": 7}, params={"tenantId": "t1"}
-                    ).status_code == 404
+    assert (
+        bia.post("/api/v1/refresh", json={"days": 7}, params={"tenantId": "t1"}).status_code == 404
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("not-an-email", PASSWORD, "seller", "t1"), "not an email"),
-    (("x@y.com", "short", "seller", "t1"), "at least 8"),
-    (("x@y.com", PASSWORD, "root", None), "role must be"),
-    (("x@y.com", PASSWORD, "seller", None), "belongs to a tenant"),
-    (("ana@loja1.com", PASSWORD, "seller", "t1"), "already exists"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("not-an-email", PASSWORD, "seller", "t1"), "not an email"),
+        (("x@y.com", "short", "seller", "t1"), "at least 8"),
+        (("x@y.com", PASSWORD, "root", None), "role must be"),
+        (("x@y.com", PASSWORD, "seller", None), "belongs to a tenant"),
+        (("ana@loja1.com", PASSWORD, "seller", "t1"), "already exists"),
+    ],
+)
 def test_user_creation_is_validated(engine, shop, args, message):
     with pytest.raises(UserError, match=message):
         create_user(engine, *args)
@@ -133,5 +148,9 @@ def test_listing_score_and_clip_override_are_the_tenants_own(url, engine):
     assert ana.get(f"{theirs}/score").status_code == 404
     assert ana.put(f"{theirs}/clips", json={"hasClips": True}).status_code == 404
     with engine.connect() as conn:  # and nothing was written to the other tenant's listing
-        assert conn.execute(select(listings.c.has_clips_override)
-                            .where(listings.c.id == ids["t2"])).scalar() is None
+        assert (
+            conn.execute(
+                select(listings.c.has_clips_override).where(listings.c.id == ids["t2"])
+            ).scalar()
+            is None
+        )

@@ -23,10 +23,14 @@ def inventory(c: Clients) -> dict:
     return {
         "schedules": sorted(s["Name"] for s in c.scheduler.list_schedules()["Schedules"]),
         "rules": sorted(r["Name"] for r in rules),
-        "targets": sorted(t["Id"] for r in rules for t in c.events.list_targets_by_rule(
-            Rule=r["Name"], EventBusName=bus)["Targets"]),
-        "destinations": sorted(d["Name"] for d in c.events.list_api_destinations()[
-            "ApiDestinations"]),
+        "targets": sorted(
+            t["Id"]
+            for r in rules
+            for t in c.events.list_targets_by_rule(Rule=r["Name"], EventBusName=bus)["Targets"]
+        ),
+        "destinations": sorted(
+            d["Name"] for d in c.events.list_api_destinations()["ApiDestinations"]
+        ),
         "connections": sorted(x["Name"] for x in c.events.list_connections()["Connections"]),
         "queues": c.sqs.list_queues().get("QueueUrls", []),
         "alarms": sorted(a["AlarmName"] for a in c.cloudwatch.describe_alarms()["MetricAlarms"]),
@@ -44,7 +48,10 @@ def test_apply_is_idempotent_and_wires_everything(clients):
 
     s = clients.scheduler.get_schedule(Name="superseller-rebuild")
     assert (s["ScheduleExpression"], s["ScheduleExpressionTimezone"], s["State"]) == (
-        "cron(0 3 * * ? *)", "America/Sao_Paulo", "ENABLED")
+        "cron(0 3 * * ? *)",
+        "America/Sao_Paulo",
+        "ENABLED",
+    )
     assert s["Target"]["Arn"] == first["bus"]
     assert s["Target"]["RetryPolicy"] == aws.RETRY
     assert s["Target"]["DeadLetterConfig"]["Arn"] == first["dlq"]
@@ -52,8 +59,9 @@ def test_apply_is_idempotent_and_wires_everything(clients):
 
     dest = clients.events.describe_api_destination(Name="superseller-rebuild")
     assert dest["InvocationEndpoint"] == URL + "/api/v1/jobs/rebuild-daily-metrics"
-    target, = clients.events.list_targets_by_rule(Rule="superseller-rebuild",
-                                                  EventBusName="superseller-jobs")["Targets"]
+    (target,) = clients.events.list_targets_by_rule(
+        Rule="superseller-rebuild", EventBusName="superseller-jobs"
+    )["Targets"]
     assert target["Arn"] == first["apiDestinations"]["rebuild"]
     assert target["InputPath"] == "$.detail" and target["RetryPolicy"] == aws.RETRY
     conn = clients.events.describe_connection(Name="superseller-internal-key")
@@ -64,14 +72,22 @@ def test_apply_is_idempotent_and_wires_everything(clients):
 def test_disable_enable_and_delete(clients):
     aws.apply(clients, URL, "k3y-0123456789")
     aws.set_state(clients, False)
-    assert {clients.scheduler.get_schedule(Name=n)["State"]
-            for n in ("superseller-sync", "superseller-rebuild")} == {"DISABLED"}
+    assert {
+        clients.scheduler.get_schedule(Name=n)["State"]
+        for n in ("superseller-sync", "superseller-rebuild")
+    } == {"DISABLED"}
     aws.set_state(clients, True)
     assert clients.scheduler.get_schedule(Name="superseller-sync")["State"] == "ENABLED"
     aws.delete(clients)
-    assert inventory(clients) == {"schedules": [], "rules": [], "targets": [],
-                                  "destinations": [], "connections": [], "queues": [],
-                                  "alarms": []}
+    assert inventory(clients) == {
+        "schedules": [],
+        "rules": [],
+        "targets": [],
+        "destinations": [],
+        "connections": [],
+        "queues": [],
+        "alarms": [],
+    }
     aws.delete(clients)  # again: nothing left to remove, no error
 
 

@@ -13,8 +13,14 @@ from tests.support.procs import ROOT
 
 def cli(db_url, *args, check=False, env=None):
     env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "superseller.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "superseller.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -36,30 +42,57 @@ def test_db_upgrade_check_current_downgrade(empty_db_url):
 
 def test_schedules_through_the_cli(db_url):
     cli(db_url, "db", "upgrade", check=True)
-    out = cli(db_url, "schedules", "create", "nightly", "--type", "cleanup", "--cron",
-              "cron(0 6 * * ? *)", "--timezone", "UTC", check=True).stdout
+    out = cli(
+        db_url,
+        "schedules",
+        "create",
+        "nightly",
+        "--type",
+        "cleanup",
+        "--cron",
+        "cron(0 6 * * ? *)",
+        "--timezone",
+        "UTC",
+        check=True,
+    ).stdout
     assert "created nightly" in out
     listed = json.loads(cli(db_url, "schedules", "list", "--json", check=True).stdout)
     nightly = next(s for s in listed if s["name"] == "nightly")
     assert nightly["cron"] == "0 6 * * *" and nightly["enabled"]
     assert "enqueued job" in cli(db_url, "schedules", "run-now", "nightly", check=True).stdout
-    ledger = json.loads(cli(db_url, "schedules", "occurrences", "nightly", "--json",
-                            check=True).stdout)
+    ledger = json.loads(
+        cli(db_url, "schedules", "occurrences", "nightly", "--json", check=True).stdout
+    )
     assert ledger[0]["outcome"] == "enqueued" and ledger[0]["reason"] == "run now"
     cli(db_url, "schedules", "disable", "nightly", check=True)
     assert not json.loads(cli(db_url, "schedules", "show", "nightly", check=True).stdout)["enabled"]
-    out = cli(db_url, "schedules", "backfill", "nightly", "--from", "2026-01-01", "--to",
-              "2026-01-03", "--mode", "all", check=True).stdout
+    out = cli(
+        db_url,
+        "schedules",
+        "backfill",
+        "nightly",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-03",
+        "--mode",
+        "all",
+        check=True,
+    ).stdout
     assert "backfilled 3 tick(s)" in out
     assert "enqueued 0" in cli(db_url, "scheduler", "--once", check=True).stdout
 
 
 def test_jobs_lifecycle_through_the_cli(db_url):
-    out = cli(db_url, "jobs", "enqueue", "cleanup", "--payload", '{"batchSize": 10}',
-              check=True).stdout
+    out = cli(
+        db_url, "jobs", "enqueue", "cleanup", "--payload", '{"batchSize": 10}', check=True
+    ).stdout
     job_id = int(out.split()[-1])
-    assert "already queued as job" in cli(db_url, "jobs", "enqueue", "cleanup", "--unique-key",
-                                          "u", check=True).stdout or True
+    assert (
+        "already queued as job"
+        in cli(db_url, "jobs", "enqueue", "cleanup", "--unique-key", "u", check=True).stdout
+        or True
+    )
     listed = json.loads(cli(db_url, "jobs", "list", "--json", check=True).stdout)
     assert job_id in [j["id"] for j in listed]
     assert cli(db_url, "worker", "--burst").returncode == 0
@@ -72,25 +105,55 @@ def test_jobs_lifecycle_through_the_cli(db_url):
     assert bad.returncode == 1 and "only failed or cancelled jobs retry" in bad.stderr
 
 
-@pytest.mark.parametrize(("args", "code", "message"), [
-    (["jobs", "enqueue", "nope"], 1, "unknown job type 'nope'"),
-    (["jobs", "enqueue", "cleanup", "--payload", "{x"], 2, "payload is not valid JSON"),
-    (["jobs", "enqueue", "cleanup", "--payload", "[1]"], 2, "must be a JSON object"),
-    (["jobs", "enqueue", "cleanup", "--payload", '{"batchSize": -1}'], 1, "batchSize"),
-    (["jobs", "show", "999999"], 1, "job 999999 not found"),
-    (["jobs", "show", "abc"], 2, "Invalid value"),
-    (["jobs", "cancel", "999999"], 1, "job 999999 not found"),
-    (["jobs", "list", "--state", "bogus"], 1, "unknown state 'bogus'"),
-    (["worker", "--concurrency", "0"], 2, "Invalid value"),
-    (["schedules", "create", "x", "--type", "cleanup", "--cron", "0 99 * * *"], 1,
-     "invalid cron expression"),
-    (["schedules", "create", "x", "--type", "cleanup", "--cron", "0 3 * * *", "--timezone",
-      "Mars/Base"], 1, "unknown time zone"),
-    (["schedules", "show", "nope"], 1, "schedule 'nope' not found"),
-    (["schedules", "backfill", "daily-cleanup", "--from", "2026-13-01", "--to", "2026-01-02"],
-     2, "--from must be a date"),
-    (["schedules", "update", "daily-cleanup"], 2, "nothing to change"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["jobs", "enqueue", "nope"], 1, "unknown job type 'nope'"),
+        (["jobs", "enqueue", "cleanup", "--payload", "{x"], 2, "payload is not valid JSON"),
+        (["jobs", "enqueue", "cleanup", "--payload", "[1]"], 2, "must be a JSON object"),
+        (["jobs", "enqueue", "cleanup", "--payload", '{"batchSize": -1}'], 1, "batchSize"),
+        (["jobs", "show", "999999"], 1, "job 999999 not found"),
+        (["jobs", "show", "abc"], 2, "Invalid value"),
+        (["jobs", "cancel", "999999"], 1, "job 999999 not found"),
+        (["jobs", "list", "--state", "bogus"], 1, "unknown state 'bogus'"),
+        (["worker", "--concurrency", "0"], 2, "Invalid value"),
+        (
+            ["schedules", "create", "x", "--type", "cleanup", "--cron", "0 99 * * *"],
+            1,
+            "invalid cron expression",
+        ),
+        (
+            [
+                "schedules",
+                "create",
+                "x",
+                "--type",
+                "cleanup",
+                "--cron",
+                "0 3 * * *",
+                "--timezone",
+                "Mars/Base",
+            ],
+            1,
+            "unknown time zone",
+        ),
+        (["schedules", "show", "nope"], 1, "schedule 'nope' not found"),
+        (
+            [
+                "schedules",
+                "backfill",
+                "daily-cleanup",
+                "--from",
+                "2026-13-01",
+                "--to",
+                "2026-01-02",
+            ],
+            2,
+            "--from must be a date",
+        ),
+        (["schedules", "update", "daily-cleanup"], 2, "nothing to change"),
+    ],
+)
 def test_bad_input_gives_one_line_and_exit_code(db_url, args, code, message):
     proc = cli(db_url, *args)
     assert proc.returncode == code
@@ -107,8 +170,17 @@ def test_unreachable_database_is_a_clear_error(tmp_path):
 def test_rebuild_and_freshness_commands(db_url):
     cli(db_url, "db", "upgrade", check=True)
     cli(db_url, "tenants", "create", "Loja", "--id", "t1", check=True)
-    out = cli(db_url, "rebuild", "--tenant", "t1", "--from", "2026-01-01", "--to", "2026-01-03",
-              check=True).stdout
+    out = cli(
+        db_url,
+        "rebuild",
+        "--tenant",
+        "t1",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-03",
+        check=True,
+    ).stdout
     assert json.loads(out)["daysProcessed"] == 3
     bad = cli(db_url, "rebuild", "--tenant", "t1", "--from", "2026-01-05", "--to", "2026-01-01")
     assert bad.returncode == 1 and "is after" in bad.stderr

@@ -65,11 +65,11 @@ def test_workers_get_time_to_finish_their_jobs_on_stop():
 
 
 def test_image_is_multi_stage_slim_and_runs_as_a_user():
-    stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    stages = re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE)
     assert len(stages) >= 2 and all(s.endswith("-slim") for s in stages)
-    last_stage = DOCKERFILE[DOCKERFILE.rindex("\nFROM "):]
-    users = re.findall(r"^USER (\S+)", last_stage, re.M)
+    last_stage = DOCKERFILE[DOCKERFILE.rindex("\nFROM ") :]
+    users = re.findall(r"^USER (\S+)", last_stage, re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
-    cmd = re.search(r'^CMD (\[.*\])', DOCKERFILE, re.M).group(1)
+    cmd = re.search(r"^CMD (\[.*\])", DOCKERFILE, re.MULTILINE).group(1)
     path, params = parse_cli(yaml.safe_load(cmd))
     assert path == "superseller serve" and params["role"] in ROLES

@@ -21,10 +21,22 @@ def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
     began = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "demo", "--port", str(port),
-         "--data-dir", str(tmp_path / "demo")],
-        cwd=ROOT, env={**os.environ, "COLUMNS": "120"}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "superseller.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "demo"),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "120"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def answers():
@@ -38,8 +50,12 @@ def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path):
         wait_until(answers, timeout=120, interval=0.2, message="the demo dashboard")
         live_s = time.monotonic() - began
         with httpx.Client(base_url=url, timeout=10) as c:
-            assert c.post("/api/v1/auth/login", json={"email": SELLER_LOGIN,
-                                                       "password": DEMO_PASSWORD}).status_code == 200
+            assert (
+                c.post(
+                    "/api/v1/auth/login", json={"email": SELLER_LOGIN, "password": DEMO_PASSWORD}
+                ).status_code
+                == 200
+            )
             page = c.get("/?dias=30")
             assert page.status_code == 200 and 'data-key="revenue"' in page.text
             overview = c.get("/api/v1/metrics/overview", params={"days": 30}).json()

@@ -74,6 +74,5 @@ def test_database_refuses_two_running_jobs_with_one_lock_key(queue, engine):
     b = queue.enqueue("trace", {"lock": "L"})
     with engine.begin() as conn:
         conn.execute(update(jobs).where(jobs.c.id == a.id).values(status="running"))
-    with pytest.raises(IntegrityError):
-        with engine.begin() as conn:
-            conn.execute(update(jobs).where(jobs.c.id == b.id).values(status="running"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == b.id).values(status="running"))

@@ -12,22 +12,32 @@ from superseller.wiring import build_registry
 from tests.test_cli_jobs import cli
 
 
-@pytest.mark.parametrize("text, secret", [
-    ("GET /x?access_token=APP_USR-123-abc&limit=50", "APP_USR-123-abc"),
-    ('{"refresh_token": "TG-5f3a", "user_id": 1}', "TG-5f3a"),
-    ("headers={'Authorization': 'Bearer APP_USR-999'}", "APP_USR-999"),
-    ("X-Internal-Key: k3y-very-secret", "k3y-very-secret"),
-    ("client_secret=sandbox-secret&grant_type=refresh_token", "sandbox-secret"),
-    ("login failed password=hunter22", "hunter22"),
-])
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("GET /x?access_token=APP_USR-123-abc&limit=50", "APP_USR-123-abc"),
+        ('{"refresh_token": "TG-5f3a", "user_id": 1}', "TG-5f3a"),
+        ("headers={'Authorization': 'Bearer APP_USR-999'}", "APP_USR-999"),
+        ("X-Internal-Key: k3y-very-secret", "k3y-very-secret"),
+        ("client_secret=sandbox-secret&grant_type=refresh_token", "sandbox-secret"),
+        ("login failed password=hunter22", "hunter22"),
+    ],
+)
 def test_secrets_are_redacted(text, secret):
     out = redact(text)
     assert secret not in out and "[REDACTED]" in out
 
 
 def test_json_lines_carry_the_job_fields_and_no_secret():
-    record = logging.LogRecord("superseller.jobs.runs", logging.WARNING, __file__, 1,
-                               "job %s failed: token=%s", (7, "APP_USR-1"), None)
+    record = logging.LogRecord(
+        "superseller.jobs.runs",
+        logging.WARNING,
+        __file__,
+        1,
+        "job %s failed: token=%s",
+        (7, "APP_USR-1"),
+        None,
+    )
     record.job_id, record.job_type, record.attempt, record.duration_ms = 7, "sync", 2, 15
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "warning" and line["job_id"] == 7 and line["attempt"] == 2

@@ -32,8 +32,11 @@ def count(engine, table) -> int:
 
 
 def run_sync(engine, registry, days_back=30, clock=None, timeout=240, **worker):
-    jid = Queue(engine, registry, clock).enqueue(
-        "sync_mercadolivre", {"tenantId": "t1", "daysBack": days_back}, tenant_id="t1").id
+    jid = (
+        Queue(engine, registry, clock)
+        .enqueue("sync_mercadolivre", {"tenantId": "t1", "daysBack": days_back}, tenant_id="t1")
+        .id
+    )
     with running_worker(engine, registry, clock=clock, **worker):
         done = wait_status(engine, jid, "completed", "failed", timeout=timeout)
     return done
@@ -51,10 +54,16 @@ def test_large_seller_syncs_completely_through_scan(engine, tmp_path):
         # Every order created from the window's start (31 days back) until the sync began
         # is stored; nothing outside [window start - 1 h, end of sync] is.
         window = done["started_at"] - timedelta(days=31)
-        lower = {str(o["id"]) for o in data.orders_between(
-            sb.state.spec, window + timedelta(hours=1), before, before)}
-        upper = {str(o["id"]) for o in data.orders_between(
-            sb.state.spec, window - timedelta(hours=1), after + timedelta(hours=1), after)}
+        lower = {
+            str(o["id"])
+            for o in data.orders_between(sb.state.spec, window + timedelta(hours=1), before, before)
+        }
+        upper = {
+            str(o["id"])
+            for o in data.orders_between(
+                sb.state.spec, window - timedelta(hours=1), after + timedelta(hours=1), after
+            )
+        }
         with engine.connect() as conn:
             stored = set(conn.execute(select(orders.c.external_id)).scalars())
         assert len(lower) > 20000
@@ -92,30 +101,54 @@ def _contents(engine) -> dict:
     out = {}
     with engine.connect() as conn:
         for table, key in ((listings, listings.c.external_id), (orders, orders.c.external_id)):
-            out[table.name] = [tuple(r) for r in conn.execute(
-                select(*[c for c in table.c if c.name not in ("id", "account_id")]).order_by(key))]
-        out["order_items"] = [tuple(r) for r in conn.execute(
-            select(orders.c.external_id, order_items.c.line, order_items.c.listing_external_id,
-                   order_items.c.quantity, order_items.c.unit_price)
-            .join(orders, orders.c.id == order_items.c.order_id)
-            .order_by(orders.c.external_id, order_items.c.line))]
-        out["visits"] = [tuple(r) for r in conn.execute(
-            select(listings.c.external_id, listing_visits_daily.c.date,
-                   listing_visits_daily.c.visits)
-            .join(listings, listings.c.id == listing_visits_daily.c.listing_id)
-            .order_by(listings.c.external_id, listing_visits_daily.c.date))]
+            out[table.name] = [
+                tuple(r)
+                for r in conn.execute(
+                    select(*[c for c in table.c if c.name not in ("id", "account_id")]).order_by(
+                        key
+                    )
+                )
+            ]
+        out["order_items"] = [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    orders.c.external_id,
+                    order_items.c.line,
+                    order_items.c.listing_external_id,
+                    order_items.c.quantity,
+                    order_items.c.unit_price,
+                )
+                .join(orders, orders.c.id == order_items.c.order_id)
+                .order_by(orders.c.external_id, order_items.c.line)
+            )
+        ]
+        out["visits"] = [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    listings.c.external_id,
+                    listing_visits_daily.c.date,
+                    listing_visits_daily.c.visits,
+                )
+                .join(listings, listings.c.id == listing_visits_daily.c.listing_id)
+                .order_by(listings.c.external_id, listing_visits_daily.c.date)
+            )
+        ]
     return out
 
 
 def _comparable(contents: dict) -> dict:
     """What the seller's data is, without our own bookkeeping timestamps or the scores we
     derive from it (the scoring job runs after the sync, whenever a worker gets to it)."""
-    drop = {"created_at", "updated_at", "last_sync_ok_at", "score", "score_breakdown",
-            "scored_at"}
+    drop = {"created_at", "updated_at", "last_sync_ok_at", "score", "score_breakdown", "scored_at"}
     out = dict(contents)
     for name in ("listings", "orders"):
-        cols = [c.name for c in (listings if name == "listings" else orders).c
-                if c.name not in ("id", "account_id")]
+        cols = [
+            c.name
+            for c in (listings if name == "listings" else orders).c
+            if c.name not in ("id", "account_id")
+        ]
         keep = [i for i, c in enumerate(cols) if c not in drop]
         out[name] = [tuple(r[i] for i in keep) for r in contents[name]]
     return out
@@ -128,8 +161,10 @@ def test_faults_give_the_same_database_as_a_clean_run(engine, tmp_path):
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings)
         reg = build_registry(settings)
-        httpx.post(f"{sb.url}/_sandbox/faults", json={"rate_429": 0.2, "rate_500": 0.05,
-                                                     "retry_after_s": 0.01})
+        httpx.post(
+            f"{sb.url}/_sandbox/faults",
+            json={"rate_429": 0.2, "rate_500": 0.05, "retry_after_s": 0.01},
+        )
         done = run_sync(engine, reg, clock=clock)
         assert done["status"] == "completed", done["last_error"]
         assert done["result"]["retries"] > 10
@@ -167,10 +202,15 @@ def test_failed_visits_call_never_erases_stored_visits(engine, tmp_path):
 
 def _visits_of(engine, ext):
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            select(listing_visits_daily.c.date, listing_visits_daily.c.visits)
-            .join(listings, listings.c.id == listing_visits_daily.c.listing_id)
-            .where(listings.c.external_id == ext).order_by(listing_visits_daily.c.date))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(listing_visits_daily.c.date, listing_visits_daily.c.visits)
+                .join(listings, listings.c.id == listing_visits_daily.c.listing_id)
+                .where(listings.c.external_id == ext)
+                .order_by(listing_visits_daily.c.date)
+            )
+        ]
 
 
 def test_concurrent_refreshes_make_exactly_one_refresh_call(engine, db_url, tmp_path):
@@ -179,8 +219,11 @@ def test_concurrent_refreshes_make_exactly_one_refresh_call(engine, db_url, tmp_
         account = connected_tenant(engine, settings)
         httpx.post(f"{sb.url}/_sandbox/expire-tokens")
         with engine.begin() as conn:  # our copy says expired too
-            conn.execute(marketplace_accounts.update().values(
-                expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+            conn.execute(
+                marketplace_accounts.update().values(
+                    expires_at=datetime.now(UTC) - timedelta(minutes=1)
+                )
+            )
         cipher = TokenCipher(settings.encryption_key())
         tokens, errors = [], []
         barrier = threading.Barrier(8)
@@ -211,9 +254,12 @@ def test_eight_sync_jobs_with_an_expiring_token_share_one_refresh(engine, tmp_pa
         connected_tenant(engine, settings)
         httpx.post(f"{sb.url}/_sandbox/expire-tokens")  # the server now refuses it: 401
         reg = build_registry(settings)
-        ids = [Queue(engine, reg).enqueue("sync_mercadolivre", {"tenantId": "t1",
-                                                                "daysBack": 3},
-                                          tenant_id="t1").id for _ in range(8)]
+        ids = [
+            Queue(engine, reg)
+            .enqueue("sync_mercadolivre", {"tenantId": "t1", "daysBack": 3}, tenant_id="t1")
+            .id
+            for _ in range(8)
+        ]
         with running_worker(engine, reg, concurrency=8):
             done = [wait_status(engine, i, "completed", "failed", timeout=120) for i in ids]
         assert [d["status"] for d in done] == ["completed"] * 8
@@ -246,10 +292,14 @@ def test_tokens_are_encrypted_at_rest(engine, tmp_path):
             acct = conn.execute(select(marketplace_accounts)).one()
         assert not acct.access_token_enc.startswith("APP_USR")
         assert "TG-" not in acct.refresh_token_enc
-        assert TokenCipher(settings.encryption_key()).decrypt(
-            acct.access_token_enc).startswith("APP_USR-")
+        assert (
+            TokenCipher(settings.encryption_key())
+            .decrypt(acct.access_token_enc)
+            .startswith("APP_USR-")
+        )
         with pytest.raises(ReauthRequired, match="cannot be decrypted"):
             from cryptography.fernet import Fernet
+
             TokenCipher(Fernet.generate_key()).decrypt(acct.access_token_enc)
 
 
@@ -259,12 +309,12 @@ def test_all_fans_out_to_connected_tenants_and_a_later_sync_finds_new_orders(eng
         connected_tenant(engine, settings, "t1")
         connected_tenant(engine, settings, "t2")
         reg = build_registry(settings)
-        jid = Queue(engine, reg).enqueue("sync_mercadolivre", {"tenantId": "all",
-                                                               "daysBack": 2}).id
+        jid = Queue(engine, reg).enqueue("sync_mercadolivre", {"tenantId": "all", "daysBack": 2}).id
         with running_worker(engine, reg):
             fan = wait_status(engine, jid, "completed")
-            children = [wait_status(engine, c, "completed", timeout=60)
-                        for c in fan["result"]["jobIds"]]
+            children = [
+                wait_status(engine, c, "completed", timeout=60) for c in fan["result"]["jobIds"]
+            ]
         assert fan["result"]["fannedOut"] == 2
         assert sorted(c["tenant_id"] for c in children) == ["t1", "t2"]
         first = count(engine, orders)

@@ -26,8 +26,11 @@ def test_scheduled_rebuild_covers_the_30_days_ending_on_its_tick(engine, registr
     mk.tenant(engine)
     mk.listing(engine, "t1", "MLB1", date(2026, 1, 1))
     tick = datetime(2026, 1, 13, 6, 0, tzinfo=UTC)  # 03:00 BRT on the 13th, run days later
-    jid = Queue(engine, registry).enqueue("rebuild_daily_metrics", {"tenantId": "t1"},
-                                          tenant_id="t1", scheduled_for=tick).id
+    jid = (
+        Queue(engine, registry)
+        .enqueue("rebuild_daily_metrics", {"tenantId": "t1"}, tenant_id="t1", scheduled_for=tick)
+        .id
+    )
     with running_worker(engine, registry):
         done = wait_status(engine, jid, "completed")
     assert done["result"]["dateRange"]["from"] == "2025-12-15"
@@ -41,28 +44,37 @@ def test_scheduled_rebuild_covers_the_30_days_ending_on_its_tick(engine, registr
 def test_all_fans_out_one_job_per_tenant(engine, registry):
     for tid in ("t1", "t2", "t3"):
         mk.tenant(engine, tid)
-    jid = Queue(engine, registry).enqueue(
-        "rebuild_daily_metrics", {"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"}).id
+    jid = (
+        Queue(engine, registry)
+        .enqueue(
+            "rebuild_daily_metrics", {"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"}
+        )
+        .id
+    )
     with running_worker(engine, registry):
         done = wait_status(engine, jid, "completed")
         for child in done["result"]["jobIds"]:
             wait_status(engine, child, "completed")
     assert done["result"]["fannedOut"] == 3
     with engine.connect() as conn:
-        children = conn.execute(select(jobs.c.tenant_id, jobs.c.payload).where(
-            jobs.c.id.in_(done["result"]["jobIds"]))).all()
+        children = conn.execute(
+            select(jobs.c.tenant_id, jobs.c.payload).where(jobs.c.id.in_(done["result"]["jobIds"]))
+        ).all()
     assert sorted(c.tenant_id for c in children) == ["t1", "t2", "t3"]
     assert all(c.payload["from"] == "2026-01-01" for c in children)
 
 
-@pytest.mark.parametrize(("payload", "message"), [
-    ({"tenantId": "t1", "from": "2026-01-05"}, "both 'from' and 'to'"),
-    ({"tenantId": "t1", "from": "2026-01-05", "to": "2026-01-01"}, "is after"),
-    ({"tenantId": "t1", "from": "2024-01-01", "to": "2026-01-01"}, "longer than 400"),
-    ({"tenantId": "t1", "from": "05/01/2026", "to": "2026-01-07"}, "YYYY-MM-DD"),
-    ({}, "tenantId"),
-    ({"tenantId": "t1", "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"tenantId": "t1", "from": "2026-01-05"}, "both 'from' and 'to'"),
+        ({"tenantId": "t1", "from": "2026-01-05", "to": "2026-01-01"}, "is after"),
+        ({"tenantId": "t1", "from": "2024-01-01", "to": "2026-01-01"}, "longer than 400"),
+        ({"tenantId": "t1", "from": "05/01/2026", "to": "2026-01-07"}, "YYYY-MM-DD"),
+        ({}, "tenantId"),
+        ({"tenantId": "t1", "extra": 1}, "extra"),
+    ],
+)
 def test_bad_rebuild_payload_is_refused_at_enqueue(engine, registry, payload, message):
     with pytest.raises(InvalidPayload, match=message):
         Queue(engine, registry).enqueue("rebuild_daily_metrics", payload)
@@ -87,25 +99,34 @@ def test_freshness_states(engine):
     assert f["status"] == "stale" and f["label"] == "Desatualizado"
     assert {r["code"] for r in f["reasons"]} == {"never_synced", "metrics_behind"}
     from superseller.metrics.rebuild import rebuild_daily_metrics
+
     rebuild_daily_metrics(engine, "t1", "2026-01-15", "2026-01-20")
     _set(engine, last_sync_ok_at=NOW - timedelta(hours=2), last_rebuild_ok_at=NOW)
     f = tenant_freshness(engine, "t1", NOW)
     assert f["status"] == "ok" and f["label"] == "Atualizado" and f["maxDate"] == "2026-01-20"
     assert f["updatedUntil"] == "20/01 às 12:00"
     _set(engine, last_rebuild_error="boom", last_rebuild_error_at=NOW + timedelta(minutes=1))
-    assert [r["code"] for r in tenant_freshness(engine, "t1", NOW)["reasons"]] == \
-        ["rebuild_failed"]
+    assert [r["code"] for r in tenant_freshness(engine, "t1", NOW)["reasons"]] == ["rebuild_failed"]
     _set(engine, last_rebuild_error_at=None)
     later = NOW + timedelta(days=2)
     codes = {r["code"] for r in tenant_freshness(engine, "t1", later)["reasons"]}
     assert codes == {"sync_old", "metrics_behind"}
-    msg = next(r["message"] for r in tenant_freshness(engine, "t1", later)["reasons"]
-               if r["code"] == "sync_old")
+    msg = next(
+        r["message"]
+        for r in tenant_freshness(engine, "t1", later)["reasons"]
+        if r["code"] == "sync_old"
+    )
     assert msg == "Sem sincronização desde 20/01 às 10:00"
     with engine.begin() as conn:
-        conn.execute(marketplace_accounts.insert().values(
-            tenant_id="t1", ml_user_id=1, status="reauth_required", created_at=NOW,
-            updated_at=NOW))
+        conn.execute(
+            marketplace_accounts.insert().values(
+                tenant_id="t1",
+                ml_user_id=1,
+                status="reauth_required",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
     assert tenant_freshness(engine, "t1", NOW)["reasons"][0]["code"] == "reauth_required"
     assert lid
 
@@ -123,11 +144,16 @@ def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
         assert job(engine, h["jobId"])["type"] == "sync_mercadolivre"
     # Stale again (never synced), but now with work queued: not queued twice.
     with engine.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.type == "sync_mercadolivre")
-                     .values(status="pending", run_at=datetime.now(UTC) + timedelta(days=1)))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.type == "sync_mercadolivre")
+            .values(status="pending", run_at=datetime.now(UTC) + timedelta(days=1))
+        )
     heal2 = q.enqueue("freshness_heal").id
     with running_worker(engine, registry):
         result = wait_status(engine, heal2, "completed")["result"]
     assert result["healed"] == []
-    assert result["notHealed"] == {"t1": "jobs already pending or running",
-                                   "t2": "jobs already pending or running"}
+    assert result["notHealed"] == {
+        "t1": "jobs already pending or running",
+        "t2": "jobs already pending or running",
+    }

@@ -13,32 +13,98 @@ def resp(status, body=None, text=None, headers=None):
     return httpx.Response(status, text=text or "", headers=headers)
 
 
-@pytest.mark.parametrize(("r", "status", "code", "message", "retry_after"), [
-    (resp(400, {"message": "bad", "error": "bad_request", "status": 400, "cause": []}),
-     400, "bad_request", "bad", None),
-    (resp(400, {"error_description": "Error validating grant.", "error": "invalid_grant",
-                "status": 400, "cause": []}), 400, "invalid_grant", "Error validating grant.",
-     None),
-    (resp(400, {"message": "Error validating grant.", "error": "invalid_grant"}), 400,
-     "invalid_grant", "Error validating grant.", None),
-    (resp(403, {"status": 403, "error": "Invalid scopes", "code": "FORBIDDEN"}), 403,
-     "Invalid scopes", "Forbidden", None),
-    (resp(403, {"status": 403, "code": "PA_UNAUTHORIZED_RESULT_FROM_POLICIES",
-                "message": "At least one policy returned UNAUTHORIZED"}), 403,
-     "PA_UNAUTHORIZED_RESULT_FROM_POLICIES", "At least one policy returned UNAUTHORIZED", None),
-    (resp(404, {"message": "Item not found: CBT9", "error_status": "not_found", "status": 404}),
-     404, "not_found", "Item not found: CBT9", None),
-    (resp(429, {"error": "local_rate_limited"}), 429, "local_rate_limited", "Too Many Requests",
-     None),
-    (resp(429, {"message": "Too Many Requests", "error": "too_many_requests"},
-          headers={"Retry-After": "3"}), 429, "too_many_requests", "Too Many Requests", 3.0),
-    (resp(403, text="<html>blocked</html>"), 403, "http_403", "<html>blocked</html>", None),
-    (resp(502, text=""), 502, "http_502", "Bad Gateway", None),
-])
+@pytest.mark.parametrize(
+    ("r", "status", "code", "message", "retry_after"),
+    [
+        (
+            resp(400, {"message": "bad", "error": "bad_request", "status": 400, "cause": []}),
+            400,
+            "bad_request",
+            "bad",
+            None,
+        ),
+        (
+            resp(
+                400,
+                {
+                    "error_description": "Error validating grant.",
+                    "error": "invalid_grant",
+                    "status": 400,
+                    "cause": [],
+                },
+            ),
+            400,
+            "invalid_grant",
+            "Error validating grant.",
+            None,
+        ),
+        (
+            resp(400, {"message": "Error validating grant.", "error": "invalid_grant"}),
+            400,
+            "invalid_grant",
+            "Error validating grant.",
+            None,
+        ),
+        (
+            resp(403, {"status": 403, "error": "Invalid scopes", "code": "FORBIDDEN"}),
+            403,
+            "Invalid scopes",
+            "Forbidden",
+            None,
+        ),
+        (
+            resp(
+                403,
+                {
+                    "status": 403,
+                    "code": "PA_UNAUTHORIZED_RESULT_FROM_POLICIES",
+                    "message": "At least one policy returned UNAUTHORIZED",
+                },
+            ),
+            403,
+            "PA_UNAUTHORIZED_RESULT_FROM_POLICIES",
+            "At least one policy returned UNAUTHORIZED",
+            None,
+        ),
+        (
+            resp(
+                404, {"message": "Item not found: CBT9", "error_status": "not_found", "status": 404}
+            ),
+            404,
+            "not_found",
+            "Item not found: CBT9",
+            None,
+        ),
+        (
+            resp(429, {"error": "local_rate_limited"}),
+            429,
+            "local_rate_limited",
+            "Too Many Requests",
+            None,
+        ),
+        (
+            resp(
+                429,
+                {"message": "Too Many Requests", "error": "too_many_requests"},
+                headers={"Retry-After": "3"},
+            ),
+            429,
+            "too_many_requests",
+            "Too Many Requests",
+            3.0,
+        ),
+        (resp(403, text="<html>blocked</html>"), 403, "http_403", "<html>blocked</html>", None),
+        (resp(502, text=""), 502, "http_502", "Bad Gateway", None),
+    ],
+)
 def test_every_error_shape_parses_into_one_exception(r, status, code, message, retry_after):
     err = parse_error(r)
-    assert (err.status, err.code, err.message, err.retry_after) == (status, code, message,
-                                                                    retry_after)
+    assert (err.status, err.code, err.message, err.retry_after) == (
+        status,
+        code,
+        message,
+        retry_after,
+    )
     assert err.retryable == (status == 429 or status >= 500)
 
 
@@ -51,14 +117,27 @@ def sb():
 @pytest.fixture(scope="module")
 def api(sb):
     c = httpx.Client(base_url=sb.url)
-    loc = c.get("/authorization", params={"response_type": "code", "client_id": "sandbox-app",
-                                          "redirect_uri": "http://x/cb", "state": "s"})
+    loc = c.get(
+        "/authorization",
+        params={
+            "response_type": "code",
+            "client_id": "sandbox-app",
+            "redirect_uri": "http://x/cb",
+            "state": "s",
+        },
+    )
     assert loc.status_code == 307 and "state=s" in loc.headers["location"]
     code = httpx.URL(loc.headers["location"]).params["code"]
-    tok = c.post("/oauth/token", data={"grant_type": "authorization_code", "code": code,
-                                       "client_id": "sandbox-app",
-                                       "client_secret": "sandbox-secret",
-                                       "redirect_uri": "http://x/cb"}).json()
+    tok = c.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "sandbox-app",
+            "client_secret": "sandbox-secret",
+            "redirect_uri": "http://x/cb",
+        },
+    ).json()
     assert tok["expires_in"] == 21600 and tok["token_type"].lower() == "bearer"
     c.headers["Authorization"] = f"Bearer {tok['access_token']}"
     c.user_id = tok["user_id"]
@@ -68,11 +147,15 @@ def api(sb):
 
 def test_codes_and_refresh_tokens_are_single_use(api):
     form = {"client_id": "sandbox-app", "client_secret": "sandbox-secret"}
-    first = api.post("/oauth/token", data={**form, "grant_type": "refresh_token",
-                                           "refresh_token": api.tokens["refresh_token"]})
+    first = api.post(
+        "/oauth/token",
+        data={**form, "grant_type": "refresh_token", "refresh_token": api.tokens["refresh_token"]},
+    )
     assert first.status_code == 200
-    again = api.post("/oauth/token", data={**form, "grant_type": "refresh_token",
-                                           "refresh_token": api.tokens["refresh_token"]})
+    again = api.post(
+        "/oauth/token",
+        data={**form, "grant_type": "refresh_token", "refresh_token": api.tokens["refresh_token"]},
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
     api.headers["Authorization"] = f"Bearer {first.json()['access_token']}"
 
@@ -86,8 +169,9 @@ def test_offset_paging_stops_at_1000_and_scan_goes_on(api, sb, monkeypatch):
     seen = list(page["results"])
     scroll = page["scroll_id"]
     while True:
-        nxt = api.get(path, params={"search_type": "scan", "limit": 100,
-                                    "scroll_id": scroll}).json()
+        nxt = api.get(
+            path, params={"search_type": "scan", "limit": 100, "scroll_id": scroll}
+        ).json()
         if not nxt["results"]:
             break
         seen += nxt["results"]
@@ -113,10 +197,12 @@ def test_multiget_limits_and_order(api):
 def test_orders_search_rules(api):
     assert api.get("/orders/search", params={"limit": 50}).status_code == 400  # seller needed
     big = api.get("/orders/search", params={"seller": api.user_id, "limit": 52})
-    assert big.status_code == 400 and big.json()["message"] == \
-        "Limit must be a lower or equal than 51"
-    page = api.get("/orders/search", params={"seller": api.user_id, "limit": 50,
-                                             "sort": "date_desc"}).json()
+    assert (
+        big.status_code == 400 and big.json()["message"] == "Limit must be a lower or equal than 51"
+    )
+    page = api.get(
+        "/orders/search", params={"seller": api.user_id, "limit": 50, "sort": "date_desc"}
+    ).json()
     closed = [o["date_closed"] for o in page["results"]]
     assert closed == sorted(closed, reverse=True)
     assert page["results"][0]["date_created"].endswith("-03:00")

@@ -24,8 +24,12 @@ def flow(engine, tmp_path):
         with serving(settings, engine, build_registry(settings)) as url:
             settings.ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
             with httpx.Client(base_url=url, timeout=20) as browser:
-                assert browser.post("/api/v1/auth/login", json={
-                    "email": "ana@loja.com", "password": PASSWORD}).status_code == 200
+                assert (
+                    browser.post(
+                        "/api/v1/auth/login", json={"email": "ana@loja.com", "password": PASSWORD}
+                    ).status_code
+                    == 200
+                )
                 yield browser, sb
 
 
@@ -42,8 +46,9 @@ def authorize(browser, sb):
 
 def accounts(engine):
     with engine.connect() as conn:
-        return conn.execute(select(marketplace_accounts.c.tenant_id,
-                                   marketplace_accounts.c.status)).all()
+        return conn.execute(
+            select(marketplace_accounts.c.tenant_id, marketplace_accounts.c.status)
+        ).all()
 
 
 def test_connect_and_callback_store_the_account(flow, engine):
@@ -79,8 +84,12 @@ def test_a_used_code_is_refused_by_mercado_livre(flow, engine):
     callback = authorize(browser, sb)
     assert browser.get(callback).status_code == 303
     browser.cookies.clear()
-    assert browser.post("/api/v1/auth/login", json={
-        "email": "ana@loja.com", "password": PASSWORD}).status_code == 200
+    assert (
+        browser.post(
+            "/api/v1/auth/login", json={"email": "ana@loja.com", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
     start = browser.get("/api/v1/mercadolivre/connect")  # a fresh cookie and state
     fresh = httpx.URL(start.headers["location"]).params["state"]
     replay = httpx.URL(callback).copy_set_param("state", fresh)

@@ -28,8 +28,12 @@ def burst(engine, registry, clock=None) -> int:
 
 def outcomes(engine):
     with engine.connect() as conn:
-        return [(r.fire_time, r.outcome) for r in conn.execute(
-            select(schedule_occurrences).order_by(schedule_occurrences.c.fire_time))]
+        return [
+            (r.fire_time, r.outcome)
+            for r in conn.execute(
+                select(schedule_occurrences).order_by(schedule_occurrences.c.fire_time)
+            )
+        ]
 
 
 def test_a_paused_worker_claims_nothing_and_loses_nothing(engine):
@@ -39,8 +43,9 @@ def test_a_paused_worker_claims_nothing_and_loses_nothing(engine):
     ids = [Queue(engine, reg).enqueue("noop").id for _ in range(5)]
     assert burst(engine, reg) == 0
     with engine.connect() as conn:
-        assert set(conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars()) \
-            == {"pending"}
+        assert set(conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars()) == {
+            "pending"
+        }
     pause.set_paused(engine, False)
     assert burst(engine, reg) == 5
 
@@ -62,13 +67,15 @@ def test_a_running_worker_stops_claiming_on_pause_and_picks_up_on_resume(engine)
         wait_status(engine, held, "completed")
 
 
-@pytest.mark.parametrize("policy, expected", [
-    ("latest", ["missed", "missed", "enqueued"]),
-    ("all", ["enqueued", "enqueued", "enqueued"]),
-    ("skip", ["missed", "missed", "missed"]),
-])
-def test_ticks_missed_while_paused_meet_the_misfire_policy_on_resume(engine, policy,
-                                                                     expected):
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("latest", ["missed", "missed", "enqueued"]),
+        ("all", ["enqueued", "enqueued", "enqueued"]),
+        ("skip", ["missed", "missed", "missed"]),
+    ],
+)
+def test_ticks_missed_while_paused_meet_the_misfire_policy_on_resume(engine, policy, expected):
     clock = ManualClock(T0)
     sched = Scheduler(engine, build_registry(), clock)
     sched.schedules.create("daily", "noop", "0 3 * * *", misfire_policy=policy)

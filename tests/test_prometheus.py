@@ -37,17 +37,25 @@ def test_metrics_after_a_sync_with_429s(engine, tmp_path):
         assert done["status"] == "completed", done["last_error"]
         Queue(engine, registry).enqueue("cleanup", run_at=datetime.now(UTC) + timedelta(hours=1))
         create_tenant(engine, "Loja Nova", tenant_id="t2")  # never synced
-        Schedules(engine, registry).create("nightly-rebuild", "rebuild_daily_metrics",
-                                           "0 3 * * *", payload={"tenantId": "t1"},
-                                           deadline_s=3600)
+        Schedules(engine, registry).create(
+            "nightly-rebuild",
+            "rebuild_daily_metrics",
+            "0 3 * * *",
+            payload={"tenantId": "t1"},
+            deadline_s=3600,
+        )
         with serving(settings, engine, registry) as url:
             r = httpx.get(f"{url}/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     data = samples(r.text)
-    assert value(data, "superseller_job_runs_total", type="mercadolivre_sync",
-                 status="success") == 1
-    assert value(data, "superseller_job_run_duration_seconds_total", type="mercadolivre_sync") \
-        >= done["result"]["durationMs"] / 1000 > 0
+    assert (
+        value(data, "superseller_job_runs_total", type="mercadolivre_sync", status="success") == 1
+    )
+    assert (
+        value(data, "superseller_job_run_duration_seconds_total", type="mercadolivre_sync")
+        >= done["result"]["durationMs"] / 1000
+        > 0
+    )
     assert value(data, "superseller_job_failures_total", type="mercadolivre_sync") == 0
     assert value(data, "superseller_jobs", state="pending", type="cleanup") == 1
     assert value(data, "superseller_schedule_late", schedule="nightly-rebuild") == 0

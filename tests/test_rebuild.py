@@ -22,11 +22,13 @@ def shop(engine):
     b = mk.listing(engine, t, "MLB2", D("2026-01-10"))  # did not exist before the 10th
     # 23:30 in São Paulo on the 10th is 02:30 UTC on the 11th: it counts on the 10th.
     mk.order(engine, t, "o1", "2026-01-10T23:30:00-03:00", "paid", [(a, 2, "10.00")])
-    mk.order(engine, t, "o2", "2026-01-10T10:00:00-03:00", "paid",
-             [(a, 1, "10.00"), (b, 1, "5.50")])
+    mk.order(
+        engine, t, "o2", "2026-01-10T10:00:00-03:00", "paid", [(a, 1, "10.00"), (b, 1, "5.50")]
+    )
     mk.order(engine, t, "o3", "2026-01-10T11:00:00-03:00", "cancelled", [(a, 5, "10.00")])
-    mk.order(engine, t, "o4", "2026-01-12T21:00:00-03:00", "partially_refunded",
-             [(a, 1, "12.00")])  # the `to` day, late evening
+    mk.order(
+        engine, t, "o4", "2026-01-12T21:00:00-03:00", "partially_refunded", [(a, 1, "12.00")]
+    )  # the `to` day, late evening
     mk.order(engine, t, "o5", "2026-01-13T00:30:00-03:00", "paid", [(a, 9, "1.00")])  # outside
     mk.order(engine, t, "o6", "2026-01-11T09:00:00-03:00", "payment_required", [(b, 1, "5.50")])
     mk.visits(engine, t, a, D("2026-01-10"), 20)
@@ -37,18 +39,26 @@ def shop(engine):
 
 def table(engine, tid="t1"):
     with engine.connect() as conn:
-        rows = conn.execute(select(listing_metrics_daily).where(
-            listing_metrics_daily.c.tenant_id == tid).order_by(
-            listing_metrics_daily.c.listing_id, listing_metrics_daily.c.date)).all()
+        rows = conn.execute(
+            select(listing_metrics_daily)
+            .where(listing_metrics_daily.c.tenant_id == tid)
+            .order_by(listing_metrics_daily.c.listing_id, listing_metrics_daily.c.date)
+        ).all()
     return [dict(r._mapping) for r in rows]
 
 
 def figures(engine):
-    return {(r["listing_id"], r["date"].isoformat()): (
-        r["visits"], r["orders"], r["units_sold"], Decimal(r["revenue"]).quantize(Decimal("0.01")),
-        None if r["conversion"] is None else round(r["conversion"], 6),
-        None if r["avg_ticket"] is None else Decimal(r["avg_ticket"]).quantize(Decimal("0.01")))
-        for r in table(engine)}
+    return {
+        (r["listing_id"], r["date"].isoformat()): (
+            r["visits"],
+            r["orders"],
+            r["units_sold"],
+            Decimal(r["revenue"]).quantize(Decimal("0.01")),
+            None if r["conversion"] is None else round(r["conversion"], 6),
+            None if r["avg_ticket"] is None else Decimal(r["avg_ticket"]).quantize(Decimal("0.01")),
+        )
+        for r in table(engine)
+    }
 
 
 def test_rebuild_matches_hand_computed_figures(engine, shop):
@@ -56,8 +66,11 @@ def test_rebuild_matches_hand_computed_figures(engine, shop):
     result = rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12")
     assert result["daysProcessed"] == 4 and result["rowsUpserted"] == 7
     assert result["listingsProcessed"] == 2
-    assert result["dateRange"] == {"from": "2026-01-09", "to": "2026-01-12",
-                                   "maxDateAfterRebuild": "2026-01-12"}
+    assert result["dateRange"] == {
+        "from": "2026-01-09",
+        "to": "2026-01-12",
+        "maxDateAfterRebuild": "2026-01-12",
+    }
     c = Decimal
     assert figures(engine) == {
         (a, "2026-01-09"): (None, 0, 0, c("0.00"), None, None),
@@ -122,12 +135,15 @@ def test_other_tenants_are_untouched(engine, shop):
     assert all(r["tenant_id"] == "t1" for r in table(engine))
 
 
-@pytest.mark.parametrize(("start", "end", "error", "message"), [
-    ("2026-1-9", "2026-01-12", InvalidRange, "from must be a date YYYY-MM-DD"),
-    ("2026-01-09", "12/01/2026", InvalidRange, "to must be a date"),
-    ("2026-01-12", "2026-01-09", InvalidRange, "is after"),
-    ("2025-01-01", "2026-02-05", InvalidRange, "longer than 400"),
-])
+@pytest.mark.parametrize(
+    ("start", "end", "error", "message"),
+    [
+        ("2026-1-9", "2026-01-12", InvalidRange, "from must be a date YYYY-MM-DD"),
+        ("2026-01-09", "12/01/2026", InvalidRange, "to must be a date"),
+        ("2026-01-12", "2026-01-09", InvalidRange, "is after"),
+        ("2025-01-01", "2026-02-05", InvalidRange, "longer than 400"),
+    ],
+)
 def test_validation(engine, shop, start, end, error, message):
     with pytest.raises(error, match=message):
         rebuild_daily_metrics(engine, "t1", start, end)
@@ -141,6 +157,7 @@ def test_unknown_tenant(engine):
 
 def test_overview_cards_series_and_top_listings(engine, shop):
     from superseller.metrics.queries import listings_table, overview
+
     a, b = shop["a"], shop["b"]
     mk.order(engine, "t1", "p1", "2026-01-06T12:00:00-03:00", "paid", [(a, 1, "20.00")])
     rebuild_daily_metrics(engine, "t1", "2026-01-05", "2026-01-12")
@@ -155,10 +172,15 @@ def test_overview_cards_series_and_top_listings(engine, shop):
     assert cards["conversion"]["value"] == pytest.approx(0.1)  # 2 orders / 20 known visits
     assert cards["avgTicket"]["value"] == 15.83 and cards["avgTicket"]["changePct"] == -20.8
     assert [(s["date"], s["revenue"], s["orders"], s["visits"]) for s in o["series"]] == [
-        ("2026-01-09", 0.0, 0, None), ("2026-01-10", 35.5, 2, 20),
-        ("2026-01-11", 0.0, 0, 0), ("2026-01-12", 12.0, 1, None)]
+        ("2026-01-09", 0.0, 0, None),
+        ("2026-01-10", 35.5, 2, 20),
+        ("2026-01-11", 0.0, 0, 0),
+        ("2026-01-12", 12.0, 1, None),
+    ]
     assert [(t["listingId"], t["revenue"], t["orders"]) for t in o["topListings"]] == [
-        (a, 42.0, 3), (b, 5.5, 1)]
+        (a, 42.0, 3),
+        (b, 5.5, 1),
+    ]
     rows = {r["id"]: r for r in listings_table(engine, "t1", D("2026-01-09"), D("2026-01-12"))}
     assert rows[a]["revenue"] == 42.0 and rows[a]["visits"] == 20
     assert rows[a]["conversion"] == pytest.approx(3 / 20)
@@ -170,11 +192,14 @@ def test_replace_repairs_a_corrupted_range_and_nothing_else(engine, shop):
     rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12")
     good = figures(engine)
     with engine.begin() as conn:  # corruption: wrong figures on the 10th and 11th, the 12th gone
-        conn.execute(listing_metrics_daily.update().where(
-            listing_metrics_daily.c.date.in_([D("2026-01-10"), D("2026-01-11")]))
-            .values(revenue=999999, orders=77, visits=5))
-        conn.execute(delete(listing_metrics_daily).where(
-            listing_metrics_daily.c.date == D("2026-01-12")))
+        conn.execute(
+            listing_metrics_daily.update()
+            .where(listing_metrics_daily.c.date.in_([D("2026-01-10"), D("2026-01-11")]))
+            .values(revenue=999999, orders=77, visits=5)
+        )
+        conn.execute(
+            delete(listing_metrics_daily).where(listing_metrics_daily.c.date == D("2026-01-12"))
+        )
     rebuild_daily_metrics(engine, "t1", "2026-01-10", "2026-01-12", replace=True)
     assert figures(engine) == good
     # A plain rebuild keeps a known visit count over an unknown one; replace starts clean,

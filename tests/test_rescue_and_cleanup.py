@@ -15,8 +15,15 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def _outcome(claimed, clock) -> Outcome:
-    return Outcome(job=claimed, status="completed", log_status="success", log_type=claimed.type,
-                   completed_at=clock.now(), duration_ms=1, result={"late": True})
+    return Outcome(
+        job=claimed,
+        status="completed",
+        log_status="success",
+        log_type=claimed.type,
+        completed_at=clock.now(),
+        duration_ms=1,
+        result={"late": True},
+    )
 
 
 def test_rescue_does_not_touch_a_job_completed_meanwhile(engine):
@@ -85,9 +92,15 @@ def _old_jobs(engine, clock, status, age_days, n):
     specs = [JobSpec("noop", run_at=now + timedelta(days=1)) for _ in range(n)]
     ids = [r.id for r in Queue(engine, build_registry(), clock).enqueue_many(specs)]
     with engine.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.id.in_(ids)).values(
-            status=status, finished_at=None if status == "pending" else
-            now - timedelta(days=age_days), created_at=now - timedelta(days=age_days)))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids))
+            .values(
+                status=status,
+                finished_at=None if status == "pending" else now - timedelta(days=age_days),
+                created_at=now - timedelta(days=age_days),
+            )
+        )
     return ids
 
 
@@ -99,10 +112,21 @@ def test_cleanup_applies_retention_in_batches(engine):
     recent = _old_jobs(engine, clock, "completed", 29, 5)
     old_pending = _old_jobs(engine, clock, "pending", 90, 3)  # unfinished: never deleted
     with engine.begin() as conn:
-        conn.execute(insert(job_logs), [
-            {"job_id": i, "job_type": "noop", "status": "success", "attempt": 1,
-             "started_at": now - timedelta(days=d), "completed_at": now - timedelta(days=d),
-             "duration_ms": 1} for i, d in enumerate([61, 61, 70, 59, 10])])
+        conn.execute(
+            insert(job_logs),
+            [
+                {
+                    "job_id": i,
+                    "job_type": "noop",
+                    "status": "success",
+                    "attempt": 1,
+                    "started_at": now - timedelta(days=d),
+                    "completed_at": now - timedelta(days=d),
+                    "duration_ms": 1,
+                }
+                for i, d in enumerate([61, 61, 70, 59, 10])
+            ],
+        )
     reg = build_registry()
     jid = Queue(engine, reg).enqueue("cleanup", {"batchSize": 7}).id
     with running_worker(engine, reg):

@@ -25,8 +25,11 @@ T0 = datetime(2026, 1, 19, 3, 0, tzinfo=UTC)
 
 
 def ledger(engine, name=None):
-    stmt = select(schedule_occurrences.c.fire_time, schedule_occurrences.c.outcome,
-                  schedule_occurrences.c.job_id).order_by(schedule_occurrences.c.fire_time)
+    stmt = select(
+        schedule_occurrences.c.fire_time,
+        schedule_occurrences.c.outcome,
+        schedule_occurrences.c.job_id,
+    ).order_by(schedule_occurrences.c.fire_time)
     if name:
         stmt = stmt.join(job_schedules).where(job_schedules.c.name == name)
     with engine.connect() as conn:
@@ -35,8 +38,11 @@ def ledger(engine, name=None):
 
 def scheduled_jobs(engine):
     with engine.connect() as conn:
-        return conn.execute(select(jobs.c.id, jobs.c.scheduled_for, jobs.c.status)
-                            .where(jobs.c.schedule_id.isnot(None)).order_by(jobs.c.id)).all()
+        return conn.execute(
+            select(jobs.c.id, jobs.c.scheduled_for, jobs.c.status)
+            .where(jobs.c.schedule_id.isnot(None))
+            .order_by(jobs.c.id)
+        ).all()
 
 
 @pytest.fixture
@@ -60,19 +66,24 @@ def set_clock(path, when: datetime) -> None:
     os.replace(tmp, path)
 
 
-def test_three_scheduler_processes_enqueue_each_of_48_hourly_ticks_once(engine, db_url,
-                                                                        tmp_path):
+def test_three_scheduler_processes_enqueue_each_of_48_hourly_ticks_once(engine, db_url, tmp_path):
     clock_file = tmp_path / "clock"
     set_clock(clock_file, T0)
     Schedules(engine, build_registry(), ManualClock(T0)).create(
-        "hourly", "noop", "0 * * * *", misfire_policy="all", overlap_policy="allow")
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.support.run_scheduler", db_url,
-                               str(clock_file)], cwd=ROOT) for _ in range(3)]
+        "hourly", "noop", "0 * * * *", misfire_policy="all", overlap_policy="allow"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.support.run_scheduler", db_url, str(clock_file)], cwd=ROOT
+        )
+        for _ in range(3)
+    ]
     try:
         for hour in range(1, 49):
             set_clock(clock_file, T0 + timedelta(hours=hour, seconds=1))
-            wait_until(lambda h=hour: len(ledger(engine)) >= h, timeout=30,
-                       message=f"tick {hour} recorded")
+            wait_until(
+                lambda h=hour: len(ledger(engine)) >= h, timeout=30, message=f"tick {hour} recorded"
+            )
     finally:
         (tmp_path / "clock.stop").write_text("")
         for p in procs:
@@ -85,8 +96,9 @@ def test_three_scheduler_processes_enqueue_each_of_48_hourly_ticks_once(engine, 
     assert sorted(j.scheduled_for for j in found) == [r[0] for r in rows]
 
 
-@pytest.mark.parametrize(("policy", "enqueued", "missed"), [
-    ("latest", 1, 2), ("all", 3, 0), ("skip", 0, 3)])
+@pytest.mark.parametrize(
+    ("policy", "enqueued", "missed"), [("latest", 1, 2), ("all", 3, 0), ("skip", 0, 3)]
+)
 def test_misfire_policies_after_three_days_down(engine, sched, clock, policy, enqueued, missed):
     make(sched, misfire_policy=policy, overlap_policy="allow")
     clock.advance(timedelta(days=3, hours=2))  # 02:00 local on the 22nd: 19th, 20th, 21st missed
@@ -110,10 +122,16 @@ def test_on_time_ticks_run_and_the_job_carries_its_tick(engine, sched, clock):
     assert s["next_run_at"] == datetime(2026, 1, 20, 6, 0, tzinfo=UTC).isoformat()
 
 
-@pytest.mark.parametrize(("policy", "busy", "enqueued"), [
-    ("skip", "running", 0), ("skip", "pending", 0),
-    ("queue_one", "running", 1), ("queue_one", "pending", 0),
-    ("allow", "running", 1)])
+@pytest.mark.parametrize(
+    ("policy", "busy", "enqueued"),
+    [
+        ("skip", "running", 0),
+        ("skip", "pending", 0),
+        ("queue_one", "running", 1),
+        ("queue_one", "pending", 0),
+        ("allow", "running", 1),
+    ],
+)
 def test_overlap_policy(engine, sched, clock, policy, busy, enqueued):
     make(sched, cron="0 * * * *", overlap_policy=policy)
     clock.advance(timedelta(hours=1, seconds=5))
@@ -161,8 +179,12 @@ def test_backfill_modes(engine, sched, clock):
     assert [d["fireTime"] for d in again] == ["2026-01-19T06:00:00+00:00"]
     everything = sched.backfill("daily", date(2026, 1, 19), date(2026, 1, 22), "all")
     assert len(everything) == 4
-    lock_keys = {j for (j,) in engine.connect().execute(
-        select(jobs.c.lock_key).where(jobs.c.schedule_id.isnot(None)))}
+    lock_keys = {
+        j
+        for (j,) in engine.connect().execute(
+            select(jobs.c.lock_key).where(jobs.c.schedule_id.isnot(None))
+        )
+    }
     assert lock_keys <= {"backfill:daily:0", "backfill:daily:1"}  # bounded concurrency
     with pytest.raises(InvalidSchedule, match="mode"):
         sched.backfill("daily", date(2026, 1, 19), date(2026, 1, 20), "some")
@@ -182,15 +204,18 @@ def test_run_now_and_paused_schedule_keeps_its_ledger(engine, sched, clock):
     assert datetime.fromisoformat(s["next_run_at"]) > clock.now()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"cron": "99 * * * *"}, "invalid cron"),
-    ({"timezone": "Nowhere/City"}, "unknown time zone"),
-    ({"job_type": "nope"}, "unknown job type"),
-    ({"misfire_policy": "sometimes"}, "misfire policy"),
-    ({"overlap_policy": "maybe"}, "overlap policy"),
-    ({"payload": {"batchSize": 0}, "job_type": "cleanup"}, "batchSize"),
-    ({"deadline_s": -5}, "deadline_s"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cron": "99 * * * *"}, "invalid cron"),
+        ({"timezone": "Nowhere/City"}, "unknown time zone"),
+        ({"job_type": "nope"}, "unknown job type"),
+        ({"misfire_policy": "sometimes"}, "misfire policy"),
+        ({"overlap_policy": "maybe"}, "overlap policy"),
+        ({"payload": {"batchSize": 0}, "job_type": "cleanup"}, "batchSize"),
+        ({"deadline_s": -5}, "deadline_s"),
+    ],
+)
 def test_invalid_schedule_input(sched, kwargs, message):
     args = {"cron": "0 3 * * *", "job_type": "noop", **kwargs}
     with pytest.raises(Exception, match=message):

@@ -25,10 +25,20 @@ from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.test_mercadolivre import run_sync
 
 PERFECT = ListingFacts(
-    listing_id=1, external_id="MLB1", title="Furadeira de Impacto Profissional 750W com Maleta",
-    attributes_count=12, listing_type="gold_pro", price=299.9,
-    media=media_verdict(True, None, 9), status="active", stock=20,
-    visits_30d=400, orders_30d=12, median_visits=200.0, median_conversion=0.02)
+    listing_id=1,
+    external_id="MLB1",
+    title="Furadeira de Impacto Profissional 750W com Maleta",
+    attributes_count=12,
+    listing_type="gold_pro",
+    price=299.9,
+    media=media_verdict(True, None, 9),
+    status="active",
+    stock=20,
+    visits_30d=400,
+    orders_30d=12,
+    median_visits=200.0,
+    median_conversion=0.02,
+)
 
 
 def dims(result):
@@ -39,32 +49,39 @@ def test_a_complete_listing_scores_100():
     r = score_listing(PERFECT)
     assert (r["score"], r["grade"], r["actions"]) == (100, "Excelente", [])
     assert {k: (d["points"], d["maxPoints"]) for k, d in dims(r).items()} == {
-        "cadastro": (25, 25), "midia": (25, 25), "performance": (30, 30),
-        "disponibilidade": (20, 20)}
+        "cadastro": (25, 25),
+        "midia": (25, 25),
+        "performance": (30, 30),
+        "disponibilidade": (20, 20),
+    }
 
 
-@pytest.mark.parametrize("change, dimension, points", [
-    ({"title": "Furadeira 750W"}, "cadastro", 3 + 7 + 5 + 3),          # 14 chars: 10*14/45
-    ({"title": "FURADEIRA DE IMPACTO PROFISSIONAL 750W COM MALETA"}, "cadastro", 5 + 15),
-    ({"attributes_count": 4}, "cadastro", 10 + 3 + 5 + 3),
-    ({"listing_type": "gold_special"}, "cadastro", 10 + 7 + 4 + 3),
-    ({"price": 0.0}, "cadastro", 10 + 7 + 5),
-    ({"media": media_verdict(True, None, 7)}, "midia", 12 + 10),
-    ({"media": media_verdict(True, None, 4)}, "midia", 7 + 10),
-    ({"media": media_verdict(True, None, 0)}, "midia", 0 + 10),
-    ({"media": media_verdict(False, None, 9)}, "midia", 15),
-    ({"orders_30d": 2}, "performance", 4 + 15),                        # 0.5% vs 2%: 15/4
-    ({"visits_30d": 50, "orders_30d": 1}, "performance", 15 + 4),     # 50 of 200 visits
-    ({"status": "paused", "stock": 0}, "disponibilidade", 0),
-    ({"stock": 3}, "disponibilidade", 15),
-])
+@pytest.mark.parametrize(
+    "change, dimension, points",
+    [
+        ({"title": "Furadeira 750W"}, "cadastro", 3 + 7 + 5 + 3),  # 14 chars: 10*14/45
+        ({"title": "FURADEIRA DE IMPACTO PROFISSIONAL 750W COM MALETA"}, "cadastro", 5 + 15),
+        ({"attributes_count": 4}, "cadastro", 10 + 3 + 5 + 3),
+        ({"listing_type": "gold_special"}, "cadastro", 10 + 7 + 4 + 3),
+        ({"price": 0.0}, "cadastro", 10 + 7 + 5),
+        ({"media": media_verdict(True, None, 7)}, "midia", 12 + 10),
+        ({"media": media_verdict(True, None, 4)}, "midia", 7 + 10),
+        ({"media": media_verdict(True, None, 0)}, "midia", 0 + 10),
+        ({"media": media_verdict(False, None, 9)}, "midia", 15),
+        ({"orders_30d": 2}, "performance", 4 + 15),  # 0.5% vs 2%: 15/4
+        ({"visits_30d": 50, "orders_30d": 1}, "performance", 15 + 4),  # 50 of 200 visits
+        ({"status": "paused", "stock": 0}, "disponibilidade", 0),
+        ({"stock": 3}, "disponibilidade", 15),
+    ],
+)
 def test_golden_points_per_dimension(change, dimension, points):
     assert dims(score_listing(replace(PERFECT, **change)))[dimension]["points"] == points
 
 
 def test_unknown_data_leaves_the_weighting_instead_of_scoring_neutral():
-    facts = replace(PERFECT, media=media_verdict(None, None, 9), visits_30d=None,
-                    orders_30d=3, stock=None)
+    facts = replace(
+        PERFECT, media=media_verdict(None, None, 9), visits_30d=None, orders_30d=3, stock=None
+    )
     r = score_listing(facts)
     d = dims(r)
     assert d["performance"]["status"] == "sem dados" and d["performance"]["points"] is None
@@ -83,19 +100,29 @@ def test_unknown_clip_is_never_called_missing():
     assert [a["criterion"] for a in r["actions"]] == ["fotos"]  # nothing about a clip
     no_clip = score_listing(replace(PERFECT, media=media_verdict(False, None, 9)))
     assert [a["text"] for a in no_clip["actions"]] == [
-        "Publique um clip (vídeo curto vertical) (+10 pontos)"]
+        "Publique um clip (vídeo curto vertical) (+10 pontos)"
+    ]
     # The seller's override wins over what the sync found.
     overridden = score_listing(replace(PERFECT, media=media_verdict(False, True, 9)))
-    assert overridden["media"] == {"clipStatus": "has_clip", "clipSource": "override",
-                                   "clipLabel": "com clip", "pictures": 9}
+    assert overridden["media"] == {
+        "clipStatus": "has_clip",
+        "clipSource": "override",
+        "clipLabel": "com clip",
+        "pictures": 9,
+    }
 
 
 def test_actions_are_ordered_by_the_points_they_recover():
-    facts = replace(PERFECT, media=media_verdict(False, None, 5), stock=2, attributes_count=7,
-                    status="active")
+    facts = replace(
+        PERFECT, media=media_verdict(False, None, 5), stock=2, attributes_count=7, status="active"
+    )
     r = score_listing(facts)
     assert [(a["criterion"], a["points"]) for a in r["actions"]] == [
-        ("clip", 10), ("fotos", 8), ("estoque", 5), ("atributos", 2)]
+        ("clip", 10),
+        ("fotos", 8),
+        ("estoque", 5),
+        ("atributos", 2),
+    ]
     assert r["actions"][1]["text"] == "Adicione mais 3 fotos (+8 pontos)"
     assert r["score"] == 100 - 10 - 8 - 5 - 2
 
@@ -105,12 +132,16 @@ def test_explanations_state_the_numbers():
     d = dims(r)
     assert d["performance"]["explanation"] == (
         "Performance: 1.234 visitas e 5 pedidos em 30 dias; conversão 0,4%; mediana da loja: "
-        "conversão 2,0% e 200 visitas — 18 de 30 pontos.")
+        "conversão 2,0% e 200 visitas — 18 de 30 pontos."
+    )
     assert d["cadastro"]["explanation"].startswith(
         "Cadastro: título com 49 de 60 caracteres, 12 atributos preenchidos, anúncio Premium "
-        "e preço R$ 299,90")
-    assert d["midia"]["explanation"] == \
-        "Mídia: 9 fotos (galeria robusta) e clip publicado — 25 de 25 pontos."
+        "e preço R$ 299,90"
+    )
+    assert (
+        d["midia"]["explanation"]
+        == "Mídia: 9 fotos (galeria robusta) e clip publicado — 25 de 25 pontos."
+    )
 
 
 # -- model wording -------------------------------------------------------------
@@ -121,7 +152,7 @@ def model_stub(reply: str, delay_s: float = 0.0):
     release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["content-length"])))
             calls.append(body)
             if delay_s:
@@ -146,15 +177,18 @@ def model_stub(reply: str, delay_s: float = 0.0):
 
 
 def wording_settings(tmp_path, url, timeout=2.0) -> Settings:
-    return Settings(data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=url,
-                    openai_timeout_s=timeout)
+    return Settings(
+        data_dir=tmp_path, openai_api_key="sk-test", openai_base_url=url, openai_timeout_s=timeout
+    )
 
 
 def test_model_wording_is_used_cached_and_checked(engine, tmp_path):
     breakdown = score_listing(replace(PERFECT, orders_30d=2))
     facts = deterministic_text(breakdown)
     assert explanation(engine, Settings(data_dir=tmp_path), breakdown) == {
-        "text": facts, "source": "deterministic"}  # no key: no call
+        "text": facts,
+        "source": "deterministic",
+    }  # no key: no call
     good = "Seu anúncio tem 9 fotos e 400 visitas; a conversão de 0,5% está abaixo de 2,0%."
     with model_stub(good) as (url, calls):
         s = wording_settings(tmp_path, url)
@@ -170,7 +204,9 @@ def test_model_wording_falls_back_on_invented_figures_and_timeouts(engine, tmp_p
     facts = deterministic_text(breakdown)
     with model_stub("Você pode vender 35% mais com 12 fotos novas.") as (url, _):
         assert explanation(engine, wording_settings(tmp_path, url), breakdown) == {
-            "text": facts, "source": "deterministic"}
+            "text": facts,
+            "source": "deterministic",
+        }
     with model_stub("tarde demais", delay_s=5) as (url, calls):
         out = explanation(engine, wording_settings(tmp_path, url, timeout=0.3), breakdown)
         assert out == {"text": facts, "source": "deterministic"} and len(calls) == 1
@@ -190,19 +226,24 @@ def test_listings_are_scored_after_a_sandbox_sync(engine, tmp_path):
             scored = wait_status(engine, done["result"]["scoreJobId"], "completed")
     assert scored["result"]["listingsScored"] == 40
     with engine.connect() as conn:
-        rows = conn.execute(select(listings.c.id, listings.c.score, listings.c.status,
-                                   listings.c.score_breakdown)).all()
+        rows = conn.execute(
+            select(listings.c.id, listings.c.score, listings.c.status, listings.c.score_breakdown)
+        ).all()
     assert all(r.score is not None and 0 <= r.score <= 100 for r in rows)
     paused = [r for r in rows if r.status == "paused"]
-    assert paused and all(any(a["text"].startswith("Reative o anúncio")
-                              for a in r.score_breakdown["actions"]) for r in paused)
+    assert paused and all(
+        any(a["text"].startswith("Reative o anúncio") for a in r.score_breakdown["actions"])
+        for r in paused
+    )
     # No clip information from the API for MLB: every clip is "não verificado".
     assert {r.score_breakdown["media"]["clipStatus"] for r in rows} == {"unknown"}
 
     create_user(engine, "ana@loja.com", "correct horse battery", "seller", "t1")
     with serving(settings, engine, reg) as url, httpx.Client(base_url=url) as c:
-        c.post("/api/v1/auth/login", json={"email": "ana@loja.com",
-                                           "password": "correct horse battery"})
+        c.post(
+            "/api/v1/auth/login",
+            json={"email": "ana@loja.com", "password": "correct horse battery"},
+        )
         table = c.get("/api/v1/listings", params={"sort": "score", "order": "asc"}).json()
         scores = [x["score"] for x in table["listings"]]
         assert scores == sorted(scores)

@@ -17,9 +17,14 @@ from tests.support.waiting import wait_until
 
 
 def start(db_url, *args):
-    return subprocess.Popen([sys.executable, "-m", "superseller.cli", "serve", *args], cwd=ROOT,
-                            env={**os.environ, "DATABASE_URL": db_url}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "superseller.cli", "serve", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": db_url},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop(proc):
@@ -48,11 +53,13 @@ def test_all_role_serves_the_api_and_runs_jobs(db_url, engine, tmp_path):
     port = free_port()
     proc = start(db_url, "--role", "all", "--port", str(port))
     try:
+
         def up():
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
             except httpx.TransportError:
                 return False
+
         wait_until(up, timeout=60, message="the API")
         job = Queue(engine, build_registry(Settings(data_dir=tmp_path))).enqueue("cleanup").id
         wait_status(engine, job, "completed", timeout=60)

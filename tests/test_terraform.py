@@ -18,10 +18,17 @@ TF = Path(__file__).resolve().parents[1] / "deploy" / "terraform"
 # shared/reference/aws-scheduling.md). aws_scheduler_connection and
 # aws_scheduler_api_destination are not: the original's Terraform named them.
 PROVIDER_TYPES = {
-    "aws_scheduler_schedule", "aws_scheduler_schedule_group", "aws_cloudwatch_event_bus",
-    "aws_cloudwatch_event_connection", "aws_cloudwatch_event_api_destination",
-    "aws_cloudwatch_event_rule", "aws_cloudwatch_event_target", "aws_sqs_queue",
-    "aws_sqs_queue_policy", "aws_iam_role", "aws_iam_role_policy",
+    "aws_scheduler_schedule",
+    "aws_scheduler_schedule_group",
+    "aws_cloudwatch_event_bus",
+    "aws_cloudwatch_event_connection",
+    "aws_cloudwatch_event_api_destination",
+    "aws_cloudwatch_event_rule",
+    "aws_cloudwatch_event_target",
+    "aws_sqs_queue",
+    "aws_sqs_queue_policy",
+    "aws_iam_role",
+    "aws_iam_role_policy",
     "aws_cloudwatch_metric_alarm",
 }
 
@@ -74,8 +81,10 @@ def test_schedules_fire_in_sao_paulo_with_retries_and_a_dlq(tf):
     assert one(s["flexible_time_window"])["mode"] == "OFF"
     target = one(s["target"])
     assert target["arn"] == "${aws_cloudwatch_event_bus.jobs.arn}"
-    assert one(target["retry_policy"]) == {"maximum_retry_attempts": 3,
-                                           "maximum_event_age_in_seconds": 3600}
+    assert one(target["retry_policy"]) == {
+        "maximum_retry_attempts": 3,
+        "maximum_event_age_in_seconds": 3600,
+    }
     assert one(target["dead_letter_config"])["arn"] == "${aws_sqs_queue.dlq.arn}"
     assert one(target["eventbridge_parameters"])["detail_type"] == "${each.key}"
 
@@ -95,8 +104,9 @@ def test_rules_send_the_body_to_our_endpoints_with_the_internal_key(tf):
     assert target["input_path"] == "$.detail"
     assert one(target["dead_letter_config"])["arn"] == "${aws_sqs_queue.dlq.arn}"
     # The paths the API destinations call are real POST routes of our app.
-    posts = {r.path for r in internal.router.routes if isinstance(r, APIRoute)
-             and "POST" in r.methods}
+    posts = {
+        r.path for r in internal.router.routes if isinstance(r, APIRoute) and "POST" in r.methods
+    }
     jobs = tf["locals"]["jobs"]
     assert {j["path"] for j in jobs.values()} <= posts
     assert jobs["rebuild"]["body"] == {"tenantId": "all"}  # the API picks the dates

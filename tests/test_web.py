@@ -32,8 +32,14 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery"
 SELLER, ADMIN = "ana@loja1.com", "ops@superseller.dev"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -102,16 +108,21 @@ def db_totals(engine, tenant, days):
     """The oracle, from the synced orders themselves: paid orders created in the last `days`
     local days (distinct), their items' quantity x unit price, and units."""
     end = datetime.now(UTC).astimezone(zone("America/Sao_Paulo")).date()
-    window = (orders.c.tenant_id == tenant,
-              orders.c.created_local_date.between(end - timedelta(days=days - 1), end),
-              orders.c.status.in_(COUNTED_ORDER_STATUSES))
+    window = (
+        orders.c.tenant_id == tenant,
+        orders.c.created_local_date.between(end - timedelta(days=days - 1), end),
+        orders.c.status.in_(COUNTED_ORDER_STATUSES),
+    )
     with engine.connect() as conn:
         n = conn.execute(select(func.count()).where(*window)).scalar()
         revenue, units = conn.execute(
-            select(func.sum(order_items.c.quantity * order_items.c.unit_price),
-                   func.sum(order_items.c.quantity))
+            select(
+                func.sum(order_items.c.quantity * order_items.c.unit_price),
+                func.sum(order_items.c.quantity),
+            )
             .select_from(order_items.join(orders, orders.c.id == order_items.c.order_id))
-            .where(*window)).one()
+            .where(*window)
+        ).one()
     return float(revenue or 0), int(n), int(units or 0)
 
 
@@ -140,8 +151,9 @@ def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
     expect(card(page, "orders")).to_have_attribute("data-value", str(before[1]))
     shop["sandbox"].state.frozen_at = datetime.now(UTC)  # hours of new orders (see `shop`)
     with engine.connect() as conn:
-        syncs = conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")
-                             ).scalar()
+        syncs = conn.execute(
+            select(func.count()).where(jobs.c.type == "sync_mercadolivre")
+        ).scalar()
     with running_worker(engine, shop["registry"]):
         button = page.locator("#refresh")
         button.dblclick()  # a double click must not start two refreshes
@@ -153,8 +165,10 @@ def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
         assert after[1] > before[1]
         expect(card(page, "orders")).to_have_attribute("data-value", str(after[1]))
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")
-                            ).scalar() == syncs + 1
+        assert (
+            conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")).scalar()
+            == syncs + 1
+        )
     page.close()
 
 
@@ -185,12 +199,21 @@ def test_a_seller_cannot_open_the_jobs_page(browser, shop):
 
 
 def test_an_admin_retries_a_failed_job(browser, shop, engine):
-    job_id = Queue(engine, shop["registry"]).enqueue(
-        "rebuild_daily_metrics", {"tenantId": "t2", "from": "2026-01-01", "to": "2026-01-02"},
-        tenant_id="t2").id
+    job_id = (
+        Queue(engine, shop["registry"])
+        .enqueue(
+            "rebuild_daily_metrics",
+            {"tenantId": "t2", "from": "2026-01-01", "to": "2026-01-02"},
+            tenant_id="t2",
+        )
+        .id
+    )
     with engine.begin() as conn:  # fail it as a worker would have
-        conn.execute(jobs.update().where(jobs.c.id == job_id).values(
-            status="failed", attempts=3, last_error="boom", finished_at=datetime.now(UTC)))
+        conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id)
+            .values(status="failed", attempts=3, last_error="boom", finished_at=datetime.now(UTC))
+        )
     page = login(browser, shop["url"], ADMIN)
     page.goto(f"{shop['url']}/jobs")
     row = page.locator(f"tr[data-job='{job_id}']")
@@ -198,8 +221,9 @@ def test_an_admin_retries_a_failed_job(browser, shop, engine):
     row.get_by_role("button", name="Tentar novamente").click()
     expect(page.locator(f"tr[data-job='{job_id}']")).to_have_count(0)  # reloaded, not failed
     with engine.connect() as conn:
-        status, attempts = conn.execute(select(jobs.c.status, jobs.c.attempts)
-                                        .where(jobs.c.id == job_id)).one()
+        status, attempts = conn.execute(
+            select(jobs.c.status, jobs.c.attempts).where(jobs.c.id == job_id)
+        ).one()
     assert (status, attempts) == ("pending", 0)
     page.close()
 
@@ -223,9 +247,13 @@ def test_screenshots_of_every_page(browser, shop, width):
     shot(page, "login", width)
     page.close()
     page = login(browser, url, ADMIN, width)
-    for name, path in [("overview-7", "/?loja=t1&dias=7"), ("overview-30", "/?loja=t1&dias=30"),
-                       ("listings", "/anuncios?loja=t1&ordem=score&direcao=asc"),
-                       ("jobs", "/jobs"), ("stale", "/?loja=t2")]:
+    for name, path in [
+        ("overview-7", "/?loja=t1&dias=7"),
+        ("overview-30", "/?loja=t1&dias=30"),
+        ("listings", "/anuncios?loja=t1&ordem=score&direcao=asc"),
+        ("jobs", "/jobs"),
+        ("stale", "/?loja=t2"),
+    ]:
         assert page.goto(url + path).status == 200
         page.wait_for_load_state("networkidle")
         shot(page, name, width)

@@ -54,10 +54,13 @@ def test_failed_attempts_retry_with_backoff_then_succeed(engine, registry, queue
     assert entries[2]["started_at"] - entries[1]["completed_at"] >= timedelta(seconds=0.05)
 
 
-@pytest.mark.parametrize(("job_type", "base"), [
-    ("flaky", 0.05),  # the type's own base
-    ("flaky_default_backoff", 100),  # the worker's base
-])
+@pytest.mark.parametrize(
+    ("job_type", "base"),
+    [
+        ("flaky", 0.05),  # the type's own base
+        ("flaky_default_backoff", 100),  # the worker's base
+    ],
+)
 def test_retry_waits_within_the_jittered_window(engine, queue, job_type, base):
     jid = queue.enqueue(job_type, {"failTimes": 5}, max_attempts=5).id
     with running_worker(engine, build_registry(), retry_base_s=100):
@@ -111,6 +114,7 @@ def test_timeout_counts_as_a_failed_attempt(engine, registry, queue, job_type):
 
 def test_cancel_pending_job_never_runs(engine, registry, queue):
     from datetime import UTC, datetime
+
     jid = queue.enqueue("noop", run_at=datetime.now(UTC) + timedelta(hours=1)).id
     assert JobAdmin(engine).cancel(jid) == "cancelled"
     assert job(engine, jid)["status"] == "cancelled"
@@ -132,6 +136,7 @@ def test_cancel_running_job_stops_it(engine, registry, queue, tmp_path):
 
 def test_run_now_makes_a_future_job_due(engine, registry, queue):
     from datetime import UTC, datetime
+
     jid = queue.enqueue("noop", run_at=datetime.now(UTC) + timedelta(days=1)).id
     with running_worker(engine, registry):
         JobAdmin(engine).run_now(jid)
@@ -140,6 +145,7 @@ def test_run_now_makes_a_future_job_due(engine, registry, queue):
 
 def test_scheduled_for_reaches_the_handler(engine, registry, queue):
     from datetime import UTC, datetime
+
     tick = datetime(2026, 1, 19, 6, 0, tzinfo=UTC)
     jid = queue.enqueue("sleepy", {"seconds": 0}, scheduled_for=tick).id
     with running_worker(engine, registry):

@@ -1,6 +1,7 @@
 """Real worker processes: exactly-once under concurrency, SIGKILL rescue, SIGTERM shutdown."""
 
 import collections
+import itertools
 import signal
 import time
 
@@ -23,19 +24,24 @@ def _status_counts(engine) -> dict:
         return dict(conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)).all())
 
 
-def test_four_processes_run_5000_jobs_exactly_once_and_respect_lock_keys(
-        engine, db_url, tmp_path):
+def test_four_processes_run_5000_jobs_exactly_once_and_respect_lock_keys(engine, db_url, tmp_path):
     # Every 5th job holds one of 8 locks for 2 ms: overlapping holders would show in the trace.
     specs = [
         JobSpec("trace", {"lock": f"L{i % 8}", "holdMs": 2} if i % 5 == 0 else {})
         for i in range(N_JOBS)
     ]
     ids = [r.id for r in Queue(engine, build_registry()).enqueue_many(specs)]
-    procs = [start_worker(db_url, SS_TEST_TRACE_DIR=tmp_path, SS_WORKER_CONCURRENCY=4)
-             for _ in range(N_WORKERS)]
+    procs = [
+        start_worker(db_url, SS_TEST_TRACE_DIR=tmp_path, SS_WORKER_CONCURRENCY=4)
+        for _ in range(N_WORKERS)
+    ]
     try:
-        wait_until(lambda: _status_counts(engine).get("completed") == N_JOBS, timeout=240,
-                   interval=0.2, message="all jobs completed")
+        wait_until(
+            lambda: _status_counts(engine).get("completed") == N_JOBS,
+            timeout=240,
+            interval=0.2,
+            message="all jobs completed",
+        )
     finally:
         codes = [stop(p) for p in procs]
     assert codes == [0] * N_WORKERS, [p.stderr.read() for p in procs]
@@ -54,7 +60,7 @@ def test_four_processes_run_5000_jobs_exactly_once_and_respect_lock_keys(
     assert len(pids) > 1, "work was shared between processes"
     for lock, spans in by_lock.items():
         spans.sort()
-        for (s1, e1, j1), (s2, e2, j2) in zip(spans, spans[1:]):
+        for (_s1, e1, j1), (s2, _e2, j2) in itertools.pairwise(spans):
             assert s2 >= e1, f"jobs {j1} and {j2} overlapped holding {lock}"
     with engine.connect() as conn:
         n_logs = conn.execute(select(func.count()).select_from(job_logs)).scalar()
@@ -64,8 +70,11 @@ def test_four_processes_run_5000_jobs_exactly_once_and_respect_lock_keys(
 
 def test_sigkilled_worker_job_is_rescued_and_completes(engine, db_url, tmp_path):
     marker = tmp_path / "started"
-    jid = Queue(engine, build_registry()).enqueue(
-        "sleepy", {"seconds": 1.0, "startedFile": str(marker)}).id
+    jid = (
+        Queue(engine, build_registry())
+        .enqueue("sleepy", {"seconds": 1.0, "startedFile": str(marker)})
+        .id
+    )
     victim = start_worker(db_url, SS_WORKER_RESCUE_AFTER=1.5)
     wait_until(marker.exists, timeout=20, message="job started in the victim")
     victim.send_signal(signal.SIGKILL)
@@ -86,8 +95,9 @@ def test_sigterm_finishes_short_jobs_and_puts_back_long_ones(engine, db_url, tmp
     short = q.enqueue("sleepy", {"seconds": 1.0, "startedFile": str(short_mark)}).id
     long = q.enqueue("sleepy", {"seconds": 120, "startedFile": str(long_mark)}).id
     proc = start_worker(db_url, SS_WORKER_GRACE=3)
-    wait_until(lambda: short_mark.exists() and long_mark.exists(), timeout=20,
-               message="both jobs started")
+    wait_until(
+        lambda: short_mark.exists() and long_mark.exists(), timeout=20, message="both jobs started"
+    )
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
@@ -104,8 +114,9 @@ def test_postgres_notify_wakes_an_idle_worker(engine, backend):
         pytest.skip("LISTEN/NOTIFY is PostgreSQL only; SQLite polls")
     reg = build_registry()
     with running_worker(engine, reg, poll_s=60) as worker:
-        wait_until(lambda: worker._listener and worker._listener.ready.is_set(),
-                   message="LISTEN in place")
+        wait_until(
+            lambda: worker._listener and worker._listener.ready.is_set(), message="LISTEN in place"
+        )
         # Once it has found nothing, it sleeps on a 60 s poll: only NOTIFY wakes it sooner.
         wait_until(lambda: worker.idle_waits >= 1, message="worker idle")
         began = time.monotonic()

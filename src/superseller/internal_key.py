@@ -38,7 +38,8 @@ class InternalKeys:
     def configured(self) -> bool:
         s = self.settings
         return bool(s.internal_jobs_key_secret_id) or bool(
-            s.internal_jobs_key and s.internal_jobs_key.get_secret_value())
+            s.internal_jobs_key and s.internal_jobs_key.get_secret_value()
+        )
 
     def accepted(self) -> list[str]:
         s = self.settings
@@ -50,8 +51,7 @@ class InternalKeys:
                     self._keys = self._from_secrets_manager()
                     self._read_at = time.monotonic()
                 except Exception as exc:  # noqa: BLE001 - keep serving the last good keys
-                    log.warning("could not read the internal key secret: %s",
-                                type(exc).__name__)
+                    log.warning("could not read the internal key secret: %s", type(exc).__name__)
                     if self._keys is None:
                         raise KeyUnavailable() from None
             return list(self._keys or [])
@@ -77,8 +77,9 @@ class InternalKeys:
         age = (datetime.now(UTC) - created).total_seconds() if created else float("inf")
         if age < self.settings.internal_jobs_key_grace_s:
             try:
-                keys.append(sm.get_secret_value(SecretId=sid,
-                                                VersionStage="AWSPREVIOUS")["SecretString"])
+                keys.append(
+                    sm.get_secret_value(SecretId=sid, VersionStage="AWSPREVIOUS")["SecretString"]
+                )
             except sm.exceptions.ResourceNotFoundException:
                 pass  # never rotated: no previous value
         return keys

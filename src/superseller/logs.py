@@ -13,7 +13,8 @@ JOB_FIELDS = ("job_id", "job_type", "tenant_id", "attempt", "duration_ms", "stat
 # Values after these names, in query strings, JSON, headers or prose, are never logged.
 _SECRET = re.compile(
     r"(?i)((?:access_token|refresh_token|client_secret|password|api[_-]?key|x-internal-key|"
-    r"authorization|secret|token)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"'&,}]+)")
+    r"authorization|secret|token)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"'&,}]+)"
+)
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 
 
@@ -28,9 +29,12 @@ class RedactingFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-               "level": record.levelname.lower(), "logger": record.name,
-               "message": redact(record.getMessage())}
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
         for key in JOB_FIELDS:
             if getattr(record, key, None) is not None:
                 out[key] = getattr(record, key)
@@ -41,8 +45,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(
-        "%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter()
+        if fmt == "json"
+        else RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -18,13 +18,17 @@ class TenantNotFound(JobError):
         super().__init__(f"tenant {tenant_id!r} not found")
 
 
-def create_tenant(engine: Engine, name: str, timezone: str = "America/Sao_Paulo",
-                  tenant_id: str | None = None) -> dict[str, Any]:
+def create_tenant(
+    engine: Engine, name: str, timezone: str = "America/Sao_Paulo", tenant_id: str | None = None
+) -> dict[str, Any]:
     zone(timezone)
     tid = tenant_id or str(uuid.uuid4())
     with engine.begin() as conn:
-        conn.execute(insert(tenants).values(id=tid, name=name, timezone=timezone,
-                                            created_at=datetime.now(UTC)))
+        conn.execute(
+            insert(tenants).values(
+                id=tid, name=name, timezone=timezone, created_at=datetime.now(UTC)
+            )
+        )
     return get_tenant(engine, tid)
 
 
@@ -41,11 +45,15 @@ def list_tenants(engine: Engine) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
 
 
-def record_outcome(engine: Engine, tenant_id: str, what: str, now: datetime,
-                   error: str | None = None) -> None:
+def record_outcome(
+    engine: Engine, tenant_id: str, what: str, now: datetime, error: str | None = None
+) -> None:
     """Note a sync's or rebuild's success or failure (`what`: 'sync' | 'rebuild'): the
     facts freshness is judged on."""
-    values = ({f"last_{what}_ok_at": now} if error is None
-              else {f"last_{what}_error": error[:2000], f"last_{what}_error_at": now})
+    values = (
+        {f"last_{what}_ok_at": now}
+        if error is None
+        else {f"last_{what}_error": error[:2000], f"last_{what}_error_at": now}
+    )
     with engine.begin() as conn:
         conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))

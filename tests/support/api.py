@@ -16,11 +16,19 @@ from superseller.sandbox.server import free_port
 
 @contextlib.contextmanager
 def serving(settings, engine, registry, short_wait_s: float = 4.0):
-    svc = Services(settings=settings, engine=engine, registry=registry, clock=SystemClock(),
-                   short_wait_s=short_wait_s)
+    svc = Services(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        clock=SystemClock(),
+        short_wait_s=short_wait_s,
+    )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(svc), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -53,8 +53,10 @@ def sleepy(ctx: JobContext) -> dict:
         ctx.raise_if_cancelled()
         ctx.wait(min(0.05, max(0.0, deadline - time.monotonic())))
     ctx.add_records(1)
-    return {"slept": seconds, "scheduledFor": ctx.scheduled_for.isoformat()
-            if ctx.scheduled_for else None}
+    return {
+        "slept": seconds,
+        "scheduledFor": ctx.scheduled_for.isoformat() if ctx.scheduled_for else None,
+    }
 
 
 def stubborn(ctx: JobContext) -> dict:

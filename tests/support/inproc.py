@@ -11,8 +11,9 @@ from superseller.db.schema import job_logs, jobs
 from superseller.jobs.worker import Worker, WorkerOptions
 from tests.support.waiting import wait_until
 
-FAST = dict(heartbeat_s=0.1, rescue_after_s=5.0, poll_s=0.05, retry_base_s=0.05,
-            shutdown_grace_s=2.0)
+FAST = dict(
+    heartbeat_s=0.1, rescue_after_s=5.0, poll_s=0.05, retry_base_s=0.05, shutdown_grace_s=2.0
+)
 
 
 @contextlib.contextmanager

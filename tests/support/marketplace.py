@@ -19,31 +19,70 @@ def tenant(engine: Engine, tid: str = "t1", tz: str = "America/Sao_Paulo") -> st
 
 
 def listing(engine: Engine, tid: str, ext: str, created: date | None, **extra) -> int:
-    row = {"tenant_id": tid, "external_id": ext, "title": extra.pop("title", f"Produto {ext}"),
-           "status": extra.pop("status", "active"), "created_local_date": created,
-           "created_at": NOW, "updated_at": NOW, **extra}
+    row = {
+        "tenant_id": tid,
+        "external_id": ext,
+        "title": extra.pop("title", f"Produto {ext}"),
+        "status": extra.pop("status", "active"),
+        "created_local_date": created,
+        "created_at": NOW,
+        "updated_at": NOW,
+        **extra,
+    }
     with engine.begin() as conn:
         return conn.execute(insert(listings).values(**row).returning(listings.c.id)).scalar()
 
 
-def order(engine: Engine, tid: str, ext: str, created: str, status: str,
-          items: list[tuple[int, int, str]], tz: str = "America/Sao_Paulo") -> int:
+def order(
+    engine: Engine,
+    tid: str,
+    ext: str,
+    created: str,
+    status: str,
+    items: list[tuple[int, int, str]],
+    tz: str = "America/Sao_Paulo",
+) -> int:
     """`created` is ISO with offset, as Mercado Livre sends it; items are
     (listing id, quantity, unit price)."""
     when = datetime.fromisoformat(created)
     with engine.begin() as conn:
-        oid = conn.execute(insert(orders).values(
-            tenant_id=tid, external_id=ext, status=status, date_created=when.astimezone(UTC),
-            date_created_raw=created, created_local_date=when.astimezone(zone(tz)).date(),
-            total_amount=sum(Decimal(p) * q for _, q, p in items), currency="BRL",
-            created_at=NOW, updated_at=NOW).returning(orders.c.id)).scalar()
-        conn.execute(insert(order_items), [
-            {"order_id": oid, "line": i, "listing_external_id": f"L{lid}", "listing_id": lid,
-             "quantity": q, "unit_price": Decimal(p)} for i, (lid, q, p) in enumerate(items)])
+        oid = conn.execute(
+            insert(orders)
+            .values(
+                tenant_id=tid,
+                external_id=ext,
+                status=status,
+                date_created=when.astimezone(UTC),
+                date_created_raw=created,
+                created_local_date=when.astimezone(zone(tz)).date(),
+                total_amount=sum(Decimal(p) * q for _, q, p in items),
+                currency="BRL",
+                created_at=NOW,
+                updated_at=NOW,
+            )
+            .returning(orders.c.id)
+        ).scalar()
+        conn.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": oid,
+                    "line": i,
+                    "listing_external_id": f"L{lid}",
+                    "listing_id": lid,
+                    "quantity": q,
+                    "unit_price": Decimal(p),
+                }
+                for i, (lid, q, p) in enumerate(items)
+            ],
+        )
     return oid
 
 
 def visits(engine: Engine, tid: str, lid: int, day: date, n: int | None) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(listing_visits_daily).values(
-            tenant_id=tid, listing_id=lid, date=day, visits=n, fetched_at=NOW))
+        conn.execute(
+            insert(listing_visits_daily).values(
+                tenant_id=tid, listing_id=lid, date=day, visits=n, fetched_at=NOW
+            )
+        )

@@ -22,10 +22,17 @@ def sandbox(**spec):
 
 
 def settings_for(sb, tmp_path, **extra) -> Settings:
-    return Settings(data_dir=tmp_path, ml_api_url=sb.url, ml_auth_url=sb.url + "/authorization",
-                    ml_client_id="sandbox-app", ml_client_secret="sandbox-secret",
-                    ml_redirect_uri="http://localhost/callback", ml_requests_per_s=0,
-                    ml_concurrency=8, **extra)
+    return Settings(
+        data_dir=tmp_path,
+        ml_api_url=sb.url,
+        ml_auth_url=sb.url + "/authorization",
+        ml_client_id="sandbox-app",
+        ml_client_secret="sandbox-secret",
+        ml_redirect_uri="http://localhost/callback",
+        ml_requests_per_s=0,
+        ml_concurrency=8,
+        **extra,
+    )
 
 
 def connected_tenant(engine, settings: Settings, tid: str = "t1") -> int:

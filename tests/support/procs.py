@@ -14,7 +14,11 @@ def start_worker(db_url: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **{k: str(v) for k, v in env.items()}}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.run_worker", db_url],
-        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -22,8 +22,9 @@ from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
-router = APIRouter(prefix="/api/admin/jobs", tags=["admin jobs"],
-                   dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(require_admin)]
+)
 
 JobId = id_path("job id")
 ScheduleId = id_path("schedule id")
@@ -40,8 +41,11 @@ def _scheduler(svc: Services) -> Scheduler:
 def _schedule_view(svc: Services, sched: dict[str, Any]) -> dict[str, Any]:
     scheduler = _scheduler(svc)
     last = scheduler.occurrences(sched["name"], limit=1)
-    return {**sched, "lastOccurrence": last[0] if last else None,
-            "lateness": scheduler.lateness(sched["name"])}
+    return {
+        **sched,
+        "lastOccurrence": last[0] if last else None,
+        "lateness": scheduler.lateness(sched["name"]),
+    }
 
 
 def schedule_views(svc: Services) -> list[dict[str, Any]]:
@@ -55,23 +59,30 @@ def job_stats(request: Request):
     svc = services(request)
     stats.fold(svc.engine, svc.clock)
     late = [s["name"] for s in schedule_views(svc) if (s["lateness"] or {}).get("late")]
-    return {**stats.queue_counts(svc.engine, svc.clock),
-            **stats.job_type_stats(svc.engine, svc.clock), "lateSchedules": late,
-            "engine": pause.state(svc.engine)}
+    return {
+        **stats.queue_counts(svc.engine, svc.clock),
+        **stats.job_type_stats(svc.engine, svc.clock),
+        "lateSchedules": late,
+        "engine": pause.state(svc.engine),
+    }
 
 
 @router.get("")
-def list_jobs(request: Request,
-              state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
-              type: str | None = Query(None, max_length=100),
-              tenantId: str | None = Query(None, max_length=64),
-              queue: str | None = Query(None, max_length=100),
-              limit: int = Query(50, ge=1, le=500),
-              before: int | None = Query(None, ge=1, le=MAX_ID,
-                                         description="keyset: the last id of the previous page")):
+def list_jobs(
+    request: Request,
+    state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
+    type: str | None = Query(None, max_length=100),
+    tenantId: str | None = Query(None, max_length=64),
+    queue: str | None = Query(None, max_length=100),
+    limit: int = Query(50, ge=1, le=500),
+    before: int | None = Query(
+        None, ge=1, le=MAX_ID, description="keyset: the last id of the previous page"
+    ),
+):
     """Newest first. The next page: `before=<nextBefore>`."""
-    rows = _admin(services(request)).list(status=state, job_type=type, tenant_id=tenantId,
-                                          queue=queue, limit=limit, before_id=before)
+    rows = _admin(services(request)).list(
+        status=state, job_type=type, tenant_id=tenantId, queue=queue, limit=limit, before_id=before
+    )
     return {"jobs": rows, "nextBefore": rows[-1]["id"] if len(rows) == limit else None}
 
 
@@ -94,12 +105,22 @@ def create_job(body: CreateJob, request: Request):
     svc = services(request)
     run_at = body.runAt
     if run_at is not None and run_at.tzinfo is None:
-        raise ApiError(422, "invalid_request", "runAt needs a time zone offset",
-                       [{"field": "runAt", "problem": "naive datetime"}])
+        raise ApiError(
+            422,
+            "invalid_request",
+            "runAt needs a time zone offset",
+            [{"field": "runAt", "problem": "naive datetime"}],
+        )
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        body.type, body.payload, tenant_id=body.tenantId, queue=body.queue,
-        priority=body.priority, max_attempts=body.maxAttempts, unique_key=body.uniqueKey,
-        run_at=run_at.astimezone(UTC) if run_at else None)
+        body.type,
+        body.payload,
+        tenant_id=body.tenantId,
+        queue=body.queue,
+        priority=body.priority,
+        max_attempts=body.maxAttempts,
+        unique_key=body.uniqueKey,
+        run_at=run_at.astimezone(UTC) if run_at else None,
+    )
     return {"job": _admin(svc).get(job.id), "created": job.created}
 
 
@@ -146,8 +167,12 @@ class PatchSchedule(BaseModel):
     maxAttempts: int | None = Field(default=None, ge=1, le=100)
 
 
-_PATCH_FIELDS = {"misfirePolicy": "misfire_policy", "overlapPolicy": "overlap_policy",
-                 "deadlineS": "deadline_s", "maxAttempts": "max_attempts"}
+_PATCH_FIELDS = {
+    "misfirePolicy": "misfire_policy",
+    "overlapPolicy": "overlap_policy",
+    "deadlineS": "deadline_s",
+    "maxAttempts": "max_attempts",
+}
 
 
 @router.patch("/schedules/{schedule_id}")
@@ -164,8 +189,9 @@ def patch_schedule(body: PatchSchedule, request: Request, schedule_id: int = Sch
 
 
 @router.get("/schedules/{schedule_id}/occurrences")
-def schedule_occurrences(request: Request, schedule_id: int = ScheduleId,
-                         limit: int = Query(50, ge=1, le=500)):
+def schedule_occurrences(
+    request: Request, schedule_id: int = ScheduleId, limit: int = Query(50, ge=1, le=500)
+):
     """The ledger: one row per tick with its outcome and job."""
     svc = services(request)
     name = _schedule_name(svc, schedule_id)
@@ -185,8 +211,9 @@ def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
     """One job per tick of the range (local days, inclusive), by mode."""
     svc = services(request)
     name = _schedule_name(svc, schedule_id)
-    done = _scheduler(svc).backfill(name, body.from_, body.to, mode=body.mode,
-                                    concurrency=body.concurrency)
+    done = _scheduler(svc).backfill(
+        name, body.from_, body.to, mode=body.mode, concurrency=body.concurrency
+    )
     return {"schedule": name, "enqueued": done}
 
 

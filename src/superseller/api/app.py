@@ -60,8 +60,9 @@ def create_app(svc: Services) -> FastAPI:
         except Exception:  # noqa: BLE001 - any database failure means not ready
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         if current != head:
-            return JSONResponse({"status": "unavailable", "migrations": current,
-                                 "expected": head}, 503)
+            return JSONResponse(
+                {"status": "unavailable", "migrations": current, "expected": head}, 503
+            )
         return {"status": "ok", "migrations": current}
 
     return app

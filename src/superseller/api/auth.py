@@ -36,12 +36,16 @@ def login(body: Login, request: Request, response: Response):
     user = authenticate(svc.engine, body.email, body.password)
     if user is None:
         raise ApiError(401, "invalid_credentials", "wrong email or password")
-    token = tokens.issue(user.id, svc.settings.signing_key(), svc.clock.now(),
-                         svc.settings.jwt_ttl_h)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="lax",
-                        max_age=int(svc.settings.jwt_ttl_h * 3600))
-    return {"token": token, "user": {"email": user.email, "role": user.role,
-                                     "tenantId": user.tenant_id}}
+    token = tokens.issue(
+        user.id, svc.settings.signing_key(), svc.clock.now(), svc.settings.jwt_ttl_h
+    )
+    response.set_cookie(
+        COOKIE, token, httponly=True, samesite="lax", max_age=int(svc.settings.jwt_ttl_h * 3600)
+    )
+    return {
+        "token": token,
+        "user": {"email": user.email, "role": user.role, "tenantId": user.tenant_id},
+    }
 
 
 def current_user(request: Request) -> User:

@@ -41,18 +41,23 @@ def internal_keys(request: Request) -> InternalKeys:
     return app.state.internal_keys
 
 
-def require_internal_key(request: Request,
-                         x_internal_key: str | None = Header(default=None)) -> None:
+def require_internal_key(
+    request: Request, x_internal_key: str | None = Header(default=None)
+) -> None:
     """401 for a missing or wrong key, 503 when no key is configured (never an open door)
     or none can be read. The comparison takes constant time."""
     keys = internal_keys(request)
     if not keys.configured:
-        raise ApiError(503, "internal_jobs_disabled",
-                       "internal jobs disabled: INTERNAL_JOBS_KEY is not configured")
+        raise ApiError(
+            503,
+            "internal_jobs_disabled",
+            "internal jobs disabled: INTERNAL_JOBS_KEY is not configured",
+        )
     try:
         ok = x_internal_key is not None and keys.matches(x_internal_key)
     except KeyUnavailable:
-        raise ApiError(503, "internal_key_unavailable",
-                       "the internal key cannot be read right now") from None
+        raise ApiError(
+            503, "internal_key_unavailable", "the internal key cannot be read right now"
+        ) from None
     if not ok:
         raise ApiError(401, "unauthorized", "missing or wrong X-Internal-Key")

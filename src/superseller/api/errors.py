@@ -55,14 +55,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):
-        fields = [{"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-                   "problem": e["msg"]} for e in exc.errors()]
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+                "problem": e["msg"],
+            }
+            for e in exc.errors()
+        ]
         return JSONResponse(error_body("invalid_request", "the request is not valid", fields), 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
-        return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)),
-                            exc.status_code)
+        return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)), exc.status_code)
 
     @app.exception_handler(JobError)
     async def _job(_: Request, exc: JobError):
@@ -73,8 +77,13 @@ def install(app: FastAPI) -> None:
     async def _data(_: Request, exc: DataError):
         # e.g. a NUL character PostgreSQL cannot store, or a number out of its range:
         # bad input, nothing written (the statement failed and its transaction rolled back).
-        return JSONResponse(error_body("invalid_value", "a value in the request cannot be "
-                                       "stored or compared (e.g. a NUL character)"), 400)
+        return JSONResponse(
+            error_body(
+                "invalid_value",
+                "a value in the request cannot be stored or compared (e.g. a NUL character)",
+            ),
+            400,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

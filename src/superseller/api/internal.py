@@ -29,8 +29,9 @@ from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, va
 from superseller.tenants import TenantNotFound, get_tenant
 
 log = logging.getLogger("superseller.api.internal")
-router = APIRouter(prefix="/api/v1/jobs", dependencies=[Depends(require_internal_key)],
-                   tags=["internal jobs"])
+router = APIRouter(
+    prefix="/api/v1/jobs", dependencies=[Depends(require_internal_key)], tags=["internal jobs"]
+)
 
 
 class SyncBody(BaseModel):
@@ -61,35 +62,53 @@ def _tenant_or_404(svc: Services, tenant_id: str) -> dict | None:
 
 
 def _accepted(job_id: int, status: str) -> JSONResponse:
-    return JSONResponse({"jobId": job_id, "status": status,
-                         "statusUrl": f"/api/v1/jobs/{job_id}"}, status_code=202)
+    return JSONResponse(
+        {"jobId": job_id, "status": status, "statusUrl": f"/api/v1/jobs/{job_id}"}, status_code=202
+    )
 
 
 @router.post("/sync-mercadolivre", status_code=202)
-def sync_mercadolivre(body: SyncBody, request: Request,
-                      idempotency_key: str | None = Header(default=None, max_length=200)):
+def sync_mercadolivre(
+    body: SyncBody,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, max_length=200),
+):
     began = time.perf_counter()
     svc = services(request)
     _tenant_or_404(svc, body.tenantId)
     key = f"idem:{idempotency_key}" if idempotency_key else f"sync:{body.tenantId}"
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        "sync_mercadolivre", {"tenantId": body.tenantId, "daysBack": body.daysBack},
-        tenant_id=None if body.tenantId == "all" else body.tenantId, unique_key=key)
-    _log("sync-mercadolivre", tenantId=body.tenantId, jobId=job.id, created=job.created,
-         durationMs=int((time.perf_counter() - began) * 1000))
+        "sync_mercadolivre",
+        {"tenantId": body.tenantId, "daysBack": body.daysBack},
+        tenant_id=None if body.tenantId == "all" else body.tenantId,
+        unique_key=key,
+    )
+    _log(
+        "sync-mercadolivre",
+        tenantId=body.tenantId,
+        jobId=job.id,
+        created=job.created,
+        durationMs=int((time.perf_counter() - began) * 1000),
+    )
     return _accepted(job.id, "pending")
 
 
 @router.post("/rebuild-daily-metrics")
-async def rebuild_daily_metrics(body: RebuildBody, request: Request,
-                                idempotency_key: str | None = Header(default=None,
-                                                                     max_length=200)):
+async def rebuild_daily_metrics(
+    body: RebuildBody,
+    request: Request,
+    idempotency_key: str | None = Header(default=None, max_length=200),
+):
     began = time.perf_counter()
     svc = services(request)
     tenant = _tenant_or_404(svc, body.tenantId)
     if (body.from_ is None) != (body.to is None):
-        raise ApiError(422, "invalid_request", "give both 'from' and 'to', or neither",
-                       [{"field": "from" if body.from_ is None else "to", "problem": "missing"}])
+        raise ApiError(
+            422,
+            "invalid_request",
+            "give both 'from' and 'to', or neither",
+            [{"field": "from" if body.from_ is None else "to", "problem": "missing"}],
+        )
     if body.from_ is None and tenant is not None:
         # An external scheduler cannot compute dates: the trailing 30 local days.
         end = local_today(tenant["timezone"], svc.clock.now())
@@ -102,35 +121,55 @@ async def rebuild_daily_metrics(body: RebuildBody, request: Request,
         except InvalidRange as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
     payload = {"tenantId": body.tenantId, **({"from": start, "to": stop} if start else {})}
-    key = (f"idem:{idempotency_key}" if idempotency_key
-           else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}")
+    key = (
+        f"idem:{idempotency_key}"
+        if idempotency_key
+        else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}"
+    )
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        "rebuild_daily_metrics", payload,
-        tenant_id=None if body.tenantId == "all" else body.tenantId, unique_key=key)
+        "rebuild_daily_metrics",
+        payload,
+        tenant_id=None if body.tenantId == "all" else body.tenantId,
+        unique_key=key,
+    )
     admin = JobAdmin(svc.engine)
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)
     while row["status"] in ("pending", "running") and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         row = await asyncio.to_thread(admin.get, job.id)
-    _log("rebuild-daily-metrics", tenantId=body.tenantId, jobId=job.id, status=row["status"],
-         range=[start, stop], durationMs=int((time.perf_counter() - began) * 1000))
+    _log(
+        "rebuild-daily-metrics",
+        tenantId=body.tenantId,
+        jobId=job.id,
+        status=row["status"],
+        range=[start, stop],
+        durationMs=int((time.perf_counter() - began) * 1000),
+    )
     if row["status"] in ("pending", "running"):
         return _accepted(job.id, row["status"])
     result = row["result"] or {}
     with svc.engine.connect() as conn:
-        log_id = conn.execute(select(job_logs.c.id).where(job_logs.c.job_id == job.id)
-                              .order_by(job_logs.c.id.desc()).limit(1)).scalar()
+        log_id = conn.execute(
+            select(job_logs.c.id)
+            .where(job_logs.c.job_id == job.id)
+            .order_by(job_logs.c.id.desc())
+            .limit(1)
+        ).scalar()
     if row["status"] != "completed":
-        return {"success": False, "jobId": job.id, "jobLogId": log_id,
-                "error": row["last_error"]}
+        return {"success": False, "jobId": job.id, "jobLogId": log_id, "error": row["last_error"]}
     if "fannedOut" in result:
         return {"success": True, "jobId": job.id, "jobLogId": log_id, **result}
-    return {"success": True, "jobId": job.id, "jobLogId": log_id,
-            "duration": result.get("durationMs"), "daysProcessed": result.get("daysProcessed"),
-            "rowsUpserted": result.get("rowsUpserted"),
-            "listingsProcessed": result.get("listingsProcessed"),
-            "dateRange": result.get("dateRange")}
+    return {
+        "success": True,
+        "jobId": job.id,
+        "jobLogId": log_id,
+        "duration": result.get("durationMs"),
+        "daysProcessed": result.get("daysProcessed"),
+        "rowsUpserted": result.get("rowsUpserted"),
+        "listingsProcessed": result.get("listingsProcessed"),
+        "dateRange": result.get("dateRange"),
+    }
 
 
 @router.get("/{job_id}")

@@ -30,10 +30,13 @@ def _scope(user: User, tenant_id: str | None) -> str | None:
 
 
 @router.get("/status")
-def job_status(request: Request, user: User = Depends(current_user),
-               jobType: str | None = Query(None, max_length=100),
-               limit: int = Query(20, ge=1, le=200),
-               tenantId: str | None = Query(None, max_length=64)):
+def job_status(
+    request: Request,
+    user: User = Depends(current_user),
+    jobType: str | None = Query(None, max_length=100),
+    limit: int = Query(20, ge=1, le=200),
+    tenantId: str | None = Query(None, max_length=64),
+):
     """Recent runs (job_logs, newest first), a summary per type and outcome, and the last
     successful run of each type."""
     svc = services(request)
@@ -48,15 +51,18 @@ def job_status(request: Request, user: User = Depends(current_user),
     if tenant is None:
         stats.fold(svc.engine, svc.clock)
     per_type = stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)["types"]
-    summary = [{"jobType": t["jobType"], "status": status, "count": n,
-                "avgDurationMs": t["avgDurationMs"]}
-               for t in per_type for status, n in sorted(t["byStatus"].items())
-               if not jobType or t["jobType"] == jobType]
+    summary = [
+        {"jobType": t["jobType"], "status": status, "count": n, "avgDurationMs": t["avgDurationMs"]}
+        for t in per_type
+        for status, n in sorted(t["byStatus"].items())
+        if not jobType or t["jobType"] == jobType
+    ]
     with svc.engine.connect() as conn:
         last_ok = {}
         for t in per_type:
-            q = select(job_logs).where(job_logs.c.job_type == t["jobType"],
-                                       job_logs.c.status == "success")
+            q = select(job_logs).where(
+                job_logs.c.job_type == t["jobType"], job_logs.c.status == "success"
+            )
             if tenant is not None:
                 q = q.where(job_logs.c.tenant_id == tenant)
             row = conn.execute(q.order_by(job_logs.c.started_at.desc()).limit(1)).first()
@@ -66,8 +72,11 @@ def job_status(request: Request, user: User = Depends(current_user),
 
 
 @router.get("/stats")
-def job_stats(request: Request, user: User = Depends(current_user),
-              tenantId: str | None = Query(None, max_length=64)):
+def job_stats(
+    request: Request,
+    user: User = Depends(current_user),
+    tenantId: str | None = Query(None, max_length=64),
+):
     """Per job type: total runs, runs and failures in the last 24 h, average duration, last
     run; and the last 10 errors."""
     svc = services(request)

@@ -43,53 +43,90 @@ def _state_key(request: Request) -> bytes:
 
 
 @router.get("/connect", status_code=303)
-def connect(request: Request, user: User = Depends(current_user),
-            tenantId: str | None = Query(None, max_length=64)):
+def connect(
+    request: Request,
+    user: User = Depends(current_user),
+    tenantId: str | None = Query(None, max_length=64),
+):
     """Redirect to Mercado Livre's authorization page (303)."""
     svc = services(request)
     if not svc.settings.ml_client_id or not svc.settings.ml_redirect_uri:
-        raise ApiError(503, "mercadolivre_not_configured",
-                       "Mercado Livre app not configured (ML_CLIENT_ID, ML_REDIRECT_URI)")
+        raise ApiError(
+            503,
+            "mercadolivre_not_configured",
+            "Mercado Livre app not configured (ML_CLIENT_ID, ML_REDIRECT_URI)",
+        )
     tenant = tenant_of(request, user, tenantId)
     nonce = secrets.token_urlsafe(16)
     now = svc.clock.now()
-    state = jwt.encode({"tenant": tenant["id"], "uid": user.id, "nonce": nonce,
-                        "exp": now + STATE_TTL}, _state_key(request), algorithm="HS256")
+    state = jwt.encode(
+        {"tenant": tenant["id"], "uid": user.id, "nonce": nonce, "exp": now + STATE_TTL},
+        _state_key(request),
+        algorithm="HS256",
+    )
     verifier, challenge = pkce_pair()
-    cookie = Fernet(svc.settings.encryption_key()).encrypt(
-        json.dumps({"nonce": nonce, "verifier": verifier}).encode()).decode()
+    cookie = (
+        Fernet(svc.settings.encryption_key())
+        .encrypt(json.dumps({"nonce": nonce, "verifier": verifier}).encode())
+        .decode()
+    )
     out = RedirectResponse(authorization_url(svc.settings, state, challenge), status_code=303)
-    out.set_cookie(COOKIE, cookie, max_age=int(STATE_TTL.total_seconds()), httponly=True,
-                   samesite="lax", path="/api/v1/mercadolivre")
+    out.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=int(STATE_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        path="/api/v1/mercadolivre",
+    )
     return out
 
 
 @router.get("/callback", status_code=303)
-def callback(request: Request, code: str = Query(min_length=1, max_length=500),
-             state: str = Query(min_length=1, max_length=2000)):
+def callback(
+    request: Request,
+    code: str = Query(min_length=1, max_length=500),
+    state: str = Query(min_length=1, max_length=2000),
+):
     """Mercado Livre sends the seller back here: check, exchange, store, go to the dashboard."""
     svc = services(request)
     try:
-        claims = jwt.decode(state, _state_key(request), algorithms=["HS256"],
-                            options={"require": ["exp"]})
-        held = json.loads(Fernet(svc.settings.encryption_key()).decrypt(
-            request.cookies.get(COOKIE, "").encode()))
+        claims = jwt.decode(
+            state, _state_key(request), algorithms=["HS256"], options={"require": ["exp"]}
+        )
+        held = json.loads(
+            Fernet(svc.settings.encryption_key()).decrypt(request.cookies.get(COOKIE, "").encode())
+        )
     except (jwt.PyJWTError, InvalidToken, ValueError):
-        raise ApiError(400, "invalid_oauth_state", "the connection request is invalid or "
-                       "expired; start again from the dashboard") from None
+        raise ApiError(
+            400,
+            "invalid_oauth_state",
+            "the connection request is invalid or expired; start again from the dashboard",
+        ) from None
     if not secrets.compare_digest(str(held.get("nonce", "")), str(claims.get("nonce", ""))):
-        raise ApiError(400, "invalid_oauth_state", "the connection request does not match "
-                       "this browser; start again from the dashboard")
+        raise ApiError(
+            400,
+            "invalid_oauth_state",
+            "the connection request does not match this browser; start again from the dashboard",
+        )
     try:
-        connect_account(svc.engine, oauth_app(svc.settings),
-                        TokenCipher(svc.settings.encryption_key()), claims["tenant"], code,
-                        svc.clock.now(), code_verifier=held["verifier"])
+        connect_account(
+            svc.engine,
+            oauth_app(svc.settings),
+            TokenCipher(svc.settings.encryption_key()),
+            claims["tenant"],
+            code,
+            svc.clock.now(),
+            code_verifier=held["verifier"],
+        )
     except MLError as exc:
-        raise ApiError(400, "mercadolivre_refused",
-                       f"Mercado Livre refused the connection ({exc.code})") from None
+        raise ApiError(
+            400, "mercadolivre_refused", f"Mercado Livre refused the connection ({exc.code})"
+        ) from None
     except httpx.HTTPError:
-        raise ApiError(502, "mercadolivre_unreachable",
-                       "Mercado Livre could not be reached; try again") from None
+        raise ApiError(
+            502, "mercadolivre_unreachable", "Mercado Livre could not be reached; try again"
+        ) from None
     out = RedirectResponse("/?conectado=1", status_code=303)
     out.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
     return out

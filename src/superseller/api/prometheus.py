@@ -30,53 +30,73 @@ class DatabaseCollector(Collector):
     def collect(self):
         svc = self.svc
         stats.fold(svc.engine, svc.clock)
-        by_type = GaugeMetricFamily("superseller_jobs", "Unfinished jobs by state and type.",
-                                    labels=["state", "type"])
+        by_type = GaugeMetricFamily(
+            "superseller_jobs", "Unfinished jobs by state and type.", labels=["state", "type"]
+        )
         with svc.engine.connect() as conn:
             for status, job_type, n in conn.execute(
-                    select(jobs.c.status, jobs.c.type, func.count())
-                    .where(jobs.c.status.in_(("pending", "running")))
-                    .group_by(jobs.c.status, jobs.c.type)):
+                select(jobs.c.status, jobs.c.type, func.count())
+                .where(jobs.c.status.in_(("pending", "running")))
+                .group_by(jobs.c.status, jobs.c.type)
+            ):
                 by_type.add_metric([status, job_type], n)
         yield by_type
         counts = stats.queue_counts(svc.engine, svc.clock)
         due = GaugeMetricFamily("superseller_jobs_due", "Pending jobs already due to run.")
         due.add_metric([], counts["due"])
         yield due
-        age = GaugeMetricFamily("superseller_jobs_oldest_due_age_seconds",
-                                "How long the oldest due job has waited.")
+        age = GaugeMetricFamily(
+            "superseller_jobs_oldest_due_age_seconds", "How long the oldest due job has waited."
+        )
         age.add_metric([], counts["oldestDueAgeS"] or 0)
         yield age
 
-        runs = CounterMetricFamily("superseller_job_runs", "Job runs (job_logs rows) by "
-                                   "type and outcome.", labels=["type", "status"])
-        failures = CounterMetricFamily("superseller_job_failures", "Job runs that did not "
-                                       "succeed, by type.", labels=["type"])
-        retries = CounterMetricFamily("superseller_job_retries", "Job runs that were a retry "
-                                      "(attempt > 1), by type.", labels=["type"])
-        seconds = CounterMetricFamily("superseller_job_run_duration_seconds", "Total run time "
-                                      "of job runs, by type (divide by runs for the mean).",
-                                      labels=["type"])
+        runs = CounterMetricFamily(
+            "superseller_job_runs",
+            "Job runs (job_logs rows) by type and outcome.",
+            labels=["type", "status"],
+        )
+        failures = CounterMetricFamily(
+            "superseller_job_failures", "Job runs that did not succeed, by type.", labels=["type"]
+        )
+        retries = CounterMetricFamily(
+            "superseller_job_retries",
+            "Job runs that were a retry (attempt > 1), by type.",
+            labels=["type"],
+        )
+        seconds = CounterMetricFamily(
+            "superseller_job_run_duration_seconds",
+            "Total run time of job runs, by type (divide by runs for the mean).",
+            labels=["type"],
+        )
         for t in stats.job_type_stats(svc.engine, svc.clock)["types"]:
             for status, n in t["byStatus"].items():
                 runs.add_metric([t["jobType"], status], n)
-            failures.add_metric([t["jobType"]], sum(n for s, n in t["byStatus"].items()
-                                                    if s != "success"))
+            failures.add_metric(
+                [t["jobType"]], sum(n for s, n in t["byStatus"].items() if s != "success")
+            )
             retries.add_metric([t["jobType"]], t["retries"])
             seconds.add_metric([t["jobType"]], t["totalDurationMs"] / 1000)
         yield from (runs, failures, retries, seconds)
 
-        late = GaugeMetricFamily("superseller_schedule_late", "1 when a schedule's latest tick "
-                                 "has no successful job by its deadline.", labels=["schedule"])
-        enabled = GaugeMetricFamily("superseller_schedule_enabled", "1 when a schedule is on.",
-                                    labels=["schedule"])
+        late = GaugeMetricFamily(
+            "superseller_schedule_late",
+            "1 when a schedule's latest tick has no successful job by its deadline.",
+            labels=["schedule"],
+        )
+        enabled = GaugeMetricFamily(
+            "superseller_schedule_enabled", "1 when a schedule is on.", labels=["schedule"]
+        )
         for s in schedule_views(svc):
             late.add_metric([s["name"]], 1 if (s["lateness"] or {}).get("late") else 0)
             enabled.add_metric([s["name"]], 1 if s["enabled"] else 0)
         yield from (late, enabled)
 
-        stale = GaugeMetricFamily("superseller_tenant_stale", "1 when a tenant's numbers are "
-                                  "stale ('Desatualizado').", labels=["tenant"])
+        stale = GaugeMetricFamily(
+            "superseller_tenant_stale",
+            "1 when a tenant's numbers are stale ('Desatualizado').",
+            labels=["tenant"],
+        )
         for f in all_freshness(svc.engine, svc.clock.now()):
             stale.add_metric([f["tenantId"]], 0 if f["status"] == "ok" else 1)
         yield stale

@@ -47,8 +47,9 @@ def tenant_of(request: Request, user: User, tenant_id: str | None) -> dict:
         raise ApiError(404, "tenant_not_found", "tenant not found") from None
 
 
-def _range(tenant: dict, request: Request, days: int | None, start: str | None,
-           end: str | None) -> tuple[date, date]:
+def _range(
+    tenant: dict, request: Request, days: int | None, start: str | None, end: str | None
+) -> tuple[date, date]:
     if start or end:
         if not (start and end):
             raise ApiError(422, "invalid_request", "give both 'from' and 'to'")
@@ -62,43 +63,60 @@ def _range(tenant: dict, request: Request, days: int | None, start: str | None,
 
 
 @router.get("/metrics/overview")
-def metrics_overview(request: Request, user: User = Depends(current_user),
-                     days: int | None = Query(None, ge=1, le=400),
-                     from_: str | None = Query(None, alias="from"), to: str | None = None,
-                     tenantId: str | None = None):
+def metrics_overview(
+    request: Request,
+    user: User = Depends(current_user),
+    days: int | None = Query(None, ge=1, le=400),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    tenantId: str | None = None,
+):
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
     return overview(services(request).engine, tenant["id"], start, end)
 
 
 @router.get("/listings")
-def listings(request: Request, user: User = Depends(current_user),
-             days: int | None = Query(None, ge=1, le=400),
-             from_: str | None = Query(None, alias="from"), to: str | None = None,
-             sort: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
-             order: Literal["desc", "asc"] = "desc",
-             tenantId: str | None = None):
+def listings(
+    request: Request,
+    user: User = Depends(current_user),
+    days: int | None = Query(None, ge=1, le=400),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    sort: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+    order: Literal["desc", "asc"] = "desc",
+    tenantId: str | None = None,
+):
     """Per-listing figures for the period, with the score; `sort` by any column."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
     rows = listings_table(services(request).engine, tenant["id"], start, end)
-    listed = [{k: v for k, v in r.items() if k != "breakdown"}  # see /listings/{id}/score
-              for r in sort_listings(rows, sort, descending=order == "desc")]
+    listed = [
+        {k: v for k, v in r.items() if k != "breakdown"}  # see /listings/{id}/score
+        for r in sort_listings(rows, sort, descending=order == "desc")
+    ]
     return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "listings": listed}
 
 
 def _listing_of(request: Request, tenant: dict, listing_id: int):
     with services(request).engine.connect() as conn:
-        row = conn.execute(select(listings_t).where(
-            listings_t.c.id == listing_id, listings_t.c.tenant_id == tenant["id"])).first()
+        row = conn.execute(
+            select(listings_t).where(
+                listings_t.c.id == listing_id, listings_t.c.tenant_id == tenant["id"]
+            )
+        ).first()
     if row is None:
         raise ApiError(404, "listing_not_found", "listing not found")
     return row
 
 
 @router.get("/listings/{listing_id}/score")
-def listing_score(request: Request, listing_id: int = id_path("listing id"),
-                  user: User = Depends(current_user), tenantId: str | None = None):
+def listing_score(
+    request: Request,
+    listing_id: int = id_path("listing id"),
+    user: User = Depends(current_user),
+    tenantId: str | None = None,
+):
     """The score, its dimensions with one sentence each, the media verdict, and the next
     actions (highest gain first). `explanation` is model-worded when configured."""
     tenant = tenant_of(request, user, tenantId)
@@ -106,11 +124,16 @@ def listing_score(request: Request, listing_id: int = id_path("listing id"),
     if row.score_breakdown is None:
         raise ApiError(404, "not_scored", "this listing has not been scored yet")
     svc = services(request)
-    return {"listingId": row.id, "externalId": row.external_id, "title": row.title,
-            "scoredAt": row.scored_at.isoformat() if row.scored_at else None,
-            **row.score_breakdown,
-            "explanation": wording.explanation(svc.engine, svc.settings, row.score_breakdown,
-                                               svc.clock)}
+    return {
+        "listingId": row.id,
+        "externalId": row.external_id,
+        "title": row.title,
+        "scoredAt": row.scored_at.isoformat() if row.scored_at else None,
+        **row.score_breakdown,
+        "explanation": wording.explanation(
+            svc.engine, svc.settings, row.score_breakdown, svc.clock
+        ),
+    }
 
 
 class ClipsBody(BaseModel):
@@ -118,16 +141,24 @@ class ClipsBody(BaseModel):
 
 
 @router.put("/listings/{listing_id}/clips")
-def set_clips(body: ClipsBody, request: Request, listing_id: int = id_path("listing id"),
-              user: User = Depends(current_user), tenantId: str | None = None):
+def set_clips(
+    body: ClipsBody,
+    request: Request,
+    listing_id: int = id_path("listing id"),
+    user: User = Depends(current_user),
+    tenantId: str | None = None,
+):
     """The seller says whether the listing has a clip (Mercado Livre does not tell us for
     Brazilian listings). The listing is re-scored at once."""
     tenant = tenant_of(request, user, tenantId)
     _listing_of(request, tenant, listing_id)
     svc = services(request)
     with svc.engine.begin() as conn:
-        conn.execute(update(listings_t).where(listings_t.c.id == listing_id)
-                     .values(has_clips_override=body.hasClips))
+        conn.execute(
+            update(listings_t)
+            .where(listings_t.c.id == listing_id)
+            .values(has_clips_override=body.hasClips)
+        )
     score_tenant(svc.engine, tenant["id"], svc.clock.now(), [listing_id])
     return listing_score(request, listing_id, user, tenantId)
 
@@ -144,23 +175,33 @@ class RefreshBody(BaseModel):
 
 
 @router.post("/refresh", status_code=202)
-def refresh(body: RefreshBody, request: Request, user: User = Depends(current_user),
-            tenantId: str | None = None):
+def refresh(
+    body: RefreshBody,
+    request: Request,
+    user: User = Depends(current_user),
+    tenantId: str | None = None,
+):
     """'Atualizar dados': a sync of the period (which queues the rebuild); a second click
     while it is queued or running returns the same job."""
     tenant = tenant_of(request, user, tenantId)
     svc = services(request)
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        "sync_mercadolivre", {"tenantId": tenant["id"], "daysBack": body.days},
-        tenant_id=tenant["id"], unique_key=f"sync:{tenant['id']}", priority=10)
-    return {"jobIds": [job.id], "created": job.created,
-            "statusUrl": f"/api/v1/refresh/{job.id}"}
+        "sync_mercadolivre",
+        {"tenantId": tenant["id"], "daysBack": body.days},
+        tenant_id=tenant["id"],
+        unique_key=f"sync:{tenant['id']}",
+        priority=10,
+    )
+    return {"jobIds": [job.id], "created": job.created, "statusUrl": f"/api/v1/refresh/{job.id}"}
 
 
 @router.get("/refresh/{job_id}")
-def refresh_status(request: Request, job_id: int = id_path("job id"),
-                   user: User = Depends(current_user),
-                   tenantId: str | None = None):
+def refresh_status(
+    request: Request,
+    job_id: int = id_path("job id"),
+    user: User = Depends(current_user),
+    tenantId: str | None = None,
+):
     """The refresh's progress: the sync, then the rebuild it queued."""
     tenant = tenant_of(request, user, tenantId)
     admin = JobAdmin(services(request).engine)
@@ -176,12 +217,21 @@ def refresh_status(request: Request, job_id: int = id_path("job id"),
     failed = sync["status"] == "failed" or (rebuild is not None and rebuild["status"] == "failed")
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
-        reasons = {r["code"] for r in tenant_freshness(
-            services(request).engine, tenant["id"], services(request).clock.now())["reasons"]}
-        message = ("Reconecte sua conta do Mercado Livre para atualizar os dados."
-                   if "reauth_required" in reasons else
-                   "A atualização falhou. Tente novamente em alguns minutos.")
-    return {"state": "failed" if failed else "done" if done else "running",
-            "sync": sync["status"], "rebuild": rebuild["status"] if rebuild else None,
-            "error": (sync["last_error"] or (rebuild or {}).get("last_error")) if failed
-            else None, "message": message}
+        reasons = {
+            r["code"]
+            for r in tenant_freshness(
+                services(request).engine, tenant["id"], services(request).clock.now()
+            )["reasons"]
+        }
+        message = (
+            "Reconecte sua conta do Mercado Livre para atualizar os dados."
+            if "reauth_required" in reasons
+            else "A atualização falhou. Tente novamente em alguns minutos."
+        )
+    return {
+        "state": "failed" if failed else "done" if done else "running",
+        "sync": sync["status"],
+        "rebuild": rebuild["status"] if rebuild else None,
+        "error": (sync["last_error"] or (rebuild or {}).get("last_error")) if failed else None,
+        "message": message,
+    }

@@ -15,10 +15,16 @@ from typing import Any
 
 RETRY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
 JOBS = {
-    "sync": {"cron": "cron(0 2 * * ? *)", "path": "/api/v1/jobs/sync-mercadolivre",
-             "body": {"tenantId": "all", "daysBack": 30}},
-    "rebuild": {"cron": "cron(0 3 * * ? *)", "path": "/api/v1/jobs/rebuild-daily-metrics",
-                "body": {"tenantId": "all"}},
+    "sync": {
+        "cron": "cron(0 2 * * ? *)",
+        "path": "/api/v1/jobs/sync-mercadolivre",
+        "body": {"tenantId": "all", "daysBack": 30},
+    },
+    "rebuild": {
+        "cron": "cron(0 3 * * ? *)",
+        "path": "/api/v1/jobs/rebuild-daily-metrics",
+        "body": {"tenantId": "all"},
+    },
 }
 
 
@@ -40,20 +46,22 @@ class Clients:
             import boto3
         except ImportError:
             raise AwsSetupError("boto3 is not installed: pip install 'superseller[aws]'") from None
-        return cls(*(boto3.client(n) for n in ("events", "scheduler", "sqs", "iam",
-                                                "cloudwatch")))
+        return cls(*(boto3.client(n) for n in ("events", "scheduler", "sqs", "iam", "cloudwatch")))
 
 
 def _exists(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("ResourceAlreadyExistsException", "EntityAlreadyExists",
-                    "ConflictException")
+    return code in ("ResourceAlreadyExistsException", "EntityAlreadyExists", "ConflictException")
 
 
 def _missing(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-    return code in ("ResourceNotFoundException", "NoSuchEntity",
-                    "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+    return code in (
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    )
 
 
 def _upsert(describe, create, update, args: dict) -> dict:
@@ -68,8 +76,14 @@ def _upsert(describe, create, update, args: dict) -> dict:
 
 
 def _trust(service: str) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
 
 
 def _role(c: Clients, name: str, service: str, policy: dict) -> str:
@@ -79,34 +93,55 @@ def _role(c: Clients, name: str, service: str, policy: dict) -> str:
         if not _exists(exc):
             raise
         arn = c.iam.get_role(RoleName=name)
-    c.iam.put_role_policy(RoleName=name, PolicyName="superseller", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": policy}))
+    c.iam.put_role_policy(
+        RoleName=name,
+        PolicyName="superseller",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": policy}),
+    )
     return arn["Role"]["Arn"]
 
 
-def _schedule_args(name: str, job: dict, timezone: str, bus_arn: str, role_arn: str,
-                   dlq_arn: str, state: str) -> dict:
-    return dict(Name=name, ScheduleExpression=job["cron"], ScheduleExpressionTimezone=timezone,
-                FlexibleTimeWindow={"Mode": "OFF"}, State=state,
-                Target={"Arn": bus_arn, "RoleArn": role_arn, "Input": json.dumps(job["body"]),
-                        "EventBridgeParameters": {"DetailType": job["key"],
-                                                  "Source": job["source"]},
-                        "RetryPolicy": RETRY, "DeadLetterConfig": {"Arn": dlq_arn}})
+def _schedule_args(
+    name: str, job: dict, timezone: str, bus_arn: str, role_arn: str, dlq_arn: str, state: str
+) -> dict:
+    return dict(
+        Name=name,
+        ScheduleExpression=job["cron"],
+        ScheduleExpressionTimezone=timezone,
+        FlexibleTimeWindow={"Mode": "OFF"},
+        State=state,
+        Target={
+            "Arn": bus_arn,
+            "RoleArn": role_arn,
+            "Input": json.dumps(job["body"]),
+            "EventBridgeParameters": {"DetailType": job["key"], "Source": job["source"]},
+            "RetryPolicy": RETRY,
+            "DeadLetterConfig": {"Arn": dlq_arn},
+        },
+    )
 
 
-def apply(c: Clients, api_url: str, key: str, *, name: str = "superseller",
-          timezone: str = "America/Sao_Paulo", enabled: bool = True) -> dict[str, Any]:
+def apply(
+    c: Clients,
+    api_url: str,
+    key: str,
+    *,
+    name: str = "superseller",
+    timezone: str = "America/Sao_Paulo",
+    enabled: bool = True,
+) -> dict[str, Any]:
     """Create or update every part; running it again changes nothing."""
     if not api_url.startswith("https://"):
         raise AwsSetupError("API destinations call HTTPS endpoints only: give an https:// URL")
     if not key:
-        raise AwsSetupError("no INTERNAL_JOBS_KEY to send: set it, or "
-                            "INTERNAL_JOBS_KEY_SECRET_ID")
+        raise AwsSetupError("no INTERNAL_JOBS_KEY to send: set it, or INTERNAL_JOBS_KEY_SECRET_ID")
     source, bus = f"{name}.scheduler", f"{name}-jobs"
-    queue_url = c.sqs.create_queue(QueueName=f"{name}-jobs-dlq",
-                                   Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    dlq_arn = c.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"]
-                                         )["Attributes"]["QueueArn"]
+    queue_url = c.sqs.create_queue(
+        QueueName=f"{name}-jobs-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dlq_arn = c.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     try:
         bus_arn = c.events.create_event_bus(Name=bus)["EventBusArn"]
     except Exception as exc:
@@ -115,39 +150,96 @@ def apply(c: Clients, api_url: str, key: str, *, name: str = "superseller",
         bus_arn = c.events.describe_event_bus(Name=bus)["Arn"]
     auth = {"ApiKeyAuthParameters": {"ApiKeyName": "X-Internal-Key", "ApiKeyValue": key}}
     conn = dict(Name=f"{name}-internal-key", AuthorizationType="API_KEY", AuthParameters=auth)
-    conn_arn = _upsert(c.events.describe_connection, c.events.create_connection,
-                       c.events.update_connection, conn)["ConnectionArn"]
+    conn_arn = _upsert(
+        c.events.describe_connection, c.events.create_connection, c.events.update_connection, conn
+    )["ConnectionArn"]
     destinations, rules = {}, {}
     for k, job in JOBS.items():
-        args = dict(Name=f"{name}-{k}", ConnectionArn=conn_arn, HttpMethod="POST",
-                    InvocationEndpoint=api_url.rstrip("/") + job["path"],
-                    InvocationRateLimitPerSecond=1)
-        destinations[k] = _upsert(c.events.describe_api_destination,
-                                  c.events.create_api_destination,
-                                  c.events.update_api_destination, args)["ApiDestinationArn"]
-    events_role = _role(c, f"{name}-api-destinations", "events.amazonaws.com", [{
-        "Effect": "Allow", "Action": "events:InvokeApiDestination",
-        "Resource": list(destinations.values())}])
+        args = dict(
+            Name=f"{name}-{k}",
+            ConnectionArn=conn_arn,
+            HttpMethod="POST",
+            InvocationEndpoint=api_url.rstrip("/") + job["path"],
+            InvocationRateLimitPerSecond=1,
+        )
+        destinations[k] = _upsert(
+            c.events.describe_api_destination,
+            c.events.create_api_destination,
+            c.events.update_api_destination,
+            args,
+        )["ApiDestinationArn"]
+    events_role = _role(
+        c,
+        f"{name}-api-destinations",
+        "events.amazonaws.com",
+        [
+            {
+                "Effect": "Allow",
+                "Action": "events:InvokeApiDestination",
+                "Resource": list(destinations.values()),
+            }
+        ],
+    )
     for k in JOBS:
-        rules[k] = c.events.put_rule(Name=f"{name}-{k}", EventBusName=bus, State="ENABLED",
-                                     EventPattern=json.dumps({"source": [source],
-                                                              "detail-type": [k]}))["RuleArn"]
-        c.events.put_targets(Rule=f"{name}-{k}", EventBusName=bus, Targets=[{
-            "Id": f"{name}-{k}", "Arn": destinations[k], "RoleArn": events_role,
-            "InputPath": "$.detail", "RetryPolicy": RETRY, "DeadLetterConfig": {"Arn": dlq_arn}}])
-    c.sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps({
-        "Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": dlq_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": list(rules.values())}}}]})})
-    scheduler_role = _role(c, f"{name}-scheduler", "scheduler.amazonaws.com", [
-        {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn},
-        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dlq_arn}])
+        rules[k] = c.events.put_rule(
+            Name=f"{name}-{k}",
+            EventBusName=bus,
+            State="ENABLED",
+            EventPattern=json.dumps({"source": [source], "detail-type": [k]}),
+        )["RuleArn"]
+        c.events.put_targets(
+            Rule=f"{name}-{k}",
+            EventBusName=bus,
+            Targets=[
+                {
+                    "Id": f"{name}-{k}",
+                    "Arn": destinations[k],
+                    "RoleArn": events_role,
+                    "InputPath": "$.detail",
+                    "RetryPolicy": RETRY,
+                    "DeadLetterConfig": {"Arn": dlq_arn},
+                }
+            ],
+        )
+    c.sqs.set_queue_attributes(
+        QueueUrl=queue_url,
+        Attributes={
+            "Policy": json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": dlq_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": list(rules.values())}},
+                        }
+                    ],
+                }
+            )
+        },
+    )
+    scheduler_role = _role(
+        c,
+        f"{name}-scheduler",
+        "scheduler.amazonaws.com",
+        [
+            {"Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn},
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dlq_arn},
+        ],
+    )
     schedules = {}
     for k, job in JOBS.items():
-        args = _schedule_args(f"{name}-{k}", {**job, "key": k, "source": source}, timezone,
-                              bus_arn, scheduler_role, dlq_arn,
-                              "ENABLED" if enabled else "DISABLED")
+        args = _schedule_args(
+            f"{name}-{k}",
+            {**job, "key": k, "source": source},
+            timezone,
+            bus_arn,
+            scheduler_role,
+            dlq_arn,
+            "ENABLED" if enabled else "DISABLED",
+        )
         try:
             schedules[k] = c.scheduler.create_schedule(**args)["ScheduleArn"]
         except Exception as exc:
@@ -155,20 +247,39 @@ def apply(c: Clients, api_url: str, key: str, *, name: str = "superseller",
                 raise
             schedules[k] = c.scheduler.update_schedule(**args)["ScheduleArn"]
         c.cloudwatch.put_metric_alarm(
-            AlarmName=f"{name}-{k}-failed-invocations", Namespace="AWS/Events",
-            MetricName="FailedInvocations", Statistic="Sum", Period=300, EvaluationPeriods=1,
-            Threshold=0, ComparisonOperator="GreaterThanThreshold",
+            AlarmName=f"{name}-{k}-failed-invocations",
+            Namespace="AWS/Events",
+            MetricName="FailedInvocations",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=0,
+            ComparisonOperator="GreaterThanThreshold",
             TreatMissingData="notBreaching",
-            Dimensions=[{"Name": "RuleName", "Value": f"{name}-{k}"},
-                        {"Name": "EventBusName", "Value": bus}])
+            Dimensions=[
+                {"Name": "RuleName", "Value": f"{name}-{k}"},
+                {"Name": "EventBusName", "Value": bus},
+            ],
+        )
     c.cloudwatch.put_metric_alarm(
-        AlarmName=f"{name}-jobs-dlq-not-empty", Namespace="AWS/SQS",
-        MetricName="ApproximateNumberOfMessagesVisible", Statistic="Maximum", Period=300,
-        EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        AlarmName=f"{name}-jobs-dlq-not-empty",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
         TreatMissingData="notBreaching",
-        Dimensions=[{"Name": "QueueName", "Value": f"{name}-jobs-dlq"}])
-    return {"schedules": schedules, "apiDestinations": destinations, "rules": rules,
-            "bus": bus_arn, "dlq": dlq_arn}
+        Dimensions=[{"Name": "QueueName", "Value": f"{name}-jobs-dlq"}],
+    )
+    return {
+        "schedules": schedules,
+        "apiDestinations": destinations,
+        "rules": rules,
+        "bus": bus_arn,
+        "dlq": dlq_arn,
+    }
 
 
 def set_state(c: Clients, enabled: bool, name: str = "superseller") -> list[str]:
@@ -179,13 +290,21 @@ def set_state(c: Clients, enabled: bool, name: str = "superseller") -> list[str]
             s = c.scheduler.get_schedule(Name=f"{name}-{k}")
         except Exception as exc:
             if _missing(exc):
-                raise AwsSetupError(f"schedule {name}-{k} not found: run `apply` first") \
-                    from None
+                raise AwsSetupError(f"schedule {name}-{k} not found: run `apply` first") from None
             raise
-        keep = {f: s[f] for f in ("ScheduleExpression", "ScheduleExpressionTimezone",
-                                  "FlexibleTimeWindow", "Target") if f in s}
-        c.scheduler.update_schedule(Name=s["Name"], State="ENABLED" if enabled else "DISABLED",
-                                    **keep)
+        keep = {
+            f: s[f]
+            for f in (
+                "ScheduleExpression",
+                "ScheduleExpressionTimezone",
+                "FlexibleTimeWindow",
+                "Target",
+            )
+            if f in s
+        }
+        c.scheduler.update_schedule(
+            Name=s["Name"], State="ENABLED" if enabled else "DISABLED", **keep
+        )
         done.append(s["Name"])
     return done
 
@@ -204,19 +323,25 @@ def delete(c: Clients, name: str = "superseller") -> list[str]:
 
     for k in JOBS:
         attempt(f"schedule {name}-{k}", c.scheduler.delete_schedule, Name=f"{name}-{k}")
-        attempt(f"targets of {name}-{k}", c.events.remove_targets, Rule=f"{name}-{k}",
-                EventBusName=bus, Ids=[f"{name}-{k}"])
+        attempt(
+            f"targets of {name}-{k}",
+            c.events.remove_targets,
+            Rule=f"{name}-{k}",
+            EventBusName=bus,
+            Ids=[f"{name}-{k}"],
+        )
         attempt(f"rule {name}-{k}", c.events.delete_rule, Name=f"{name}-{k}", EventBusName=bus)
-        attempt(f"api destination {name}-{k}", c.events.delete_api_destination,
-                Name=f"{name}-{k}")
+        attempt(f"api destination {name}-{k}", c.events.delete_api_destination, Name=f"{name}-{k}")
     attempt("connection", c.events.delete_connection, Name=f"{name}-internal-key")
     attempt("event bus", c.events.delete_event_bus, Name=bus)
     for role in (f"{name}-scheduler", f"{name}-api-destinations"):
-        attempt(f"policy of {role}", c.iam.delete_role_policy, RoleName=role,
-                PolicyName="superseller")
+        attempt(
+            f"policy of {role}", c.iam.delete_role_policy, RoleName=role, PolicyName="superseller"
+        )
         attempt(f"role {role}", c.iam.delete_role, RoleName=role)
-    c.cloudwatch.delete_alarms(AlarmNames=[f"{name}-{k}-failed-invocations" for k in JOBS]
-                               + [f"{name}-jobs-dlq-not-empty"])
+    c.cloudwatch.delete_alarms(
+        AlarmNames=[f"{name}-{k}-failed-invocations" for k in JOBS] + [f"{name}-jobs-dlq-not-empty"]
+    )
     try:
         url = c.sqs.get_queue_url(QueueName=f"{name}-jobs-dlq")["QueueUrl"]
         attempt("dead-letter queue", c.sqs.delete_queue, QueueUrl=url)

@@ -10,8 +10,9 @@ from superseller.config import get_settings
 from superseller.internal_key import InternalKeys, KeyUnavailable
 
 app = typer.Typer(help="AWS tooling (needs the optional aws extra: boto3).", no_args_is_help=True)
-schedules_app = typer.Typer(help="EventBridge schedules that call the internal job endpoints.",
-                            no_args_is_help=True)
+schedules_app = typer.Typer(
+    help="EventBridge schedules that call the internal job endpoints.", no_args_is_help=True
+)
 app.add_typer(schedules_app, name="schedules")
 
 NAME = typer.Option("superseller", "--name", help="Prefix of every AWS resource.")
@@ -37,16 +38,18 @@ def _key() -> str:
 
 
 @schedules_app.command()
-def apply(api_url: str = typer.Option(..., help="Public HTTPS base URL of the API."),
-          name: str = NAME,
-          timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
-          disabled: bool = typer.Option(False, help="Create the schedules switched off.")
-          ) -> None:
+def apply(
+    api_url: str = typer.Option(..., help="Public HTTPS base URL of the API."),
+    name: str = NAME,
+    timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
+    disabled: bool = typer.Option(False, help="Create the schedules switched off."),
+) -> None:
     """Create or update the whole set (idempotent)."""
     key = _key()
     try:
-        out = aws_schedules.apply(_clients(), api_url, key, name=name, timezone=timezone,
-                                  enabled=not disabled)
+        out = aws_schedules.apply(
+            _clients(), api_url, key, name=name, timezone=timezone, enabled=not disabled
+        )
     except aws_schedules.AwsSetupError as exc:
         raise CliError(str(exc), 2) from None
     print_json(out)

@@ -28,8 +28,11 @@ def downgrade(revision: str = typer.Argument(..., help="Target revision, or 'bas
     """Revert migrations down to REVISION."""
     from superseller.db import migrate
 
-    if revision != "base" and not revision.startswith(("-", "+")) and \
-            revision not in migrate.known_revisions():
+    if (
+        revision != "base"
+        and not revision.startswith(("-", "+"))
+        and revision not in migrate.known_revisions()
+    ):
         raise CliError(f"unknown revision {revision!r}", 2)
     migrate.downgrade(engine(), revision)
     console.print(f"database at revision {migrate.current(engine()) or 'base'}")

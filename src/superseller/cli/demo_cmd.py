@@ -53,15 +53,26 @@ def _show(eng, days: int) -> None:
     table = Table(title=f"Visão geral — últimos {days} dias ({start:%d/%m} a {end:%d/%m})")
     for col in ("", "valor", "período anterior", "variação"):
         table.add_column(col, justify="right" if col else "left")
-    rows = [("Receita", _brl, "revenue"), ("Pedidos", str, "orders"), ("Unidades", str, "units"),
-            ("Visitas", str, "visits"),
-            ("Conversão", lambda v: "—" if v is None else f"{v * 100:.2f}%".replace(".", ","),
-             "conversion"), ("Ticket médio", _brl, "avgTicket")]
+    rows = [
+        ("Receita", _brl, "revenue"),
+        ("Pedidos", str, "orders"),
+        ("Unidades", str, "units"),
+        ("Visitas", str, "visits"),
+        (
+            "Conversão",
+            lambda v: "—" if v is None else f"{v * 100:.2f}%".replace(".", ","),
+            "conversion",
+        ),
+        ("Ticket médio", _brl, "avgTicket"),
+    ]
     for label, fmt, key in rows:
         card = c[key]
-        table.add_row(label, fmt(card["value"]) if card["value"] is not None else "—",
-                      fmt(card["previous"]) if card["previous"] is not None else "—",
-                      _pct(card["changePct"]))
+        table.add_row(
+            label,
+            fmt(card["value"]) if card["value"] is not None else "—",
+            fmt(card["previous"]) if card["previous"] is not None else "—",
+            _pct(card["changePct"]),
+        )
     console.print(table)
     top = Table(title="Anúncios que mais venderam")
     for col in ("anúncio", "receita", "pedidos"):
@@ -77,8 +88,9 @@ def _check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError:
-            raise CliError(f"port {port} on {host} is taken; choose another with --port", 2) \
-                from None
+            raise CliError(
+                f"port {port} on {host} is taken; choose another with --port", 2
+            ) from None
 
 
 def demo(
@@ -100,14 +112,20 @@ def demo(
     _check_port(host, port)
     directory = data_dir or Path(tempfile.mkdtemp(prefix="superseller-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
-    sandbox = start_in_thread(SellerSpec(listings=listings, history_days=history_days,
-                                         start=datetime.now(UTC)))
+    sandbox = start_in_thread(
+        SellerSpec(listings=listings, history_days=history_days, start=datetime.now(UTC))
+    )
     settings = Settings(
-        data_dir=directory, database_url=f"sqlite:///{directory / 'superseller.db'}",
-        ml_api_url=sandbox.url, ml_auth_url=f"{sandbox.url}/authorization",
-        ml_client_id="sandbox-app", ml_client_secret="sandbox-secret",
-        ml_redirect_uri="http://127.0.0.1/mercadolivre/callback", ml_requests_per_s=0,
-        ml_concurrency=8)
+        data_dir=directory,
+        database_url=f"sqlite:///{directory / 'superseller.db'}",
+        ml_api_url=sandbox.url,
+        ml_auth_url=f"{sandbox.url}/authorization",
+        ml_client_id="sandbox-app",
+        ml_client_secret="sandbox-secret",
+        ml_redirect_uri="http://127.0.0.1/mercadolivre/callback",
+        ml_requests_per_s=0,
+        ml_concurrency=8,
+    )
     eng = make_engine(settings.resolved_database_url())
     reg = build_registry(settings)
     console.print(f"[b]SuperSeller demo[/b] — data in {directory}, sandbox at {sandbox.url}")
@@ -121,26 +139,49 @@ def demo(
         create_tenant(eng, "Loja Demo", tenant_id=TENANT)
         connect_sandbox(eng, settings, TENANT, datetime.now(UTC))
         console.print("Mercado Livre (sandbox) conectado.")
-    sync = run_job_now("sync_mercadolivre", {"tenantId": TENANT, "daysBack": history_days},
-                       TENANT, "Sincronizando com o Mercado Livre", eng=eng, reg=reg,
-                       settings=settings)
+    sync = run_job_now(
+        "sync_mercadolivre",
+        {"tenantId": TENANT, "daysBack": history_days},
+        TENANT,
+        "Sincronizando com o Mercado Livre",
+        eng=eng,
+        reg=reg,
+        settings=settings,
+    )
     if sync["status"] != "completed":
         raise CliError(f"sync failed: {sync['last_error']}")
     r = sync["result"]
-    console.print(f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
-                  f"visitas sincronizados ({r['requests']} chamadas à API).")
-    rebuild = run_job_now("rebuild_daily_metrics", {"tenantId": TENANT, **{
-        "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]}}, TENANT,
-        "Atualizando métricas diárias", eng=eng, reg=reg, settings=settings)
+    console.print(
+        f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
+        f"visitas sincronizados ({r['requests']} chamadas à API)."
+    )
+    rebuild = run_job_now(
+        "rebuild_daily_metrics",
+        {"tenantId": TENANT, "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]},
+        TENANT,
+        "Atualizando métricas diárias",
+        eng=eng,
+        reg=reg,
+        settings=settings,
+    )
     if rebuild["status"] != "completed":
         raise CliError(f"rebuild failed: {rebuild['last_error']}")
     for days in (7, 30):
         _show(eng, days)
     f = tenant_freshness(eng, TENANT, datetime.now(UTC))
-    console.print(f"Status: [b]{f['label']}[/b]" + (f" (até {f['updatedUntil']})"
-                                                    if f["updatedUntil"] else ""))
-    run_job_now("score_listings", {"tenantId": TENANT}, TENANT, "Calculando notas dos anúncios",
-                eng=eng, reg=reg, settings=settings)
+    console.print(
+        f"Status: [b]{f['label']}[/b]"
+        + (f" (até {f['updatedUntil']})" if f["updatedUntil"] else "")
+    )
+    run_job_now(
+        "score_listings",
+        {"tenantId": TENANT},
+        TENANT,
+        "Calculando notas dos anúncios",
+        eng=eng,
+        reg=reg,
+        settings=settings,
+    )
     if once:
         sandbox.stop()
         return
@@ -148,10 +189,13 @@ def demo(
         with contextlib.suppress(UserError):  # already there from an earlier run
             create_user(eng, email, DEMO_PASSWORD, role, tenant)
     url = f"http://{host}:{port}"
-    console.print(f"\n[b]Painel:[/b] {url}   login [b]{SELLER_LOGIN}[/b] / senha "
-                  f"[b]{DEMO_PASSWORD}[/b] (administrador: {ADMIN_LOGIN}, mesma senha)")
-    console.print("API, worker e agendador rodando; o sandbox continua gerando pedidos. "
-                  "Ctrl-C para parar.")
+    console.print(
+        f"\n[b]Painel:[/b] {url}   login [b]{SELLER_LOGIN}[/b] / senha "
+        f"[b]{DEMO_PASSWORD}[/b] (administrador: {ADMIN_LOGIN}, mesma senha)"
+    )
+    console.print(
+        "API, worker e agendador rodando; o sandbox continua gerando pedidos. Ctrl-C para parar."
+    )
     svc = Services(settings=settings, engine=eng, registry=reg, clock=SystemClock())
     try:
         run_server(svc, host, port, with_worker=True, with_scheduler=True, log_level="warning")

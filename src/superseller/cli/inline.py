@@ -21,19 +21,36 @@ from superseller.jobs.registry import Registry
 from superseller.jobs.worker import Worker, WorkerOptions
 
 
-def run_job_now(job_type: str, payload: dict, tenant_id: str | None, label: str,
-                max_attempts: int = 1, *, eng: Engine | None = None,
-                reg: Registry | None = None, settings: Settings | None = None) -> dict:
+def run_job_now(
+    job_type: str,
+    payload: dict,
+    tenant_id: str | None,
+    label: str,
+    max_attempts: int = 1,
+    *,
+    eng: Engine | None = None,
+    reg: Registry | None = None,
+    settings: Settings | None = None,
+) -> dict:
     eng, reg = eng or engine(), reg or registry()
     queue = f"cli-{uuid.uuid4().hex[:8]}"
-    job_id = Queue(eng, reg).enqueue(
-        job_type, payload, tenant_id=tenant_id, queue=queue, max_attempts=max_attempts).id
-    opts = WorkerOptions.from_settings(settings or get_settings(), concurrency=1,
-                                       queues=[queue], burst=True, listen=False)
+    job_id = (
+        Queue(eng, reg)
+        .enqueue(job_type, payload, tenant_id=tenant_id, queue=queue, max_attempts=max_attempts)
+        .id
+    )
+    opts = WorkerOptions.from_settings(
+        settings or get_settings(), concurrency=1, queues=[queue], burst=True, listen=False
+    )
     worker = Worker(eng, reg, opts)
     thread = threading.Thread(target=worker.run, daemon=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(label, total=None)
         thread.start()
         while thread.is_alive():

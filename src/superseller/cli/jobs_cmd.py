@@ -26,8 +26,13 @@ def enqueue(
 ) -> None:
     """Add a job to the queue."""
     result = Queue(engine(), registry()).enqueue(
-        job_type, parse_json_object(payload), tenant_id=tenant, queue=queue, priority=priority,
-        unique_key=unique_key, max_attempts=max_attempts,
+        job_type,
+        parse_json_object(payload),
+        tenant_id=tenant,
+        queue=queue,
+        priority=priority,
+        unique_key=unique_key,
+        max_attempts=max_attempts,
     )
     word = "enqueued" if result.created else "already queued as"
     console.print(f"{word} job {result.id}")
@@ -43,15 +48,23 @@ def list_(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Newest jobs first."""
-    rows = JobAdmin(engine()).list(status=state, job_type=job_type, tenant_id=tenant,
-                                   limit=limit, before_id=before)
+    rows = JobAdmin(engine()).list(
+        status=state, job_type=job_type, tenant_id=tenant, limit=limit, before_id=before
+    )
     if json_out:
         print_json(rows)
         return
     table = Table("id", "type", "state", "attempts", "tenant", "run_at", "last_error")
     for r in rows:
-        table.add_row(str(r["id"]), r["type"], r["status"], f"{r['attempts']}/{r['max_attempts']}",
-                      r["tenant_id"] or "", r["run_at"], (r["last_error"] or "")[:60])
+        table.add_row(
+            str(r["id"]),
+            r["type"],
+            r["status"],
+            f"{r['attempts']}/{r['max_attempts']}",
+            r["tenant_id"] or "",
+            r["run_at"],
+            (r["last_error"] or "")[:60],
+        )
     console.print(table)
 
 
@@ -90,6 +103,8 @@ def stats(json_out: bool = typer.Option(False, "--json")) -> None:
     table.add_row("[b]all[/b]", *(str(n) for n in data["byState"].values()))
     console.print(table)
     if data["engine"]["paused"]:
-        console.print(f"[red]engine PAUSED[/red] since {data['engine']['changedAt']}"
-                      f"{': ' + data['engine']['reason'] if data['engine']['reason'] else ''}"
-                      " — `superseller resume` to continue")
+        console.print(
+            f"[red]engine PAUSED[/red] since {data['engine']['changedAt']}"
+            f"{': ' + data['engine']['reason'] if data['engine']['reason'] else ''}"
+            " — `superseller resume` to continue"
+        )

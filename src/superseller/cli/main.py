@@ -62,7 +62,7 @@ def main() -> None:
         _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc).strip()}", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001 - never show a traceback to a user
+    except Exception as exc:
         if os.environ.get("SUPERSELLER_DEBUG"):
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (set SUPERSELLER_DEBUG=1 for details)", 1)

@@ -19,41 +19,58 @@ def rebuild(
     tenant: str = typer.Option(..., help="Tenant id."),
     from_: str | None = typer.Option(None, "--from", help="First local day, YYYY-MM-DD."),
     to: str | None = typer.Option(None, help="Last local day, YYYY-MM-DD."),
-    replace: bool = typer.Option(False, help="Delete the range's rows first, then rebuild "
-                                             "them (one transaction per chunk)."),
+    replace: bool = typer.Option(
+        False, help="Delete the range's rows first, then rebuild them (one transaction per chunk)."
+    ),
 ) -> None:
     """Rebuild listing_metrics_daily for a tenant (default: the last 30 local days)."""
     get_tenant(engine(), tenant)
-    payload = {"tenantId": tenant, **({"from": from_, "to": to} if from_ or to else {}),
-               **({"replace": True} if replace else {})}
+    payload = {
+        "tenantId": tenant,
+        **({"from": from_, "to": to} if from_ or to else {}),
+        **({"replace": True} if replace else {}),
+    }
     job = run_job_now("rebuild_daily_metrics", payload, tenant, "rebuilding daily metrics")
     if job["status"] != "completed":
         raise CliError(f"rebuild failed: {job['last_error']}")
     print_json(job["result"])
 
 
-def freshness(tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
-              json_out: bool = typer.Option(False, "--json")) -> None:
+def freshness(
+    tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
     """Whether each tenant's numbers are fresh; exits 1 if any is stale."""
     now = datetime.now(UTC)
-    rows = [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)] if tenant \
+    rows = (
+        [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)]
+        if tenant
         else all_freshness(engine(), now)
+    )
     if json_out:
         print_json(rows)
     else:
         table = Table("tenant", "status", "last sync", "last rebuild", "metrics until", "why")
         for r in rows:
-            table.add_row(r["tenantId"], r["status"], r["lastSyncAt"] or "never",
-                          r["lastRebuildAt"] or "never", r["maxDate"] or "-",
-                          "; ".join(x["code"] for x in r["reasons"]))
+            table.add_row(
+                r["tenantId"],
+                r["status"],
+                r["lastSyncAt"] or "never",
+                r["lastRebuildAt"] or "never",
+                r["maxDate"] or "-",
+                "; ".join(x["code"] for x in r["reasons"]),
+            )
         console.print(table)
     if any(r["status"] != "ok" for r in rows):
         raise typer.Exit(1)
 
 
 @tenants_app.command("create")
-def tenants_create(name: str, timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
-                   tenant_id: str | None = typer.Option(None, "--id")) -> None:
+def tenants_create(
+    name: str,
+    timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
+    tenant_id: str | None = typer.Option(None, "--id"),
+) -> None:
     """Add a seller."""
     t = create_tenant(engine(), name, timezone, tenant_id)
     console.print(f"tenant {t['id']} created")
@@ -62,5 +79,6 @@ def tenants_create(name: str, timezone: str = typer.Option("America/Sao_Paulo", 
 @tenants_app.command("list")
 def tenants_list() -> None:
     """Every seller."""
-    print_json([{k: v for k, v in t.items() if not k.startswith("last_")} for t in
-                list_tenants(engine())])
+    print_json(
+        [{k: v for k, v in t.items() if not k.startswith("last_")} for t in list_tenants(engine())]
+    )

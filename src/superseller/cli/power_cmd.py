@@ -8,8 +8,7 @@ from superseller.cli.common import console, engine
 from superseller.jobs import pause as engine_pause
 
 
-def pause(reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API).")
-          ) -> None:
+def pause(reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API).")) -> None:
     """Stop claiming and scheduling everywhere; running jobs finish, queued ones wait, due
     ticks are caught up on resume by each schedule's misfire policy."""
     s = engine_pause.set_paused(engine(), True, reason or None)

@@ -55,10 +55,17 @@ def list_(json_out: bool = typer.Option(False, "--json")) -> None:
         last = r["lastOccurrence"]
         late = r["lateness"]
         table.add_row(
-            r["name"], r["job_type"], r["cron"], r["timezone"],
-            "yes" if r["enabled"] else f"no{' (' + r['disabled_reason'] + ')' if r['disabled_reason'] else ''}",
-            r["next_run_at"] or "", f"{last['outcome']} {last['fire_time']}" if last else "",
-            ("[red]LATE[/red]" if late["late"] else "ok") if late else "")
+            r["name"],
+            r["job_type"],
+            r["cron"],
+            r["timezone"],
+            "yes"
+            if r["enabled"]
+            else f"no{' (' + r['disabled_reason'] + ')' if r['disabled_reason'] else ''}",
+            r["next_run_at"] or "",
+            f"{last['outcome']} {last['fire_time']}" if last else "",
+            ("[red]LATE[/red]" if late["late"] else "ok") if late else "",
+        )
     console.print(table)
 
 
@@ -77,15 +84,23 @@ def create(
     payload: str = typer.Option("{}"),
     misfire: str = typer.Option("latest", help="latest | all | skip"),
     overlap: str = typer.Option("skip", help="allow | skip | queue_one"),
-    deadline_minutes: int | None = typer.Option(None, min=1,
-                                                help="Must succeed this long after a tick."),
+    deadline_minutes: int | None = typer.Option(
+        None, min=1, help="Must succeed this long after a tick."
+    ),
     disabled: bool = typer.Option(False, help="Create it switched off."),
 ) -> None:
     """Create a schedule."""
     s = _schedules().create(
-        name, job_type, cron, payload=parse_json_object(payload), timezone=timezone,
-        misfire_policy=misfire, overlap_policy=overlap, enabled=not disabled,
-        deadline_s=deadline_minutes * 60 if deadline_minutes else None)
+        name,
+        job_type,
+        cron,
+        payload=parse_json_object(payload),
+        timezone=timezone,
+        misfire_policy=misfire,
+        overlap_policy=overlap,
+        enabled=not disabled,
+        deadline_s=deadline_minutes * 60 if deadline_minutes else None,
+    )
     console.print(f"created {s['name']}: next run {s['next_run_at']}")
 
 
@@ -100,12 +115,18 @@ def update(
     deadline_minutes: int | None = typer.Option(None, min=1),
 ) -> None:
     """Change a schedule."""
-    changes = {k: v for k, v in {
-        "cron": cron, "timezone": timezone,
-        "payload": parse_json_object(payload) if payload is not None else None,
-        "misfire_policy": misfire, "overlap_policy": overlap,
-        "deadline_s": deadline_minutes * 60 if deadline_minutes else None,
-    }.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "cron": cron,
+            "timezone": timezone,
+            "payload": parse_json_object(payload) if payload is not None else None,
+            "misfire_policy": misfire,
+            "overlap_policy": overlap,
+            "deadline_s": deadline_minutes * 60 if deadline_minutes else None,
+        }.items()
+        if v is not None
+    }
     if not changes:
         raise CliError("nothing to change: give at least one option", 2)
     s = _schedules().update(name, **changes)
@@ -133,8 +154,11 @@ def run_now(name: str) -> None:
 
 
 @app.command()
-def occurrences(name: str, limit: int = typer.Option(30, min=1, max=1000),
-                json_out: bool = typer.Option(False, "--json")) -> None:
+def occurrences(
+    name: str,
+    limit: int = typer.Option(30, min=1, max=1000),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
     """The ledger: every tick and what became of it, newest first."""
     rows = _scheduler().occurrences(name, limit)
     if json_out:
@@ -142,8 +166,13 @@ def occurrences(name: str, limit: int = typer.Option(30, min=1, max=1000),
         return
     table = Table("fire time (UTC)", "outcome", "job", "job state", "reason")
     for r in rows:
-        table.add_row(r["fire_time"], r["outcome"], str(r["job_id"] or ""),
-                      r["job_status"] or "", r["reason"] or "")
+        table.add_row(
+            r["fire_time"],
+            r["outcome"],
+            str(r["job_id"] or ""),
+            r["job_status"] or "",
+            r["reason"] or "",
+        )
     console.print(table)
 
 
@@ -156,8 +185,7 @@ def backfill(
     concurrency: int = typer.Option(2, min=1, max=50),
 ) -> None:
     """Enqueue one job per tick in a date range."""
-    done = _scheduler().backfill(name, _day(from_, "--from"), _day(to, "--to"), mode,
-                                 concurrency)
+    done = _scheduler().backfill(name, _day(from_, "--from"), _day(to, "--to"), mode, concurrency)
     console.print(f"backfilled {len(done)} tick(s)")
     for d in done:
         console.print(f"  {d['fireTime']} -> job {d['jobId']}")

@@ -13,22 +13,31 @@ from superseller.metrics.queries import sort_listings
 from superseller.tenants import get_tenant
 
 
-def score(tenant: str = typer.Option(..., help="Tenant id."),
-          show: int = typer.Option(10, min=0, help="How many of the lowest scores to list.")
-          ) -> None:
+def score(
+    tenant: str = typer.Option(..., help="Tenant id."),
+    show: int = typer.Option(10, min=0, help="How many of the lowest scores to list."),
+) -> None:
     """Score every listing of a tenant (0-100) and list the lowest with what to do next."""
     get_tenant(engine(), tenant)
     job = run_job_now("score_listings", {"tenantId": tenant}, tenant, "scoring listings")
     if job["status"] != "completed":
         raise CliError(f"scoring failed: {job['last_error']}")
     with engine().connect() as conn:
-        rows = [{"id": r.external_id, "title": r.title, "score": r.score,
-                 "breakdown": r.score_breakdown} for r in conn.execute(
-            select(listings).where(listings.c.tenant_id == tenant))]
+        rows = [
+            {
+                "id": r.external_id,
+                "title": r.title,
+                "score": r.score,
+                "breakdown": r.score_breakdown,
+            }
+            for r in conn.execute(select(listings).where(listings.c.tenant_id == tenant))
+        ]
     table = Table("listing", "title", "score", "next action")
     for r in sort_listings(rows, "score", descending=False)[:show]:
         actions = (r["breakdown"] or {}).get("actions") or [{"text": "-"}]
         table.add_row(r["id"], r["title"][:40], str(r["score"]), actions[0]["text"])
     console.print(table)
-    console.print(f"{job['result']['listingsScored']} listings scored, "
-                  f"average {job['result']['averageScore']}")
+    console.print(
+        f"{job['result']['listingsScored']} listings scored, "
+        f"average {job['result']['averageScore']}"
+    )

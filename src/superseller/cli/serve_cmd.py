@@ -32,8 +32,13 @@ def serve(
         raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
     logs.configure(get_settings().log_format)
     if role == "worker":
-        raise typer.Exit(Worker(engine(), registry(), WorkerOptions.from_settings(
-            get_settings(), concurrency=concurrency)).run())
+        raise typer.Exit(
+            Worker(
+                engine(),
+                registry(),
+                WorkerOptions.from_settings(get_settings(), concurrency=concurrency),
+            ).run()
+        )
     if role == "scheduler":
         scheduler = Scheduler(engine(), registry())
         signal.signal(signal.SIGTERM, lambda *_: scheduler.stop())
@@ -44,12 +49,20 @@ def serve(
 
     settings = get_settings()
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
-    run_server(svc, host, port, with_worker or role == "all", with_scheduler or role == "all",
-               concurrency)
+    run_server(
+        svc, host, port, with_worker or role == "all", with_scheduler or role == "all", concurrency
+    )
 
 
-def run_server(svc, host: str, port: int, with_worker: bool, with_scheduler: bool,
-               concurrency: int = 4, log_level: str = "info") -> None:
+def run_server(
+    svc,
+    host: str,
+    port: int,
+    with_worker: bool,
+    with_scheduler: bool,
+    concurrency: int = 4,
+    log_level: str = "info",
+) -> None:
     """uvicorn in the foreground, a worker and the scheduler in threads; a graceful stop of
     all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
     from superseller.api.app import create_app
@@ -57,14 +70,18 @@ def run_server(svc, host: str, port: int, with_worker: bool, with_scheduler: boo
     settings = svc.settings
     background: list[tuple[threading.Thread, object]] = []
     if with_worker:
-        worker = Worker(svc.engine, svc.registry,
-                        WorkerOptions.from_settings(settings, concurrency=concurrency))
-        background.append((threading.Thread(target=worker.run, name="worker", daemon=True),
-                           worker))
+        worker = Worker(
+            svc.engine, svc.registry, WorkerOptions.from_settings(settings, concurrency=concurrency)
+        )
+        background.append((threading.Thread(target=worker.run, name="worker", daemon=True), worker))
     if with_scheduler:
         scheduler = Scheduler(svc.engine, svc.registry)
-        background.append((threading.Thread(target=scheduler.run_forever, name="scheduler",
-                                            daemon=True), scheduler))
+        background.append(
+            (
+                threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True),
+                scheduler,
+            )
+        )
     for thread, _ in background:
         thread.start()
     # uvicorn handles SIGTERM/SIGINT and, once shut down, raises the signal again

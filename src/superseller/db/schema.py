@@ -18,7 +18,7 @@ from superseller.db.tables_jobs import (  # noqa: F401
     jobs,
     schedule_occurrences,
 )
-from superseller.db.tables_marketplace import (  # noqa: F401, E402
+from superseller.db.tables_marketplace import (  # noqa: F401
     listing_visits_daily,
     listings,
     marketplace_accounts,
@@ -27,8 +27,8 @@ from superseller.db.tables_marketplace import (  # noqa: F401, E402
     score_texts,
     tenants,
 )
-from superseller.db.tables_metrics import (  # noqa: F401, E402
+from superseller.db.tables_metrics import (  # noqa: F401
     listing_metrics_daily,
     tenant_metrics_daily,
 )
-from superseller.db.tables_users import users  # noqa: F401, E402
+from superseller.db.tables_users import users  # noqa: F401

@@ -83,10 +83,13 @@ Index("ix_jobs_finished_at", jobs.c.finished_at, **_where(f"status IN {FINISHED}
 # primary key, and jobs without a tenant or schedule are never looked up by them. The
 # few running jobs (heartbeat, rescue) are found through (status, type).
 Index("ix_jobs_status_type", jobs.c.status, jobs.c.type, **_where("status <> 'completed'"))
-Index("ix_jobs_tenant_status", jobs.c.tenant_id, jobs.c.status,
-      **_where("tenant_id IS NOT NULL"))
-Index("ix_jobs_schedule_status", jobs.c.schedule_id, jobs.c.status,
-      **_where("schedule_id IS NOT NULL"))
+Index("ix_jobs_tenant_status", jobs.c.tenant_id, jobs.c.status, **_where("tenant_id IS NOT NULL"))
+Index(
+    "ix_jobs_schedule_status",
+    jobs.c.schedule_id,
+    jobs.c.status,
+    **_where("schedule_id IS NOT NULL"),
+)
 
 job_logs = Table(
     "job_logs",
@@ -141,8 +144,9 @@ schedule_occurrences = Table(
     "schedule_occurrences",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("schedule_id", BigId, ForeignKey("job_schedules.id", ondelete="CASCADE"),
-           nullable=False),
+    Column(
+        "schedule_id", BigId, ForeignKey("job_schedules.id", ondelete="CASCADE"), nullable=False
+    ),
     Column("fire_time", UTCDateTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # enqueued | skipped | missed | backfilled
     Column("reason", Text, nullable=True),

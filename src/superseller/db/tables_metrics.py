@@ -38,8 +38,11 @@ listing_metrics_daily = Table(
     PrimaryKeyConstraint("tenant_id", "listing_id", "date"),
 )
 # Tenant-wide daily sums for the overview: (tenant, date) range scans.
-Index("ix_listing_metrics_daily_tenant_id_date", listing_metrics_daily.c.tenant_id,
-      listing_metrics_daily.c.date)
+Index(
+    "ix_listing_metrics_daily_tenant_id_date",
+    listing_metrics_daily.c.tenant_id,
+    listing_metrics_daily.c.date,
+)
 
 # Tenant-wide daily totals, maintained by the rebuild: the overview reads these.
 tenant_metrics_daily = Table(
@@ -58,8 +61,14 @@ tenant_metrics_daily = Table(
 )
 
 # Top listings by revenue: only listing-days with sales matter.
-Index("ix_listing_metrics_daily_sales", listing_metrics_daily.c.tenant_id,
-      listing_metrics_daily.c.date, listing_metrics_daily.c.listing_id,
-      listing_metrics_daily.c.revenue, listing_metrics_daily.c.orders,
-      listing_metrics_daily.c.units_sold,
-      sqlite_where=text("orders > 0"), postgresql_where=text("orders > 0"))
+Index(
+    "ix_listing_metrics_daily_sales",
+    listing_metrics_daily.c.tenant_id,
+    listing_metrics_daily.c.date,
+    listing_metrics_daily.c.listing_id,
+    listing_metrics_daily.c.revenue,
+    listing_metrics_daily.c.orders,
+    listing_metrics_daily.c.units_sold,
+    sqlite_where=text("orders > 0"),
+    postgresql_where=text("orders > 0"),
+)

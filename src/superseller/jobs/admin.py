@@ -93,8 +93,15 @@ class JobAdmin:
                 done = conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.status.in_(("failed", "cancelled")))
-                    .values(status="pending", attempts=0, run_at=now, finished_at=None,
-                            cancel_requested=False, worker_id=None, heartbeat_at=None)
+                    .values(
+                        status="pending",
+                        attempts=0,
+                        run_at=now,
+                        finished_at=None,
+                        cancel_requested=False,
+                        worker_id=None,
+                        heartbeat_at=None,
+                    )
                 ).rowcount
         except IntegrityError:
             raise InvalidTransition(

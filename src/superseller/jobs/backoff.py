@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 
 
-def retry_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+def retry_delay(
+    attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None
+) -> float:
     """Seconds to wait before the next attempt, after `attempt` failed attempts.
 
     The exponential step (base · 2^(attempt-1), capped) is scaled by a jitter

@@ -39,19 +39,28 @@ def register(registry: Registry, *, job_days: int = 30, log_days: int = 60) -> N
         job_cutoff = now - timedelta(days=jdays)
         log_cutoff = now - timedelta(days=ldays)
         deleted_jobs = _delete_in_batches(
-            ctx, jobs, (jobs.c.status.in_(FINISHED_STATES), jobs.c.finished_at < job_cutoff), p.batchSize
+            ctx,
+            jobs,
+            (jobs.c.status.in_(FINISHED_STATES), jobs.c.finished_at < job_cutoff),
+            p.batchSize,
         )
         deleted_logs = _delete_in_batches(
             ctx, job_logs, (job_logs.c.started_at < log_cutoff,), p.batchSize
         )
         ctx.raise_if_cancelled()
-        return {"jobsDeleted": deleted_jobs, "jobLogsDeleted": deleted_logs,
-                "jobDays": jdays, "logDays": ldays}
+        return {
+            "jobsDeleted": deleted_jobs,
+            "jobLogsDeleted": deleted_logs,
+            "jobDays": jdays,
+            "logDays": ldays,
+        }
 
-    registry.add(JobType(
-        name="cleanup",
-        handler=cleanup,
-        payload_model=CleanupPayload,
-        lock_key=lambda _p, _t: "cleanup",
-        description="Delete finished jobs and old job logs (retention).",
-    ))
+    registry.add(
+        JobType(
+            name="cleanup",
+            handler=cleanup,
+            payload_model=CleanupPayload,
+            lock_key=lambda _p, _t: "cleanup",
+            description="Delete finished jobs and old job logs (retention).",
+        )
+    )

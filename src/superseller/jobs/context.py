@@ -45,9 +45,15 @@ class JobContext:
     def logger(self) -> logging.LoggerAdapter:
         """The job's logger: every line carries job id, type, tenant and attempt."""
         if self._logger is None:
-            self._logger = logging.LoggerAdapter(self.base_logger, {
-                "job_id": self.job_id, "job_type": self.job_type,
-                "tenant_id": self.tenant_id, "attempt": self.attempt})
+            self._logger = logging.LoggerAdapter(
+                self.base_logger,
+                {
+                    "job_id": self.job_id,
+                    "job_type": self.job_type,
+                    "tenant_id": self.tenant_id,
+                    "attempt": self.attempt,
+                },
+            )
         return self._logger
 
     def add_records(self, n: int = 1) -> None:

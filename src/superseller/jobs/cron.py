@@ -73,8 +73,9 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidSchedule(f"unknown time zone {name!r} (use an IANA name such as "
-                              "America/Sao_Paulo)") from None
+        raise InvalidSchedule(
+            f"unknown time zone {name!r} (use an IANA name such as America/Sao_Paulo)"
+        ) from None
 
 
 def fire_times(expr: str, tz: str, after: datetime) -> Iterator[datetime]:
@@ -90,8 +91,9 @@ def next_fire(expr: str, tz: str, after: datetime) -> datetime:
     return next(fire_times(expr, tz, after))
 
 
-def fire_times_between(expr: str, tz: str, start: datetime, end: datetime,
-                       limit: int = 100_000) -> list[datetime]:
+def fire_times_between(
+    expr: str, tz: str, start: datetime, end: datetime, limit: int = 100_000
+) -> list[datetime]:
     """Fire times t with start <= t <= end (UTC), at most `limit` of them."""
     out: list[datetime] = []
     for fire in fire_times(expr, tz, start - _EPSILON):
@@ -99,4 +101,3 @@ def fire_times_between(expr: str, tz: str, start: datetime, end: datetime,
             break
         out.append(fire)
     return out
-

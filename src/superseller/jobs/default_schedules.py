@@ -19,18 +19,26 @@ NOT_INSTALLED = "job type not installed"
 
 # name, job type, cron (America/Sao_Paulo), payload, deadline (s after the tick)
 DEFAULTS = (
-    ("mercadolivre-daily-sync", "sync_mercadolivre", "0 2 * * *",
-     {"tenantId": "all", "daysBack": 30}, 4 * 3600),
-    ("daily-metrics-rebuild", "rebuild_daily_metrics", "0 3 * * *", {"tenantId": "all"},
-     3 * 3600),
+    (
+        "mercadolivre-daily-sync",
+        "sync_mercadolivre",
+        "0 2 * * *",
+        {"tenantId": "all", "daysBack": 30},
+        4 * 3600,
+    ),
+    ("daily-metrics-rebuild", "rebuild_daily_metrics", "0 3 * * *", {"tenantId": "all"}, 3 * 3600),
     ("daily-cleanup", "cleanup", "0 3 * * *", {}, None),
     ("weekly-stats", "update_stats", "0 4 * * 0", {}, None),
     ("freshness-heal", "freshness_heal", "15 * * * *", {}, None),
 )
 
 
-def ensure_defaults(engine: Engine, registry: Registry, clock: Clock | None = None,
-                    timezone: str = "America/Sao_Paulo") -> list[str]:
+def ensure_defaults(
+    engine: Engine,
+    registry: Registry,
+    clock: Clock | None = None,
+    timezone: str = "America/Sao_Paulo",
+) -> list[str]:
     """Create missing defaults; enable those whose type got installed. Returns what changed."""
     clock = clock or SystemClock()
     now = clock.now()
@@ -41,16 +49,33 @@ def ensure_defaults(engine: Engine, registry: Registry, clock: Clock | None = No
             installed = job_type in registry and _payload_ok(registry, job_type, payload)
             row = existing.get(name)
             if row is None:
-                conn.execute(insert(job_schedules).values(
-                    name=name, job_type=job_type, payload=payload, cron=cron, timezone=timezone,
-                    enabled=installed, disabled_reason=None if installed else NOT_INSTALLED,
-                    deadline_s=deadline, next_run_at=next_fire(cron, timezone, now),
-                    created_at=now, updated_at=now))
+                conn.execute(
+                    insert(job_schedules).values(
+                        name=name,
+                        job_type=job_type,
+                        payload=payload,
+                        cron=cron,
+                        timezone=timezone,
+                        enabled=installed,
+                        disabled_reason=None if installed else NOT_INSTALLED,
+                        deadline_s=deadline,
+                        next_run_at=next_fire(cron, timezone, now),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 changed.append(f"created {name}" + ("" if installed else " (disabled)"))
             elif installed and not row.enabled and row.disabled_reason == NOT_INSTALLED:
-                conn.execute(update(job_schedules).where(job_schedules.c.id == row.id).values(
-                    enabled=True, disabled_reason=None, updated_at=now,
-                    next_run_at=next_fire(row.cron, row.timezone, now)))
+                conn.execute(
+                    update(job_schedules)
+                    .where(job_schedules.c.id == row.id)
+                    .values(
+                        enabled=True,
+                        disabled_reason=None,
+                        updated_at=now,
+                        next_run_at=next_fire(row.cron, row.timezone, now),
+                    )
+                )
                 changed.append(f"enabled {name}")
     return changed
 

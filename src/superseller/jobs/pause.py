@@ -23,16 +23,26 @@ def state(engine: Engine) -> dict[str, Any]:
         row = conn.execute(select(engine_state).where(engine_state.c.id == 1)).first()
     if row is None:
         return {"paused": False, "reason": None, "changedAt": None}
-    return {"paused": bool(row.paused), "reason": row.reason,
-            "changedAt": row.changed_at.isoformat() if row.changed_at else None}
+    return {
+        "paused": bool(row.paused),
+        "reason": row.reason,
+        "changedAt": row.changed_at.isoformat() if row.changed_at else None,
+    }
 
 
-def set_paused(engine: Engine, paused: bool, reason: str | None = None,
-               clock: Clock | None = None) -> dict[str, Any]:
+def set_paused(
+    engine: Engine, paused: bool, reason: str | None = None, clock: Clock | None = None
+) -> dict[str, Any]:
     with engine.begin() as conn:
-        conn.execute(update(engine_state).where(engine_state.c.id == 1).values(
-            paused=paused, reason=reason if paused else None,
-            changed_at=(clock or SystemClock()).now()))
+        conn.execute(
+            update(engine_state)
+            .where(engine_state.c.id == 1)
+            .values(
+                paused=paused,
+                reason=reason if paused else None,
+                changed_at=(clock or SystemClock()).now(),
+            )
+        )
     return state(engine)
 
 

@@ -144,5 +144,7 @@ class Queue:
             return
         now = self.clock.now()
         for queue in sorted({r["queue"] for r in rows if r["run_at"] <= now}):
-            conn.execute(text("SELECT pg_notify(:channel, :queue)"),
-                         {"channel": NOTIFY_CHANNEL, "queue": queue})
+            conn.execute(
+                text("SELECT pg_notify(:channel, :queue)"),
+                {"channel": NOTIFY_CHANNEL, "queue": queue},
+            )

@@ -70,11 +70,15 @@ class Scheduler:
             return PassResult()
         now = self.clock.now()
         with self.engine.connect() as conn:
-            due = conn.execute(
-                select(job_schedules.c.id).where(
-                    job_schedules.c.enabled, job_schedules.c.next_run_at <= now)
-                .order_by(job_schedules.c.next_run_at)
-            ).scalars().all()
+            due = (
+                conn.execute(
+                    select(job_schedules.c.id)
+                    .where(job_schedules.c.enabled, job_schedules.c.next_run_at <= now)
+                    .order_by(job_schedules.c.next_run_at)
+                )
+                .scalars()
+                .all()
+            )
         total = PassResult()
         for schedule_id in due:
             total.add(self._process(schedule_id))
@@ -87,7 +91,7 @@ class Scheduler:
                 result = self.run_pass()
                 if result.enqueued or result.missed or result.skipped:
                     log.info("scheduler pass: %s", result)
-            except Exception:  # noqa: BLE001 - a failed pass must not stop scheduling
+            except Exception:
                 log.exception("scheduler pass failed; retrying")
             self._stop.wait(self._sleep_time(interval_s))
 
@@ -97,8 +101,10 @@ class Scheduler:
     def _sleep_time(self, interval_s: float) -> float:
         with self.engine.connect() as conn:
             nxt = conn.execute(
-                select(job_schedules.c.next_run_at).where(job_schedules.c.enabled)
-                .order_by(job_schedules.c.next_run_at).limit(1)
+                select(job_schedules.c.next_run_at)
+                .where(job_schedules.c.enabled)
+                .order_by(job_schedules.c.next_run_at)
+                .limit(1)
             ).scalar()
         if nxt is None:
             return interval_s
@@ -109,15 +115,18 @@ class Scheduler:
         with self.engine.begin() as conn:
             now = self.clock.now()
             stmt = select(job_schedules).where(
-                job_schedules.c.id == schedule_id, job_schedules.c.enabled,
-                job_schedules.c.next_run_at <= now)
+                job_schedules.c.id == schedule_id,
+                job_schedules.c.enabled,
+                job_schedules.c.next_run_at <= now,
+            )
             if is_postgres(self.engine):
                 stmt = stmt.with_for_update(skip_locked=True)
             sched = conn.execute(stmt).first()
             if sched is None:
                 return result  # another scheduler has it, or it is no longer due
-            ticks = fire_times_between(sched.cron, sched.timezone, sched.next_run_at, now,
-                                       limit=MAX_TICKS_PER_PASS)
+            ticks = fire_times_between(
+                sched.cron, sched.timezone, sched.next_run_at, now, limit=MAX_TICKS_PER_PASS
+            )
             busy_before = self._busy(conn, sched)
             last_enqueued = None
             for tick, action, reason in self._plan(sched, ticks, now):
@@ -128,9 +137,11 @@ class Scheduler:
                     continue  # this tick was already handled by another scheduler
                 if action == "enqueue":
                     job_id = self._enqueue(conn, sched, tick)
-                    conn.execute(update(schedule_occurrences)
-                                 .where(schedule_occurrences.c.id == occurrence)
-                                 .values(job_id=job_id))
+                    conn.execute(
+                        update(schedule_occurrences)
+                        .where(schedule_occurrences.c.id == occurrence)
+                        .values(job_id=job_id)
+                    )
                     last_enqueued = tick
                     result.enqueued += 1
                 elif action == "skipped":
@@ -141,8 +152,9 @@ class Scheduler:
             values: dict[str, Any] = {"next_run_at": next_fire(sched.cron, sched.timezone, after)}
             if last_enqueued is not None:
                 values["last_fired_at"] = last_enqueued
-            conn.execute(update(job_schedules).where(job_schedules.c.id == sched.id)
-                         .values(**values))
+            conn.execute(
+                update(job_schedules).where(job_schedules.c.id == sched.id).values(**values)
+            )
         return result
 
     def _plan(self, sched, ticks: list[datetime], now: datetime):
@@ -165,10 +177,13 @@ class Scheduler:
 
     def _busy(self, conn: Connection, sched) -> str | None:
         """'pending' or 'running' if an earlier job of this schedule is unfinished."""
-        states = set(conn.execute(
-            select(jobs.c.status).where(jobs.c.schedule_id == sched.id,
-                                        jobs.c.status.in_(("pending", "running")))
-        ).scalars())
+        states = set(
+            conn.execute(
+                select(jobs.c.status).where(
+                    jobs.c.schedule_id == sched.id, jobs.c.status.in_(("pending", "running"))
+                )
+            ).scalars()
+        )
         return "pending" if "pending" in states else ("running" if states else None)
 
     @staticmethod
@@ -179,22 +194,47 @@ class Scheduler:
             return busy == "pending"  # one may wait behind the running one
         return False
 
-    def _record(self, conn: Connection, schedule_id: int, tick: datetime, action: str,
-                reason: str | None, now: datetime) -> int | None:
+    def _record(
+        self,
+        conn: Connection,
+        schedule_id: int,
+        tick: datetime,
+        action: str,
+        reason: str | None,
+        now: datetime,
+    ) -> int | None:
         outcome = "enqueued" if action == "enqueue" else action
-        stmt = (self._insert(schedule_occurrences)
-                .values(schedule_id=schedule_id, fire_time=tick, outcome=outcome, reason=reason,
-                        created_at=now, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"])
-                .returning(schedule_occurrences.c.id))
+        stmt = (
+            self._insert(schedule_occurrences)
+            .values(
+                schedule_id=schedule_id,
+                fire_time=tick,
+                outcome=outcome,
+                reason=reason,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["schedule_id", "fire_time"])
+            .returning(schedule_occurrences.c.id)
+        )
         return conn.execute(stmt).scalar()
 
-    def _enqueue(self, conn: Connection, sched, tick: datetime, lock_key: str | None = None,
-                 priority: int | None = None) -> int:
+    def _enqueue(
+        self,
+        conn: Connection,
+        sched,
+        tick: datetime,
+        lock_key: str | None = None,
+        priority: int | None = None,
+    ) -> int:
         spec = JobSpec(
-            type=sched.job_type, payload=sched.payload, queue=sched.queue,
+            type=sched.job_type,
+            payload=sched.payload,
+            queue=sched.queue,
             priority=priority if priority is not None else (sched.priority or 0),
-            max_attempts=sched.max_attempts, schedule_id=sched.id, scheduled_for=tick,
+            max_attempts=sched.max_attempts,
+            schedule_id=sched.id,
+            scheduled_for=tick,
             lock_key=lock_key,
         )
         return self.queue.enqueue_many([spec], conn=conn)[0].id
@@ -207,12 +247,22 @@ class Scheduler:
         with self.engine.begin() as conn:
             occurrence = self._record(conn, sched.id, now, "enqueue", "run now", now)
             job_id = self._enqueue(conn, sched, now)
-            conn.execute(update(schedule_occurrences)
-                         .where(schedule_occurrences.c.id == occurrence).values(job_id=job_id))
+            conn.execute(
+                update(schedule_occurrences)
+                .where(schedule_occurrences.c.id == occurrence)
+                .values(job_id=job_id)
+            )
         return job_id
 
-    def backfill(self, name: str, start: date, end: date, mode: str = "missing",
-                 concurrency: int = 2, limit: int = 1000) -> list[dict[str, Any]]:
+    def backfill(
+        self,
+        name: str,
+        start: date,
+        end: date,
+        mode: str = "missing",
+        concurrency: int = 2,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
         """Enqueue one job per tick from `start` to `end` (local days, inclusive).
 
         mode `missing`: ticks with no job (never recorded, missed or skipped);
@@ -237,37 +287,60 @@ class Scheduler:
         done: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             known = {
-                r.fire_time: r for r in conn.execute(
-                    select(schedule_occurrences.c.id, schedule_occurrences.c.fire_time,
-                           schedule_occurrences.c.outcome, jobs.c.status)
-                    .select_from(schedule_occurrences.outerjoin(
-                        jobs, jobs.c.id == schedule_occurrences.c.job_id))
-                    .where(schedule_occurrences.c.schedule_id == sched.id,
-                           schedule_occurrences.c.fire_time.between(first, last)))
+                r.fire_time: r
+                for r in conn.execute(
+                    select(
+                        schedule_occurrences.c.id,
+                        schedule_occurrences.c.fire_time,
+                        schedule_occurrences.c.outcome,
+                        jobs.c.status,
+                    )
+                    .select_from(
+                        schedule_occurrences.outerjoin(
+                            jobs, jobs.c.id == schedule_occurrences.c.job_id
+                        )
+                    )
+                    .where(
+                        schedule_occurrences.c.schedule_id == sched.id,
+                        schedule_occurrences.c.fire_time.between(first, last),
+                    )
+                )
             }
             now = self.clock.now()
             for tick in ticks:
                 row = known.get(tick)
-                if mode == "missing" and row is not None and row.outcome not in ("missed",
-                                                                                  "skipped"):
+                if (
+                    mode == "missing"
+                    and row is not None
+                    and row.outcome not in ("missed", "skipped")
+                ):
                     continue
-                if mode == "failed" and (row is None or row.status not in ("failed",
-                                                                            "cancelled")):
+                if mode == "failed" and (row is None or row.status not in ("failed", "cancelled")):
                     continue
                 lock = None if own_lock else f"backfill:{sched.name}:{len(done) % concurrency}"
                 # Older ticks first: a lower priority value would run them later.
-                job_id = self._enqueue(conn, sched, tick, lock_key=lock,
-                                       priority=(sched.priority or 0) - 1)
+                job_id = self._enqueue(
+                    conn, sched, tick, lock_key=lock, priority=(sched.priority or 0) - 1
+                )
                 reason = f"backfill ({mode})"
                 if row is None:
-                    conn.execute(insert(schedule_occurrences).values(
-                        schedule_id=sched.id, fire_time=tick, outcome="backfilled",
-                        reason=reason, job_id=job_id, created_at=now, updated_at=now))
+                    conn.execute(
+                        insert(schedule_occurrences).values(
+                            schedule_id=sched.id,
+                            fire_time=tick,
+                            outcome="backfilled",
+                            reason=reason,
+                            job_id=job_id,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
                 else:
-                    conn.execute(update(schedule_occurrences)
-                                 .where(schedule_occurrences.c.id == row.id)
-                                 .values(outcome="backfilled", reason=reason, job_id=job_id,
-                                         updated_at=now))
+                    conn.execute(
+                        update(schedule_occurrences)
+                        .where(schedule_occurrences.c.id == row.id)
+                        .values(outcome="backfilled", reason=reason, job_id=job_id, updated_at=now)
+                    )
                 done.append({"fireTime": tick.isoformat(), "jobId": job_id})
         return done
 
@@ -276,13 +349,19 @@ class Scheduler:
         sched = self._row(name)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(schedule_occurrences.c.fire_time, schedule_occurrences.c.outcome,
-                       schedule_occurrences.c.reason, schedule_occurrences.c.job_id,
-                       jobs.c.status.label("job_status"))
-                .select_from(schedule_occurrences.outerjoin(
-                    jobs, jobs.c.id == schedule_occurrences.c.job_id))
+                select(
+                    schedule_occurrences.c.fire_time,
+                    schedule_occurrences.c.outcome,
+                    schedule_occurrences.c.reason,
+                    schedule_occurrences.c.job_id,
+                    jobs.c.status.label("job_status"),
+                )
+                .select_from(
+                    schedule_occurrences.outerjoin(jobs, jobs.c.id == schedule_occurrences.c.job_id)
+                )
                 .where(schedule_occurrences.c.schedule_id == sched.id)
-                .order_by(schedule_occurrences.c.fire_time.desc()).limit(limit)
+                .order_by(schedule_occurrences.c.fire_time.desc())
+                .limit(limit)
             ).all()
         return [{**r._mapping, "fire_time": r.fire_time.isoformat()} for r in rows]
 
@@ -295,18 +374,28 @@ class Scheduler:
             return None
         now = self.clock.now()
         cutoff = now - timedelta(seconds=sched.deadline_s)
-        ticks = fire_times_between(sched.cron, sched.timezone, cutoff - timedelta(days=32),
-                                   cutoff)
+        ticks = fire_times_between(sched.cron, sched.timezone, cutoff - timedelta(days=32), cutoff)
         ticks = [t for t in ticks if t >= sched.created_at]
         if not ticks:
             return {"late": False, "tick": None}
         tick = ticks[-1]
         with self.engine.connect() as conn:
-            ok = conn.execute(select(jobs.c.id).where(and_(
-                jobs.c.schedule_id == sched.id, jobs.c.scheduled_for == tick,
-                jobs.c.status == "completed")).limit(1)).first()
-        return {"late": ok is None, "tick": tick.isoformat(),
-                "deadline": (tick + timedelta(seconds=sched.deadline_s)).isoformat()}
+            ok = conn.execute(
+                select(jobs.c.id)
+                .where(
+                    and_(
+                        jobs.c.schedule_id == sched.id,
+                        jobs.c.scheduled_for == tick,
+                        jobs.c.status == "completed",
+                    )
+                )
+                .limit(1)
+            ).first()
+        return {
+            "late": ok is None,
+            "tick": tick.isoformat(),
+            "deadline": (tick + timedelta(seconds=sched.deadline_s)).isoformat(),
+        }
 
     def _row(self, name: str):
         with self.engine.connect() as conn:

@@ -16,9 +16,21 @@ from superseller.jobs.registry import Registry
 
 MISFIRE_POLICIES = ("latest", "all", "skip")
 OVERLAP_POLICIES = ("allow", "skip", "queue_one")
-EDITABLE = {"job_type", "payload", "cron", "timezone", "enabled", "misfire_policy",
-            "misfire_grace_s", "misfire_window_s", "overlap_policy", "deadline_s", "queue",
-            "priority", "max_attempts"}
+EDITABLE = {
+    "job_type",
+    "payload",
+    "cron",
+    "timezone",
+    "enabled",
+    "misfire_policy",
+    "misfire_grace_s",
+    "misfire_window_s",
+    "overlap_policy",
+    "deadline_s",
+    "queue",
+    "priority",
+    "max_attempts",
+}
 
 
 class ScheduleNotFound(JobError):
@@ -58,20 +70,36 @@ class Schedules:
                 raise InvalidSchedule(f"{key} must be a positive whole number")
         return out
 
-    def create(self, name: str, job_type: str, cron: str, *, payload: dict | None = None,
-               timezone: str = "America/Sao_Paulo", **options: Any) -> dict[str, Any]:
+    def create(
+        self,
+        name: str,
+        job_type: str,
+        cron: str,
+        *,
+        payload: dict | None = None,
+        timezone: str = "America/Sao_Paulo",
+        **options: Any,
+    ) -> dict[str, Any]:
         if not name or len(name) > 100:
             raise InvalidSchedule("schedule name must be 1-100 characters")
-        values = self.validate({"job_type": job_type, "cron": cron, "payload": payload or {},
-                                "timezone": timezone, **options})
+        values = self.validate(
+            {
+                "job_type": job_type,
+                "cron": cron,
+                "payload": payload or {},
+                "timezone": timezone,
+                **options,
+            }
+        )
         now = self.clock.now()
         values.setdefault("enabled", True)
         values["next_run_at"] = next_fire(values["cron"], values["timezone"], now)
         with self.engine.begin() as conn:
             if conn.execute(select(job_schedules.c.id).where(job_schedules.c.name == name)).first():
                 raise InvalidSchedule(f"a schedule named {name!r} already exists")
-            conn.execute(insert(job_schedules).values(
-                name=name, created_at=now, updated_at=now, **values))
+            conn.execute(
+                insert(job_schedules).values(name=name, created_at=now, updated_at=now, **values)
+            )
         return self.get(name)
 
     def update(self, name: str, **changes: Any) -> dict[str, Any]:
@@ -90,8 +118,9 @@ class Schedules:
             values["disabled_reason"] = None
         values["updated_at"] = now
         with self.engine.begin() as conn:
-            conn.execute(update(job_schedules).where(job_schedules.c.id == current["id"])
-                         .values(**values))
+            conn.execute(
+                update(job_schedules).where(job_schedules.c.id == current["id"]).values(**values)
+            )
         return self.get(name)
 
     def set_enabled(self, name: str, enabled: bool) -> dict[str, Any]:

@@ -58,37 +58,69 @@ def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) ->
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as conn:
         # Take the watermark row's lock first: concurrent folds queue here.
-        conn.execute(update(job_stats_state).where(job_stats_state.c.id == 1)
-                     .values(last_log_id=job_stats_state.c.last_log_id))
-        mark = conn.execute(select(job_stats_state.c.last_log_id)
-                            .where(job_stats_state.c.id == 1)).scalar_one()
+        conn.execute(
+            update(job_stats_state)
+            .where(job_stats_state.c.id == 1)
+            .values(last_log_id=job_stats_state.c.last_log_id)
+        )
+        mark = conn.execute(
+            select(job_stats_state.c.last_log_id).where(job_stats_state.c.id == 1)
+        ).scalar_one()
         upper = conn.execute(
             select(func.max(literal_column("id"))).select_from(
-                select(job_logs.c.id).where(job_logs.c.id > mark,
-                                            job_logs.c.completed_at
-                                            < now - timedelta(seconds=SETTLE_S))
-                .order_by(job_logs.c.id).limit(batch).subquery())).scalar()
+                select(job_logs.c.id)
+                .where(
+                    job_logs.c.id > mark,
+                    job_logs.c.completed_at < now - timedelta(seconds=SETTLE_S),
+                )
+                .order_by(job_logs.c.id)
+                .limit(batch)
+                .subquery()
+            )
+        ).scalar()
         if upper is None:
             return 0
         hour = _hour_bucket(conn).label("hour")
         groups = conn.execute(
-            select(job_logs.c.job_type, hour, job_logs.c.status, func.count().label("runs"),
-                   func.coalesce(func.sum(job_logs.c.duration_ms), 0).label("ms"),
-                   func.coalesce(func.sum(job_logs.c.records_processed), 0).label("records"),
-                   func.count().filter(job_logs.c.attempt > 1).label("retries"))
+            select(
+                job_logs.c.job_type,
+                hour,
+                job_logs.c.status,
+                func.count().label("runs"),
+                func.coalesce(func.sum(job_logs.c.duration_ms), 0).label("ms"),
+                func.coalesce(func.sum(job_logs.c.records_processed), 0).label("records"),
+                func.count().filter(job_logs.c.attempt > 1).label("retries"),
+            )
             .where(job_logs.c.id > mark, job_logs.c.id <= upper)
-            .group_by(job_logs.c.job_type, hour, job_logs.c.status)).all()
-        rows = [{"job_type": g.job_type, "hour": _as_hour(g.hour), "status": g.status,
-                 "runs": g.runs, "total_duration_ms": int(g.ms), "records": int(g.records),
-                 "retries": g.retries}
-                for g in groups]
+            .group_by(job_logs.c.job_type, hour, job_logs.c.status)
+        ).all()
+        rows = [
+            {
+                "job_type": g.job_type,
+                "hour": _as_hour(g.hour),
+                "status": g.status,
+                "runs": g.runs,
+                "total_duration_ms": int(g.ms),
+                "records": int(g.records),
+                "retries": g.retries,
+            }
+            for g in groups
+        ]
         stmt = insert(job_stats_hourly).values(rows)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["job_type", "hour", "status"],
-            set_={c: job_stats_hourly.c[c] + stmt.excluded[c]
-                  for c in ("runs", "total_duration_ms", "records", "retries")}))
-        conn.execute(update(job_stats_state).where(job_stats_state.c.id == 1)
-                     .values(last_log_id=upper, folded_at=now))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["job_type", "hour", "status"],
+                set_={
+                    c: job_stats_hourly.c[c] + stmt.excluded[c]
+                    for c in ("runs", "total_duration_ms", "records", "retries")
+                },
+            )
+        )
+        conn.execute(
+            update(job_stats_state)
+            .where(job_stats_state.c.id == 1)
+            .values(last_log_id=upper, folded_at=now)
+        )
         return sum(r["runs"] for r in rows)
 
 
@@ -101,8 +133,7 @@ class _TypeStats:
     retries: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add_totals(self, status: str, runs: int, ms: int, recent_runs: int,
-                   retries: int) -> None:
+    def add_totals(self, status: str, runs: int, ms: int, recent_runs: int, retries: int) -> None:
         """Counters already summed per (type, status); `recent_runs` of the last 24 h."""
         self.runs += runs
         self.total_ms += ms
@@ -117,8 +148,9 @@ class _TypeStats:
         self.add_totals(status, runs, ms, runs if recent else 0, retries)
 
 
-def job_type_stats(engine: Engine, clock: Clock | None = None,
-                   tenant_id: str | None = None) -> dict[str, Any]:
+def job_type_stats(
+    engine: Engine, clock: Clock | None = None, tenant_id: str | None = None
+) -> dict[str, Any]:
     """Per job type: runs (all kept history, and the last 24 h), average duration, outcome
     counts, the last run, and the last 10 errors. Global stats come from the counters;
     a tenant's from its own job_logs (a tenant has few runs)."""
@@ -127,25 +159,36 @@ def job_type_stats(engine: Engine, clock: Clock | None = None,
     per_type: dict[str, _TypeStats] = defaultdict(_TypeStats)
     with engine.connect() as conn:
         mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
-        tail = select(job_logs.c.job_type, job_logs.c.status, job_logs.c.started_at,
-                      job_logs.c.duration_ms, job_logs.c.attempt)
+        tail = select(
+            job_logs.c.job_type,
+            job_logs.c.status,
+            job_logs.c.started_at,
+            job_logs.c.duration_ms,
+            job_logs.c.attempt,
+        )
         if tenant_id is None:
             h = job_stats_hourly
             recent = h.c.hour >= day_ago.replace(minute=0, second=0, microsecond=0)
             for r in conn.execute(
-                    select(h.c.job_type, h.c.status, func.sum(h.c.runs).label("runs"),
-                           func.sum(h.c.total_duration_ms).label("ms"),
-                           func.sum(h.c.retries).label("retries"),
-                           func.coalesce(func.sum(h.c.runs).filter(recent), 0).label("recent"))
-                    .group_by(h.c.job_type, h.c.status)):
-                per_type[r.job_type].add_totals(r.status, int(r.runs), int(r.ms), int(r.recent),
-                                                int(r.retries))
+                select(
+                    h.c.job_type,
+                    h.c.status,
+                    func.sum(h.c.runs).label("runs"),
+                    func.sum(h.c.total_duration_ms).label("ms"),
+                    func.sum(h.c.retries).label("retries"),
+                    func.coalesce(func.sum(h.c.runs).filter(recent), 0).label("recent"),
+                ).group_by(h.c.job_type, h.c.status)
+            ):
+                per_type[r.job_type].add_totals(
+                    r.status, int(r.runs), int(r.ms), int(r.recent), int(r.retries)
+                )
             tail = tail.where(job_logs.c.id > mark)
         else:
             tail = tail.where(job_logs.c.tenant_id == tenant_id)
         for r in conn.execute(tail):
-            per_type[r.job_type].add(r.status, 1, r.duration_ms or 0, r.started_at >= day_ago,
-                                     1 if r.attempt > 1 else 0)
+            per_type[r.job_type].add(
+                r.status, 1, r.duration_ms or 0, r.started_at >= day_ago, 1 if r.attempt > 1 else 0
+            )
         out = []
         for name in sorted(per_type):
             s = per_type[name]
@@ -153,17 +196,25 @@ def job_type_stats(engine: Engine, clock: Clock | None = None,
             if tenant_id is not None:
                 last = last.where(job_logs.c.tenant_id == tenant_id)
             last_run = conn.execute(last.order_by(job_logs.c.started_at.desc()).limit(1)).first()
-            out.append({"jobType": name, "totalRuns": s.runs, "runs24h": s.runs_24h,
-                        "failures24h": s.failures_24h,
-                        "avgDurationMs": round(s.total_ms / s.runs) if s.runs else None,
-                        "totalDurationMs": s.total_ms, "retries": s.retries,
-                        "byStatus": dict(s.by_status),
-                        "lastRun": row_dict(last_run) if last_run else None})
+            out.append(
+                {
+                    "jobType": name,
+                    "totalRuns": s.runs,
+                    "runs24h": s.runs_24h,
+                    "failures24h": s.failures_24h,
+                    "avgDurationMs": round(s.total_ms / s.runs) if s.runs else None,
+                    "totalDurationMs": s.total_ms,
+                    "retries": s.retries,
+                    "byStatus": dict(s.by_status),
+                    "lastRun": row_dict(last_run) if last_run else None,
+                }
+            )
         errors = select(job_logs).where(job_logs.c.status != "success")
         if tenant_id is not None:
             errors = errors.where(job_logs.c.tenant_id == tenant_id)
-        recent_errors = [row_dict(r) for r in conn.execute(
-            errors.order_by(job_logs.c.id.desc()).limit(10))]
+        recent_errors = [
+            row_dict(r) for r in conn.execute(errors.order_by(job_logs.c.id.desc()).limit(10))
+        ]
     return {"types": out, "recentErrors": recent_errors}
 
 
@@ -173,25 +224,35 @@ def queue_counts(engine: Engine, clock: Clock | None = None) -> dict[str, Any]:
     now = (clock or SystemClock()).now()
     by_state = dict.fromkeys(JOB_STATES, 0)
     by_queue: dict[str, dict[str, int]] = {}
-    count = select(jobs.c.queue, jobs.c.status, func.count()).group_by(jobs.c.queue,
-                                                                        jobs.c.status)
+    count = select(jobs.c.queue, jobs.c.status, func.count()).group_by(jobs.c.queue, jobs.c.status)
     with engine.connect() as conn:
         rows = conn.execute(count.where(jobs.c.status.in_(("pending", "running")))).all()
-        rows += conn.execute(count.where(jobs.c.status.in_(("completed", "failed", "cancelled")),
-                                         jobs.c.finished_at >= now - timedelta(hours=24))).all()
-        due = conn.execute(select(func.count()).where(
-            jobs.c.status == "pending", jobs.c.run_at <= now)).scalar_one()
-        oldest = conn.execute(select(func.min(jobs.c.run_at)).where(
-            jobs.c.status == "pending", jobs.c.run_at <= now)).scalar()
-        schedules = conn.execute(select(func.count(), func.count().filter(
-            job_schedules.c.enabled))).one()
+        rows += conn.execute(
+            count.where(
+                jobs.c.status.in_(("completed", "failed", "cancelled")),
+                jobs.c.finished_at >= now - timedelta(hours=24),
+            )
+        ).all()
+        due = conn.execute(
+            select(func.count()).where(jobs.c.status == "pending", jobs.c.run_at <= now)
+        ).scalar_one()
+        oldest = conn.execute(
+            select(func.min(jobs.c.run_at)).where(jobs.c.status == "pending", jobs.c.run_at <= now)
+        ).scalar()
+        schedules = conn.execute(
+            select(func.count(), func.count().filter(job_schedules.c.enabled))
+        ).one()
     for queue, status, n in rows:
         by_state[status] += n
         by_queue.setdefault(queue, dict.fromkeys(JOB_STATES, 0))[status] = n
-    return {"byState": by_state, "byQueue": by_queue, "finishedWindowHours": 24,
-            "due": due, "oldestDueAgeS": round((now - oldest).total_seconds(), 1)
-            if oldest else None,
-            "schedules": {"total": schedules[0], "enabled": schedules[1]}}
+    return {
+        "byState": by_state,
+        "byQueue": by_queue,
+        "finishedWindowHours": 24,
+        "due": due,
+        "oldestDueAgeS": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "schedules": {"total": schedules[0], "enabled": schedules[1]},
+    }
 
 
 def register(registry: Registry) -> None:
@@ -204,6 +265,11 @@ def register(registry: Registry) -> None:
             ctx.add_records(n)
         return {"logsFolded": total}
 
-    registry.add(JobType(name="update_stats", handler=update_stats,
-                         lock_key=lambda _p, _t: "update_stats",
-                         description="Fold job logs into the stats counters."))
+    registry.add(
+        JobType(
+            name="update_stats",
+            handler=update_stats,
+            lock_key=lambda _p, _t: "update_stats",
+            description="Fold job logs into the stats counters.",
+        )
+    )

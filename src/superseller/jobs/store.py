@@ -180,13 +180,11 @@ class JobStore:
         params = [_dt("now")]
         if with_queues:
             params.append(bindparam("queues", expanding=True))
-        return (
-            text(sql)
-            .bindparams(*params)
-            .columns(payload=JSONType, scheduled_for=UTCDateTime)
-        )
+        return text(sql).bindparams(*params).columns(payload=JSONType, scheduled_for=UTCDateTime)
 
-    def claim(self, worker_id: str, limit: int, queues: list[str] | None = None) -> list[ClaimedJob]:
+    def claim(
+        self, worker_id: str, limit: int, queues: list[str] | None = None
+    ) -> list[ClaimedJob]:
         """Move up to `limit` due pending jobs to running for this worker."""
         return self.finish_and_claim(worker_id, [], limit, queues)[1]
 
@@ -195,7 +193,10 @@ class JobStore:
         return self.finish_and_claim(worker_id, outcomes, 0)[0]
 
     def finish_and_claim(
-        self, worker_id: str, outcomes: list[Outcome], limit: int,
+        self,
+        worker_id: str,
+        outcomes: list[Outcome],
+        limit: int,
         queues: list[str] | None = None,
     ) -> tuple[set[int], list[ClaimedJob]]:
         """Record finished attempts and claim the next batch in one transaction:
@@ -208,8 +209,11 @@ class JobStore:
                     if self.pg:
                         conn.exec_driver_sql(_PG_HOT_PATH_PLANNER)
                     applied = self._finish(conn, worker_id, outcomes) if outcomes else set()
-                    claimed = (self._claim(conn, worker_id, limit, queues)
-                               if limit > 0 and attempt < 4 else [])
+                    claimed = (
+                        self._claim(conn, worker_id, limit, queues)
+                        if limit > 0 and attempt < 4
+                        else []
+                    )
                     return applied, claimed
             except IntegrityError:
                 # Two workers picked different jobs sharing a lock_key at the same
@@ -218,7 +222,9 @@ class JobStore:
                 continue
         raise AssertionError("unreachable")
 
-    def _claim(self, conn, worker_id: str, limit: int, queues: list[str] | None) -> list[ClaimedJob]:
+    def _claim(
+        self, conn, worker_id: str, limit: int, queues: list[str] | None
+    ) -> list[ClaimedJob]:
         params: dict[str, Any] = {"limit": limit, "worker": worker_id}
         if queues:
             params["queues"] = list(queues)
@@ -227,7 +233,8 @@ class JobStore:
         now = params["now"] = self.clock.now()
         if self.pg:  # driver-level: psycopg returns aware datetimes; payload comes as text
             rows = conn.exec_driver_sql(
-                _PG_CLAIM_QUEUES_SQL if queues else _PG_CLAIM_ALL_SQL, params).all()
+                _PG_CLAIM_QUEUES_SQL if queues else _PG_CLAIM_ALL_SQL, params
+            ).all()
             load = _load_payload
         else:
             rows = conn.execute(self._claim_queues if queues else self._claim_all, params).all()
@@ -235,10 +242,34 @@ class JobStore:
         # Positional: the RETURNING list's order (cheaper than named access per field).
         started_iso = now.isoformat()
         return [
-            ClaimedJob(id_, type_, queue, tenant_id, load(payload), attempts, max_attempts,
-                       timeout_s, lock_key, scheduled_for, schedule_id, now, started_iso)
-            for (id_, type_, queue, tenant_id, payload, attempts, max_attempts, timeout_s,
-                 lock_key, scheduled_for, schedule_id) in rows
+            ClaimedJob(
+                id_,
+                type_,
+                queue,
+                tenant_id,
+                load(payload),
+                attempts,
+                max_attempts,
+                timeout_s,
+                lock_key,
+                scheduled_for,
+                schedule_id,
+                now,
+                started_iso,
+            )
+            for (
+                id_,
+                type_,
+                queue,
+                tenant_id,
+                payload,
+                attempts,
+                max_attempts,
+                timeout_s,
+                lock_key,
+                scheduled_for,
+                schedule_id,
+            ) in rows
         ]
 
     def _finish(self, conn, worker_id: str, outcomes: list[Outcome]) -> set[int]:
@@ -249,24 +280,26 @@ class JobStore:
     def _finish_pg(self, conn, worker_id: str, outcomes: list[Outcome]) -> set[int]:
         # One JSON document for the whole batch: far cheaper to send than a
         # dozen typed arrays, and PostgreSQL unpacks it with jsonb_to_recordset.
-        data = json.dumps([
-            {
-                "id": o.job.id,
-                "attempt": o.job.attempt,
-                "status": o.status,
-                "result": o.result,
-                "error": o.error,
-                "run_at": o.retry_at.isoformat() if o.retry_at else None,
-                "completed_at": o.completed_at.isoformat(),
-                "log_type": o.log_type,
-                "log_status": o.log_status,
-                "started_at": o.job.started_iso,
-                "duration_ms": o.duration_ms,
-                "records": o.records,
-                "meta": o.metadata,
-            }
-            for o in outcomes
-        ])
+        data = json.dumps(
+            [
+                {
+                    "id": o.job.id,
+                    "attempt": o.job.attempt,
+                    "status": o.status,
+                    "result": o.result,
+                    "error": o.error,
+                    "run_at": o.retry_at.isoformat() if o.retry_at else None,
+                    "completed_at": o.completed_at.isoformat(),
+                    "log_type": o.log_type,
+                    "log_status": o.log_status,
+                    "started_at": o.job.started_iso,
+                    "duration_ms": o.duration_ms,
+                    "records": o.records,
+                    "meta": o.metadata,
+                }
+                for o in outcomes
+            ]
+        )
         params = {"data": data, "ids": [o.job.id for o in outcomes], "worker": worker_id}
         return {row[0] for row in conn.exec_driver_sql(_PG_FINISH_DRIVER_SQL, params).fetchall()}
 
@@ -314,15 +347,20 @@ class JobStore:
         `alive` is the calling worker's id: it is running, so its own jobs are not lost even
         when their heartbeat is late (a heartbeat can wait behind a long write on SQLite).
         Worker ids are never empty, so the default excludes nobody."""
-        stmt = text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(
-            started_at=UTCDateTime
+        stmt = (
+            text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(started_at=UTCDateTime)
         )
         message = f"worker lost: no heartbeat for {grace_s:g}s"
         with self.engine.begin() as conn:
             now = self.clock.now()
             rows = conn.execute(
-                stmt, {"now": now, "cutoff": now - timedelta(seconds=grace_s), "message": message,
-                       "alive": alive}
+                stmt,
+                {
+                    "now": now,
+                    "cutoff": now - timedelta(seconds=grace_s),
+                    "message": message,
+                    "alive": alive,
+                },
             ).all()
             if rows:
                 conn.execute(
@@ -428,6 +466,10 @@ _PG_FINISH_DRIVER_SQL = _pg_named(_PG_FINISH_SQL)
 _PG_CLAIM_SQL = _CLAIM_SQL.replace("tenant_id, payload,", "tenant_id, payload::text AS payload,")
 assert _PG_CLAIM_SQL != _CLAIM_SQL
 _PG_CLAIM_ALL_SQL = _pg_named(
-    _PG_CLAIM_SQL.format(queue_filter="", lock_clause="FOR UPDATE SKIP LOCKED"))
-_PG_CLAIM_QUEUES_SQL = _pg_named(_PG_CLAIM_SQL.format(
-    queue_filter="AND c.queue = ANY(:queues)", lock_clause="FOR UPDATE SKIP LOCKED"))
+    _PG_CLAIM_SQL.format(queue_filter="", lock_clause="FOR UPDATE SKIP LOCKED")
+)
+_PG_CLAIM_QUEUES_SQL = _pg_named(
+    _PG_CLAIM_SQL.format(
+        queue_filter="AND c.queue = ANY(:queues)", lock_clause="FOR UPDATE SKIP LOCKED"
+    )
+)

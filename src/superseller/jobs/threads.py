@@ -26,8 +26,9 @@ class DaemonThreadPool(Executor):
         self._queue.put((future, fn, args, kwargs))
         with self._lock:
             if self._idle == 0 and len(self._threads) < self._max:
-                t = threading.Thread(target=self._work, daemon=True,
-                                     name=f"{self._name}-{len(self._threads)}")
+                t = threading.Thread(
+                    target=self._work, daemon=True, name=f"{self._name}-{len(self._threads)}"
+                )
                 self._threads.append(t)
                 t.start()
             else:

@@ -53,7 +53,6 @@ log = logging.getLogger("superseller.jobs.worker")
 runs_log = logging.getLogger("superseller.jobs.runs")  # one line per attempt
 
 
-
 @dataclass
 class WorkerOptions:
     concurrency: int = 4
@@ -259,7 +258,8 @@ class Worker:
         try:
             try:
                 applied, claimed = await self._in_db(
-                    self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues)
+                    self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues
+                )
             except DBAPIError as exc:
                 # Never drop an outcome: keep it for the next round trip.
                 self._outcomes = batch + self._outcomes
@@ -280,8 +280,8 @@ class Worker:
     async def _rescue(self) -> None:
         try:
             rescued = await self._in_db(
-                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as,
-                self.worker_id)
+                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as, self.worker_id
+            )
         except DBAPIError as exc:
             log.warning("rescue failed, will retry: %s", _one_line(exc))
             return
@@ -336,8 +336,9 @@ class Worker:
             return self._end(running, "cancelled", "cancelled", error="cancelled on request")
         except (JobTimeout, TimeoutError):
             ctx.mark_timed_out()
-            return self._failure(running, JobTimeout(f"timed out after {job.timeout_s:g}s"),
-                                 "timeout")
+            return self._failure(
+                running, JobTimeout(f"timed out after {job.timeout_s:g}s"), "timeout"
+            )
         except (asyncio.CancelledError, _AlreadyRecorded):
             return None  # abandoned on shutdown (release() records it), or timed out
         except PermanentJobError as exc:
@@ -356,16 +357,22 @@ class Worker:
         except TimeoutError:
             running.ctx.mark_timed_out()
             if running.finalize():
-                self._push(self._failure(
-                    running, JobTimeout(f"timed out after {running.job.timeout_s:g}s"), "timeout"))
+                self._push(
+                    self._failure(
+                        running,
+                        JobTimeout(f"timed out after {running.job.timeout_s:g}s"),
+                        "timeout",
+                    )
+                )
             try:
                 await future
             except BaseException:  # noqa: BLE001 - the attempt is already recorded
                 pass
             raise _AlreadyRecorded from None
 
-    def _failure(self, running: _Running, exc: BaseException, log_status: str,
-                 permanent: bool = False) -> Outcome:
+    def _failure(
+        self, running: _Running, exc: BaseException, log_status: str, permanent: bool = False
+    ) -> Outcome:
         job = running.job
         error = f"{type(exc).__name__}: {exc}"[:4000]
         if permanent or job.attempt >= job.max_attempts:
@@ -377,8 +384,14 @@ class Worker:
         outcome.retry_at = outcome.completed_at + timedelta(seconds=delay)
         return outcome
 
-    def _end(self, running: _Running, status: str, log_status: str,
-             result: dict | None = None, error: str | None = None) -> Outcome:
+    def _end(
+        self,
+        running: _Running,
+        status: str,
+        log_status: str,
+        result: dict | None = None,
+        error: str | None = None,
+    ) -> Outcome:
         return Outcome(
             job=running.job,
             status=status,
@@ -397,12 +410,23 @@ class Worker:
         level = logging.INFO if outcome.log_status == "success" else logging.WARNING
         if runs_log.isEnabledFor(level):
             job = outcome.job
-            runs_log.log(level, "job %s %s %s in %d ms%s", job.id, job.type, outcome.log_status,
-                         outcome.duration_ms, f": {outcome.error}" if outcome.error else "",
-                         extra={"job_id": job.id, "job_type": job.type,
-                                "tenant_id": job.tenant_id, "attempt": job.attempt,
-                                "duration_ms": outcome.duration_ms,
-                                "status": outcome.log_status})
+            runs_log.log(
+                level,
+                "job %s %s %s in %d ms%s",
+                job.id,
+                job.type,
+                outcome.log_status,
+                outcome.duration_ms,
+                f": {outcome.error}" if outcome.error else "",
+                extra={
+                    "job_id": job.id,
+                    "job_type": job.type,
+                    "tenant_id": job.tenant_id,
+                    "attempt": job.attempt,
+                    "duration_ms": outcome.duration_ms,
+                    "status": outcome.log_status,
+                },
+            )
         self._outcomes.append(outcome)
         self._wake.set()
 
@@ -451,8 +475,11 @@ class Worker:
         self._heartbeat_stop.set()
         if leftovers:
             released = await self._in_db(
-                self.store.release, self.worker_id, [r.job for r in leftovers],
-                self.registry.logged_as)
+                self.store.release,
+                self.worker_id,
+                [r.job for r in leftovers],
+                self.registry.logged_as,
+            )
             log.warning("put back %d unfinished job(s): %s", len(released), released)
         if self._listener is not None:
             self._listener.stop()

@@ -47,10 +47,19 @@ class RateLimiter:
 
 
 class MLClient:
-    def __init__(self, base_url: str, tokens: TokenStore, *, limiter: RateLimiter | None = None,
-                 concurrency: int = 4, timeout_s: float = 20.0, max_tries: int = 8,
-                 backoff_base_s: float = 0.25, backoff_cap_s: float = 20.0,
-                 on_request: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenStore,
+        *,
+        limiter: RateLimiter | None = None,
+        concurrency: int = 4,
+        timeout_s: float = 20.0,
+        max_tries: int = 8,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 20.0,
+        on_request: Callable[[], None] | None = None,
+    ):
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self.tokens = tokens
         self.limiter = limiter or RateLimiter(0)
@@ -69,8 +78,9 @@ class MLClient:
 
     async def _access(self, stale_version: int | None = None) -> tuple[str, int]:
         async with self._token_lock:
-            if self._token is None or (stale_version is not None
-                                       and self._token[1] == stale_version):
+            if self._token is None or (
+                stale_version is not None and self._token[1] == stale_version
+            ):
                 if stale_version is None:
                     self._token = await asyncio.to_thread(self.tokens.current)
                 else:
@@ -84,8 +94,9 @@ class MLClient:
             await self.limiter.acquire()
             try:
                 async with self.slots:
-                    resp = await self.http.get(path, params=params,
-                                               headers={"Authorization": f"Bearer {token}"})
+                    resp = await self.http.get(
+                        path, params=params, headers={"Authorization": f"Bearer {token}"}
+                    )
             except httpx.TransportError as exc:
                 err = MLError(0, "network_error", type(exc).__name__)
                 telemetry.REQUESTS.labels("network").inc()
@@ -106,9 +117,12 @@ class MLClient:
             if (err.retryable or err.status == 0) and attempt < self.max_tries:
                 self.retries += 1
                 telemetry.RETRIES.inc()
-                delay = err.retry_after if err.retry_after is not None else min(
-                    self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)) * (
-                    0.5 + random.random())
+                delay = (
+                    err.retry_after
+                    if err.retry_after is not None
+                    else min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+                    * (0.5 + random.random())
+                )
                 await asyncio.sleep(delay)
                 continue
             raise err
@@ -120,8 +134,10 @@ class MLClient:
         total = first["paging"]["total"]
         if total <= OFFSET_LIMIT:
             ids = list(first["results"])
-            pages = [self.get(f"/users/{user_id}/items/search", {"offset": off, "limit": 50})
-                     for off in range(50, total, 50)]
+            pages = [
+                self.get(f"/users/{user_id}/items/search", {"offset": off, "limit": 50})
+                for off in range(50, total, 50)
+            ]
             for page in await asyncio.gather(*pages):
                 ids.extend(page["results"])
             return list(dict.fromkeys(ids))
@@ -146,9 +162,8 @@ class MLClient:
 
     async def items(self, ids: list[str]) -> tuple[list[dict], list[dict]]:
         """Details by multiget; returns (bodies, per-item errors)."""
-        chunks = [ids[i:i + MULTIGET] for i in range(0, len(ids), MULTIGET)]
-        answers = await asyncio.gather(*(self.get("/items", {"ids": ",".join(c)})
-                                         for c in chunks))
+        chunks = [ids[i : i + MULTIGET] for i in range(0, len(ids), MULTIGET)]
+        answers = await asyncio.gather(*(self.get("/items", {"ids": ",".join(c)}) for c in chunks))
         bodies, errors = [], []
         for chunk, answer in zip(chunks, answers, strict=True):
             for ext, entry in zip(chunk, answer, strict=False):
@@ -156,13 +171,19 @@ class MLClient:
                     bodies.append(entry["body"])
                 else:
                     body = entry.get("body") or {}
-                    errors.append({"id": ext, "code": entry.get("code"),
-                                   "error": body.get("error") or body.get("code")})
+                    errors.append(
+                        {
+                            "id": ext,
+                            "code": entry.get("code"),
+                            "error": body.get("error") or body.get("code"),
+                        }
+                    )
         return bodies, errors
 
     # -- orders --------------------------------------------------------------
-    async def orders(self, user_id: int, start: datetime, end: datetime,
-                     window: timedelta = timedelta(days=3)) -> list[dict]:
+    async def orders(
+        self, user_id: int, start: datetime, end: datetime, window: timedelta = timedelta(days=3)
+    ) -> list[dict]:
         """Orders created in [start, end], by date windows (keeps offsets small)."""
         windows = []
         w = start
@@ -182,9 +203,13 @@ class MLClient:
 
         # The API keeps only the hour of these filters: round the end up, or the
         # orders of the current, partial hour would be left for the next sync.
-        params = {"seller": user_id, "order.date_created.from": fmt(start),
-                  "order.date_created.to": fmt(end + timedelta(hours=1)), "sort": "date_asc",
-                  "limit": ORDERS_PAGE}
+        params = {
+            "seller": user_id,
+            "order.date_created.from": fmt(start),
+            "order.date_created.to": fmt(end + timedelta(hours=1)),
+            "sort": "date_asc",
+            "limit": ORDERS_PAGE,
+        }
         out: list[dict] = []
         offset = 0
         while True:
@@ -198,8 +223,7 @@ class MLClient:
     # -- visits --------------------------------------------------------------
     async def visits(self, item_id: str, last: int) -> dict[str, int]:
         """Visits per day label for the last `last` days (+ today). Sparse answers mean 0."""
-        page = await self.get(f"/items/{item_id}/visits/time_window",
-                              {"last": last, "unit": "day"})
+        page = await self.get(f"/items/{item_id}/visits/time_window", {"last": last, "unit": "day"})
         if isinstance(page, list):  # one integrator saw it wrapped in an array
             page = page[0] if page else {}
         return {r["date"][:10]: int(r.get("total", 0)) for r in page.get("results") or []}

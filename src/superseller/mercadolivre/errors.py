@@ -33,10 +33,18 @@ def parse_error(resp: httpx.Response) -> MLError:
         body = None
     if not isinstance(body, dict):
         body = {}
-    code = body.get("error") or body.get("code") or body.get("error_status") or \
-        f"http_{resp.status_code}"
-    message = body.get("message") or body.get("error_description") or \
-        (resp.text[:200] if not body else "") or resp.reason_phrase
+    code = (
+        body.get("error")
+        or body.get("code")
+        or body.get("error_status")
+        or f"http_{resp.status_code}"
+    )
+    message = (
+        body.get("message")
+        or body.get("error_description")
+        or (resp.text[:200] if not body else "")
+        or resp.reason_phrase
+    )
     retry_after = None
     if "retry-after" in resp.headers:
         try:

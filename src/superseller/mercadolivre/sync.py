@@ -53,16 +53,29 @@ class SyncPayload(BaseModel):
 
 def connected_tenants(engine) -> list[str]:
     with engine.connect() as conn:
-        return conn.execute(select(marketplace_accounts.c.tenant_id).where(
-            marketplace_accounts.c.status == "connected").distinct()
-            .order_by(marketplace_accounts.c.tenant_id)).scalars().all()
+        return (
+            conn.execute(
+                select(marketplace_accounts.c.tenant_id)
+                .where(marketplace_accounts.c.status == "connected")
+                .distinct()
+                .order_by(marketplace_accounts.c.tenant_id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 class SellerSync:
     """One sync of one tenant's Mercado Livre account."""
 
-    def __init__(self, ctx: JobContext, settings: Settings, limiter: RateLimiter,
-                 tenant_id: str, days_back: int):
+    def __init__(
+        self,
+        ctx: JobContext,
+        settings: Settings,
+        limiter: RateLimiter,
+        tenant_id: str,
+        days_back: int,
+    ):
         self.ctx = ctx
         self.engine = ctx.engine
         self.settings = settings
@@ -75,34 +88,49 @@ class SellerSync:
             tenant = conn.execute(select(tenants).where(tenants.c.id == self.tenant_id)).first()
             if tenant is None:
                 raise PermanentJobError(f"tenant {self.tenant_id!r} not found")
-            acct = conn.execute(select(marketplace_accounts).where(
-                marketplace_accounts.c.tenant_id == self.tenant_id)
-                .order_by(marketplace_accounts.c.id)).first()
+            acct = conn.execute(
+                select(marketplace_accounts)
+                .where(marketplace_accounts.c.tenant_id == self.tenant_id)
+                .order_by(marketplace_accounts.c.id)
+            ).first()
         if acct is None:
             raise PermanentJobError(f"tenant {self.tenant_id} has no Mercado Livre account")
         if acct.status == "reauth_required":
             raise PermanentJobError(
                 f"Mercado Livre connection of tenant {self.tenant_id} needs re-authorization: "
-                f"{acct.status_reason or 'the seller must connect again'}")
+                f"{acct.status_reason or 'the seller must connect again'}"
+            )
         return tenant, acct
 
     async def run(self) -> dict[str, Any]:
         began = time.perf_counter()
         tenant, acct = self._account()
         tz = tenant.timezone
-        store = TokenStore(self.engine, acct.id, oauth_app(self.settings),
-                           TokenCipher(self.settings.encryption_key()), self.ctx.clock)
-        client = MLClient(self.settings.ml_api_url, store, limiter=self.limiter,
-                          concurrency=self.settings.ml_concurrency,
-                          timeout_s=self.settings.ml_timeout_s,
-                          max_tries=self.settings.ml_max_tries)
+        store = TokenStore(
+            self.engine,
+            acct.id,
+            oauth_app(self.settings),
+            TokenCipher(self.settings.encryption_key()),
+            self.ctx.clock,
+        )
+        client = MLClient(
+            self.settings.ml_api_url,
+            store,
+            limiter=self.limiter,
+            concurrency=self.settings.ml_concurrency,
+            timeout_s=self.settings.ml_timeout_s,
+            max_tries=self.settings.ml_max_tries,
+        )
         try:
             result = await self._sync(client, acct, tz)
         finally:
             await client.close()
-        result.update(requests=client.requests, retries=client.retries,
-                      refreshes=store.refreshes,
-                      durationMs=int((time.perf_counter() - began) * 1000))
+        result.update(
+            requests=client.requests,
+            retries=client.retries,
+            refreshes=store.refreshes,
+            durationMs=int((time.perf_counter() - began) * 1000),
+        )
         return result
 
     async def _sync(self, client: MLClient, acct, tz: str) -> dict[str, Any]:
@@ -115,27 +143,41 @@ class SellerSync:
         bodies, item_errors = await client.items(ids)
         rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
         for i in range(0, len(rows), ROWS_PER_WRITE):
-            await asyncio.to_thread(self._write, upsert, listings, rows[i:i + ROWS_PER_WRITE],
-                                    ["tenant_id", "external_id"], LISTING_COLUMNS)
+            await asyncio.to_thread(
+                self._write,
+                upsert,
+                listings,
+                rows[i : i + ROWS_PER_WRITE],
+                ["tenant_id", "external_id"],
+                LISTING_COLUMNS,
+            )
         self.ctx.add_records(len(rows))
 
-        start = (now - timedelta(days=self.days_back + 1)).replace(minute=0, second=0,
-                                                                     microsecond=0)
+        start = (now - timedelta(days=self.days_back + 1)).replace(
+            minute=0, second=0, microsecond=0
+        )
         found = await client.orders(acct.ml_user_id, start, now)
         found = [o for o in found if o.get("date_created")]
         days: set = set()
         for i in range(0, len(found), ROWS_PER_WRITE):
-            chunk = found[i:i + ROWS_PER_WRITE]
-            _, touched = await asyncio.to_thread(self._write, save_orders, self.tenant_id, tz,
-                                                 chunk, now)
+            chunk = found[i : i + ROWS_PER_WRITE]
+            _, touched = await asyncio.to_thread(
+                self._write, save_orders, self.tenant_id, tz, chunk, now
+            )
             days |= touched
             self.ctx.add_records(len(chunk))
             self.ctx.raise_if_cancelled()
 
         with self.engine.connect() as conn:
-            known = conn.execute(select(listings.c.external_id, listings.c.id).where(
-                listings.c.tenant_id == self.tenant_id,
-                listings.c.external_id.in_(ids))).all() if ids else []
+            known = (
+                conn.execute(
+                    select(listings.c.external_id, listings.c.id).where(
+                        listings.c.tenant_id == self.tenant_id, listings.c.external_id.in_(ids)
+                    )
+                ).all()
+                if ids
+                else []
+            )
         visit_days, visit_errors = 0, []
 
         async def one(ext: str, lid: int) -> None:
@@ -152,10 +194,14 @@ class SellerSync:
             self.ctx.add_records(1)
 
         await asyncio.gather(*(one(ext, lid) for ext, lid in known))
-        return {"listings": len(rows), "orders": len(found), "visitDays": visit_days,
-                "itemErrors": item_errors[:20], "visitErrors": visit_errors[:20],
-                "daysTouched": {"from": min([first_day, *days]).isoformat(),
-                                "to": today.isoformat()}}
+        return {
+            "listings": len(rows),
+            "orders": len(found),
+            "visitDays": visit_days,
+            "itemErrors": item_errors[:20],
+            "visitErrors": visit_errors[:20],
+            "daysTouched": {"from": min([first_day, *days]).isoformat(), "to": today.isoformat()},
+        }
 
     def _write(self, fn, *args):
         with self.engine.begin() as conn:
@@ -177,10 +223,18 @@ def register(registry: Registry, settings: Settings) -> None:
         p: SyncPayload = ctx.payload
         queue = Queue(ctx.engine, registry, ctx.clock)
         if p.tenantId == "all":
-            made = queue.enqueue_many([
-                JobSpec("sync_mercadolivre", {"tenantId": tid, "daysBack": p.daysBack},
-                        tenant_id=tid, scheduled_for=ctx.scheduled_for, unique_key=f"sync:{tid}")
-                for tid in connected_tenants(ctx.engine)])
+            made = queue.enqueue_many(
+                [
+                    JobSpec(
+                        "sync_mercadolivre",
+                        {"tenantId": tid, "daysBack": p.daysBack},
+                        tenant_id=tid,
+                        scheduled_for=ctx.scheduled_for,
+                        unique_key=f"sync:{tid}",
+                    )
+                    for tid in connected_tenants(ctx.engine)
+                ]
+            )
             return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
         try:
             result = await SellerSync(ctx, settings, limiter(), p.tenantId, p.daysBack).run()
@@ -188,7 +242,8 @@ def register(registry: Registry, settings: Settings) -> None:
             _record(ctx, p.tenantId, f"reconnect needed: {exc.message}")
             raise PermanentJobError(
                 f"Mercado Livre connection of tenant {p.tenantId} needs re-authorization "
-                f"({exc.code}); the seller must connect again") from None
+                f"({exc.code}); the seller must connect again"
+            ) from None
         except PermanentJobError as exc:
             _record(ctx, p.tenantId, str(exc))
             raise
@@ -197,25 +252,43 @@ def register(registry: Registry, settings: Settings) -> None:
             raise
         _record(ctx, p.tenantId)
         span = result["daysTouched"]
-        rebuild = queue.enqueue_many([JobSpec(
-            "rebuild_daily_metrics", {"tenantId": p.tenantId, "from": span["from"],
-                                      "to": span["to"]},
-            tenant_id=p.tenantId, scheduled_for=ctx.scheduled_for,
-            unique_key=f"rebuild:{p.tenantId}:{span['from']}:{span['to']}")])[0]
+        rebuild = queue.enqueue_many(
+            [
+                JobSpec(
+                    "rebuild_daily_metrics",
+                    {"tenantId": p.tenantId, "from": span["from"], "to": span["to"]},
+                    tenant_id=p.tenantId,
+                    scheduled_for=ctx.scheduled_for,
+                    unique_key=f"rebuild:{p.tenantId}:{span['from']}:{span['to']}",
+                )
+            ]
+        )[0]
         result["rebuildJobId"] = rebuild.id
         if SCORE_TYPE in registry:  # behind the rebuild, under the same tenant lock
-            result["scoreJobId"] = queue.enqueue_many([JobSpec(
-                SCORE_TYPE, {"tenantId": p.tenantId}, tenant_id=p.tenantId,
-                scheduled_for=ctx.scheduled_for, unique_key=f"score:{p.tenantId}")])[0].id
+            result["scoreJobId"] = queue.enqueue_many(
+                [
+                    JobSpec(
+                        SCORE_TYPE,
+                        {"tenantId": p.tenantId},
+                        tenant_id=p.tenantId,
+                        scheduled_for=ctx.scheduled_for,
+                        unique_key=f"score:{p.tenantId}",
+                    )
+                ]
+            )[0].id
         return result
 
-    registry.add(JobType(
-        name="sync_mercadolivre", handler=sync, payload_model=SyncPayload,
-        log_type="mercadolivre_sync", timeout_s=3600,
-        lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
-        description="Sync listings, orders and visits from Mercado Livre.",
-    ))
-
+    registry.add(
+        JobType(
+            name="sync_mercadolivre",
+            handler=sync,
+            payload_model=SyncPayload,
+            log_type="mercadolivre_sync",
+            timeout_s=3600,
+            lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
+            description="Sync listings, orders and visits from Mercado Livre.",
+        )
+    )
 
 
 def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:

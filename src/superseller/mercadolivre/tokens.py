@@ -39,9 +39,11 @@ class TokenCipher:
         try:
             return self._f.decrypt(value.encode()).decode()
         except InvalidToken:
-            raise ReauthRequired(401, "token_unreadable",
-                                 "stored token cannot be decrypted (encryption key changed?)") \
-                from None
+            raise ReauthRequired(
+                401,
+                "token_unreadable",
+                "stored token cannot be decrypted (encryption key changed?)",
+            ) from None
 
 
 @dataclass
@@ -63,8 +65,7 @@ class OAuthApp:
         return resp.json()
 
     def exchange_code(self, code: str, code_verifier: str | None = None) -> dict:
-        form = {"grant_type": "authorization_code", "code": code,
-                "redirect_uri": self.redirect_uri}
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
         if code_verifier:
             form["code_verifier"] = code_verifier
         return self.token_request(form)
@@ -76,8 +77,14 @@ class OAuthApp:
 class TokenStore:
     """The tokens of one marketplace account."""
 
-    def __init__(self, engine: Engine, account_id: int, app: OAuthApp, cipher: TokenCipher,
-                 clock: Clock | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        account_id: int,
+        app: OAuthApp,
+        cipher: TokenCipher,
+        clock: Clock | None = None,
+    ):
         self.engine = engine
         self.account_id = account_id
         self.app = app
@@ -91,8 +98,11 @@ class TokenStore:
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).one()
         if row.status == "reauth_required":
-            raise ReauthRequired(401, "reauth_required", row.status_reason or
-                                 "Mercado Livre connection needs re-authorization")
+            raise ReauthRequired(
+                401,
+                "reauth_required",
+                row.status_reason or "Mercado Livre connection needs re-authorization",
+            )
         return row
 
     def current(self) -> tuple[str, int]:
@@ -108,18 +118,26 @@ class TokenStore:
         failure: ReauthRequired | None = None
         with self.engine.begin() as conn:
             row = self._row(conn, lock=True)
-            if row.token_version != seen_version and row.expires_at and \
-                    row.expires_at - EARLY > self.clock.now():
+            if (
+                row.token_version != seen_version
+                and row.expires_at
+                and row.expires_at - EARLY > self.clock.now()
+            ):
                 return self.cipher.decrypt(row.access_token_enc), row.token_version
             try:
                 tokens = self.app.refresh(self.cipher.decrypt(row.refresh_token_enc))
             except ReauthRequired as exc:
                 # Recorded (and committed) before raising: syncs for this seller stop
                 # with a clear message instead of retrying a dead token.
-                conn.execute(update(marketplace_accounts)
-                             .where(marketplace_accounts.c.id == self.account_id)
-                             .values(status="reauth_required", status_reason=exc.message[:500],
-                                     updated_at=self.clock.now()))
+                conn.execute(
+                    update(marketplace_accounts)
+                    .where(marketplace_accounts.c.id == self.account_id)
+                    .values(
+                        status="reauth_required",
+                        status_reason=exc.message[:500],
+                        updated_at=self.clock.now(),
+                    )
+                )
                 failure = exc
                 telemetry.REFRESHES.labels("reauth_required").inc()
             else:
@@ -127,21 +145,32 @@ class TokenStore:
                 telemetry.REFRESHES.labels("ok").inc()
                 version = row.token_version + 1
                 # The rotated refresh token is stored before anyone can use it.
-                save_tokens(conn, self.account_id, tokens, self.cipher, self.clock.now(),
-                            version)
+                save_tokens(conn, self.account_id, tokens, self.cipher, self.clock.now(), version)
                 return tokens["access_token"], version
         log.warning("account %s needs re-authorization: %s", self.account_id, failure.code)
         raise failure
 
 
-def save_tokens(conn, account_id: int, tokens: dict, cipher: TokenCipher, now: datetime,
-                version: int) -> None:
+def save_tokens(
+    conn, account_id: int, tokens: dict, cipher: TokenCipher, now: datetime, version: int
+) -> None:
     if "refresh_token" not in tokens:
-        raise MLError(400, "no_refresh_token",
-                      "the app lacks offline_access: Mercado Livre sent no refresh token")
-    conn.execute(update(marketplace_accounts).where(marketplace_accounts.c.id == account_id)
-                 .values(access_token_enc=cipher.encrypt(tokens["access_token"]),
-                         refresh_token_enc=cipher.encrypt(tokens["refresh_token"]),
-                         expires_at=now + timedelta(seconds=int(tokens["expires_in"])),
-                         token_version=version, status="connected", status_reason=None,
-                         last_refresh_at=now, updated_at=now))
+        raise MLError(
+            400,
+            "no_refresh_token",
+            "the app lacks offline_access: Mercado Livre sent no refresh token",
+        )
+    conn.execute(
+        update(marketplace_accounts)
+        .where(marketplace_accounts.c.id == account_id)
+        .values(
+            access_token_enc=cipher.encrypt(tokens["access_token"]),
+            refresh_token_enc=cipher.encrypt(tokens["refresh_token"]),
+            expires_at=now + timedelta(seconds=int(tokens["expires_in"])),
+            token_version=version,
+            status="connected",
+            status_reason=None,
+            last_refresh_at=now,
+            updated_at=now,
+        )
+    )

@@ -24,12 +24,13 @@ def upsert(conn: Connection, table, rows: list[dict], keys: list[str], columns: 
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     written = 0
     for i in range(0, len(rows), CHUNK):
-        stmt = insert(table).values(rows[i:i + CHUNK])
+        stmt = insert(table).values(rows[i : i + CHUNK])
         changed = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns])
         stmt = stmt.on_conflict_do_update(
             index_elements=keys,
             set_={c: stmt.excluded[c] for c in columns + ["updated_at"] if c in table.c},
-            where=changed)
+            where=changed,
+        )
         written += max(conn.execute(stmt).rowcount, 0)
     return written
 
@@ -44,91 +45,167 @@ def _money(v) -> Decimal | None:
     return None if v is None else Decimal(str(v)).quantize(Decimal("0.01"))
 
 
-LISTING_COLUMNS = ["title", "price", "currency", "status", "available_quantity", "sold_quantity",
-                   "permalink", "thumbnail", "pictures_count", "listing_type", "category_id",
-                   "health", "attributes_count", "video_id", "date_created",
-                   "created_local_date", "account_id"]
+LISTING_COLUMNS = [
+    "title",
+    "price",
+    "currency",
+    "status",
+    "available_quantity",
+    "sold_quantity",
+    "permalink",
+    "thumbnail",
+    "pictures_count",
+    "listing_type",
+    "category_id",
+    "health",
+    "attributes_count",
+    "video_id",
+    "date_created",
+    "created_local_date",
+    "account_id",
+]
 
 
-def listing_rows(bodies: list[dict], tenant_id: str, account_id: int, tz: str,
-                 now: datetime) -> list[dict]:
+def listing_rows(
+    bodies: list[dict], tenant_id: str, account_id: int, tz: str, now: datetime
+) -> list[dict]:
     rows = []
     for b in bodies:
         created = parse_time(b.get("date_created") or b.get("start_time"))
-        rows.append({
-            "tenant_id": tenant_id, "account_id": account_id, "external_id": b["id"],
-            "title": (b.get("title") or "")[:300], "price": _money(b.get("price")),
-            "currency": b.get("currency_id"), "status": b.get("status") or "unknown",
-            "available_quantity": b.get("available_quantity"),
-            "sold_quantity": b.get("sold_quantity"), "permalink": b.get("permalink"),
-            "thumbnail": b.get("thumbnail"), "pictures_count": len(b.get("pictures") or []),
-            "listing_type": b.get("listing_type_id"), "category_id": b.get("category_id"),
-            "health": b.get("health"), "attributes_count": len(b.get("attributes") or []),
-            "video_id": b.get("video_id"), "date_created": created,
-            "created_local_date": created.astimezone(zone(tz)).date() if created else None,
-            "created_at": now, "updated_at": now,
-        })
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "account_id": account_id,
+                "external_id": b["id"],
+                "title": (b.get("title") or "")[:300],
+                "price": _money(b.get("price")),
+                "currency": b.get("currency_id"),
+                "status": b.get("status") or "unknown",
+                "available_quantity": b.get("available_quantity"),
+                "sold_quantity": b.get("sold_quantity"),
+                "permalink": b.get("permalink"),
+                "thumbnail": b.get("thumbnail"),
+                "pictures_count": len(b.get("pictures") or []),
+                "listing_type": b.get("listing_type_id"),
+                "category_id": b.get("category_id"),
+                "health": b.get("health"),
+                "attributes_count": len(b.get("attributes") or []),
+                "video_id": b.get("video_id"),
+                "date_created": created,
+                "created_local_date": created.astimezone(zone(tz)).date() if created else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     return rows
 
 
-ORDER_COLUMNS = ["status", "date_created", "date_created_raw", "date_closed",
-                 "created_local_date", "total_amount", "paid_amount", "currency", "buyer_id",
-                 "last_updated"]
+ORDER_COLUMNS = [
+    "status",
+    "date_created",
+    "date_created_raw",
+    "date_closed",
+    "created_local_date",
+    "total_amount",
+    "paid_amount",
+    "currency",
+    "buyer_id",
+    "last_updated",
+]
 
 
-def save_orders(conn: Connection, tenant_id: str, tz: str, found: list[dict],
-                now: datetime) -> tuple[int, set[date]]:
+def save_orders(
+    conn: Connection, tenant_id: str, tz: str, found: list[dict], now: datetime
+) -> tuple[int, set[date]]:
     """Upsert orders and their items; returns (orders written, local days touched)."""
     rows, days = [], set()
     for o in found:
         created = parse_time(o["date_created"])
         local_day = created.astimezone(zone(tz)).date()
         days.add(local_day)
-        rows.append({
-            "tenant_id": tenant_id, "external_id": str(o["id"]), "status": o["status"],
-            "date_created": created, "date_created_raw": o["date_created"],
-            "date_closed": parse_time(o.get("date_closed")), "created_local_date": local_day,
-            "total_amount": _money(o.get("total_amount")),
-            "paid_amount": _money(o.get("paid_amount")), "currency": o.get("currency_id"),
-            "buyer_id": _int((o.get("buyer") or {}).get("id")),
-            "last_updated": parse_time(o.get("last_updated")), "created_at": now,
-            "updated_at": now,
-        })
+        rows.append(
+            {
+                "tenant_id": tenant_id,
+                "external_id": str(o["id"]),
+                "status": o["status"],
+                "date_created": created,
+                "date_created_raw": o["date_created"],
+                "date_closed": parse_time(o.get("date_closed")),
+                "created_local_date": local_day,
+                "total_amount": _money(o.get("total_amount")),
+                "paid_amount": _money(o.get("paid_amount")),
+                "currency": o.get("currency_id"),
+                "buyer_id": _int((o.get("buyer") or {}).get("id")),
+                "last_updated": parse_time(o.get("last_updated")),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
     written = upsert(conn, orders, rows, ["tenant_id", "external_id"], ORDER_COLUMNS)
-    ids = dict(conn.execute(select(orders.c.external_id, orders.c.id).where(
-        orders.c.tenant_id == tenant_id,
-        orders.c.external_id.in_([r["external_id"] for r in rows]))).all()) if rows else {}
-    listing_ids = dict(conn.execute(select(listings.c.external_id, listings.c.id).where(
-        listings.c.tenant_id == tenant_id)).all())
+    ids = (
+        dict(
+            conn.execute(
+                select(orders.c.external_id, orders.c.id).where(
+                    orders.c.tenant_id == tenant_id,
+                    orders.c.external_id.in_([r["external_id"] for r in rows]),
+                )
+            ).all()
+        )
+        if rows
+        else {}
+    )
+    listing_ids = dict(
+        conn.execute(
+            select(listings.c.external_id, listings.c.id).where(listings.c.tenant_id == tenant_id)
+        ).all()
+    )
     items = []
     for o in found:
         for line, it in enumerate(o.get("order_items") or []):
             ext = it["item"]["id"]
-            items.append({"order_id": ids[str(o["id"])], "line": line,
-                          "listing_external_id": ext, "listing_id": listing_ids.get(ext),
-                          "title": (it["item"].get("title") or "")[:300],
-                          "quantity": int(it["quantity"]),
-                          "unit_price": _money(it["unit_price"])})
-    upsert(conn, order_items, items, ["order_id", "line"],
-           ["listing_external_id", "listing_id", "title", "quantity", "unit_price"])
+            items.append(
+                {
+                    "order_id": ids[str(o["id"])],
+                    "line": line,
+                    "listing_external_id": ext,
+                    "listing_id": listing_ids.get(ext),
+                    "title": (it["item"].get("title") or "")[:300],
+                    "quantity": int(it["quantity"]),
+                    "unit_price": _money(it["unit_price"]),
+                }
+            )
+    upsert(
+        conn,
+        order_items,
+        items,
+        ["order_id", "line"],
+        ["listing_external_id", "listing_id", "title", "quantity", "unit_price"],
+    )
     return written, days
 
 
-def visit_rows(tenant_id: str, listing_id: int, counts: dict[str, int], first: date, last: date,
-               now: datetime) -> list[dict]:
+def visit_rows(
+    tenant_id: str, listing_id: int, counts: dict[str, int], first: date, last: date, now: datetime
+) -> list[dict]:
     """One row per day of a successful answer; a day missing from it is a real 0."""
     out = []
     d = first
     while d <= last:
-        out.append({"tenant_id": tenant_id, "listing_id": listing_id, "date": d,
-                    "visits": counts.get(d.isoformat(), 0), "fetched_at": now})
+        out.append(
+            {
+                "tenant_id": tenant_id,
+                "listing_id": listing_id,
+                "date": d,
+                "visits": counts.get(d.isoformat(), 0),
+                "fetched_at": now,
+            }
+        )
         d += timedelta(days=1)
     return out
 
 
 def save_visits(conn: Connection, rows: list[dict]) -> int:
-    return upsert(conn, listing_visits_daily, rows, ["tenant_id", "listing_id", "date"],
-                  ["visits"])
+    return upsert(conn, listing_visits_daily, rows, ["tenant_id", "listing_id", "date"], ["visits"])
 
 
 def _int(v: Any) -> int | None:

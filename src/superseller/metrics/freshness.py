@@ -23,35 +23,55 @@ def _local(dt: datetime, tz: str) -> str:
     return dt.astimezone(zone(tz)).strftime("%d/%m às %H:%M")
 
 
-def tenant_freshness(engine: Engine, tenant_id: str, now: datetime,
-                     objective: timedelta = OBJECTIVE) -> dict[str, Any]:
+def tenant_freshness(
+    engine: Engine, tenant_id: str, now: datetime, objective: timedelta = OBJECTIVE
+) -> dict[str, Any]:
     with engine.connect() as conn:
         t = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
-        reauth = conn.execute(select(func.count()).select_from(marketplace_accounts).where(
-            marketplace_accounts.c.tenant_id == tenant_id,
-            marketplace_accounts.c.status == "reauth_required")).scalar()
-        max_date = conn.execute(select(func.max(listing_metrics_daily.c.date)).where(
-            listing_metrics_daily.c.tenant_id == tenant_id)).scalar()
+        reauth = conn.execute(
+            select(func.count())
+            .select_from(marketplace_accounts)
+            .where(
+                marketplace_accounts.c.tenant_id == tenant_id,
+                marketplace_accounts.c.status == "reauth_required",
+            )
+        ).scalar()
+        max_date = conn.execute(
+            select(func.max(listing_metrics_daily.c.date)).where(
+                listing_metrics_daily.c.tenant_id == tenant_id
+            )
+        ).scalar()
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
     reasons: list[dict[str, str]] = []
     if reauth:
-        reasons.append({"code": "reauth_required",
-                        "message": "Reconecte sua conta do Mercado Livre"})
+        reasons.append(
+            {"code": "reauth_required", "message": "Reconecte sua conta do Mercado Livre"}
+        )
     if t.last_sync_ok_at is None:
         reasons.append({"code": "never_synced", "message": "Nenhuma sincronização concluída"})
     elif now - t.last_sync_ok_at > objective:
-        reasons.append({"code": "sync_old", "message":
-                        f"Sem sincronização desde {_local(t.last_sync_ok_at, t.timezone)}"})
-    if t.last_rebuild_error_at and (t.last_rebuild_ok_at is None
-                                    or t.last_rebuild_error_at > t.last_rebuild_ok_at):
-        reasons.append({"code": "rebuild_failed",
-                        "message": "A última atualização das métricas falhou"})
+        reasons.append(
+            {
+                "code": "sync_old",
+                "message": f"Sem sincronização desde {_local(t.last_sync_ok_at, t.timezone)}",
+            }
+        )
+    if t.last_rebuild_error_at and (
+        t.last_rebuild_ok_at is None or t.last_rebuild_error_at > t.last_rebuild_ok_at
+    ):
+        reasons.append(
+            {"code": "rebuild_failed", "message": "A última atualização das métricas falhou"}
+        )
     if max_date is None or max_date < today - timedelta(days=1):
         since = max_date.strftime("%d/%m") if max_date else None
-        reasons.append({"code": "metrics_behind", "message":
-                        f"Métricas só até {since}" if since else "Ainda não há métricas"})
+        reasons.append(
+            {
+                "code": "metrics_behind",
+                "message": f"Métricas só até {since}" if since else "Ainda não há métricas",
+            }
+        )
     return {
         "tenantId": tenant_id,
         "status": "stale" if reasons else "ok",
@@ -66,13 +86,23 @@ def tenant_freshness(engine: Engine, tenant_id: str, now: datetime,
 
 def all_freshness(engine: Engine, now: datetime) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        ids = conn.execute(select(tenants.c.id).where(tenants.c.status == "active")
-                           .order_by(tenants.c.name)).scalars().all()
+        ids = (
+            conn.execute(
+                select(tenants.c.id).where(tenants.c.status == "active").order_by(tenants.c.name)
+            )
+            .scalars()
+            .all()
+        )
     return [tenant_freshness(engine, tid, now) for tid in ids]
 
 
 def has_unfinished_jobs(engine: Engine, tenant_id: str) -> bool:
     with engine.connect() as conn:
-        return conn.execute(select(jobs.c.id).where(
-            jobs.c.tenant_id == tenant_id, jobs.c.status.in_(("pending", "running"))
-        ).limit(1)).first() is not None
+        return (
+            conn.execute(
+                select(jobs.c.id)
+                .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(("pending", "running")))
+                .limit(1)
+            ).first()
+            is not None
+        )

@@ -59,8 +59,13 @@ def default_range(ctx: JobContext, tz: str) -> tuple[str, str]:
 
 def active_tenant_ids(engine) -> list[str]:
     with engine.connect() as conn:
-        return conn.execute(select(tenants.c.id).where(tenants.c.status == "active")
-                            .order_by(tenants.c.id)).scalars().all()
+        return (
+            conn.execute(
+                select(tenants.c.id).where(tenants.c.status == "active").order_by(tenants.c.id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 def register(registry: Registry) -> None:
@@ -74,8 +79,9 @@ def register(registry: Registry) -> None:
             raise PermanentJobError(str(exc)) from None
         start, end = (p.from_, p.to) if p.from_ else default_range(ctx, tenant["timezone"])
         try:
-            result = rebuild_daily_metrics(ctx.engine, p.tenantId, start, end, ctx.clock,
-                                           replace=p.replace)
+            result = rebuild_daily_metrics(
+                ctx.engine, p.tenantId, start, end, ctx.clock, replace=p.replace
+            )
         except Exception as exc:
             _record(ctx, p.tenantId, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -87,10 +93,16 @@ def register(registry: Registry) -> None:
         queue = Queue(ctx.engine, registry, ctx.clock)
         ids = active_tenant_ids(ctx.engine)
         payload = {"from": p.from_, "to": p.to} if p.from_ else {}
-        specs = [JobSpec("rebuild_daily_metrics", {"tenantId": tid, **payload}, tenant_id=tid,
-                         scheduled_for=ctx.scheduled_for,
-                         unique_key=f"rebuild:{tid}:{p.from_ or 'recent'}:{p.to or ''}")
-                 for tid in ids]
+        specs = [
+            JobSpec(
+                "rebuild_daily_metrics",
+                {"tenantId": tid, **payload},
+                tenant_id=tid,
+                scheduled_for=ctx.scheduled_for,
+                unique_key=f"rebuild:{tid}:{p.from_ or 'recent'}:{p.to or ''}",
+            )
+            for tid in ids
+        ]
         made = queue.enqueue_many(specs)
         return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
 
@@ -110,29 +122,40 @@ def register(registry: Registry) -> None:
                 left[tid] = "jobs already pending or running"
                 continue
             if SYNC_TYPE in registry:  # the sync enqueues the rebuild when it succeeds
-                spec = JobSpec(SYNC_TYPE, {"tenantId": tid}, tenant_id=tid,
-                               unique_key=f"sync:{tid}")
+                spec = JobSpec(
+                    SYNC_TYPE, {"tenantId": tid}, tenant_id=tid, unique_key=f"sync:{tid}"
+                )
             else:
-                spec = JobSpec("rebuild_daily_metrics", {"tenantId": tid}, tenant_id=tid,
-                               unique_key=f"rebuild:{tid}:recent:")
+                spec = JobSpec(
+                    "rebuild_daily_metrics",
+                    {"tenantId": tid},
+                    tenant_id=tid,
+                    unique_key=f"rebuild:{tid}:recent:",
+                )
             job = queue.enqueue_many([spec])[0]
             healed.append({"tenantId": tid, "jobId": job.id, "reasons": sorted(codes)})
-            ctx.logger.warning("tenant %s stale (%s): queued job %s", tid, ", ".join(codes),
-                               job.id)
+            ctx.logger.warning("tenant %s stale (%s): queued job %s", tid, ", ".join(codes), job.id)
         ctx.add_records(len(healed))
         return {"healed": healed, "notHealed": left}
 
-    registry.add(JobType(
-        name="rebuild_daily_metrics", handler=rebuild, payload_model=RebuildPayload,
-        log_type="metrics_aggregation",
-        lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
-        description="Rebuild listing_metrics_daily for a tenant and range of local days.",
-    ))
-    registry.add(JobType(
-        name="freshness_heal", handler=heal, lock_key=lambda p, t: "freshness_heal",
-        description="Queue a sync and rebuild for stale tenants with nothing pending.",
-    ))
-
+    registry.add(
+        JobType(
+            name="rebuild_daily_metrics",
+            handler=rebuild,
+            payload_model=RebuildPayload,
+            log_type="metrics_aggregation",
+            lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
+            description="Rebuild listing_metrics_daily for a tenant and range of local days.",
+        )
+    )
+    registry.add(
+        JobType(
+            name="freshness_heal",
+            handler=heal,
+            lock_key=lambda p, t: "freshness_heal",
+            description="Queue a sync and rebuild for stale tenants with nothing pending.",
+        )
+    )
 
 
 def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:

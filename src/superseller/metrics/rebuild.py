@@ -34,9 +34,9 @@ CHUNK_DAYS = 31
 
 _DAYS = {
     "postgresql": "SELECT CAST(d AS DATE) AS d FROM generate_series("
-                  "CAST(:start AS DATE), CAST(:end AS DATE), INTERVAL '1 day') AS g(d)",
+    "CAST(:start AS DATE), CAST(:end AS DATE), INTERVAL '1 day') AS g(d)",
     "sqlite": "WITH RECURSIVE s(d) AS (SELECT :start UNION ALL "
-              "SELECT date(d, '+1 day') FROM s WHERE d < :end) SELECT d FROM s",
+    "SELECT date(d, '+1 day') FROM s WHERE d < :end) SELECT d FROM s",
 }
 _CHANGED = {"postgresql": "IS DISTINCT FROM", "sqlite": "IS NOT"}
 
@@ -133,7 +133,7 @@ WHERE tenant_metrics_daily.orders {ne} excluded.orders
 
 
 # The first build of a chunk: the same rows, nothing to conflict with.
-_INSERT_SQL = _REBUILD_SQL[:_REBUILD_SQL.index("ON CONFLICT")]
+_INSERT_SQL = _REBUILD_SQL[: _REBUILD_SQL.index("ON CONFLICT")]
 
 
 class InvalidRange(JobError):
@@ -159,8 +159,14 @@ def validate_range(start: date, end: date) -> None:
         raise InvalidRange(f"range of {days} days is longer than {MAX_RANGE_DAYS}")
 
 
-def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end: str | date,
-                          clock: Clock | None = None, replace: bool = False) -> dict[str, Any]:
+def rebuild_daily_metrics(
+    engine: Engine,
+    tenant_id: str,
+    start: str | date,
+    end: str | date,
+    clock: Clock | None = None,
+    replace: bool = False,
+) -> dict[str, Any]:
     """Rebuild both ends inclusive; returns the seed's result shape.
 
     `replace` first deletes the range's rows (the runbook's "corrupted range"), in the
@@ -170,11 +176,13 @@ def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end
     get_tenant(engine, tenant_id)  # clear error for an unknown tenant
     clock = clock or SystemClock()
     dialect = engine.dialect.name
-    parts = {"days": _DAYS[dialect], "ne": _CHANGED[dialect],
-             "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES)}
+    parts = {
+        "days": _DAYS[dialect],
+        "ne": _CHANGED[dialect],
+        "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
+    }
     sql = text(_REBUILD_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
-    first_build = text(_INSERT_SQL.format(**parts)).bindparams(
-        bindparam("now", type_=UTCDateTime))
+    first_build = text(_INSERT_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
     rollup = text(_ROLLUP_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
     began = time.perf_counter()
     upserted = 0
@@ -182,28 +190,47 @@ def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end
     chunk_start = start
     while chunk_start <= end:
         chunk_end = min(end, chunk_start + timedelta(days=CHUNK_DAYS - 1))
-        params = {"tenant": tenant_id, "start": _day_param(chunk_start, engine),
-                  "end": _day_param(chunk_end, engine), "now": now}
+        params = {
+            "tenant": tenant_id,
+            "start": _day_param(chunk_start, engine),
+            "end": _day_param(chunk_end, engine),
+            "now": now,
+        }
         with engine.begin() as conn:
             tune_session(conn)
             _serialize_tenant(conn, tenant_id)
             if replace:
                 for table in (listing_metrics_daily, tenant_metrics_daily):
-                    conn.execute(delete(table).where(
-                        table.c.tenant_id == tenant_id,
-                        table.c.date.between(chunk_start, chunk_end)))
-            empty = replace or conn.execute(select(listing_metrics_daily.c.listing_id).where(
-                listing_metrics_daily.c.tenant_id == tenant_id,
-                listing_metrics_daily.c.date.between(chunk_start, chunk_end)).limit(1)
-            ).first() is None  # a replaced chunk was just emptied: no need to look
+                    conn.execute(
+                        delete(table).where(
+                            table.c.tenant_id == tenant_id,
+                            table.c.date.between(chunk_start, chunk_end),
+                        )
+                    )
+            empty = (
+                replace
+                or conn.execute(
+                    select(listing_metrics_daily.c.listing_id)
+                    .where(
+                        listing_metrics_daily.c.tenant_id == tenant_id,
+                        listing_metrics_daily.c.date.between(chunk_start, chunk_end),
+                    )
+                    .limit(1)
+                ).first()
+                is None
+            )  # a replaced chunk was just emptied: no need to look
             upserted += max(conn.execute(first_build if empty else sql, params).rowcount, 0)
             conn.execute(rollup, params)  # the overview's per-day totals, same transaction
         chunk_start = chunk_end + timedelta(days=1)
     with engine.connect() as conn:
-        max_date = conn.execute(select(func.max(listing_metrics_daily.c.date)).where(
-            listing_metrics_daily.c.tenant_id == tenant_id)).scalar()
-        n_listings = conn.execute(select(func.count()).select_from(listings).where(
-            listings.c.tenant_id == tenant_id)).scalar()
+        max_date = conn.execute(
+            select(func.max(listing_metrics_daily.c.date)).where(
+                listing_metrics_daily.c.tenant_id == tenant_id
+            )
+        ).scalar()
+        n_listings = conn.execute(
+            select(func.count()).select_from(listings).where(listings.c.tenant_id == tenant_id)
+        ).scalar()
     if isinstance(max_date, str):  # SQLite aggregate comes back as text
         max_date = date.fromisoformat(max_date)
     return {
@@ -211,8 +238,11 @@ def rebuild_daily_metrics(engine: Engine, tenant_id: str, start: str | date, end
         "rowsUpserted": upserted,
         "listingsProcessed": n_listings,
         "durationMs": int((time.perf_counter() - began) * 1000),
-        "dateRange": {"from": start.isoformat(), "to": end.isoformat(),
-                      "maxDateAfterRebuild": max_date.isoformat() if max_date else None},
+        "dateRange": {
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "maxDateAfterRebuild": max_date.isoformat() if max_date else None,
+        },
     }
 
 
@@ -229,8 +259,10 @@ def _serialize_tenant(conn, tenant_id: str) -> None:
     """One rebuild transaction per tenant at a time (until commit). SQLite needs nothing:
     every write transaction there begins IMMEDIATE, holding the database's write lock."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                     {"key": f"superseller.rebuild:{tenant_id}"})
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"superseller.rebuild:{tenant_id}"},
+        )
 
 
 def _day_param(d: date, engine: Engine):

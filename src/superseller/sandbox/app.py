@@ -35,8 +35,11 @@ SCROLL_TTL_S = 300
 
 
 def err(status: int, error: str, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"message": message, "error": error, "status": status, "cause": []},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"message": message, "error": error, "status": status, "cause": []},
+        status_code=status,
+        headers=headers,
+    )
 
 
 @dataclass
@@ -72,8 +75,9 @@ class SandboxState:
     latest_refresh: dict[int, str] = field(default_factory=dict)  # user -> only valid token
     revoked: set[int] = field(default_factory=set)
     scrolls: dict[str, tuple[int, float]] = field(default_factory=dict)
-    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "refreshes": 0,
-                                                           "429": 0, "500": 0})
+    stats: dict[str, int] = field(
+        default_factory=lambda: {"requests": 0, "refreshes": 0, "429": 0, "500": 0}
+    )
     _bucket: list[float] = field(default_factory=lambda: [0.0, 0.0])
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,8 +91,14 @@ class SandboxState:
         refresh = f"TG-{secrets.token_hex(12)}-{user}"
         self.access[access] = (user, time.time() + self.token_ttl_s)
         self.latest_refresh[user] = refresh
-        return {"access_token": access, "token_type": "Bearer", "expires_in": self.token_ttl_s,
-                "scope": "offline_access read write", "user_id": user, "refresh_token": refresh}
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.token_ttl_s,
+            "scope": "offline_access read write",
+            "user_id": user,
+            "refresh_token": refresh,
+        }
 
 
 def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None) -> FastAPI:
@@ -137,9 +147,13 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
 
     # -- OAuth ---------------------------------------------------------------
     @app.get("/authorization")
-    async def authorization(response_type: str = "code", client_id: str = "",
-                            redirect_uri: str = "", state_: str | None = None,
-                            request: Request = None):
+    async def authorization(
+        response_type: str = "code",
+        client_id: str = "",
+        redirect_uri: str = "",
+        state_: str | None = None,
+        request: Request = None,
+    ):
         if client_id != state.client_id or response_type != "code" or not redirect_uri:
             return err(400, "invalid_request", "bad authorization request")
         code = f"TG-{secrets.token_hex(10)}-{spec.user_id}"
@@ -154,14 +168,26 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
     @app.post("/oauth/token")
     async def token(request: Request):
         form = await request.form()
-        invalid = {"error_description": "Error validating grant. Your authorization code or "
-                   "refresh token may be expired or it was already used",
-                   "error": "invalid_grant", "status": 400, "cause": []}
-        if form.get("client_id") != state.client_id or \
-                form.get("client_secret") != state.client_secret:
-            return JSONResponse({"message": "invalid client_id or client_secret",
-                                 "error": "invalid_client", "status": 401, "cause": []},
-                                status_code=401)
+        invalid = {
+            "error_description": "Error validating grant. Your authorization code or "
+            "refresh token may be expired or it was already used",
+            "error": "invalid_grant",
+            "status": 400,
+            "cause": [],
+        }
+        if (
+            form.get("client_id") != state.client_id
+            or form.get("client_secret") != state.client_secret
+        ):
+            return JSONResponse(
+                {
+                    "message": "invalid client_id or client_secret",
+                    "error": "invalid_client",
+                    "status": 401,
+                    "cause": [],
+                },
+                status_code=401,
+            )
         grant = form.get("grant_type")
         with state.lock:
             if grant == "authorization_code":
@@ -179,9 +205,15 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                     return JSONResponse(invalid, status_code=400)
                 state.stats["refreshes"] += 1
                 return state.issue(user)  # rotates: the presented token is now dead
-        return JSONResponse({"message": "unsupported grant type", "error":
-                             "unsupported_grant_type", "status": 400, "cause": []},
-                            status_code=400)
+        return JSONResponse(
+            {
+                "message": "unsupported grant type",
+                "error": "unsupported_grant_type",
+                "status": 400,
+                "cause": [],
+            },
+            status_code=400,
+        )
 
     # -- items ---------------------------------------------------------------
     @app.get("/users/{user_id}/items/search")
@@ -214,19 +246,26 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                 pos = entry[0]
             else:
                 pos = 0
-            page = ids[pos:pos + limit]
+            page = ids[pos : pos + limit]
             new_scroll = None
             if page:
                 new_scroll = secrets.token_urlsafe(24)
                 state.scrolls[new_scroll] = (pos + len(page), now + state.scroll_ttl_s)
-            return {"seller_id": str(user_id), "results": page, "scroll_id": new_scroll,
-                    "paging": {**paging, "limit": limit}}
+            return {
+                "seller_id": str(user_id),
+                "results": page,
+                "scroll_id": new_scroll,
+                "paging": {**paging, "limit": limit},
+            }
         if offset >= 1000 or offset + limit > 1000:
             return err(400, "bad_request", "offset must be lower than 1000; use search_type=scan")
-        return {"seller_id": str(user_id), "query": None,
-                "paging": {**paging, "offset": offset, "limit": limit},
-                "results": ids[offset:offset + limit],
-                "orders": [{"id": "stop_time_asc", "name": "Order by stop time ascending"}]}
+        return {
+            "seller_id": str(user_id),
+            "query": None,
+            "paging": {**paging, "offset": offset, "limit": limit},
+            "results": ids[offset : offset + limit],
+            "orders": [{"id": "stop_time_asc", "name": "Order by stop time ascending"}],
+        }
 
     def public_item(i: int) -> dict:
         return {k: v for k, v in data.item(spec, i).items() if not k.startswith("_")}
@@ -254,9 +293,17 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         for ext in wanted:
             i = data.item_index(spec, ext)
             if i is None:
-                out.append({"code": 404, "body": {"message": f"Item with id {ext} not found",
-                                                  "error": "not_found", "status": 404,
-                                                  "cause": []}})
+                out.append(
+                    {
+                        "code": 404,
+                        "body": {
+                            "message": f"Item with id {ext} not found",
+                            "error": "not_found",
+                            "status": 404,
+                            "cause": [],
+                        },
+                    }
+                )
                 continue
             body = public_item(i)
             if attrs:
@@ -271,13 +318,28 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             return who
         i = data.item_index(spec, item_id)
         if i is None:
-            return JSONResponse({"message": f"Item not found: {item_id}",
-                                 "error_status": "not_found", "status": 404}, status_code=404)
+            return JSONResponse(
+                {
+                    "message": f"Item not found: {item_id}",
+                    "error_status": "not_found",
+                    "status": 404,
+                },
+                status_code=404,
+            )
         has = data.item(spec, i)["_has_clip"]
-        return {"parent_item_id": item_id, "clips": [
-            {"clip_uuid": f"clip-{i}", "metadata": [
-                {"site_id": "MLB", "item_id": item_id, "moderation_status": "PUBLISHED"}]}
-        ] if has else []}
+        return {
+            "parent_item_id": item_id,
+            "clips": [
+                {
+                    "clip_uuid": f"clip-{i}",
+                    "metadata": [
+                        {"site_id": "MLB", "item_id": item_id, "moderation_status": "PUBLISHED"}
+                    ],
+                }
+            ]
+            if has
+            else [],
+        }
 
     # -- orders --------------------------------------------------------------
     @app.get("/orders/search")
@@ -320,16 +382,22 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             found = [o for o in found if o["status"] in wanted.split(",")]
         sort = q.get("sort", "date_asc")
         found.sort(key=lambda o: (o["date_closed"], o["id"]), reverse=sort == "date_desc")
-        page = [{k: v for k, v in o.items() if not k.startswith("_")}
-                for o in found[offset:offset + limit]]
-        return {"results": page, "paging": {"total": len(found), "offset": offset,
-                                            "limit": limit},
-                "sort": {"id": sort}, "display": "complete"}
+        page = [
+            {k: v for k, v in o.items() if not k.startswith("_")}
+            for o in found[offset : offset + limit]
+        ]
+        return {
+            "results": page,
+            "paging": {"total": len(found), "offset": offset, "limit": limit},
+            "sort": {"id": sort},
+            "display": "complete",
+        }
 
     # -- visits --------------------------------------------------------------
     @app.get("/items/{item_id}/visits/time_window")
-    async def visits(item_id: str, request: Request, last: int = 30, unit: str = "day",
-                     ending: str | None = None):
+    async def visits(
+        item_id: str, request: Request, last: int = 30, unit: str = "day", ending: str | None = None
+    ):
         who = owner(request)
         if isinstance(who, JSONResponse):
             return who
@@ -339,8 +407,9 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         if item_id in state.faults.visits_fail_ids:
             return err(500, "internal_server_error", "Internal Server Error")
         if last > 150 or last < 1:
-            return err(400, "bad_request",
-                       "invalid time window, should be smaller or equal to 150 days")
+            return err(
+                400, "bad_request", "invalid time window, should be smaller or equal to 150 days"
+            )
         now = state.now()
         if ending:
             try:
@@ -354,13 +423,23 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         for d in days:
             n = data.visits_on(spec, i, d, now)
             if n:  # sparse: zero days are omitted
-                results.append({"date": f"{d.isoformat()}T00:00:00Z", "total": n,
-                                "visits_detail": [{"company": "mercadolibre", "quantity": n}]})
+                results.append(
+                    {
+                        "date": f"{d.isoformat()}T00:00:00Z",
+                        "total": n,
+                        "visits_detail": [{"company": "mercadolibre", "quantity": n}],
+                    }
+                )
         random.Random(hash((item_id, last))).shuffle(results)  # and not in order
-        return {"item_id": item_id, "date_from": f"{days[-1].isoformat()}T00:00:00Z",
-                "date_to": f"{end_day.isoformat()}T00:00:00Z",
-                "total_visits": sum(r["total"] for r in results), "last": last, "unit": "day",
-                "results": results}
+        return {
+            "item_id": item_id,
+            "date_from": f"{days[-1].isoformat()}T00:00:00Z",
+            "date_to": f"{end_day.isoformat()}T00:00:00Z",
+            "total_visits": sum(r["total"] for r in results),
+            "last": last,
+            "unit": "day",
+            "results": results,
+        }
 
     # -- sandbox controls ----------------------------------------------------
     @app.post("/_sandbox/faults")
@@ -398,8 +477,13 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
 
     @app.get("/_sandbox/seller")
     async def seller():
-        return {"user_id": spec.user_id, "nickname": spec.nickname, "listings": spec.listings,
-                "client_id": state.client_id, "client_secret": state.client_secret,
-                "now": state.now().isoformat()}
+        return {
+            "user_id": spec.user_id,
+            "nickname": spec.nickname,
+            "listings": spec.listings,
+            "client_id": state.client_id,
+            "client_secret": state.client_secret,
+            "now": state.now().isoformat(),
+        }
 
     return app

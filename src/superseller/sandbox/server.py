@@ -36,8 +36,9 @@ def start_in_thread(spec: SellerSpec | None = None, port: int | None = None) -> 
     state = SandboxState(spec or SellerSpec())
     app = create_app(state=state)
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="sandbox")
     thread.start()

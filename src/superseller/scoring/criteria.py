@@ -28,8 +28,7 @@ TITLE_MAX = 60
 TITLE_FULL = 45
 ATTRS_FULL = 10
 STOCK_FULL = 5
-LISTING_TYPES = {"gold_pro": ("Premium", 5), "gold_special": ("Clássico", 4),
-                 "free": ("Grátis", 1)}
+LISTING_TYPES = {"gold_pro": ("Premium", 5), "gold_special": ("Clássico", 4), "free": ("Grátis", 1)}
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,9 @@ class ListingFacts:
     media: MediaVerdict
     status: str
     stock: int | None
-    visits_30d: int | None        # None: no day with known visits
+    visits_30d: int | None  # None: no day with known visits
     orders_30d: int
-    median_visits: float | None   # the tenant's, over listings with known visits
+    median_visits: float | None  # the tenant's, over listings with known visits
     median_conversion: float | None
 
     @property
@@ -58,8 +57,8 @@ class Criterion:
     dimension: str
     key: str
     max_points: int
-    points: int | None            # None: sem dados
-    action: str | None = None     # what to do to recover the missing points
+    points: int | None  # None: sem dados
+    action: str | None = None  # what to do to recover the missing points
 
     @property
     def known(self) -> bool:
@@ -78,23 +77,39 @@ def cadastro(f: ListingFacts) -> list[Criterion]:
         title //= 2
     title_action = None
     if title < 10:
-        title_action = ("Reescreva o título sem usar só maiúsculas" if shouting and
-                        length >= TITLE_FULL else
-                        f"Use mais palavras-chave no título: ele tem {length} de "
-                        f"{TITLE_MAX} caracteres")
-    attrs = None if f.attributes_count is None else _proportional(
-        f.attributes_count, ATTRS_FULL, 7)
+        title_action = (
+            "Reescreva o título sem usar só maiúsculas"
+            if shouting and length >= TITLE_FULL
+            else f"Use mais palavras-chave no título: ele tem {length} de {TITLE_MAX} caracteres"
+        )
+    attrs = None if f.attributes_count is None else _proportional(f.attributes_count, ATTRS_FULL, 7)
     missing_attrs = ATTRS_FULL - (f.attributes_count or 0)
     kind = LISTING_TYPES.get(f.listing_type or "")
     return [
         Criterion("cadastro", "titulo", 10, title, title_action),
-        Criterion("cadastro", "atributos", 7, attrs,
-                  f"Preencha mais {missing_attrs} atributos da ficha técnica"
-                  if attrs is not None and attrs < 7 else None),
-        Criterion("cadastro", "tipo", 5, kind[1] if kind else None,
-                  f"Troque o anúncio {kind[0]} por Premium" if kind and kind[1] < 5 else None),
-        Criterion("cadastro", "preco", 3, 3 if f.price and f.price > 0 else 0,
-                  None if f.price and f.price > 0 else "Informe o preço do anúncio"),
+        Criterion(
+            "cadastro",
+            "atributos",
+            7,
+            attrs,
+            f"Preencha mais {missing_attrs} atributos da ficha técnica"
+            if attrs is not None and attrs < 7
+            else None,
+        ),
+        Criterion(
+            "cadastro",
+            "tipo",
+            5,
+            kind[1] if kind else None,
+            f"Troque o anúncio {kind[0]} por Premium" if kind and kind[1] < 5 else None,
+        ),
+        Criterion(
+            "cadastro",
+            "preco",
+            3,
+            3 if f.price and f.price > 0 else 0,
+            None if f.price and f.price > 0 else "Informe o preço do anúncio",
+        ),
     ]
 
 
@@ -107,45 +122,82 @@ def midia(f: ListingFacts) -> list[Criterion]:
     photos = None if n is None else _picture_points(n)
     clip = {"has_clip": 10, "no_clip": 0}.get(f.media.clip_status)  # unknown: sem dados
     return [
-        Criterion("midia", "fotos", 15, photos,
-                  f"Adicione mais {GALLERY_FULL - n} fotos" if photos is not None and
-                  photos < 15 else None),
+        Criterion(
+            "midia",
+            "fotos",
+            15,
+            photos,
+            f"Adicione mais {GALLERY_FULL - n} fotos"
+            if photos is not None and photos < 15
+            else None,
+        ),
         # Only a known absence may produce this action (MediaVerdict).
-        Criterion("midia", "clip", 10, clip,
-                  "Publique um clip (vídeo curto vertical)" if f.media.can_affirm_no_clip
-                  else None),
+        Criterion(
+            "midia",
+            "clip",
+            10,
+            clip,
+            "Publique um clip (vídeo curto vertical)" if f.media.can_affirm_no_clip else None,
+        ),
     ]
 
 
 def performance(f: ListingFacts) -> list[Criterion]:
     conv, median_conv = f.conversion, f.median_conversion
-    conv_points = None if conv is None or not median_conv else _proportional(
-        conv, median_conv, 15)
-    visits_points = None if f.visits_30d is None or not f.median_visits else _proportional(
-        f.visits_30d, f.median_visits, 15)
+    conv_points = None if conv is None or not median_conv else _proportional(conv, median_conv, 15)
+    visits_points = (
+        None
+        if f.visits_30d is None or not f.median_visits
+        else _proportional(f.visits_30d, f.median_visits, 15)
+    )
     return [
-        Criterion("performance", "conversao", 15, conv_points,
-                  "Melhore a conversão: revise preço, fotos e descrição" if
-                  conv_points is not None and conv_points < 15 else None),
-        Criterion("performance", "visitas", 15, visits_points,
-                  "Atraia mais visitas: título com as buscas do comprador e anúncios patrocinados"
-                  if visits_points is not None and visits_points < 15 else None),
+        Criterion(
+            "performance",
+            "conversao",
+            15,
+            conv_points,
+            "Melhore a conversão: revise preço, fotos e descrição"
+            if conv_points is not None and conv_points < 15
+            else None,
+        ),
+        Criterion(
+            "performance",
+            "visitas",
+            15,
+            visits_points,
+            "Atraia mais visitas: título com as buscas do comprador e anúncios patrocinados"
+            if visits_points is not None and visits_points < 15
+            else None,
+        ),
     ]
 
 
 def disponibilidade(f: ListingFacts) -> list[Criterion]:
     active = f.status == "active"
-    stock = None if f.stock is None else (10 if f.stock >= STOCK_FULL else
-                                          5 if f.stock >= 1 else 0)
+    stock = None if f.stock is None else (10 if f.stock >= STOCK_FULL else 5 if f.stock >= 1 else 0)
     return [
-        Criterion("disponibilidade", "status", 10, 10 if active else 0,
-                  None if active else "Reative o anúncio"),
-        Criterion("disponibilidade", "estoque", 10, stock,
-                  f"Reponha o estoque (tem {f.stock}; o ideal é pelo menos {STOCK_FULL})"
-                  if stock is not None and stock < 10 else None),
+        Criterion(
+            "disponibilidade",
+            "status",
+            10,
+            10 if active else 0,
+            None if active else "Reative o anúncio",
+        ),
+        Criterion(
+            "disponibilidade",
+            "estoque",
+            10,
+            stock,
+            f"Reponha o estoque (tem {f.stock}; o ideal é pelo menos {STOCK_FULL})"
+            if stock is not None and stock < 10
+            else None,
+        ),
     ]
 
 
-DIMENSIONS = (("cadastro", "Cadastro", cadastro), ("midia", "Mídia", midia),
-              ("performance", "Performance", performance),
-              ("disponibilidade", "Disponibilidade", disponibilidade))
+DIMENSIONS = (
+    ("cadastro", "Cadastro", cadastro),
+    ("midia", "Mídia", midia),
+    ("performance", "Performance", performance),
+    ("disponibilidade", "Disponibilidade", disponibilidade),
+)

@@ -15,15 +15,24 @@ from superseller.scoring.media import media_verdict
 WINDOW_DAYS = 30
 
 
-def load_facts(engine: Engine, tenant_id: str, end: date,
-               listing_ids: list[int] | None = None) -> list[ListingFacts]:
+def load_facts(
+    engine: Engine, tenant_id: str, end: date, listing_ids: list[int] | None = None
+) -> list[ListingFacts]:
     """Facts for the tenant's listings (or some of them); medians always over all."""
     m = listing_metrics_daily
-    window = (m.c.tenant_id == tenant_id,
-              m.c.date.between(end - timedelta(days=WINDOW_DAYS - 1), end))
-    per_listing = (select(m.c.listing_id, func.sum(m.c.visits).label("visits"),
-                          func.sum(m.c.orders).label("orders"))
-                   .where(*window).group_by(m.c.listing_id))
+    window = (
+        m.c.tenant_id == tenant_id,
+        m.c.date.between(end - timedelta(days=WINDOW_DAYS - 1), end),
+    )
+    per_listing = (
+        select(
+            m.c.listing_id,
+            func.sum(m.c.visits).label("visits"),
+            func.sum(m.c.orders).label("orders"),
+        )
+        .where(*window)
+        .group_by(m.c.listing_id)
+    )
     with engine.connect() as conn:
         sums = {r.listing_id: (r.visits, int(r.orders or 0)) for r in conn.execute(per_listing)}
         q = select(listings).where(listings.c.tenant_id == tenant_id).order_by(listings.c.id)
@@ -37,13 +46,21 @@ def load_facts(engine: Engine, tenant_id: str, end: date,
     out = []
     for r in rows:
         visits, orders = sums.get(r.id, (None, 0))
-        out.append(ListingFacts(
-            listing_id=r.id, external_id=r.external_id, title=r.title,
-            attributes_count=r.attributes_count, listing_type=r.listing_type,
-            price=float(r.price) if r.price is not None else None,
-            media=media_verdict(r.has_clips, r.has_clips_override, r.pictures_count),
-            status=r.status, stock=r.available_quantity,
-            visits_30d=None if visits is None else int(visits), orders_30d=orders,
-            median_visits=float(median_visits) if median_visits is not None else None,
-            median_conversion=median_conversion))
+        out.append(
+            ListingFacts(
+                listing_id=r.id,
+                external_id=r.external_id,
+                title=r.title,
+                attributes_count=r.attributes_count,
+                listing_type=r.listing_type,
+                price=float(r.price) if r.price is not None else None,
+                media=media_verdict(r.has_clips, r.has_clips_override, r.pictures_count),
+                status=r.status,
+                stock=r.available_quantity,
+                visits_30d=None if visits is None else int(visits),
+                orders_30d=orders,
+                median_visits=float(median_visits) if median_visits is not None else None,
+                median_conversion=median_conversion,
+            )
+        )
     return out

@@ -29,31 +29,39 @@ class ScorePayload(BaseModel):
     tenantId: str = Field(min_length=1, max_length=64)
 
 
-def score_tenant(engine: Engine, tenant_id: str, now, listing_ids: list[int] | None = None
-                 ) -> dict[str, Any]:
+def score_tenant(
+    engine: Engine, tenant_id: str, now, listing_ids: list[int] | None = None
+) -> dict[str, Any]:
     tenant = get_tenant(engine, tenant_id)
     facts = load_facts(engine, tenant_id, local_today(tenant["timezone"], now), listing_ids)
     rows = []
     for f in facts:
         result = score_listing(f)
-        rows.append({"lid": f.listing_id, "score": result["score"], "breakdown": result,
-                     "at": now})
+        rows.append({"lid": f.listing_id, "score": result["score"], "breakdown": result, "at": now})
     breakdown = bindparam("breakdown", type_=JSONType)
     # Only what changed is written: scoring unchanged facts again changes nothing, so
     # `scored_at` is when the score last changed (and a second sync stays a no-op).
-    stmt = (update(listings)
-            .where(listings.c.id == bindparam("lid"),
-                   or_(listings.c.score.is_distinct_from(bindparam("score")),
-                       listings.c.score_breakdown.is_distinct_from(breakdown)))
-            .values(score=bindparam("score"), score_breakdown=breakdown,
-                    scored_at=bindparam("at")))
+    stmt = (
+        update(listings)
+        .where(
+            listings.c.id == bindparam("lid"),
+            or_(
+                listings.c.score.is_distinct_from(bindparam("score")),
+                listings.c.score_breakdown.is_distinct_from(breakdown),
+            ),
+        )
+        .values(score=bindparam("score"), score_breakdown=breakdown, scored_at=bindparam("at"))
+    )
     changed = 0
     with engine.begin() as conn:
         for i in range(0, len(rows), CHUNK):
-            changed += max(conn.execute(stmt, rows[i:i + CHUNK]).rowcount, 0)
+            changed += max(conn.execute(stmt, rows[i : i + CHUNK]).rowcount, 0)
     scored = [r["score"] for r in rows if r["score"] is not None]
-    return {"listingsScored": len(rows), "scoresChanged": changed,
-            "averageScore": round(sum(scored) / len(scored), 1) if scored else None}
+    return {
+        "listingsScored": len(rows),
+        "scoresChanged": changed,
+        "averageScore": round(sum(scored) / len(scored), 1) if scored else None,
+    }
 
 
 def register(registry: Registry) -> None:
@@ -66,8 +74,12 @@ def register(registry: Registry) -> None:
         ctx.add_records(result["listingsScored"])
         return result
 
-    registry.add(JobType(
-        name="score_listings", handler=score, payload_model=ScorePayload,
-        lock_key=lambda p, t: tenant_lock(p.tenantId),
-        description="Score every listing of a tenant (media, title, price, conversion).",
-    ))
+    registry.add(
+        JobType(
+            name="score_listings",
+            handler=score,
+            payload_model=ScorePayload,
+            lock_key=lambda p, t: tenant_lock(p.tenantId),
+            description="Score every listing of a tenant (media, title, price, conversion).",
+        )
+    )

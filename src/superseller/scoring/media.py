@@ -9,25 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GALLERY_FULL = 8      # "galeria robusta"
-GALLERY_ENOUGH = 6    # "galeria suficiente"
+GALLERY_FULL = 8  # "galeria robusta"
+GALLERY_ENOUGH = 6  # "galeria suficiente"
 
 
 @dataclass(frozen=True)
 class MediaVerdict:
-    clip_status: str          # "has_clip" | "no_clip" | "unknown"
-    clip_source: str          # "override" | "sync" | "unknown"
+    clip_status: str  # "has_clip" | "no_clip" | "unknown"
+    clip_source: str  # "override" | "sync" | "unknown"
     pictures: int | None
 
     @property
     def clip_label(self) -> str:
-        return {"has_clip": "com clip", "no_clip": "sem clip",
-                "unknown": "não verificado"}[self.clip_status]
+        return {"has_clip": "com clip", "no_clip": "sem clip", "unknown": "não verificado"}[
+            self.clip_status
+        ]
 
     @property
     def clip_phrase(self) -> str:
-        return {"has_clip": "clip publicado", "no_clip": "sem clip",
-                "unknown": "clip não verificado"}[self.clip_status]
+        return {
+            "has_clip": "clip publicado",
+            "no_clip": "sem clip",
+            "unknown": "clip não verificado",
+        }[self.clip_status]
 
     @property
     def can_affirm_no_clip(self) -> bool:
@@ -44,9 +48,13 @@ class MediaVerdict:
         return "galeria a ampliar"
 
 
-def media_verdict(has_clips: bool | None, override: bool | None,
-                  pictures: int | None) -> MediaVerdict:
-    value, source = (override, "override") if override is not None else (
-        has_clips, "sync" if has_clips is not None else "unknown")
+def media_verdict(
+    has_clips: bool | None, override: bool | None, pictures: int | None
+) -> MediaVerdict:
+    value, source = (
+        (override, "override")
+        if override is not None
+        else (has_clips, "sync" if has_clips is not None else "unknown")
+    )
     status = "unknown" if value is None else "has_clip" if value else "no_clip"
     return MediaVerdict(status, source, pictures)

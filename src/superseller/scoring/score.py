@@ -34,21 +34,29 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
     got = sum(c.points for c in crits if c.known)
     of = sum(c.max_points for c in crits if c.known)
     if not of:
-        return {"performance": "Performance: sem dados de visitas nos últimos 30 dias; "
-                               "fora da conta até haver visitas conhecidas.",
-                }.get(key, f"{key.capitalize()}: sem dados; fora da conta.")
+        return {
+            "performance": "Performance: sem dados de visitas nos últimos 30 dias; "
+            "fora da conta até haver visitas conhecidas.",
+        }.get(key, f"{key.capitalize()}: sem dados; fora da conta.")
     tally = _points_phrase(got, of)
     if key == "cadastro":
         kind = LISTING_TYPES.get(f.listing_type or "", (f.listing_type or "tipo desconhecido",))
-        attrs = ("atributos não informados" if f.attributes_count is None
-                 else f"{f.attributes_count} atributos preenchidos")
-        price = (f"preço R$ {br_number(f.price, 2)}" if f.price and f.price > 0
-                 else "sem preço")
-        return (f"Cadastro: título com {len(f.title.strip())} de {TITLE_MAX} caracteres, "
-                f"{attrs}, anúncio {kind[0]} e {price} — {tally}.")
+        attrs = (
+            "atributos não informados"
+            if f.attributes_count is None
+            else f"{f.attributes_count} atributos preenchidos"
+        )
+        price = f"preço R$ {br_number(f.price, 2)}" if f.price and f.price > 0 else "sem preço"
+        return (
+            f"Cadastro: título com {len(f.title.strip())} de {TITLE_MAX} caracteres, "
+            f"{attrs}, anúncio {kind[0]} e {price} — {tally}."
+        )
     if key == "midia":
-        photos = ("fotos não informadas" if f.media.pictures is None
-                  else f"{f.media.pictures} fotos ({f.media.gallery_label})")
+        photos = (
+            "fotos não informadas"
+            if f.media.pictures is None
+            else f"{f.media.pictures} fotos ({f.media.gallery_label})"
+        )
         clip = f.media.clip_phrase
         if f.media.clip_status == "unknown":
             clip += " (fora da conta)"
@@ -67,8 +75,7 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
             parts.append(f"mediana da loja: {' e '.join(medians)}")
         return f"Performance: {'; '.join(parts)} — {tally}."
     status = "ativo" if f.status == "active" else f"não ativo ({f.status})"
-    stock = ("estoque não informado" if f.stock is None
-             else f"{f.stock} unidades em estoque")
+    stock = "estoque não informado" if f.stock is None else f"{f.stock} unidades em estoque"
     return f"Disponibilidade: anúncio {status}, {stock} — {tally}."
 
 
@@ -81,24 +88,42 @@ def score_listing(f: ListingFacts) -> dict[str, Any]:
     dimensions, actions = [], []
     for key, label, crits in dims:
         known = [c for c in crits if c.known]
-        dimensions.append({
-            "key": key, "label": label,
-            "points": sum(c.points for c in known) if known else None,
-            "maxPoints": sum(c.max_points for c in known) if known else None,
-            "status": "ok" if known else "sem dados",
-            "criteria": [{"key": c.key, "points": c.points, "maxPoints": c.max_points}
-                         for c in crits],
-            "explanation": _explain(key, f, crits),
-        })
+        dimensions.append(
+            {
+                "key": key,
+                "label": label,
+                "points": sum(c.points for c in known) if known else None,
+                "maxPoints": sum(c.max_points for c in known) if known else None,
+                "status": "ok" if known else "sem dados",
+                "criteria": [
+                    {"key": c.key, "points": c.points, "maxPoints": c.max_points} for c in crits
+                ],
+                "explanation": _explain(key, f, crits),
+            }
+        )
         for c in crits:
             if c.known and c.action and c.points < c.max_points:
                 gain = round((c.max_points - c.points) * scale)
                 if gain > 0:
-                    actions.append({"dimension": key, "criterion": c.key, "points": gain,
-                                    "text": f"{c.action} (+{gain} "
-                                            f"{'ponto' if gain == 1 else 'pontos'})"})
+                    actions.append(
+                        {
+                            "dimension": key,
+                            "criterion": c.key,
+                            "points": gain,
+                            "text": f"{c.action} (+{gain} {'ponto' if gain == 1 else 'pontos'})",
+                        }
+                    )
     actions.sort(key=lambda a: -a["points"])  # stable: dimension order breaks ties
     grade = None if total is None else next(g for floor, g in GRADES if total >= floor)
-    return {"score": total, "grade": grade, "dimensions": dimensions, "actions": actions,
-            "media": {"clipStatus": f.media.clip_status, "clipSource": f.media.clip_source,
-                      "clipLabel": f.media.clip_label, "pictures": f.media.pictures}}
+    return {
+        "score": total,
+        "grade": grade,
+        "dimensions": dimensions,
+        "actions": actions,
+        "media": {
+            "clipStatus": f.media.clip_status,
+            "clipSource": f.media.clip_source,
+            "clipLabel": f.media.clip_label,
+            "pictures": f.media.pictures,
+        },
+    }

@@ -24,10 +24,12 @@ from superseller.jobs.clock import Clock, SystemClock
 
 log = logging.getLogger("superseller.scoring.wording")
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-SYSTEM = ("Você reescreve, em português do Brasil, explicações da nota de um anúncio do "
-          "Mercado Livre para o vendedor, num parágrafo curto e claro. Use apenas os fatos "
-          "e números dados; não invente números, não acrescente fatos e nunca diga que o "
-          "anúncio não tem clip quando o clip está 'não verificado'.")
+SYSTEM = (
+    "Você reescreve, em português do Brasil, explicações da nota de um anúncio do "
+    "Mercado Livre para o vendedor, num parágrafo curto e claro. Use apenas os fatos "
+    "e números dados; não invente números, não acrescente fatos e nunca diga que o "
+    "anúncio não tem clip quando o clip está 'não verificado'."
+)
 
 
 def deterministic_text(breakdown: dict) -> str:
@@ -47,8 +49,9 @@ def faithful(facts: str, worded: str) -> bool:
     return _numbers(worded) <= _numbers(facts)
 
 
-def explanation(engine: Engine, settings: Settings, breakdown: dict,
-                clock: Clock | None = None) -> dict:
+def explanation(
+    engine: Engine, settings: Settings, breakdown: dict, clock: Clock | None = None
+) -> dict:
     """{"text", "source": "model" | "cache" | "deterministic"}."""
     facts = deterministic_text(breakdown)
     key = settings.openai_api_key
@@ -56,31 +59,43 @@ def explanation(engine: Engine, settings: Settings, breakdown: dict,
         return {"text": facts, "source": "deterministic"}
     fp = fingerprint(settings.openai_model, facts)
     with engine.connect() as conn:
-        cached = conn.execute(select(score_texts.c.text)
-                              .where(score_texts.c.fingerprint == fp)).scalar()
+        cached = conn.execute(
+            select(score_texts.c.text).where(score_texts.c.fingerprint == fp)
+        ).scalar()
     if cached is not None:
         return {"text": cached, "source": "cache"}
     try:
-        r = httpx.post(f"{settings.openai_base_url.rstrip('/')}/chat/completions",
-                       headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-                       json={"model": settings.openai_model, "temperature": 0.2,
-                             "messages": [{"role": "system", "content": SYSTEM},
-                                          {"role": "user", "content": facts}]},
-                       timeout=settings.openai_timeout_s)
+        r = httpx.post(
+            f"{settings.openai_base_url.rstrip('/')}/chat/completions",
+            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
+            json={
+                "model": settings.openai_model,
+                "temperature": 0.2,
+                "messages": [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": facts},
+                ],
+            },
+            timeout=settings.openai_timeout_s,
+        )
         r.raise_for_status()
         worded = r.json()["choices"][0]["message"]["content"].strip()
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        log.warning("score wording unavailable (%s); using the computed text",
-                    type(exc).__name__)
+        log.warning("score wording unavailable (%s); using the computed text", type(exc).__name__)
         return {"text": facts, "source": "deterministic"}
     if not worded or not faithful(facts, worded):
         log.warning("score wording rejected: it changed or added figures")
         return {"text": facts, "source": "deterministic"}
     try:
         with engine.begin() as conn:
-            conn.execute(score_texts.insert().values(
-                fingerprint=fp, model=settings.openai_model, text=worded,
-                created_at=(clock or SystemClock()).now()))
+            conn.execute(
+                score_texts.insert().values(
+                    fingerprint=fp,
+                    model=settings.openai_model,
+                    text=worded,
+                    created_at=(clock or SystemClock()).now(),
+                )
+            )
     except IntegrityError:
         pass  # another request cached the same facts first
     return {"text": worded, "source": "model"}

@@ -20,6 +20,7 @@ ROLES = ("admin", "seller")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
 
+
 @functools.cache
 def _dummy_hash() -> str:
     """Verifying against this when the email is unknown keeps both paths equally slow.
@@ -39,8 +40,9 @@ class User:
     tenant_id: str | None
 
 
-def create_user(engine: Engine, email: str, password: str, role: str,
-                tenant_id: str | None = None) -> User:
+def create_user(
+    engine: Engine, email: str, password: str, role: str, tenant_id: str | None = None
+) -> User:
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise UserError(f"not an email address: {email!r}")
@@ -54,10 +56,17 @@ def create_user(engine: Engine, email: str, password: str, role: str,
         get_tenant(engine, tenant_id)
     try:
         with engine.begin() as conn:
-            uid = conn.execute(insert(users).values(
-                email=email, password_hash=_hasher.hash(password), role=role,
-                tenant_id=tenant_id if role == "seller" else tenant_id,
-                created_at=datetime.now(UTC)).returning(users.c.id)).scalar()
+            uid = conn.execute(
+                insert(users)
+                .values(
+                    email=email,
+                    password_hash=_hasher.hash(password),
+                    role=role,
+                    tenant_id=tenant_id if role == "seller" else tenant_id,
+                    created_at=datetime.now(UTC),
+                )
+                .returning(users.c.id)
+            ).scalar()
     except IntegrityError:
         raise UserError(f"a user with email {email} already exists") from None
     return User(uid, email, role, tenant_id)

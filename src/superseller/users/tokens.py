@@ -10,8 +10,11 @@ ALGORITHM = "HS256"
 
 
 def issue(user_id: int, key: bytes, now: datetime, ttl_h: float) -> str:
-    return jwt.encode({"sub": str(user_id), "iat": now, "exp": now + timedelta(hours=ttl_h)},
-                      key, algorithm=ALGORITHM)
+    return jwt.encode(
+        {"sub": str(user_id), "iat": now, "exp": now + timedelta(hours=ttl_h)},
+        key,
+        algorithm=ALGORITHM,
+    )
 
 
 def read(token: str, key: bytes) -> int | None:

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 
-def number(value: float | int | None, decimals: int = 0) -> str:
+def number(value: float | None, decimals: int = 0) -> str:
     if value is None:
         return "—"
     text = f"{value:,.{decimals}f}"
@@ -43,5 +43,11 @@ def when(value: str | datetime | None, tz: str = "America/Sao_Paulo") -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%d/%m %H:%M")
 
 
-FILTERS = {"number": number, "brl": brl, "percent": percent, "change": change, "day": day,
-           "when": when}
+FILTERS = {
+    "number": number,
+    "brl": brl,
+    "percent": percent,
+    "change": change,
+    "day": day,
+    "when": when,
+}

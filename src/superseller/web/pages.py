@@ -51,8 +51,9 @@ class PageMessage(Exception):
 
 
 def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
-    return _render(request, "message.html", exc.status, user=exc.user, title=exc.title,
-                   message=exc.message)
+    return _render(
+        request, "message.html", exc.status, user=exc.user, title=exc.title, message=exc.message
+    )
 
 
 def page_user(request: Request) -> User:
@@ -90,8 +91,11 @@ def _tenant(request: Request, user: User, wanted: str | None) -> dict:
 @router.get("/static/plotly.min.js")
 def plotly_js() -> FileResponse:
     """The charting library, served from the installed plotly package (no CDN)."""
-    return FileResponse(PLOTLY_JS, media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        PLOTLY_JS,
+        media_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/static/{name}")
@@ -113,9 +117,13 @@ def logout() -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview_page(request: Request, dias: int = Query(7, ge=1, le=400),
-                  de: str | None = None, ate: str | None = None,
-                  loja: str | None = Query(None, max_length=64)):
+def overview_page(
+    request: Request,
+    dias: int = Query(7, ge=1, le=400),
+    de: str | None = None,
+    ate: str | None = None,
+    loja: str | None = Query(None, max_length=64),
+):
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
@@ -131,24 +139,49 @@ def overview_page(request: Request, dias: int = Query(7, ge=1, le=400),
     data = overview(svc.engine, tenant["id"], start, end, top=5)
     fresh = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
     custom = bool(de and ate and not error)
-    return _render(request, "overview.html", user=user, tenant=tenant, data=data,
-                   fresh=fresh, days=None if custom else dias, error=error,
-                   start=start, end=end, page="overview")
+    return _render(
+        request,
+        "overview.html",
+        user=user,
+        tenant=tenant,
+        data=data,
+        fresh=fresh,
+        days=None if custom else dias,
+        error=error,
+        start=start,
+        end=end,
+        page="overview",
+    )
 
 
 @router.get("/anuncios", response_class=HTMLResponse)
-def listings_page(request: Request, dias: int = Query(30, ge=1, le=400),
-                  ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
-                  direcao: Literal["desc", "asc"] = "desc",
-                  loja: str | None = Query(None, max_length=64)):
+def listings_page(
+    request: Request,
+    dias: int = Query(30, ge=1, le=400),
+    ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+    direcao: Literal["desc", "asc"] = "desc",
+    loja: str | None = Query(None, max_length=64),
+):
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
     start, end = period(tenant["timezone"], svc.clock.now(), dias)
-    rows = sort_listings(listings_table(svc.engine, tenant["id"], start, end), ordem,
-                         descending=direcao == "desc")
-    return _render(request, "listings.html", user=user, tenant=tenant, rows=rows, days=dias,
-                   sort=ordem, direction=direcao, start=start, end=end, page="listings")
+    rows = sort_listings(
+        listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
+    )
+    return _render(
+        request,
+        "listings.html",
+        user=user,
+        tenant=tenant,
+        rows=rows,
+        days=dias,
+        sort=ordem,
+        direction=direcao,
+        start=start,
+        end=end,
+        page="listings",
+    )
 
 
 @router.get("/jobs", response_class=HTMLResponse)
@@ -164,8 +197,16 @@ def jobs_page(request: Request):
     scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
     occurrences = {x["name"]: scheduler.occurrences(x["name"], limit=7) for x in schedules}
     logs = {j["id"]: admin.logs(j["id"]) for j in recent}
-    return _render(request, "jobs.html", user=user, page="jobs",
-                   counts=stats.queue_counts(svc.engine, svc.clock),
-                   types=stats.job_type_stats(svc.engine, svc.clock)["types"],
-                   recent=recent, logs=logs, failed=admin.list(status="failed", limit=20),
-                   schedules=schedules, occurrences=occurrences)
+    return _render(
+        request,
+        "jobs.html",
+        user=user,
+        page="jobs",
+        counts=stats.queue_counts(svc.engine, svc.clock),
+        types=stats.job_type_stats(svc.engine, svc.clock)["types"],
+        recent=recent,
+        logs=logs,
+        failed=admin.list(status="failed", limit=20),
+        schedules=schedules,
+        occurrences=occurrences,
+    )

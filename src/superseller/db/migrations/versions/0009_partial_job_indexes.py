@@ -13,30 +13,35 @@ Revises: 0008
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
 _INDEXES = (
-    ('ix_jobs_status_type', ['status', 'type'], "status <> 'completed'"),
-    ('ix_jobs_tenant_status', ['tenant_id', 'status'], "tenant_id IS NOT NULL"),
-    ('ix_jobs_schedule_status', ['schedule_id', 'status'], "schedule_id IS NOT NULL"),
+    ("ix_jobs_status_type", ["status", "type"], "status <> 'completed'"),
+    ("ix_jobs_tenant_status", ["tenant_id", "status"], "tenant_id IS NOT NULL"),
+    ("ix_jobs_schedule_status", ["schedule_id", "status"], "schedule_id IS NOT NULL"),
 )
 
 
 def upgrade() -> None:
-    op.drop_index('ix_jobs_running_heartbeat', table_name='jobs')
+    op.drop_index("ix_jobs_running_heartbeat", table_name="jobs")
     for name, columns, where in _INDEXES:
-        op.drop_index(name, table_name='jobs')
-        op.create_index(name, 'jobs', columns, sqlite_where=sa.text(where),
-                        postgresql_where=sa.text(where))
+        op.drop_index(name, table_name="jobs")
+        op.create_index(
+            name, "jobs", columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where)
+        )
 
 
 def downgrade() -> None:
     for name, columns, _where in _INDEXES:
-        op.drop_index(name, table_name='jobs')
-        op.create_index(name, 'jobs', columns)
-    op.create_index('ix_jobs_running_heartbeat', 'jobs', ['heartbeat_at'],
-                    sqlite_where=sa.text("status = 'running'"),
-                    postgresql_where=sa.text("status = 'running'"))
+        op.drop_index(name, table_name="jobs")
+        op.create_index(name, "jobs", columns)
+    op.create_index(
+        "ix_jobs_running_heartbeat",
+        "jobs",
+        ["heartbeat_at"],
+        sqlite_where=sa.text("status = 'running'"),
+        postgresql_where=sa.text("status = 'running'"),
+    )
