@@ -112,6 +112,21 @@ def test_misfire_policies_after_three_days_down(engine, sched, clock, policy, en
     assert sched.run_pass().enqueued == 0  # nothing twice
 
 
+def test_latest_never_runs_a_stale_tick_however_many_were_missed(engine, sched, clock):
+    # Every minute, 8 days down: 11,520 missed ticks, more than one pass takes at once.
+    make(sched, "minutely", cron="* * * * *", misfire_policy="latest", overlap_policy="allow")
+    clock.advance(timedelta(days=8, seconds=30))
+    for _ in range(3):  # two passes take every tick; the third finds nothing due
+        sched.run_pass()
+    grace = timedelta(seconds=300)
+    enqueued = [r.scheduled_for for r in scheduled_jobs(engine)]
+    assert enqueued, "the ticks inside the grace period run"
+    assert all(clock.now() - t <= grace for t in enqueued), [
+        t for t in enqueued if clock.now() - t > grace
+    ]
+    assert len(ledger(engine)) == 8 * 24 * 60  # every tick recorded all the same
+
+
 def test_on_time_ticks_run_and_the_job_carries_its_tick(engine, sched, clock):
     make(sched)
     clock.advance(timedelta(hours=3, seconds=20))

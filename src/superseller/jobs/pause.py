@@ -19,7 +19,8 @@ from superseller.jobs.clock import Clock, SystemClock
 
 
 def state(engine: Engine) -> dict[str, Any]:
-    with engine.connect() as conn:
+    # A plain read: on SQLite it must not queue behind a held write lock.
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
         row = conn.execute(select(engine_state).where(engine_state.c.id == 1)).first()
     if row is None:
         return {"paused": False, "reason": None, "changedAt": None}
@@ -48,7 +49,10 @@ def set_paused(
 
 @dataclass
 class PauseFlag:
-    """`paused` read at most once per `ttl_s`: a worker loop can ask every iteration."""
+    """`paused` read at most once per `ttl_s`: a worker loop can ask every iteration.
+
+    A failed read raises and leaves the last known value in place (the caller retries
+    with back-off); `stale` says whether the next `paused` goes to the database."""
 
     engine: Engine
     ttl_s: float = 1.0
@@ -56,9 +60,18 @@ class PauseFlag:
     _read_at: float = field(default=float("-inf"))
 
     @property
+    def stale(self) -> bool:
+        return time.monotonic() - self._read_at >= self.ttl_s
+
+    @property
+    def last(self) -> bool:
+        """The last value read, without a database call."""
+        return self._value
+
+    @property
     def paused(self) -> bool:
-        now = time.monotonic()
-        if now - self._read_at >= self.ttl_s:
+        if self.stale:
+            now = time.monotonic()
             self._value = state(self.engine)["paused"]
             self._read_at = now
         return self._value

@@ -9,12 +9,17 @@ PostgreSQL a scheduler also skips schedules another one is processing
 
 Every tick is recorded: `enqueued`, `skipped` (overlap policy), `missed`
 (misfire policy after downtime) or `backfilled`.
+
+`run_forever` rides out database outages: each failed pass is retried with capped
+back-off (one log line when the database goes, one when it is back), and ticks that
+fell due meanwhile meet the misfire policy on the first pass that gets through.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time as monotonic_time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,6 +33,7 @@ from superseller.db.schema import job_schedules, jobs, schedule_occurrences
 from superseller.jobs import pause
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import InvalidSchedule, fire_times_between, next_fire, zone
+from superseller.jobs.dbwatch import DB_ERRORS, DatabaseWatch
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import Registry
 from superseller.jobs.schedules import ScheduleNotFound, Schedules
@@ -61,6 +67,8 @@ class Scheduler:
         self.schedules = Schedules(self.engine, self.registry, self.clock)
         self._insert = pg_insert if is_postgres(self.engine) else sqlite_insert
         self._stop = threading.Event()
+        self.watch = DatabaseWatch(log)
+        self.last_pass: float | None = None  # wall time of the last pass that got through
 
     # -- the pass ------------------------------------------------------------
     def run_pass(self) -> PassResult:
@@ -88,18 +96,24 @@ class Scheduler:
         """Run passes until `stop()`; sleeps until the next due tick, at most `interval_s`."""
         while not self._stop.is_set():
             try:
-                result = self.run_pass()
+                with self.watch.call():
+                    result = self.run_pass()
+                    delay = self._sleep_time(interval_s)
+                self.last_pass = monotonic_time.time()
                 if result.enqueued or result.missed or result.skipped:
                     log.info("scheduler pass: %s", result)
+            except DB_ERRORS:
+                delay = self.watch.retry_delay()  # logged once per outage by the watch
             except Exception:
                 log.exception("scheduler pass failed; retrying")
-            self._stop.wait(self._sleep_time(interval_s))
+                delay = min(interval_s, 5.0)
+            self._stop.wait(delay)
 
     def stop(self) -> None:
         self._stop.set()
 
     def _sleep_time(self, interval_s: float) -> float:
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(sqlite_deferred=True) as conn:
             nxt = conn.execute(
                 select(job_schedules.c.next_run_at)
                 .where(job_schedules.c.enabled)
@@ -127,9 +141,11 @@ class Scheduler:
             ticks = fire_times_between(
                 sched.cron, sched.timezone, sched.next_run_at, now, limit=MAX_TICKS_PER_PASS
             )
+            # A full batch may not reach `now`: more ticks follow in the next pass.
+            more = len(ticks) >= MAX_TICKS_PER_PASS
             busy_before = self._busy(conn, sched)
             last_enqueued = None
-            for tick, action, reason in self._plan(sched, ticks, now):
+            for tick, action, reason in self._plan(sched, ticks, now, more):
                 if action == "enqueue" and busy_before and self._overlaps(sched, busy_before):
                     action, reason = "skipped", f"previous run still {busy_before}"
                 occurrence = self._record(conn, sched.id, tick, action, reason, now)
@@ -157,8 +173,11 @@ class Scheduler:
             )
         return result
 
-    def _plan(self, sched, ticks: list[datetime], now: datetime):
-        """Which ticks to enqueue and which were missed, per the misfire policy."""
+    def _plan(self, sched, ticks: list[datetime], now: datetime, more: bool = False):
+        """Which ticks to enqueue and which were missed, per the misfire policy.
+
+        `more`: later ticks up to `now` did not fit in this batch, so none of these is
+        the most recent one that `latest` runs (it comes in a later batch)."""
         grace = timedelta(seconds=sched.misfire_grace_s)
         window = timedelta(seconds=sched.misfire_window_s)
         late = [t for t in ticks if now - t > grace]
@@ -168,7 +187,7 @@ class Scheduler:
         for tick in late:
             if policy == "all" and now - tick <= window:
                 yield tick, "enqueue", "caught up after downtime"
-            elif policy == "latest" and tick == late[-1] and not on_time:
+            elif policy == "latest" and tick == late[-1] and not on_time and not more:
                 yield tick, "enqueue", "most recent missed tick"
             else:
                 yield tick, "missed", why

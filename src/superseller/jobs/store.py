@@ -112,8 +112,8 @@ WITH v AS (
     FROM v
     -- `j.id = ANY(...)` lets the planner probe the primary key instead of
     -- hashing v against a scan of the whole (and bloating) jobs table.
-    WHERE j.id = ANY(CAST(:ids AS bigint[])) AND j.id = v.id
-      AND j.status = 'running' AND j.attempts = v.attempt AND j.worker_id = :worker
+    WHERE j.id = ANY(CAST(:ids AS bigint[])) AND j.id = v.id AND j.attempts = v.attempt
+      AND {owned}
     RETURNING j.id, j.tenant_id
 )
 INSERT INTO job_logs (job_id, job_type, tenant_id, status, attempt, started_at, completed_at,
@@ -130,8 +130,24 @@ SET status = :status, result = :result, last_error = :error,
     run_at = COALESCE(:run_at, run_at),
     finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :completed END,
     worker_id = NULL, heartbeat_at = NULL
-WHERE id = :id AND status = 'running' AND attempts = :attempt AND worker_id = :worker
+WHERE id = :id AND attempts = :attempt AND {owned}
 """
+
+# Who may record an attempt's end: the worker that holds the job, or, fenced by the
+# attempt number, the worker whose job was rescued while its outcome waited to be
+# written (a stall, an outage) and that nobody has started again since.
+_LOST_MESSAGE = "worker lost: no heartbeat for"
+_OWNED = f"""(
+    (status = 'running' AND worker_id = :worker)
+    OR (status IN ('pending', 'failed') AND worker_id IS NULL AND NOT cancel_requested
+        AND last_error LIKE '{_LOST_MESSAGE}%'))"""
+_PG_FINISH_SQL = _PG_FINISH_SQL.format(
+    owned=_OWNED.replace("status", "j.status")
+    .replace("worker_id", "j.worker_id")
+    .replace("cancel_requested", "j.cancel_requested")
+    .replace("last_error", "j.last_error")
+)
+_SQLITE_FINISH_SQL = _SQLITE_FINISH_SQL.format(owned=_OWNED)
 
 _RESCUE_SQL = """
 UPDATE jobs
@@ -341,17 +357,21 @@ class JobStore:
             rows = conn.execute(stmt, {"now": now, "worker": worker_id, "ids": list(job_ids)}).all()
         return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
 
-    def rescue(self, grace_s: float, log_type_of, alive: str = "") -> list[int]:
+    def rescue(self, grace_s: float, log_type_of, alive: str = "", proceed=None) -> list[int]:
         """Give back running jobs whose worker stopped heart-beating `grace_s` ago.
 
         `alive` is the calling worker's id: it is running, so its own jobs are not lost even
         when their heartbeat is late (a heartbeat can wait behind a long write on SQLite).
-        Worker ids are never empty, so the default excludes nobody."""
+        Worker ids are never empty, so the default excludes nobody. `proceed()`, asked once
+        the write lock is held, can call the rescue off (the caller saw the database stall:
+        the silence may be the stall's, not the workers')."""
         stmt = (
             text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(started_at=UTCDateTime)
         )
-        message = f"worker lost: no heartbeat for {grace_s:g}s"
+        message = f"{_LOST_MESSAGE} {grace_s:g}s"
         with self.engine.begin() as conn:
+            if proceed is not None and not proceed():
+                return []
             now = self.clock.now()
             rows = conn.execute(
                 stmt,
@@ -460,7 +480,7 @@ def _pg_named(sql: str) -> str:
     return re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql)
 
 
-_PG_FINISH_DRIVER_SQL = _pg_named(_PG_FINISH_SQL)
+_PG_FINISH_DRIVER_SQL = _pg_named(_PG_FINISH_SQL).replace("%'", "%%'")  # psycopg's escape
 # psycopg would parse each payload with json.loads on bytes; text lets the common
 # empty payload skip parsing altogether.
 _PG_CLAIM_SQL = _CLAIM_SQL.replace("tenant_id, payload,", "tenant_id, payload::text AS payload,")

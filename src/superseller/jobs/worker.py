@@ -13,6 +13,14 @@ of jobs, so the per-job cost stays small:
 
 SIGTERM/SIGINT stop claiming and give in-flight jobs `shutdown_grace_s` to end;
 what did not end is put back. A second signal skips the grace period.
+
+The database may go away at any time (an outage, a restart, a held SQLite write
+lock): every call is watched (`DatabaseWatch`), a failed one is retried with capped
+back-off, ended attempts are held until they can be recorded, and running jobs keep
+running. Nothing but a stop request ends the loop. A job whose handler finished keeps
+its heartbeat until its outcome is written, and no worker declares others' jobs lost
+until the database has answered promptly for a whole rescue period (their heartbeats
+were stuck behind the same outage).
 """
 
 from __future__ import annotations
@@ -31,11 +39,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from superseller.jobs.backoff import retry_delay
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.context import JobContext
+from superseller.jobs.dbwatch import DB_ERRORS, DatabaseWatch, one_line
 from superseller.jobs.errors import (
     InvalidPayload,
     JobCancelled,
@@ -66,6 +74,7 @@ class WorkerOptions:
     retry_cap_s: float = 3600.0
     shutdown_grace_s: float = 30.0
     listen: bool = True
+    db_retry_cap_s: float = 2.0  # longest wait between tries while the database is away
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> WorkerOptions:
@@ -134,6 +143,9 @@ class Worker:
         self._reserved = 0  # slots promised to claims in flight
         self._drained = False  # the last claim found fewer due jobs than it asked for
         self._pause = PauseFlag(engine)
+        self.watch = DatabaseWatch(log, cap_s=self.opts.db_retry_cap_s)
+        self._retry_at = 0.0  # monotonic: no database call before this (back-off)
+        self._unrecorded: dict[int, ClaimedJob] = {}  # ended, outcome not yet written
 
     # -- lifecycle -----------------------------------------------------------
     def stop(self, hurry: bool = False) -> None:
@@ -183,13 +195,21 @@ class Worker:
         self._handlers = DaemonThreadPool(self.opts.concurrency, "job")
         self._db = ThreadPoolExecutor(4, thread_name_prefix="db")
         if self.store.pg and self.opts.listen:
-            self._listener = Listener(self.engine, self.opts.queues, self._poke)
+            self._listener = Listener(self.engine, self.opts.queues, self._poke, self.watch)
             self._listener.start()
         log.info("worker %s started (concurrency=%d)", self.worker_id, self.opts.concurrency)
         heartbeater = threading.Thread(target=self._heartbeater, name="heartbeat", daemon=True)
         heartbeater.start()
         try:
-            await self._claim_loop()
+            while not self._stop_requested.is_set():
+                try:
+                    await self._claim_loop()
+                except Exception:  # a bug, not the database: log it, go on after a pause
+                    log.exception("worker loop failed; going on in 1 s")
+                    self._retry_at = time.monotonic() + 1.0
+                    continue
+                if self.opts.burst:
+                    break
         finally:
             await self._shutdown()
 
@@ -199,7 +219,19 @@ class Worker:
         self._wake.set()
 
     async def _in_db(self, fn, *args):
-        return await self._loop.run_in_executor(self._db, fn, *args)
+        return await self._loop.run_in_executor(self._db, self._watched, fn, *args)
+
+    def _watched(self, fn, *args):
+        with self.watch.call():
+            return fn(*args)
+
+    def _back_off(self, exc: BaseException) -> None:
+        """A database call failed: no new one before the back-off has passed."""
+        delay = self.watch.retry_delay()
+        if not isinstance(exc, DB_ERRORS):
+            log.error("unexpected error in a database call; retrying", exc_info=exc)
+            delay = 1.0
+        self._retry_at = max(self._retry_at, time.monotonic() + delay)
 
     # -- claiming ------------------------------------------------------------
     async def _claim_loop(self) -> None:
@@ -208,20 +240,35 @@ class Worker:
         next_rescue = 0.0
         while not self._stop_requested.is_set():
             self._wake.clear()
-            if time.monotonic() >= next_rescue:
-                await self._rescue()
-                next_rescue = time.monotonic() + rescue_every
-            can_claim = not self._pause.paused  # paused: record what finishes, claim nothing
-            self._launch_exchanges(can_claim)
-            if not (self._exchanges or self._inflight or self._outcomes):
+            can_claim = False
+            if time.monotonic() >= self._retry_at:
+                if time.monotonic() >= next_rescue:
+                    await self._rescue()
+                    next_rescue = time.monotonic() + rescue_every
+                can_claim = await self._can_claim()
+                if time.monotonic() >= self._retry_at:
+                    self._launch_exchanges(can_claim)
+            waiting = self._retry_at - time.monotonic()
+            if not (self._exchanges or self._inflight or self._outcomes) and waiting <= 0:
                 if self.opts.burst and (self._drained or not can_claim):
                     return
                 self.idle_waits += 1
             # Woken by an ended job, a returned round trip, a notification or a stop.
             try:
-                await asyncio.wait_for(self._wake.wait(), poll)
+                await asyncio.wait_for(self._wake.wait(), waiting if waiting > 0 else poll)
             except TimeoutError:
                 self._drained = False  # poll again
+
+    async def _can_claim(self) -> bool:
+        """Not while paused (record what finishes, claim nothing) or while the pause
+        state cannot be read."""
+        if not self._pause.stale:
+            return not self._pause.last
+        try:
+            return not await self._in_db(lambda: self._pause.paused)
+        except Exception as exc:  # noqa: BLE001 - retried with back-off
+            self._back_off(exc)
+            return False
 
     def _free_slots(self) -> int:
         return self.opts.concurrency - len(self._inflight) - self._reserved
@@ -260,12 +307,13 @@ class Worker:
                 applied, claimed = await self._in_db(
                     self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues
                 )
-            except DBAPIError as exc:
+            except Exception as exc:  # noqa: BLE001 - retried with back-off
                 # Never drop an outcome: keep it for the next round trip.
                 self._outcomes = batch + self._outcomes
-                log.warning("database call failed, will retry: %s", _one_line(exc))
-                await asyncio.sleep(1.0)
+                self._back_off(exc)
                 return
+            for o in batch:
+                self._unrecorded.pop(o.job.id, None)
             self.processed += len(applied)
             if limit and len(claimed) < limit:
                 self._drained = True
@@ -278,12 +326,19 @@ class Worker:
             self._wake.set()
 
     async def _rescue(self) -> None:
+        grace = self.opts.rescue_after_s
+        if self.watch.quiet_for() < grace:
+            return  # others' heartbeats may have been stuck behind the same outage
         try:
             rescued = await self._in_db(
-                self.store.rescue, self.opts.rescue_after_s, self.registry.logged_as, self.worker_id
+                self.store.rescue,
+                grace,
+                self.registry.logged_as,
+                self.worker_id,
+                lambda: self.watch.quiet_for() >= grace,  # checked once the lock is held
             )
-        except DBAPIError as exc:
-            log.warning("rescue failed, will retry: %s", _one_line(exc))
+        except Exception as exc:  # noqa: BLE001 - retried with back-off
+            self._back_off(exc)
             return
         if rescued:
             log.warning("rescued %d job(s) of vanished workers: %s", len(rescued), rescued)
@@ -344,7 +399,7 @@ class Worker:
         except PermanentJobError as exc:
             return self._failure(running, exc, "error", permanent=True)
         except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
-            running.ctx.logger.warning("attempt failed: %s", _one_line(exc))
+            running.ctx.logger.warning("attempt failed: %s", one_line(exc))
             permanent = isinstance(exc, InvalidPayload | UnknownJobType)
             return self._failure(running, exc, "error", permanent=permanent)
 
@@ -427,6 +482,7 @@ class Worker:
                     "status": outcome.log_status,
                 },
             )
+        self._unrecorded[outcome.job.id] = outcome.job
         self._outcomes.append(outcome)
         self._wake.set()
 
@@ -434,14 +490,22 @@ class Worker:
     def _heartbeater(self) -> None:
         """A thread of its own: a handler that hogs the event loop (CPU work, a blocking
         call) must not silence the heartbeat, or its job would be 'rescued' mid-run."""
-        while not self._heartbeat_stop.wait(self.opts.heartbeat_s):
+        wait = self.opts.heartbeat_s
+        while not self._heartbeat_stop.wait(wait):
+            wait = self.opts.heartbeat_s
             running = [r for r in list(self._inflight.values()) if not r.finalized]
-            if not running:
+            # Ended attempts whose outcome is not written yet keep their heartbeat, or a
+            # slow write would let another worker rescue (and re-run) a finished job.
+            ids = [r.job.id for r in running] + list(self._unrecorded)
+            if not ids:
                 continue
             try:
-                owned, cancels = self.store.heartbeat(self.worker_id, [r.job.id for r in running])
-            except DBAPIError as exc:
-                log.warning("heartbeat failed: %s", _one_line(exc))
+                with self.watch.call():
+                    owned, cancels = self.store.heartbeat(self.worker_id, ids)
+            except Exception as exc:  # noqa: BLE001 - the next beat retries
+                if not isinstance(exc, DB_ERRORS):
+                    log.error("heartbeat failed", exc_info=exc)
+                wait = min(wait, self.watch.retry_delay())
                 continue
             for r in running:
                 if r.job.id in cancels:
@@ -468,19 +532,40 @@ class Worker:
             r.ctx.request_cancel()
             if r.task is not None:
                 r.task.cancel()
-        # Record what finished before putting back what did not.
+        # Record what finished before putting back what did not (while the database is
+        # away, keep trying for the grace period).
+        give_up = max(deadline, time.monotonic()) + (0 if self._hurry.is_set() else grace)
         while self._outcomes:
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                if time.monotonic() + wait > give_up:
+                    break
+                await asyncio.sleep(wait)
             batch, self._outcomes = self._outcomes, []
             await self._exchange(batch, 0)
+        if self._outcomes:
+            log.error(
+                "database unreachable: %d finished job(s) not recorded (they will be rescued "
+                "and run again): %s",
+                len(self._outcomes),
+                [o.job.id for o in self._outcomes],
+            )
         self._heartbeat_stop.set()
         if leftovers:
-            released = await self._in_db(
-                self.store.release,
-                self.worker_id,
-                [r.job for r in leftovers],
-                self.registry.logged_as,
-            )
-            log.warning("put back %d unfinished job(s): %s", len(released), released)
+            try:
+                released = await self._in_db(
+                    self.store.release,
+                    self.worker_id,
+                    [r.job for r in leftovers],
+                    self.registry.logged_as,
+                )
+                log.warning("put back %d unfinished job(s): %s", len(released), released)
+            except Exception as exc:  # noqa: BLE001 - rescue gives them back later
+                log.error(
+                    "could not put back %d job(s), they will be rescued: %s",
+                    len(leftovers),
+                    one_line(exc),
+                )
         if self._listener is not None:
             self._listener.stop()
         self._handlers.shutdown()
@@ -498,7 +583,3 @@ def _check_result(result) -> dict | None:
         raise TypeError(f"handler returned {type(result).__name__}, expected a dict or None")
     json.dumps(result)  # must be storable
     return result
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
