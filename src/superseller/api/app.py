@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
@@ -16,7 +18,7 @@ from superseller.api import (
     prometheus,
     seller,
 )
-from superseller.api.deps import Services, services
+from superseller.api.deps import Services
 from superseller.web import pages
 
 
@@ -49,20 +51,54 @@ def create_app(svc: Services) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request):
-        """The database answers and its migrations are current."""
-        from superseller.db import migrate
-
-        s = services(request)
-        try:
-            with s.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            current, head = migrate.current(s.engine), migrate.head()
-        except Exception:  # noqa: BLE001 - any database failure means not ready
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        if current != head:
-            return JSONResponse(
-                {"status": "unavailable", "migrations": current, "expected": head}, 503
-            )
-        return {"status": "ok", "migrations": current}
+        """Ready when the database answers, its migrations are current, and every loop this
+        process embeds (worker, scheduler) runs and gets through to the database. Otherwise
+        503 with the project's error body, naming what is wrong and since when."""
+        return readiness(request.app.state)
 
     return app
+
+
+def readiness(state) -> JSONResponse | dict:
+    """/readyz's decision, from the app's state (`services`, and `loops` under `serve`)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from superseller.db import migrate
+
+    svc: Services = state.services
+    loops = getattr(state, "loops", [])
+    problems = []
+    current = None
+    try:
+        # A plain read (deferred on SQLite: a held write lock must not hang the probe).
+        with svc.engine.connect().execution_options(sqlite_deferred=True) as conn:
+            conn.execute(text("SELECT 1"))
+            current = MigrationContext.configure(conn).get_current_revision()
+        state.database_unreachable_since = None
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        since = getattr(state, "database_unreachable_since", None) or datetime.now(UTC)
+        state.database_unreachable_since = since
+        problems.append(
+            {
+                "check": "database",
+                "state": "unreachable",
+                "since": since.isoformat(),
+                "error": type(exc).__name__,
+            }
+        )
+    head = migrate.head()
+    if not problems and current != head:
+        problems.append(
+            {"check": "migrations", "state": "behind", "current": current, "expected": head}
+        )
+    statuses = [loop.status() for loop in loops]
+    problems += [{"check": s["loop"], **s} for s in statuses if s["state"] != "ok"]
+    if problems:
+        message = "not ready: " + "; ".join(
+            f"{p['check']} {p['state']}" + (f" since {p['since']}" if p.get("since") else "")
+            for p in problems
+        )
+        body = errors.error_body("not_ready", message)
+        body["error"]["checks"] = problems
+        return JSONResponse(body, 503)
+    return {"status": "ok", "migrations": current, "loops": statuses}

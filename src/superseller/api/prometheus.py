@@ -18,6 +18,7 @@ from superseller.api.admin_jobs import schedule_views
 from superseller.api.deps import Services, services
 from superseller.db.schema import jobs
 from superseller.jobs import pause, stats
+from superseller.jobs.dbwatch import DB_ERRORS
 from superseller.metrics.freshness import all_freshness
 
 router = APIRouter(include_in_schema=False)
@@ -105,9 +106,52 @@ class DatabaseCollector(Collector):
         yield paused
 
 
+class LoopCollector(Collector):
+    """Liveness of the loops this process embeds (`serve --with-worker/--with-scheduler`,
+    `--role all`, `demo`): read from memory, so it answers while the database is away."""
+
+    def __init__(self, loops):
+        self.loops = loops
+
+    def collect(self):
+        up = GaugeMetricFamily(
+            "superseller_loop_up",
+            "1 while an embedded loop runs and reaches the database (what /readyz checks).",
+            labels=["loop"],
+        )
+        progress = GaugeMetricFamily(
+            "superseller_loop_last_progress_timestamp_seconds",
+            "When an embedded loop last got through to the database (claim, poll, pass).",
+            labels=["loop"],
+        )
+        restarts = CounterMetricFamily(
+            "superseller_loop_restarts",
+            "Times an embedded loop died and was restarted.",
+            labels=["loop"],
+        )
+        for loop in self.loops:
+            status = loop.status()
+            up.add_metric([loop.name], 1 if status["state"] == "ok" else 0)
+            progress.add_metric([loop.name], loop.last_progress() or 0)
+            restarts.add_metric([loop.name], loop.restarts)
+        yield from (up, progress, restarts)
+
+
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
+    loops = CollectorRegistry()
+    loops.register(LoopCollector(getattr(request.app.state, "loops", [])))
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(services(request)))
-    body = generate_latest(registry) + generate_latest(REGISTRY)
+    reachable = 1
+    try:
+        from_db = generate_latest(registry)
+    except DB_ERRORS:  # the database is away: say so, keep the rest of the scrape
+        from_db, reachable = b"", 0
+    up = (
+        "# HELP superseller_database_up 1 when the database answered this scrape.\n"
+        "# TYPE superseller_database_up gauge\n"
+        f"superseller_database_up {reachable}\n"
+    ).encode()
+    body = generate_latest(loops) + up + from_db + generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,9 +1,12 @@
-"""`superseller serve`: the API, optionally with a worker and the scheduler in-process."""
+"""`superseller serve`: the API, optionally with a worker and the scheduler in-process.
+
+In-process loops are supervised (`superseller.jobs.supervise`): one that dies is logged
+and restarted with back-off, and `/readyz` reports it (and a database they cannot
+reach) until it runs and gets through to the database again."""
 
 from __future__ import annotations
 
 import signal
-import threading
 
 import typer
 import uvicorn
@@ -13,9 +16,14 @@ from superseller.cli.common import CliError, engine, registry
 from superseller.config import get_settings
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.supervise import SupervisedLoop
 from superseller.jobs.worker import Worker, WorkerOptions
 
 ROLES = ("api", "worker", "scheduler", "all")
+
+WORKER_EXPECTED_PERIOD_S = 30.0  # an idle worker reads the pause state every second
+SCHEDULER_INTERVAL_S = 15.0
+SCHEDULER_EXPECTED_PERIOD_S = 4 * SCHEDULER_INTERVAL_S
 
 
 def serve(
@@ -63,36 +71,57 @@ def run_server(
     concurrency: int = 4,
     log_level: str = "info",
 ) -> None:
-    """uvicorn in the foreground, a worker and the scheduler in threads; a graceful stop of
-    all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
+    """uvicorn in the foreground, a worker and the scheduler in supervised threads; a
+    graceful stop of all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
     from superseller.api.app import create_app
 
     settings = svc.settings
-    background: list[tuple[threading.Thread, object]] = []
-    if with_worker:
-        worker = Worker(
-            svc.engine, svc.registry, WorkerOptions.from_settings(settings, concurrency=concurrency)
-        )
-        background.append((threading.Thread(target=worker.run, name="worker", daemon=True), worker))
-    if with_scheduler:
-        scheduler = Scheduler(svc.engine, svc.registry)
-        background.append(
-            (
-                threading.Thread(target=scheduler.run_forever, name="scheduler", daemon=True),
-                scheduler,
-            )
-        )
-    for thread, _ in background:
-        thread.start()
+    loops = embedded_loops(svc, with_worker, with_scheduler, concurrency)
+    for loop in loops:
+        loop.start()
     # uvicorn handles SIGTERM/SIGINT and, once shut down, raises the signal again
     # against the handlers it found: make those ours, so that the worker and the
     # scheduler below get their graceful stop instead of the process dying.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    app = create_app(svc)
+    app.state.loops = loops
     try:
-        uvicorn.run(create_app(svc), host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
-        for _, part in background:
-            part.stop()
-        for thread, _ in background:
-            thread.join(timeout=settings.job_shutdown_grace_s + 5)
+        for loop in loops:
+            loop.stop()
+        for loop in loops:
+            loop.join(timeout=settings.job_shutdown_grace_s + 5)
+
+
+def embedded_loops(
+    svc, with_worker: bool, with_scheduler: bool, concurrency: int = 4
+) -> list[SupervisedLoop]:
+    """The worker and the scheduler of a `serve` process, each under a supervisor that
+    builds a fresh one whenever the last one died."""
+    settings = svc.settings
+    loops = []
+    if with_worker:
+        loops.append(
+            SupervisedLoop(
+                "worker",
+                lambda: Worker(
+                    svc.engine,
+                    svc.registry,
+                    WorkerOptions.from_settings(settings, concurrency=concurrency),
+                ),
+                lambda worker: worker.run(),
+                WORKER_EXPECTED_PERIOD_S,
+            )
+        )
+    if with_scheduler:
+        loops.append(
+            SupervisedLoop(
+                "scheduler",
+                lambda: Scheduler(svc.engine, svc.registry),
+                lambda scheduler: scheduler.run_forever(SCHEDULER_INTERVAL_S),
+                SCHEDULER_EXPECTED_PERIOD_S,
+            )
+        )
+    return loops

@@ -41,7 +41,7 @@ class DatabaseWatch:
         self,
         logger: logging.Logger,
         base_s: float = 0.25,
-        cap_s: float = 2.0,
+        cap_s: float = 1.0,
         slow_s: float = 1.0,
     ):
         self.log = logger
@@ -105,6 +105,12 @@ class DatabaseWatch:
         finally:
             with self._lock:
                 self._inflight.pop(token, None)
+
+    def waiting_for(self) -> float:
+        """How long the oldest call in flight has been waiting (0 when none is)."""
+        now = time.monotonic()
+        with self._lock:
+            return max((now - start for start in self._inflight.values()), default=0.0)
 
     def quiet_for(self) -> float:
         """Seconds since the database last failed or stalled a call (0 while a call has

@@ -74,7 +74,7 @@ class WorkerOptions:
     retry_cap_s: float = 3600.0
     shutdown_grace_s: float = 30.0
     listen: bool = True
-    db_retry_cap_s: float = 2.0  # longest wait between tries while the database is away
+    db_retry_cap_s: float = 1.0  # longest wait between tries while the database is away
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> WorkerOptions:
