@@ -245,8 +245,9 @@ def ride_out(engine, fault, tmp_path, seconds: float, schedule: bool = False) ->
             out[name] = f"exit {code}\n{logs[name].read_text()}"
     assert alive == {"worker": True, "scheduler": True, "serve": True}, out
 
-    # Exactly once: each job completed on its first attempt, ran once (trace), and has
-    # one job_logs row of success.
+    # Exactly once: each job completed, ran once (trace) and has one job_logs row of
+    # success. (A job may show two attempts: a claim whose answer was lost with the
+    # connection is given back unrun, and counted.)
     runs = collections.Counter()
     for f in trace_dir.glob("trace-*.log"):
         for line in f.read_text().splitlines():
@@ -259,7 +260,6 @@ def ride_out(engine, fault, tmp_path, seconds: float, schedule: bool = False) ->
             .all()
         )
     assert {r.status for r in rows} == {"completed"}
-    assert {r.attempts for r in rows} == {1}, [r for r in rows if r.attempts != 1]
     assert all(runs[r.id] == 1 for r in rows), {k: v for k, v in runs.items() if v != 1}
     assert set(successes.values()) == {1} and len(successes) == len(rows)
     assert set(ids) <= {r.id for r in rows}

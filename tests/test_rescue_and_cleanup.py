@@ -70,6 +70,37 @@ def test_a_worker_never_rescues_its_own_running_jobs(engine):
     assert store.rescue(30, reg.logged_as, alive="w2") == [mine]
 
 
+def test_a_worker_gives_back_its_own_jobs_it_does_not_hold(engine):
+    # A claim committed but its answer was lost with the connection (an outage): the
+    # worker never ran those jobs, and no other worker may be there to rescue them.
+    clock = ManualClock(T0)
+    reg = build_registry()
+    q = Queue(engine, reg, clock)
+    held, orphan = q.enqueue("noop").id, q.enqueue("noop").id
+    store = JobStore(engine, clock)
+    assert len(store.claim("w1", 2)) == 2
+    clock.advance(timedelta(seconds=31))
+    assert store.rescue(30, reg.logged_as, alive="w1", held=lambda: {held}) == [orphan]
+    assert job(engine, held)["status"] == "running"
+    assert job(engine, orphan)["status"] == "pending"
+
+
+def test_a_late_success_is_accepted_when_nobody_restarted_the_job(engine):
+    # Its outcome waited behind a stall longer than the rescue period: the job was
+    # rescued but not started again, so the success stands and it does not run twice.
+    clock = ManualClock(T0)
+    reg = build_registry()
+    jid = Queue(engine, reg, clock).enqueue("noop").id
+    store = JobStore(engine, clock)
+    [claimed] = store.claim("w1", 10)
+    clock.advance(timedelta(seconds=31))
+    assert store.rescue(30, reg.logged_as) == [jid]
+    assert store.finish("w1", [_outcome(claimed, clock)]) == {jid}
+    assert job(engine, jid)["status"] == "completed"
+    assert store.claim("w2", 10) == []
+    assert [e["status"] for e in logs(engine, jid)] == ["lost", "success"]
+
+
 def test_rescue_fails_a_job_without_attempts_left_and_cancels_a_cancel_requested_one(engine):
     clock = ManualClock(T0)
     reg = build_registry()

@@ -156,9 +156,13 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
                   ELSE 'failed' END,
     finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
     last_error = :message, worker_id = NULL, heartbeat_at = NULL, run_at = :now
-WHERE status = 'running' AND heartbeat_at < :cutoff AND worker_id <> :alive
+WHERE status = 'running' AND heartbeat_at < :cutoff AND {whose}
 RETURNING id, type, tenant_id, attempts, started_at, status
 """
+# Others' silent jobs; and the caller's own silent jobs that it does not hold: a claim
+# whose answer was lost with the connection (committed, but the worker never saw it).
+_RESCUE_OTHERS_SQL = _RESCUE_SQL.format(whose="worker_id <> :alive")
+_RESCUE_ORPHANS_SQL = _RESCUE_SQL.format(whose="(worker_id <> :alive OR id NOT IN :held)")
 
 _RELEASE_SQL = """
 UPDATE jobs
@@ -357,31 +361,39 @@ class JobStore:
             rows = conn.execute(stmt, {"now": now, "worker": worker_id, "ids": list(job_ids)}).all()
         return {r.id for r in rows}, {r.id for r in rows if r.cancel_requested}
 
-    def rescue(self, grace_s: float, log_type_of, alive: str = "", proceed=None) -> list[int]:
+    def rescue(
+        self, grace_s: float, log_type_of, alive: str = "", proceed=None, held=None
+    ) -> list[int]:
         """Give back running jobs whose worker stopped heart-beating `grace_s` ago.
 
         `alive` is the calling worker's id: it is running, so its own jobs are not lost even
         when their heartbeat is late (a heartbeat can wait behind a long write on SQLite).
         Worker ids are never empty, so the default excludes nobody. `proceed()`, asked once
         the write lock is held, can call the rescue off (the caller saw the database stall:
-        the silence may be the stall's, not the workers')."""
+        the silence may be the stall's, not the workers'). `held()`, asked then too, gives
+        the ids of the jobs the caller holds: its other silent jobs are orphans of a claim
+        whose answer it never got, and are given back as well."""
         stmt = (
-            text(_RESCUE_SQL).bindparams(_dt("now"), _dt("cutoff")).columns(started_at=UTCDateTime)
+            text(_RESCUE_OTHERS_SQL if held is None else _RESCUE_ORPHANS_SQL)
+            .bindparams(_dt("now"), _dt("cutoff"))
+            .columns(started_at=UTCDateTime)
         )
+        if held is not None:
+            stmt = stmt.bindparams(bindparam("held", expanding=True))
         message = f"{_LOST_MESSAGE} {grace_s:g}s"
         with self.engine.begin() as conn:
             if proceed is not None and not proceed():
                 return []
             now = self.clock.now()
-            rows = conn.execute(
-                stmt,
-                {
-                    "now": now,
-                    "cutoff": now - timedelta(seconds=grace_s),
-                    "message": message,
-                    "alive": alive,
-                },
-            ).all()
+            params = {
+                "now": now,
+                "cutoff": now - timedelta(seconds=grace_s),
+                "message": message,
+                "alive": alive,
+            }
+            if held is not None:
+                params["held"] = sorted(held()) or [-1]  # ids are positive
+            rows = conn.execute(stmt, params).all()
             if rows:
                 conn.execute(
                     insert(job_logs),

@@ -336,6 +336,7 @@ class Worker:
                 self.registry.logged_as,
                 self.worker_id,
                 lambda: self.watch.quiet_for() >= grace,  # checked once the lock is held
+                lambda: set(self._inflight) | set(self._unrecorded),
             )
         except Exception as exc:  # noqa: BLE001 - retried with back-off
             self._back_off(exc)
