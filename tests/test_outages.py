@@ -350,3 +350,65 @@ def test_a_60s_outage_and_the_tick_inside_it(backend, engine, fault, tmp_path):
     assert all(t.outcome == "missed" for t in inside[:-1]), inside
     times = [t.fire_time for t in ticks]
     assert all(b - a == timedelta(minutes=1) for a, b in zip(times, times[1:], strict=False))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_write_stall_longer_than_the_rescue_period_reruns_nothing(
+    backend, engine, db_url, tmp_path
+):
+    """Two workers finish jobs while another connection holds SQLite's write lock for
+    longer than the rescue period: no job runs twice. A SIGKILLed worker's job is still
+    rescued afterwards."""
+    trace_dir = tmp_path / "trace"
+    trace_dir.mkdir()
+    env = {"SS_TEST_TRACE_DIR": trace_dir, "SS_WORKER_RESCUE_AFTER": 1.5}
+    workers = [
+        _python(tmp_path / f"w{i}.log", "-m", "tests.support.run_worker", db_url, **env)
+        for i in range(2)
+    ]
+    try:
+        ids = [
+            r.id
+            for r in Queue(engine, build_registry()).enqueue_many(
+                [JobSpec("trace", {"holdMs": 100}) for _ in range(80)]
+            )
+        ]
+        wait_until(lambda: _completed(engine) >= 10, timeout=60, message="work under way")
+        with SqliteFault(db_url).down():
+            time.sleep(5)  # the stall: more than three rescue periods
+        wait_until(lambda: _completed(engine) == len(ids), timeout=60, message="all done")
+
+        marker = tmp_path / "started"
+        victim_job = (
+            Queue(engine, build_registry())
+            .enqueue("sleepy", {"seconds": 2, "startedFile": str(marker)})
+            .id
+        )
+        wait_until(marker.exists, timeout=30, message="the sleepy job started")
+        victim = next(w for w in workers if w.pid == int(marker.read_text()))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        wait_until(
+            lambda: _status(engine, victim_job) == "completed",
+            timeout=60,
+            message="the SIGKILLed worker's job rescued and completed",
+        )
+        with engine.connect() as conn:
+            done = conn.execute(select(jobs.c.attempts).where(jobs.c.id == victim_job)).first()
+        assert done.attempts == 2
+        survivor = next(w for w in workers if w is not victim)
+        assert survivor.poll() is None
+    finally:
+        for w in workers:
+            _stop(w)
+    runs = collections.Counter()
+    for f in trace_dir.glob("trace-*.log"):
+        for line in f.read_text().splitlines():
+            runs[int(line.split()[0])] += 1
+    assert set(runs) == set(ids)
+    assert {k: v for k, v in runs.items() if v != 1} == {}, "a succeeded job ran twice"
+
+
+def _status(engine, job_id: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
