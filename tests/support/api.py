@@ -23,11 +23,16 @@ def serving(settings, engine, registry, short_wait_s: float = 4.0):
         clock=SystemClock(),
         short_wait_s=short_wait_s,
     )
+    with serving_app(create_app(svc)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving_app(app):
+    """Any ASGI app over real HTTP from a thread, on a free port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(svc), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -1,0 +1,67 @@
+"""`serve`'s embedded loops are supervised: a loop that dies is logged with its traceback
+and restarted with back-off, and /readyz (503, project error body) and /metrics say so."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from superseller.api.app import create_app
+from superseller.api.deps import Services
+from superseller.cli.serve_cmd import embedded_loops
+from superseller.config import Settings
+from superseller.jobs.clock import SystemClock
+from superseller.jobs.queue import Queue
+from superseller.jobs.worker import Worker
+from tests.support.api import serving_app
+from tests.support.handlers import build_registry
+from tests.support.inproc import wait_status
+from tests.support.waiting import wait_until
+
+
+def test_a_dead_worker_loop_is_restarted_and_readyz_names_it(engine, tmp_path, monkeypatch, caplog):
+    real_run, calls = Worker.run, []
+
+    def dies_once(self):
+        calls.append(self)
+        if len(calls) == 1:
+            raise RuntimeError("boom: the loop broke")
+        return real_run(self)
+
+    monkeypatch.setattr(Worker, "run", dies_once)
+    settings = Settings(data_dir=tmp_path, job_heartbeat_s=0.2, job_rescue_after_s=2)
+    svc = Services(settings, engine, build_registry(), SystemClock())
+    [loop] = embedded_loops(svc, with_worker=True, with_scheduler=False)
+    app = create_app(svc)
+    app.state.loops = [loop]
+    caplog.set_level(logging.ERROR, "superseller.jobs.supervise")
+    loop.start()
+    try:
+        with serving_app(app) as url:
+            api = httpx.Client(base_url=url, timeout=30)
+            # Down (waiting for its restart): not ready, and the answer says who and since when.
+            down = wait_until(
+                lambda: (r := api.get("/readyz")).status_code == 503 and r.json(),
+                timeout=10,
+                message="/readyz 503 while the worker loop is down",
+            )
+            assert down["error"]["code"] == "not_ready"
+            assert "worker down since" in down["error"]["message"]
+            [check] = down["error"]["checks"]
+            assert check["loop"] == "worker" and "boom" in check["error"]
+            assert "loop died" in caplog.text and "Traceback" in caplog.text
+
+            # Restarted: a fresh worker runs jobs, and the process is ready again.
+            job = Queue(engine, build_registry()).enqueue("noop").id
+            wait_status(engine, job, "completed", timeout=30)
+            wait_until(lambda: api.get("/readyz").status_code == 200, timeout=30, message="ready")
+            assert len(calls) == 2 and loop.restarts == 1
+            metrics = api.get("/metrics").text
+            assert 'superseller_loop_up{loop="worker"} 1.0' in metrics
+            assert 'superseller_loop_restarts_total{loop="worker"} 1.0' in metrics
+            assert 'superseller_loop_last_progress_timestamp_seconds{loop="worker"}' in metrics
+            assert api.get("/healthz").json() == {"status": "ok"}
+    finally:
+        loop.stop()
+        loop.join(30)
