@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from superseller.cli.common import CliError, console, engine, print_json
-from superseller.cli.inline import run_job_now
+from superseller.cli.common import console, engine, print_json
+from superseller.cli.inline import outcome, run_job_now
 from superseller.metrics.freshness import all_freshness, tenant_freshness
 from superseller.tenants import create_tenant, get_tenant, list_tenants
 
@@ -31,9 +31,7 @@ def rebuild(
         **({"replace": True} if replace else {}),
     }
     job = run_job_now("rebuild_daily_metrics", payload, tenant, "rebuilding daily metrics")
-    if job["status"] != "completed":
-        raise CliError(f"rebuild failed: {job['last_error']}")
-    print_json(job["result"])
+    print_json(outcome(job, "rebuild"))
 
 
 def freshness(

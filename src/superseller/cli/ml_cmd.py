@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import typer
 
-from superseller.cli.common import CliError, console, engine, print_json
-from superseller.cli.inline import run_job_now
+from superseller.cli.common import console, engine, print_json
+from superseller.cli.inline import outcome, run_job_now
 from superseller.config import get_settings
 from superseller.tenants import get_tenant
 
@@ -26,9 +26,9 @@ def sync(
         tenant,
         "syncing Mercado Livre",
     )
-    if job["status"] != "completed":
-        raise CliError(f"sync failed: {job['last_error']}")
-    result = {k: v for k, v in job["result"].items() if k not in ("itemErrors", "visitErrors")}
+    result = {
+        k: v for k, v in outcome(job, "sync").items() if k not in ("itemErrors", "visitErrors")
+    }
     print_json(result)
 
 
