@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from superseller.cli.common import console, engine, print_json
 from superseller.cli.inline import outcome, run_job_now
-from superseller.metrics.freshness import all_freshness, tenant_freshness
+from superseller.metrics.freshness import ALARMING, all_freshness, tenant_freshness
 from superseller.tenants import create_tenant, get_tenant, list_tenants
 
 tenants_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
@@ -38,7 +38,9 @@ def freshness(
     tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Whether each tenant's numbers are fresh; exits 1 if any is stale."""
+    """Whether each tenant's numbers are fresh: ok, stale, reauth_required or not_connected.
+    Exits 1 if any is stale or needs reconnecting (a tenant never connected is reported,
+    not alarmed on: nothing is broken, nothing can be synced)."""
     now = datetime.now(UTC)
     rows = (
         [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)]
@@ -48,7 +50,14 @@ def freshness(
     if json_out:
         print_json(rows)
     else:
-        table = Table("tenant", "status", "last sync", "last rebuild", "metrics until", "why")
+        table = Table(
+            Column("tenant", no_wrap=True),
+            Column("status", no_wrap=True),
+            "last sync",
+            "last rebuild",
+            "metrics until",
+            Column("why", overflow="fold"),
+        )
         for r in rows:
             table.add_row(
                 r["tenantId"],
@@ -59,7 +68,7 @@ def freshness(
                 "; ".join(x["code"] for x in r["reasons"]),
             )
         console.print(table)
-    if any(r["status"] != "ok" for r in rows):
+    if any(r["status"] in ALARMING for r in rows):
         raise typer.Exit(1)
 
 
