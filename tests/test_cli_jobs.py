@@ -185,7 +185,7 @@ def test_rebuild_and_freshness_commands(db_url):
     ).stdout
     assert json.loads(out)["daysProcessed"] == 3
     bad = cli(db_url, "rebuild", "--tenant", "t1", "--from", "2026-01-05", "--to", "2026-01-01")
-    assert bad.returncode == 1 and "is after" in bad.stderr
+    assert bad.returncode == 2 and "is after" in bad.stderr  # refused at input
     ghost = cli(db_url, "rebuild", "--tenant", "nope")
     assert ghost.returncode == 1 and "tenant 'nope' not found" in ghost.stderr
     # Never connected: reported as such, not alarmed on (no job could heal it).

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Column, Table
 
-from superseller.cli.common import console, engine, print_json
+from superseller.cli.common import CliError, console, engine, print_json
 from superseller.cli.inline import outcome, run_job_now
 from superseller.metrics.freshness import ALARMING, all_freshness, tenant_freshness
+from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.tenants import create_tenant, get_tenant, list_tenants
 
 tenants_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
@@ -24,6 +25,13 @@ def rebuild(
     ),
 ) -> None:
     """Rebuild listing_metrics_daily for a tenant (default: the last 30 local days)."""
+    if (from_ is None) != (to is None):
+        raise CliError("give both --from and --to, or neither (the last 30 days)", 2)
+    if from_ is not None:
+        try:
+            validate_range(parse_day(from_, "--from"), parse_day(to, "--to"))
+        except InvalidRange as exc:
+            raise CliError(str(exc), 2) from None
     get_tenant(engine(), tenant)
     payload = {
         "tenantId": tenant,

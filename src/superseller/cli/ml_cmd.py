@@ -35,11 +35,11 @@ def sync(
 @sandbox_app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8081),
+    port: int = typer.Option(8081, min=1, max=65535),
     listings: int = typer.Option(200, min=1, max=100_000),
     history_days: int = typer.Option(90, min=1, max=365),
     orders_per_day: float = typer.Option(60.0, min=0),
-    seed: int = typer.Option(42),
+    seed: int = typer.Option(42, min=0, max=2**32 - 1),
 ) -> None:
     """Serve the sandbox API (point ML_API_URL and ML_AUTH_URL at it)."""
     from superseller.sandbox.data import SellerSpec

@@ -15,7 +15,7 @@ from superseller.tenants import get_tenant
 
 def score(
     tenant: str = typer.Option(..., help="Tenant id."),
-    show: int = typer.Option(10, min=0, help="How many of the lowest scores to list."),
+    show: int = typer.Option(10, min=0, max=10_000, help="How many of the lowest scores to list."),
 ) -> None:
     """Score every listing of a tenant (0-100) and list the lowest with what to do next."""
     get_tenant(engine(), tenant)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from superseller.db.schema import tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.registry import NoPayload
 from superseller.metrics.freshness import (
     NOT_CONNECTED,
     REAUTH_REQUIRED,
@@ -161,6 +162,7 @@ def register(registry: Registry) -> None:
         JobType(
             name="freshness_heal",
             handler=heal,
+            payload_model=NoPayload,
             lock_key=lambda p, t: "freshness_heal",
             description="Queue a sync and rebuild for stale tenants with nothing pending.",
         )
