@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from superseller.config import Settings
-from superseller.db.schema import listings
+from superseller.db.schema import jobs, listings
 from superseller.metrics.rebuild import rebuild_daily_metrics
 from superseller.scoring.jobs import score_tenant
 from superseller.users.accounts import UserError, create_user
@@ -23,6 +23,7 @@ PASSWORD = "correct horse battery"
 def shop(engine):
     for tid in ("t1", "t2"):
         mk.tenant(engine, tid)
+        mk.account(engine, tid)
         lid = mk.listing(engine, tid, f"MLB-{tid}", date(2026, 1, 1))
         mk.order(engine, tid, f"o-{tid}", "2026-01-10T12:00:00-03:00", "paid", [(lid, 1, "10.00")])
         rebuild_daily_metrics(engine, tid, "2026-01-01", "2026-01-31")
@@ -120,6 +121,20 @@ def test_refresh_is_deduplicated_and_scoped(url, engine):
     assert (
         bia.post("/api/v1/refresh", json={"days": 7}, params={"tenantId": "t1"}).status_code == 404
     )
+
+
+def test_an_unconnected_tenant_is_told_to_connect_not_sent_a_sync(url, engine):
+    mk.tenant(engine, "t3")
+    create_user(engine, "cid@loja3.com", PASSWORD, "seller", "t3")
+    cid = login(url, "cid@loja3.com")
+    fresh = cid.get("/api/v1/freshness").json()
+    assert fresh["status"] == fresh["connection"] == "not_connected"
+    assert fresh["label"] == "Não conectado"
+    refused = cid.post("/api/v1/refresh", json={"days": 7})
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "not_connected"
+    with engine.connect() as conn:  # nothing queued: a sync could only fail
+        assert conn.execute(select(jobs.c.id).where(jobs.c.tenant_id == "t3")).first() is None
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import sys
 import pytest
 
 from superseller.db import migrate
+from superseller.db.engine import make_engine
+from tests.support import marketplace as mk
 from tests.support.procs import ROOT
 
 
@@ -183,9 +185,20 @@ def test_rebuild_and_freshness_commands(db_url):
     ).stdout
     assert json.loads(out)["daysProcessed"] == 3
     bad = cli(db_url, "rebuild", "--tenant", "t1", "--from", "2026-01-05", "--to", "2026-01-01")
-    assert bad.returncode == 1 and "is after" in bad.stderr
+    assert bad.returncode == 2 and "is after" in bad.stderr  # refused at input
     ghost = cli(db_url, "rebuild", "--tenant", "nope")
     assert ghost.returncode == 1 and "tenant 'nope' not found" in ghost.stderr
+    # Never connected: reported as such, not alarmed on (no job could heal it).
+    unconnected = cli(db_url, "freshness", "--json")
+    assert unconnected.returncode == 0, unconnected.stderr
+    assert json.loads(unconnected.stdout)[0]["status"] == "not_connected"
+    assert "not_connected" in cli(db_url, "freshness", check=True).stdout
+    engine = make_engine(db_url)
+    try:
+        mk.account(engine, "t1")
+    finally:
+        engine.dispose()
     stale = cli(db_url, "freshness", "--json")
-    assert stale.returncode == 1  # never synced: monitoring sees a non-zero exit
+    assert stale.returncode == 1  # connected, never synced: monitoring sees a non-zero exit
+    assert json.loads(stale.stdout)[0]["status"] == "stale"
     assert json.loads(stale.stdout)[0]["reasons"][0]["code"] == "never_synced"

@@ -6,10 +6,13 @@ import pytest
 from sqlalchemy import select, update
 
 from superseller.config import Settings
-from superseller.db.schema import jobs, marketplace_accounts, tenants
+from superseller.db.schema import job_schedules, jobs, marketplace_accounts, tenants
 from superseller.jobs import InvalidPayload
+from superseller.jobs.clock import ManualClock
+from superseller.jobs.default_schedules import ensure_defaults
 from superseller.jobs.queue import Queue
-from superseller.metrics.freshness import tenant_freshness
+from superseller.jobs.scheduler import Scheduler
+from superseller.metrics.freshness import all_freshness, tenant_freshness
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.inproc import job, logs, running_worker, wait_status
@@ -96,7 +99,12 @@ def test_freshness_states(engine):
     mk.tenant(engine)
     lid = mk.listing(engine, "t1", "MLB1", date(2026, 1, 1))
     f = tenant_freshness(engine, "t1", NOW)
+    assert f["status"] == f["connection"] == "not_connected" and f["label"] == "Não conectado"
+    assert [r["code"] for r in f["reasons"]][0] == "not_connected"
+    acct = mk.account(engine, "t1")
+    f = tenant_freshness(engine, "t1", NOW)
     assert f["status"] == "stale" and f["label"] == "Desatualizado"
+    assert f["connection"] == "connected"
     assert {r["code"] for r in f["reasons"]} == {"never_synced", "metrics_behind"}
     from superseller.metrics.rebuild import rebuild_daily_metrics
 
@@ -117,23 +125,23 @@ def test_freshness_states(engine):
         if r["code"] == "sync_old"
     )
     assert msg == "Sem sincronização desde 20/01 às 10:00"
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the refresh token was refused (invalid_grant)
         conn.execute(
-            marketplace_accounts.insert().values(
-                tenant_id="t1",
-                ml_user_id=1,
-                status="reauth_required",
-                created_at=NOW,
-                updated_at=NOW,
-            )
+            marketplace_accounts.update()
+            .where(marketplace_accounts.c.id == acct)
+            .values(status="reauth_required")
         )
-    assert tenant_freshness(engine, "t1", NOW)["reasons"][0]["code"] == "reauth_required"
+    f = tenant_freshness(engine, "t1", NOW)
+    assert f["status"] == f["connection"] == "reauth_required"
+    assert f["reasons"][0]["code"] == "reauth_required"
     assert lid
 
 
 def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
     mk.tenant(engine, "t1")
     mk.tenant(engine, "t2")
+    mk.account(engine, "t1")
+    mk.account(engine, "t2")
     q = Queue(engine, registry)
     heal1 = q.enqueue("freshness_heal").id
     with running_worker(engine, registry):
@@ -157,3 +165,40 @@ def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
         "t1": "jobs already pending or running",
         "t2": "jobs already pending or running",
     }
+
+
+def test_a_day_of_heal_ticks_sends_no_sync_to_tenants_a_sync_cannot_help(engine, registry):
+    """24 simulated hours of the default `freshness-heal` schedule, through the scheduler
+    and a worker: no sync for a tenant never connected, nor for one whose Mercado Livre
+    refresh token was refused; `freshness` reports both for what they are."""
+    mk.tenant(engine, "t1")  # never connected
+    mk.tenant(engine, "t2")
+    mk.account(engine, "t2", status="reauth_required")
+    clock = ManualClock(NOW)
+    ensure_defaults(engine, registry, clock)
+    with engine.begin() as conn:
+        conn.execute(update(job_schedules).values(enabled=job_schedules.c.name == "freshness-heal"))
+    scheduler = Scheduler(engine, registry, clock)
+    heals = []
+    with running_worker(engine, registry, clock=clock):
+        for _ in range(24):
+            clock.advance(timedelta(hours=1))
+            assert scheduler.run_pass().enqueued == 1
+            with engine.connect() as conn:
+                new = conn.execute(
+                    select(jobs.c.id).where(
+                        jobs.c.type == "freshness_heal", jobs.c.id.notin_(heals or [0])
+                    )
+                ).scalars()
+                heals.extend(new)
+            wait_status(engine, heals[-1], "completed")
+    assert len(heals) == 24
+    for jid in heals:
+        result = job(engine, jid)["result"]
+        assert result["healed"] == []
+        assert set(result["notHealed"]) == {"t1", "t2"}
+    with engine.connect() as conn:
+        syncs = conn.execute(select(jobs.c.id).where(jobs.c.type == "sync_mercadolivre")).all()
+    assert syncs == []
+    states = {f["tenantId"]: f["status"] for f in all_freshness(engine, clock.now())}
+    assert states == {"t1": "not_connected", "t2": "reauth_required"}

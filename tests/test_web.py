@@ -184,6 +184,7 @@ def test_a_failed_refresh_says_why_and_offers_to_reconnect(browser, shop, engine
         expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
         expect(page.locator("#refresh")).to_be_enabled()
     page.reload()
+    expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
     expect(page.locator("#freshness")).to_contain_text("Desatualizado")
     expect(page.get_by_role("link", name="Reconectar Mercado Livre")).to_be_visible()
     page.close()
@@ -228,13 +229,14 @@ def test_an_admin_retries_a_failed_job(browser, shop, engine):
     page.close()
 
 
-def test_a_stale_tenant_shows_desatualizado(browser, shop):
+def test_an_unconnected_tenant_shows_nao_conectado_and_how_to_connect(browser, shop):
     page = login(browser, shop["url"], ADMIN)
     page.goto(f"{shop['url']}/?loja=t2")
     badge = page.locator("#freshness")
-    expect(badge).to_have_attribute("data-status", "stale")
-    expect(badge).to_contain_text("Desatualizado")
-    expect(badge).to_contain_text("Nenhuma sincronização concluída")
+    expect(badge).to_have_attribute("data-status", "not_connected")
+    expect(badge).to_contain_text("Não conectado")
+    expect(badge).to_contain_text("Conecte sua conta do Mercado Livre")
+    expect(page.get_by_role("link", name="Conectar Mercado Livre")).to_be_visible()
     page.close()
 
 

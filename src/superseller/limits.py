@@ -18,19 +18,31 @@ DATE_MAX = dt.date(2100, 12, 31)
 # The longest range one request or job may cover (a rebuild, an overview, a backfill).
 MAX_RANGE_DAYS = 400
 
+# Row ids (jobs, schedules, job logs): what a 64-bit column holds, with room to spare.
+ID_MAX = 2**62
+
 # Jobs
 PRIORITY_MIN, PRIORITY_MAX = -1000, 1000
 MAX_ATTEMPTS_MAX = 100
 PAYLOAD_MAX_BYTES = 64 * 1024
 # Lengths as the schema declares them (db/tables_*.py).
 TENANT_ID_MAX_LEN = 36  # tenants.id; jobs.tenant_id allows 64
+TENANT_NAME_MAX_LEN = 200
+REASON_MAX_LEN = 500  # why the engine was paused
 QUEUE_MAX_LEN = 100
 UNIQUE_KEY_MAX_LEN = 255
 JOB_TYPE_MAX_LEN = 100
+JOB_TENANT_MAX_LEN = 64  # jobs.tenant_id: a tenant id, or "all" and the like
+TIMEOUT_MAX_S = 7 * 86400  # a job's time-out
+DEADLINE_MAX_S = 31 * 86400  # a schedule's deadline after its tick
 
 
 class LimitError(ValueError):
     """An input outside its bounds; the message is one line a user can act on."""
+
+
+class PayloadTooLarge(LimitError):
+    """A payload over PAYLOAD_MAX_BYTES (HTTP 413)."""
 
 
 def check_date(value: dt.date, what: str = "date") -> dt.date:
@@ -61,7 +73,43 @@ def check_len(value: str | None, max_len: int, what: str) -> str | None:
     return value
 
 
+def check_datetime(value: dt.datetime | None, what: str) -> dt.datetime | None:
+    if value is not None:
+        check_date(value.date(), what)
+    return value
+
+
 def check_payload_size(payload: Any) -> None:
     size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
     if size > PAYLOAD_MAX_BYTES:
-        raise LimitError(f"the payload is {size} bytes; at most {PAYLOAD_MAX_BYTES} are allowed")
+        raise PayloadTooLarge(
+            f"the payload is {size} bytes; at most {PAYLOAD_MAX_BYTES} are allowed"
+        )
+
+
+def check_job(
+    *,
+    job_type: str,
+    payload: Any = None,
+    tenant_id: str | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    unique_key: str | None = None,
+    lock_key: str | None = None,
+    timeout_s: float | None = None,
+    run_at: dt.datetime | None = None,
+) -> None:
+    """Every bound of a job about to be stored (the queue's one check, whoever enqueues)."""
+    check_len(job_type, JOB_TYPE_MAX_LEN, "the job type")
+    check_len(tenant_id, JOB_TENANT_MAX_LEN, "the tenant id")
+    check_len(queue, QUEUE_MAX_LEN, "the queue name")
+    check_len(unique_key, UNIQUE_KEY_MAX_LEN, "the unique key")
+    check_len(lock_key, UNIQUE_KEY_MAX_LEN, "the lock key")
+    check_int(priority, PRIORITY_MIN, PRIORITY_MAX, "priority")
+    if max_attempts is not None:
+        check_int(max_attempts, 1, MAX_ATTEMPTS_MAX, "max attempts")
+    if timeout_s is not None and not 0 < timeout_s <= TIMEOUT_MAX_S:
+        raise LimitError(f"the time-out must be between 0 and {TIMEOUT_MAX_S} s, got {timeout_s}")
+    check_datetime(run_at, "run at")
+    check_payload_size(payload or {})

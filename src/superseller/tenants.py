@@ -11,6 +11,7 @@ from sqlalchemy import Engine, insert, select, update
 from superseller.db.schema import tenants
 from superseller.jobs.cron import zone
 from superseller.jobs.errors import JobError
+from superseller.limits import TENANT_ID_MAX_LEN, TENANT_NAME_MAX_LEN, LimitError, check_len
 
 
 class TenantNotFound(JobError):
@@ -22,6 +23,10 @@ def create_tenant(
     engine: Engine, name: str, timezone: str = "America/Sao_Paulo", tenant_id: str | None = None
 ) -> dict[str, Any]:
     zone(timezone)
+    check_len(tenant_id, TENANT_ID_MAX_LEN, "the tenant id")
+    check_len(name, TENANT_NAME_MAX_LEN, "the tenant name")
+    if not name or (tenant_id is not None and not tenant_id):
+        raise LimitError("the tenant name and id cannot be empty")
     tid = tenant_id or str(uuid.uuid4())
     with engine.begin() as conn:
         conn.execute(

@@ -7,7 +7,13 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, insert
 
-from superseller.db.schema import listing_visits_daily, listings, order_items, orders
+from superseller.db.schema import (
+    listing_visits_daily,
+    listings,
+    marketplace_accounts,
+    order_items,
+    orders,
+)
 from superseller.jobs.cron import zone
 from superseller.tenants import create_tenant
 
@@ -16,6 +22,20 @@ NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 
 def tenant(engine: Engine, tid: str = "t1", tz: str = "America/Sao_Paulo") -> str:
     return create_tenant(engine, f"Loja {tid}", tz, tenant_id=tid)["id"]
+
+
+def account(engine: Engine, tid: str, status: str = "connected", ml_user_id: int = 1) -> int:
+    """A Mercado Livre account row (no tokens): the tenant counts as connected."""
+    row = {
+        "tenant_id": tid,
+        "ml_user_id": ml_user_id,
+        "status": status,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    with engine.begin() as conn:
+        stmt = insert(marketplace_accounts).values(**row).returning(marketplace_accounts.c.id)
+        return conn.execute(stmt).scalar()
 
 
 def listing(engine: Engine, tid: str, ext: str, created: date | None, **extra) -> int:

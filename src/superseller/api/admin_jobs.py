@@ -12,8 +12,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from superseller import limits
 from superseller.api.auth import require_admin
-from superseller.api.deps import MAX_ID, Services, id_path, services
+from superseller.api.deps import MAX_ID, Services, body_within_limit, id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import JOB_STATES
 from superseller.jobs import pause, stats
@@ -87,18 +88,20 @@ def list_jobs(
 
 
 class CreateJob(BaseModel):
+    """Bounds from superseller.limits, shared with the CLI (the queue checks them again)."""
+
     model_config = ConfigDict(extra="forbid")
-    type: str = Field(min_length=1, max_length=100)
+    type: str = Field(min_length=1, max_length=limits.JOB_TYPE_MAX_LEN)
     payload: dict[str, Any] = Field(default_factory=dict)
-    tenantId: str | None = Field(default=None, min_length=1, max_length=64)
-    queue: str | None = Field(default=None, min_length=1, max_length=100)
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    maxAttempts: int | None = Field(default=None, ge=1, le=100)
+    tenantId: str | None = Field(default=None, min_length=1, max_length=limits.JOB_TENANT_MAX_LEN)
+    queue: str | None = Field(default=None, min_length=1, max_length=limits.QUEUE_MAX_LEN)
+    priority: int = Field(default=0, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
+    maxAttempts: int | None = Field(default=None, ge=1, le=limits.MAX_ATTEMPTS_MAX)
     runAt: datetime | None = None
-    uniqueKey: str | None = Field(default=None, min_length=1, max_length=255)
+    uniqueKey: str | None = Field(default=None, min_length=1, max_length=limits.UNIQUE_KEY_MAX_LEN)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[Depends(body_within_limit)])
 def create_job(body: CreateJob, request: Request):
     """Enqueue a job of a registered type (its payload is validated by the type's schema).
     An unfinished job with the same `uniqueKey` is returned instead of a second one."""
@@ -162,9 +165,9 @@ class PatchSchedule(BaseModel):
     payload: dict[str, Any] | None = None
     misfirePolicy: Literal["latest", "all", "skip"] | None = None
     overlapPolicy: Literal["allow", "skip", "queue_one"] | None = None
-    deadlineS: int | None = Field(default=None, ge=1, le=31 * 86400)
-    priority: int | None = Field(default=None, ge=-1000, le=1000)
-    maxAttempts: int | None = Field(default=None, ge=1, le=100)
+    deadlineS: int | None = Field(default=None, ge=1, le=limits.DEADLINE_MAX_S)
+    priority: int | None = Field(default=None, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
+    maxAttempts: int | None = Field(default=None, ge=1, le=limits.MAX_ATTEMPTS_MAX)
 
 
 _PATCH_FIELDS = {
@@ -175,7 +178,7 @@ _PATCH_FIELDS = {
 }
 
 
-@router.patch("/schedules/{schedule_id}")
+@router.patch("/schedules/{schedule_id}", dependencies=[Depends(body_within_limit)])
 def patch_schedule(body: PatchSchedule, request: Request, schedule_id: int = ScheduleId):
     """Switch a schedule on or off, or change its cron, time zone or policies. Invalid cron
     or time zone: 400 with the reason; nothing is changed."""
@@ -210,6 +213,7 @@ class Backfill(BaseModel):
 def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
     """One job per tick of the range (local days, inclusive), by mode."""
     svc = services(request)
+    limits.check_range(body.from_, body.to)  # LimitError: 400, nothing enqueued
     name = _schedule_name(svc, schedule_id)
     done = _scheduler(svc).backfill(
         name, body.from_, body.to, mode=body.mode, concurrency=body.concurrency

@@ -12,9 +12,23 @@ from superseller.config import Settings
 from superseller.internal_key import InternalKeys, KeyUnavailable
 from superseller.jobs.clock import Clock
 from superseller.jobs.registry import Registry
+from superseller.limits import ID_MAX, PAYLOAD_MAX_BYTES
 
 # Row ids in paths: bounded so that no database ever sees an integer it cannot store.
-MAX_ID = 2**62
+MAX_ID = ID_MAX
+# A job's payload plus its envelope (type, tenant, keys, ...).
+BODY_MAX_BYTES = PAYLOAD_MAX_BYTES + 16 * 1024
+
+
+def body_within_limit(request: Request) -> None:
+    """Refuse (413) a request body larger than a job payload can be, before using it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > BODY_MAX_BYTES:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the request body is {declared} bytes; at most {BODY_MAX_BYTES} are allowed",
+        )
 
 
 def id_path(what: str = "id"):

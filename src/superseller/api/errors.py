@@ -19,6 +19,7 @@ from superseller.jobs.errors import (
     UnknownJobType,
 )
 from superseller.jobs.schedules import ScheduleNotFound
+from superseller.limits import LimitError, PayloadTooLarge
 
 log = logging.getLogger("superseller.api")
 
@@ -72,6 +73,13 @@ def install(app: FastAPI) -> None:
     async def _job(_: Request, exc: JobError):
         status, code = _job_error(exc)
         return JSONResponse(error_body(code, str(exc)), status)
+
+    @app.exception_handler(LimitError)
+    async def _limit(_: Request, exc: LimitError):
+        # Outside the bounds shared with the CLI (superseller.limits): nothing stored.
+        if isinstance(exc, PayloadTooLarge):
+            return JSONResponse(error_body("payload_too_large", str(exc)), 413)
+        return JSONResponse(error_body("out_of_bounds", str(exc)), 400)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError):

@@ -20,7 +20,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from superseller.api.deps import Services, id_path, require_internal_key, services
+from superseller import limits
+from superseller.api.deps import (
+    Services,
+    body_within_limit,
+    id_path,
+    require_internal_key,
+    services,
+)
 from superseller.api.errors import ApiError
 from superseller.db.schema import job_logs
 from superseller.jobs.admin import JobAdmin
@@ -30,19 +37,21 @@ from superseller.tenants import TenantNotFound, get_tenant
 
 log = logging.getLogger("superseller.api.internal")
 router = APIRouter(
-    prefix="/api/v1/jobs", dependencies=[Depends(require_internal_key)], tags=["internal jobs"]
+    prefix="/api/v1/jobs",
+    dependencies=[Depends(require_internal_key), Depends(body_within_limit)],
+    tags=["internal jobs"],
 )
 
 
 class SyncBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenantId: str = Field(min_length=1, max_length=64)
-    daysBack: int = Field(default=30, ge=1, le=150)
+    tenantId: str = Field(min_length=1, max_length=limits.TENANT_ID_MAX_LEN)
+    daysBack: int = Field(default=30, ge=1, le=150)  # what the sync's payload allows
 
 
 class RebuildBody(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    tenantId: str = Field(min_length=1, max_length=64)
+    tenantId: str = Field(min_length=1, max_length=limits.TENANT_ID_MAX_LEN)
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
 

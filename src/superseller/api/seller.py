@@ -185,6 +185,11 @@ def refresh(
     while it is queued or running returns the same job."""
     tenant = tenant_of(request, user, tenantId)
     svc = services(request)
+    connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
+    if connection == "not_connected":  # a sync could only fail: say what to do instead
+        raise ApiError(
+            409, "not_connected", "Conecte sua conta do Mercado Livre para atualizar os dados."
+        )
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         "sync_mercadolivre",
         {"tenantId": tenant["id"], "daysBack": body.days},
@@ -217,17 +222,13 @@ def refresh_status(
     failed = sync["status"] == "failed" or (rebuild is not None and rebuild["status"] == "failed")
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
-        reasons = {
-            r["code"]
-            for r in tenant_freshness(
-                services(request).engine, tenant["id"], services(request).clock.now()
-            )["reasons"]
-        }
-        message = (
-            "Reconecte sua conta do Mercado Livre para atualizar os dados."
-            if "reauth_required" in reasons
-            else "A atualização falhou. Tente novamente em alguns minutos."
-        )
+        connection = tenant_freshness(
+            services(request).engine, tenant["id"], services(request).clock.now()
+        )["connection"]
+        message = {
+            "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
+            "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
+        }.get(connection, "A atualização falhou. Tente novamente em alguns minutos.")
     return {
         "state": "failed" if failed else "done" if done else "running",
         "sync": sync["status"],

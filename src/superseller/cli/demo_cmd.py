@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from superseller.cli.common import CliError, console
-from superseller.cli.inline import run_job_now
+from superseller.cli.inline import outcome, run_job_now
 from superseller.config import Settings
 from superseller.db import migrate
 from superseller.db.engine import make_engine
@@ -148,9 +148,7 @@ def demo(
         reg=reg,
         settings=settings,
     )
-    if sync["status"] != "completed":
-        raise CliError(f"sync failed: {sync['last_error']}")
-    r = sync["result"]
+    r = outcome(sync, "sync")
     console.print(
         f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
         f"visitas sincronizados ({r['requests']} chamadas à API)."
@@ -164,8 +162,7 @@ def demo(
         reg=reg,
         settings=settings,
     )
-    if rebuild["status"] != "completed":
-        raise CliError(f"rebuild failed: {rebuild['last_error']}")
+    outcome(rebuild, "rebuild")
     for days in (7, 30):
         _show(eng, days)
     f = tenant_freshness(eng, TENANT, datetime.now(UTC))
@@ -173,7 +170,7 @@ def demo(
         f"Status: [b]{f['label']}[/b]"
         + (f" (até {f['updatedUntil']})" if f["updatedUntil"] else "")
     )
-    run_job_now(
+    scored = run_job_now(
         "score_listings",
         {"tenantId": TENANT},
         TENANT,
@@ -182,6 +179,7 @@ def demo(
         reg=reg,
         settings=settings,
     )
+    outcome(scored, "scoring")
     if once:
         sandbox.stop()
         return

@@ -1,24 +1,34 @@
-"""Run one job now, through the real engine, from the command line.
+"""Run one job now, through the real engine, from the command line, and report its outcome.
 
-The job goes to a private queue that an in-process burst worker drains, so it
-gets its job_logs row, retries and time-outs like any other run, and no other
-job is touched.
+The job goes to the shared `cli` queue (one queue for every command-line run, so the
+Jobs page never grows a queue per run) and the command waits on it *by id* until it
+finishes, whoever runs it: a worker of a running server may take it, and when nobody
+has, an in-process burst worker drains the `cli` queue. Either way the job gets its
+job_logs row, retries and time-outs like any other run, and only the command's
+outcome depends on which worker ran it: none.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
+import time
+from datetime import UTC, datetime
+from typing import Any
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from superseller.cli.common import console, engine, registry
+from superseller.cli.common import CliError, console, engine, registry
 from superseller.config import Settings, get_settings
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.registry import Registry
 from superseller.jobs.worker import Worker, WorkerOptions
+
+CLI_QUEUE = "cli"
+FINISHED = ("completed", "failed", "cancelled")
+_POLL_S = 0.2
+_RESTART_S = 1.0  # the least time between two in-process workers
 
 
 def run_job_now(
@@ -32,18 +42,39 @@ def run_job_now(
     reg: Registry | None = None,
     settings: Settings | None = None,
 ) -> dict:
+    """Enqueue the job on the `cli` queue and wait for it to finish; returns its row."""
     eng, reg = eng or engine(), reg or registry()
-    queue = f"cli-{uuid.uuid4().hex[:8]}"
     job_id = (
         Queue(eng, reg)
-        .enqueue(job_type, payload, tenant_id=tenant_id, queue=queue, max_attempts=max_attempts)
+        .enqueue(job_type, payload, tenant_id=tenant_id, queue=CLI_QUEUE, max_attempts=max_attempts)
         .id
     )
+    return wait_for_job(eng, reg, job_id, label, settings=settings)
+
+
+def wait_for_job(
+    eng: Engine,
+    reg: Registry,
+    job_id: int,
+    label: str,
+    *,
+    settings: Settings | None = None,
+    run_here: bool = True,
+    timeout_s: float | None = None,
+) -> dict:
+    """Wait until job `job_id` is finished, whoever runs it; returns its row.
+
+    With `run_here`, an in-process burst worker on the `cli` queue runs it when no
+    other worker has taken it (started again whenever the job is due and unclaimed,
+    e.g. after a retry's back-off or a rescue)."""
+    admin = JobAdmin(eng)
     opts = WorkerOptions.from_settings(
-        settings or get_settings(), concurrency=1, queues=[queue], burst=True, listen=False
+        settings or get_settings(), concurrency=1, queues=[CLI_QUEUE], burst=True, listen=False
     )
-    worker = Worker(eng, reg, opts)
-    thread = threading.Thread(target=worker.run, daemon=True)
+    worker: Worker | None = None
+    thread: threading.Thread | None = None
+    last_start = float("-inf")
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -52,10 +83,54 @@ def run_job_now(
         transient=True,
     ) as progress:
         task = progress.add_task(label, total=None)
-        thread.start()
-        while thread.is_alive():
-            running = worker._inflight.get(job_id)
-            done = running.ctx.records_processed if running else 0
-            progress.update(task, description=f"{label} (job {job_id}): {done} records")
-            thread.join(0.2)
-    return JobAdmin(eng).get(job_id)
+        while True:
+            job = admin.get(job_id)
+            if job["status"] in FINISHED:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise CliError(f"job {job_id} is still {job['status']} after {timeout_s:g} s")
+            idle = thread is None or not thread.is_alive()
+            if (
+                run_here
+                and idle
+                and _due(job)
+                and job["queue"] == CLI_QUEUE
+                and time.monotonic() - last_start >= _RESTART_S
+            ):
+                worker = Worker(eng, reg, opts)
+                thread = threading.Thread(target=worker.run, name="cli-worker", daemon=True)
+                thread.start()
+                last_start = time.monotonic()
+            progress.update(task, description=_describe(label, job, worker))
+            time.sleep(_POLL_S)
+    if thread is not None:
+        thread.join(opts.shutdown_grace_s)
+    return job
+
+
+def _due(job: dict[str, Any]) -> bool:
+    if job["status"] != "pending":
+        return False
+    run_at = job["run_at"]
+    if isinstance(run_at, str):
+        run_at = datetime.fromisoformat(run_at)
+    if run_at.tzinfo is None:
+        run_at = run_at.replace(tzinfo=UTC)
+    return run_at <= datetime.now(UTC)
+
+
+def _describe(label: str, job: dict[str, Any], worker: Worker | None) -> str:
+    running = worker._inflight.get(job["id"]) if worker is not None else None
+    if running is not None:
+        return f"{label} (job {job['id']}): {running.ctx.records_processed} records"
+    if job["status"] == "running":
+        return f"{label} (job {job['id']}, run by {job['worker_id'] or 'a worker'})"
+    return f"{label} (job {job['id']}, {job['status']})"
+
+
+def outcome(job: dict[str, Any], what: str) -> dict[str, Any]:
+    """The result of a finished job, or a one-line CliError (exit 1) with its error."""
+    if job["status"] == "completed":
+        return job["result"] or {}
+    error = (job["last_error"] or job["status"]).strip().splitlines()
+    raise CliError(f"{what} failed (job {job['id']}, {job['status']}): {error[0]}")

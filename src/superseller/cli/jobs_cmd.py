@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
+from superseller import limits
 from superseller.cli.common import console, engine, parse_json_object, print_json, registry
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
@@ -12,6 +13,7 @@ from superseller.jobs.queue import Queue
 from superseller.jobs.stats import queue_counts
 
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
+JOB_ID = typer.Argument(..., metavar="ID", min=1, max=limits.ID_MAX)
 
 
 @app.command()
@@ -20,9 +22,11 @@ def enqueue(
     payload: str = typer.Option("{}", help="JSON object."),
     tenant: str | None = typer.Option(None, help="Tenant id."),
     queue: str | None = typer.Option(None),
-    priority: int = typer.Option(0, help="Higher runs first."),
+    priority: int = typer.Option(
+        0, min=limits.PRIORITY_MIN, max=limits.PRIORITY_MAX, help="Higher runs first."
+    ),
     unique_key: str | None = typer.Option(None, help="Deduplicate against unfinished jobs."),
-    max_attempts: int | None = typer.Option(None, min=1),
+    max_attempts: int | None = typer.Option(None, min=1, max=limits.MAX_ATTEMPTS_MAX),
 ) -> None:
     """Add a job to the queue."""
     result = Queue(engine(), registry()).enqueue(
@@ -44,7 +48,9 @@ def list_(
     job_type: str | None = typer.Option(None, "--type"),
     tenant: str | None = typer.Option(None),
     limit: int = typer.Option(20, min=1, max=500),
-    before: int | None = typer.Option(None, help="Show jobs older than this id (paging)."),
+    before: int | None = typer.Option(
+        None, min=1, max=limits.ID_MAX, help="Show jobs older than this id (paging)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Newest jobs first."""
@@ -69,21 +75,21 @@ def list_(
 
 
 @app.command()
-def show(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+def show(job_id: int = JOB_ID) -> None:
     """One job and its attempts (job_logs)."""
     admin = JobAdmin(engine())
     print_json({"job": admin.get(job_id), "logs": admin.logs(job_id)})
 
 
 @app.command()
-def cancel(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+def cancel(job_id: int = JOB_ID) -> None:
     """Cancel a pending job, or ask a running one to stop."""
     what = JobAdmin(engine()).cancel(job_id)
     console.print(f"job {job_id}: {what.replace('_', ' ')}")
 
 
 @app.command()
-def retry(job_id: int = typer.Argument(..., metavar="ID")) -> None:
+def retry(job_id: int = JOB_ID) -> None:
     """Re-queue a failed or cancelled job."""
     JobAdmin(engine()).retry(job_id)
     console.print(f"job {job_id} re-queued")

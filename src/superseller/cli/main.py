@@ -24,6 +24,14 @@ from superseller.cli import (
 )
 from superseller.cli.common import CliError, err_console
 from superseller.jobs.errors import JobError
+from superseller.limits import LimitError
+
+try:  # Typer >= 0.20 carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    import click.exceptions as click_errors
+
+_NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())
 
 app = typer.Typer(
     help="SuperSeller: a Mercado Livre seller's numbers, fresh, correct and explained.",
@@ -51,9 +59,26 @@ app.add_typer(aws_cmd.app, name="aws")
 
 
 def main() -> None:
-    """Run the CLI; known errors become one line on stderr and a non-zero exit."""
+    """Run the CLI; known errors become one line on stderr and a non-zero exit.
+
+    Click's usage errors (a missing or unknown option, a value of the wrong type or out
+    of range, an extra argument, an unknown command) are one line and exit 2 too: the
+    command runs with `standalone_mode=False` so that they come here instead of being
+    drawn as a box."""
     try:
-        app()
+        code = app(standalone_mode=False)
+    except _NO_ARGS as exc:
+        exc.show()  # a group without a command: its help, as before
+        sys.exit(exc.exit_code)
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "superseller"
+        _fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+    except click_errors.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except LimitError as exc:
+        _fail(str(exc), 2)
     except CliError as exc:
         _fail(str(exc), exc.code)
     except (JobError, ValueError) as exc:
@@ -66,6 +91,9 @@ def main() -> None:
         if os.environ.get("SUPERSELLER_DEBUG"):
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (set SUPERSELLER_DEBUG=1 for details)", 1)
+
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _fail(message: str, code: int) -> None:

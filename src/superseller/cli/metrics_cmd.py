@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from superseller.cli.common import CliError, console, engine, print_json
-from superseller.cli.inline import run_job_now
-from superseller.metrics.freshness import all_freshness, tenant_freshness
+from superseller.cli.inline import outcome, run_job_now
+from superseller.metrics.freshness import ALARMING, all_freshness, tenant_freshness
+from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.tenants import create_tenant, get_tenant, list_tenants
 
 tenants_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
@@ -24,6 +25,13 @@ def rebuild(
     ),
 ) -> None:
     """Rebuild listing_metrics_daily for a tenant (default: the last 30 local days)."""
+    if (from_ is None) != (to is None):
+        raise CliError("give both --from and --to, or neither (the last 30 days)", 2)
+    if from_ is not None:
+        try:
+            validate_range(parse_day(from_, "--from"), parse_day(to, "--to"))
+        except InvalidRange as exc:
+            raise CliError(str(exc), 2) from None
     get_tenant(engine(), tenant)
     payload = {
         "tenantId": tenant,
@@ -31,16 +39,16 @@ def rebuild(
         **({"replace": True} if replace else {}),
     }
     job = run_job_now("rebuild_daily_metrics", payload, tenant, "rebuilding daily metrics")
-    if job["status"] != "completed":
-        raise CliError(f"rebuild failed: {job['last_error']}")
-    print_json(job["result"])
+    print_json(outcome(job, "rebuild"))
 
 
 def freshness(
     tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Whether each tenant's numbers are fresh; exits 1 if any is stale."""
+    """Whether each tenant's numbers are fresh: ok, stale, reauth_required or not_connected.
+    Exits 1 if any is stale or needs reconnecting (a tenant never connected is reported,
+    not alarmed on: nothing is broken, nothing can be synced)."""
     now = datetime.now(UTC)
     rows = (
         [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)]
@@ -50,7 +58,14 @@ def freshness(
     if json_out:
         print_json(rows)
     else:
-        table = Table("tenant", "status", "last sync", "last rebuild", "metrics until", "why")
+        table = Table(
+            Column("tenant", no_wrap=True),
+            Column("status", no_wrap=True),
+            "last sync",
+            "last rebuild",
+            "metrics until",
+            Column("why", overflow="fold"),
+        )
         for r in rows:
             table.add_row(
                 r["tenantId"],
@@ -61,7 +76,7 @@ def freshness(
                 "; ".join(x["code"] for x in r["reasons"]),
             )
         console.print(table)
-    if any(r["status"] != "ok" for r in rows):
+    if any(r["status"] in ALARMING for r in rows):
         raise typer.Exit(1)
 
 

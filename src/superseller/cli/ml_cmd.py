@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import typer
 
-from superseller.cli.common import CliError, console, engine, print_json
-from superseller.cli.inline import run_job_now
+from superseller.cli.common import console, engine, print_json
+from superseller.cli.inline import outcome, run_job_now
 from superseller.config import get_settings
 from superseller.tenants import get_tenant
 
@@ -26,20 +26,20 @@ def sync(
         tenant,
         "syncing Mercado Livre",
     )
-    if job["status"] != "completed":
-        raise CliError(f"sync failed: {job['last_error']}")
-    result = {k: v for k, v in job["result"].items() if k not in ("itemErrors", "visitErrors")}
+    result = {
+        k: v for k, v in outcome(job, "sync").items() if k not in ("itemErrors", "visitErrors")
+    }
     print_json(result)
 
 
 @sandbox_app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8081),
+    port: int = typer.Option(8081, min=1, max=65535),
     listings: int = typer.Option(200, min=1, max=100_000),
     history_days: int = typer.Option(90, min=1, max=365),
     orders_per_day: float = typer.Option(60.0, min=0),
-    seed: int = typer.Option(42),
+    seed: int = typer.Option(42, min=0, max=2**32 - 1),
 ) -> None:
     """Serve the sandbox API (point ML_API_URL and ML_AUTH_URL at it)."""
     from superseller.sandbox.data import SellerSpec

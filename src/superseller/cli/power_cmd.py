@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from superseller import limits
 from superseller.cli.common import console, engine
 from superseller.jobs import pause as engine_pause
 
 
-def pause(reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API).")) -> None:
+def pause(
+    reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API)."),
+) -> None:
     """Stop claiming and scheduling everywhere; running jobs finish, queued ones wait, due
     ticks are caught up on resume by each schedule's misfire policy."""
+    limits.check_len(reason, limits.REASON_MAX_LEN, "the reason")
     s = engine_pause.set_paused(engine(), True, reason or None)
     console.print(f"paused at {s['changedAt']}" + (f": {s['reason']}" if s["reason"] else ""))
 

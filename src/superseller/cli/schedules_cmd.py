@@ -7,7 +7,7 @@ from datetime import date
 import typer
 from rich.table import Table
 
-from superseller import logs
+from superseller import limits, logs
 from superseller.cli.common import (
     CliError,
     console,
@@ -33,7 +33,9 @@ def _scheduler() -> Scheduler:
 
 def _day(value: str, what: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return limits.check_date(date.fromisoformat(value), what)
+    except limits.LimitError as exc:
+        raise CliError(str(exc), 2) from None
     except ValueError:
         raise CliError(f"{what} must be a date YYYY-MM-DD, got {value!r}", 2) from None
 
@@ -85,7 +87,7 @@ def create(
     misfire: str = typer.Option("latest", help="latest | all | skip"),
     overlap: str = typer.Option("skip", help="allow | skip | queue_one"),
     deadline_minutes: int | None = typer.Option(
-        None, min=1, help="Must succeed this long after a tick."
+        None, min=1, max=limits.DEADLINE_MAX_S // 60, help="Must succeed this long after a tick."
     ),
     disabled: bool = typer.Option(False, help="Create it switched off."),
 ) -> None:
@@ -112,7 +114,7 @@ def update(
     payload: str | None = typer.Option(None),
     misfire: str | None = typer.Option(None),
     overlap: str | None = typer.Option(None),
-    deadline_minutes: int | None = typer.Option(None, min=1),
+    deadline_minutes: int | None = typer.Option(None, min=1, max=limits.DEADLINE_MAX_S // 60),
 ) -> None:
     """Change a schedule."""
     changes = {
@@ -185,7 +187,12 @@ def backfill(
     concurrency: int = typer.Option(2, min=1, max=50),
 ) -> None:
     """Enqueue one job per tick in a date range."""
-    done = _scheduler().backfill(name, _day(from_, "--from"), _day(to, "--to"), mode, concurrency)
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    try:
+        limits.check_range(start, end)
+    except limits.LimitError as exc:
+        raise CliError(str(exc), 2) from None
+    done = _scheduler().backfill(name, start, end, mode, concurrency)
     console.print(f"backfilled {len(done)} tick(s)")
     for d in done:
         console.print(f"  {d['fireTime']} -> job {d['jobId']}")
@@ -193,7 +200,9 @@ def backfill(
 
 def scheduler(
     once: bool = typer.Option(False, help="One pass, then exit."),
-    interval: float = typer.Option(15.0, min=0.1, help="Longest sleep between passes (s)."),
+    interval: float = typer.Option(
+        15.0, min=0.1, max=3600, help="Longest sleep between passes (s)."
+    ),
 ) -> None:
     """Turn due cron ticks into jobs (safe to run in any number of copies)."""
     logs.configure(get_settings().log_format)

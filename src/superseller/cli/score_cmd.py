@@ -6,8 +6,8 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from superseller.cli.common import CliError, console, engine
-from superseller.cli.inline import run_job_now
+from superseller.cli.common import console, engine
+from superseller.cli.inline import outcome, run_job_now
 from superseller.db.schema import listings
 from superseller.metrics.queries import sort_listings
 from superseller.tenants import get_tenant
@@ -15,13 +15,12 @@ from superseller.tenants import get_tenant
 
 def score(
     tenant: str = typer.Option(..., help="Tenant id."),
-    show: int = typer.Option(10, min=0, help="How many of the lowest scores to list."),
+    show: int = typer.Option(10, min=0, max=10_000, help="How many of the lowest scores to list."),
 ) -> None:
     """Score every listing of a tenant (0-100) and list the lowest with what to do next."""
     get_tenant(engine(), tenant)
     job = run_job_now("score_listings", {"tenantId": tenant}, tenant, "scoring listings")
-    if job["status"] != "completed":
-        raise CliError(f"scoring failed: {job['last_error']}")
+    result = outcome(job, "scoring")
     with engine().connect() as conn:
         rows = [
             {
@@ -37,7 +36,4 @@ def score(
         actions = (r["breakdown"] or {}).get("actions") or [{"text": "-"}]
         table.add_row(r["id"], r["title"][:40], str(r["score"]), actions[0]["text"])
     console.print(table)
-    console.print(
-        f"{job['result']['listingsScored']} listings scored, "
-        f"average {job['result']['averageScore']}"
-    )
+    console.print(f"{result['listingsScored']} listings scored, average {result['averageScore']}")

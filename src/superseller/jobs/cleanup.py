@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
 from superseller.db.schema import FINISHED_STATES, job_logs, jobs
@@ -13,8 +13,9 @@ from superseller.jobs.registry import JobType, Registry
 
 
 class CleanupPayload(BaseModel):
-    jobDays: int | None = Field(default=None, ge=1)
-    logDays: int | None = Field(default=None, ge=1)
+    model_config = ConfigDict(extra="forbid")
+    jobDays: int | None = Field(default=None, ge=1, le=36_500)
+    logDays: int | None = Field(default=None, ge=1, le=36_500)
     batchSize: int = Field(default=1000, ge=1, le=50_000)
 
 

@@ -1,4 +1,5 @@
-"""Enqueueing jobs: validation against the registry, unique keys, batch insert, wake-ups."""
+"""Enqueueing jobs: validation against the registry and the input bounds (`limits`),
+unique keys, batch insert, wake-ups."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from superseller import limits
 from superseller.db.engine import is_postgres
 from superseller.db.schema import UNFINISHED, jobs
 from superseller.jobs.clock import Clock, SystemClock
-from superseller.jobs.errors import InvalidPayload
 from superseller.jobs.registry import Registry
 from superseller.jobs.store import NOTIFY_CHANNEL
 
@@ -69,15 +70,25 @@ class Queue:
 
     def _row(self, spec: JobSpec) -> dict[str, Any]:
         jt = self.registry.get(spec.type)
+        limits.check_payload_size(spec.payload or {})  # before parsing a huge one
         parsed = self.registry.parse_payload(spec.type, spec.payload)
-        if spec.max_attempts is not None and spec.max_attempts < 1:
-            raise InvalidPayload(spec.type, "max_attempts must be at least 1")
-        if spec.timeout_s is not None and spec.timeout_s <= 0:
-            raise InvalidPayload(spec.type, "timeout_s must be positive")
         now = self.clock.now()
         lock_key = spec.lock_key
         if lock_key is None and jt.lock_key is not None:
             lock_key = jt.lock_key(parsed, spec.tenant_id)
+        # The bounds shared with the CLI and the API (LimitError: nothing is stored).
+        limits.check_job(
+            job_type=spec.type,
+            payload=spec.payload,
+            tenant_id=spec.tenant_id,
+            queue=spec.queue,
+            priority=spec.priority,
+            max_attempts=spec.max_attempts,
+            unique_key=spec.unique_key,
+            lock_key=lock_key,
+            timeout_s=spec.timeout_s,
+            run_at=spec.run_at,
+        )
         return {
             "type": spec.type,
             "queue": spec.queue or jt.queue,

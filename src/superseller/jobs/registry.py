@@ -8,17 +8,25 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from superseller.jobs.errors import InvalidPayload, UnknownJobType
 
 Handler = Callable[..., Any]  # (ctx) -> dict | None, sync or async
 
 
+class NoPayload(BaseModel):
+    """The schema of a job type that takes no payload: any field is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 @dataclass(frozen=True)
 class JobType:
     name: str
     handler: Handler
+    # The payload's schema, with extra="forbid" (unknown fields are refused); NoPayload for
+    # a type that takes none. None (free-form, unchecked) is for tests' own types only.
     payload_model: type[BaseModel] | None = None
     log_type: str | None = None  # the job_logs.job_type value, if not the name
     queue: str = "default"
@@ -46,6 +54,10 @@ class Registry:
     def add(self, job_type: JobType) -> JobType:
         if job_type.name in self._types:
             raise ValueError(f"job type {job_type.name!r} is already registered")
+        model = job_type.payload_model
+        if model is not None and model.model_config.get("extra") != "forbid":
+            # Unknown payload fields are refused, never silently dropped.
+            raise ValueError(f"the payload model of {job_type.name!r} must set extra='forbid'")
         self._types[job_type.name] = job_type
         return job_type
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from superseller import limits
 from superseller.db.rows import row_dict
 from superseller.db.schema import job_schedules
 from superseller.jobs.clock import Clock, SystemClock
@@ -59,6 +60,8 @@ class Schedules:
             zone(out["timezone"])
         if "job_type" in out:
             self.registry.get(out["job_type"])
+        if out.get("payload") is not None:
+            limits.check_payload_size(out["payload"])  # before parsing a huge one
         if "payload" in out and "job_type" in out:
             self.registry.parse_payload(out["job_type"], out["payload"])
         if out.get("misfire_policy") not in (None, *MISFIRE_POLICIES):
@@ -68,6 +71,14 @@ class Schedules:
         for key in ("misfire_grace_s", "misfire_window_s", "deadline_s", "max_attempts"):
             if out.get(key) is not None and (not isinstance(out[key], int) or out[key] < 1):
                 raise InvalidSchedule(f"{key} must be a positive whole number")
+        # The bounds its jobs will meet at enqueue, checked now (limits: one home).
+        for key in ("misfire_grace_s", "misfire_window_s", "deadline_s"):
+            if out.get(key) is not None:
+                limits.check_int(out[key], 1, limits.DEADLINE_MAX_S, key)
+        if out.get("max_attempts") is not None:
+            limits.check_int(out["max_attempts"], 1, limits.MAX_ATTEMPTS_MAX, "max attempts")
+        if out.get("priority") is not None:
+            limits.check_int(out["priority"], limits.PRIORITY_MIN, limits.PRIORITY_MAX, "priority")
         return out
 
     def create(

@@ -34,7 +34,7 @@ from superseller.db.schema import (
 )
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.context import JobContext
-from superseller.jobs.registry import JobType, Registry
+from superseller.jobs.registry import JobType, NoPayload, Registry
 
 SETTLE_S = 60
 FOLD_BATCH = 50_000
@@ -269,6 +269,7 @@ def register(registry: Registry) -> None:
         JobType(
             name="update_stats",
             handler=update_stats,
+            payload_model=NoPayload,
             lock_key=lambda _p, _t: "update_stats",
             description="Fold job logs into the stats counters.",
         )

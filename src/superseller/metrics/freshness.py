@@ -1,9 +1,18 @@
-"""Is a tenant's data fresh? If not, why — and the job that heals it.
+"""Is a tenant's data fresh? If not, why — and whether a job can heal it.
 
-A tenant is `stale` ("Desatualizado") when any of these holds, each giving a
-reason: its Mercado Livre account needs reconnecting; no sync has succeeded
-within the freshness objective; the last rebuild failed after the last good
-one; or the metrics stop before yesterday (local). Otherwise it is `ok`.
+First, the tenant's connection to Mercado Livre (`connection`):
+
+- `not_connected` ("Não conectado"): no account was ever connected. Nothing can
+  be synced; no job can help until the seller connects (not an alarm).
+- `reauth_required` ("Desatualizado", reason `reauth_required`): the refresh token
+  was revoked or refused (`invalid_grant`); only the seller, reconnecting, can heal it.
+- `connected`.
+
+A connected tenant is `stale` ("Desatualizado") when any of these holds, each giving
+a reason: no sync has succeeded within the freshness objective; the last rebuild
+failed after the last good one; or the metrics stop before yesterday (local).
+Otherwise it is `ok`. The status is the connection's when it is not `connected`:
+only `stale` is something a sync or rebuild can heal (`healable`).
 """
 
 from __future__ import annotations
@@ -17,6 +26,29 @@ from superseller.db.schema import jobs, listing_metrics_daily, marketplace_accou
 from superseller.jobs.cron import zone
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
+NOT_CONNECTED, REAUTH_REQUIRED, CONNECTED = "not_connected", "reauth_required", "connected"
+LABELS = {
+    "ok": "Atualizado",
+    "stale": "Desatualizado",
+    REAUTH_REQUIRED: "Desatualizado",
+    NOT_CONNECTED: "Não conectado",
+}
+# States that ask for someone's attention (the `freshness` command exits 1 on them).
+ALARMING = ("stale", REAUTH_REQUIRED)
+
+
+def healable(f: dict[str, Any]) -> bool:
+    """A sync or rebuild can bring this tenant back: it is stale and connected."""
+    return f["status"] == "stale"
+
+
+def connection_state(statuses: list[str]) -> str:
+    """The tenant's Mercado Livre connection from its accounts' statuses."""
+    if not statuses:
+        return NOT_CONNECTED
+    if REAUTH_REQUIRED in statuses:
+        return REAUTH_REQUIRED
+    return CONNECTED
 
 
 def _local(dt: datetime, tz: str) -> str:
@@ -28,14 +60,15 @@ def tenant_freshness(
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         t = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
-        reauth = conn.execute(
-            select(func.count())
-            .select_from(marketplace_accounts)
-            .where(
-                marketplace_accounts.c.tenant_id == tenant_id,
-                marketplace_accounts.c.status == "reauth_required",
+        statuses = (
+            conn.execute(
+                select(marketplace_accounts.c.status).where(
+                    marketplace_accounts.c.tenant_id == tenant_id
+                )
             )
-        ).scalar()
+            .scalars()
+            .all()
+        )
         max_date = conn.execute(
             select(func.max(listing_metrics_daily.c.date)).where(
                 listing_metrics_daily.c.tenant_id == tenant_id
@@ -44,11 +77,14 @@ def tenant_freshness(
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
+    connection = connection_state(list(statuses))
     reasons: list[dict[str, str]] = []
-    if reauth:
+    if connection == REAUTH_REQUIRED:
         reasons.append(
             {"code": "reauth_required", "message": "Reconecte sua conta do Mercado Livre"}
         )
+    elif connection == NOT_CONNECTED:
+        reasons.append({"code": "not_connected", "message": "Conecte sua conta do Mercado Livre"})
     if t.last_sync_ok_at is None:
         reasons.append({"code": "never_synced", "message": "Nenhuma sincronização concluída"})
     elif now - t.last_sync_ok_at > objective:
@@ -72,10 +108,12 @@ def tenant_freshness(
                 "message": f"Métricas só até {since}" if since else "Ainda não há métricas",
             }
         )
+    status = connection if connection != CONNECTED else "stale" if reasons else "ok"
     return {
         "tenantId": tenant_id,
-        "status": "stale" if reasons else "ok",
-        "label": "Desatualizado" if reasons else "Atualizado",
+        "status": status,
+        "label": LABELS[status],
+        "connection": connection,
         "reasons": reasons,
         "lastSyncAt": t.last_sync_ok_at.isoformat() if t.last_sync_ok_at else None,
         "lastRebuildAt": t.last_rebuild_ok_at.isoformat() if t.last_rebuild_ok_at else None,

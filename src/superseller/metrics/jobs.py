@@ -11,7 +11,14 @@ from sqlalchemy import select
 from superseller.db.schema import tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.queue import JobSpec, Queue
-from superseller.metrics.freshness import all_freshness, has_unfinished_jobs
+from superseller.jobs.registry import NoPayload
+from superseller.metrics.freshness import (
+    NOT_CONNECTED,
+    REAUTH_REQUIRED,
+    all_freshness,
+    has_unfinished_jobs,
+    healable,
+)
 from superseller.metrics.rebuild import (
     InvalidRange,
     local_today,
@@ -107,7 +114,10 @@ def register(registry: Registry) -> None:
         return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
 
     def heal(ctx: JobContext) -> dict[str, Any]:
-        """Find stale tenants with nothing queued for them and queue sync + rebuild."""
+        """Find stale tenants with nothing queued for them and queue sync + rebuild.
+
+        Only what a job can heal: a tenant without a Mercado Livre account, or whose
+        account needs the seller to reconnect, gets no job (it could only fail)."""
         queue = Queue(ctx.engine, registry, ctx.clock)
         healed, left = [], {}
         for f in all_freshness(ctx.engine, ctx.clock.now()):
@@ -115,8 +125,8 @@ def register(registry: Registry) -> None:
             codes = {r["code"] for r in f["reasons"]}
             if f["status"] == "ok":
                 continue
-            if codes == {"reauth_required"} or "reauth_required" in codes:
-                left[tid] = "needs the seller to reconnect Mercado Livre"
+            if not healable(f):
+                left[tid] = _NOT_HEALABLE.get(f["status"], f["status"])
                 continue
             if has_unfinished_jobs(ctx.engine, tid):
                 left[tid] = "jobs already pending or running"
@@ -152,10 +162,17 @@ def register(registry: Registry) -> None:
         JobType(
             name="freshness_heal",
             handler=heal,
+            payload_model=NoPayload,
             lock_key=lambda p, t: "freshness_heal",
             description="Queue a sync and rebuild for stale tenants with nothing pending.",
         )
     )
+
+
+_NOT_HEALABLE = {
+    NOT_CONNECTED: "not connected to Mercado Livre: the seller must connect first",
+    REAUTH_REQUIRED: "needs the seller to reconnect Mercado Livre",
+}
 
 
 def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:

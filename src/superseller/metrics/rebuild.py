@@ -27,6 +27,7 @@ from superseller.db.types import UTCDateTime
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import zone
 from superseller.jobs.errors import JobError
+from superseller.limits import LimitError, check_date
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES, MAX_RANGE_DAYS
 from superseller.tenants import get_tenant
 
@@ -152,6 +153,13 @@ def parse_day(value: str | date, what: str) -> date:
 
 
 def validate_range(start: date, end: date) -> None:
+    """A range of local days: within what Python and both databases represent
+    (limits.DATE_MIN .. DATE_MAX), in order, and at most MAX_RANGE_DAYS long."""
+    for day, what in ((start, "'from'"), (end, "'to'")):
+        try:
+            check_date(day, what)
+        except LimitError as exc:
+            raise InvalidRange(str(exc)) from None
     if start > end:
         raise InvalidRange(f"'from' ({start}) is after 'to' ({end})")
     days = (end - start).days + 1

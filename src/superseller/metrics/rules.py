@@ -11,5 +11,6 @@ zone (default America/Sao_Paulo): a sale at 23:30 BRT counts on that BRT day.
 Revenue is the sum of quantity x unit price of the order's items (no shipping).
 """
 
+from superseller.limits import MAX_RANGE_DAYS  # noqa: F401 - re-exported; limits is its home
+
 COUNTED_ORDER_STATUSES = ("paid", "partially_refunded")
-MAX_RANGE_DAYS = 400
