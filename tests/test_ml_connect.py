@@ -23,7 +23,7 @@ def flow(engine, tmp_path):
         settings = settings_for(sb, tmp_path)
         with serving(settings, engine, build_registry(settings)) as url:
             settings.ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
-            with httpx.Client(base_url=url, timeout=20) as browser:
+            with httpx.Client(base_url=url, timeout=20, headers={"Origin": url}) as browser:
                 assert (
                     browser.post(
                         "/api/v1/auth/login", json={"email": "ana@loja.com", "password": PASSWORD}

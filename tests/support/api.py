@@ -8,7 +8,7 @@ import time
 
 import uvicorn
 
-from superseller.api.app import create_app
+from superseller.api.app import create_app, uvicorn_options
 from superseller.api.deps import Services
 from superseller.jobs.clock import SystemClock
 from superseller.sandbox.server import free_port
@@ -26,7 +26,12 @@ def serving(settings, engine, registry, short_wait_s: float = 4.0):
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(svc), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            create_app(svc),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            **uvicorn_options(settings),  # as `superseller serve` runs it
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -30,6 +30,8 @@ def serve(
     `--role all` suits small installs; the scheduler's ledger keeps it safe with replicas."""
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
+    if problems := get_settings().startup_problems():
+        raise CliError("; ".join(problems), 2)
     logs.configure(get_settings().log_format)
     if role == "worker":
         raise typer.Exit(
@@ -65,7 +67,7 @@ def run_server(
 ) -> None:
     """uvicorn in the foreground, a worker and the scheduler in threads; a graceful stop of
     all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
-    from superseller.api.app import create_app
+    from superseller.api.app import create_app, uvicorn_options
 
     settings = svc.settings
     background: list[tuple[threading.Thread, object]] = []
@@ -90,7 +92,9 @@ def run_server(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     try:
-        uvicorn.run(create_app(svc), host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            create_app(svc), host=host, port=port, log_level=log_level, **uvicorn_options(settings)
+        )
     finally:
         for _, part in background:
             part.stop()

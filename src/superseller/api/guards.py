@@ -1,0 +1,174 @@
+"""ASGI guards around every request: the body size (by Content-Length, before anything
+reads it; streamed bodies are counted by FastAPI's `max_body_size`), cross-site request
+forgery (same-origin check for cookie-authenticated state changes) and security headers.
+
+A request authenticated by `Authorization: Bearer` is not subject to the origin check:
+a browser never adds that header to a cross-site request by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from superseller.config import Settings
+
+SESSION_COOKIE = "superseller_session"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Pages that load third-party assets by design (FastAPI's interactive docs): no CSP there;
+# `API_DOCS=false` turns them off.
+_NO_CSP = ("/docs", "/redoc")
+
+
+async def _error(send: Send, status: int, code: str, message: str, headers=()) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def origin_of(url: str) -> str | None:
+    """scheme://host[:port], lower-case, default ports dropped; None if not a URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def csrf_token(settings: Settings, session_id: str) -> str:
+    """The form token of a session: only pages served to its holder can know it."""
+    key = settings.signing_key() + b":csrf"
+    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
+
+
+class BodySizeLimit:
+    """413 with the project's error body for a declared body over the limit, before any
+    of it is read. (Bodies without Content-Length are cut by FastAPI's `max_body_size`.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length")
+            if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+                await _error(
+                    send,
+                    413,
+                    "payload_too_large",
+                    f"the request body is larger than {self.max_bytes} bytes",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+class SameOriginGuard:
+    """Refuse (403) a state-changing request that a browser sent with the session cookie
+    unless it comes from our own origin (Origin, else Referer): the public URL when set,
+    else the origin the request names itself."""
+
+    def __init__(self, app: ASGIApp, public_url: str = ""):
+        self.app = app
+        self.public_origin = origin_of(public_url) if public_url else None
+
+    def _expected(self, scope: Scope, headers: Headers) -> str | None:
+        if self.public_origin:
+            return self.public_origin
+        host = headers.get("host")
+        return origin_of(f"{scope.get('scheme', 'http')}://{host}") if host else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
+            headers = Headers(scope=scope)
+            bearer = headers.get("authorization", "").lower().startswith("bearer ")
+            cookie = SimpleCookie()
+            try:
+                cookie.load(headers.get("cookie", ""))
+            except Exception:  # noqa: BLE001 - a malformed cookie header carries no session
+                cookie = SimpleCookie()
+            if SESSION_COOKIE in cookie and not bearer:
+                claimed = headers.get("origin") or headers.get("referer") or ""
+                expected = self._expected(scope, headers)
+                if expected is None or origin_of(claimed) != expected:
+                    await _error(
+                        send,
+                        403,
+                        "cross_origin_refused",
+                        "this request did not come from the SuperSeller pages; "
+                        "reload the page and try again",
+                    )
+                    return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """nosniff, no framing, a strict referrer policy on every response; on HTML pages a
+    CSP allowing only our own assets (and inline scripts with this response's nonce);
+    HSTS when the public URL is https. The nonce is `request.state.csp_nonce`."""
+
+    def __init__(self, app: ASGIApp, public_url: str = ""):
+        self.app = app
+        self.hsts = public_url.lower().startswith("https://")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = secrets.token_urlsafe(16)
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        path = scope.get("path", "")
+
+        async def with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                ctype = dict((k.lower(), v) for k, v in headers).get(b"content-type", b"")
+                if ctype.startswith(b"text/html") and not path.startswith(_NO_CSP):
+                    extra.append((b"content-security-policy", _csp(nonce).encode()))
+                if self.hsts:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _csp(nonce: str) -> str:
+    return (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        # Inline style attributes: the chart library sets them; styles cannot run code.
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
