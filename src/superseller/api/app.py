@@ -43,7 +43,6 @@ def create_app(svc: Services) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
-        max_body_size=settings.max_body_bytes,  # streamed bodies: counted as they arrive
     )
     app.state.services = svc
     # Outermost last: the size check runs first, then the origin check, then the headers.

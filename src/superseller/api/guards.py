@@ -1,5 +1,5 @@
-"""ASGI guards around every request: the body size (by Content-Length, before anything
-reads it; streamed bodies are counted by FastAPI's `max_body_size`), cross-site request
+"""ASGI guards around every request: the body size (by Content-Length before anything
+reads it, streamed bodies as they arrive), cross-site request
 forgery (same-origin check for cookie-authenticated state changes) and security headers.
 
 A request authenticated by `Authorization: Bearer` is not subject to the origin check:
@@ -16,6 +16,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from superseller.config import Settings
@@ -66,25 +67,66 @@ def csrf_token(settings: Settings, session_id: str) -> str:
     return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
 
 
-class BodySizeLimit:
-    """413 with the project's error body for a declared body over the limit, before any
-    of it is read. (Bodies without Content-Length are cut by FastAPI's `max_body_size`.)"""
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than {limit} bytes")
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+
+class BodySizeLimit:
+    """413 with the project's error body for a body over the limit: a declared one before
+    any of it is read, a streamed one as soon as the count passes the limit (the rest is
+    never read, so memory never holds more than the limit). `per_path` gives a route
+    (path prefix) a limit of its own, e.g. a webhook."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None):
+        self.app, self.max_bytes, self.per_path = app, max_bytes, per_path or {}
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.per_path.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = Headers(scope=scope).get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-                await _error(
-                    send,
-                    413,
-                    "payload_too_large",
-                    f"the request body is larger than {self.max_bytes} bytes",
-                )
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope.get("path", ""))
+        message = f"the request body is larger than {limit} bytes"
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _error(send, 413, "payload_too_large", message)
+            return
+        received, too_large, started = 0, False, False
+
+        async def counted():
+            nonlocal received, too_large
+            msg = await receive()
+            if msg["type"] == "http.request":
+                received += len(msg.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise BodyTooLarge(limit)
+            return msg
+
+        async def replied(msg) -> None:
+            nonlocal started
+            if too_large and msg["type"] == "http.response.start":
+                started = True  # whatever the app made of the cut body: our 413 instead
+                await _error(send, 413, "payload_too_large", message)
                 return
-        await self.app(scope, receive, send)
+            if too_large and msg["type"] == "http.response.body":
+                return
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, counted, replied)
+        except Exception:
+            if not too_large:
+                raise
+            if not started:
+                await _error(send, 413, "payload_too_large", message)
 
 
 class SameOriginGuard:

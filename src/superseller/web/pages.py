@@ -21,6 +21,7 @@ from superseller.api.guards import csrf_token
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.scheduler import Scheduler
+from superseller.limits import LimitError, check_range
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -154,7 +155,8 @@ def overview_page(
         try:
             start, end = parse_day(de, "de"), parse_day(ate, "ate")
             validate_range(start, end)
-        except InvalidRange as exc:
+            check_range(start, end)  # years 2000-2100
+        except (InvalidRange, LimitError) as exc:
             error = str(exc)
             start, end = period(tenant["timezone"], svc.clock.now(), dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
