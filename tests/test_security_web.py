@@ -124,11 +124,21 @@ def test_a_cross_origin_form_cannot_pause_but_the_dashboard_still_works(
     job_id = failed_job(engine, registry)
     with serving(settings, engine, registry) as url, evil_site(url + PAUSE) as evil:
         page = browser.new_page()
+        refused = []  # what the Content-Security-Policy blocked on our own pages
+        page.on(
+            "console",
+            lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.goto(f"{url}/entrar")
         page.fill("input[name=email]", ADMIN)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
         page.wait_for_url(f"{url}/")
+
+        page.wait_for_load_state("networkidle")  # the overview and its chart
+        page.goto(f"{url}/jobs")
+        page.wait_for_load_state("networkidle")
+        assert refused == []
 
         page.goto(evil)  # the form posts itself, the browser sends the session cookie
         page.wait_for_url(url + PAUSE)
