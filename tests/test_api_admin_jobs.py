@@ -42,7 +42,7 @@ def url(engine, registry, tmp_path):
 
 @contextlib.contextmanager
 def client(url, email):
-    with httpx.Client(base_url=url, timeout=30) as c:
+    with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as c:  # as a browser
         assert (
             c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
             == 200

@@ -40,11 +40,11 @@ def url(engine, shop, tmp_path):
 
 
 def login(url, email, password=PASSWORD) -> httpx.Client:
-    c = httpx.Client(base_url=url, timeout=30)
+    c = httpx.Client(base_url=url, timeout=30, headers={"Origin": url})  # as a browser
     r = c.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     assert "httponly" in r.headers["set-cookie"].lower()
-    return c  # the cookie is kept, as a browser would
+    return c  # the cookie is kept, and the origin sent, as a browser would
 
 
 def test_login_gives_a_token_and_a_cookie(url):

@@ -23,7 +23,7 @@ def flow(engine, tmp_path):
         settings = settings_for(sb, tmp_path)
         with serving(settings, engine, build_registry(settings)) as url:
             settings.ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
-            with httpx.Client(base_url=url, timeout=20) as browser:
+            with httpx.Client(base_url=url, timeout=20, headers={"Origin": url}) as browser:
                 assert (
                     browser.post(
                         "/api/v1/auth/login", json={"email": "ana@loja.com", "password": PASSWORD}
@@ -100,3 +100,14 @@ def test_a_used_code_is_refused_by_mercado_livre(flow, engine):
 def test_connect_needs_a_login(flow):
     browser, _ = flow
     assert httpx.get(f"{browser.base_url}/api/v1/mercadolivre/connect").status_code == 401
+
+
+def test_a_state_is_accepted_once(flow, engine):
+    browser, sb = flow
+    callback = authorize(browser, sb)
+    held = browser.cookies.get("superseller_ml_oauth")  # what an attacker may have copied
+    assert browser.get(callback).status_code == 303
+    replay = httpx.get(callback, headers={"Cookie": f"superseller_ml_oauth={held}"})
+    assert replay.status_code == 400
+    error = replay.json()["error"]
+    assert error["code"] == "invalid_oauth_state" and "already used" in error["message"]

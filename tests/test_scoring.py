@@ -239,7 +239,10 @@ def test_listings_are_scored_after_a_sandbox_sync(engine, tmp_path):
     assert {r.score_breakdown["media"]["clipStatus"] for r in rows} == {"unknown"}
 
     create_user(engine, "ana@loja.com", "correct horse battery", "seller", "t1")
-    with serving(settings, engine, reg) as url, httpx.Client(base_url=url) as c:
+    with (
+        serving(settings, engine, reg) as url,
+        httpx.Client(base_url=url, headers={"Origin": url}) as c,  # as a browser
+    ):
         c.post(
             "/api/v1/auth/login",
             json={"email": "ana@loja.com", "password": "correct horse battery"},

@@ -6,12 +6,18 @@ embedded SQLite file in a local data directory.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+JWT_SECRET_MIN_BYTES = 32
+INTERNAL_KEY_MIN_LEN = 24
 
 
 def default_data_dir() -> Path:
@@ -62,7 +68,19 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr | None = None
     jwt_ttl_h: float = 12.0
-    login_attempts_per_minute: int = 5
+    login_attempts_per_minute: int = 5  # failed logins per email and per client address
+
+    # The address users reach the dashboard at (e.g. https://superseller.example.com): the
+    # origin that state-changing browser requests must come from; https makes the cookie
+    # Secure. Unset: the origin the request itself names (Host), for local use.
+    public_url: str = ""
+    # Proxies whose X-Forwarded-For/-Proto uvicorn trusts ("10.0.0.1,10.0.0.2", "*").
+    # Unset: none; the client address is the TCP peer's.
+    forwarded_allow_ips: str = ""
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # every request's body
+    # /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback only.
+    metrics_token: SecretStr | None = None
+    api_docs: bool = True  # /docs, /redoc, /openapi.json (turn off in production)
 
     # Fernet key for tokens at rest; generated into data_dir when unset.
     token_encryption_key: SecretStr | None = None
@@ -85,16 +103,50 @@ class Settings(BaseSettings):
         """A secret kept in the data directory (0600), made on first use."""
         path = self.data_dir / name
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(make())
-            path.chmod(0o600)
+            self.ensure_data_dir()
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as out:
+                    out.write(make())
         return path.read_bytes().strip()
+
+    def ensure_data_dir(self) -> Path:
+        """The data directory, made private to this user (0700): it holds keys and the
+        embedded database."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # not ours (a mounted volume): leave it
+            self.data_dir.chmod(0o700)
+        return self.data_dir
 
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_data_dir()
         return f"sqlite:///{(self.data_dir / 'superseller.db').resolve()}"
+
+    def startup_problems(self) -> list[str]:
+        """Why the API must not start with these settings (empty: it may)."""
+        problems = []
+        if (
+            self.jwt_secret is not None
+            and len(self.jwt_secret.get_secret_value().encode()) < JWT_SECRET_MIN_BYTES
+        ):
+            problems.append(
+                f"JWT_SECRET is shorter than {JWT_SECRET_MIN_BYTES} bytes: anyone could guess it and forge logins; "
+                "unset it (a key is generated into the data directory) or use a longer one"
+            )
+        key = self.internal_jobs_key.get_secret_value() if self.internal_jobs_key else ""
+        if key and len(key) < INTERNAL_KEY_MIN_LEN:
+            problems.append(
+                f"INTERNAL_JOBS_KEY is shorter than {INTERNAL_KEY_MIN_LEN} characters; "
+                "use a random one (e.g. `openssl rand -hex 24`)"
+            )
+        if self.public_url and not re.match(r"^https?://[^/\s]+/?$", self.public_url):
+            problems.append(
+                "PUBLIC_URL must be an origin like https://superseller.example.com "
+                f"(no path), got {self.public_url!r}"
+            )
+        return problems
 
 
 @lru_cache

@@ -1,6 +1,8 @@
 """Process logging: plain text for a terminal, or one JSON object per line (`LOG_FORMAT=json`)
 for a log pipeline. Job fields (job_id, job_type, tenant_id, attempt, duration_ms) become
-JSON keys; secrets are redacted from every message, whatever the format."""
+JSON keys; secrets are redacted from every message, whatever the format. uvicorn's own
+loggers (its access log included) propagate here: `superseller serve` runs uvicorn
+without a logging config of its own (api/app.py `uvicorn_options`)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,13 @@ _SECRET = re.compile(
     r"authorization|secret|token)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+)?)([^\s\"'&,}]+)"
 )
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# Query-string parameters that are credentials only there (an OAuth callback's `code` and
+# `state`): masked in URLs, e.g. uvicorn's access log lines.
+_QUERY = re.compile(r"(?i)([?&](?:code|state|jti|csrf)=)([^&\s\"']+)")
 
 
 def redact(text: str) -> str:
+    text = _QUERY.sub(r"\1[REDACTED]", text)
     return _BEARER.sub(r"\1[REDACTED]", _SECRET.sub(r"\1[REDACTED]", text))
 
 

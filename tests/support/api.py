@@ -8,7 +8,7 @@ import time
 
 import uvicorn
 
-from superseller.api.app import create_app
+from superseller.api.app import create_app, uvicorn_options
 from superseller.api.deps import Services
 from superseller.jobs.clock import SystemClock
 from superseller.sandbox.server import free_port
@@ -27,12 +27,24 @@ def serving(settings, engine, registry, short_wait_s: float = 4.0):
         yield url
 
 
+def _options(app) -> dict:
+    svc = getattr(app.state, "services", None)
+    return uvicorn_options(svc.settings) if svc is not None else {}
+
+
 @contextlib.contextmanager
 def serving_app(app):
     """Any ASGI app over real HTTP from a thread, on a free port."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            **_options(app),  # as `superseller serve` runs it
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from superseller import limits
 from superseller.api.auth import require_admin
@@ -22,6 +22,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
+from superseller.limits import check_date, check_range
 
 router = APIRouter(
     prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(require_admin)]
@@ -100,6 +101,13 @@ class CreateJob(BaseModel):
     runAt: datetime | None = None
     uniqueKey: str | None = Field(default=None, min_length=1, max_length=limits.UNIQUE_KEY_MAX_LEN)
 
+    @field_validator("runAt")
+    @classmethod
+    def _bounded_run_at(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            check_date(value.date(), "runAt")  # also keeps its UTC conversion in range
+        return value
+
 
 @router.post("", status_code=201, dependencies=[Depends(body_within_limit)])
 def create_job(body: CreateJob, request: Request):
@@ -158,13 +166,16 @@ def _schedule_name(svc: Services, schedule_id: int) -> str:
 
 
 class PatchSchedule(BaseModel):
+    """Absent fields stay as they are. Fields whose column cannot be empty refuse `null`
+    (422); `deadlineS`, `priority`, `maxAttempts` take `null` for "the default"."""
+
     model_config = ConfigDict(extra="forbid")
-    enabled: bool | None = None
-    cron: str | None = Field(default=None, min_length=1, max_length=120)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    payload: dict[str, Any] | None = None
-    misfirePolicy: Literal["latest", "all", "skip"] | None = None
-    overlapPolicy: Literal["allow", "skip", "queue_one"] | None = None
+    enabled: bool = Field(default=None)
+    cron: str = Field(default=None, min_length=1, max_length=120)
+    timezone: str = Field(default=None, min_length=1, max_length=64)
+    payload: dict[str, Any] = Field(default=None)
+    misfirePolicy: Literal["latest", "all", "skip"] = Field(default=None)
+    overlapPolicy: Literal["allow", "skip", "queue_one"] = Field(default=None)
     deadlineS: int | None = Field(default=None, ge=1, le=limits.DEADLINE_MAX_S)
     priority: int | None = Field(default=None, ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
     maxAttempts: int | None = Field(default=None, ge=1, le=limits.MAX_ATTEMPTS_MAX)
@@ -207,6 +218,11 @@ class Backfill(BaseModel):
     to: date
     mode: Literal["missing", "failed", "all"] = "missing"
     concurrency: int = Field(default=2, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        check_range(self.from_, self.to)  # LimitError is a ValueError: a 422
+        return self
 
 
 @router.post("/schedules/{schedule_id}/backfill", status_code=202)

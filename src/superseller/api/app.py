@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
@@ -18,13 +18,39 @@ from superseller.api import (
     prometheus,
     seller,
 )
-from superseller.api.deps import Services
+from superseller.api.deps import Services, require_metrics_access
+from superseller.api.guards import BodySizeLimit, SameOriginGuard, SecurityHeaders
+from superseller.config import Settings
 from superseller.web import pages
 
 
+def uvicorn_options(settings: Settings) -> dict:
+    """How uvicorn must run this app: its loggers through ours (logs.py: redaction, JSON),
+    and X-Forwarded-* believed only from the proxies FORWARDED_ALLOW_IPS names (none by
+    default: otherwise any client could pick its address, and the login limit with it)."""
+    trusted = settings.forwarded_allow_ips.strip()
+    return {
+        "log_config": None,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or "",
+    }
+
+
 def create_app(svc: Services) -> FastAPI:
-    app = FastAPI(title="SuperSeller", version="0.1.0", docs_url="/docs")
+    settings = svc.settings
+    docs = settings.api_docs
+    app = FastAPI(
+        title="SuperSeller",
+        version="0.1.0",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.services = svc
+    # Outermost last: the size check runs first, then the origin check, then the headers.
+    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
+    app.add_middleware(SameOriginGuard, public_url=settings.public_url)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(seller.router)
@@ -34,7 +60,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(admin_jobs.router)
     app.include_router(pages.router)
-    app.include_router(prometheus.router)
+    app.include_router(prometheus.router, dependencies=[Depends(require_metrics_access)])
 
     @app.exception_handler(pages.LoginRequired)
     async def _login(_: Request, __: pages.LoginRequired):

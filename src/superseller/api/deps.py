@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from fastapi import Header, Path, Request
@@ -53,6 +54,23 @@ def internal_keys(request: Request) -> InternalKeys:
     if not hasattr(app.state, "internal_keys"):
         app.state.internal_keys = InternalKeys(services(request).settings)
     return app.state.internal_keys
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def require_metrics_access(request: Request) -> None:
+    """/metrics: `Authorization: Bearer <METRICS_TOKEN>` when a token is set; otherwise
+    only clients on this machine (a scraper elsewhere needs the token)."""
+    token = services(request).settings.metrics_token
+    if token is not None and token.get_secret_value():
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong metrics token")
+        return
+    if (request.client.host if request.client else "") not in LOOPBACK:
+        raise ApiError(403, "forbidden", "/metrics answers local clients only; set METRICS_TOKEN")
 
 
 def require_internal_key(

@@ -67,6 +67,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
+        if exc.status_code == 413:  # a streamed body over MAX_BODY_BYTES
+            return JSONResponse(
+                error_body("payload_too_large", "the request body is too large"), 413
+            )
         return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)), exc.status_code)
 
     @app.exception_handler(JobError)

@@ -4,25 +4,29 @@
 signed, short-lived `state` (tenant, user, nonce) and a PKCE challenge; the verifier
 stays in an encrypted HttpOnly cookie. `GET /api/v1/mercadolivre/callback` checks the
 state against the cookie, exchanges the code, stores the (encrypted) tokens, and
-returns to the dashboard. A reconnection clears `reauth_required`.
+returns to the dashboard. A state is accepted once (its nonce is remembered until it
+expires). A reconnection clears `reauth_required`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy import delete, insert
+from sqlalchemy.exc import IntegrityError
 
 from superseller.api.auth import current_user
 from superseller.api.deps import services
 from superseller.api.errors import ApiError
 from superseller.api.seller import tenant_of
+from superseller.db.schema import oauth_states_used
 from superseller.mercadolivre.connect import (
     authorization_url,
     connect_account,
@@ -82,6 +86,23 @@ def connect(
     return out
 
 
+def _first_use(svc, nonce: str, expires: int) -> bool:
+    """Remember the state's nonce until the state expires; False if it was already used
+    (by any process: the record is in the database)."""
+    now = svc.clock.now()
+    try:
+        with svc.engine.begin() as conn:
+            conn.execute(delete(oauth_states_used).where(oauth_states_used.c.expires_at <= now))
+            conn.execute(
+                insert(oauth_states_used).values(
+                    nonce=nonce[:64], expires_at=datetime.fromtimestamp(expires, UTC)
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 @router.get("/callback", status_code=303)
 def callback(
     request: Request,
@@ -108,6 +129,12 @@ def callback(
             400,
             "invalid_oauth_state",
             "the connection request does not match this browser; start again from the dashboard",
+        )
+    if not _first_use(svc, str(claims.get("nonce", "")), claims["exp"]):
+        raise ApiError(
+            400,
+            "invalid_oauth_state",
+            "this connection request was already used; start again from the dashboard",
         )
     try:
         connect_account(

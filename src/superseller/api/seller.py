@@ -20,6 +20,7 @@ from superseller.db.schema import listings as listings_t
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
+from superseller.limits import LimitError, check_range
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -56,7 +57,8 @@ def _range(
         try:
             a, b = parse_day(start, "from"), parse_day(end, "to")
             validate_range(a, b)
-        except InvalidRange as exc:
+            check_range(a, b)  # years 2000-2100
+        except (InvalidRange, LimitError) as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
         return a, b
     return period(tenant["timezone"], services(request).clock.now(), days or 30)

@@ -38,6 +38,8 @@ def serve(
     `--role all` suits small installs; the scheduler's ledger keeps it safe with replicas."""
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
+    if problems := get_settings().startup_problems():
+        raise CliError("; ".join(problems), 2)
     logs.configure(get_settings().log_format)
     if role == "worker":
         raise typer.Exit(
@@ -73,7 +75,7 @@ def run_server(
 ) -> None:
     """uvicorn in the foreground, a worker and the scheduler in supervised threads; a
     graceful stop of all three on SIGTERM/SIGINT. `svc` is the API's `Services`."""
-    from superseller.api.app import create_app
+    from superseller.api.app import create_app, uvicorn_options
 
     settings = svc.settings
     loops = embedded_loops(svc, with_worker, with_scheduler, concurrency)
@@ -87,7 +89,7 @@ def run_server(
     app = create_app(svc)
     app.state.loops = loops
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **uvicorn_options(settings))
     finally:
         for loop in loops:
             loop.stop()

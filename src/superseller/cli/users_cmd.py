@@ -1,11 +1,14 @@
-"""`superseller users create`."""
+"""`superseller users create|list|set-password|set-role|disable|enable|delete|revoke-sessions`.
+
+Every change of a user's password, role or state ends all of their sessions."""
 
 from __future__ import annotations
 
 import typer
+from rich.table import Table
 
-from superseller.cli.common import console, engine
-from superseller.users.accounts import create_user
+from superseller.cli.common import console, engine, print_json
+from superseller.users import accounts
 
 app = typer.Typer(help="People who log in.", no_args_is_help=True)
 
@@ -18,5 +21,75 @@ def create(
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
 ) -> None:
     """Add a user (the password is asked for, or given with --password)."""
-    user = create_user(engine(), email, password, role, tenant)
+    user = accounts.create_user(engine(), email, password, role, tenant)
     console.print(f"user {user.email} ({user.role}) created")
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="One JSON array.")) -> None:
+    """Every user, with their live session count."""
+    rows = accounts.list_users(engine())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "email", "role", "tenant", "state", "sessions")
+    for r in rows:
+        state = "disabled" if r["disabled_at"] else "active"
+        table.add_row(
+            str(r["id"]), r["email"], r["role"], r["tenant_id"] or "—", state, str(r["sessions"])
+        )
+    console.print(table)
+
+
+@app.command("set-password")
+def set_password(
+    email: str = typer.Argument(...),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+) -> None:
+    """A new password; the user's sessions end."""
+    accounts.set_password(engine(), email, password)
+    console.print(f"password of {email.strip().lower()} changed; their sessions ended")
+
+
+@app.command("set-role")
+def set_role(
+    email: str = typer.Argument(...),
+    role: str = typer.Option(..., help="admin | seller"),
+    tenant: str | None = typer.Option(None, help="The seller's tenant."),
+) -> None:
+    """A new role; the user's sessions end."""
+    accounts.set_role(engine(), email, role, tenant)
+    console.print(f"{email.strip().lower()} is now {role}; their sessions ended")
+
+
+@app.command()
+def disable(email: str = typer.Argument(...)) -> None:
+    """The user can no longer log in; their sessions end at once."""
+    accounts.set_disabled(engine(), email, True)
+    console.print(f"{email.strip().lower()} disabled; their sessions ended")
+
+
+@app.command()
+def enable(email: str = typer.Argument(...)) -> None:
+    """Let a disabled user log in again."""
+    accounts.set_disabled(engine(), email, False)
+    console.print(f"{email.strip().lower()} enabled")
+
+
+@app.command()
+def delete(
+    email: str = typer.Argument(...),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete the user (and their sessions). Their id is never given to another user."""
+    if not yes:
+        typer.confirm(f"delete {email.strip().lower()}?", abort=True)
+    accounts.delete_user(engine(), email)
+    console.print(f"{email.strip().lower()} deleted")
+
+
+@app.command("revoke-sessions")
+def revoke_sessions(email: str = typer.Argument(...)) -> None:
+    """End every session of the user: their tokens stop working at once."""
+    n = accounts.revoke_sessions(engine(), email)
+    console.print(f"{n} session(s) of {email.strip().lower()} ended")

@@ -8,6 +8,9 @@ work can opt out with `conn.execution_options(sqlite_deferred=True)`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -32,7 +35,21 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
+def _private_sqlite_file(url: str) -> None:
+    """The database file readable by its owner only (0600); SQLite gives its -wal and -shm
+    files the database file's mode. An existing file (and its -wal/-shm) is tightened."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):  # a directory we cannot write: SQLite will say so
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(OSError):  # absent, or not ours
+            os.chmod(path + suffix, 0o600)
+
+
 def _sqlite_engine(url: str) -> Engine:
+    _private_sqlite_file(url)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")

@@ -31,4 +31,9 @@ from superseller.db.tables_metrics import (  # noqa: F401
     listing_metrics_daily,
     tenant_metrics_daily,
 )
-from superseller.db.tables_users import users  # noqa: F401
+from superseller.db.tables_users import (  # noqa: F401
+    login_failures,
+    oauth_states_used,
+    user_sessions,
+    users,
+)

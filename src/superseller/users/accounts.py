@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from superseller.db.schema import users
+from superseller.db.schema import user_sessions, users
 from superseller.jobs.errors import JobError
 from superseller.tenants import get_tenant
 
@@ -43,13 +43,12 @@ class User:
 def create_user(
     engine: Engine, email: str, password: str, role: str, tenant_id: str | None = None
 ) -> User:
-    email = email.strip().lower()
+    email = normalize_email(email)
     if not _EMAIL.match(email):
         raise UserError(f"not an email address: {email!r}")
     if role not in ROLES:
         raise UserError(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise UserError("password must have at least 8 characters")
+    _check_password(password)
     if role == "seller":
         if not tenant_id:
             raise UserError("a seller belongs to a tenant: give --tenant")
@@ -72,17 +71,118 @@ def create_user(
     return User(uid, email, role, tenant_id)
 
 
+def normalize_email(email: str) -> str:
+    """The one spelling of an email the lookup, the login limiter and creation use."""
+    return email.strip().lower()
+
+
 def authenticate(engine: Engine, email: str, password: str) -> User | None:
+    """The user, if the password is right and the user is not disabled."""
     with engine.connect() as conn:
-        row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
+        row = conn.execute(select(users).where(users.c.email == normalize_email(email))).first()
     try:
         _hasher.verify(row.password_hash if row else _dummy_hash(), password)
     except (VerifyMismatchError, InvalidHashError):
         return None
-    return User(row.id, row.email, row.role, row.tenant_id) if row else None
+    if row is None or row.disabled_at is not None:
+        return None
+    return User(row.id, row.email, row.role, row.tenant_id)
 
 
 def get_user(engine: Engine, user_id: int) -> User | None:
     with engine.connect() as conn:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
     return User(row.id, row.email, row.role, row.tenant_id) if row else None
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise UserError("password must have at least 8 characters")
+    if len(password) > 200:
+        raise UserError("password must have at most 200 characters")
+
+
+def _end_sessions(conn: Connection, user_id: int) -> int:
+    return conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user_id)).rowcount
+
+
+def _by_email(conn: Connection, email: str):
+    row = conn.execute(select(users).where(users.c.email == normalize_email(email))).first()
+    if row is None:
+        raise UserError(f"no user with email {normalize_email(email)}")
+    return row
+
+
+def list_users(engine: Engine) -> list[dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                users.c.id,
+                users.c.email,
+                users.c.role,
+                users.c.tenant_id,
+                users.c.created_at,
+                users.c.disabled_at,
+            ).order_by(users.c.id)
+        ).all()
+        counts = dict(
+            conn.execute(
+                select(user_sessions.c.user_id, func.count())
+                .where(user_sessions.c.expires_at > datetime.now(UTC))
+                .group_by(user_sessions.c.user_id)
+            ).all()
+        )
+    return [{**r._asdict(), "sessions": counts.get(r.id, 0)} for r in rows]
+
+
+def revoke_sessions(engine: Engine, email: str) -> int:
+    """End every session of the user: their tokens stop working at once."""
+    with engine.begin() as conn:
+        return _end_sessions(conn, _by_email(conn, email).id)
+
+
+def set_password(engine: Engine, email: str, password: str) -> None:
+    """A new password; every session of the user ends."""
+    _check_password(password)
+    with engine.begin() as conn:
+        row = _by_email(conn, email)
+        conn.execute(
+            update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
+        )
+        _end_sessions(conn, row.id)
+
+
+def set_role(engine: Engine, email: str, role: str, tenant_id: str | None = None) -> None:
+    """A new role (a seller needs a tenant); every session of the user ends."""
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    if role == "seller" and not tenant_id:
+        raise UserError("a seller belongs to a tenant: give --tenant")
+    if tenant_id:
+        get_tenant(engine, tenant_id)
+    with engine.begin() as conn:
+        row = _by_email(conn, email)
+        conn.execute(
+            update(users).where(users.c.id == row.id).values(role=role, tenant_id=tenant_id)
+        )
+        _end_sessions(conn, row.id)
+
+
+def set_disabled(engine: Engine, email: str, disabled: bool = True) -> None:
+    """A disabled user cannot log in and their sessions end; enabling lets them log in."""
+    with engine.begin() as conn:
+        row = _by_email(conn, email)
+        conn.execute(
+            update(users)
+            .where(users.c.id == row.id)
+            .values(disabled_at=datetime.now(UTC) if disabled else None)
+        )
+        _end_sessions(conn, row.id)
+
+
+def delete_user(engine: Engine, email: str) -> None:
+    """Delete the user and (by cascade, and explicitly) their sessions."""
+    with engine.begin() as conn:
+        row = _by_email(conn, email)
+        _end_sessions(conn, row.id)
+        conn.execute(delete(users).where(users.c.id == row.id))

@@ -3,20 +3,25 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qs
 
 import plotly
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from superseller.api.admin_jobs import schedule_views
-from superseller.api.auth import COOKIE
+from superseller.api.auth import end_session, session_claims, user_of_token
 from superseller.api.deps import services
+from superseller.api.guards import csrf_token
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.scheduler import Scheduler
+from superseller.limits import LimitError, check_range
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -27,8 +32,7 @@ from superseller.metrics.queries import (
 )
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.tenants import TenantNotFound, get_tenant, list_tenants
-from superseller.users import tokens
-from superseller.users.accounts import User, get_user
+from superseller.users.accounts import User
 from superseller.web.format import FILTERS
 
 HERE = Path(__file__).parent
@@ -57,16 +61,21 @@ def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
 
 
 def page_user(request: Request) -> User:
-    svc = services(request)
-    token = request.cookies.get(COOKIE)
-    uid = tokens.read(token, svc.settings.signing_key()) if token else None
-    user = get_user(svc.engine, uid) if uid is not None else None
+    """The user of the session cookie (pages never read a bearer token)."""
+    user = user_of_token(request, cookie_only=True)
     if user is None:
         raise LoginRequired()
     return user
 
 
+def _csrf(request: Request) -> str:
+    claims = session_claims(request, cookie_only=True)
+    return csrf_token(services(request).settings, claims.session_id) if claims else ""
+
+
 def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    context.setdefault("csrf_token", _csrf(request))
+    context.setdefault("csp_nonce", getattr(request.state, "csp_nonce", ""))
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
@@ -110,9 +119,22 @@ def login_page(request: Request):
 
 
 @router.get("/sair")
-def logout() -> Response:
+def logout_link() -> Response:
+    """Logging out is a POST (the header's form): a link elsewhere cannot log anyone out."""
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/sair")
+async def logout(request: Request) -> Response:
+    """End the session (its token stops working everywhere) and drop the cookie. The form
+    carries the session's CSRF token; the origin was checked before (api/guards.py)."""
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    given = (form.get("csrf") or [""])[0]
+    expected = _csrf(request)
+    if expected and not hmac.compare_digest(given, expected):
+        return RedirectResponse("/", status_code=303)  # a stale or forged form: no logout
     out = RedirectResponse("/entrar", status_code=303)
-    out.delete_cookie(COOKIE)
+    await run_in_threadpool(end_session, request, out)
     return out
 
 
@@ -133,7 +155,8 @@ def overview_page(
         try:
             start, end = parse_day(de, "de"), parse_day(ate, "ate")
             validate_range(start, end)
-        except InvalidRange as exc:
+            check_range(start, end)  # years 2000-2100
+        except (InvalidRange, LimitError) as exc:
             error = str(exc)
             start, end = period(tenant["timezone"], svc.clock.now(), dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
