@@ -12,4 +12,6 @@ Revenue is the sum of quantity x unit price of the order's items (no shipping).
 """
 
 COUNTED_ORDER_STATUSES = ("paid", "partially_refunded")
+# Tenant totals are in this currency; sales in any other are kept apart, never mixed in.
+MAIN_CURRENCY = "BRL"
 MAX_RANGE_DAYS = 400

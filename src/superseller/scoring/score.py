@@ -42,7 +42,7 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
     if key == "cadastro":
         kind = LISTING_TYPES.get(f.listing_type or "", (f.listing_type or "tipo desconhecido",))
         attrs = (
-            "atributos não informados"
+            "atributos: não verificado (fora da conta)"
             if f.attributes_count is None
             else f"{f.attributes_count} atributos preenchidos"
         )
@@ -52,8 +52,8 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
             f"{attrs}, anúncio {kind[0]} e {price} — {tally}."
         )
     if key == "midia":
-        photos = (
-            "fotos não informadas"
+        photos = (  # unknown (absent from Mercado Livre's answer) is never "no photos"
+            "fotos: não verificado (fora da conta)"
             if f.media.pictures is None
             else f"{f.media.pictures} fotos ({f.media.gallery_label})"
         )
