@@ -115,6 +115,8 @@ def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
     browser, sb = flow
     done = browser.get(authorize(browser, sb))
     job_id = int(httpx.URL(done.headers["location"]).params["importacao"])
+    page = browser.get(done.headers["location"])  # the dashboard the seller lands on
+    assert "Importando seus dados… (0 de 3 etapas)" in page.text
     with running_worker(engine, sb.registry):  # the worker `serve --with-worker` runs
         sync = wait_status(engine, job_id, "completed", "failed", timeout=120)
         assert sync["status"] == "completed", sync["last_error"]
@@ -129,6 +131,7 @@ def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
             message="the import's steps",
         )
     assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3}
+    assert "Importando" not in browser.get(done.headers["location"]).text
     overview = browser.get("/api/v1/metrics/overview", params={"days": 90}).json()
     assert overview["period"]["days"] == 90
     first = overview["series"][0]

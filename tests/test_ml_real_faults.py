@@ -119,7 +119,8 @@ def test_an_old_order_cancelled_later_corrects_its_day_idempotently(engine, tmp_
         (order,) = data.orders_by_id(sb.state.spec, [oid], sb.state.now())
         day = order["_created"].astimezone(data.BRT).date().isoformat()
         revenue = sum(
-            Decimal(str(it["unit_price"])) * it["quantity"] for it in order["order_items"]
+            Decimal(str(it["unit_price"])).quantize(Decimal("0.01")) * it["quantity"]
+            for it in order["order_items"]
         )
 
         # A 7-day sync: the order's creation is far outside its window.

@@ -126,7 +126,7 @@ def item(spec: SellerSpec, i: int) -> dict:
     title = (
         f"{_NOUNS[_h(spec.seed, 'n', i) % len(_NOUNS)]} {_ADJ[_h(spec.seed, 'a', i) % len(_ADJ)]}"
     )
-    price = round(19.9 + (_h(spec.seed, "p", i) % 480) + 0.0, 2) + (0.9 if i % 2 else 0.0)
+    price = round(19.9 + (_h(spec.seed, "p", i) % 480) + (0.9 if i % 2 else 0.0), 2)
     created = (
         spec.history_start
         - timedelta(days=30)

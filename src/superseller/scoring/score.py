@@ -33,6 +33,9 @@ def _points_phrase(got: int, of: int) -> str:
 def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
     got = sum(c.points for c in crits if c.known)
     of = sum(c.max_points for c in crits if c.known)
+    if not of and key == "midia":  # nothing known: say what is not verified
+        photos = "fotos: não verificado" if f.media.pictures is None else "fotos"
+        return f"Mídia: {photos} e {f.media.clip_phrase}; fora da conta."
     if not of:
         return {
             "performance": "Performance: sem dados de visitas nos últimos 30 dias; "
