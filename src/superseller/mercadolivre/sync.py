@@ -172,7 +172,8 @@ class SellerSync:
         # count in the tenant totals, under "other listings".
         known_ids = set(ids) | {b["id"] for b in bodies}
         sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
-        missing = sorted(sold - known_ids - await asyncio.to_thread(self._stored_ids, sold))
+        candidates = sold - known_ids
+        missing = sorted(candidates - await asyncio.to_thread(self._stored_ids, candidates))
         unknown_errors: list[dict] = []
         if missing:
             extra, unknown_errors = await client.items(missing)
