@@ -1,16 +1,23 @@
 """Connecting Mercado Livre from the browser: connect -> authorization -> callback, with a
 signed state, PKCE and an encrypted cookie, against the sandbox over real HTTP."""
 
+import os
+import subprocess
+import sys
+
 import httpx
 import pytest
 from sqlalchemy import select, update
 
-from superseller.db.schema import marketplace_accounts
+from superseller.db.schema import jobs, marketplace_accounts
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support.api import serving
-from tests.support.ml import sandbox, settings_for
+from tests.support.inproc import running_worker, wait_status
+from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.procs import ROOT
+from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery"
 
@@ -21,7 +28,9 @@ def flow(engine, tmp_path):
         create_tenant(engine, "Loja", tenant_id="t1")
         create_user(engine, "ana@loja.com", PASSWORD, "seller", "t1")
         settings = settings_for(sb, tmp_path)
-        with serving(settings, engine, build_registry(settings)) as url:
+        registry = build_registry(settings)
+        with serving(settings, engine, registry) as url:
+            sb.registry, sb.settings = registry, settings
             settings.ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
             with httpx.Client(base_url=url, timeout=20, headers={"Origin": url}) as browser:
                 assert (
@@ -54,7 +63,7 @@ def accounts(engine):
 def test_connect_and_callback_store_the_account(flow, engine):
     browser, sb = flow
     done = browser.get(authorize(browser, sb))
-    assert done.status_code == 303 and done.headers["location"] == "/?conectado=1"
+    assert done.status_code == 303 and done.headers["location"].startswith("/?conectado=1")
     assert accounts(engine) == [("t1", "connected")]
 
 
@@ -111,3 +120,112 @@ def test_a_state_is_accepted_once(flow, engine):
     assert replay.status_code == 400
     error = replay.json()["error"]
     assert error["code"] == "invalid_oauth_state" and "already used" in error["message"]
+
+
+def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
+    browser, sb = flow
+    done = browser.get(authorize(browser, sb))
+    job_id = int(httpx.URL(done.headers["location"]).params["importacao"])
+    page = browser.get(done.headers["location"])  # the dashboard the seller lands on
+    assert "Importando seus dados… (0 de 3 etapas)" in page.text
+    with running_worker(engine, sb.registry):  # the worker `serve --with-worker` runs
+        sync = wait_status(engine, job_id, "completed", "failed", timeout=120)
+        assert sync["status"] == "completed", sync["last_error"]
+        assert sync["payload"]["daysBack"] == 90
+        status = wait_until(
+            lambda: (
+                (s := browser.get(f"/api/v1/refresh/{job_id}").json())["steps"]["done"]
+                == s["steps"]["total"]
+                and s
+            ),
+            timeout=120,
+            message="the import's steps",
+        )
+    assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3}
+    assert "Importando" not in browser.get(done.headers["location"]).text
+    overview = browser.get("/api/v1/metrics/overview", params={"days": 90}).json()
+    assert overview["period"]["days"] == 90
+    first = overview["series"][0]
+    assert first["visits"] is not None  # the first of the 90 days was imported too
+    assert sum(d["orders"] for d in overview["series"]) > 0
+
+
+def test_one_mercado_livre_account_belongs_to_one_tenant(flow, engine):
+    browser, sb = flow
+    connected_tenant(engine, sb.settings, "t2")  # the same sandbox seller, another store
+    with engine.connect() as conn:
+        before = conn.execute(select(marketplace_accounts)).all()
+    refused = browser.get(authorize(browser, sb))
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "mercadolivre_account_in_use"
+    page = browser.get(authorize(browser, sb), headers={"accept": "text/html"})
+    assert page.status_code == 409 and "já está conectada a outra loja" in page.text
+    with engine.connect() as conn:
+        after = conn.execute(select(marketplace_accounts)).all()
+    assert [(r.id, r.tenant_id, r.ml_user_id, r.status) for r in after] == [
+        (r.id, r.tenant_id, r.ml_user_id, r.status) for r in before
+    ]
+    # The first store keeps working: Mercado Livre's newest refresh token went to it.
+    with engine.begin() as conn:
+        conn.execute(update(marketplace_accounts).values(expires_at=None))
+    from superseller.jobs.queue import Queue
+
+    jid = (
+        Queue(engine, sb.registry)
+        .enqueue("sync_mercadolivre", {"tenantId": "t2", "daysBack": 1}, tenant_id="t2")
+        .id
+    )
+    with running_worker(engine, sb.registry):
+        assert wait_status(engine, jid, "completed", "failed", timeout=60)["status"] == (
+            "completed"
+        )
+    assert sb.state.stats["refreshes"] == 1
+
+
+def test_reconnecting_the_same_tenant_to_the_same_user_is_fine(flow, engine):
+    browser, sb = flow
+    assert browser.get(authorize(browser, sb)).status_code == 303
+    assert browser.get(authorize(browser, sb)).status_code == 303
+    assert accounts(engine) == [("t1", "connected")]
+
+
+def test_readme_quick_start_connect_queues_the_backfill_and_refuses_a_second_store(
+    db_url, engine, tmp_path
+):
+    """`sandbox connect` exactly as the README writes it (no ML_REDIRECT_URI)."""
+    with sandbox(listings=3) as sb:
+        create_tenant(engine, "Loja 1", tenant_id="t1")
+        create_tenant(engine, "Loja 2", tenant_id="t2")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("ML_")},
+            "DATABASE_URL": db_url,
+            "DATA_DIR": str(tmp_path),
+            "ML_API_URL": sb.url,
+            "ML_AUTH_URL": sb.url + "/authorization",
+            "ML_CLIENT_ID": "sandbox-app",
+            "ML_CLIENT_SECRET": "sandbox-secret",
+        }
+
+        def connect(tid):
+            return subprocess.run(
+                [sys.executable, "-m", "superseller.cli", "sandbox", "connect", "--tenant", tid],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        first = connect("t1")
+        assert first.returncode == 0, first.stderr
+        assert "first sync of 90 days queued" in first.stdout
+        with engine.connect() as conn:
+            queued = conn.execute(select(jobs.c.type, jobs.c.payload, jobs.c.tenant_id)).all()
+        assert [(t, p["daysBack"], tid) for t, p, tid in queued] == [
+            ("sync_mercadolivre", 90, "t1")
+        ]
+        second = connect("t2")
+        assert second.returncode == 1
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "already connected to tenant t1" in lines[0]
+        assert accounts(engine) == [("t1", "connected")]

@@ -52,11 +52,17 @@ class Settings(BaseSettings):
     ml_auth_url: str = "https://auth.mercadolivre.com.br/authorization"
     ml_client_id: str = ""
     ml_client_secret: SecretStr = SecretStr("")
-    ml_redirect_uri: str = ""
+    # Where Mercado Livre sends the seller back: by default this service's own callback on
+    # `serve`'s default address (what the sandbox needs); a real app sets the exact URI it
+    # registered with Mercado Livre.
+    ml_redirect_uri: str = "http://127.0.0.1:8000/api/v1/mercadolivre/callback"
     ml_requests_per_s: float = 10.0  # for the whole process
     ml_concurrency: int = 4  # requests in flight per seller
     ml_timeout_s: float = 20.0
     ml_max_tries: int = 8  # per request, for 429/5xx/network errors
+    # Days of history the first sync of a newly connected seller imports (the visits API
+    # keeps 150).
+    ml_backfill_days: int = Field(default=90, ge=1, le=150)
     # Signing key for login tokens (JWT, HS256); generated into data_dir when unset.
     log_format: Literal["text", "json"] = "text"  # json: one object per line
 

@@ -28,8 +28,10 @@ from superseller.api.errors import ApiError
 from superseller.api.seller import tenant_of
 from superseller.db.schema import oauth_states_used
 from superseller.mercadolivre.connect import (
+    AccountInUse,
     authorization_url,
     connect_account,
+    enqueue_backfill,
     oauth_app,
     pkce_pair,
 )
@@ -146,6 +148,8 @@ def callback(
             svc.clock.now(),
             code_verifier=held["verifier"],
         )
+    except AccountInUse:
+        return _account_in_use(request)
     except MLError as exc:
         raise ApiError(
             400, "mercadolivre_refused", f"Mercado Livre refused the connection ({exc.code})"
@@ -154,6 +158,33 @@ def callback(
         raise ApiError(
             502, "mercadolivre_unreachable", "Mercado Livre could not be reached; try again"
         ) from None
-    out = RedirectResponse("/?conectado=1", status_code=303)
+    # The first sync (90 days by default), its rebuild and score, at once: the seller
+    # follows it at /api/v1/refresh/{id} ("Importando seus dados… x de y etapas").
+    job = enqueue_backfill(svc.engine, svc.registry, svc.settings, claims["tenant"], svc.clock)
+    out = RedirectResponse(f"/?conectado=1&importacao={job.id}", status_code=303)
     out.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
     return out
+
+
+def _account_in_use(request: Request):
+    """409: a browser gets the message as a page (pt-BR), an API client the error body."""
+    if "text/html" in request.headers.get("accept", ""):
+        from superseller.web.pages import PageMessage, message_page
+
+        page = message_page(
+            request,
+            PageMessage(
+                409,
+                None,
+                "Conta já conectada",
+                "Esta conta do Mercado Livre já está conectada a outra loja. "
+                "Desconecte-a daquela loja ou entre com outra conta do Mercado Livre.",
+            ),
+        )
+        page.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
+        return page
+    raise ApiError(
+        409,
+        "mercadolivre_account_in_use",
+        "this Mercado Livre account is already connected to another store",
+    )

@@ -21,6 +21,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
 from superseller.limits import LimitError, check_range
+from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -231,8 +232,10 @@ def refresh_status(
             "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
             "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
         }.get(connection, "A atualização falhou. Tente novamente em alguns minutos.")
+    steps_done, steps = chain_progress(admin.get, sync, SCORE_TYPE in services(request).registry)
     return {
         "state": "failed" if failed else "done" if done else "running",
+        "steps": {"done": steps_done, "total": steps},  # sync, rebuild(s), score
         "sync": sync["status"],
         "rebuild": rebuild["status"] if rebuild else None,
         "error": (sync["last_error"] or (rebuild or {}).get("last_error")) if failed else None,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from superseller.cli.common import console, engine, print_json
+from superseller.cli.common import CliError, console, engine, print_json, registry
 from superseller.cli.inline import outcome, run_job_now
 from superseller.config import get_settings
 from superseller.tenants import get_tenant
@@ -61,9 +61,37 @@ def serve(
 
 @sandbox_app.command("connect")
 def connect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
-    """Connect a tenant to the sandbox seller (the whole OAuth code flow)."""
-    from superseller.mercadolivre.connect import connect_sandbox
+    """Connect a tenant to the sandbox seller (the whole OAuth code flow), then queue its
+    first sync (ML_BACKFILL_DAYS of history) for a worker to run."""
+    import httpx
 
+    from superseller.mercadolivre.connect import (
+        AccountInUse,
+        SandboxRefused,
+        connect_sandbox,
+        enqueue_backfill,
+    )
+    from superseller.mercadolivre.errors import MLError
+
+    settings = get_settings()
     get_tenant(engine(), tenant)
-    account = connect_sandbox(engine(), get_settings(), tenant, datetime.now(UTC))
-    console.print(f"tenant {tenant} connected (account {account})")
+    try:
+        account = connect_sandbox(engine(), settings, tenant, datetime.now(UTC))
+    except AccountInUse as exc:
+        raise CliError(
+            f"this Mercado Livre account is already connected to tenant {exc.tenant_id}"
+        ) from None
+    except SandboxRefused as exc:
+        raise CliError(f"{exc}; is ML_CLIENT_ID the sandbox's (sandbox-app)?") from None
+    except MLError as exc:
+        raise CliError(f"Mercado Livre refused the connection: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise CliError(
+            f"the sandbox at {settings.ml_auth_url} cannot be reached ({type(exc).__name__}); "
+            "is `superseller sandbox serve` running and ML_AUTH_URL/ML_API_URL set?"
+        ) from None
+    job = enqueue_backfill(engine(), registry(), settings, tenant)
+    console.print(
+        f"tenant {tenant} connected (account {account}); first sync of "
+        f"{settings.ml_backfill_days} days queued (job {job.id}): run `superseller worker`"
+    )

@@ -29,6 +29,7 @@ from superseller.db.tables_marketplace import (  # noqa: F401
 )
 from superseller.db.tables_metrics import (  # noqa: F401
     listing_metrics_daily,
+    tenant_currency_daily,
     tenant_metrics_daily,
 )
 from superseller.db.tables_users import (  # noqa: F401

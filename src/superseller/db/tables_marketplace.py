@@ -149,6 +149,7 @@ order_items = Table(
     Column("title", String(300), nullable=True),
     Column("quantity", Integer, nullable=False),
     Column("unit_price", Money, nullable=False),
+    Column("currency", String(3), nullable=True),  # the item's currency_id (NULL: the order's)
     UniqueConstraint("order_id", "line"),
 )
 Index("ix_order_items_listing_id", order_items.c.listing_id)

@@ -57,7 +57,26 @@ tenant_metrics_daily = Table(
     # Listing-level orders on listing-days whose visits are known: conversion's numerator.
     Column("orders_with_visits", Integer, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The "other listings" bucket: sales of items that are not (or no longer) synced
+    # listings (deleted, 403), inside `orders`/`revenue` above, shown apart.
+    Column("other_orders", Integer, nullable=False, server_default="0"),
+    Column("other_revenue", Money, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "date"),
+)
+
+# Sales in currencies other than the tenant's own (BRL): never added into the BRL
+# totals above; one row per (tenant, day, currency) with sales.
+tenant_currency_daily = Table(
+    "tenant_currency_daily",
+    metadata,
+    Column("tenant_id", String(36), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("units_sold", Integer, nullable=False),
+    Column("revenue", Money, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "date", "currency"),
 )
 
 # Top listings by revenue: only listing-days with sales matter.

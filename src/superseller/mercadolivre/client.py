@@ -10,21 +10,46 @@ multiget of 20, orders by date windows with `limit` 50, visits by time window.
 from __future__ import annotations
 
 import asyncio
-import random
+import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from superseller.mercadolivre import telemetry
 from superseller.mercadolivre.errors import MLError, parse_error
-from superseller.mercadolivre.tokens import TokenStore
+from superseller.mercadolivre.tokens import TokenStore, backoff_delay
 
 OFFSET_LIMIT = 1000
 MULTIGET = 20
 ORDERS_PAGE = 50
+
+
+def _hour(d: datetime) -> str:
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00.000-00:00")
+
+
+class ScanInterrupted(MLError):
+    """A scan whose scroll was lost mid-way (400 `invalid.scroll.id`, or 404)."""
+
+    def __init__(self, status: int, code: str, message: str, ids: list[str] | None = None):
+        super().__init__(status, code, message)
+        self.ids = ids or []
+
+
+def entry_id(entry: dict) -> str | None:
+    """The item id a multiget entry is about: the body's `id` (success and error bodies
+    both carry it), else the id quoted in the error message."""
+    body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+    if body.get("id"):
+        return str(body["id"])
+    match = _ITEM_ID.search(str(body.get("message") or ""))
+    return match.group(0) if match else None
+
+
+_ITEM_ID = re.compile(r"\b[A-Z]{3}\d+\b")
 
 
 class RateLimiter:
@@ -117,13 +142,9 @@ class MLClient:
             if (err.retryable or err.status == 0) and attempt < self.max_tries:
                 self.retries += 1
                 telemetry.RETRIES.inc()
-                delay = (
-                    err.retry_after
-                    if err.retry_after is not None
-                    else min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
-                    * (0.5 + random.random())
+                await asyncio.sleep(
+                    backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s)
                 )
-                await asyncio.sleep(delay)
                 continue
             raise err
         raise AssertionError("unreachable")
@@ -141,16 +162,36 @@ class MLClient:
             for page in await asyncio.gather(*pages):
                 ids.extend(page["results"])
             return list(dict.fromkeys(ids))
-        ids, scroll = [], None
-        while True:  # scan: sequential by nature, the latest scroll_id each time
+        try:
+            return await self._scan(user_id)
+        except ScanInterrupted as first:  # an expired or invalid scroll: once more, from the top
+            telemetry.RETRIES.inc()
+            try:
+                again = await self._scan(user_id)
+            except ScanInterrupted as second:
+                raise ScanInterrupted(
+                    second.status,
+                    second.code,
+                    f"listing scan interrupted twice ({first.code}, then {second.code}); "
+                    "will retry on the next sync",
+                ) from None
+            return list(dict.fromkeys(first.ids + again))
+
+    async def _scan(self, user_id: int) -> list[str]:
+        """Scan mode: sequential by nature, passing the latest scroll_id each time. The end is
+        an empty `results` or an empty/absent `scroll_id`; a 400 `invalid.scroll.id` or a 404
+        on a continuation means the scroll was lost mid-way."""
+        ids: list[str] = []
+        scroll = None
+        while True:
             params = {"search_type": "scan", "limit": 100}
             if scroll:
                 params["scroll_id"] = scroll
             try:
                 page = await self.get(f"/users/{user_id}/items/search", params)
             except MLError as exc:
-                if exc.status == 404 and scroll:  # an expired/finished scroll ends the scan
-                    break
+                if scroll and (exc.status == 404 or exc.code == "invalid.scroll.id"):
+                    raise ScanInterrupted(exc.status, exc.code, exc.message, ids) from None
                 raise
             if not page.get("results"):
                 break
@@ -166,18 +207,27 @@ class MLClient:
         answers = await asyncio.gather(*(self.get("/items", {"ids": ",".join(c)}) for c in chunks))
         bodies, errors = [], []
         for chunk, answer in zip(chunks, answers, strict=True):
-            for ext, entry in zip(chunk, answer, strict=False):
-                if entry.get("code") == 200:
-                    bodies.append(entry["body"])
+            answered = set()
+            for entry in answer:
+                body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+                ext = entry_id(entry)
+                answered.add(ext)
+                if entry.get("code") == 200 and body.get("id"):
+                    bodies.append(body)
                 else:
-                    body = entry.get("body") or {}
                     errors.append(
                         {
                             "id": ext,
                             "code": entry.get("code"),
-                            "error": body.get("error") or body.get("code"),
+                            "error": body.get("error") or body.get("code") or "unknown",
                         }
                     )
+            # An id the answer does not mention at all is an error too, never a shift.
+            errors.extend(
+                {"id": ext, "code": None, "error": "missing_from_answer"}
+                for ext in chunk
+                if ext not in answered
+            )
         return bodies, errors
 
     # -- orders --------------------------------------------------------------
@@ -197,16 +247,20 @@ class MLClient:
                 seen[o["id"]] = o
         return list(seen.values())
 
-    async def _orders_window(self, user_id: int, start: datetime, end: datetime) -> list[dict]:
-        def fmt(d: datetime) -> str:
-            return d.strftime("%Y-%m-%dT%H:00:00.000%z").replace("+0000", "-00:00")
+    async def updated_orders(self, user_id: int, since: datetime, end: datetime) -> list[dict]:
+        """Orders *updated* in [since, end] (`order.date_last_updated`), whenever created:
+        the cancellations and refunds of older orders."""
+        return await self._orders_window(user_id, since, end, "date_last_updated")
 
+    async def _orders_window(
+        self, user_id: int, start: datetime, end: datetime, field: str = "date_created"
+    ) -> list[dict]:
         # The API keeps only the hour of these filters: round the end up, or the
         # orders of the current, partial hour would be left for the next sync.
         params = {
             "seller": user_id,
-            "order.date_created.from": fmt(start),
-            "order.date_created.to": fmt(end + timedelta(hours=1)),
+            f"order.{field}.from": _hour(start),
+            f"order.{field}.to": _hour(end + timedelta(hours=1)),
             "sort": "date_asc",
             "limit": ORDERS_PAGE,
         }

@@ -12,6 +12,7 @@ import httpx
 from sqlalchemy import Engine, select
 
 from superseller.config import Settings
+from superseller.db.engine import is_postgres
 from superseller.db.schema import marketplace_accounts
 from superseller.mercadolivre.tokens import OAuthApp, TokenCipher, save_tokens
 from superseller.mercadolivre.upsert import upsert
@@ -23,6 +24,7 @@ def oauth_app(settings: Settings) -> OAuthApp:
         settings.ml_client_id,
         settings.ml_client_secret.get_secret_value(),
         settings.ml_redirect_uri,
+        max_tries=settings.ml_max_tries,
     )
 
 
@@ -44,6 +46,18 @@ def authorization_url(settings: Settings, state: str, code_challenge: str | None
     return f"{settings.ml_auth_url}?{urlencode(params)}"
 
 
+class AccountInUse(Exception):
+    """The Mercado Livre user is already linked to another tenant."""
+
+    def __init__(self, ml_user_id: int, tenant_id: str):
+        super().__init__(
+            f"Mercado Livre user {ml_user_id} is already connected to another tenant; "
+            "disconnect it there first"
+        )
+        self.ml_user_id = ml_user_id
+        self.tenant_id = tenant_id
+
+
 def connect_account(
     engine: Engine,
     app: OAuthApp,
@@ -53,9 +67,35 @@ def connect_account(
     now: datetime,
     code_verifier: str | None = None,
 ) -> int:
-    """Exchange the code and store the account (reconnecting an existing one)."""
+    """Exchange the code and store the account (reconnecting an existing one).
+
+    One Mercado Livre account belongs to one tenant: a user already linked to another
+    tenant is refused (AccountInUse). Mercado Livre keeps only the latest refresh token
+    of a user, so the pair this exchange issued goes to the account that owns the user:
+    refusing must not leave the first tenant with a dead token."""
     tokens = app.exchange_code(code, code_verifier)
     user_id = int(tokens["user_id"])
+    with engine.begin() as conn:
+        owner_q = select(marketplace_accounts).where(
+            marketplace_accounts.c.ml_user_id == user_id,
+            marketplace_accounts.c.tenant_id != tenant_id,
+        )
+        if is_postgres(engine):
+            owner_q = owner_q.with_for_update()
+        owner = conn.execute(owner_q.order_by(marketplace_accounts.c.id)).first()
+        if owner is not None:
+            save_tokens(
+                conn,
+                owner.id,
+                tokens,
+                cipher,
+                now,
+                owner.token_version + 1,
+                status=owner.status,
+                status_reason=owner.status_reason,
+            )
+    if owner is not None:
+        raise AccountInUse(user_id, owner.tenant_id)
     with engine.begin() as conn:
         upsert(
             conn,
@@ -82,6 +122,27 @@ def connect_account(
     return row.id
 
 
+def enqueue_backfill(engine: Engine, registry, settings: Settings, tenant_id: str, clock=None):
+    """The first sync of a newly connected seller: `ML_BACKFILL_DAYS` (90) of history,
+    then its rebuild and score, without waiting for the schedule. Returns the sync job."""
+    from superseller.jobs.queue import Queue
+
+    return Queue(engine, registry, clock).enqueue(
+        "sync_mercadolivre",
+        {"tenantId": tenant_id, "daysBack": settings.ml_backfill_days},
+        tenant_id=tenant_id,
+        unique_key=f"sync:{tenant_id}",
+        priority=10,
+    )
+
+
+class SandboxRefused(Exception):
+    """The sandbox's authorization page did not send back a code."""
+
+    def __init__(self, status: int, body: str):
+        super().__init__(f"the sandbox refused the authorization ({status}): {body}")
+
+
 def connect_sandbox(engine: Engine, settings: Settings, tenant_id: str, now: datetime) -> int:
     """The whole authorization-code flow against the local sandbox, which approves at once."""
     with httpx.Client(timeout=20) as http:
@@ -94,7 +155,10 @@ def connect_sandbox(engine: Engine, settings: Settings, tenant_id: str, now: dat
                 "state": secrets.token_urlsafe(8),
             },
         )
-    code = httpx.URL(resp.headers["location"]).params["code"]
+    location = resp.headers.get("location")
+    if location is None or "code" not in httpx.URL(location).params:
+        raise SandboxRefused(resp.status_code, resp.text[:200])
+    code = httpx.URL(location).params["code"]
     return connect_account(
         engine, oauth_app(settings), TokenCipher(settings.encryption_key()), tenant_id, code, now
     )

@@ -27,6 +27,7 @@ from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.mercadolivre.upsert import (
     LISTING_COLUMNS,
+    link_order_items,
     listing_rows,
     save_orders,
     save_visits,
@@ -34,6 +35,7 @@ from superseller.mercadolivre.upsert import (
     visit_rows,
 )
 from superseller.metrics.jobs import tenant_lock
+from superseller.metrics.rebuild import day_spans
 from superseller.tenants import record_outcome
 
 MAX_DAYS_BACK = 150  # the visits API's window
@@ -41,6 +43,11 @@ MAX_DAYS_BACK = 150  # the visits API's window
 # one write lock, and 20,000 orders at once held it ~7 s, stalling heartbeats, the API and
 # the rebuild.
 ROWS_PER_WRITE = 1000
+# Orders updated since the last successful sync are fetched again, from this much before
+# it (the API keeps only the hour of the filter; a sync takes well under an hour), and
+# from no further back than Mercado Livre keeps orders.
+UPDATED_OVERLAP = timedelta(hours=2)
+MAX_UPDATED_DAYS = 365
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 
 
@@ -122,7 +129,7 @@ class SellerSync:
             max_tries=self.settings.ml_max_tries,
         )
         try:
-            result = await self._sync(client, acct, tz)
+            result = await self._sync(client, acct, tz, tenant.last_sync_ok_at)
         finally:
             await client.close()
         result.update(
@@ -133,7 +140,7 @@ class SellerSync:
         )
         return result
 
-    async def _sync(self, client: MLClient, acct, tz: str) -> dict[str, Any]:
+    async def _sync(self, client: MLClient, acct, tz: str, last_ok) -> dict[str, Any]:
         now = self.ctx.clock.now()
         today = now.astimezone(zone(tz)).date()
         first_day = today - timedelta(days=self.days_back)
@@ -141,23 +148,50 @@ class SellerSync:
         ids = await client.item_ids(acct.ml_user_id)
         self.ctx.raise_if_cancelled()
         bodies, item_errors = await client.items(ids)
-        rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
-        for i in range(0, len(rows), ROWS_PER_WRITE):
-            await asyncio.to_thread(
-                self._write,
-                upsert,
-                listings,
-                rows[i : i + ROWS_PER_WRITE],
-                ["tenant_id", "external_id"],
-                LISTING_COLUMNS,
-            )
-        self.ctx.add_records(len(rows))
+        await self._save_listings(bodies, acct, tz, now)
 
         start = (now - timedelta(days=self.days_back + 1)).replace(
             minute=0, second=0, microsecond=0
         )
         found = await client.orders(acct.ml_user_id, start, now)
-        found = [o for o in found if o.get("date_created")]
+        updated_requests = 0
+        # Orders change after they are created (cancelled, refunded): also every order
+        # *updated* since the last successful sync, whenever it was created.
+        updated: list[dict] = []
+        if last_ok is not None:
+            since = max(last_ok - UPDATED_OVERLAP, now - timedelta(days=MAX_UPDATED_DAYS))
+            before = client.requests
+            updated = await client.updated_orders(acct.ml_user_id, since, now)
+            updated_requests = client.requests - before
+        by_id = {o["id"]: o for o in found}
+        by_id.update({o["id"]: o for o in updated})
+        found = [o for o in by_id.values() if o.get("date_created")]
+
+        # Items sold that are not synced listings: fetch them (multiget, batched) so the
+        # sale counts on its listing; those that cannot be fetched (deleted, 403) still
+        # count in the tenant totals, under "other listings".
+        known_ids = set(ids) | {b["id"] for b in bodies}
+        sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
+        candidates = sold - known_ids
+        missing = sorted(candidates - await asyncio.to_thread(self._stored_ids, candidates))
+        unknown_errors: list[dict] = []
+        if missing:
+            extra, unknown_errors = await client.items(missing)
+            await self._save_listings(extra, acct, tz, now)
+        if unknown_errors:
+            lost = {e["id"] for e in unknown_errors}
+            sales = sum(
+                1
+                for o in found
+                if any(it["item"]["id"] in lost for it in o.get("order_items") or [])
+            )
+            self.ctx.logger.warning(
+                "%d orders of %d items that cannot be fetched (deleted or forbidden) count "
+                "under 'other listings'",
+                sales,
+                len(lost),
+            )
+
         days: set = set()
         for i in range(0, len(found), ROWS_PER_WRITE):
             chunk = found[i : i + ROWS_PER_WRITE]
@@ -167,6 +201,7 @@ class SellerSync:
             days |= touched
             self.ctx.add_records(len(chunk))
             self.ctx.raise_if_cancelled()
+        await asyncio.to_thread(self._write, link_order_items, self.tenant_id)
 
         with self.engine.connect() as conn:
             known = (
@@ -194,14 +229,50 @@ class SellerSync:
             self.ctx.add_records(1)
 
         await asyncio.gather(*(one(ext, lid) for ext, lid in known))
+        # The window's days are rebuilt as one range; days before it that an updated order
+        # touched (an old order cancelled today) are marked and rebuilt on their own.
+        window_first = start.astimezone(zone(tz)).date()
+        main_from = min([first_day, *(d for d in days if d >= window_first)])
+        outside = sorted(d for d in days if d < main_from)
         return {
-            "listings": len(rows),
+            "listings": len(ids),
             "orders": len(found),
+            "updatedOrders": len(updated),
+            "updatedOrdersRequests": updated_requests,
+            "unknownItemsFetched": len(missing) - len(unknown_errors),
+            "otherListingsItems": len(unknown_errors),
             "visitDays": visit_days,
             "itemErrors": item_errors[:20],
             "visitErrors": visit_errors[:20],
-            "daysTouched": {"from": min([first_day, *days]).isoformat(), "to": today.isoformat()},
+            "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
+            "extraDays": [[a.isoformat(), b.isoformat()] for a, b in day_spans(outside)],
         }
+
+    async def _save_listings(self, bodies: list[dict], acct, tz: str, now) -> None:
+        rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
+        for i in range(0, len(rows), ROWS_PER_WRITE):
+            await asyncio.to_thread(
+                self._write,
+                upsert,
+                listings,
+                rows[i : i + ROWS_PER_WRITE],
+                ["tenant_id", "external_id"],
+                LISTING_COLUMNS,
+            )
+        self.ctx.add_records(len(rows))
+
+    def _stored_ids(self, wanted: set[str]) -> set[str]:
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(listings.c.external_id).where(
+                        listings.c.tenant_id == self.tenant_id,
+                        listings.c.external_id.in_(sorted(wanted)),
+                    )
+                ).scalars()
+            )
 
     def _write(self, fn, *args):
         with self.engine.begin() as conn:
@@ -252,18 +323,21 @@ def register(registry: Registry, settings: Settings) -> None:
             raise
         _record(ctx, p.tenantId)
         span = result["daysTouched"]
-        rebuild = queue.enqueue_many(
+        spans = [(span["from"], span["to"]), *[tuple(x) for x in result["extraDays"]]]
+        rebuilds = queue.enqueue_many(
             [
                 JobSpec(
                     "rebuild_daily_metrics",
-                    {"tenantId": p.tenantId, "from": span["from"], "to": span["to"]},
+                    {"tenantId": p.tenantId, "from": a, "to": b},
                     tenant_id=p.tenantId,
                     scheduled_for=ctx.scheduled_for,
-                    unique_key=f"rebuild:{p.tenantId}:{span['from']}:{span['to']}",
+                    unique_key=f"rebuild:{p.tenantId}:{a}:{b}",
                 )
+                for a, b in spans
             ]
-        )[0]
-        result["rebuildJobId"] = rebuild.id
+        )
+        result["rebuildJobId"] = rebuilds[0].id
+        result["rebuildJobIds"] = [r.id for r in rebuilds]
         if SCORE_TYPE in registry:  # behind the rebuild, under the same tenant lock
             result["scoreJobId"] = queue.enqueue_many(
                 [
@@ -289,6 +363,21 @@ def register(registry: Registry, settings: Settings) -> None:
             description="Sync listings, orders and visits from Mercado Livre.",
         )
     )
+
+
+def chain_progress(get_job, sync: dict, score_registered: bool = True) -> tuple[int, int]:
+    """(steps done, steps in all) of a sync and the jobs it queues: the sync, its
+    rebuild(s), its score. Before the sync ends its rebuilds are counted as one."""
+    result = sync.get("result") or {}
+    follow = list(result.get("rebuildJobIds") or [])
+    if not follow and result.get("rebuildJobId"):
+        follow = [result["rebuildJobId"]]
+    if result.get("scoreJobId"):
+        follow.append(result["scoreJobId"])
+    expected = max(len(follow), 1 + int(score_registered))
+    done = int(sync["status"] == "completed")
+    done += sum(1 for jid in follow if get_job(jid)["status"] == "completed")
+    return done, 1 + expected
 
 
 def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:

@@ -11,6 +11,8 @@ get the lock, see `token_version` moved on and use the new token.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +28,17 @@ from superseller.mercadolivre.errors import MLError, ReauthRequired, parse_error
 
 log = logging.getLogger("superseller.mercadolivre.tokens")
 EARLY = timedelta(minutes=5)  # refresh a little before expiry
+
+
+def backoff_delay(err: MLError, attempt: int, base_s: float, cap_s: float) -> float:
+    """How long to wait before try `attempt + 1`: Retry-After when sent, else exponential
+    back-off with ±50% jitter."""
+    if err.retry_after is not None:
+        return err.retry_after
+    return min(cap_s, base_s * 2 ** (attempt - 1)) * (0.5 + random.random())
+
+
+_sleep = time.sleep  # tests record the waits through this
 
 
 class TokenCipher:
@@ -52,17 +65,43 @@ class OAuthApp:
     client_id: str
     client_secret: str
     redirect_uri: str = ""
+    # The token endpoint answers 429 `local_rate_limited` and 5xx like any other: the
+    # same back-off as the API client (Retry-After when sent, else exponential + jitter).
+    max_tries: int = 8
+    backoff_base_s: float = 0.25
+    backoff_cap_s: float = 20.0
 
-    def token_request(self, form: dict) -> dict:
+    def token_call(self, form: dict) -> dict:
+        """One POST to /oauth/token; a network failure becomes MLError status 0."""
         data = {"client_id": self.client_id, "client_secret": self.client_secret, **form}
-        with httpx.Client(base_url=self.api_url, timeout=20) as http:
-            resp = http.post("/oauth/token", data=data, headers={"accept": "application/json"})
+        try:
+            with httpx.Client(base_url=self.api_url, timeout=20) as http:
+                resp = http.post("/oauth/token", data=data, headers={"accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise MLError(0, "network_error", type(exc).__name__) from None
         if resp.status_code != 200:
             err = parse_error(resp)
             if err.code == "invalid_grant":
                 raise ReauthRequired(err.status, err.code, err.message)
             raise err
         return resp.json()
+
+    def with_retries(self, call):
+        """Run `call()` again after a 429, 5xx or network error, with back-off."""
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                return call()
+            except ReauthRequired:
+                raise
+            except MLError as err:
+                if not (err.retryable or err.status == 0) or attempt >= self.max_tries:
+                    raise
+                telemetry.RETRIES.inc()
+                _sleep(backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s))
+        raise AssertionError("unreachable")
+
+    def token_request(self, form: dict) -> dict:
+        return self.with_retries(lambda: self.token_call(form))
 
     def exchange_code(self, code: str, code_verifier: str | None = None) -> dict:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
@@ -71,7 +110,8 @@ class OAuthApp:
         return self.token_request(form)
 
     def refresh(self, refresh_token: str) -> dict:
-        return self.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        """One refresh call (the caller retries: it holds a lock while calling)."""
+        return self.token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
 
 class TokenStore:
@@ -114,7 +154,12 @@ class TokenStore:
         return self.cipher.decrypt(row.access_token_enc), row.token_version
 
     def refresh(self, seen_version: int) -> tuple[str, int]:
-        """Refresh unless someone already did since `seen_version` (single-flight)."""
+        """Refresh unless someone already did since `seen_version` (single-flight). A 429
+        or 5xx from the token endpoint is retried with back-off, the lock released
+        while waiting (on SQLite it is the database's one write lock)."""
+        return self.app.with_retries(lambda: self._refresh_once(seen_version))
+
+    def _refresh_once(self, seen_version: int) -> tuple[str, int]:
         failure: ReauthRequired | None = None
         with self.engine.begin() as conn:
             row = self._row(conn, lock=True)
@@ -152,7 +197,14 @@ class TokenStore:
 
 
 def save_tokens(
-    conn, account_id: int, tokens: dict, cipher: TokenCipher, now: datetime, version: int
+    conn,
+    account_id: int,
+    tokens: dict,
+    cipher: TokenCipher,
+    now: datetime,
+    version: int,
+    status: str = "connected",
+    status_reason: str | None = None,
 ) -> None:
     if "refresh_token" not in tokens:
         raise MLError(
@@ -168,8 +220,8 @@ def save_tokens(
             refresh_token_enc=cipher.encrypt(tokens["refresh_token"]),
             expires_at=now + timedelta(seconds=int(tokens["expires_in"])),
             token_version=version,
-            status="connected",
-            status_reason=None,
+            status=status,
+            status_reason=status_reason,
             last_refresh_at=now,
             updated_at=now,
         )

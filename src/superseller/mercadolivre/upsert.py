@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -85,11 +85,13 @@ def listing_rows(
                 "sold_quantity": b.get("sold_quantity"),
                 "permalink": b.get("permalink"),
                 "thumbnail": b.get("thumbnail"),
-                "pictures_count": len(b.get("pictures") or []),
+                # Absent (an `attributes=` projection, the cross-border item shape) is
+                # unknown, NULL: never "no pictures".
+                "pictures_count": _count(b, "pictures"),
                 "listing_type": b.get("listing_type_id"),
                 "category_id": b.get("category_id"),
                 "health": b.get("health"),
-                "attributes_count": len(b.get("attributes") or []),
+                "attributes_count": _count(b, "attributes"),
                 "video_id": b.get("video_id"),
                 "date_created": created,
                 "created_local_date": created.astimezone(zone(tz)).date() if created else None,
@@ -136,7 +138,8 @@ def save_orders(
                 "paid_amount": _money(o.get("paid_amount")),
                 "currency": o.get("currency_id"),
                 "buyer_id": _int((o.get("buyer") or {}).get("id")),
-                "last_updated": parse_time(o.get("last_updated")),
+                # `date_last_updated` is what `order.date_last_updated.from` filters on.
+                "last_updated": parse_time(o.get("date_last_updated") or o.get("last_updated")),
                 "created_at": now,
                 "updated_at": now,
             }
@@ -172,6 +175,7 @@ def save_orders(
                     "title": (it["item"].get("title") or "")[:300],
                     "quantity": int(it["quantity"]),
                     "unit_price": _money(it["unit_price"]),
+                    "currency": it.get("currency_id") or o.get("currency_id"),
                 }
             )
     upsert(
@@ -179,9 +183,31 @@ def save_orders(
         order_items,
         items,
         ["order_id", "line"],
-        ["listing_external_id", "listing_id", "title", "quantity", "unit_price"],
+        ["listing_external_id", "listing_id", "title", "quantity", "unit_price", "currency"],
     )
     return written, days
+
+
+def link_order_items(conn: Connection, tenant_id: str) -> int:
+    """Attach order lines to listings synced after them (an item fetched because it sold)."""
+    match = (
+        select(listings.c.id)
+        .where(
+            listings.c.tenant_id == tenant_id,
+            listings.c.external_id == order_items.c.listing_external_id,
+        )
+        .scalar_subquery()
+    )
+    stmt = (
+        update(order_items)
+        .where(
+            order_items.c.listing_id.is_(None),
+            order_items.c.order_id.in_(select(orders.c.id).where(orders.c.tenant_id == tenant_id)),
+            match.is_not(None),
+        )
+        .values(listing_id=match)
+    )
+    return max(conn.execute(stmt).rowcount, 0)
 
 
 def visit_rows(
@@ -206,6 +232,11 @@ def visit_rows(
 
 def save_visits(conn: Connection, rows: list[dict]) -> int:
     return upsert(conn, listing_visits_daily, rows, ["tenant_id", "listing_id", "date"], ["visits"])
+
+
+def _count(body: dict, key: str) -> int | None:
+    value = body.get(key)
+    return len(value) if isinstance(value, list) else None
 
 
 def _int(v: Any) -> int | None:

@@ -14,7 +14,12 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from superseller.db.schema import listing_metrics_daily, listings, tenant_metrics_daily
+from superseller.db.schema import (
+    listing_metrics_daily,
+    listings,
+    tenant_currency_daily,
+    tenant_metrics_daily,
+)
 from superseller.jobs.cron import zone
 
 
@@ -95,8 +100,28 @@ def overview(
                 "visits": r.visits if r else None,
             }
         )
+    cur_rows = {}
+    with engine.connect() as conn:
+        c = tenant_currency_daily
+        for r in conn.execute(
+            select(
+                c.c.currency,
+                func.sum(c.c.orders).label("orders"),
+                func.sum(c.c.revenue).label("revenue"),
+            )
+            .where(c.c.tenant_id == tenant_id, c.c.date.between(start, end))
+            .group_by(c.c.currency)
+            .order_by(c.c.currency)
+        ):
+            cur_rows[r.currency] = {"orders": int(r.orders), "revenue": _num(r.revenue)}
     return {
         "period": {"from": start.isoformat(), "to": end.isoformat(), "days": length},
+        "currency": "BRL",  # the cards; sales in any other currency are apart, never added
+        "otherCurrencies": [{"currency": k, **v} for k, v in cur_rows.items()],
+        "otherListings": {  # sales of items that are not synced listings, inside the cards
+            "orders": sum(r.other_orders for r in current),
+            "revenue": float(sum((Decimal(str(r.other_revenue)) for r in current), Decimal(0))),
+        },
         "previousPeriod": {"from": prev_start.isoformat(), "to": prev_end.isoformat()},
         "cards": {
             k: {"value": cur[k], "previous": prev[k], "changePct": _change(cur[k], prev[k])}

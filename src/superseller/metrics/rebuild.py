@@ -22,13 +22,18 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, delete, func, select, text
 
 from superseller.db.engine import is_postgres
-from superseller.db.schema import listing_metrics_daily, listings, tenant_metrics_daily
+from superseller.db.schema import (
+    listing_metrics_daily,
+    listings,
+    tenant_currency_daily,
+    tenant_metrics_daily,
+)
 from superseller.db.types import UTCDateTime
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import zone
 from superseller.jobs.errors import JobError
 from superseller.limits import LimitError, check_date
-from superseller.metrics.rules import COUNTED_ORDER_STATUSES, MAX_RANGE_DAYS
+from superseller.metrics.rules import COUNTED_ORDER_STATUSES, MAIN_CURRENCY, MAX_RANGE_DAYS
 from superseller.tenants import get_tenant
 
 CHUNK_DAYS = 31
@@ -98,38 +103,62 @@ WHERE listing_metrics_daily.orders {ne} excluded.orders
    OR listing_metrics_daily.avg_ticket {ne} excluded.avg_ticket
 """
 
+# Tenant totals count every sale in the tenant's currency, of synced listings or not: a
+# sale of an item that is no longer a listing (deleted, 403) stays in the totals, and is
+# also shown apart as the "other listings" bucket. Sales in another currency go to
+# tenant_currency_daily instead: never added into the BRL figures.
 _ROLLUP_SQL = """
 INSERT INTO tenant_metrics_daily
-    (tenant_id, date, orders, units_sold, revenue, visits, orders_with_visits, updated_at)
-SELECT :tenant, days.d, COALESCE(o.orders, 0), COALESCE(m.units, 0), COALESCE(m.revenue, 0),
-       m.visits, COALESCE(m.orders_with_visits, 0), :now
+    (tenant_id, date, orders, units_sold, revenue, visits, orders_with_visits,
+     other_orders, other_revenue, updated_at)
+SELECT :tenant, days.d, COALESCE(s.orders, 0), COALESCE(s.units, 0), COALESCE(s.revenue, 0),
+       m.visits, COALESCE(m.orders_with_visits, 0),
+       COALESCE(s.other_orders, 0), COALESCE(s.other_revenue, 0), :now
 FROM ({days}) AS days
 LEFT JOIN (
-    SELECT date, SUM(units_sold) AS units, SUM(revenue) AS revenue, SUM(visits) AS visits,
+    SELECT date, SUM(visits) AS visits,
            SUM(CASE WHEN visits IS NOT NULL THEN orders ELSE 0 END) AS orders_with_visits
     FROM listing_metrics_daily
     WHERE tenant_id = :tenant AND date BETWEEN :start AND :end
     GROUP BY date
 ) AS m ON m.date = days.d
 LEFT JOIN (
-    SELECT created_local_date AS d, COUNT(*) AS orders
-    FROM orders
-    WHERE tenant_id = :tenant AND status IN ({statuses})
-      AND created_local_date BETWEEN :start AND :end
-      AND EXISTS (SELECT 1 FROM order_items oi WHERE oi.order_id = orders.id
-                  AND oi.listing_id IS NOT NULL)
-    GROUP BY created_local_date
-) AS o ON o.d = days.d
+    SELECT o.created_local_date AS d, COUNT(DISTINCT o.id) AS orders,
+           SUM(oi.quantity) AS units, ROUND(SUM(oi.quantity * oi.unit_price), 2) AS revenue,
+           COUNT(DISTINCT CASE WHEN oi.listing_id IS NULL THEN o.id END) AS other_orders,
+           ROUND(SUM(CASE WHEN oi.listing_id IS NULL THEN oi.quantity * oi.unit_price
+                          ELSE 0 END), 2) AS other_revenue
+    FROM orders o JOIN order_items oi ON oi.order_id = o.id
+    WHERE o.tenant_id = :tenant AND o.status IN ({statuses})
+      AND o.created_local_date BETWEEN :start AND :end
+      AND COALESCE(oi.currency, o.currency, '{currency}') = '{currency}'
+    GROUP BY o.created_local_date
+) AS s ON s.d = days.d
 WHERE true
 ON CONFLICT (tenant_id, date) DO UPDATE SET
     orders = excluded.orders, units_sold = excluded.units_sold, revenue = excluded.revenue,
     visits = excluded.visits, orders_with_visits = excluded.orders_with_visits,
+    other_orders = excluded.other_orders, other_revenue = excluded.other_revenue,
     updated_at = excluded.updated_at
 WHERE tenant_metrics_daily.orders {ne} excluded.orders
    OR tenant_metrics_daily.units_sold {ne} excluded.units_sold
    OR tenant_metrics_daily.revenue {ne} excluded.revenue
    OR tenant_metrics_daily.visits {ne} excluded.visits
    OR tenant_metrics_daily.orders_with_visits {ne} excluded.orders_with_visits
+   OR tenant_metrics_daily.other_orders {ne} excluded.other_orders
+   OR tenant_metrics_daily.other_revenue {ne} excluded.other_revenue
+"""
+
+_OTHER_CURRENCIES_SQL = """
+INSERT INTO tenant_currency_daily
+    (tenant_id, date, currency, orders, units_sold, revenue, updated_at)
+SELECT CAST(:tenant AS VARCHAR(36)), o.created_local_date, COALESCE(oi.currency, o.currency),
+       COUNT(DISTINCT o.id), SUM(oi.quantity), ROUND(SUM(oi.quantity * oi.unit_price), 2), :now
+FROM orders o JOIN order_items oi ON oi.order_id = o.id
+WHERE o.tenant_id = :tenant AND o.status IN ({statuses})
+  AND o.created_local_date BETWEEN :start AND :end
+  AND COALESCE(oi.currency, o.currency, '{currency}') <> '{currency}'
+GROUP BY o.created_local_date, COALESCE(oi.currency, o.currency)
 """
 
 
@@ -188,10 +217,14 @@ def rebuild_daily_metrics(
         "days": _DAYS[dialect],
         "ne": _CHANGED[dialect],
         "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
+        "currency": MAIN_CURRENCY,
     }
     sql = text(_REBUILD_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
     first_build = text(_INSERT_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
     rollup = text(_ROLLUP_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
+    other_currencies = text(_OTHER_CURRENCIES_SQL.format(**parts)).bindparams(
+        bindparam("now", type_=UTCDateTime)
+    )
     began = time.perf_counter()
     upserted = 0
     now = clock.now()
@@ -229,6 +262,13 @@ def rebuild_daily_metrics(
             )  # a replaced chunk was just emptied: no need to look
             upserted += max(conn.execute(first_build if empty else sql, params).rowcount, 0)
             conn.execute(rollup, params)  # the overview's per-day totals, same transaction
+            conn.execute(
+                delete(tenant_currency_daily).where(
+                    tenant_currency_daily.c.tenant_id == tenant_id,
+                    tenant_currency_daily.c.date.between(chunk_start, chunk_end),
+                )
+            )
+            conn.execute(other_currencies, params)
         chunk_start = chunk_end + timedelta(days=1)
     with engine.connect() as conn:
         max_date = conn.execute(
@@ -275,6 +315,19 @@ def _serialize_tenant(conn, tenant_id: str) -> None:
 
 def _day_param(d: date, engine: Engine):
     return d if is_postgres(engine) else d.isoformat()
+
+
+def day_spans(days: set[date] | list[date], max_days: int = MAX_RANGE_DAYS) -> list[tuple]:
+    """Days to rebuild, as few (first, last) ranges as possible: consecutive days join,
+    and no range is longer than `max_days`. A sync marks the days an update touched
+    (an old order cancelled today) this way, however far apart they are."""
+    spans: list[list[date]] = []
+    for d in sorted(set(days)):
+        if spans and (d - spans[-1][1]).days == 1 and (d - spans[-1][0]).days < max_days:
+            spans[-1][1] = d
+        else:
+            spans.append([d, d])
+    return [(a, b) for a, b in spans]
 
 
 def local_today(tz_name: str, now: datetime) -> date:

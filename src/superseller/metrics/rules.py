@@ -14,3 +14,5 @@ Revenue is the sum of quantity x unit price of the order's items (no shipping).
 from superseller.limits import MAX_RANGE_DAYS  # noqa: F401 - re-exported; limits is its home
 
 COUNTED_ORDER_STATUSES = ("paid", "partially_refunded")
+# Tenant totals are in this currency; sales in any other are kept apart, never mixed in.
+MAIN_CURRENCY = "BRL"

@@ -51,6 +51,35 @@ class Faults:
     latency_ms: float = 0.0
     requests_per_s: float = 0.0  # 0 = no limit
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
+    token_429: int = 0  # the next N calls to /oauth/token answer 429 local_rate_limited
+    token_retry_after_s: float | None = None  # ...with this Retry-After (None: without)
+    scroll_invalid: int = 0  # the next N scan continuations answer 400 invalid.scroll.id
+
+
+SEARCH_ORDERS = [
+    {"id": f"{key}_{way}", "name": f"Order by {key.replace('_', ' ')} {name}"}
+    for key in ("stop_time", "start_time", "available_quantity", "price", "last_updated")
+    for way, name in (("asc", "ascending"), ("desc", "descending"))
+] + [{"id": "inventory_id_asc", "name": "Order by inventory id ascending"}]
+
+
+def _scroll_id() -> str:
+    """Shaped like the real ones (three base64 parts joined by ':')."""
+    parts = [secrets.token_bytes(n) for n in (12, 18, 40)]
+    return ":".join(base64.b64encode(p).decode() for p in parts)
+
+
+def _policy_403_body() -> dict:
+    return {
+        "message": "At least one policy returned UNAUTHORIZED",
+        "error": "PA_UNAUTHORIZED_RESULT_FROM_POLICIES",
+        "status": 403,
+        "cause": [],
+    }
+
+
+def _policy_403() -> JSONResponse:
+    return JSONResponse(_policy_403_body(), status_code=403)
 
 
 def _s256(verifier: str) -> str:
@@ -75,11 +104,38 @@ class SandboxState:
     latest_refresh: dict[int, str] = field(default_factory=dict)  # user -> only valid token
     revoked: set[int] = field(default_factory=set)
     scrolls: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # Orders changed after their creation (the "old orders change" mode):
+    # id -> (new status, when); they then carry the new status and date_last_updated.
+    order_changes: dict[int, tuple[str, datetime]] = field(default_factory=dict)
+    hidden_items: set[str] = field(default_factory=set)  # not in items/search, fetchable
+    deleted_items: set[str] = field(default_factory=set)  # 404 everywhere
+    forbidden_items: set[str] = field(default_factory=set)  # 403 PolicyAgent in multiget
+    invalid_grants: int = 0  # alternates the two real invalid_grant bodies
+    login_as: int | None = None  # the next authorization approves this user (then resets)
     stats: dict[str, int] = field(
         default_factory=lambda: {"requests": 0, "refreshes": 0, "429": 0, "500": 0}
     )
     _bucket: list[float] = field(default_factory=lambda: [0.0, 0.0])
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current_order(self, o: dict) -> dict:
+        """The order as it is now: a change made later shows in status and update dates."""
+        change = self.order_changes.get(o["id"])
+        if change is None:
+            return o
+        status, when = change
+        paid = o["total_amount"] if status == "paid" else 0
+        if status == "partially_refunded":
+            paid = round(o["total_amount"] / 2, 2)
+        return {
+            **o,
+            "status": status,
+            "paid_amount": paid,
+            "tags": [t for t in o["tags"] if t != "paid"],
+            "last_updated": data.order_time(when),
+            "date_last_updated": data.utc_time(when),
+            "_updated": when,
+        }
 
     def now(self) -> datetime:
         if self.frozen_at is not None:
@@ -124,6 +180,18 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                 state._bucket[:] = [tokens if limited else tokens - 1, now]
             roll = state.rng.random()
             with_retry_after = state.rng.random() < f.retry_after_share
+        if path == "/oauth/token" and f.token_429 > 0:
+            with state.lock:
+                f.token_429 -= 1
+                state.stats["429"] += 1
+            headers = (
+                {"Retry-After": f"{f.token_retry_after_s:g}"}
+                if f.token_retry_after_s is not None
+                else None
+            )
+            return JSONResponse(
+                {"status": 429, "error": "local_rate_limited"}, status_code=429, headers=headers
+            )
         if f.latency_ms:
             await asyncio.sleep(f.latency_ms / 1000)
         if limited or roll < f.rate_429:
@@ -156,8 +224,11 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
     ):
         if client_id != state.client_id or response_type != "code" or not redirect_uri:
             return err(400, "invalid_request", "bad authorization request")
-        code = f"TG-{secrets.token_hex(10)}-{spec.user_id}"
-        state.codes[code] = spec.user_id
+        with state.lock:
+            user = state.login_as or spec.user_id
+            state.login_as = None
+        code = f"TG-{secrets.token_hex(10)}-{user}"
+        state.codes[code] = user
         challenge = request.query_params.get("code_challenge")
         if challenge:  # PKCE (S256): the exchange must present the matching verifier
             state.challenges[code] = challenge
@@ -168,13 +239,14 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
     @app.post("/oauth/token")
     async def token(request: Request):
         form = await request.form()
-        invalid = {
-            "error_description": "Error validating grant. Your authorization code or "
-            "refresh token may be expired or it was already used",
-            "error": "invalid_grant",
-            "status": 400,
-            "cause": [],
-        }
+        # Both real shapes: the documented `error_description`, and `message` (seen live).
+        text = (
+            "Error validating grant. Your authorization code or "
+            "refresh token may be expired or it was already used"
+        )
+        state.invalid_grants += 1
+        key = "error_description" if state.invalid_grants % 2 else "message"
+        invalid = {key: text, "error": "invalid_grant", "status": 400, "cause": []}
         if (
             form.get("client_id") != state.client_id
             or form.get("client_secret") != state.client_secret
@@ -224,7 +296,11 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         if who != user_id:
             return err(403, "forbidden", "access to the requested resource is forbidden")
         q = request.query_params
-        ids = [data.item_id(spec, i) for i in range(spec.listings)]
+        ids = [
+            x
+            for x in (data.item_id(spec, i) for i in range(spec.listings))
+            if x not in state.hidden_items and x not in state.deleted_items
+        ]
         status = q.get("status")
         if status:
             ids = [x for x in ids if data.item(spec, data.item_index(spec, x))["status"] == status]
@@ -240,22 +316,30 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             now = time.time()
             scroll = q.get("scroll_id")
             if scroll:
-                entry = state.scrolls.pop(scroll, None)
-                if entry is None or entry[1] < now:
-                    return err(404, "not_found", "scroll_id expired or unknown")
+                with state.lock:
+                    entry = state.scrolls.pop(scroll, None)
+                    injected = state.faults.scroll_invalid > 0
+                    if injected:
+                        state.faults.scroll_invalid -= 1
+                if injected or entry is None or entry[1] < now:
+                    # The docs' error table: an expired or malformed scroll is a 400.
+                    return err(400, "invalid.scroll.id", "Invalid scroll_id")
                 pos = entry[0]
             else:
                 pos = 0
             page = ids[pos : pos + limit]
-            new_scroll = None
+            new_scroll = ""  # the end: empty results and an empty scroll_id
             if page:
-                new_scroll = secrets.token_urlsafe(24)
+                new_scroll = _scroll_id()
                 state.scrolls[new_scroll] = (pos + len(page), now + state.scroll_ttl_s)
             return {
                 "seller_id": str(user_id),
-                "results": page,
-                "scroll_id": new_scroll,
+                "query": None,
                 "paging": {**paging, "limit": limit},
+                "results": page,
+                "orders": [SEARCH_ORDERS[0]],
+                "available_orders": SEARCH_ORDERS,
+                "scroll_id": new_scroll,
             }
         if offset >= 1000 or offset + limit > 1000:
             return err(400, "bad_request", "offset must be lower than 1000; use search_type=scan")
@@ -264,20 +348,139 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             "query": None,
             "paging": {**paging, "offset": offset, "limit": limit},
             "results": ids[offset : offset + limit],
-            "orders": [{"id": "stop_time_asc", "name": "Order by stop time ascending"}],
+            "orders": [SEARCH_ORDERS[0]],
+            "available_orders": SEARCH_ORDERS,
         }
 
     def public_item(i: int) -> dict:
         return {k: v for k, v in data.item(spec, i).items() if not k.startswith("_")}
+
+    def index_of(ext: str) -> int | None:
+        return None if ext in state.deleted_items else data.item_index(spec, ext)
+
+    @app.get("/users/me")
+    async def users_me(request: Request):
+        who = owner(request)
+        if isinstance(who, JSONResponse):
+            return who
+        return {
+            "id": who,
+            "nickname": spec.nickname,
+            "registration_date": "2019-03-11T10:02:27.000-04:00",
+            "first_name": "Loja",
+            "last_name": "Sandbox",
+            "country_id": "BR",
+            "email": f"{spec.nickname.lower()}@sandbox.invalid",
+            "identification": {"type": "CNPJ", "number": "00000000000191"},
+            "address": {
+                "state": "BR-SP",
+                "city": "São Paulo",
+                "address": "Rua Teste 123",
+                "zip_code": "05422000",
+            },
+            "phone": {
+                "area_code": "11",
+                "number": "99999-0000",
+                "extension": "",
+                "verified": False,
+            },
+            "alternative_phone": {"area_code": "", "number": "", "extension": ""},
+            "user_type": "normal",
+            "tags": ["normal", "messages_as_seller"],
+            "logo": None,
+            "points": 100,
+            "site_id": "MLB",
+            "permalink": f"http://perfil.mercadolivre.com.br/{spec.nickname}",
+            "seller_experience": "ADVANCED",
+            "seller_reputation": {
+                "level_id": "5_green",
+                "power_seller_status": None,
+                "transactions": {
+                    "period": "historic",
+                    "total": 0,
+                    "completed": 0,
+                    "canceled": 0,
+                    "ratings": {"positive": 0, "negative": 0, "neutral": 0},
+                },
+            },
+            "buyer_reputation": {
+                "canceled_transactions": 0,
+                "transactions": {
+                    "period": "historic",
+                    "total": None,
+                    "completed": None,
+                    "canceled": {"total": None, "paid": None},
+                    "unrated": {"total": None, "paid": None},
+                    "not_yet_rated": {"total": None, "paid": None, "units": None},
+                },
+                "tags": [],
+            },
+            "status": {"site_status": "active"},
+        }
+
+    @app.get("/items/visits")
+    async def item_visits(request: Request):
+        """One id only; the total of [date_from, date_to] (the docs' error table)."""
+        who = owner(request)
+        if isinstance(who, JSONResponse):
+            return who
+        q = request.query_params
+        wanted = [x for x in q.get("ids", "").split(",") if x]
+        if len(wanted) != 1:
+            return err(400, "validation_parameters", "maximum amount of items to query is 1")
+        i = index_of(wanted[0])
+        if i is None:
+            return err(400, "bad_request", f"Invalid item ID format: {wanted[0]}")
+        try:
+            first = date.fromisoformat(q.get("date_from", ""))
+            last = date.fromisoformat(q.get("date_to", ""))
+        except ValueError:
+            return err(400, "bad_request", "unknown date format")
+        if (last - first).days > 150:
+            return err(
+                400, "bad_request", "invalid time window, should be smaller or equal to 150 days"
+            )
+        now = state.now()
+        total = sum(
+            data.visits_on(spec, i, first + timedelta(days=k), now)
+            for k in range((last - first).days + 1)
+        )
+        return {
+            "item_id": wanted[0],
+            "date_from": f"{first.isoformat()}T00:00:00Z",
+            "date_to": f"{last.isoformat()}T00:00:00Z",
+            "total_visits": total,
+            "visits_detail": [{"company": "mercadolibre", "quantity": total}],
+        }
+
+    @app.get("/visits/items")
+    async def visits_items(request: Request):
+        """Totals of the last two years, `{id: total}`; date parameters are ignored."""
+        who = owner(request)
+        if isinstance(who, JSONResponse):
+            return who
+        now = state.now()
+        today = now.astimezone(BRT).date()
+        out = {}
+        for ext in [x for x in request.query_params.get("ids", "").split(",") if x][:50]:
+            i = index_of(ext)
+            if i is not None:
+                out[ext] = sum(
+                    data.visits_on(spec, i, today - timedelta(days=k), now)
+                    for k in range(spec.history_days + 2)
+                )
+        return out
 
     @app.get("/items/{item_id}")
     async def get_item(item_id: str, request: Request):
         who = owner(request)
         if isinstance(who, JSONResponse):
             return who
-        i = data.item_index(spec, item_id)
+        i = index_of(item_id)
         if i is None:
             return err(404, "not_found", f"Item with id {item_id} not found")
+        if item_id in state.forbidden_items:
+            return _policy_403()
         return public_item(i)
 
     @app.get("/items")
@@ -291,12 +494,13 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         attrs = [a for a in request.query_params.get("attributes", "").split(",") if a]
         out = []
         for ext in wanted:
-            i = data.item_index(spec, ext)
+            i = index_of(ext)
             if i is None:
                 out.append(
                     {
                         "code": 404,
                         "body": {
+                            "id": ext,
                             "message": f"Item with id {ext} not found",
                             "error": "not_found",
                             "status": 404,
@@ -304,6 +508,9 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                         },
                     }
                 )
+                continue
+            if ext in state.forbidden_items:
+                out.append({"code": 403, "body": {"id": ext, **_policy_403_body()}})
                 continue
             body = public_item(i)
             if attrs:
@@ -361,7 +568,7 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         if limit > 51:
             return err(400, "bad_request", "Limit must be a lower or equal than 51")
 
-        def hour_floor(name: str, default: datetime) -> datetime | JSONResponse:
+        def hour_floor(name: str, default: datetime | None) -> datetime | None | JSONResponse:
             raw = q.get(name)
             if not raw:
                 return default
@@ -371,12 +578,30 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                 return err(400, "bad_request", f"invalid date in {name}")
             return dt.replace(minute=0, second=0, microsecond=0)  # the API keeps the hour only
 
+        now = state.now()
         start = hour_floor("order.date_created.from", spec.history_start)
-        end = hour_floor("order.date_created.to", state.now())
-        for v in (start, end):
+        end = hour_floor("order.date_created.to", now)
+        upd_from = hour_floor("order.date_last_updated.from", None)
+        upd_to = hour_floor("order.date_last_updated.to", now)
+        for v in (start, end, upd_from, upd_to):
             if isinstance(v, JSONResponse):
                 return v
-        found = data.orders_between(spec, start, end + timedelta(microseconds=1), state.now())
+        if upd_from is not None:  # unchanged orders were last updated 3 s after creation
+            start = max(start, upd_from - timedelta(hours=1))
+        found = [
+            state.current_order(o)
+            for o in data.orders_between(spec, start, end + timedelta(microseconds=1), now)
+        ]
+        if upd_from is not None:
+            # An order's last update is its creation (+3 s) unless it changed later.
+            changed = [
+                state.current_order(o)
+                for o in data.orders_by_id(spec, list(state.order_changes), now)
+            ]
+            recent = {o["id"]: o for o in found}
+            recent.update({o["id"]: o for o in changed})
+            stop = upd_to + timedelta(microseconds=1)
+            found = [o for o in recent.values() if upd_from <= o["_updated"] < stop]
         wanted = q.get("order.status")
         if wanted:
             found = [o for o in found if o["status"] in wanted.split(",")]
@@ -386,12 +611,48 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             {k: v for k, v in o.items() if not k.startswith("_")}
             for o in found[offset : offset + limit]
         ]
+        sorts = {"date_asc": "Date ascending", "date_desc": "Date descending"}
         return {
+            "query": None,
             "results": page,
+            "sort": {"id": sort, "name": sorts.get(sort, sort)},
+            "available_sorts": [{"id": k, "name": v} for k, v in sorts.items() if k != sort],
+            "filters": [],
             "paging": {"total": len(found), "offset": offset, "limit": limit},
-            "sort": {"id": sort},
             "display": "complete",
         }
+
+    @app.post("/_sandbox/change-orders")
+    async def change_orders(request: Request):
+        """Change orders older than `older_than_days` now (the "old orders change" mode):
+        the newest `count` paid ones before that age get `status` (cancelled |
+        partially_refunded), or the orders `ids`."""
+        body = await request.json()
+        status = body.get("status", "cancelled")
+        now = state.now()
+        before = now - timedelta(days=float(body.get("older_than_days", 40)))
+        ids = [int(x) for x in body.get("ids") or []]
+        if not ids:
+            # The newest orders older than the cut-off (just outside a sync window).
+            candidates = data.orders_between(spec, before - timedelta(days=7), before, now)
+            ids = [
+                o["id"]
+                for o in reversed(candidates)
+                if o["status"] == "paid" and o["id"] not in state.order_changes
+            ][: int(body.get("count", 1))]
+        with state.lock:
+            for oid in ids:
+                state.order_changes[oid] = (status, now)
+        return {"ids": ids, "status": status, "at": now.isoformat()}
+
+    @app.post("/_sandbox/items")
+    async def set_items(request: Request):
+        """Items hidden from items/search (but fetchable), deleted (404) or forbidden (403)."""
+        body = await request.json()
+        state.hidden_items = set(body.get("hidden") or [])
+        state.deleted_items = set(body.get("deleted") or [])
+        state.forbidden_items = set(body.get("forbidden") or [])
+        return {"ok": True}
 
     # -- visits --------------------------------------------------------------
     @app.get("/items/{item_id}/visits/time_window")
@@ -401,7 +662,7 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         who = owner(request)
         if isinstance(who, JSONResponse):
             return who
-        i = data.item_index(spec, item_id)
+        i = index_of(item_id)
         if i is None:
             return err(404, "not_found", "Item not found")
         if item_id in state.faults.visits_fail_ids:
@@ -464,6 +725,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
     async def revoke(request: Request):
         body = await request.json()
         state.revoked.add(int(body.get("user_id", spec.user_id)))
+        return {"ok": True}
+
+    @app.post("/_sandbox/login-as")
+    async def login_as(request: Request):
+        """Another seller logs in at the next authorization (same catalogue, own id)."""
+        state.login_as = int((await request.json())["user_id"])
         return {"ok": True}
 
     @app.post("/_sandbox/advance")

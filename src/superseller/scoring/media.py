@@ -40,7 +40,7 @@ class MediaVerdict:
     @property
     def gallery_label(self) -> str:
         if self.pictures is None:
-            return "fotos não informadas"
+            return "não verificado"
         if self.pictures >= GALLERY_FULL:
             return "galeria robusta"
         if self.pictures >= GALLERY_ENOUGH:

@@ -33,6 +33,9 @@ def _points_phrase(got: int, of: int) -> str:
 def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
     got = sum(c.points for c in crits if c.known)
     of = sum(c.max_points for c in crits if c.known)
+    if not of and key == "midia":  # nothing known: say what is not verified
+        photos = "fotos: não verificado" if f.media.pictures is None else "fotos"
+        return f"Mídia: {photos} e {f.media.clip_phrase}; fora da conta."
     if not of:
         return {
             "performance": "Performance: sem dados de visitas nos últimos 30 dias; "
@@ -42,7 +45,7 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
     if key == "cadastro":
         kind = LISTING_TYPES.get(f.listing_type or "", (f.listing_type or "tipo desconhecido",))
         attrs = (
-            "atributos não informados"
+            "atributos: não verificado (fora da conta)"
             if f.attributes_count is None
             else f"{f.attributes_count} atributos preenchidos"
         )
@@ -52,8 +55,8 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
             f"{attrs}, anúncio {kind[0]} e {price} — {tally}."
         )
     if key == "midia":
-        photos = (
-            "fotos não informadas"
+        photos = (  # unknown (absent from Mercado Livre's answer) is never "no photos"
+            "fotos: não verificado (fora da conta)"
             if f.media.pictures is None
             else f"{f.media.pictures} fotos ({f.media.gallery_label})"
         )

@@ -20,8 +20,10 @@ from superseller.api.deps import services
 from superseller.api.guards import csrf_token
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.limits import LimitError, check_range
+from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -40,6 +42,29 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
 router = APIRouter(include_in_schema=False)
+
+
+def import_steps(request: Request, tenant_id: str) -> tuple[int, int] | None:
+    """(done, total) steps of the first import after connecting (`?importacao=<sync job>`),
+    while it runs; for the overview's "Importando seus dados…" line."""
+    raw = request.query_params.get("importacao", "")
+    if not raw.isdigit() or len(raw) > 18:
+        return None
+    svc = services(request)
+    admin = JobAdmin(svc.engine)
+    try:
+        sync = admin.get(int(raw))
+    except JobNotFound:
+        return None
+    if sync["tenant_id"] != tenant_id or sync["type"] != "sync_mercadolivre":
+        return None
+    if sync["status"] in ("failed", "cancelled"):
+        return None
+    done, total = chain_progress(admin.get, sync, SCORE_TYPE in svc.registry)
+    return (done, total) if done < total else None
+
+
+templates.env.globals["import_steps"] = import_steps
 
 
 class LoginRequired(Exception):
