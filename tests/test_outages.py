@@ -244,6 +244,7 @@ def ride_out(engine, fault, tmp_path, seconds: float, schedule: bool = False) ->
             code = _stop(p)
             out[name] = f"exit {code}\n{logs[name].read_text()}"
     assert alive == {"worker": True, "scheduler": True, "serve": True}, out
+    assert all(text_.startswith("exit 0\n") for text_ in out.values()), out  # SIGTERM: clean
 
     # Exactly once: each job completed, ran once (trace) and has one job_logs row of
     # success. (A job may show two attempts: a claim whose answer was lost with the

@@ -4,6 +4,7 @@ and restarted with back-off, and /readyz (503, project error body) and /metrics 
 from __future__ import annotations
 
 import logging
+import threading
 
 import httpx
 
@@ -12,7 +13,9 @@ from superseller.api.deps import Services
 from superseller.cli.serve_cmd import embedded_loops
 from superseller.config import Settings
 from superseller.jobs.clock import SystemClock
+from superseller.jobs.dbwatch import DatabaseWatch
 from superseller.jobs.queue import Queue
+from superseller.jobs.supervise import SupervisedLoop
 from superseller.jobs.worker import Worker
 from tests.support.api import serving_app
 from tests.support.handlers import build_registry
@@ -65,3 +68,46 @@ def test_a_dead_worker_loop_is_restarted_and_readyz_names_it(engine, tmp_path, m
     finally:
         loop.stop()
         loop.join(30)
+
+
+class _Loop:
+    """A stand-in loop driven by the test: what its database calls do is up to the test."""
+
+    def __init__(self):
+        self.watch = DatabaseWatch(logging.getLogger("test.loop"))
+        self.stopped = threading.Event()
+        self.hang = threading.Event()
+        self.release = threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(0.01):
+            if self.hang.is_set():
+                with self.watch.call():  # a call that waits (a held write lock)
+                    self.release.wait(30)
+                self.hang.clear()
+
+    def stop(self):
+        self.release.set()
+        self.stopped.set()
+
+
+def test_loop_states_that_make_readyz_answer_503():
+    part = _Loop()
+    loop = SupervisedLoop("worker", lambda: part, lambda p: p.run(), 1.0, unresponsive_s=0.2)
+    loop.start()
+    try:
+        state = lambda: loop.status()["state"]  # noqa: E731
+        wait_until(lambda: state() == "stalled", timeout=5, message="no progress: stalled")
+        part.watch.ok()
+        assert state() == "ok"
+        part.watch.failed(OSError("connection refused"))
+        unreachable = loop.status()
+        assert unreachable["state"] == "database_unreachable" and unreachable["since"]
+        part.watch.ok()
+        part.hang.set()
+        wait_until(lambda: state() == "database_unresponsive", timeout=5, message="a call waits")
+        part.release.set()
+        wait_until(lambda: state() == "ok", timeout=5, message="the call went through")
+    finally:
+        loop.stop()
+        loop.join(5)

@@ -124,6 +124,7 @@ def embedded_loops(
                 lambda: Scheduler(svc.engine, svc.registry),
                 lambda scheduler: scheduler.run_forever(SCHEDULER_INTERVAL_S),
                 SCHEDULER_EXPECTED_PERIOD_S,
+                unresponsive_s=30.0,  # one pass may catch up thousands of missed ticks
             )
         )
     return loops

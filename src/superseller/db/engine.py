@@ -15,6 +15,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+PG_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def normalize_url(url: str) -> str:
@@ -31,7 +38,15 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # A server that vanished without a word (a partition, not a restart) must fail
+            # calls, not hang them: the loops retry what fails.
+            connect_args=PG_CONNECT_ARGS,
+        )
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 

@@ -18,15 +18,23 @@ import logging
 import threading
 import time
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import exc as sa_exc
 
-# What a database call raises when the database is away: driver errors (wrapped by
-# SQLAlchemy), pool time-outs, and socket errors from a raw psycopg connection.
-DB_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError)
+# What a database call raises when the database is away or stalled: lost or refused
+# connections, a terminated backend, SQLite's "database is locked" (OperationalError,
+# wrapped by SQLAlchemy or raw from psycopg), pool time-outs, socket errors. Not
+# IntegrityError, DataError and the like: those are bugs or bad data, logged as such.
+DB_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    OSError,
+)
 try:  # the LISTEN connection talks psycopg directly
     import psycopg
 
-    DB_ERRORS = (*DB_ERRORS, psycopg.Error)
+    DB_ERRORS = (*DB_ERRORS, psycopg.OperationalError, psycopg.InterfaceError)
 except ImportError:  # pragma: no cover - psycopg is a dependency
     pass
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time as monotonic_time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -68,7 +67,6 @@ class Scheduler:
         self._insert = pg_insert if is_postgres(self.engine) else sqlite_insert
         self._stop = threading.Event()
         self.watch = DatabaseWatch(log)
-        self.last_pass: float | None = None  # wall time of the last pass that got through
 
     # -- the pass ------------------------------------------------------------
     def run_pass(self) -> PassResult:
@@ -99,7 +97,6 @@ class Scheduler:
                 with self.watch.call():
                     result = self.run_pass()
                     delay = self._sleep_time(interval_s)
-                self.last_pass = monotonic_time.time()
                 if result.enqueued or result.missed or result.skipped:
                     log.info("scheduler pass: %s", result)
             except DB_ERRORS:

@@ -143,7 +143,11 @@ class Worker:
         self._reserved = 0  # slots promised to claims in flight
         self._drained = False  # the last claim found fewer due jobs than it asked for
         self._pause = PauseFlag(engine)
-        self.watch = DatabaseWatch(log, cap_s=self.opts.db_retry_cap_s)
+        # A call slower than a quarter of the rescue period counts as a stall: shorter
+        # ones cannot have made anybody's heartbeat look lost.
+        self.watch = DatabaseWatch(
+            log, cap_s=self.opts.db_retry_cap_s, slow_s=self.opts.rescue_after_s / 4
+        )
         self._retry_at = 0.0  # monotonic: no database call before this (back-off)
         self._unrecorded: dict[int, ClaimedJob] = {}  # ended, outcome not yet written
 
