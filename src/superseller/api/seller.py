@@ -20,7 +20,7 @@ from superseller.db.schema import listings as listings_t
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
-from superseller.metrics.freshness import tenant_freshness
+from superseller.metrics.freshness import NOT_CONNECTED, connection_of, tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
     listings_table,
@@ -185,8 +185,9 @@ def refresh(
     while it is queued or running returns the same job."""
     tenant = tenant_of(request, user, tenantId)
     svc = services(request)
-    connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
-    if connection == "not_connected":  # a sync could only fail: say what to do instead
+    if (
+        connection_of(svc.engine, tenant["id"]) == NOT_CONNECTED
+    ):  # a sync could only fail: say what to do instead
         raise ApiError(
             409, "not_connected", "Conecte sua conta do Mercado Livre para atualizar os dados."
         )

@@ -55,6 +55,21 @@ def _local(dt: datetime, tz: str) -> str:
     return dt.astimezone(zone(tz)).strftime("%d/%m às %H:%M")
 
 
+def connection_of(engine: Engine, tenant_id: str) -> str:
+    """`connected`, `reauth_required` or `not_connected` (see the module's doc)."""
+    with engine.connect() as conn:
+        statuses = (
+            conn.execute(
+                select(marketplace_accounts.c.status).where(
+                    marketplace_accounts.c.tenant_id == tenant_id
+                )
+            )
+            .scalars()
+            .all()
+        )
+    return connection_state(list(statuses))
+
+
 def tenant_freshness(
     engine: Engine, tenant_id: str, now: datetime, objective: timedelta = OBJECTIVE
 ) -> dict[str, Any]:
