@@ -75,15 +75,6 @@ def tenant_freshness(
 ) -> dict[str, Any]:
     with engine.connect() as conn:
         t = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
-        statuses = (
-            conn.execute(
-                select(marketplace_accounts.c.status).where(
-                    marketplace_accounts.c.tenant_id == tenant_id
-                )
-            )
-            .scalars()
-            .all()
-        )
         max_date = conn.execute(
             select(func.max(listing_metrics_daily.c.date)).where(
                 listing_metrics_daily.c.tenant_id == tenant_id
@@ -92,7 +83,7 @@ def tenant_freshness(
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
-    connection = connection_state(list(statuses))
+    connection = connection_of(engine, tenant_id)
     reasons: list[dict[str, str]] = []
     if connection == REAUTH_REQUIRED:
         reasons.append(
