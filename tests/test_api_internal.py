@@ -5,9 +5,11 @@ from datetime import date
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from superseller import internal_key
 from superseller.config import Settings
+from superseller.db.schema import jobs
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
@@ -68,6 +70,7 @@ def test_no_configured_key_is_503_not_an_open_door(engine, tmp_path, registry):
 
 def test_sync_is_accepted_and_idempotent(api, engine, caplog):
     mk.tenant(engine)
+    mk.account(engine, "t1")
     caplog.set_level(logging.INFO, logger="superseller.api.internal")
     first = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"})
     assert first.status_code == 202
@@ -141,6 +144,8 @@ def test_rebuild_all_fans_out(api, engine, registry):
     ("path", "body", "status", "code"),
     [
         ("sync-mercadolivre", {"tenantId": "ghost"}, 404, "tenant_not_found"),
+        # No Mercado Livre account: a sync could only fail, so none is queued.
+        ("sync-mercadolivre", {"tenantId": "t1"}, 409, "not_connected"),
         ("sync-mercadolivre", {"tenantId": "t1", "daysBack": 0}, 422, "invalid_request"),
         ("sync-mercadolivre", {"tenantId": "t1", "extra": 1}, 422, "invalid_request"),
         ("sync-mercadolivre", {}, 422, "invalid_request"),
@@ -164,6 +169,8 @@ def test_bad_input_is_a_clear_4xx(api, engine, path, body, status, code):
     r = api.post(f"/api/v1/jobs/{path}", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
+    with engine.connect() as conn:  # nothing queued
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
     not_json = api.post(
         f"/api/v1/jobs/{path}", content=b"{oops", headers={"Content-Type": "application/json"}
     )

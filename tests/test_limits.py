@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from superseller.config import Settings
-from superseller.db.schema import engine_state, job_schedules, jobs, tenants
+from superseller.db.schema import engine_state, job_schedules, jobs, tenants, users
 from superseller.jobs import InvalidPayload
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.jobs.queue import Queue
@@ -29,7 +29,7 @@ def stored(engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             t.name: conn.execute(select(func.count()).select_from(t)).scalar()
-            for t in (jobs, tenants, job_schedules, engine_state)
+            for t in (jobs, tenants, job_schedules, engine_state, users)
         }
 
 
@@ -55,6 +55,19 @@ BAD_CLI_INPUT = [
     (["tenants", "create", "Loja", "--id", LONG_TENANT], "at most 36"),
     (["tenants", "create", "N" * 300], "at most 200"),
     (["pause", "--reason", "r" * 600], "at most 500"),
+    (
+        [
+            "users",
+            "create",
+            "--email",
+            "a" * 250 + "@x.com",
+            "--role",
+            "admin",
+            "--password",
+            "p" * 9,
+        ],
+        "at most 254",
+    ),
     (
         ["schedules", "backfill", "daily-cleanup", "--from", "2020-01-01", "--to", "2026-01-01"],
         "at most 400",

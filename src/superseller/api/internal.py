@@ -32,6 +32,7 @@ from superseller.api.errors import ApiError
 from superseller.db.schema import job_logs
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
+from superseller.metrics.freshness import NOT_CONNECTED, connection_of
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
 from superseller.tenants import TenantNotFound, get_tenant
 
@@ -84,7 +85,14 @@ def sync_mercadolivre(
 ):
     began = time.perf_counter()
     svc = services(request)
-    _tenant_or_404(svc, body.tenantId)
+    if _tenant_or_404(svc, body.tenantId) and connection_of(svc.engine, body.tenantId) == (
+        NOT_CONNECTED
+    ):  # a sync could only fail: no job bound to fail for a lasting reason
+        raise ApiError(
+            409,
+            "not_connected",
+            f"tenant {body.tenantId} has no Mercado Livre account; the seller must connect first",
+        )
     key = f"idem:{idempotency_key}" if idempotency_key else f"sync:{body.tenantId}"
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         "sync_mercadolivre",

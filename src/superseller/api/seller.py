@@ -22,7 +22,7 @@ from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
 from superseller.limits import LimitError, check_range
 from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
-from superseller.metrics.freshness import tenant_freshness
+from superseller.metrics.freshness import NOT_CONNECTED, connection_of, tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
     listings_table,
@@ -188,8 +188,9 @@ def refresh(
     while it is queued or running returns the same job."""
     tenant = tenant_of(request, user, tenantId)
     svc = services(request)
-    connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
-    if connection == "not_connected":  # a sync could only fail: say what to do instead
+    if (
+        connection_of(svc.engine, tenant["id"]) == NOT_CONNECTED
+    ):  # a sync could only fail: say what to do instead
         raise ApiError(
             409, "not_connected", "Conecte sua conta do Mercado Livre para atualizar os dados."
         )

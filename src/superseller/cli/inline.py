@@ -103,8 +103,11 @@ def wait_for_job(
                 last_start = time.monotonic()
             progress.update(task, description=_describe(label, job, worker))
             time.sleep(_POLL_S)
-    if thread is not None:
-        thread.join(opts.shutdown_grace_s)
+    if thread is not None and thread.is_alive():
+        # It took another command's job meanwhile: stop claiming, let that one finish
+        # within the grace period or put it back (a worker's SIGTERM), never drop it.
+        worker.stop()
+        thread.join(opts.shutdown_grace_s + 5)
     return job
 
 

@@ -92,6 +92,8 @@ def main() -> None:
             raise
         _fail(f"unexpected {type(exc).__name__}: {exc} (set SUPERSELLER_DEBUG=1 for details)", 1)
 
+    if code == 130:  # Typer turns Ctrl-C into exit code 130
+        _fail("interrupted", 130)
     if isinstance(code, int) and code:
         sys.exit(code)
 

@@ -55,11 +55,9 @@ def _local(dt: datetime, tz: str) -> str:
     return dt.astimezone(zone(tz)).strftime("%d/%m às %H:%M")
 
 
-def tenant_freshness(
-    engine: Engine, tenant_id: str, now: datetime, objective: timedelta = OBJECTIVE
-) -> dict[str, Any]:
+def connection_of(engine: Engine, tenant_id: str) -> str:
+    """`connected`, `reauth_required` or `not_connected` (see the module's doc)."""
     with engine.connect() as conn:
-        t = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
         statuses = (
             conn.execute(
                 select(marketplace_accounts.c.status).where(
@@ -69,6 +67,14 @@ def tenant_freshness(
             .scalars()
             .all()
         )
+    return connection_state(list(statuses))
+
+
+def tenant_freshness(
+    engine: Engine, tenant_id: str, now: datetime, objective: timedelta = OBJECTIVE
+) -> dict[str, Any]:
+    with engine.connect() as conn:
+        t = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).one()
         max_date = conn.execute(
             select(func.max(listing_metrics_daily.c.date)).where(
                 listing_metrics_daily.c.tenant_id == tenant_id
@@ -77,7 +83,7 @@ def tenant_freshness(
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
-    connection = connection_state(list(statuses))
+    connection = connection_of(engine, tenant_id)
     reasons: list[dict[str, str]] = []
     if connection == REAUTH_REQUIRED:
         reasons.append(

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from superseller.db.schema import user_sessions, users
 from superseller.jobs.errors import JobError
+from superseller.limits import EMAIL_MAX_LEN, PASSWORD_MAX_LEN, check_len
 from superseller.tenants import get_tenant
 
 ROLES = ("admin", "seller")
@@ -44,6 +45,8 @@ def create_user(
     engine: Engine, email: str, password: str, role: str, tenant_id: str | None = None
 ) -> User:
     email = normalize_email(email)
+    check_len(email, EMAIL_MAX_LEN, "the email address")
+    check_len(password, PASSWORD_MAX_LEN, "the password")
     if not _EMAIL.match(email):
         raise UserError(f"not an email address: {email!r}")
     if role not in ROLES:
