@@ -85,6 +85,7 @@ def _run(operation, mode, s: int, examples: int, headers: dict, failures: list) 
         assert mode is schemathesis.GenerationMode.NEGATIVE
 
 
+@pytest.mark.timeout(600)  # ~2 min per role on a quiet 2-core machine; room for a busy one
 @pytest.mark.parametrize("role", ["seller", "admin"])
 def test_no_request_gets_a_server_error(live, role, backend):
     url = live

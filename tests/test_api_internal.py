@@ -15,7 +15,7 @@ from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.inproc import job, running_worker
 
-KEY = "s3cr3t-key-for-tests"
+KEY = "s3cr3t-key-for-tests-0123456"  # >= 24 characters, or serve refuses to start
 
 
 @pytest.fixture

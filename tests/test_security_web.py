@@ -178,6 +178,13 @@ def test_cookie_changes_need_our_origin_bearer_calls_do_not(url):
         token = httpx.post(f"{url}/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
         bearer = {"Authorization": f"Bearer {token.json()['token']}", "Origin": "http://x"}
         assert c.post("/api/admin/jobs/resume", headers=bearer).status_code == 200
+    # A login forced from another site (no cookie yet) is refused too.
+    forced = httpx.post(
+        f"{url}/api/v1/auth/login",
+        json={"email": ADMIN, "password": PASSWORD},
+        headers={"Origin": "http://evil.example"},
+    )
+    assert forced.status_code == 403 and "set-cookie" not in forced.headers
 
 
 def test_with_an_https_public_url_the_cookie_is_secure_and_the_origin_fixed(

@@ -132,7 +132,9 @@ class BodySizeLimit:
 class SameOriginGuard:
     """Refuse (403) a state-changing request that a browser sent with the session cookie
     unless it comes from our own origin (Origin, else Referer): the public URL when set,
-    else the origin the request names itself."""
+    else the origin the request names itself. A request without the cookie that names a
+    foreign Origin (a browser on another site) is refused as well; callers that are not
+    browsers send no Origin and are not affected."""
 
     def __init__(self, app: ASGIApp, public_url: str = ""):
         self.app = app
@@ -153,8 +155,11 @@ class SameOriginGuard:
                 cookie.load(headers.get("cookie", ""))
             except Exception:  # noqa: BLE001 - a malformed cookie header carries no session
                 cookie = SimpleCookie()
-            if SESSION_COOKIE in cookie and not bearer:
-                claimed = headers.get("origin") or headers.get("referer") or ""
+            origin = headers.get("origin")
+            # With the cookie: our Origin (or Referer) is required. Without it: a browser
+            # that names another origin is refused too (a login forced from another site).
+            if not bearer and (SESSION_COOKIE in cookie or origin is not None):
+                claimed = origin or headers.get("referer") or ""
                 expected = self._expected(scope, headers)
                 if expected is None or origin_of(claimed) != expected:
                     await _error(
