@@ -30,6 +30,9 @@ DEFAULTS = (
     ("daily-cleanup", "cleanup", "0 3 * * *", {}, None),
     ("weekly-stats", "update_stats", "0 4 * * 0", {}, None),
     ("freshness-heal", "freshness_heal", "15 * * * *", {}, None),
+    # The seed's Daily Harvest (02:00) and Weekly Embedding Generation (Saturday 01:00).
+    ("daily-harvest", "harvest", "0 2 * * *", {"tenantId": "all"}, 4 * 3600),
+    ("weekly-embeddings", "generate_embeddings", "0 1 * * 6", {"tenantId": "all"}, 6 * 3600),
 )
 
 
