@@ -31,9 +31,10 @@ def insert_ignore(engine: Engine, table, rows: list[dict], keys: list[str]) -> i
         return 0
     ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as conn:
-        stmt = ins(table).values(rows).on_conflict_do_nothing(index_elements=keys)
-        # rowcount is not reliable here across drivers: count what was inserted.
-        return len(conn.execute(stmt.returning(*table.primary_key.columns)).all())
+        stmt = ins(table).on_conflict_do_nothing(index_elements=keys)
+        # Parameters apart (SQLAlchemy batches them: "insertmanyvalues"), not compiled into
+        # one statement per call; rowcount is not reliable here, so count what came back.
+        return len(conn.execute(stmt.returning(*table.primary_key.columns), rows).all())
 
 
 def _source_rows(engine: Engine, tenant_id: str) -> list:

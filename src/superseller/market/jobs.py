@@ -1,4 +1,5 @@
-"""Job types of the market feature: `harvest`, `generate_embeddings`, `generate_drops`.
+"""Job types of the market feature: `harvest`, `generate_embeddings`, `generate_drops`,
+`generate_questions`.
 
 `harvest` (daily 02:00) queues `generate_embeddings` for the tenant, which then queues
 `generate_drops`. `tenantId: "all"` fans out one job per connected tenant. Every market job
@@ -6,6 +7,7 @@ of a tenant holds the lock `market:{tenant}` (one at a time)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from superseller.config import Settings
 from superseller.jobs import JobContext, JobType, Registry
 from superseller.jobs.queue import JobSpec, Queue
-from superseller.market import embeddings, prices
+from superseller.market import embeddings, prices, questions
 from superseller.market.access import ml_client
 from superseller.market.harvest import harvest_tenant
 from superseller.mercadolivre.sync import connected_tenants
@@ -90,10 +92,30 @@ def register(registry: Registry, settings: Settings) -> None:
         ctx.add_records(result["alertsCreated"])
         return result
 
+    async def generate_questions(ctx: JobContext) -> dict[str, Any]:
+        p: TenantPayload = ctx.payload
+        if p.tenantId == "all":
+            return fan_out(ctx, "generate_questions")
+        async with ml_client(ctx, settings, p.tenantId) as (client, acct):
+            found = await questions.fetch(client, acct.ml_user_id)
+        new = await asyncio.to_thread(
+            questions.save_questions, ctx.engine, p.tenantId, found, ctx.clock
+        )
+        ctx.add_records(new)
+        result = await asyncio.to_thread(
+            questions.build_drafts, ctx.engine, p.tenantId, settings, ctx.clock
+        )
+        return {"fetched": len(found), "new": new, **result}
+
     for name, handler, description in (
         ("harvest", harvest, "Collect competitors' items and trends (harvest_sources)."),
         ("generate_embeddings", generate_embeddings, "Embed listing and competitor titles."),
         ("generate_drops", generate_drops, "Alert on comparable items whose price dropped."),
+        (
+            "generate_questions",
+            generate_questions,
+            "Group buyers' recurring questions and draft answers (never posted).",
+        ),
     ):
         registry.add(
             JobType(

@@ -15,7 +15,7 @@ from statistics import median, quantiles
 
 from sqlalchemy import Engine, func, select
 
-from superseller.db.schema import harvested_content, listings, price_drop_alerts
+from superseller.db.schema import embeddings, harvested_content, listings, price_drop_alerts
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.market.embeddings import similar_items
 from superseller.market.harvest import insert_ignore
@@ -75,7 +75,9 @@ def price_bands(
         if listing_ids is not None:
             q = q.where(listings.c.id.in_(listing_ids))
         ids = list(conn.execute(q).scalars())
-    out = {}
+    out: dict[int, Band] = {}
+    if not _has_items(engine, tenant_id):
+        return out  # no market data yet: one query, not one per listing
     for lid in ids:
         comps = similar_items(engine, tenant_id, lid, COMPARABLE_K, SIMILARITY_MIN)
         caps = _captures(engine, tenant_id, [i for i, _ in comps])
@@ -85,6 +87,17 @@ def price_bands(
     return out
 
 
+def _has_items(engine: Engine, tenant_id: str) -> bool:
+    e = embeddings
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                select(e.c.id).where(e.c.tenant_id == tenant_id, e.c.subject == "item").limit(1)
+            ).first()
+            is not None
+        )
+
+
 def generate_drops(engine: Engine, tenant_id: str, clock: Clock | None = None) -> dict:
     now = (clock or SystemClock()).now()
     with engine.connect() as conn:
@@ -92,7 +105,7 @@ def generate_drops(engine: Engine, tenant_id: str, clock: Clock | None = None) -
             conn.execute(select(listings.c.id).where(listings.c.tenant_id == tenant_id)).scalars()
         )
     rows = []
-    for lid in ids:
+    for lid in ids if _has_items(engine, tenant_id) else []:
         comps = dict(similar_items(engine, tenant_id, lid, COMPARABLE_K, SIMILARITY_MIN))
         caps = _captures(engine, tenant_id, list(comps))
         for item_id, c in caps.items():
