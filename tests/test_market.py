@@ -81,6 +81,14 @@ def test_harvest_twice_is_a_no_op_and_a_disabled_source_is_skipped(engine, tmp_p
         assert contents(engine) == rows and second["result"]["items"] == 0
         assert logs(engine, second["id"])[0]["records_processed"] == 0
 
+        # a source the API refuses (another site's category) is reported, the rest harvested
+        bad = sources.add(engine, "t1", "trends", "MLA1055", None)
+        third = harvest(engine, reg, clock)
+        assert third["result"]["sourceErrors"] == [
+            {"source": bad["id"], "status": 404, "error": "not_found"}
+        ]
+        sources.set_enabled(engine, "t1", bad["id"], False)
+
         trends = next(s for s in sources.list_sources(engine, "t1") if s["kind"] == "trends")
         sources.set_enabled(engine, "t1", trends["id"], False)
         clock.advance(timedelta(days=1))

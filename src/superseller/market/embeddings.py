@@ -8,8 +8,8 @@ model such as all-MiniLM-L6-v2 would, but its PyPI packages pull in torch, sever
 docs/scoring.md.) Each row stores its model name@version and the hash of the text it
 embedded: `generate_embeddings` recomputes only rows whose text or model changed.
 
-Similarity is the dot product of unit vectors (cosine), scanned exactly in Python over one
-category's vectors, the same on SQLite and PostgreSQL.
+Similarity is the dot product of unit vectors (cosine), computed exactly (numpy, float64) over
+one category's vectors read from the database, the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import struct
 import unicodedata
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy import Engine, func, select, update
 
 from superseller.db.schema import embeddings, harvested_content, listings
@@ -156,37 +157,62 @@ def dot(a: list[float], b: list[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True))
 
 
+def _matrix(blobs: list[bytes], dim: int) -> np.ndarray:
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim).astype(np.float64)
+
+
 def similar_items(
     engine: Engine,
     tenant_id: str,
     listing_id: int,
     k: int,
     threshold: float,
-    model: str | None = None,
 ) -> list[tuple[str, float]]:
     """The k competitor items most similar to a listing, in its category, with cosine
     similarity >= threshold: [(item_id, similarity)], best first (ties by item id)."""
+    return comparables(engine, tenant_id, k, threshold, [listing_id]).get(listing_id, [])
+
+
+def comparables(
+    engine: Engine,
+    tenant_id: str,
+    k: int,
+    threshold: float,
+    listing_ids: list[int] | None = None,
+) -> dict[int, list[tuple[str, float]]]:
+    """similar_items for many listings: each category's item vectors are read once."""
     e = embeddings
+    q = select(e.c.subject_id, e.c.vector, e.c.category_id, e.c.model).where(
+        e.c.tenant_id == tenant_id, e.c.subject == "listing", e.c.category_id.is_not(None)
+    )
+    if listing_ids is not None:
+        q = q.where(e.c.subject_id.in_([str(i) for i in listing_ids]))
+    by_category: dict[tuple[str, str], list[tuple[int, bytes]]] = {}
     with engine.connect() as conn:
-        me = conn.execute(
-            select(e.c.vector, e.c.category_id, e.c.model).where(
-                e.c.tenant_id == tenant_id,
-                e.c.subject == "listing",
-                e.c.subject_id == str(listing_id),
+        for r in conn.execute(q):
+            by_category.setdefault((r.category_id, r.model), []).append(
+                (int(r.subject_id), r.vector)
             )
-        ).first()
-        if me is None or me.category_id is None:
-            return []
-        rows = conn.execute(
-            select(e.c.subject_id, e.c.vector).where(
-                e.c.tenant_id == tenant_id,
-                e.c.subject == "item",
-                e.c.category_id == me.category_id,
-                e.c.model == (model or me.model),
-            )
-        ).all()
-    mine = unpack(me.vector)
-    scored = [(r.subject_id, dot(mine, unpack(r.vector))) for r in rows]
-    scored = [(i, s) for i, s in scored if s >= threshold]
-    scored.sort(key=lambda p: (-round(p[1], 6), p[0]))
-    return scored[:k]
+        out: dict[int, list[tuple[str, float]]] = {}
+        for (category, model), mine in by_category.items():
+            rows = conn.execute(
+                select(e.c.subject_id, e.c.vector).where(
+                    e.c.tenant_id == tenant_id,
+                    e.c.subject == "item",
+                    e.c.category_id == category,
+                    e.c.model == model,
+                    e.c.dim == len(mine[0][1]) // 4,
+                )
+            ).all()
+            if not rows:
+                out.update({lid: [] for lid, _ in mine})
+                continue
+            dim = len(mine[0][1]) // 4
+            items = [r.subject_id for r in rows]
+            sims = _matrix([b for _, b in mine], dim) @ _matrix([r.vector for r in rows], dim).T
+            for (lid, _), row in zip(mine, sims, strict=True):
+                hits = np.nonzero(row >= threshold)[0]
+                ranked = sorted(((items[h], float(row[h])) for h in hits),
+                                key=lambda p: (-round(p[1], 6), p[0]))  # fmt: skip
+                out[lid] = ranked[:k]
+    return out

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from superseller.db.schema import harvest_sources, harvested_content, listings
 from superseller.jobs import JobContext
 from superseller.market.sources import ensure_defaults
+from superseller.mercadolivre.errors import MLError
 
 SEARCH_LIMIT = 50
 
@@ -66,7 +67,18 @@ async def harvest_tenant(
     own = _own_items(engine, tenant_id)
     counts = {"sources": len(sources), "sourcesCreated": created, "items": 0, "trends": 0}
 
+    errors: list[dict] = []
+
     async def one(src) -> list[dict]:
+        try:
+            return await fetch(src)
+        except MLError as exc:
+            if exc.retryable or exc.status in (0, 401, 403):
+                raise  # the grant, the network or a throttle: the whole run fails and retries
+            errors.append({"source": src.id, "status": exc.status, "error": exc.code})
+            return []  # one source the API refuses (e.g. an unknown category) spoils no other
+
+    async def fetch(src) -> list[dict]:
         if src.kind == "trends":
             answer = await client.get(f"/trends/MLB/{src.category_id}")
             return [
@@ -146,4 +158,5 @@ async def harvest_tenant(
             )
         ).rowcount
     counts["requests"] = client.requests
+    counts["sourceErrors"] = errors[:20]
     return counts

@@ -15,9 +15,9 @@ from statistics import median, quantiles
 
 from sqlalchemy import Engine, func, select
 
-from superseller.db.schema import embeddings, harvested_content, listings, price_drop_alerts
+from superseller.db.schema import embeddings, harvested_content, price_drop_alerts
 from superseller.jobs.clock import Clock, SystemClock
-from superseller.market.embeddings import similar_items
+from superseller.market.embeddings import comparables
 from superseller.market.harvest import insert_ignore
 
 COMPARABLE_K = 30
@@ -35,20 +35,21 @@ class Band:
 
 def _captures(engine: Engine, tenant_id: str, item_ids: list[str]) -> dict[str, list]:
     """Per item, its (day, price) captures, one per day (the lowest that day), latest first."""
-    if not item_ids:
-        return {}
     hc = harvested_content
+    ids = sorted(set(item_ids))
+    rows = []
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(hc.c.item_id, hc.c.captured_day, func.min(hc.c.price).label("price"))
-            .where(
-                hc.c.tenant_id == tenant_id,
-                hc.c.item_id.in_(item_ids),
-                hc.c.kind == "item",
-                hc.c.price.is_not(None),
-            )
-            .group_by(hc.c.item_id, hc.c.captured_day)
-        ).all()
+        for i in range(0, len(ids), 500):
+            rows += conn.execute(
+                select(hc.c.item_id, hc.c.captured_day, func.min(hc.c.price).label("price"))
+                .where(
+                    hc.c.tenant_id == tenant_id,
+                    hc.c.item_id.in_(ids[i : i + 500]),
+                    hc.c.kind == "item",
+                    hc.c.price.is_not(None),
+                )
+                .group_by(hc.c.item_id, hc.c.captured_day)
+            ).all()
     out: dict[str, list] = {}
     for r in rows:
         out.setdefault(r.item_id, []).append((r.captured_day, float(r.price)))
@@ -70,18 +71,13 @@ def price_bands(
     engine: Engine, tenant_id: str, listing_ids: list[int] | None = None
 ) -> dict[int, Band]:
     """The reference band of each listing that has at least one comparable."""
-    with engine.connect() as conn:
-        q = select(listings.c.id).where(listings.c.tenant_id == tenant_id)
-        if listing_ids is not None:
-            q = q.where(listings.c.id.in_(listing_ids))
-        ids = list(conn.execute(q).scalars())
-    out: dict[int, Band] = {}
     if not _has_items(engine, tenant_id):
-        return out  # no market data yet: one query, not one per listing
-    for lid in ids:
-        comps = similar_items(engine, tenant_id, lid, COMPARABLE_K, SIMILARITY_MIN)
-        caps = _captures(engine, tenant_id, [i for i, _ in comps])
-        band = band_of([c[0][1] for c in caps.values() if c])
+        return {}  # no market data yet: one query
+    comps = comparables(engine, tenant_id, COMPARABLE_K, SIMILARITY_MIN, listing_ids)
+    caps = _captures(engine, tenant_id, [i for c in comps.values() for i, _ in c])
+    out: dict[int, Band] = {}
+    for lid, items in comps.items():
+        band = band_of([caps[i][0][1] for i, _ in items if caps.get(i)])
         if band is not None:
             out[lid] = band
     return out
@@ -100,15 +96,14 @@ def _has_items(engine: Engine, tenant_id: str) -> bool:
 
 def generate_drops(engine: Engine, tenant_id: str, clock: Clock | None = None) -> dict:
     now = (clock or SystemClock()).now()
-    with engine.connect() as conn:
-        ids = list(
-            conn.execute(select(listings.c.id).where(listings.c.tenant_id == tenant_id)).scalars()
-        )
+    if not _has_items(engine, tenant_id):
+        return {"drops": 0, "alertsCreated": 0}
+    comps = comparables(engine, tenant_id, COMPARABLE_K, SIMILARITY_MIN)
+    caps = _captures(engine, tenant_id, [i for c in comps.values() for i, _ in c])
     rows = []
-    for lid in ids if _has_items(engine, tenant_id) else []:
-        comps = dict(similar_items(engine, tenant_id, lid, COMPARABLE_K, SIMILARITY_MIN))
-        caps = _captures(engine, tenant_id, list(comps))
-        for item_id, c in caps.items():
+    for lid, items in sorted(comps.items()):
+        for item_id, similarity in items:
+            c = caps.get(item_id, [])
             if len(c) < 2:
                 continue
             (day, new), (prev_day, old) = c[0], c[1]
@@ -124,7 +119,7 @@ def generate_drops(engine: Engine, tenant_id: str, clock: Clock | None = None) -
                         drop_pct=round((old - new) / old, 4),
                         previous_day=prev_day,
                         captured_day=day,
-                        similarity=round(comps[item_id], 4),
+                        similarity=round(similarity, 4),
                         created_at=now,
                     )
                 )

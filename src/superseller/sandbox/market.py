@@ -88,6 +88,8 @@ def install(app: FastAPI) -> None:
 
     @app.get("/trends/{site_id}/{category_id}")
     async def trends(site_id: str, category_id: str):
+        if not category_id.startswith(site_id) or not category_id[len(site_id) :].isdigit():
+            return err(404, "not_found", f"Category {category_id} not found")
         noun = _NOUNS[_h(spec.seed, "cat-noun", category_id) % len(_NOUNS)].lower()
         words = sorted(_TRENDS, key=lambda w: _h(spec.seed, "trend", category_id, w))[:5]
         return [
@@ -135,7 +137,11 @@ def install(app: FastAPI) -> None:
         }
 
 
-def _bad(message: str):
-    from superseller.sandbox.app import err
+def err(status: int, error: str, message: str):
+    from superseller.sandbox.app import err as app_err
 
+    return app_err(status, error, message)
+
+
+def _bad(message: str):
     return err(400, "bad_request", message)
