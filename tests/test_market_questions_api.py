@@ -169,3 +169,32 @@ def test_cli_sources(db_url, engine):
         assert queued.returncode == 0 and "enqueued" in queued.stdout, queued.stderr
     nobody = cli(db_url, "market", "sources", "list", "--tenant", "nope")
     assert nobody.returncode == 1 and "tenant 'nope' not found" in nobody.stderr
+
+
+def test_pages_show_price_drops_and_question_drafts(engine, api, tmp_path):
+    src = market(engine, n_items=6, price=100.0)
+    lid = mk.listing(
+        engine, "t1", "MLB1", None, title="Garrafa Térmica Inox", category_id="MLB1010",
+        available_quantity=4,
+    )  # fmt: skip
+    today = datetime.now(UTC).date()  # the pages show the last 7 days up to today
+    put_items(engine, src, [("MLB9000", "Garrafa Térmica Inox 1L cor 0", 80.0)], today)
+    emb.generate(engine, "t1")
+    prices.generate_drops(engine, "t1")
+    questions.save_questions(
+        engine, "t1",
+        [{"id": 1, "item_id": "MLB1", "text": "Tem em estoque?"},
+         {"id": 2, "item_id": "MLB1", "text": "Ainda tem disponível?"}],
+        ManualClock(NOW),
+    )  # fmt: skip
+    questions.build_drafts(engine, "t1", Settings(data_dir=tmp_path))
+    overview = api.get("/", params={"loja": "t1"})
+    assert overview.status_code == 200
+    assert "1 concorrente baixou o preço" in overview.text and "1 anúncio afetado" in overview.text
+    page = api.get("/anuncios", params={"loja": "t1", "dias": 30})
+    assert page.status_code == 200
+    row = page.text[page.text.index(f'data-id="{lid}"') :]
+    assert "1 concorrente baixou o preço" in row
+    assert "R$ 100,00 → R$ 80,00 (20% a menos" in row
+    assert "Resposta: Olá! Sim, temos 4 unidades de Garrafa Térmica Inox" in row
+    assert "rascunhos, não enviados" in row

@@ -171,3 +171,24 @@ def alerts(engine: Engine, tenant_id: str, listing_id: int | None = None, limit:
         }
         for r in rows
     ]
+
+
+def drop_summary(engine: Engine, tenant_id: str, since) -> dict[str, int]:
+    """Distinct competitor items that dropped their price since a day, and listings hit."""
+    a = price_drop_alerts
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count(func.distinct(a.c.item_id)).label("competitors"),
+                func.count(func.distinct(a.c.listing_id)).label("listings"),
+            ).where(a.c.tenant_id == tenant_id, a.c.captured_day >= since)
+        ).one()
+    return {"competitors": int(row.competitors or 0), "listings": int(row.listings or 0)}
+
+
+def drops_by_listing(engine: Engine, tenant_id: str, since) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for d in alerts(engine, tenant_id, limit=500):
+        if d["capturedDay"] >= since.isoformat():
+            out.setdefault(d["listingId"], []).append(d)
+    return out

@@ -253,3 +253,17 @@ def drafts(engine: Engine, tenant_id: str, listing_id: int) -> list[dict[str, An
         }
         for r in rows
     ]
+
+
+def drafts_by_listing(engine: Engine, tenant_id: str) -> dict[int, list[dict[str, Any]]]:
+    d = question_drafts.c
+    out: dict[int, list[dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(
+            select(question_drafts).where(d.tenant_id == tenant_id).order_by(d.listing_id, d.topic)
+        ):
+            out.setdefault(r.listing_id, []).append(
+                {"topic": r.topic, "questions": len(r.question_ids), "sample": r.sample,
+                 "answer": r.answer, "descriptionLine": r.description_line}
+            )  # fmt: skip
+    return out

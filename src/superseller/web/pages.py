@@ -3,6 +3,7 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from superseller.api.deps import services
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.scheduler import Scheduler
+from superseller.market import prices, questions
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -36,6 +38,7 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
 router = APIRouter(include_in_schema=False)
+DROP_DAYS = 7  # competitors' price drops shown: the last week up to the period's end
 
 
 class LoginRequired(Exception):
@@ -138,6 +141,7 @@ def overview_page(
             start, end = period(tenant["timezone"], svc.clock.now(), dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
     fresh = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
+    drops = prices.drop_summary(svc.engine, tenant["id"], end - timedelta(days=DROP_DAYS - 1))
     custom = bool(de and ate and not error)
     return _render(
         request,
@@ -146,6 +150,8 @@ def overview_page(
         tenant=tenant,
         data=data,
         fresh=fresh,
+        drops=drops,
+        drop_days=DROP_DAYS,
         days=None if custom else dias,
         error=error,
         start=start,
@@ -169,12 +175,17 @@ def listings_page(
     rows = sort_listings(
         listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
     )
+    since = end - timedelta(days=DROP_DAYS - 1)
+    drops = prices.drops_by_listing(svc.engine, tenant["id"], since)
+    drafts = questions.drafts_by_listing(svc.engine, tenant["id"])
     return _render(
         request,
         "listings.html",
         user=user,
         tenant=tenant,
         rows=rows,
+        drops=drops,
+        drafts=drafts,
         days=dias,
         sort=ordem,
         direction=direcao,
