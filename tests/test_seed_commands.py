@@ -37,6 +37,41 @@ PERIODS = """SELECT date, COUNT(*), source
    GROUP BY date, source
    ORDER BY date DESC;"""
 
+# shared/seeds/004 "Verificar Tabelas" (information_schema: PostgreSQL), as printed.
+TABLES = """SELECT table_name 
+FROM information_schema.tables 
+WHERE table_schema = 'public' 
+  AND table_name LIKE '%job%';"""
+# shared/seeds/002 "Via job_logs no Banco de Dados" and the freshness checks, as printed.
+LAST_REBUILDS = """SELECT 
+  id,
+  job_type,
+  status,
+  started_at,
+  completed_at,
+  duration_ms,
+  records_processed,
+  error_message,
+  metadata
+FROM job_logs
+WHERE job_type = 'metrics_aggregation'
+ORDER BY started_at DESC
+LIMIT 10;"""
+MAX_DATE = """SELECT 
+  tenant_id,
+  MAX(date) as max_date,
+  COUNT(*) as total_records
+FROM listing_metrics_daily
+GROUP BY tenant_id;"""
+UP_TO_DATE = """SELECT 
+  CASE 
+    WHEN MAX(date) >= CURRENT_DATE - INTERVAL '1 day' THEN 'OK'
+    ELSE 'DESATUALIZADO'
+  END as status,
+  MAX(date) as ultima_data
+FROM listing_metrics_daily
+WHERE tenant_id = 'SEU_TENANT_ID';"""
+
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 
 
@@ -88,6 +123,17 @@ def test_the_data_fix_query_finds_what_the_internal_endpoint_rebuilt(engine, tmp
             timeout=30,
         )
     assert r.status_code == 200 and r.json()["rowsUpserted"] == 31, r.text
+    with engine.connect() as conn:
+        [log] = conn.execute(text(LAST_REBUILDS)).mappings().all()
+        assert log["status"] == "success" and log["records_processed"] == 31
+        assert conn.execute(text(MAX_DATE)).all() == [
+            ("SEU_TENANT_ID", date(2024, 1, 31) if engine.dialect.name == "postgresql"
+             else "2024-01-31", 31)
+        ]  # fmt: skip
+        if engine.dialect.name == "postgresql":  # INTERVAL and information_schema: PostgreSQL's
+            assert conn.execute(text(UP_TO_DATE)).one()[0] == "DESATUALIZADO"
+            names = set(conn.execute(text(TABLES)).scalars())
+            assert {"jobs", "job_logs", "job_schedules"} <= names
     with engine.begin() as conn:
         periods = conn.execute(text(PERIODS)).all()
         assert {row[2] for row in periods} == {"internal_job"} and len(periods) == 31
