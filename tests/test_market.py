@@ -249,3 +249,30 @@ def test_a_competitor_price_drop_makes_one_alert(engine):
     assert (alert["itemId"], alert["oldPrice"], alert["newPrice"]) == ("MLB9000", 100.0, 80.0)
     assert alert["dropPct"] == pytest.approx(0.2)
     assert count(engine, price_drop_alerts) == 1
+
+
+def test_harvest_queues_embeddings_then_drops_from_the_sandbox(engine, tmp_path):
+    """The daily chain on real HTTP: harvest -> generate_embeddings -> generate_drops; the
+    sandbox lowers some competitors' prices from one day to the next."""
+    clock = ManualClock(NOW)
+    with sandbox(listings=10) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings)
+        for k in range(4):
+            mk.listing(
+                engine, "t1", f"MLB{k}", None, title=f"Garrafa Térmica Premium {k + 1}",
+                category_id=f"MLB10{k}0", price=Decimal("100.00"),
+            )  # fmt: skip
+        reg = build_registry(settings)
+        for _day in range(2):
+            sb.state.frozen_at = clock.now()
+            jid = Queue(engine, reg, clock).enqueue("harvest", {"tenantId": "t1"}).id
+            with running_worker(engine, reg, clock=clock):
+                done = wait_status(engine, jid, "completed", "failed", timeout=60)
+                emb_job = wait_status(engine, done["result"]["embeddingsJobId"], "completed")
+                drops = wait_status(engine, emb_job["result"]["dropsJobId"], "completed")
+            clock.advance(timedelta(days=1))
+    alerts = prices.alerts(engine, "t1")
+    assert drops["result"]["alertsCreated"] == len(alerts) > 0
+    assert all(a["dropPct"] >= prices.DROP_MIN and a["newPrice"] < a["oldPrice"] for a in alerts)
+    assert {a["capturedDay"] for a in alerts} == {str(NOW.date() + timedelta(days=1))}
