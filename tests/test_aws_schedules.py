@@ -42,11 +42,12 @@ def test_apply_is_idempotent_and_wires_everything(clients):
     before = inventory(clients)
     second = aws.apply(clients, URL + "/", "k3y-0123456789")
     assert inventory(clients) == before and first == second
-    assert before["schedules"] == ["superseller-rebuild", "superseller-sync"]
+    # the runbook's name (shared/seeds/002: `--name superseller-daily-metrics-rebuild`)
+    assert before["schedules"] == ["superseller-daily-metrics-rebuild", "superseller-sync"]
     assert len(before["queues"]) == 1 and before["connections"] == ["superseller-internal-key"]
     assert len(before["alarms"]) == 3
 
-    s = clients.scheduler.get_schedule(Name="superseller-rebuild")
+    s = clients.scheduler.get_schedule(Name="superseller-daily-metrics-rebuild")
     assert (s["ScheduleExpression"], s["ScheduleExpressionTimezone"], s["State"]) == (
         "cron(0 3 * * ? *)",
         "America/Sao_Paulo",
@@ -74,7 +75,7 @@ def test_disable_enable_and_delete(clients):
     aws.set_state(clients, False)
     assert {
         clients.scheduler.get_schedule(Name=n)["State"]
-        for n in ("superseller-sync", "superseller-rebuild")
+        for n in ("superseller-sync", "superseller-daily-metrics-rebuild")
     } == {"DISABLED"}
     aws.set_state(clients, True)
     assert clients.scheduler.get_schedule(Name="superseller-sync")["State"] == "ENABLED"
@@ -98,3 +99,31 @@ def test_bad_input_is_refused(clients):
         aws.apply(clients, URL, "")
     with pytest.raises(AwsSetupError, match="apply"):
         aws.set_state(clients, True)
+
+
+def test_apply_renames_an_existing_rebuild_schedule(clients):
+    """A set applied by an earlier version named the schedule `superseller-rebuild`: a new
+    `apply` leaves one rebuild schedule, under the runbook's name, firing the same job."""
+    aws.apply(clients, URL, "k3y-0123456789")
+    new = clients.scheduler.get_schedule(Name="superseller-daily-metrics-rebuild")
+    old = {
+        f: new[f]
+        for f in (
+            "ScheduleExpression",
+            "ScheduleExpressionTimezone",
+            "FlexibleTimeWindow",
+            "Target",
+        )
+    }
+    clients.scheduler.delete_schedule(Name="superseller-daily-metrics-rebuild")
+    clients.scheduler.create_schedule(Name="superseller-rebuild", State="ENABLED", **old)
+    aws.set_state(clients, False)  # works on the old name before the migration, too
+    assert clients.scheduler.get_schedule(Name="superseller-rebuild")["State"] == "DISABLED"
+
+    aws.apply(clients, URL, "k3y-0123456789")
+    assert inventory(clients)["schedules"] == [
+        "superseller-daily-metrics-rebuild",
+        "superseller-sync",
+    ]
+    s = clients.scheduler.get_schedule(Name="superseller-daily-metrics-rebuild")
+    assert s["Target"] == old["Target"]

@@ -8,12 +8,12 @@ locals {
     sync = {
       cron = var.sync_cron
       path = "/api/v1/jobs/sync-mercadolivre"
-      body = { tenantId = "all", daysBack = 30 }
+      body = { tenantId = var.scheduler_tenant_id, daysBack = 30 }
     }
     rebuild = {
       cron = var.rebuild_cron
       path = "/api/v1/jobs/rebuild-daily-metrics"
-      body = { tenantId = "all" } # no dates: the API rebuilds the trailing 30 local days
+      body = { tenantId = var.scheduler_tenant_id } # no dates: the API rebuilds the trailing 30 local days
     }
   }
   source = "${var.name}.scheduler"
@@ -80,10 +80,13 @@ resource "aws_cloudwatch_event_target" "job" {
   }
 }
 
-resource "aws_scheduler_schedule" "job" {
-  for_each                     = local.jobs
-  name                         = "${var.name}-${each.key}"
-  schedule_expression          = each.value.cron
+# One resource per schedule, at the addresses the runbook names:
+#   terraform destroy -target=aws_scheduler_schedule.daily_metrics_rebuild
+# Both exist only with enable_scheduler = true (the seed's switch); `enabled` pauses them.
+resource "aws_scheduler_schedule" "mercadolivre_sync" {
+  count                        = var.enable_scheduler ? 1 : 0
+  name                         = "${var.name}-sync"
+  schedule_expression          = local.jobs.sync.cron
   schedule_expression_timezone = var.timezone
   state                        = var.enabled ? "ENABLED" : "DISABLED"
 
@@ -94,10 +97,10 @@ resource "aws_scheduler_schedule" "job" {
   target {
     arn      = aws_cloudwatch_event_bus.jobs.arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode(each.value.body)
+    input    = jsonencode(local.jobs.sync.body)
 
     eventbridge_parameters {
-      detail_type = each.key
+      detail_type = "sync"
       source      = local.source
     }
     retry_policy {
@@ -108,4 +111,46 @@ resource "aws_scheduler_schedule" "job" {
       arn = aws_sqs_queue.dlq.arn
     }
   }
+}
+
+resource "aws_scheduler_schedule" "daily_metrics_rebuild" {
+  count                        = var.enable_scheduler ? 1 : 0
+  name                         = "${var.name}-daily-metrics-rebuild" # the seed's name
+  schedule_expression          = local.jobs.rebuild.cron
+  schedule_expression_timezone = var.timezone
+  state                        = var.enabled ? "ENABLED" : "DISABLED"
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = aws_cloudwatch_event_bus.jobs.arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode(local.jobs.rebuild.body)
+
+    eventbridge_parameters {
+      detail_type = "rebuild"
+      source      = local.source
+    }
+    retry_policy {
+      maximum_retry_attempts       = 3
+      maximum_event_age_in_seconds = 3600
+    }
+    dead_letter_config {
+      arn = aws_sqs_queue.dlq.arn
+    }
+  }
+}
+
+# State written before the split (one for_each resource) moves without a re-create of
+# the sync schedule; the rebuild schedule is re-created under its new name.
+moved {
+  from = aws_scheduler_schedule.job["sync"]
+  to   = aws_scheduler_schedule.mercadolivre_sync[0]
+}
+
+moved {
+  from = aws_scheduler_schedule.job["rebuild"]
+  to   = aws_scheduler_schedule.daily_metrics_rebuild[0]
 }

@@ -1,5 +1,8 @@
 output "schedule_arns" {
-  value = { for k, s in aws_scheduler_schedule.job : k => s.arn }
+  value = {
+    sync    = one(aws_scheduler_schedule.mercadolivre_sync[*].arn)
+    rebuild = one(aws_scheduler_schedule.daily_metrics_rebuild[*].arn)
+  }
 }
 
 output "dlq_url" {

@@ -53,3 +53,19 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "enable_scheduler" {
+  description = "The seed's switch: true creates the EventBridge schedules, false removes them (the bus, rules and API destinations stay, unused)."
+  type        = bool
+  default     = true
+}
+
+variable "scheduler_tenant_id" {
+  description = "The tenant the schedules sync and rebuild (the seed's scheduler_tenant_id); \"all\" fans out to every active tenant."
+  type        = string
+  default     = "all"
+  validation {
+    condition     = length(var.scheduler_tenant_id) > 0 && length(var.scheduler_tenant_id) <= 64
+    error_message = "scheduler_tenant_id must be 1 to 64 characters (a tenant id, or \"all\")."
+  }
+}

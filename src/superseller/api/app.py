@@ -14,6 +14,7 @@ from superseller.api import (
     errors,
     internal,
     job_status,
+    market,
     mercadolivre_connect,
     prometheus,
     seller,
@@ -59,6 +60,8 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(job_status.router)
     app.include_router(internal.router)
     app.include_router(admin_jobs.router)
+    app.include_router(market.admin)
+    app.include_router(market.seller)
     app.include_router(pages.router)
     app.include_router(prometheus.router, dependencies=[Depends(require_metrics_access)])
 

@@ -137,7 +137,11 @@ async def rebuild_daily_metrics(
             validate_range(parse_day(start, "from"), parse_day(stop, "to"))
         except InvalidRange as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
-    payload = {"tenantId": body.tenantId, **({"from": start, "to": stop} if start else {})}
+    payload = {
+        "tenantId": body.tenantId,
+        **({"from": start, "to": stop} if start else {}),
+        "source": "internal_job",  # the runbook's data-fix query selects these rows
+    }
     key = (
         f"idem:{idempotency_key}"
         if idempotency_key

@@ -14,18 +14,29 @@ from dataclasses import dataclass
 from typing import Any
 
 RETRY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
+# Each job's schedule is named `{name}-{schedule}`: the rebuild's is the runbook's
+# `superseller-daily-metrics-rebuild`. Its rule, API destination and alarm keep `{name}-{key}`.
 JOBS = {
     "sync": {
+        "schedule": "sync",
         "cron": "cron(0 2 * * ? *)",
         "path": "/api/v1/jobs/sync-mercadolivre",
         "body": {"tenantId": "all", "daysBack": 30},
     },
     "rebuild": {
+        "schedule": "daily-metrics-rebuild",
         "cron": "cron(0 3 * * ? *)",
         "path": "/api/v1/jobs/rebuild-daily-metrics",
         "body": {"tenantId": "all"},
     },
 }
+
+# Schedule names of earlier versions: `apply` replaces them by the current ones.
+LEGACY_SCHEDULES = {"rebuild": "rebuild"}
+
+
+def schedule_name(name: str, key: str) -> str:
+    return f"{name}-{JOBS[key]['schedule']}"
 
 
 class AwsSetupError(Exception):
@@ -232,7 +243,7 @@ def apply(
     schedules = {}
     for k, job in JOBS.items():
         args = _schedule_args(
-            f"{name}-{k}",
+            schedule_name(name, k),
             {**job, "key": k, "source": source},
             timezone,
             bus_arn,
@@ -246,6 +257,7 @@ def apply(
             if not _exists(exc):
                 raise
             schedules[k] = c.scheduler.update_schedule(**args)["ScheduleArn"]
+        _drop_legacy_schedule(c, name, k)
         c.cloudwatch.put_metric_alarm(
             AlarmName=f"{name}-{k}-failed-invocations",
             Namespace="AWS/Events",
@@ -282,16 +294,37 @@ def apply(
     }
 
 
+def _drop_legacy_schedule(c: Clients, name: str, key: str) -> None:
+    """The schedule under its old name fires the same job: remove it once the new exists."""
+    old = LEGACY_SCHEDULES.get(key)
+    if old is None or f"{name}-{old}" == schedule_name(name, key):
+        return
+    try:
+        c.scheduler.delete_schedule(Name=f"{name}-{old}")
+    except Exception as exc:
+        if not _missing(exc):
+            raise
+
+
+def _get_schedule(c: Clients, name: str, key: str) -> dict:
+    """The job's schedule under its current name, else under an older one (not applied yet)."""
+    names = [schedule_name(name, key)]
+    if key in LEGACY_SCHEDULES:
+        names.append(f"{name}-{LEGACY_SCHEDULES[key]}")
+    for n in names:
+        try:
+            return c.scheduler.get_schedule(Name=n)
+        except Exception as exc:
+            if not _missing(exc):
+                raise
+    raise AwsSetupError(f"schedule {names[0]} not found: run `apply` first")
+
+
 def set_state(c: Clients, enabled: bool, name: str = "superseller") -> list[str]:
     """Switch both schedules on or off (everything else stays)."""
     done = []
     for k in JOBS:
-        try:
-            s = c.scheduler.get_schedule(Name=f"{name}-{k}")
-        except Exception as exc:
-            if _missing(exc):
-                raise AwsSetupError(f"schedule {name}-{k} not found: run `apply` first") from None
-            raise
+        s = _get_schedule(c, name, k)
         keep = {
             f: s[f]
             for f in (
@@ -322,7 +355,11 @@ def delete(c: Clients, name: str = "superseller") -> list[str]:
                 raise
 
     for k in JOBS:
-        attempt(f"schedule {name}-{k}", c.scheduler.delete_schedule, Name=f"{name}-{k}")
+        sched = schedule_name(name, k)
+        attempt(f"schedule {sched}", c.scheduler.delete_schedule, Name=sched)
+        if k in LEGACY_SCHEDULES:
+            old = f"{name}-{LEGACY_SCHEDULES[k]}"
+            attempt(f"schedule {old}", c.scheduler.delete_schedule, Name=old)
         attempt(
             f"targets of {name}-{k}",
             c.events.remove_targets,

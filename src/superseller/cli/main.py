@@ -13,6 +13,7 @@ from superseller.cli import (
     db_cmd,
     demo_cmd,
     jobs_cmd,
+    market_cmd,
     metrics_cmd,
     ml_cmd,
     power_cmd,
@@ -56,6 +57,7 @@ app.command()(demo_cmd.demo)
 app.command()(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(aws_cmd.app, name="aws")
+app.add_typer(market_cmd.app, name="market")
 
 
 def main() -> None:

@@ -18,6 +18,14 @@ from superseller.db.tables_jobs import (  # noqa: F401
     jobs,
     schedule_occurrences,
 )
+from superseller.db.tables_market import (  # noqa: F401
+    buyer_questions,
+    embeddings,
+    harvest_sources,
+    harvested_content,
+    price_drop_alerts,
+    question_drafts,
+)
 from superseller.db.tables_marketplace import (  # noqa: F401
     listing_visits_daily,
     listings,

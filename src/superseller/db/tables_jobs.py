@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Float,
     ForeignKey,
     Index,
@@ -107,6 +108,9 @@ job_logs = Table(
     Column("records_processed", Integer, nullable=False, server_default="0"),
     Column("error_message", Text, nullable=True),
     Column("metadata", JSONType, nullable=True),
+    # The seed's "Ver Logs" query orders by `timestamp`: the database keeps it equal to
+    # started_at (a stored generated column), so no writer can let the two drift.
+    Column("timestamp", UTCDateTime, Computed("started_at", persisted=True), nullable=True),
 )
 Index("ix_job_logs_job_id", job_logs.c.job_id)
 Index("ix_job_logs_job_type_started_at", job_logs.c.job_type, job_logs.c.started_at)

@@ -30,6 +30,11 @@ DEFAULTS = (
     ("daily-cleanup", "cleanup", "0 3 * * *", {}, None),
     ("weekly-stats", "update_stats", "0 4 * * 0", {}, None),
     ("freshness-heal", "freshness_heal", "15 * * * *", {}, None),
+    # The seed's Daily Harvest (02:00) and Weekly Embedding Generation (Saturday 01:00).
+    ("daily-harvest", "harvest", "0 2 * * *", {"tenantId": "all"}, 4 * 3600),
+    ("weekly-embeddings", "generate_embeddings", "0 1 * * 6", {"tenantId": "all"}, 6 * 3600),
+    # Buyer questions of the day before, drafted before the seller starts the day.
+    ("daily-questions", "generate_questions", "0 6 * * *", {"tenantId": "all"}, 4 * 3600),
 )
 
 

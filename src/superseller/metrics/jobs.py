@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
@@ -39,6 +39,8 @@ class RebuildPayload(BaseModel):
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
     replace: bool = False  # delete the range's rows first (a corrupted range)
+    # Written in listing_metrics_daily.source: who asked (the internal endpoint: internal_job).
+    source: Literal["rebuild", "internal_job"] = "rebuild"
 
     @model_validator(mode="after")
     def _range(self) -> RebuildPayload:
@@ -87,7 +89,7 @@ def register(registry: Registry) -> None:
         start, end = (p.from_, p.to) if p.from_ else default_range(ctx, tenant["timezone"])
         try:
             result = rebuild_daily_metrics(
-                ctx.engine, p.tenantId, start, end, ctx.clock, replace=p.replace
+                ctx.engine, p.tenantId, start, end, ctx.clock, replace=p.replace, source=p.source
             )
         except Exception as exc:
             _record(ctx, p.tenantId, error=f"{type(exc).__name__}: {exc}")
@@ -100,6 +102,8 @@ def register(registry: Registry) -> None:
         queue = Queue(ctx.engine, registry, ctx.clock)
         ids = active_tenant_ids(ctx.engine)
         payload = {"from": p.from_, "to": p.to} if p.from_ else {}
+        if p.source != "rebuild":
+            payload["source"] = p.source
         specs = [
             JobSpec(
                 "rebuild_daily_metrics",

@@ -65,7 +65,7 @@ SELECT :tenant, g.listing_id, g.d, v.visits,
        COALESCE(s.orders, 0), COALESCE(s.units, 0), COALESCE(s.revenue, 0),
        CASE WHEN v.visits > 0 THEN CAST(COALESCE(s.orders, 0) AS FLOAT) / v.visits END,
        CASE WHEN s.orders > 0 THEN ROUND(s.revenue / s.orders, 2) END,
-       'rebuild', :now
+       :source, :now
 FROM (
     -- every day a listing existed...
     SELECT l.id AS listing_id, days.d
@@ -203,8 +203,12 @@ def rebuild_daily_metrics(
     end: str | date,
     clock: Clock | None = None,
     replace: bool = False,
+    source: str = "rebuild",
 ) -> dict[str, Any]:
     """Rebuild both ends inclusive; returns the seed's result shape.
+
+    `source` is written on every row whose figures it writes: `internal_job` when the
+    internal endpoint asked (the runbook's data-fix query selects those), else `rebuild`.
 
     `replace` first deletes the range's rows (the runbook's "corrupted range"), in the
     same transaction as their rebuild, so readers never see the range empty."""
@@ -236,6 +240,7 @@ def rebuild_daily_metrics(
             "start": _day_param(chunk_start, engine),
             "end": _day_param(chunk_end, engine),
             "now": now,
+            "source": source,
         }
         with engine.begin() as conn:
             tune_session(conn)

@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from superseller.sandbox import data
+from superseller.sandbox import data, market
 from superseller.sandbox.data import BRT, SellerSpec
 
 TOKEN_TTL_S = 21600
@@ -753,4 +753,5 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             "now": state.now().isoformat(),
         }
 
+    market.install(app)  # public search, trends and questions (sandbox/market.py)
     return app

@@ -5,7 +5,7 @@
 | cadastro | título | 10 | ≥ 45 of Mercado Livre's 60 characters, not all capitals |
 | cadastro | atributos | 7 | ≥ 10 attributes filled |
 | cadastro | tipo | 5 | Premium (`gold_pro`); Clássico 4, Grátis 1 |
-| cadastro | preço | 3 | a price above zero (competitive price needs market data we do not sync) |
+| cadastro | preço | 3 | priced at most 10% above the median of ≥ 5 comparable items (market/prices.py); 10–25% above: 2, more: 1; without that reference, a price above zero |
 | mídia | fotos | 15 | ≥ 8 pictures (6–7: 12, 3–5: 7, 1–2: 3) |
 | mídia | clip | 10 | a clip is published |
 | performance | conversão | 15 | 30-day conversion ≥ the tenant's median (proportional below) |
@@ -32,6 +32,46 @@ LISTING_TYPES = {"gold_pro": ("Premium", 5), "gold_special": ("Clássico", 4), "
 
 
 @dataclass(frozen=True)
+class PriceBand:
+    """Latest prices of a listing's comparable items (superseller.market.prices)."""
+
+    median: float
+    q1: float
+    q3: float
+    count: int
+
+
+MIN_COMPARABLES = 5  # fewer comparables: "sem referência"
+
+
+def price_position(price: float | None, band: PriceBand | None) -> float | None:
+    """How far the price is from the comparables' median (0.18 = 18% above), or None
+    without a reference."""
+    if not price or band is None or band.count < MIN_COMPARABLES or band.median <= 0:
+        return None
+    return price / band.median - 1
+
+
+def price_phrase(price: float | None, band: PriceBand | None) -> str:
+    pos = price_position(price, band)
+    if pos is None:
+        return "sem referência de preço"
+    pct = round(abs(pos) * 100)
+    where = "na mediana" if pct == 0 else f"{pct}% {'acima' if pos > 0 else 'abaixo'} da mediana"
+    return f"seu preço está {where} de {band.count} anúncios parecidos"
+
+
+def _price_points(price: float | None, band: PriceBand | None) -> tuple[int, str | None]:
+    if not price or price <= 0:
+        return 0, "Informe o preço do anúncio"
+    pos = price_position(price, band)
+    if pos is None or pos <= 0.10:
+        return 3, None
+    action = f"Revise o preço: {price_phrase(price, band)}"
+    return (2 if pos <= 0.25 else 1), action
+
+
+@dataclass(frozen=True)
 class ListingFacts:
     listing_id: int
     external_id: str
@@ -46,6 +86,7 @@ class ListingFacts:
     orders_30d: int
     median_visits: float | None  # the tenant's, over listings with known visits
     median_conversion: float | None
+    price_band: PriceBand | None = None  # comparables' prices (market feature), if any
 
     @property
     def conversion(self) -> float | None:
@@ -85,6 +126,7 @@ def cadastro(f: ListingFacts) -> list[Criterion]:
     attrs = None if f.attributes_count is None else _proportional(f.attributes_count, ATTRS_FULL, 7)
     missing_attrs = ATTRS_FULL - (f.attributes_count or 0)
     kind = LISTING_TYPES.get(f.listing_type or "")
+    price_points, price_action = _price_points(f.price, f.price_band)
     return [
         Criterion("cadastro", "titulo", 10, title, title_action),
         Criterion(
@@ -103,13 +145,7 @@ def cadastro(f: ListingFacts) -> list[Criterion]:
             kind[1] if kind else None,
             f"Troque o anúncio {kind[0]} por Premium" if kind and kind[1] < 5 else None,
         ),
-        Criterion(
-            "cadastro",
-            "preco",
-            3,
-            3 if f.price and f.price > 0 else 0,
-            None if f.price and f.price > 0 else "Informe o preço do anúncio",
-        ),
+        Criterion("cadastro", "preco", 3, price_points, price_action),
     ]
 
 

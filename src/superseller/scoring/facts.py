@@ -9,7 +9,8 @@ from statistics import median
 from sqlalchemy import Engine, func, select
 
 from superseller.db.schema import listing_metrics_daily, listings
-from superseller.scoring.criteria import ListingFacts
+from superseller.market.prices import price_bands
+from superseller.scoring.criteria import ListingFacts, PriceBand
 from superseller.scoring.media import media_verdict
 
 WINDOW_DAYS = 30
@@ -43,8 +44,10 @@ def load_facts(
     median_visits = median(v for v, _ in known) if known else None
     rates = [o / v for v, o in known if v]
     median_conversion = median(rates) if rates else None
+    bands = price_bands(engine, tenant_id, listing_ids)
     out = []
     for r in rows:
+        band = bands.get(r.id)
         visits, orders = sums.get(r.id, (None, 0))
         out.append(
             ListingFacts(
@@ -61,6 +64,7 @@ def load_facts(
                 orders_30d=orders,
                 median_visits=float(median_visits) if median_visits is not None else None,
                 median_conversion=median_conversion,
+                price_band=PriceBand(band.median, band.q1, band.q3, band.count) if band else None,
             )
         )
     return out

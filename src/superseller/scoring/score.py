@@ -11,6 +11,7 @@ from superseller.scoring.criteria import (
     TITLE_MAX,
     Criterion,
     ListingFacts,
+    price_phrase,
 )
 
 GRADES = ((80, "Excelente"), (60, "Bom"), (40, "Regular"), (0, "Crítico"))
@@ -49,7 +50,11 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
             if f.attributes_count is None
             else f"{f.attributes_count} atributos preenchidos"
         )
-        price = f"preço R$ {br_number(f.price, 2)}" if f.price and f.price > 0 else "sem preço"
+        price = (
+            f"preço R$ {br_number(f.price, 2)} ({price_phrase(f.price, f.price_band)})"
+            if f.price and f.price > 0
+            else "sem preço"
+        )
         return (
             f"Cadastro: título com {len(f.title.strip())} de {TITLE_MAX} caracteres, "
             f"{attrs}, anúncio {kind[0]} e {price} — {tally}."

@@ -4,6 +4,7 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs
@@ -23,6 +24,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.limits import LimitError, check_range
+from superseller.market import prices, questions
 from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
@@ -42,6 +44,7 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
 router = APIRouter(include_in_schema=False)
+DROP_DAYS = 7  # competitors' price drops shown: the last week up to the period's end
 
 
 def import_steps(request: Request, tenant_id: str) -> tuple[int, int] | None:
@@ -186,6 +189,7 @@ def overview_page(
             start, end = period(tenant["timezone"], svc.clock.now(), dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
     fresh = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
+    drops = prices.drop_summary(svc.engine, tenant["id"], end - timedelta(days=DROP_DAYS - 1))
     custom = bool(de and ate and not error)
     return _render(
         request,
@@ -194,6 +198,8 @@ def overview_page(
         tenant=tenant,
         data=data,
         fresh=fresh,
+        drops=drops,
+        drop_days=DROP_DAYS,
         days=None if custom else dias,
         error=error,
         start=start,
@@ -217,12 +223,17 @@ def listings_page(
     rows = sort_listings(
         listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
     )
+    since = end - timedelta(days=DROP_DAYS - 1)
+    drops = prices.drops_by_listing(svc.engine, tenant["id"], since)
+    drafts = questions.drafts_by_listing(svc.engine, tenant["id"])
     return _render(
         request,
         "listings.html",
         user=user,
         tenant=tenant,
         rows=rows,
+        drops=drops,
+        drafts=drafts,
         days=dias,
         sort=ordem,
         direction=direcao,
