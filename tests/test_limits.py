@@ -132,7 +132,11 @@ def api(engine, tmp_path):
     settings = Settings(data_dir=tmp_path, internal_jobs_key=KEY)
     registry = build_registry(settings)
     ensure_defaults(engine, registry)
-    with serving(settings, engine, registry) as url, httpx.Client(base_url=url, timeout=60) as c:
+    with (
+        serving(settings, engine, registry) as url,
+        # the session cookie's changes come from our own pages (the same-origin check)
+        httpx.Client(base_url=url, timeout=60, headers={"Origin": url}) as c,
+    ):
         r = c.post(
             "/api/v1/auth/login", json={"email": "ops@superseller.dev", "password": PASSWORD}
         )
