@@ -21,7 +21,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
-from superseller.limits import check_date, check_range
+from superseller.limits import check_date
 
 router = APIRouter(
     prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(require_admin)]
@@ -218,7 +218,8 @@ class Backfill(BaseModel):
 
     @model_validator(mode="after")
     def _bounded(self):
-        check_range(self.from_, self.to)  # LimitError is a ValueError: a 422
+        check_date(self.from_, "from")  # LimitError is a ValueError: a 422
+        check_date(self.to, "to")  # (the order of the two is the scheduler's 400)
         return self
 
 
