@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field
 
 from superseller.api.deps import services
 from superseller.api.errors import ApiError
+from superseller.api.guards import SESSION_COOKIE
 from superseller.users import sessions, tokens
 from superseller.users.accounts import User, authenticate, normalize_email
 from superseller.users.ratelimit import LoginLimiter
 
-COOKIE = "superseller_session"
+COOKIE = SESSION_COOKIE
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
@@ -106,7 +107,7 @@ def end_session(request: Request, response: Response) -> None:
 
 
 @router.post("/logout", status_code=204)
-def logout(request: Request, response: Response) -> Response:
+def logout(request: Request) -> Response:
     """End this session: the token (bearer or cookie) stops working at once."""
     out = Response(status_code=204)
     end_session(request, out)
