@@ -20,13 +20,15 @@ from superseller.db.schema import listings as listings_t
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.queue import Queue
+from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
+    complete_period,
     listings_table,
     overview,
-    period,
     sort_listings,
+    today_so_far,
 )
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.scoring import wording
@@ -59,7 +61,8 @@ def _range(
         except InvalidRange as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
         return a, b
-    return period(tenant["timezone"], services(request).clock.now(), days or 30)
+    # `days`: the last N complete local days (ending yesterday); today is reported apart
+    return complete_period(tenant["timezone"], services(request).clock.now(), days or 30)
 
 
 @router.get("/metrics/overview")
@@ -71,9 +74,34 @@ def metrics_overview(
     to: str | None = None,
     tenantId: str | None = None,
 ):
+    """Cards, daily series and top listings for the period (default: the last 30 complete
+    days), compared with the previous equal period only when it is fully synced
+    (`comparison.available`); `today` is today so far, never compared with full days."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
-    return overview(services(request).engine, tenant["id"], start, end)
+    svc = services(request)
+    return {
+        **overview(svc.engine, tenant["id"], start, end),
+        "today": today_so_far(svc.engine, tenant, svc.clock.now()),
+    }
+
+
+@router.get("/metrics/explain")
+def metrics_explain(
+    request: Request,
+    user: User = Depends(current_user),
+    days: int | None = Query(None, ge=1, le=400),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    top: int = Query(5, ge=0, le=50),
+    tenantId: str | None = None,
+):
+    """Why revenue changed vs the previous equal period: the exact LMDI split into visits,
+    conversion and ticket effects (orders and ticket when visits are not all known), which
+    sum to the change to the cent; the listings that moved it most; one sentence each."""
+    tenant = tenant_of(request, user, tenantId)
+    start, end = _range(tenant, request, days, from_, to)
+    return explain(services(request).engine, tenant["id"], start, end, top=top)
 
 
 @router.get("/listings")
