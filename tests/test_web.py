@@ -5,8 +5,11 @@ Screenshots of every page at 1280 and 390 px land in artifacts/screenshots/.
 """
 
 import os
+import re
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -88,7 +91,7 @@ def shop(engine, tmp_path):
 
 
 def login(browser, url, email, width=1280):
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
     page.goto(f"{url}/entrar")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
@@ -104,10 +107,12 @@ def shot(page, name, width):
     assert path.stat().st_size > 10_000
 
 
-def db_totals(engine, tenant, days):
+def db_totals(engine, tenant, days, today=False):
     """The oracle, from the synced orders themselves: paid orders created in the last `days`
-    local days (distinct), their items' quantity x unit price, and units."""
+    complete local days (ending yesterday; `today`: ending today), distinct, their items'
+    quantity x unit price, and units."""
     end = datetime.now(UTC).astimezone(zone("America/Sao_Paulo")).date()
+    end -= timedelta(days=0 if today else 1)
     window = (
         orders.c.tenant_id == tenant,
         orders.c.created_local_date.between(end - timedelta(days=days - 1), end),
@@ -141,14 +146,24 @@ def test_cards_equal_the_database_for_7_and_30_days(browser, shop, engine):
         assert int(card(page, "units").get_attribute("data-value")) == units
         expect(card(page, "orders").locator(".value")).to_have_text(f"{orders:,}".replace(",", "."))
         expect(page.locator("#freshness")).to_contain_text("Atualizado até")
-        expect(page.locator("#chart .main-svg").first).to_be_visible()  # the chart drew
+        expect(page.locator("#period")).to_contain_text(f"Últimos {days} dias completos")
+        # the chart drew: one bar per day, each with a pt-BR tooltip
+        expect(page.locator("[data-panel=revenue] rect.bar")).to_have_count(days)
+        tips = page.locator("[data-panel=revenue] rect.hover title").all_text_contents()
+        assert len(tips) == days and all(" · Receita R$\u00a0" in t for t in tips)
     page.close()
 
 
 def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
     page = login(browser, shop["url"], SELLER)
-    before = db_totals(engine, "t1", 7)
-    expect(card(page, "orders")).to_have_attribute("data-value", str(before[1]))
+    before = db_totals(engine, "t1", 8, today=True)  # the 7 complete days and today
+
+    def shown_orders():
+        return int(card(page, "orders").get_attribute("data-value")) + int(
+            page.locator("#today").get_attribute("data-orders") or 0
+        )
+
+    assert shown_orders() == before[1]
     shop["sandbox"].state.frozen_at = datetime.now(UTC)  # hours of new orders (see `shop`)
     with engine.connect() as conn:
         syncs = conn.execute(
@@ -160,10 +175,15 @@ def test_refresh_shows_progress_then_the_new_numbers(browser, shop, engine):
         expect(button).to_be_disabled()
         expect(page.locator("#refresh-status")).to_contain_text("Atualizando")
         page.wait_for_load_state()
-        expect(page.locator("#refresh")).to_be_enabled(timeout=60_000)  # reloaded when done
-        after = db_totals(engine, "t1", 7)
+        # reloaded when done, saying what changed
+        expect(page.locator("#refresh-status")).to_contain_text("Dados atualizados", timeout=60_000)
+        after = db_totals(engine, "t1", 8, today=True)
         assert after[1] > before[1]
-        expect(card(page, "orders")).to_have_attribute("data-value", str(after[1]))
+        assert shown_orders() == after[1]
+        new = after[1] - before[1]
+        expect(page.locator("#refresh-status")).to_contain_text(
+            f"+{new} pedido{'s' if new > 1 else ''}"
+        )
     with engine.connect() as conn:
         assert (
             conn.execute(select(func.count()).where(jobs.c.type == "sync_mercadolivre")).scalar()
@@ -228,21 +248,109 @@ def test_an_admin_retries_a_failed_job(browser, shop, engine):
     page.close()
 
 
-def test_a_stale_tenant_shows_desatualizado(browser, shop):
+def test_a_seller_without_an_account_is_asked_to_connect(browser, shop):
     page = login(browser, shop["url"], ADMIN)
     page.goto(f"{shop['url']}/?loja=t2")
-    badge = page.locator("#freshness")
-    expect(badge).to_have_attribute("data-status", "stale")
-    expect(badge).to_contain_text("Desatualizado")
-    expect(badge).to_contain_text("Nenhuma sincronização concluída")
+    box = page.locator("#onboarding")
+    expect(box).to_have_attribute("data-state", "not_connected")
+    expect(box).to_contain_text("Conecte sua conta do Mercado Livre")
+    link = page.get_by_role("link", name="Conectar Mercado Livre")
+    assert link.get_attribute("href") == "/api/v1/mercadolivre/connect?tenantId=t2"
+    # nothing that is bound to fail: no refresh, no R$ 0,00 cards, no empty chart
+    expect(page.locator("#refresh")).to_have_count(0)
+    expect(page.locator(".kpi")).to_have_count(0)
+    expect(page.locator("#chart")).to_have_count(0)
+    # the button leads to Mercado Livre's authorization page (the sandbox's)
+    r = page.request.get(shop["url"] + link.get_attribute("href"), max_redirects=0)
+    assert r.status == 303 and r.headers["location"].startswith(shop["sandbox"].url)
     page.close()
+
+
+def test_honest_periods_today_apart_and_the_change_explained(browser, shop):
+    page = login(browser, shop["url"], SELLER)
+    expect(page.locator("#period")).to_contain_text("Últimos 7 dias completos")
+    expect(page.locator("#period")).to_contain_text("comparado com")
+    expect(page.locator("#today h2")).to_contain_text(re.compile(r"Hoje até \d\d:\d\d"))
+    expect(page.locator("#today h2")).to_contain_text("parcial, não comparado")
+    # the explanation is the API's, and its parts sum to the change shown
+    api = page.request.get(f"{shop['url']}/api/v1/metrics/explain?days=7").json()
+    expect(page.locator("#explain-sentence")).to_have_text(api["sentence"])
+    parts = page.locator("li[data-effect]")
+    expect(parts).to_have_count(len(api["effects"]))
+    values = [
+        Decimal(v) for v in (parts.nth(i).get_attribute("data-value") for i in range(parts.count()))
+    ]
+    assert sum(values) == Decimal(str(api["revenue"]["change"])).quantize(Decimal("0.01"))
+    # 30 days: the 30 before them were never synced (40 days of history): no comparison
+    page.goto(f"{shop['url']}/?dias=30")
+    expect(page.locator("#no-comparison")).to_have_text("sem comparação (histórico insuficiente)")
+    expect(card(page, "revenue").locator(".delta").first).to_have_text("sem comparação")
+    expect(page.locator("#explain-sentence")).to_contain_text(
+        "Sem comparação (histórico insuficiente)"
+    )
+    page.close()
+
+
+def test_a_custom_range_is_checked_in_portuguese(browser, shop):
+    page = login(browser, shop["url"], SELLER)
+    page.fill("input[name=de]", "2026-11-20")
+    page.fill("input[name=ate]", "2026-11-10")
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Aplicar").click()
+    assert nav.value.status == 422
+    expect(page.locator("#range-error")).to_have_text(
+        "A data final (10/11/2026) é anterior à inicial (20/11/2026): inverta as datas."
+    )
+    expect(page.locator(".kpi")).to_have_count(0)  # no silent fallback to 7 days
+    expect(page.locator("input[name=de]")).to_have_value("2026-11-20")  # kept as typed
+    for query, message in [
+        (
+            "de=1999-12-31&ate=2000-01-05",
+            "A data em “De” deve estar entre 01/01/2000 e 31/12/2100.",
+        ),
+        ("de=2024-01-01&ate=2026-01-01", "O período tem 732 dias; o máximo é 400."),
+        ("de=2026-11-01", "Informe as duas datas, “De” e “Até”."),
+        ("de=2026-13-01&ate=2026-11-02", "Data inválida em “De”: use o formato dd/mm/aaaa."),
+    ]:
+        assert page.goto(f"{shop['url']}/?{query}").status == 422
+        expect(page.locator("#range-error")).to_have_text(message)
+    assert page.goto(f"{shop['url']}/?de=2026-11-01&ate=2026-11-07").status == 200
+    expect(page.locator("#period")).to_contain_text("Período escolhido · 01/11 a 07/11")
+    page.close()
+
+
+@pytest.mark.parametrize("days", [7, 30])
+def test_the_overview_weighs_under_300_kb(browser, shop, days):
+    """First load with an empty cache: every request's headers and (compressed) body."""
+    page = login(browser, shop["url"], SELLER)
+    fresh = browser.new_context(viewport={"width": 1280, "height": 900})
+    fresh.add_cookies(page.context.cookies())
+    page.close()
+    page = fresh.new_page()
+    loaded = []
+    page.on("requestfinished", lambda req: loaded.append(req))
+    began = time.perf_counter()
+    response = page.goto(f"{shop['url']}/?dias={days}")
+    page.wait_for_load_state("load")
+    elapsed = time.perf_counter() - began
+    assert response.status == 200
+    assert response.headers.get("content-encoding") == "gzip"
+    sizes = {r.url: r.sizes() for r in loaded}
+    total = sum(s["responseBodySize"] + s["responseHeadersSize"] for s in sizes.values())
+    print(
+        f"\noverview {days} days: {len(sizes)} requests, {total / 1024:.1f} KB transferred,"
+        f" loaded in {elapsed * 1000:.0f} ms"
+    )
+    assert {u.rsplit("/", 1)[-1] for u in sizes} >= {"app.css", "app.js"}
+    assert total <= 300 * 1024
+    fresh.close()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("width", [1280, 390])
 def test_screenshots_of_every_page(browser, shop, width):
     url = shop["url"]
-    page = browser.new_page(viewport={"width": width, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
     page.goto(f"{url}/entrar")
     shot(page, "login", width)
     page.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
+from starlette.middleware.gzip import GZipMiddleware
 
 from superseller.api import (
     admin_jobs,
@@ -23,6 +24,8 @@ from superseller.web import pages
 def create_app(svc: Services) -> FastAPI:
     app = FastAPI(title="SuperSeller", version="0.1.0", docs_url="/docs")
     app.state.services = svc
+    # HTML, CSS, JS and JSON compressed for clients that accept gzip (the browser does)
+    app.add_middleware(GZipMiddleware, minimum_size=500)
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(seller.router)

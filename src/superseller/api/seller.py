@@ -19,6 +19,7 @@ from superseller.api.errors import ApiError
 from superseller.db.schema import listings as listings_t
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
+from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
@@ -242,7 +243,8 @@ def refresh_status(
     rebuild_id = (sync["result"] or {}).get("rebuildJobId")
     rebuild = admin.get(rebuild_id) if rebuild_id else None
     done = rebuild is not None and rebuild["status"] == "completed"
-    failed = sync["status"] == "failed" or (rebuild is not None and rebuild["status"] == "failed")
+    sync_failed = sync["status"] == "failed"
+    failed = sync_failed or (rebuild is not None and rebuild["status"] == "failed")
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
         reasons = {
@@ -254,9 +256,14 @@ def refresh_status(
         message = (
             "Reconecte sua conta do Mercado Livre para atualizar os dados."
             if "reauth_required" in reasons
-            else "A atualização falhou. Tente novamente em alguns minutos."
+            else "A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de 2). "
+            "Tente de novo mais tarde; se voltar a falhar, fale com o suporte."
+            if sync_failed
+            else "O recálculo das métricas falhou (etapa 2 de 2); os pedidos já foram buscados. "
+            "Tente de novo; se voltar a falhar, fale com o suporte."
         )
     return {
+        "paused": pause_state(services(request).engine)["paused"] and not (done or failed),
         "state": "failed" if failed else "done" if done else "running",
         "sync": sync["status"],
         "rebuild": rebuild["status"] if rebuild else None,

@@ -3,10 +3,10 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import plotly
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -16,23 +16,27 @@ from superseller.api.auth import COOKIE
 from superseller.api.deps import services
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.pause import state as engine_state
 from superseller.jobs.scheduler import Scheduler
+from superseller.limits import DATE_MAX, DATE_MIN, MAX_RANGE_DAYS
+from superseller.mercadolivre.account_state import account_state
+from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
+    complete_period,
     listings_table,
     overview,
-    period,
     sort_listings,
+    today_so_far,
 )
-from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.tenants import TenantNotFound, get_tenant, list_tenants
 from superseller.users import tokens
 from superseller.users.accounts import User, get_user
+from superseller.web.charts import daily_chart
 from superseller.web.format import FILTERS
 
 HERE = Path(__file__).parent
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
 router = APIRouter(include_in_schema=False)
@@ -88,20 +92,12 @@ def _tenant(request: Request, user: User, wanted: str | None) -> dict:
     return found
 
 
-@router.get("/static/plotly.min.js")
-def plotly_js() -> FileResponse:
-    """The charting library, served from the installed plotly package (no CDN)."""
-    return FileResponse(
-        PLOTLY_JS,
-        media_type="application/javascript",
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
-
-
 @router.get("/static/{name}")
 def static(name: Literal["app.css", "app.js"]) -> FileResponse:
     kind = "text/css" if name.endswith(".css") else "application/javascript"
-    return FileResponse(HERE / "static" / name, media_type=kind)
+    return FileResponse(
+        HERE / "static" / name, media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @router.get("/entrar", response_class=HTMLResponse)
@@ -116,41 +112,86 @@ def logout() -> Response:
     return out
 
 
+class RangeError(ValueError):
+    """A custom period the seller typed that cannot be shown; the message is in pt-BR."""
+
+
+def _br(d: date) -> str:
+    return d.strftime("%d/%m/%Y")
+
+
+def custom_range(de: str | None, ate: str | None) -> tuple[date, date]:
+    """The seller's own period ("De" / "Até"), checked against limits.py, in Portuguese."""
+    if not (de and ate):
+        raise RangeError("Informe as duas datas, “De” e “Até”.")
+    days = []
+    for value, label in ((de, "De"), (ate, "Até")):
+        try:
+            days.append(date.fromisoformat(value) if len(value) == 10 else None)
+        except ValueError:
+            days.append(None)
+        if days[-1] is None:
+            raise RangeError(f"Data inválida em “{label}”: use o formato dd/mm/aaaa.")
+        if not DATE_MIN <= days[-1] <= DATE_MAX:
+            raise RangeError(
+                f"A data em “{label}” deve estar entre {_br(DATE_MIN)} e {_br(DATE_MAX)}."
+            )
+    start, end = days
+    if end < start:
+        raise RangeError(
+            f"A data final ({_br(end)}) é anterior à inicial ({_br(start)}): inverta as datas."
+        )
+    length = (end - start).days + 1
+    if length > MAX_RANGE_DAYS:
+        raise RangeError(f"O período tem {length} dias; o máximo é {MAX_RANGE_DAYS}.")
+    return start, end
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview_page(
     request: Request,
-    dias: int = Query(7, ge=1, le=400),
-    de: str | None = None,
-    ate: str | None = None,
+    dias: int = Query(7, ge=1, le=MAX_RANGE_DAYS),
+    de: str | None = Query(None, max_length=10),
+    ate: str | None = Query(None, max_length=10),
     loja: str | None = Query(None, max_length=64),
 ):
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
-    error = None
-    start, end = period(tenant["timezone"], svc.clock.now(), dias)
-    if de and ate:
+    now = svc.clock.now()
+    custom = bool(de or ate)
+    context = {
+        "user": user,
+        "tenant": tenant,
+        "page": "overview",
+        "account": account_state(svc.engine, tenant["id"]),
+        "ml_configured": bool(svc.settings.ml_client_id and svc.settings.ml_redirect_uri),
+        "fresh": tenant_freshness(svc.engine, tenant["id"], now),
+        "paused": engine_state(svc.engine),
+        "today": today_so_far(svc.engine, tenant, now),
+        "days": None if custom else dias,
+        "de": de or "",
+        "ate": ate or "",
+    }
+    if custom:
         try:
-            start, end = parse_day(de, "de"), parse_day(ate, "ate")
-            validate_range(start, end)
-        except InvalidRange as exc:
-            error = str(exc)
-            start, end = period(tenant["timezone"], svc.clock.now(), dias)
+            start, end = custom_range(de, ate)
+        except RangeError as exc:
+            # no silent fallback to 7 days: the error, the form as typed, nothing else
+            return _render(request, "overview.html", 422, error=str(exc), data=None, **context)
+    else:
+        start, end = complete_period(tenant["timezone"], now, dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
-    fresh = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
-    custom = bool(de and ate and not error)
     return _render(
         request,
         "overview.html",
-        user=user,
-        tenant=tenant,
         data=data,
-        fresh=fresh,
-        days=None if custom else dias,
-        error=error,
+        why=explain(svc.engine, tenant["id"], start, end, top=3),
+        chart=daily_chart(data["series"]) if data["coverage"]["coveredDays"] else None,
         start=start,
         end=end,
-        page="overview",
+        error=None,
+        **context,
     )
 
 
@@ -165,7 +206,7 @@ def listings_page(
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
-    start, end = period(tenant["timezone"], svc.clock.now(), dias)
+    start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
     rows = sort_listings(
         listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
     )
