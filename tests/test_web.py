@@ -366,3 +366,20 @@ def test_screenshots_of_every_page(browser, shop, width):
         page.wait_for_load_state("networkidle")
         shot(page, name, width)
     page.close()
+
+
+def test_error_pages_are_portuguese_html_for_browsers_and_json_for_the_api(browser, shop):
+    page = login(browser, shop["url"], SELLER)
+    for path, status, title in [
+        ("/nao-existe", 404, "Página não encontrada"),
+        ("/?dias=abc", 422, "Endereço com valores inválidos"),
+        ("/jobs", 403, "Acesso restrito"),
+    ]:
+        assert page.goto(shop["url"] + path).status == status
+        expect(page.locator("h1")).to_have_text(title)
+        expect(page.get_by_role("link", name="Voltar à visão geral")).to_be_visible()
+    page.goto(shop["url"] + "/?dias=abc")
+    expect(page.locator(".details")).to_have_text("O valor de “dias” não é válido.")
+    api = httpx.get(shop["url"] + "/nao-existe", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "http_404"
+    page.close()

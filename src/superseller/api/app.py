@@ -26,7 +26,7 @@ def create_app(svc: Services) -> FastAPI:
     app.state.services = svc
     # HTML, CSS, JS and JSON compressed for clients that accept gzip (the browser does)
     app.add_middleware(GZipMiddleware, minimum_size=500)
-    errors.install(app)
+    errors.install(app, html=pages.error_page)
     app.include_router(auth.router)
     app.include_router(seller.router)
     app.include_router(mercadolivre_connect.router)

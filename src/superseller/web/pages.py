@@ -60,6 +60,53 @@ def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
     )
 
 
+ERROR_PAGES = {
+    400: ("Pedido inválido", "Não foi possível entender este pedido. Volte e tente de novo."),
+    401: ("Entre para continuar", "Sua sessão terminou. Entre de novo."),
+    403: ("Acesso restrito", "Você não tem permissão para abrir esta página."),
+    404: (
+        "Página não encontrada",
+        "Este endereço não existe. Confira o link ou volte à visão geral.",
+    ),
+    405: ("Pedido inválido", "Este endereço não aceita este tipo de pedido."),
+    422: ("Endereço com valores inválidos", "Um valor no endereço não é válido."),
+    500: (
+        "Algo deu errado do nosso lado",
+        "O erro foi registrado. Tente de novo em instantes; se continuar, fale com o suporte.",
+    ),
+    502: (
+        "Mercado Livre indisponível",
+        "Não conseguimos falar com o Mercado Livre. Tente de novo.",
+    ),
+    503: ("Serviço indisponível", "Este recurso não está disponível agora. Tente mais tarde."),
+}
+
+
+def error_page(request: Request, status: int, fields: list[dict] | None = None) -> Response:
+    """The HTML error page a browser gets (the API's JSON errors' twin, in Portuguese)."""
+    if status == 401:
+        return RedirectResponse("/entrar", status_code=303)
+    try:
+        user = page_user(request)
+    except Exception:  # noqa: BLE001 - an error page must render even without a session
+        user = None
+    title, message = ERROR_PAGES.get(status, ERROR_PAGES[400 if status < 500 else 500])
+    details = []
+    for f in fields or []:
+        name = f["field"].split(".")[-1]
+        details.append(f"O valor de “{name}” não é válido.")
+    return _render(
+        request,
+        "message.html",
+        status,
+        user=user,
+        title=title,
+        message=message,
+        details=details,
+        status_code=status,
+    )
+
+
 def page_user(request: Request) -> User:
     svc = services(request)
     token = request.cookies.get(COOKIE)
