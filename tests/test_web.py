@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import func, select
 
-from superseller.db.schema import jobs, order_items, orders
+from superseller.db.schema import jobs, listings, order_items, orders
 from superseller.jobs.cron import zone
 from superseller.jobs.queue import Queue
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES
@@ -72,7 +72,7 @@ def hours_with_new_orders(spec, now: datetime) -> int:
 def shop(engine, tmp_path):
     """A seller synced some hours ago (the sandbox's clock; long enough for new paid orders
     to arrive by now), and a never-synced second tenant."""
-    with sandbox(listings=30, history_days=40) as sb:
+    with sandbox(listings=60, history_days=40) as sb:
         now = datetime.now(UTC)
         sb.state.frozen_at = now - timedelta(hours=hours_with_new_orders(sb.state.spec, now))
         settings = settings_for(sb, tmp_path)
@@ -90,8 +90,19 @@ def shop(engine, tmp_path):
             yield {"url": url, "sandbox": sb, "registry": registry}
 
 
-def login(browser, url, email, width=1280):
+# The browser talks to this machine only: listing thumbnails point at Mercado Livre's image
+# host, which a test must not reach (the page shows a grey square instead).
+EXTERNAL = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
+
+
+def new_page(browser, width=1280):
     page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
+    page.route(EXTERNAL, lambda route: route.abort())
+    return page
+
+
+def login(browser, url, email, width=1280):
+    page = new_page(browser, width)
     page.goto(f"{url}/entrar")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
@@ -105,6 +116,7 @@ def shot(page, name, width):
     path = SHOTS / f"{name}-{width}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
+    page.screenshot(path=str(SHOTS / f"{name}-{width}-top.png"))  # the first screen
 
 
 def db_totals(engine, tenant, days, today=False):
@@ -324,6 +336,7 @@ def test_the_overview_weighs_under_300_kb(browser, shop, days):
     """First load with an empty cache: every request's headers and (compressed) body."""
     page = login(browser, shop["url"], SELLER)
     fresh = browser.new_context(viewport={"width": 1280, "height": 900})
+    fresh.route(EXTERNAL, lambda route: route.abort())
     fresh.add_cookies(page.context.cookies())
     page.close()
     page = fresh.new_page()
@@ -350,7 +363,7 @@ def test_the_overview_weighs_under_300_kb(browser, shop, days):
 @pytest.mark.parametrize("width", [1280, 390])
 def test_screenshots_of_every_page(browser, shop, width):
     url = shop["url"]
-    page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
+    page = new_page(browser, width)
     page.goto(f"{url}/entrar")
     shot(page, "login", width)
     page.close()
@@ -382,4 +395,59 @@ def test_error_pages_are_portuguese_html_for_browsers_and_json_for_the_api(brows
     expect(page.locator(".details")).to_have_text("O valor de “dias” não é válido.")
     api = httpx.get(shop["url"] + "/nao-existe", headers={"Accept": "application/json"})
     assert api.status_code == 404 and api.json()["error"]["code"] == "http_404"
+    page.close()
+
+
+def test_listings_search_filter_pages_clip_and_csv(browser, shop, engine):
+    url = shop["url"]
+    page = login(browser, url, SELLER)
+    page.goto(f"{url}/anuncios")
+    rows = page.locator("table.listings tbody tr")
+    expect(rows).to_have_count(50)  # 50 a page, counted on the server
+    expect(page.locator("#page-info")).to_have_text("Página 1 de 2 · 1–50 de 60")
+    first = rows.first
+    expect(first.locator("img.thumb")).to_have_count(1)
+    expect(first.get_by_role("link", name=re.compile("Ver no Mercado Livre"))).to_have_attribute(
+        "href", re.compile(r"^https://produto\.mercadolivre\.com\.br/")
+    )
+    with page.expect_navigation():
+        page.get_by_role("link", name="Próxima →").click()
+    expect(page.locator("#page-info")).to_have_text("Página 2 de 2 · 51–60 de 60")
+    expect(rows).to_have_count(10)
+    # search by title, accent- and case-blind
+    word = rows.first.locator(".name").inner_text().split()[0]
+    page.get_by_label("Buscar").fill(word.upper())
+    with page.expect_navigation():
+        page.get_by_role("button", name="Filtrar").click()
+    names = rows.locator(".name").all_inner_texts()
+    assert names and all(word.casefold() in n.casefold() for n in names)
+    # paused listings: "Reative o anúncio" comes first, whatever else would gain more
+    page.goto(f"{url}/anuncios?status=paused")
+    assert rows.count() > 0
+    for i in range(rows.count()):
+        expect(rows.nth(i)).to_have_attribute("data-status", "paused")
+        expect(rows.nth(i).locator(".first-action")).to_contain_text("Reative o anúncio")
+    # mark a clip: the existing clips API, the row re-scored in place
+    page.goto(f"{url}/anuncios?clip=nao-verificado")
+    row = rows.first
+    lid = int(row.get_attribute("data-id"))
+    row.locator("select[data-clip]").select_option("true")
+    expect(row.locator(".clip-status")).to_contain_text("Salvo: nota")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(select(listings.c.has_clips_override).where(listings.c.id == lid)).scalar()
+            is True
+        )
+    page.goto(f"{url}/anuncios?clip=tem")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-id", str(lid))
+    # CSV of what the page shows, pt-BR numbers
+    page.goto(f"{url}/anuncios")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="anúncios (1.234,56)").click()
+    text = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("id;titulo;status;preco;estoque")
+    assert len(lines) == 61  # all 60 listings, not one page
+    assert re.search(r";\d+,\d\d;", lines[1])  # decimal comma
     page.close()

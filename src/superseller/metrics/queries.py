@@ -12,6 +12,7 @@ The overview reads that rollup (one row per day), so it costs the same at 10 lis
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -250,6 +251,7 @@ def listings_table(engine: Engine, tenant_id: str, start: date, end: date) -> li
                     "title": r.title,
                     "status": r.status,
                     "price": _num(r.price),
+                    "stock": r.available_quantity,
                     "permalink": r.permalink,
                     "thumbnail": r.thumbnail,
                     "picturesCount": r.pictures_count,
@@ -283,6 +285,49 @@ def sort_listings(rows: list[dict], key: str, descending: bool = True) -> list[d
         key=lambda r: r[key].casefold() if isinstance(r[key], str) else r[key], reverse=descending
     )
     return known + unknown
+
+
+GRADE_NAMES = ("Excelente", "Bom", "Regular", "Crítico")
+CLIP_FILTERS = {"tem": True, "nao-tem": False, "nao-verificado": None}
+
+
+def filter_listings(
+    rows: list[dict],
+    search: str | None = None,
+    status: str | None = None,
+    grade: str | None = None,
+    clip: str | None = None,
+) -> list[dict]:
+    """The listings table narrowed by a search on title or id (case- and accent-blind),
+    status, score grade ("sem-nota" for unscored) and clip status."""
+    out = rows
+    if search:
+        needle = _fold(search)
+        out = [r for r in out if needle in _fold(r["title"]) or needle in _fold(r["externalId"])]
+    if status:
+        out = [r for r in out if r["status"] == status]
+    if grade:
+        out = [r for r in out if (r["grade"] or "sem-nota") == grade]
+    if clip in CLIP_FILTERS:
+        out = [r for r in out if r["hasClips"] is CLIP_FILTERS[clip]]
+    return out
+
+
+def paginate(rows: list[dict], page: int, per_page: int = 50) -> dict[str, Any]:
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(1, page), pages)
+    return {
+        "rows": rows[(page - 1) * per_page : page * per_page],
+        "page": page,
+        "pages": pages,
+        "total": len(rows),
+        "perPage": per_page,
+    }
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _as_date(v) -> date:

@@ -3,9 +3,12 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -23,10 +26,14 @@ from superseller.mercadolivre.account_state import account_state
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
+    CLIP_FILTERS,
+    GRADE_NAMES,
     LISTING_SORTS,
     complete_period,
+    filter_listings,
     listings_table,
     overview,
+    paginate,
     sort_listings,
     today_so_far,
 )
@@ -39,6 +46,15 @@ from superseller.web.format import FILTERS
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
+
+
+def _qs(base: dict, **over) -> str:
+    """A query string from the page's filters with some changed; empty values left out."""
+    merged = {**base, **over}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+templates.env.globals["qs"] = _qs
 router = APIRouter(include_in_schema=False)
 
 
@@ -242,34 +258,168 @@ def overview_page(
     )
 
 
-@router.get("/anuncios", response_class=HTMLResponse)
-def listings_page(
-    request: Request,
-    dias: int = Query(30, ge=1, le=400),
-    ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
-    direcao: Literal["desc", "asc"] = "desc",
-    loja: str | None = Query(None, max_length=64),
-):
-    user = page_user(request)
+STATUSES = {
+    "active": "Ativo",
+    "paused": "Pausado",
+    "closed": "Encerrado",
+    "under_review": "Em revisão",
+}
+CLIPS = {"tem": "Tem clip", "nao-tem": "Não tem clip", "nao-verificado": "Clip não verificado"}
+
+
+def _choice(value: str | None, allowed, user: User, what: str) -> str | None:
+    """A filter from a form: empty means "all"; anything else must be one of `allowed`."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise PageMessage(422, user, "Filtro inválido", f"O filtro “{what}” não aceita esse valor.")
+    return value
+
+
+def _listing_rows(request, user, loja, dias, ordem, direcao, q, status, nota, clip):
+    status = _choice(status, STATUSES, user, "Status")
+    nota = _choice(nota, (*GRADE_NAMES, "sem-nota"), user, "Nota")
+    clip = _choice(clip, CLIP_FILTERS, user, "Clip")
     svc = services(request)
     tenant = _tenant(request, user, loja)
     start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
     rows = sort_listings(
         listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
     )
+    return tenant, start, end, filter_listings(rows, q, status, nota, clip)
+
+
+@router.get("/anuncios", response_class=HTMLResponse)
+def listings_page(
+    request: Request,
+    dias: int = Query(30, ge=1, le=MAX_RANGE_DAYS),
+    ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+    direcao: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100),
+    status: str | None = Query(None, max_length=20),
+    nota: str | None = Query(None, max_length=20),
+    clip: str | None = Query(None, max_length=20),
+    pagina: int = Query(1, ge=1, le=100_000),
+    loja: str | None = Query(None, max_length=64),
+):
+    user = page_user(request)
+    tenant, start, end, rows = _listing_rows(
+        request, user, loja, dias, ordem, direcao, q, status, nota, clip
+    )
+    filters = {"dias": dias, "q": q or "", "status": status or "", "nota": nota or ""}
+    filters |= {"clip": clip or "", "ordem": ordem, "direcao": direcao}
+    if user.role == "admin":
+        filters["loja"] = tenant["id"]
     return _render(
         request,
         "listings.html",
         user=user,
         tenant=tenant,
-        rows=rows,
+        paged=paginate(rows, pagina),
         days=dias,
         sort=ordem,
         direction=direcao,
+        filters=filters,
+        statuses=STATUSES,
+        grades=GRADE_NAMES,
+        clips=CLIPS,
         start=start,
         end=end,
         page="listings",
     )
+
+
+def _csv(name: str, header: list[str], rows: list[list], decimal_comma: bool) -> Response:
+    """A CSV download; `decimal_comma` gives what a pt-BR spreadsheet opens as numbers
+    (1234,56 with ';' between fields), otherwise 1234.56 with ','."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";" if decimal_comma else ",", lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            [
+                (f"{v:.2f}".replace(".", ",") if decimal_comma else f"{v:.2f}")
+                if isinstance(v, float)
+                else ""
+                if v is None
+                else v
+                for v in row
+            ]
+        )
+    return Response(
+        "\ufeff" + out.getvalue(),  # the BOM makes spreadsheets read UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/anuncios.csv")
+def listings_csv(
+    request: Request,
+    dias: int = Query(30, ge=1, le=MAX_RANGE_DAYS),
+    ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+    direcao: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100),
+    status: str | None = Query(None, max_length=20),
+    nota: str | None = Query(None, max_length=20),
+    clip: str | None = Query(None, max_length=20),
+    formato: Literal["br", "intl"] = "br",
+    loja: str | None = Query(None, max_length=64),
+):
+    """The listings table as filtered on the page (all pages)."""
+    user = page_user(request)
+    tenant, start, end, rows = _listing_rows(
+        request, user, loja, dias, ordem, direcao, q, status, nota, clip
+    )
+    header = ["id", "titulo", "status", "preco", "estoque", "nota", "classificacao"]
+    header += ["receita", "pedidos", "unidades", "visitas", "conversao_pct", "proxima_acao", "link"]
+    body = [
+        [
+            r["externalId"],
+            r["title"],
+            r["status"],
+            r["price"],
+            r["stock"],
+            r["score"],
+            r["grade"],
+            r["revenue"],
+            r["orders"],
+            r["units"],
+            r["visits"],
+            None if r["conversion"] is None else round(r["conversion"] * 100, 2),
+            r["action"],
+            r["permalink"],
+        ]
+        for r in rows
+    ]
+    name = f"anuncios_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
+    return _csv(name, header, body, formato == "br")
+
+
+@router.get("/metricas.csv")
+def daily_csv(
+    request: Request,
+    dias: int = Query(7, ge=1, le=MAX_RANGE_DAYS),
+    de: str | None = Query(None, max_length=10),
+    ate: str | None = Query(None, max_length=10),
+    formato: Literal["br", "intl"] = "br",
+    loja: str | None = Query(None, max_length=64),
+):
+    """The overview's daily figures for the chosen period."""
+    user = page_user(request)
+    svc = services(request)
+    tenant = _tenant(request, user, loja)
+    if de or ate:
+        try:
+            start, end = custom_range(de, ate)
+        except RangeError as exc:
+            raise PageMessage(422, user, "Período inválido", str(exc)) from None
+    else:
+        start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
+    data = overview(svc.engine, tenant["id"], start, end, top=0)
+    body = [[s["date"], s["revenue"], s["orders"], s["visits"]] for s in data["series"]]
+    name = f"metricas_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
+    return _csv(name, ["data", "receita", "pedidos", "visitas"], body, formato == "br")
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -117,5 +117,41 @@ const SuperSeller = (() => {
     }));
   }
 
-  return {overview, jobs};
+  function listings() {
+    // A thumbnail that cannot load leaves a grey square, not a broken image.
+    document.querySelectorAll("img.thumb").forEach(img => {
+      const hide = () => { const s = document.createElement("span"); s.className = "thumb"; img.replaceWith(s); };
+      if (img.complete && img.naturalWidth === 0) hide(); else img.addEventListener("error", hide);
+    });
+    document.querySelectorAll("select[data-clip]").forEach(sel => {
+      let previous = sel.value;
+      sel.addEventListener("change", async () => {
+        const row = sel.closest("tr");
+        const out = row.querySelector(".clip-status");
+        const q = sel.dataset.tenant ? `?tenantId=${encodeURIComponent(sel.dataset.tenant)}` : "";
+        const value = sel.value === "" ? null : sel.value === "true";
+        sel.disabled = true;
+        out.textContent = "Salvando…";
+        out.classList.remove("error");
+        try {
+          const r = await api("PUT", `/api/v1/listings/${sel.dataset.clip}/clips${q}`, {hasClips: value});
+          row.querySelector(".score-value").textContent = r.score ?? "—";
+          const grade = row.querySelector(".grade");
+          if (grade) grade.textContent = r.grade || "";
+          const first = (r.actions && r.actions[0] && r.actions[0].text) || "—";
+          row.querySelector(".first-action").textContent = first;
+          out.textContent = `Salvo: nota ${r.score ?? "—"}.`;
+          previous = sel.value;
+        } catch (e) {
+          sel.value = previous;
+          out.textContent = `Não foi possível salvar: ${e.message}`;
+          out.classList.add("error");
+        } finally {
+          sel.disabled = false;
+        }
+      });
+    });
+  }
+
+  return {overview, listings, jobs};
 })();
