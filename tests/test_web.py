@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import func, select
 
@@ -359,26 +360,57 @@ def test_the_overview_weighs_under_300_kb(browser, shop, days):
     fresh.close()
 
 
+def accessibility_problems(page) -> list[str]:
+    """axe-core (from the axe-playwright-python package) run in the page: the serious and
+    critical violations, one line each."""
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def horizontal_overflow(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+PAGES = [
+    ("overview-7", "/?loja=t1&dias=7", 200),
+    ("overview-30", "/?loja=t1&dias=30", 200),
+    ("overview-range-error", "/?loja=t1&de=2026-11-20&ate=2026-11-10", 422),
+    ("listings", "/anuncios?loja=t1&ordem=score&direcao=asc", 200),
+    ("listings-page-2", "/anuncios?loja=t1&pagina=2", 200),
+    ("jobs", "/jobs", 200),
+    ("onboarding", "/?loja=t2", 200),
+    ("not-found", "/nao-existe", 404),
+]
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("width", [1280, 390])
-def test_screenshots_of_every_page(browser, shop, width):
+def test_every_page_screenshot_accessibility_and_no_sideways_scroll(browser, shop, width):
     url = shop["url"]
     page = new_page(browser, width)
     page.goto(f"{url}/entrar")
     shot(page, "login", width)
+    problems = {"login": accessibility_problems(page)}
     page.close()
     page = login(browser, url, ADMIN, width)
-    for name, path in [
-        ("overview-7", "/?loja=t1&dias=7"),
-        ("overview-30", "/?loja=t1&dias=30"),
-        ("listings", "/anuncios?loja=t1&ordem=score&direcao=asc"),
-        ("jobs", "/jobs"),
-        ("stale", "/?loja=t2"),
-    ]:
-        assert page.goto(url + path).status == 200
+    for name, path, status in PAGES:
+        assert page.goto(url + path).status == status, name
         page.wait_for_load_state("networkidle")
         shot(page, name, width)
+        assert horizontal_overflow(page) <= 0, f"{name} scrolls sideways at {width} px"
+        problems[name] = accessibility_problems(page)
+    if width == 390:  # the score explanation is reachable on a phone
+        page.goto(url + "/anuncios?loja=t1")
+        why = page.locator("details.why summary").first
+        expect(why).to_be_visible()
+        why.click()
+        expect(page.locator("details.why p").first).to_be_visible()
     page.close()
+    assert {k: v for k, v in problems.items() if v} == {}
 
 
 def test_error_pages_are_portuguese_html_for_browsers_and_json_for_the_api(browser, shop):

@@ -14,6 +14,21 @@ const SuperSeller = (() => {
     return data;
   }
 
+  // A table wider than the screen scrolls inside its box; the keyboard must reach it too.
+  function scrollables() {
+    document.querySelectorAll(".scroll").forEach(box => {
+      if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        const h = box.closest("section")?.querySelector("h2");
+        box.setAttribute("aria-label", h ? `${h.textContent.trim()} (role para o lado)` : "Tabela (role para o lado)");
+      }
+    });
+  }
+  scrollables();
+  addEventListener("resize", scrollables);
+  document.addEventListener("toggle", scrollables, true);  // a <details> opened
+
   const login = document.getElementById("login-form");
   if (login) {
     login.addEventListener("submit", async (ev) => {
