@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from superseller.db.schema import jobs, listings, order_items, orders
 from superseller.jobs.cron import zone
+from superseller.jobs.pause import set_paused
 from superseller.jobs.queue import Queue
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES
 from superseller.sandbox.data import orders_between
@@ -482,4 +483,17 @@ def test_listings_search_filter_pages_clip_and_csv(browser, shop, engine):
     assert lines[0].startswith("id;titulo;status;preco;estoque")
     assert len(lines) == 61  # all 60 listings, not one page
     assert re.search(r";\d+,\d\d;", lines[1])  # decimal comma
+    page.close()
+
+
+def test_refresh_while_the_engine_is_paused_says_so(browser, shop, engine):
+    set_paused(engine, True, reason="manutenção do banco")
+    page = login(browser, shop["url"], SELLER)
+    expect(page.locator("#paused")).to_contain_text("pausado pela equipe")
+    expect(page.locator("#paused")).to_contain_text("manutenção do banco")
+    page.locator("#refresh").click()
+    status = page.locator("#refresh-status")
+    expect(status).to_contain_text("pausado", timeout=15_000)
+    expect(status).to_contain_text("ficou na fila")
+    expect(page.locator("#refresh")).to_be_enabled()  # no endless spinner
     page.close()

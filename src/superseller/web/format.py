@@ -29,7 +29,15 @@ def when(value: str | datetime | None, tz: str = "America/Sao_Paulo") -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%d/%m %H:%M")
 
 
+def reasons(items: list[dict]) -> str:
+    """Freshness reasons in one sentence: "Reconecte sua conta; nenhuma sincronização…"
+    (lower case after a semicolon)."""
+    texts = [r["message"] for r in items]
+    return "; ".join([t if i == 0 else t[:1].lower() + t[1:] for i, t in enumerate(texts)])
+
+
 FILTERS = {
+    "reasons": reasons,
     "number": number,
     "brl": brl,
     "signed_brl": signed_brl,
