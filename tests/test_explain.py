@@ -183,3 +183,24 @@ def test_the_explain_api(engine, shop, tmp_path):
         )
         assert reversed_.status_code == 400 and reversed_.json()["error"]["code"] == "invalid_range"
         assert c.get("/api/v1/metrics/explain").json()["period"]["days"] == 30  # complete days
+
+
+def test_dates_outside_the_limits_are_a_400_not_a_500(engine, shop, tmp_path):
+    import httpx
+
+    from superseller.config import Settings
+    from superseller.users.accounts import create_user
+    from superseller.wiring import build_registry
+    from tests.support.api import serving
+
+    create_user(engine, "ana@loja1.com", "correct horse battery", "seller", "t1")
+    settings = Settings(data_dir=tmp_path)
+    with serving(settings, engine, build_registry(settings)) as url:
+        c = httpx.Client(base_url=url, timeout=30)
+        c.post(
+            "/api/v1/auth/login",
+            json={"email": "ana@loja1.com", "password": "correct horse battery"},
+        )
+        for route in ("/api/v1/metrics/explain", "/api/v1/metrics/overview"):
+            r = c.get(route, params={"from": "0001-01-01", "to": "0001-01-05"})
+            assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_range", r.text

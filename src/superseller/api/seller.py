@@ -21,6 +21,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
+from superseller.limits import LimitError, check_range
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
@@ -59,7 +60,8 @@ def _range(
         try:
             a, b = parse_day(start, "from"), parse_day(end, "to")
             validate_range(a, b)
-        except InvalidRange as exc:
+            check_range(a, b)  # dates within limits.py (the comparisons look further back)
+        except (InvalidRange, LimitError) as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
         return a, b
     # `days`: the last N complete local days (ending yesterday); today is reported apart
