@@ -204,3 +204,30 @@ def test_dates_outside_the_limits_are_a_400_not_a_500(engine, shop, tmp_path):
         for route in ("/api/v1/metrics/explain", "/api/v1/metrics/overview"):
             r = c.get(route, params={"from": "0001-01-01", "to": "0001-01-05"})
             assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_range", r.text
+
+
+def test_the_listings_api_searches_filters_and_pages(engine, shop, tmp_path):
+    import httpx
+
+    from superseller.config import Settings
+    from superseller.users.accounts import create_user
+    from superseller.wiring import build_registry
+    from tests.support.api import serving
+
+    rebuild_daily_metrics(engine, "t1", PREV[0], CUR[-1])
+    create_user(engine, "ana@loja1.com", "correct horse battery", "seller", "t1")
+    settings = Settings(data_dir=tmp_path)
+    with serving(settings, engine, build_registry(settings)) as url:
+        c = httpx.Client(base_url=url, timeout=30)
+        c.post(
+            "/api/v1/auth/login",
+            json={"email": "ana@loja1.com", "password": "correct horse battery"},
+        )
+        week = {"from": "2026-01-08", "to": "2026-01-14"}
+        found = c.get("/api/v1/listings", params={**week, "q": "MOCHILA"}).json()
+        assert found["total"] == 1 and found["listings"][0]["title"] == "Mochila Kit 3"
+        paged = c.get("/api/v1/listings", params={**week, "page": 2, "perPage": 1}).json()
+        assert (paged["total"], paged["page"], paged["pages"]) == (2, 2, 2)
+        assert [r["title"] for r in paged["listings"]] == ["Garrafa 750 ml"]  # R$ 90 < R$ 100
+        assert c.get("/api/v1/listings", params={**week, "status": "paused"}).json()["total"] == 0
+        assert c.get("/api/v1/listings", params={"clip": "talvez"}).status_code == 422

@@ -25,10 +25,14 @@ from superseller.limits import LimitError, check_range
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
+    CLIP_FILTERS,
+    GRADE_NAMES,
     LISTING_SORTS,
     complete_period,
+    filter_listings,
     listings_table,
     overview,
+    paginate,
     sort_listings,
     today_so_far,
 )
@@ -116,17 +120,32 @@ def listings(
     to: str | None = None,
     sort: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
     order: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100, description="title or id contains"),
+    status: str | None = Query(None, max_length=20),
+    grade: Literal[(*GRADE_NAMES, "sem-nota")] | None = None,  # type: ignore[valid-type]
+    clip: Literal[tuple(CLIP_FILTERS)] | None = None,  # type: ignore[valid-type]
+    page: int | None = Query(None, ge=1, le=100_000, description="50 per page; all if absent"),
+    perPage: int = Query(50, ge=1, le=200),
     tenantId: str | None = None,
 ):
-    """Per-listing figures for the period, with the score; `sort` by any column."""
+    """Per-listing figures for the period, with the score; `sort` by any column; filter by
+    a search (`q`), `status`, `grade`, `clip` (tem / nao-tem / nao-verificado); `page`."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
     rows = listings_table(services(request).engine, tenant["id"], start, end)
-    listed = [
+    rows = filter_listings(
+        sort_listings(rows, sort, descending=order == "desc"), q, status, grade, clip
+    )
+    out = {"period": {"from": start.isoformat(), "to": end.isoformat()}, "total": len(rows)}
+    if page is not None:
+        paged = paginate(rows, page, perPage)
+        rows = paged["rows"]
+        out |= {"page": paged["page"], "pages": paged["pages"], "perPage": perPage}
+    out["listings"] = [
         {k: v for k, v in r.items() if k != "breakdown"}  # see /listings/{id}/score
-        for r in sort_listings(rows, sort, descending=order == "desc")
+        for r in rows
     ]
-    return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "listings": listed}
+    return out
 
 
 def _listing_of(request: Request, tenant: dict, listing_id: int):
