@@ -76,7 +76,7 @@ def test_account_state_drives_the_first_step(engine, tmp_path):
                 tenant_id="t1", ml_user_id=1, status="connected", created_at=now, updated_at=now
             )
         )
-    assert account_state(engine, "t1") == "connected"  # connected, nothing running yet
+    assert account_state(engine, "t1") == "never_synced"  # connected, nothing running yet
     Queue(engine, build_registry(Settings(data_dir=tmp_path))).enqueue(
         "sync_mercadolivre", {"tenantId": "t1", "daysBack": 30}, tenant_id="t1"
     )

@@ -89,7 +89,7 @@ def shop(engine, tmp_path):
         create_user(engine, SELLER, PASSWORD, "seller", "t1")
         create_user(engine, ADMIN, PASSWORD, "admin")
         with serving(settings, engine, registry) as url:
-            yield {"url": url, "sandbox": sb, "registry": registry}
+            yield {"url": url, "sandbox": sb, "registry": registry, "settings": settings}
 
 
 # The browser talks to this machine only: listing thumbnails point at Mercado Livre's image
@@ -499,4 +499,30 @@ def test_refresh_while_the_engine_is_paused_says_so(browser, shop, engine):
     expect(status).to_contain_text("pausado", timeout=15_000)
     expect(status).to_contain_text("ficou na fila")
     expect(page.locator("#refresh")).to_be_enabled()  # no endless spinner
+    page.close()
+
+
+def test_a_new_sellers_first_day(browser, shop, engine):
+    """Sign in -> connect through the sandbox's OAuth -> first import -> the overview -> out."""
+    url = shop["url"]
+    create_tenant(engine, "Loja Nova", tenant_id="t3")
+    create_user(engine, "nova@loja3.com", PASSWORD, "seller", "t3")
+    shop["settings"].ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
+    page = login(browser, url, "nova@loja3.com")
+    expect(page.locator("#onboarding")).to_contain_text("Conecte sua conta do Mercado Livre")
+    page.get_by_role("link", name="Conectar Mercado Livre").click()  # the sandbox approves
+    page.wait_for_url(re.compile(r"/\?conectado=1$"))
+    expect(page.locator("#onboarding")).to_have_attribute("data-state", "never_synced")
+    expect(page.locator(".kpi")).to_have_count(0)  # no R$ 0,00 before any data
+    with running_worker(engine, shop["registry"]):
+        page.locator("#refresh").click()
+        expect(page.locator("#refresh-status")).to_contain_text("etapa")
+        expect(page.locator("#period")).to_contain_text("Últimos 7 dias completos", timeout=90_000)
+    expect(page.locator("#onboarding")).to_have_count(0)
+    revenue, orders, units = db_totals(engine, "t3", 7)
+    assert orders > 0
+    expect(card(page, "orders")).to_have_attribute("data-value", str(orders))
+    expect(page.locator("#explain-sentence")).not_to_be_empty()
+    page.get_by_role("link", name="Sair").click()
+    page.wait_for_url(f"{url}/entrar")
     page.close()

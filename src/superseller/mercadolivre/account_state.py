@@ -1,8 +1,9 @@
 """Where a tenant stands with Mercado Livre, for the first steps a seller sees.
 
 `not_connected` (no account yet: "Conecte sua conta"), `reauth_required` (tokens revoked
-or expired for good: "Reconectar"), `importing` (connected, the first sync not finished
-yet), `connected`.
+or expired for good: "Reconectar"), `importing` (connected, the first sync queued or
+running), `never_synced` (connected, no sync yet and none queued: the first import is one
+click away), `connected`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,5 @@ def account_state(engine: Engine, tenant_id: str) -> str:
                 )
                 .limit(1)
             ).first()
-            if running is not None:
-                return "importing"
+            return "importing" if running is not None else "never_synced"
     return "connected"
