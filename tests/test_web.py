@@ -526,3 +526,31 @@ def test_a_new_sellers_first_day(browser, shop, engine):
     page.get_by_role("link", name="Sair").click()
     page.wait_for_url(f"{url}/entrar")
     page.close()
+
+
+def focus_path(page, presses: int) -> list[str]:
+    """What Tab reaches, in order: each focused element's visible text or label."""
+    seen = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                "(() => { const e = document.activeElement;"
+                " return (e.getAttribute('aria-label') || e.innerText || e.value || '').trim(); })()"
+            )
+        )
+    return seen
+
+
+def test_every_action_is_on_the_keyboard_path(browser, shop):
+    page = login(browser, shop["url"], SELLER, width=390)
+    path = focus_path(page, 30)
+    for action in ("7 dias", "30 dias", "Aplicar", "Atualizar dados", "Sair"):
+        assert action in path, (action, path[:40])
+    page.goto(f"{shop['url']}/anuncios")
+    path = focus_path(page, 40)
+    for action in ("Filtrar", "por que esta nota?"):
+        assert action in path, (action, path[:40])
+    assert any(p.startswith("Ver no Mercado Livre") for p in path)
+    assert any(p.startswith("Clip de ") for p in path)
+    page.close()
