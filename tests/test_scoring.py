@@ -259,3 +259,27 @@ def test_listings_are_scored_after_a_sandbox_sync(engine, tmp_path):
         assert after["score"] < before["score"] or before["score"] == 0
         assert c.get("/api/v1/listings/999999/score").status_code == 404
         assert c.get("/api/v1/listings", params={"sort": "bogus"}).status_code == 422
+
+
+def test_a_paused_listing_is_told_to_reactivate_first_and_excelente_is_the_top_tier():
+    from superseller.scoring.score import GRADES
+
+    paused = replace(
+        PERFECT, status="paused", stock=0, orders_30d=1, media=media_verdict(True, None, 1)
+    )
+    r = score_listing(paused)
+    texts = [a["text"] for a in r["actions"]]
+    points = {a["criterion"]: a["points"] for a in r["actions"]}
+    assert points["conversao"] > points["status"]  # a bigger gain, yet not the first step
+    assert texts[0].startswith("Reative o anúncio")
+    assert texts[1].startswith("Reponha o estoque")
+    assert "Adicione mais 7 fotos" in " ".join(texts)
+    one_short = score_listing(replace(PERFECT, media=media_verdict(True, None, 7)))
+    assert one_short["actions"][0]["text"].startswith("Adicione mais 1 foto (")
+    dims = {d["key"]: d["explanation"] for d in r["dimensions"]}
+    assert dims["disponibilidade"].startswith("Disponibilidade: anúncio pausado, 0 unidades")
+    assert "1 foto " in dims["midia"] and "1 fotos" not in dims["midia"]
+    assert GRADES[0] == (90, "Excelente")
+    assert score_listing(PERFECT)["grade"] == "Excelente"
+    # no photos: 85 points, good but not top tier any more
+    assert score_listing(replace(PERFECT, media=media_verdict(True, None, 0)))["grade"] == "Bom"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
+from starlette.middleware.gzip import GZipMiddleware
 
 from superseller.api import (
     admin_jobs,
@@ -48,11 +49,13 @@ def create_app(svc: Services) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.services = svc
-    # Outermost last: the size check runs first, then the origin check, then the headers.
+    # Outermost last: the size check runs first, then the origin check, then the headers;
+    # compression wraps what the app answers (HTML, CSS, JS and JSON, for clients that accept gzip).
+    app.add_middleware(GZipMiddleware, minimum_size=500)
     app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     app.add_middleware(SameOriginGuard, public_url=settings.public_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    errors.install(app)
+    errors.install(app, html=pages.error_page)
     app.include_router(auth.router)
     app.include_router(seller.router)
     app.include_router(mercadolivre_connect.router)

@@ -1,10 +1,15 @@
-"""One JSON error shape everywhere: {"error": {"code", "message", "fields"?}}."""
+"""One JSON error shape everywhere: {"error": {"code", "message", "fields"?}}.
+
+Content negotiation: a browser navigating to a page (`Accept` naming `text/html`) gets the
+same error as a page in Portuguese instead (404, 403, 422, 500...), rendered by the web
+layer's `html` hook; API clients and the pages' own `fetch` calls keep the JSON body."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -49,13 +54,27 @@ def _job_error(exc: JobError) -> tuple[int, str]:
     return 400, "job_error"
 
 
-def install(app: FastAPI) -> None:
+def wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+HtmlHook = Callable[[Request, int, list[dict] | None], Response]
+
+
+def install(app: FastAPI, html: HtmlHook | None = None) -> None:
+    def respond(request: Request, status: int, body: dict, fields=None) -> Response:
+        if html is not None and wants_html(request):
+            return html(request, status, fields)
+        return JSONResponse(body, status)
+
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.fields), exc.status)
+    async def _api(request: Request, exc: ApiError):
+        return respond(
+            request, exc.status, error_body(exc.code, exc.message, exc.fields), exc.fields
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
         fields = [
             {
                 "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
@@ -63,15 +82,16 @@ def install(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
-        return JSONResponse(error_body("invalid_request", "the request is not valid", fields), 422)
+        body = error_body("invalid_request", "the request is not valid", fields)
+        return respond(request, 422, body, fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException):
+    async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 413:  # a streamed body over MAX_BODY_BYTES
-            return JSONResponse(
-                error_body("payload_too_large", "the request body is too large"), 413
-            )
-        return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)), exc.status_code)
+            body = error_body("payload_too_large", "the request body is too large")
+        else:
+            body = error_body(f"http_{exc.status_code}", str(exc.detail))
+        return respond(request, exc.status_code, body)
 
     @app.exception_handler(JobError)
     async def _job(_: Request, exc: JobError):
@@ -100,4 +120,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "unexpected server error"), 500)
+        return respond(request, 500, error_body("internal_error", "unexpected server error"))

@@ -19,16 +19,23 @@ from superseller.api.errors import ApiError
 from superseller.db.schema import listings as listings_t
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
+from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
 from superseller.limits import LimitError, check_range
 from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
+from superseller.metrics.explain import explain
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of, tenant_freshness
 from superseller.metrics.queries import (
+    CLIP_FILTERS,
+    GRADE_NAMES,
     LISTING_SORTS,
+    complete_period,
+    filter_listings,
     listings_table,
     overview,
-    period,
+    paginate,
     sort_listings,
+    today_so_far,
 )
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.scoring import wording
@@ -58,11 +65,12 @@ def _range(
         try:
             a, b = parse_day(start, "from"), parse_day(end, "to")
             validate_range(a, b)
-            check_range(a, b)  # years 2000-2100
+            check_range(a, b)  # dates within limits.py (the comparisons look further back)
         except (InvalidRange, LimitError) as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
         return a, b
-    return period(tenant["timezone"], services(request).clock.now(), days or 30)
+    # `days`: the last N complete local days (ending yesterday); today is reported apart
+    return complete_period(tenant["timezone"], services(request).clock.now(), days or 30)
 
 
 @router.get("/metrics/overview")
@@ -74,9 +82,34 @@ def metrics_overview(
     to: str | None = None,
     tenantId: str | None = None,
 ):
+    """Cards, daily series and top listings for the period (default: the last 30 complete
+    days), compared with the previous equal period only when it is fully synced
+    (`comparison.available`); `today` is today so far, never compared with full days."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
-    return overview(services(request).engine, tenant["id"], start, end)
+    svc = services(request)
+    return {
+        **overview(svc.engine, tenant["id"], start, end),
+        "today": today_so_far(svc.engine, tenant, svc.clock.now()),
+    }
+
+
+@router.get("/metrics/explain")
+def metrics_explain(
+    request: Request,
+    user: User = Depends(current_user),
+    days: int | None = Query(None, ge=1, le=400),
+    from_: str | None = Query(None, alias="from"),
+    to: str | None = None,
+    top: int = Query(5, ge=0, le=50),
+    tenantId: str | None = None,
+):
+    """Why revenue changed vs the previous equal period: the exact LMDI split into visits,
+    conversion and ticket effects (orders and ticket when visits are not all known), which
+    sum to the change to the cent; the listings that moved it most; one sentence each."""
+    tenant = tenant_of(request, user, tenantId)
+    start, end = _range(tenant, request, days, from_, to)
+    return explain(services(request).engine, tenant["id"], start, end, top=top)
 
 
 @router.get("/listings")
@@ -88,17 +121,32 @@ def listings(
     to: str | None = None,
     sort: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
     order: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100, description="title or id contains"),
+    status: str | None = Query(None, max_length=20),
+    grade: Literal[(*GRADE_NAMES, "sem-nota")] | None = None,  # type: ignore[valid-type]
+    clip: Literal[tuple(CLIP_FILTERS)] | None = None,  # type: ignore[valid-type]
+    page: int | None = Query(None, ge=1, le=100_000, description="50 per page; all if absent"),
+    perPage: int = Query(50, ge=1, le=200),
     tenantId: str | None = None,
 ):
-    """Per-listing figures for the period, with the score; `sort` by any column."""
+    """Per-listing figures for the period, with the score; `sort` by any column; filter by
+    a search (`q`), `status`, `grade`, `clip` (tem / nao-tem / nao-verificado); `page`."""
     tenant = tenant_of(request, user, tenantId)
     start, end = _range(tenant, request, days, from_, to)
     rows = listings_table(services(request).engine, tenant["id"], start, end)
-    listed = [
+    rows = filter_listings(
+        sort_listings(rows, sort, descending=order == "desc"), q, status, grade, clip
+    )
+    out = {"period": {"from": start.isoformat(), "to": end.isoformat()}, "total": len(rows)}
+    if page is not None:
+        paged = paginate(rows, page, perPage)
+        rows = paged["rows"]
+        out |= {"page": paged["page"], "pages": paged["pages"], "perPage": perPage}
+    out["listings"] = [
         {k: v for k, v in r.items() if k != "breakdown"}  # see /listings/{id}/score
-        for r in sort_listings(rows, sort, descending=order == "desc")
+        for r in rows
     ]
-    return {"period": {"from": start.isoformat(), "to": end.isoformat()}, "listings": listed}
+    return out
 
 
 def _listing_of(request: Request, tenant: dict, listing_id: int):
@@ -223,7 +271,8 @@ def refresh_status(
     rebuild_id = (sync["result"] or {}).get("rebuildJobId")
     rebuild = admin.get(rebuild_id) if rebuild_id else None
     done = rebuild is not None and rebuild["status"] == "completed"
-    failed = sync["status"] == "failed" or (rebuild is not None and rebuild["status"] == "failed")
+    sync_failed = sync["status"] == "failed"
+    failed = sync_failed or (rebuild is not None and rebuild["status"] == "failed")
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
         connection = tenant_freshness(
@@ -232,9 +281,16 @@ def refresh_status(
         message = {
             "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
             "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
-        }.get(connection, "A atualização falhou. Tente novamente em alguns minutos.")
+        }.get(connection) or (
+            "A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de 2). "
+            "Tente de novo mais tarde; se voltar a falhar, fale com o suporte."
+            if sync_failed
+            else "O recálculo das métricas falhou (etapa 2 de 2); os pedidos já foram buscados. "
+            "Tente de novo; se voltar a falhar, fale com o suporte."
+        )
     steps_done, steps = chain_progress(admin.get, sync, SCORE_TYPE in services(request).registry)
     return {
+        "paused": pause_state(services(request).engine)["paused"] and not (done or failed),
         "state": "failed" if failed else "done" if done else "running",
         "steps": {"done": steps_done, "total": steps},  # sync, rebuild(s), score
         "sync": sync["status"],

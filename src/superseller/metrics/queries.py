@@ -1,13 +1,18 @@
-"""Dashboard queries: the tenant overview for a period, and the listings table.
+"""Dashboard queries: the tenant overview for a period, today so far, and the listings table.
 
-Periods are local days in the tenant's time zone, both ends inclusive; each
-figure comes with the previous period of equal length for comparison. The
-overview reads the `tenant_metrics_daily` rollup (one row per day), so it
-costs the same at 10 listings or 10,000.
+Periods are local days in the tenant's time zone, both ends inclusive. The default periods
+are *complete* days (ending yesterday); today is reported on its own, never compared with
+full days. Each figure is compared with the previous period of equal length only when that
+period is fully covered by synced data: a day is covered when the rebuild wrote its
+`tenant_metrics_daily` row (it writes one for every day of the range it rebuilt, zeros for a
+quiet day), so a previous period that was never synced gives "no comparison", not +1.720%.
+The overview reads that rollup (one row per day), so it costs the same at 10 listings or
+10,000.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,8 +29,42 @@ from superseller.jobs.cron import zone
 
 
 def period(tz: str, now: datetime, days: int) -> tuple[date, date]:
+    """The last `days` local days, today included (today is partial)."""
     end = now.astimezone(zone(tz)).date()
     return end - timedelta(days=days - 1), end
+
+
+def complete_period(tz: str, now: datetime, days: int) -> tuple[date, date]:
+    """The last `days` complete local days: ending yesterday, so no partial day is compared
+    with full ones ("Últimos 7 dias completos")."""
+    end = now.astimezone(zone(tz)).date() - timedelta(days=1)
+    return end - timedelta(days=days - 1), end
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    length = (end - start).days + 1
+    return start - timedelta(days=length), start - timedelta(days=1)
+
+
+def year_before(d: date) -> date:
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - 1, day=28)
+
+
+def covered_days(engine: Engine, tenant_id: str, start: date, end: date) -> set[date]:
+    """The local days in [start, end] whose figures the rebuild computed from synced data."""
+    t = tenant_metrics_daily
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(t.c.date).where(t.c.tenant_id == tenant_id, t.c.date.between(start, end))
+        ).scalars()
+        return {_as_date(d) for d in found}
+
+
+def is_covered(engine: Engine, tenant_id: str, start: date, end: date) -> bool:
+    return len(covered_days(engine, tenant_id, start, end)) == (end - start).days + 1
 
 
 def _num(v) -> float:
@@ -59,7 +98,7 @@ def overview(
     engine: Engine, tenant_id: str, start: date, end: date, top: int = 10
 ) -> dict[str, Any]:
     length = (end - start).days + 1
-    prev_start, prev_end = start - timedelta(days=length), start - timedelta(days=1)
+    prev_start, prev_end = previous_period(start, end)
     t = tenant_metrics_daily
     with engine.connect() as conn:
         rows = conn.execute(
@@ -87,6 +126,7 @@ def overview(
     current = [r for d, r in by_day.items() if start <= d <= end]
     previous = [r for d, r in by_day.items() if prev_start <= d <= prev_end]
     cur, prev = _totals(current), _totals(previous)
+    comparable = len(previous) == length  # every previous day covered by synced data
     series = []
     for i in range(length):
         d = start + timedelta(days=i)
@@ -123,10 +163,21 @@ def overview(
             "revenue": float(sum((Decimal(str(r.other_revenue)) for r in current), Decimal(0))),
         },
         "previousPeriod": {"from": prev_start.isoformat(), "to": prev_end.isoformat()},
+        "coverage": {"days": length, "coveredDays": len(current)},
+        "comparison": {
+            "available": comparable,
+            "reason": None if comparable else "insufficient_history",
+            "previousCoveredDays": len(previous),
+        },
         "cards": {
-            k: {"value": cur[k], "previous": prev[k], "changePct": _change(cur[k], prev[k])}
+            k: {
+                "value": cur[k],
+                "previous": prev[k] if comparable else None,
+                "changePct": _change(cur[k], prev[k]) if comparable else None,
+            }
             for k in cur
         },
+        "sameLastYear": _last_year(engine, tenant_id, start, end, cur),
         "series": series,
         "topListings": [
             {
@@ -139,6 +190,50 @@ def overview(
             }
             for r in top_rows
         ],
+    }
+
+
+def _last_year(engine: Engine, tenant_id: str, start: date, end: date, cur: dict) -> dict | None:
+    """The same local dates a year earlier, only when every one of them is covered."""
+    a, b = year_before(start), year_before(end)
+    t = tenant_metrics_daily
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t).where(t.c.tenant_id == tenant_id, t.c.date.between(a, b))
+        ).all()
+    if len(rows) != (b - a).days + 1:
+        return None
+    then = _totals(rows)
+    return {
+        "from": a.isoformat(),
+        "to": b.isoformat(),
+        "cards": {k: {"value": then[k], "changePct": _change(cur[k], then[k])} for k in cur},
+    }
+
+
+def today_so_far(engine: Engine, tenant: dict, now: datetime) -> dict[str, Any]:
+    """Today's figures, as far as the last sync saw them ("Hoje até 14:31"). `asOf` is the
+    local time of the last successful sync when it happened today; None otherwise (then
+    today has no synced data yet)."""
+    tz = zone(tenant["timezone"])
+    today = now.astimezone(tz).date()
+    t = tenant_metrics_daily
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(t).where(t.c.tenant_id == tenant["id"], t.c.date == today)
+        ).first()
+    # the data is as fresh as the older of the last sync and the last rebuild
+    moments = [tenant.get("last_sync_ok_at"), tenant.get("last_rebuild_ok_at")]
+    as_of = min(moments).astimezone(tz) if all(moments) else None
+    if as_of is None or as_of.date() != today:
+        as_of = None
+    totals = _totals([row]) if row is not None and as_of is not None else None
+    return {
+        "date": today.isoformat(),
+        "asOf": as_of.strftime("%H:%M") if as_of else None,
+        "revenue": totals["revenue"] if totals else None,
+        "orders": totals["orders"] if totals else None,
+        "visits": totals["visits"] if totals else None,
     }
 
 
@@ -181,6 +276,7 @@ def listings_table(engine: Engine, tenant_id: str, start: date, end: date) -> li
                     "title": r.title,
                     "status": r.status,
                     "price": _num(r.price),
+                    "stock": r.available_quantity,
                     "permalink": r.permalink,
                     "thumbnail": r.thumbnail,
                     "picturesCount": r.pictures_count,
@@ -214,6 +310,49 @@ def sort_listings(rows: list[dict], key: str, descending: bool = True) -> list[d
         key=lambda r: r[key].casefold() if isinstance(r[key], str) else r[key], reverse=descending
     )
     return known + unknown
+
+
+GRADE_NAMES = ("Excelente", "Bom", "Regular", "Crítico")
+CLIP_FILTERS = {"tem": True, "nao-tem": False, "nao-verificado": None}
+
+
+def filter_listings(
+    rows: list[dict],
+    search: str | None = None,
+    status: str | None = None,
+    grade: str | None = None,
+    clip: str | None = None,
+) -> list[dict]:
+    """The listings table narrowed by a search on title or id (case- and accent-blind),
+    status, score grade ("sem-nota" for unscored) and clip status."""
+    out = rows
+    if search:
+        needle = _fold(search)
+        out = [r for r in out if needle in _fold(r["title"]) or needle in _fold(r["externalId"])]
+    if status:
+        out = [r for r in out if r["status"] == status]
+    if grade:
+        out = [r for r in out if (r["grade"] or "sem-nota") == grade]
+    if clip in CLIP_FILTERS:
+        out = [r for r in out if r["hasClips"] is CLIP_FILTERS[clip]]
+    return out
+
+
+def paginate(rows: list[dict], page: int, per_page: int = 50) -> dict[str, Any]:
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(1, page), pages)
+    return {
+        "rows": rows[(page - 1) * per_page : page * per_page],
+        "page": page,
+        "pages": pages,
+        "total": len(rows),
+        "perPage": per_page,
+    }
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _as_date(v) -> date:

@@ -163,7 +163,7 @@ def midia(f: ListingFacts) -> list[Criterion]:
             "fotos",
             15,
             photos,
-            f"Adicione mais {GALLERY_FULL - n} fotos"
+            f"Adicione mais {GALLERY_FULL - n} {'foto' if GALLERY_FULL - n == 1 else 'fotos'}"
             if photos is not None and photos < 15
             else None,
         ),

@@ -14,7 +14,26 @@ from superseller.scoring.criteria import (
     price_phrase,
 )
 
-GRADES = ((80, "Excelente"), (60, "Bom"), (40, "Regular"), (0, "Crítico"))
+# "Excelente" is the top tier: almost nothing left to fix (at 80 nearly half of a typical
+# catalogue was "Excelente", which told the seller nothing).
+GRADES = ((90, "Excelente"), (75, "Bom"), (50, "Regular"), (0, "Crítico"))
+STATUS_PT = {
+    "paused": "pausado",
+    "closed": "encerrado",
+    "under_review": "em revisão",
+    "inactive": "inativo",
+    "not_yet_active": "ainda não ativo",
+}
+
+
+def action_rank(action: dict) -> tuple[int, int]:
+    """What a seller does first: a listing nobody can buy (not active, then out of stock)
+    before anything that only adds points; otherwise the biggest gain first."""
+    if action["criterion"] == "status":
+        return (0, -action["points"])
+    if action["criterion"] == "estoque" and action.get("blocking"):
+        return (1, -action["points"])
+    return (2, -action["points"])
 
 
 def br_number(value: float, decimals: int = 0) -> str:
@@ -63,7 +82,8 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
         photos = (  # unknown (absent from Mercado Livre's answer) is never "no photos"
             "fotos: não verificado (fora da conta)"
             if f.media.pictures is None
-            else f"{f.media.pictures} fotos ({f.media.gallery_label})"
+            else f"{f.media.pictures} {'foto' if f.media.pictures == 1 else 'fotos'}"
+            f" ({f.media.gallery_label})"
         )
         clip = f.media.clip_phrase
         if f.media.clip_status == "unknown":
@@ -82,8 +102,12 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
         if medians:
             parts.append(f"mediana da loja: {' e '.join(medians)}")
         return f"Performance: {'; '.join(parts)} — {tally}."
-    status = "ativo" if f.status == "active" else f"não ativo ({f.status})"
-    stock = "estoque não informado" if f.stock is None else f"{f.stock} unidades em estoque"
+    status = "ativo" if f.status == "active" else STATUS_PT.get(f.status, "não ativo")
+    stock = (
+        "estoque não informado"
+        if f.stock is None
+        else f"{f.stock} {'unidade' if f.stock == 1 else 'unidades'} em estoque"
+    )
     return f"Disponibilidade: anúncio {status}, {stock} — {tally}."
 
 
@@ -113,15 +137,16 @@ def score_listing(f: ListingFacts) -> dict[str, Any]:
             if c.known and c.action and c.points < c.max_points:
                 gain = round((c.max_points - c.points) * scale)
                 if gain > 0:
-                    actions.append(
-                        {
-                            "dimension": key,
-                            "criterion": c.key,
-                            "points": gain,
-                            "text": f"{c.action} (+{gain} {'ponto' if gain == 1 else 'pontos'})",
-                        }
-                    )
-    actions.sort(key=lambda a: -a["points"])  # stable: dimension order breaks ties
+                    action = {
+                        "dimension": key,
+                        "criterion": c.key,
+                        "points": gain,
+                        "text": f"{c.action} (+{gain} {'ponto' if gain == 1 else 'pontos'})",
+                    }
+                    if c.key == "estoque" and c.points == 0:
+                        action["blocking"] = True  # out of stock: nobody can buy it
+                    actions.append(action)
+    actions.sort(key=action_rank)  # stable: dimension order breaks ties
     grade = None if total is None else next(g for floor, g in GRADES if total >= floor)
     return {
         "score": total,

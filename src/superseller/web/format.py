@@ -1,31 +1,17 @@
-"""pt-BR formatting for the pages: money, numbers, percentages, dates."""
+"""pt-BR formatting for the pages: money, numbers, percentages, dates (see superseller.ptbr)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-
-def number(value: float | None, decimals: int = 0) -> str:
-    if value is None:
-        return "—"
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def brl(value: float | None) -> str:
-    return "—" if value is None else f"R$ {number(value, 2)}"
-
-
-def percent(fraction: float | None, decimals: int = 1) -> str:
-    return "—" if fraction is None else f"{number(fraction * 100, decimals)}%"
+from superseller.ptbr import brl, number, percent, plural, signed_brl, signed_pct
 
 
 def change(pct: float | None) -> str:
     if pct is None:
         return "sem comparação"
-    sign = "+" if pct > 0 else ""
-    return f"{sign}{number(pct, 1)}% vs período anterior"
+    return f"{signed_pct(pct)} vs período anterior"
 
 
 def day(value: str | date | None) -> str:
@@ -43,11 +29,22 @@ def when(value: str | datetime | None, tz: str = "America/Sao_Paulo") -> str:
     return dt.astimezone(ZoneInfo(tz)).strftime("%d/%m %H:%M")
 
 
+def reasons(items: list[dict]) -> str:
+    """Freshness reasons in one sentence: "Reconecte sua conta; nenhuma sincronização…"
+    (lower case after a semicolon)."""
+    texts = [r["message"] for r in items]
+    return "; ".join([t if i == 0 else t[:1].lower() + t[1:] for i, t in enumerate(texts)])
+
+
 FILTERS = {
+    "reasons": reasons,
     "number": number,
     "brl": brl,
+    "signed_brl": signed_brl,
     "percent": percent,
+    "signed_pct": signed_pct,
     "change": change,
     "day": day,
     "when": when,
+    "plural": plural,
 }

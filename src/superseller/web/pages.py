@@ -3,13 +3,14 @@ functions as the JSON API; the buttons call the JSON API from the browser."""
 
 from __future__ import annotations
 
+import csv
 import hmac
-from datetime import timedelta
+import io
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
-import plotly
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -22,27 +23,43 @@ from superseller.api.guards import csrf_token
 from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
+from superseller.jobs.pause import state as engine_state
 from superseller.jobs.scheduler import Scheduler
-from superseller.limits import LimitError, check_range
+from superseller.limits import DATE_MAX, DATE_MIN, MAX_RANGE_DAYS
 from superseller.market import prices, questions
+from superseller.mercadolivre.account_state import account_state
 from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
+from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
+    CLIP_FILTERS,
+    GRADE_NAMES,
     LISTING_SORTS,
+    complete_period,
+    filter_listings,
     listings_table,
     overview,
-    period,
+    paginate,
     sort_listings,
+    today_so_far,
 )
-from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.tenants import TenantNotFound, get_tenant, list_tenants
 from superseller.users.accounts import User
+from superseller.web.charts import daily_chart
 from superseller.web.format import FILTERS
 
 HERE = Path(__file__).parent
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(FILTERS)
+
+
+def _qs(base: dict, **over) -> str:
+    """A query string from the page's filters with some changed; empty values left out."""
+    merged = {**base, **over}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+templates.env.globals["qs"] = _qs
 router = APIRouter(include_in_schema=False)
 DROP_DAYS = 7  # competitors' price drops shown: the last week up to the period's end
 
@@ -88,6 +105,53 @@ def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
     )
 
 
+ERROR_PAGES = {
+    400: ("Pedido inválido", "Não foi possível entender este pedido. Volte e tente de novo."),
+    401: ("Entre para continuar", "Sua sessão terminou. Entre de novo."),
+    403: ("Acesso restrito", "Você não tem permissão para abrir esta página."),
+    404: (
+        "Página não encontrada",
+        "Este endereço não existe. Confira o link ou volte à visão geral.",
+    ),
+    405: ("Pedido inválido", "Este endereço não aceita este tipo de pedido."),
+    422: ("Endereço com valores inválidos", "Um valor no endereço não é válido."),
+    500: (
+        "Algo deu errado do nosso lado",
+        "O erro foi registrado. Tente de novo em instantes; se continuar, fale com o suporte.",
+    ),
+    502: (
+        "Mercado Livre indisponível",
+        "Não conseguimos falar com o Mercado Livre. Tente de novo.",
+    ),
+    503: ("Serviço indisponível", "Este recurso não está disponível agora. Tente mais tarde."),
+}
+
+
+def error_page(request: Request, status: int, fields: list[dict] | None = None) -> Response:
+    """The HTML error page a browser gets (the API's JSON errors' twin, in Portuguese)."""
+    if status == 401:
+        return RedirectResponse("/entrar", status_code=303)
+    try:
+        user = page_user(request)
+    except Exception:  # noqa: BLE001 - an error page must render even without a session
+        user = None
+    title, message = ERROR_PAGES.get(status, ERROR_PAGES[400 if status < 500 else 500])
+    details = []
+    for f in fields or []:
+        name = f["field"].split(".")[-1]
+        details.append(f"O valor de “{name}” não é válido.")
+    return _render(
+        request,
+        "message.html",
+        status,
+        user=user,
+        title=title,
+        message=message,
+        details=details,
+        status_code=status,
+    )
+
+
 def page_user(request: Request) -> User:
     """The user of the session cookie (pages never read a bearer token)."""
     user = user_of_token(request, cookie_only=True)
@@ -125,20 +189,12 @@ def _tenant(request: Request, user: User, wanted: str | None) -> dict:
     return found
 
 
-@router.get("/static/plotly.min.js")
-def plotly_js() -> FileResponse:
-    """The charting library, served from the installed plotly package (no CDN)."""
-    return FileResponse(
-        PLOTLY_JS,
-        media_type="application/javascript",
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
-
-
 @router.get("/static/{name}")
 def static(name: Literal["app.css", "app.js"]) -> FileResponse:
     kind = "text/css" if name.endswith(".css") else "application/javascript"
-    return FileResponse(HERE / "static" / name, media_type=kind)
+    return FileResponse(
+        HERE / "static" / name, media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
+    )
 
 
 @router.get("/entrar", response_class=HTMLResponse)
@@ -166,81 +222,259 @@ async def logout(request: Request) -> Response:
     return out
 
 
+class RangeError(ValueError):
+    """A custom period the seller typed that cannot be shown; the message is in pt-BR."""
+
+
+def _br(d: date) -> str:
+    return d.strftime("%d/%m/%Y")
+
+
+def custom_range(de: str | None, ate: str | None) -> tuple[date, date]:
+    """The seller's own period ("De" / "Até"), checked against limits.py, in Portuguese."""
+    if not (de and ate):
+        raise RangeError("Informe as duas datas, “De” e “Até”.")
+    days = []
+    for value, label in ((de, "De"), (ate, "Até")):
+        try:
+            days.append(date.fromisoformat(value) if len(value) == 10 else None)
+        except ValueError:
+            days.append(None)
+        if days[-1] is None:
+            raise RangeError(f"Data inválida em “{label}”: use o formato dd/mm/aaaa.")
+        if not DATE_MIN <= days[-1] <= DATE_MAX:
+            raise RangeError(
+                f"A data em “{label}” deve estar entre {_br(DATE_MIN)} e {_br(DATE_MAX)}."
+            )
+    start, end = days
+    if end < start:
+        raise RangeError(
+            f"A data final ({_br(end)}) é anterior à inicial ({_br(start)}): inverta as datas."
+        )
+    length = (end - start).days + 1
+    if length > MAX_RANGE_DAYS:
+        raise RangeError(f"O período tem {length} dias; o máximo é {MAX_RANGE_DAYS}.")
+    return start, end
+
+
 @router.get("/", response_class=HTMLResponse)
 def overview_page(
     request: Request,
-    dias: int = Query(7, ge=1, le=400),
-    de: str | None = None,
-    ate: str | None = None,
+    dias: int = Query(7, ge=1, le=MAX_RANGE_DAYS),
+    de: str | None = Query(None, max_length=10),
+    ate: str | None = Query(None, max_length=10),
     loja: str | None = Query(None, max_length=64),
 ):
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
-    error = None
-    start, end = period(tenant["timezone"], svc.clock.now(), dias)
-    if de and ate:
+    now = svc.clock.now()
+    custom = bool(de or ate)
+    context = {
+        "user": user,
+        "tenant": tenant,
+        "page": "overview",
+        "account": account_state(svc.engine, tenant["id"]),
+        "ml_configured": bool(svc.settings.ml_client_id and svc.settings.ml_redirect_uri),
+        "fresh": tenant_freshness(svc.engine, tenant["id"], now),
+        "paused": engine_state(svc.engine),
+        "today": today_so_far(svc.engine, tenant, now),
+        "days": None if custom else dias,
+        "de": de or "",
+        "ate": ate or "",
+    }
+    if custom:
         try:
-            start, end = parse_day(de, "de"), parse_day(ate, "ate")
-            validate_range(start, end)
-            check_range(start, end)  # years 2000-2100
-        except (InvalidRange, LimitError) as exc:
-            error = str(exc)
-            start, end = period(tenant["timezone"], svc.clock.now(), dias)
+            start, end = custom_range(de, ate)
+        except RangeError as exc:
+            # no silent fallback to 7 days: the error, the form as typed, nothing else
+            return _render(request, "overview.html", 422, error=str(exc), data=None, **context)
+    else:
+        start, end = complete_period(tenant["timezone"], now, dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
-    fresh = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
-    drops = prices.drop_summary(svc.engine, tenant["id"], end - timedelta(days=DROP_DAYS - 1))
-    custom = bool(de and ate and not error)
     return _render(
         request,
         "overview.html",
-        user=user,
-        tenant=tenant,
         data=data,
-        fresh=fresh,
-        drops=drops,
+        why=explain(svc.engine, tenant["id"], start, end, top=3),
+        chart=daily_chart(data["series"]) if data["coverage"]["coveredDays"] else None,
+        drops=prices.drop_summary(svc.engine, tenant["id"], end - timedelta(days=DROP_DAYS - 1)),
         drop_days=DROP_DAYS,
-        days=None if custom else dias,
-        error=error,
         start=start,
         end=end,
-        page="overview",
+        error=None,
+        **context,
     )
+
+
+STATUSES = {
+    "active": "Ativo",
+    "paused": "Pausado",
+    "closed": "Encerrado",
+    "under_review": "Em revisão",
+}
+CLIPS = {"tem": "Tem clip", "nao-tem": "Não tem clip", "nao-verificado": "Clip não verificado"}
+
+
+def _choice(value: str | None, allowed, user: User, what: str) -> str | None:
+    """A filter from a form: empty means "all"; anything else must be one of `allowed`."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise PageMessage(422, user, "Filtro inválido", f"O filtro “{what}” não aceita esse valor.")
+    return value
+
+
+def _listing_rows(request, user, loja, dias, ordem, direcao, q, status, nota, clip):
+    status = _choice(status, STATUSES, user, "Status")
+    nota = _choice(nota, (*GRADE_NAMES, "sem-nota"), user, "Nota")
+    clip = _choice(clip, CLIP_FILTERS, user, "Clip")
+    svc = services(request)
+    tenant = _tenant(request, user, loja)
+    start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
+    rows = sort_listings(
+        listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
+    )
+    return tenant, start, end, filter_listings(rows, q, status, nota, clip)
 
 
 @router.get("/anuncios", response_class=HTMLResponse)
 def listings_page(
     request: Request,
-    dias: int = Query(30, ge=1, le=400),
+    dias: int = Query(30, ge=1, le=MAX_RANGE_DAYS),
     ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
     direcao: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100),
+    status: str | None = Query(None, max_length=20),
+    nota: str | None = Query(None, max_length=20),
+    clip: str | None = Query(None, max_length=20),
+    pagina: int = Query(1, ge=1, le=100_000),
     loja: str | None = Query(None, max_length=64),
 ):
     user = page_user(request)
-    svc = services(request)
-    tenant = _tenant(request, user, loja)
-    start, end = period(tenant["timezone"], svc.clock.now(), dias)
-    rows = sort_listings(
-        listings_table(svc.engine, tenant["id"], start, end), ordem, descending=direcao == "desc"
+    tenant, start, end, rows = _listing_rows(
+        request, user, loja, dias, ordem, direcao, q, status, nota, clip
     )
+    svc = services(request)
     since = end - timedelta(days=DROP_DAYS - 1)
     drops = prices.drops_by_listing(svc.engine, tenant["id"], since)
     drafts = questions.drafts_by_listing(svc.engine, tenant["id"])
+    filters = {"dias": dias, "q": q or "", "status": status or "", "nota": nota or ""}
+    filters |= {"clip": clip or "", "ordem": ordem, "direcao": direcao}
+    if user.role == "admin":
+        filters["loja"] = tenant["id"]
     return _render(
         request,
         "listings.html",
         user=user,
         tenant=tenant,
-        rows=rows,
+        paged=paginate(rows, pagina),
         drops=drops,
         drafts=drafts,
         days=dias,
         sort=ordem,
         direction=direcao,
+        filters=filters,
+        statuses=STATUSES,
+        grades=GRADE_NAMES,
+        clips=CLIPS,
         start=start,
         end=end,
         page="listings",
     )
+
+
+def _csv(name: str, header: list[str], rows: list[list], decimal_comma: bool) -> Response:
+    """A CSV download; `decimal_comma` gives what a pt-BR spreadsheet opens as numbers
+    (1234,56 with ';' between fields), otherwise 1234.56 with ','."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";" if decimal_comma else ",", lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(
+            [
+                (f"{v:.2f}".replace(".", ",") if decimal_comma else f"{v:.2f}")
+                if isinstance(v, float)
+                else ""
+                if v is None
+                else v
+                for v in row
+            ]
+        )
+    return Response(
+        "\ufeff" + out.getvalue(),  # the BOM makes spreadsheets read UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/anuncios.csv")
+def listings_csv(
+    request: Request,
+    dias: int = Query(30, ge=1, le=MAX_RANGE_DAYS),
+    ordem: Literal[LISTING_SORTS] = "revenue",  # type: ignore[valid-type]
+    direcao: Literal["desc", "asc"] = "desc",
+    q: str | None = Query(None, max_length=100),
+    status: str | None = Query(None, max_length=20),
+    nota: str | None = Query(None, max_length=20),
+    clip: str | None = Query(None, max_length=20),
+    formato: Literal["br", "intl"] = "br",
+    loja: str | None = Query(None, max_length=64),
+):
+    """The listings table as filtered on the page (all pages)."""
+    user = page_user(request)
+    tenant, start, end, rows = _listing_rows(
+        request, user, loja, dias, ordem, direcao, q, status, nota, clip
+    )
+    header = ["id", "titulo", "status", "preco", "estoque", "nota", "classificacao"]
+    header += ["receita", "pedidos", "unidades", "visitas", "conversao_pct", "proxima_acao", "link"]
+    body = [
+        [
+            r["externalId"],
+            r["title"],
+            r["status"],
+            r["price"],
+            r["stock"],
+            r["score"],
+            r["grade"],
+            r["revenue"],
+            r["orders"],
+            r["units"],
+            r["visits"],
+            None if r["conversion"] is None else round(r["conversion"] * 100, 2),
+            r["action"],
+            r["permalink"],
+        ]
+        for r in rows
+    ]
+    name = f"anuncios_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
+    return _csv(name, header, body, formato == "br")
+
+
+@router.get("/metricas.csv")
+def daily_csv(
+    request: Request,
+    dias: int = Query(7, ge=1, le=MAX_RANGE_DAYS),
+    de: str | None = Query(None, max_length=10),
+    ate: str | None = Query(None, max_length=10),
+    formato: Literal["br", "intl"] = "br",
+    loja: str | None = Query(None, max_length=64),
+):
+    """The overview's daily figures for the chosen period."""
+    user = page_user(request)
+    svc = services(request)
+    tenant = _tenant(request, user, loja)
+    if de or ate:
+        try:
+            start, end = custom_range(de, ate)
+        except RangeError as exc:
+            raise PageMessage(422, user, "Período inválido", str(exc)) from None
+    else:
+        start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
+    data = overview(svc.engine, tenant["id"], start, end, top=0)
+    body = [[s["date"], s["revenue"], s["orders"], s["visits"]] for s in data["series"]]
+    name = f"metricas_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
+    return _csv(name, ["data", "receita", "pedidos", "visitas"], body, formato == "br")
 
 
 @router.get("/jobs", response_class=HTMLResponse)

@@ -14,6 +14,21 @@ const SuperSeller = (() => {
     return data;
   }
 
+  // A table wider than the screen scrolls inside its box; the keyboard must reach it too.
+  function scrollables() {
+    document.querySelectorAll(".scroll").forEach(box => {
+      if (box.scrollWidth > box.clientWidth && !box.hasAttribute("tabindex")) {
+        box.tabIndex = 0;
+        box.setAttribute("role", "region");
+        const h = box.closest("section")?.querySelector("h2");
+        box.setAttribute("aria-label", h ? `${h.textContent.trim()} (role para o lado)` : "Tabela (role para o lado)");
+      }
+    });
+  }
+  scrollables();
+  addEventListener("resize", scrollables);
+  document.addEventListener("toggle", scrollables, true);  // a <details> opened
+
   const login = document.getElementById("login-form");
   if (login) {
     login.addEventListener("submit", async (ev) => {
@@ -32,54 +47,74 @@ const SuperSeller = (() => {
     });
   }
 
-  function chart() {
-    const el = document.getElementById("chart");
-    if (!el || !window.Plotly) return;
-    const s = JSON.parse(el.dataset.series);
-    const x = s.map(d => d.date);
-    Plotly.newPlot(el, [
-      {x, y: s.map(d => d.revenue), type: "bar", name: "Receita (R$)", marker: {color: "#3483fa"}},
-      {x, y: s.map(d => d.orders), type: "scatter", mode: "lines+markers", name: "Pedidos",
-       yaxis: "y2", line: {color: "#00a650"}},
-      // null visits are gaps (unknown), never zeros
-      {x, y: s.map(d => d.visits), type: "scatter", mode: "lines+markers", name: "Visitas",
-       yaxis: "y3", connectgaps: false, line: {color: "#ff7733", dash: "dot"}},
-    ], {
-      margin: {l: 50, r: 50, t: 10, b: 40}, height: 320, legend: {orientation: "h", y: -0.2},
-      xaxis: {tickformat: "%d/%m", type: "date"},
-      yaxis: {title: "R$", rangemode: "tozero"},
-      yaxis2: {overlaying: "y", side: "right", rangemode: "tozero", showgrid: false},
-      yaxis3: {overlaying: "y", side: "right", rangemode: "tozero", showgrid: false, visible: false},
-      separators: ",.",
-    }, {responsive: true, displayModeBar: false, locale: "pt-BR"});
+  const brl = (v) => "R$\u00a0" + Math.abs(v).toLocaleString("pt-BR", {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  const signed = (v, text) => (v > 0 ? "+" : v < 0 ? "\u2212" : "") + text;
+
+  // Period figures plus today's: what a refresh can change.
+  function snapshot() {
+    const val = (sel, attr) => Number((document.querySelector(sel) || {dataset: {}}).getAttribute?.(attr) || 0);
+    return {
+      orders: val(".kpi[data-key=orders]", "data-value") + val("#today", "data-orders"),
+      revenue: val(".kpi[data-key=revenue]", "data-value") + val("#today", "data-revenue"),
+    };
+  }
+
+  function showChanges(status) {
+    const saved = sessionStorage.getItem("superseller-refresh");
+    if (!saved) return;
+    sessionStorage.removeItem("superseller-refresh");
+    const before = JSON.parse(saved), now = snapshot();
+    const dOrders = now.orders - before.orders;
+    const dRevenue = Math.round((now.revenue - before.revenue) * 100) / 100;
+    const parts = [];
+    if (dOrders) parts.push(signed(dOrders, `${Math.abs(dOrders)} ${Math.abs(dOrders) === 1 ? "pedido" : "pedidos"}`));
+    if (dRevenue) parts.push(signed(dRevenue, brl(dRevenue)));
+    status.textContent = parts.length ? `Dados atualizados: ${parts.join(", ")}.` : "Dados atualizados: nenhuma venda nova.";
+    status.dataset.changes = parts.join(", ");
   }
 
   function overview() {
-    chart();
+    const importing = document.querySelector("#onboarding[data-state=importing]");
+    if (importing) setTimeout(() => location.reload(), 4000);
     const btn = document.getElementById("refresh");
     const status = document.getElementById("refresh-status");
     if (!btn) return;
+    showChanges(status);
+    const stop = (text, isError) => {
+      status.textContent = text;
+      status.classList.toggle("error", Boolean(isError));
+      btn.disabled = false;
+      btn.classList.remove("loading");
+    };
     btn.addEventListener("click", async () => {
       if (btn.disabled) return;          // a double click starts one refresh
       btn.disabled = true;
       btn.classList.add("loading");
-      status.textContent = "Atualizando… buscando pedidos e visitas no Mercado Livre";
+      status.classList.remove("error");
+      status.textContent = "Atualizando… buscando pedidos e visitas no Mercado Livre (etapa 1 de 2)";
       const q = btn.dataset.tenant ? `?tenantId=${encodeURIComponent(btn.dataset.tenant)}` : "";
+      const before = snapshot();
       try {
         const started = await api("POST", `/api/v1/refresh${q}`, {days: Number(btn.dataset.days)});
         for (;;) {
-          await new Promise(r => setTimeout(r, 1000));
           const st = await api("GET", started.statusUrl + q);
-          if (st.state === "done") { status.textContent = "Dados atualizados."; location.reload(); return; }
-          if (st.state === "failed") throw new Error(st.message || "a atualização falhou");
-          status.textContent = st.rebuild ? "Atualizando… recalculando as métricas" :
-            "Atualizando… buscando pedidos e visitas no Mercado Livre";
+          if (st.state === "done") {
+            sessionStorage.setItem("superseller-refresh", JSON.stringify(before));
+            status.textContent = "Dados atualizados.";
+            location.reload();
+            return;
+          }
+          if (st.state === "failed") return stop(`Não foi possível atualizar. ${st.message || ""}`, true);
+          if (st.paused) {
+            return stop("O processamento está pausado pela equipe do SuperSeller: sua atualização " +
+              "ficou na fila e roda sozinha quando ele for retomado. Nada se perde.", true);
+          }
+          status.textContent = st.rebuild ? "Atualizando… recalculando as métricas (etapa 2 de 2)" :
+            "Atualizando… buscando pedidos e visitas no Mercado Livre (etapa 1 de 2)";
+          await new Promise(r => setTimeout(r, 1000));
         }
       } catch (e) {
-        status.textContent = `Não foi possível atualizar. ${e.message}`;
-        status.classList.add("error");
-        btn.disabled = false;
-        btn.classList.remove("loading");
+        stop(`Não foi possível atualizar: ${e.message}`, true);
       }
     });
   }
@@ -97,5 +132,41 @@ const SuperSeller = (() => {
     }));
   }
 
-  return {overview, jobs};
+  function listings() {
+    // A thumbnail that cannot load leaves a grey square, not a broken image.
+    document.querySelectorAll("img.thumb").forEach(img => {
+      const hide = () => { const s = document.createElement("span"); s.className = "thumb"; img.replaceWith(s); };
+      if (img.complete && img.naturalWidth === 0) hide(); else img.addEventListener("error", hide);
+    });
+    document.querySelectorAll("select[data-clip]").forEach(sel => {
+      let previous = sel.value;
+      sel.addEventListener("change", async () => {
+        const row = sel.closest("tr");
+        const out = row.querySelector(".clip-status");
+        const q = sel.dataset.tenant ? `?tenantId=${encodeURIComponent(sel.dataset.tenant)}` : "";
+        const value = sel.value === "" ? null : sel.value === "true";
+        sel.disabled = true;
+        out.textContent = "Salvando…";
+        out.classList.remove("error");
+        try {
+          const r = await api("PUT", `/api/v1/listings/${sel.dataset.clip}/clips${q}`, {hasClips: value});
+          row.querySelector(".score-value").textContent = r.score ?? "—";
+          const grade = row.querySelector(".grade");
+          if (grade) grade.textContent = r.grade || "";
+          const first = (r.actions && r.actions[0] && r.actions[0].text) || "—";
+          row.querySelector(".first-action").textContent = first;
+          out.textContent = `Salvo: nota ${r.score ?? "—"}.`;
+          previous = sel.value;
+        } catch (e) {
+          sel.value = previous;
+          out.textContent = `Não foi possível salvar: ${e.message}`;
+          out.classList.add("error");
+        } finally {
+          sel.disabled = false;
+        }
+      });
+    });
+  }
+
+  return {overview, listings, jobs};
 })();
