@@ -202,7 +202,7 @@ def test_an_admin_retries_a_failed_job(browser, shop, engine):
     job_id = (
         Queue(engine, shop["registry"])
         .enqueue(
-            "rebuild_daily_metrics",
+            "metrics_aggregation",
             {"tenantId": "t2", "from": "2026-01-01", "to": "2026-01-02"},
             tenant_id="t2",
         )

@@ -127,7 +127,7 @@ async def rebuild_daily_metrics(
         else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}"
     )
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        "rebuild_daily_metrics",
+        "metrics_aggregation",
         payload,
         tenant_id=None if body.tenantId == "all" else body.tenantId,
         unique_key=key,

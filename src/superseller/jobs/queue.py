@@ -79,7 +79,7 @@ class Queue:
         if lock_key is None and jt.lock_key is not None:
             lock_key = jt.lock_key(parsed, spec.tenant_id)
         return {
-            "type": spec.type,
+            "type": jt.name,  # the one name, also when asked by a former one
             "queue": spec.queue or jt.queue,
             "tenant_id": spec.tenant_id,
             "payload": spec.payload or {},

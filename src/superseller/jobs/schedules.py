@@ -58,7 +58,7 @@ class Schedules:
         if "timezone" in out:
             zone(out["timezone"])
         if "job_type" in out:
-            self.registry.get(out["job_type"])
+            out["job_type"] = self.registry.get(out["job_type"]).name
         if "payload" in out and "job_type" in out:
             self.registry.parse_payload(out["job_type"], out["payload"])
         if out.get("misfire_policy") not in (None, *MISFIRE_POLICIES):

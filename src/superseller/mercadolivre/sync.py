@@ -255,7 +255,7 @@ def register(registry: Registry, settings: Settings) -> None:
         rebuild = queue.enqueue_many(
             [
                 JobSpec(
-                    "rebuild_daily_metrics",
+                    "metrics_aggregation",
                     {"tenantId": p.tenantId, "from": span["from"], "to": span["to"]},
                     tenant_id=p.tenantId,
                     scheduled_for=ctx.scheduled_for,
@@ -283,7 +283,7 @@ def register(registry: Registry, settings: Settings) -> None:
             name="sync_mercadolivre",
             handler=sync,
             payload_model=SyncPayload,
-            log_type="mercadolivre_sync",
+            aliases=("mercadolivre_sync",),  # its former job_logs name
             timeout_s=3600,
             lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
             description="Sync listings, orders and visits from Mercado Livre.",
