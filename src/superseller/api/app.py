@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from sqlalchemy import text
 
 from superseller.api import (
+    admin_console,
     admin_jobs,
     auth,
     errors,
@@ -30,6 +31,7 @@ def create_app(svc: Services) -> FastAPI:
     # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
     app.include_router(job_status.router)
     app.include_router(internal.router)
+    app.include_router(admin_console.router)  # before admin_jobs' /{job_id}
     app.include_router(admin_jobs.router)
     app.include_router(pages.router)
     app.include_router(prometheus.router)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from superseller.api.deps import Services, id_path, require_internal_key, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import job_logs
+from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
@@ -83,6 +84,8 @@ def sync_mercadolivre(
         tenant_id=None if body.tenantId == "all" else body.tenantId,
         unique_key=key,
     )
+    if job.created:
+        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     _log(
         "sync-mercadolivre",
         tenantId=body.tenantId,
@@ -132,6 +135,8 @@ async def rebuild_daily_metrics(
         tenant_id=None if body.tenantId == "all" else body.tenantId,
         unique_key=key,
     )
+    if job.created:
+        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     admin = JobAdmin(svc.engine)
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)

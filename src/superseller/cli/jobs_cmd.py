@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from superseller.cli.common import console, engine, parse_json_object, print_json, registry
+from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
@@ -78,14 +79,14 @@ def show(job_id: int = typer.Argument(..., metavar="ID")) -> None:
 @app.command()
 def cancel(job_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Cancel a pending job, or ask a running one to stop."""
-    what = JobAdmin(engine()).cancel(job_id)
+    what = JobAdmin(engine(), actor=audit.CLI).cancel(job_id)
     console.print(f"job {job_id}: {what.replace('_', ' ')}")
 
 
 @app.command()
 def retry(job_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Re-queue a failed or cancelled job."""
-    JobAdmin(engine()).retry(job_id)
+    JobAdmin(engine(), actor=audit.CLI).retry(job_id)
     console.print(f"job {job_id} re-queued")
 
 

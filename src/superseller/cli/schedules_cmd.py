@@ -17,6 +17,7 @@ from superseller.cli.common import (
     registry,
 )
 from superseller.config import get_settings
+from superseller.jobs import audit
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
@@ -130,6 +131,7 @@ def update(
     if not changes:
         raise CliError("nothing to change: give at least one option", 2)
     s = _schedules().update(name, **changes)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, changes)
     console.print(f"updated {s['name']}: next run {s['next_run_at']}")
 
 
@@ -137,6 +139,7 @@ def update(
 def enable(name: str) -> None:
     """Switch a schedule on (its next tick from now on)."""
     s = _schedules().set_enabled(name, True)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": True})
     console.print(f"{name} enabled: next run {s['next_run_at']}")
 
 
@@ -144,13 +147,16 @@ def enable(name: str) -> None:
 def disable(name: str) -> None:
     """Switch a schedule off; its ledger is kept."""
     _schedules().set_enabled(name, False)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": False})
     console.print(f"{name} disabled")
 
 
 @app.command("run-now")
 def run_now(name: str) -> None:
     """Enqueue one run now."""
-    console.print(f"enqueued job {_scheduler().run_now(name)}")
+    job_id = _scheduler().run_now(name)
+    audit.record(engine(), audit.CLI, "schedule.run_now", "schedule", name, {"jobId": job_id})
+    console.print(f"enqueued job {job_id}")
 
 
 @app.command()
@@ -186,6 +192,8 @@ def backfill(
 ) -> None:
     """Enqueue one job per tick in a date range."""
     done = _scheduler().backfill(name, _day(from_, "--from"), _day(to, "--to"), mode, concurrency)
+    detail = {"from": from_, "to": to, "mode": mode, "jobs": len(done)}
+    audit.record(engine(), audit.CLI, "schedule.backfill", "schedule", name, detail)
     console.print(f"backfilled {len(done)} tick(s)")
     for d in done:
         console.print(f"  {d['fireTime']} -> job {d['jobId']}")
