@@ -215,11 +215,13 @@ def test_an_admin_retries_a_failed_job(browser, shop, engine):
             .values(status="failed", attempts=3, last_error="boom", finished_at=datetime.now(UTC))
         )
     page = login(browser, shop["url"], ADMIN)
-    page.goto(f"{shop['url']}/jobs")
+    page.goto(f"{shop['url']}/jobs?state=failed")
     row = page.locator(f"tr[data-job='{job_id}']")
     expect(row).to_contain_text("boom")
-    row.get_by_role("button", name="Tentar novamente").click()
-    expect(page.locator(f"tr[data-job='{job_id}']")).to_have_count(0)  # reloaded, not failed
+    row.get_by_role("link").click()
+    page.get_by_role("button", name="Tentar novamente").click()
+    page.locator("dialog#confirm").get_by_role("button", name="Confirmar").click()
+    expect(page.locator("#job-state")).to_have_text("na fila")  # reloaded, not failed
     with engine.connect() as conn:
         status, attempts = conn.execute(
             select(jobs.c.status, jobs.c.attempts).where(jobs.c.id == job_id)

@@ -18,7 +18,7 @@ from superseller.api import (
     seller,
 )
 from superseller.api.deps import Services, services
-from superseller.web import pages
+from superseller.web import console, pages
 
 
 def create_app(svc: Services) -> FastAPI:
@@ -33,6 +33,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(internal.router)
     app.include_router(admin_console.router)  # before admin_jobs' /{job_id}
     app.include_router(admin_jobs.router)
+    app.include_router(console.router)  # the operator console (admins)
     app.include_router(pages.router)
     app.include_router(prometheus.router)
 

@@ -11,12 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from superseller.api.admin_jobs import schedule_views
 from superseller.api.auth import COOKIE
 from superseller.api.deps import services
-from superseller.jobs import stats
-from superseller.jobs.admin import JobAdmin
-from superseller.jobs.scheduler import Scheduler
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
     LISTING_SORTS,
@@ -181,32 +177,4 @@ def listings_page(
         start=start,
         end=end,
         page="listings",
-    )
-
-
-@router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request):
-    user = page_user(request)
-    if user.role != "admin":
-        raise PageMessage(403, user, "Acesso restrito", "Esta página é só para administradores.")
-    svc = services(request)
-    admin = JobAdmin(svc.engine, svc.clock)
-    stats.fold(svc.engine, svc.clock)
-    recent = admin.list(limit=20)
-    schedules = schedule_views(svc)
-    scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
-    occurrences = {x["name"]: scheduler.occurrences(x["name"], limit=7) for x in schedules}
-    logs = {j["id"]: admin.logs(j["id"]) for j in recent}
-    return _render(
-        request,
-        "jobs.html",
-        user=user,
-        page="jobs",
-        counts=stats.queue_counts(svc.engine, svc.clock),
-        types=stats.job_type_stats(svc.engine, svc.clock)["types"],
-        recent=recent,
-        logs=logs,
-        failed=admin.list(status="failed", limit=20),
-        schedules=schedules,
-        occurrences=occurrences,
     )
