@@ -59,6 +59,43 @@ class Job(BaseModel):
     scheduled_for: str | None = None
 
 
+class JobLog(BaseModel):
+    """A row of `job_logs`: one attempt."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    job_id: int
+    job_type: str
+    tenant_id: str | None
+    status: Literal["success", "error", "timeout", "cancelled", "lost", "interrupted"]
+    attempt: int
+    started_at: str
+    completed_at: str
+    duration_ms: int
+    records_processed: int
+    error_message: str | None
+    metadata: dict[str, Any] | None
+
+
+class JobLogs(BaseModel):
+    logs: list[JobLog]
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+    nextBefore: int | None = Field(description="pass as `before` for the next page")
+
+
+class Created(BaseModel):
+    job: Job
+    created: bool = Field(description="false: an unfinished job with the same uniqueKey")
+
+
+class Cancelled(BaseModel):
+    outcome: Literal["cancelled", "cancel_requested"]
+    job: Job
+
+
 class NextPage(BaseModel):
     before: int = Field(description="pass as `before`")
     beforeFinished: str | None = Field(None, description="pass as `beforeFinished` (sort=finished)")

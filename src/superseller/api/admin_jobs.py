@@ -12,7 +12,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from superseller.api.admin_console import actor, admin_for
+from superseller.api.admin_console import (
+    Cancelled,
+    Created,
+    EngineState,
+    Job,
+    JobList,
+    JobLogs,
+    actor,
+    admin_for,
+)
 from superseller.api.deps import MAX_ID, Services, id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import JOB_STATES
@@ -67,7 +76,7 @@ def job_stats(request: Request):
     }
 
 
-@router.get("")
+@router.get("", response_model=JobList)
 def list_jobs(
     request: Request,
     state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
@@ -98,7 +107,7 @@ class CreateJob(BaseModel):
     uniqueKey: str | None = Field(default=None, min_length=1, max_length=255)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Created)
 def create_job(body: CreateJob, request: Request):
     """Enqueue a job of a registered type (its payload is validated by the type's schema).
     An unfinished job with the same `uniqueKey` is returned instead of a second one."""
@@ -131,7 +140,7 @@ class PauseBody(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/pause")
+@router.post("/pause", response_model=EngineState)
 def pause_engine(request: Request, body: PauseBody | None = None):
     """Stop claiming and scheduling everywhere (running jobs finish; nothing is lost)."""
     svc = services(request)
@@ -142,7 +151,7 @@ def pause_engine(request: Request, body: PauseBody | None = None):
     return pause.set_paused(svc.engine, True, reason, svc.clock)
 
 
-@router.post("/resume")
+@router.post("/resume", response_model=EngineState)
 def resume_engine(request: Request):
     """Claim and schedule again; ticks due meanwhile meet their misfire policy."""
     svc = services(request)
@@ -228,24 +237,24 @@ def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
 
 
 # -- one job -------------------------------------------------------------------
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=Job)
 def get_job(request: Request, job_id: int = JobId):
     return _admin(services(request)).get(job_id)
 
 
-@router.get("/{job_id}/logs")
+@router.get("/{job_id}/logs", response_model=JobLogs)
 def job_logs(request: Request, job_id: int = JobId):
     """One job_logs row per attempt."""
     return {"logs": _admin(services(request)).logs(job_id)}
 
 
-@router.post("/{job_id}/execute")
+@router.post("/{job_id}/execute", response_model=Job)
 def execute(request: Request, job_id: int = JobId):
     """Run a pending job now (make it due at once)."""
     return admin_for(request).run_now(job_id)
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", response_model=Cancelled)
 def cancel(request: Request, job_id: int = JobId):
     """A pending job is cancelled at once; a running one is asked to stop."""
     admin = admin_for(request)
@@ -253,7 +262,7 @@ def cancel(request: Request, job_id: int = JobId):
     return {"outcome": outcome, "job": admin.get(job_id)}
 
 
-@router.post("/{job_id}/retry")
+@router.post("/{job_id}/retry", response_model=Job)
 def retry(request: Request, job_id: int = JobId):
     """Re-queue a failed (dead-letter) or cancelled job with a fresh set of attempts."""
     return admin_for(request).retry(job_id)

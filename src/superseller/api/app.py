@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 
 from superseller.api import (
@@ -14,6 +15,7 @@ from superseller.api import (
     internal,
     job_status,
     mercadolivre_connect,
+    openapi_doc,
     prometheus,
     seller,
 )
@@ -22,7 +24,10 @@ from superseller.web import console, pages
 
 
 def create_app(svc: Services) -> FastAPI:
-    app = FastAPI(title="SuperSeller", version="0.1.0", docs_url="/docs")
+    # /docs (Swagger UI) and /redoc with their assets from the installed fastapi-offline
+    # package, served under /docs-assets: no CDN, so they work without internet.
+    app: FastAPI = FastAPIOffline(title="SuperSeller", version="0.1.0", static_url="/docs-assets")
+    openapi_doc.install(app)
     app.state.services = svc
     errors.install(app)
     app.include_router(auth.router)
