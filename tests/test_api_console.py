@@ -236,3 +236,29 @@ def test_recent_jobs_created_before_the_window_are_not_lost(admin, engine):
         ).json()["jobs"]
     }
     assert got == {ids[1], ids[3]}
+
+
+def test_the_creation_window_search_matches_a_scan(engine, registry):
+    """Uneven gaps between creation times (bursts and quiet nights): the id found for a
+    moment is the first one a full scan finds."""
+    import random
+
+    from superseller.jobs.admin import _first_id_created_at_or_after
+    from superseller.jobs.queue import JobSpec, Queue
+
+    rnd = random.Random(7)
+    at, times = datetime(2026, 3, 1, tzinfo=UTC), []
+    for _ in range(300):
+        at += timedelta(seconds=rnd.choice([1, 1, 2, 60, 3600, 86400]))
+        times.append(at)
+    made = Queue(engine, registry).enqueue_many([JobSpec("noop") for _ in times])
+    with engine.begin() as conn:
+        for m, when in zip(made, times, strict=True):
+            conn.execute(update(jobs).where(jobs.c.id == m.id).values(created_at=when))
+    ids = [m.id for m in made]
+    for moment in [times[0] - timedelta(days=1), times[-1] + timedelta(seconds=1)] + [
+        rnd.choice(times) + timedelta(seconds=rnd.choice([-1, 0, 1])) for _ in range(40)
+    ]:
+        expected = next((i for i, t in zip(ids, times, strict=True) if t >= moment), None)
+        with engine.connect() as conn:
+            assert _first_id_created_at_or_after(conn, moment) == expected, moment
