@@ -135,6 +135,13 @@ def test_filter_page_two_open_a_job_and_retry_it(browser, console, engine, width
     expect(page.get_by_role("button", name="Executar de novo")).to_be_visible()
     assert audited(page, url, "job.retry").locator("a").inner_text() == f"job #{oldest}"
     shot(page, "console-audit", width)
+
+    page.goto(f"{url}/jobs/graficos")  # the failed attempts, per hour
+    expect(page.locator("#throughput rect").first).to_be_attached()
+    expect(page.locator("#failures rect").first).to_be_attached()
+    expect(page.locator(".legend")).to_contain_text("noop")
+    expect(page.locator("main")).to_contain_text("59 no período")
+    shot(page, "console-charts", width)
     page.close()
 
 
@@ -232,7 +239,4 @@ def test_bulk_cancel_of_a_filtered_set(browser, console, engine, width):  # noqa
     assert {status(engine, j) for j in others} == {"pending"}
     row = audited(page, url, "jobs.cancel")
     expect(row).to_contain_text("jobs filtrados")
-    page.goto(f"{url}/jobs/graficos")
-    expect(page.locator("#throughput")).to_be_visible()
-    shot(page, "console-charts", width)
     page.close()
