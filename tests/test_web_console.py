@@ -8,6 +8,7 @@ Screenshots land in artifacts/screenshots/console-*.png.
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import insert, select, update
@@ -240,3 +241,33 @@ def test_bulk_cancel_of_a_filtered_set(browser, console, engine, width):  # noqa
     row = audited(page, url, "jobs.cancel")
     expect(row).to_contain_text("jobs filtrados")
     page.close()
+
+
+def test_a_job_page_hides_secrets_and_sellers_cannot_open_the_console(console, engine):
+    url, reg = console["url"], console["registry"]
+    create_user(engine, "ana@loja1.com", PASSWORD, "seller", "t1")
+    jid = (
+        Queue(engine, reg)
+        .enqueue(
+            "noop",
+            {"tenantId": "t1", "accessToken": "APP_USR-s3cr3t", "nested": {"password": "hunter2"}},
+        )
+        .id
+    )
+    with httpx.Client(base_url=url) as admin:
+        admin.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        html = admin.get(f"/jobs/{jid}").text
+        assert "APP_USR-s3cr3t" not in html and "hunter2" not in html
+        assert html.count("[REDACTED]") == 2 and "&#34;tenantId&#34;: &#34;t1&#34;" in html
+        assert admin.get("/jobs/999999").status_code == 404
+        assert admin.get("/jobs?state=exploded").status_code == 200  # said on the page, not a 500
+    with httpx.Client(base_url=url) as seller:
+        seller.post("/api/v1/auth/login", json={"email": "ana@loja1.com", "password": PASSWORD})
+        for path in (
+            "/jobs",
+            f"/jobs/{jid}",
+            "/jobs/agendamentos",
+            "/jobs/auditoria",
+            "/jobs/graficos",
+        ):
+            assert seller.get(path).status_code == 403, path
