@@ -116,6 +116,9 @@ class Counts(BaseModel):
     byState: dict[str, int] = Field(description="jobs per state under the filter (state aside)")
     capped: list[str] = Field(description="states with more than `cap` jobs (shown as cap+)")
     cap: int
+    completedWindowHours: int | None = Field(
+        description="completed jobs counted over the last N hours (null: the filter's window)"
+    )
     latestId: int | None = Field(description="the newest job under the filter")
     engine: EngineState
 
