@@ -125,22 +125,25 @@ def test_counts_per_state_under_the_filter(admin, engine, registry):
         "cancelled": 0,
     }
     assert body["capped"] == [] and body["latestId"] == failed  # the newest under the filter
-    assert body["completedWindowHours"] == 24
-    # Completed jobs (the bulk of the table) are counted over the last 24 h, or the window asked.
+    assert body["finishedWindowHours"] == 24
+    # Finished jobs are counted over the last 24 h, or the window asked, or all (bulk).
     long_ago = datetime.now(UTC) - timedelta(days=3)
     with engine.begin() as conn:
         conn.execute(
             update(jobs)
-            .where(jobs.c.status == "completed", jobs.c.tenant_id == "t1")
+            .where(jobs.c.status.in_(("completed", "failed")), jobs.c.tenant_id == "t1")
             .values(finished_at=long_ago)
         )
     recent = admin.get(f"{ADMIN}/counts", params={"tenantId": "t1"}).json()
-    assert recent["byState"]["completed"] == 0 and recent["byState"]["failed"] == 1
+    assert recent["byState"]["completed"] == recent["byState"]["failed"] == 0
+    every = admin.get(f"{ADMIN}/counts", params={"tenantId": "t1", "allTime": "true"}).json()
+    assert (every["byState"]["completed"], every["byState"]["failed"]) == (2, 1)
+    assert every["finishedWindowHours"] is None
     day = long_ago.astimezone(zone("America/Sao_Paulo")).date().isoformat()
     then = admin.get(
         f"{ADMIN}/counts", params={"tenantId": "t1", "finishedFrom": day, "finishedTo": day}
     ).json()
-    assert then["byState"]["completed"] == 2 and then["completedWindowHours"] is None
+    assert then["byState"]["completed"] == 2 and then["finishedWindowHours"] is None
     assert body["engine"]["paused"] is False
     capped = JobAdmin(engine).counts(JobFilter(tenant_id="t2"), cap=3)
     assert capped["byState"]["pending"] == 3 and capped["capped"] == ["pending"]

@@ -116,8 +116,9 @@ class Counts(BaseModel):
     byState: dict[str, int] = Field(description="jobs per state under the filter (state aside)")
     capped: list[str] = Field(description="states with more than `cap` jobs (shown as cap+)")
     cap: int
-    completedWindowHours: int | None = Field(
-        description="completed jobs counted over the last N hours (null: the filter's window)"
+    finishedWindowHours: int | None = Field(
+        description="finished jobs counted over the last N hours (null: the filter's window, "
+        "or allTime)"
     )
     latestId: int | None = Field(description="the newest job under the filter")
     engine: EngineState
@@ -278,13 +279,18 @@ def search_jobs(
 
 
 @router.get("/counts", response_model=Counts, dependencies=[Depends(require_admin)])
-def count_jobs(request: Request, f: JobFilter = Depends(job_filter)):
-    """Jobs per state under the filter, each counted up to a cap, the newest job's id and
+def count_jobs(
+    request: Request,
+    f: JobFilter = Depends(job_filter),
+    allTime: bool = Query(False, description="finished jobs of any age (bulk confirmations)"),
+):
+    """Jobs per state under the filter, each counted up to a cap (finished ones over the
+    last 24 h unless the filter has a time window or `allTime`), the newest job's id and
     whether the engine is paused: cheap enough to poll every few seconds."""
     svc = services(request)
     admin = JobAdmin(svc.engine, svc.clock)
     return {
-        **admin.counts(f, COUNT_CAP),
+        **admin.counts(f, COUNT_CAP, all_time=allTime),
         "latestId": admin.latest_id(f),
         "engine": pause.state(svc.engine),
     }

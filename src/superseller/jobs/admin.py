@@ -27,7 +27,7 @@ from superseller.jobs.errors import InvalidTransition, JobNotFound
 job_dict = log_dict = row_dict
 
 COUNT_CAP = 10_000
-COMPLETED_WINDOW_H = 24  # completed jobs are counted over this many hours unless a window is given
+FINISHED_WINDOW_H = 24  # finished jobs are counted over this many hours unless a window is given
 # Errors retrying cannot fix (the worker fails these at once): `type: message` prefixes.
 PERMANENT_ERRORS = ("PermanentJobError", "InvalidPayload", "UnknownJobType")
 # How far `created_at` may run behind id order (ids are taken at insert, the time just before).
@@ -226,23 +226,25 @@ class JobAdmin:
                     stmt = stmt.where(jobs.c.id < before_id)
             return [job_dict(r) for r in conn.execute(stmt)]
 
-    def counts(self, f: JobFilter, cap: int = COUNT_CAP) -> dict[str, Any]:
+    def counts(self, f: JobFilter, cap: int = COUNT_CAP, all_time: bool = False) -> dict:
         """Jobs per state under the filter (its own state aside), each counted up to `cap`.
 
-        Pending, running, failed and cancelled jobs are counted whatever their age (the few,
-        found through the partial `(status, type)` index), so a bulk action's confirmation
-        says how many it will touch. Completed ones, the bulk of the table, are counted over
-        the filter's time window, or, when it has none, over the last `COMPLETED_WINDOW_H`
-        hours (through `ix_jobs_finished_at`): the cost follows a day's activity, never the
-        history. Returns `{"byState", "capped": [states past the cap], "cap",
-        "completedWindowHours": hours or None}`."""
+        Pending and running jobs are counted whatever their age (the few, through partial
+        indexes). Finished ones are counted over the filter's time window or, when it has
+        none, over the last `FINISHED_WINDOW_H` hours through `ix_jobs_finished_at` (recent,
+        cached pages): the cost follows a day's activity, never the history. `all_time`
+        drops that window (what a bulk action's confirmation counts, once per click).
+        Returns `{"byState", "capped": [states past the cap], "cap",
+        "finishedWindowHours": hours or None}`."""
         by_state, capped = {}, []
         timeless = f.created_from is f.created_to is f.finished_from is f.finished_to is None
-        since = self.clock.now() - timedelta(hours=COMPLETED_WINDOW_H) if timeless else None
+        windowed = timeless and not all_time
+        since = self.clock.now() - timedelta(hours=FINISHED_WINDOW_H) if windowed else None
         with self.engine.connect() as conn:
             where = _where(conn, f.without_status(), self._ids)
             for state in JOB_STATES:
-                extra = [jobs.c.finished_at >= since] if since and state == "completed" else []
+                recent = since is not None and state in ("completed", "failed", "cancelled")
+                extra = [jobs.c.finished_at >= since] if recent else []
                 sub = select(jobs.c.id).where(*where, *extra, jobs.c.status == state)
                 n = conn.execute(
                     select(func.count()).select_from(sub.limit(cap + 1).subquery())
@@ -254,7 +256,7 @@ class JobAdmin:
             "byState": by_state,
             "capped": capped,
             "cap": cap,
-            "completedWindowHours": COMPLETED_WINDOW_H if since else None,
+            "finishedWindowHours": FINISHED_WINDOW_H if since else None,
         }
 
     def latest_id(self, f: JobFilter) -> int | None:

@@ -76,17 +76,27 @@ const Console = (() => {
 
   function list() {
     engine();
-    document.querySelectorAll("[data-bulk]").forEach(b => {
-      const what = b.dataset.bulk === "cancel" ? "Cancelar" : "Tentar de novo";
-      b.dataset.confirm = `${what} ${Number(b.dataset.count).toLocaleString("pt-BR")} job(s) com os filtros atuais?` +
-        (b.dataset.bulk === "retry" ? " Falhas permanentes ficam de fora." : "");
-      wire(b, async () => {
+    document.querySelectorAll("[data-bulk]").forEach(b => b.addEventListener("click", async () => {
+      const cancel = b.dataset.bulk === "cancel";
+      const states = cancel ? ["pending", "running"] : ["failed", "cancelled"];
+      const wanted = new URLSearchParams(location.search).get("state");
+      b.disabled = true;
+      try {
+        // Counted now, whatever their age: what the action will touch.
+        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}&allTime=true`);
+        const n = states.filter(s => !wanted || s === wanted).reduce((t, s) => t + c.byState[s], 0);
+        const more = states.some(s => c.capped.includes(s)) ? "+" : "";
+        if (!n) { say(cancel ? "Nenhum job na fila ou executando com esses filtros." : "Nenhum job falhou ou foi cancelado com esses filtros.", false); return; }
+        const ask = `${cancel ? "Cancelar" : "Tentar de novo"} ${n.toLocaleString("pt-BR")}${more} job(s) com os filtros atuais?` +
+          (cancel ? "" : " Falhas permanentes ficam de fora.");
+        if (!(await confirmDialog(ask))) return;
         const r = await api("POST", `${ADMIN}/bulk/${b.dataset.bulk}?${filterQuery()}`);
-        sayAfterReload(b.dataset.bulk === "cancel"
+        sayAfterReload(cancel
           ? `${r.cancelled} job(s) cancelado(s), ${r.cancelRequested} com cancelamento pedido.`
           : `${r.retried} job(s) de volta na fila.`);
-      });
-    });
+      } catch (e) { say(`Não foi possível: ${e.message}`, false); }
+      finally { b.disabled = false; }
+    }));
     const live = document.getElementById("live");
     if (!live) return;
     const tick = async () => {
