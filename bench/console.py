@@ -4,7 +4,7 @@ A fresh PostgreSQL database gets N jobs over 30 days (ids grow with created_at, 
 engine writes them; ~96% completed, 2% failed, 1% cancelled, a few hundred pending and
 running; 500 tenants; a rare `cleanup` type and a second queue) and one job_logs row per
 job. Then, for each filter the console offers, we time what one page view asks: a keyset
-page of 50 (`JobAdmin.search`) and the per-state counts capped at 10,000
+page of 50 (`JobAdmin.search`) and the per-state counts capped at 1,000
 (`JobAdmin.counts`: finished jobs over the last 24 h unless the filter has a window) with
 the newest id, p50/p95 of R runs each, each run on a fresh `JobAdmin`. Goal: p95 < 100 ms.
 

@@ -26,7 +26,7 @@ from superseller.jobs.errors import InvalidTransition, JobNotFound
 
 job_dict = log_dict = row_dict
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000  # "1.000+": enough to see a pile-up, cheap at any table size
 FINISHED_WINDOW_H = 24  # finished jobs are counted over this many hours unless a window is given
 # Errors retrying cannot fix (the worker fails these at once): `type: message` prefixes.
 PERMANENT_ERRORS = ("PermanentJobError", "InvalidPayload", "UnknownJobType")

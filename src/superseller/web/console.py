@@ -111,6 +111,7 @@ templates.env.filters.update(
     misfire_pt=lambda s: MISFIRE_PT.get(s, s),
     overlap_pt=lambda s: OVERLAP_PT.get(s, s),
     pretty=pretty,
+    compact=lambda v: logs.redact(json.dumps(redacted(v), ensure_ascii=False, default=str)),
     seconds=seconds,
     when_full=lambda v: when(v) if v is None else _when_full(v),
 )
