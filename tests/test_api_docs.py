@@ -12,7 +12,7 @@ from superseller.config import Settings
 from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support.api import serving
-from tests.test_web import ADMIN, PASSWORD, browser  # noqa: F401 - fixture
+from tests.test_web import ADMIN, PASSWORD
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -69,7 +69,7 @@ def test_the_openapi_document_is_valid_and_tells_the_truth(url):
 
 
 @pytest.mark.parametrize(("path", "operation"), [("/docs", ".opblock"), ("/redoc", "h2")])
-def test_docs_render_with_the_network_off(browser, url, path, operation):  # noqa: F811
+def test_docs_render_with_the_network_off(browser, url, path, operation):
     """Only our own server answers: any other host (a CDN) is refused. Nothing the page needs
     (script, style, font, data) comes from elsewhere; ReDoc's bundle still asks for its
     decorative "powered by" logo, which is left out."""

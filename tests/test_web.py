@@ -4,14 +4,12 @@ server on real HTTP with a sandbox seller synced through the job engine.
 Screenshots of every page at 1280 and 390 px land in artifacts/screenshots/.
 """
 
-import os
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from superseller.db.schema import jobs, order_items, orders
@@ -22,37 +20,14 @@ from superseller.sandbox.data import orders_between
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
-from tests.conftest import IN_CI
 from tests.support.api import serving
 from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.test_mercadolivre import run_sync
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PASSWORD = "correct horse battery"
 SELLER, ADMIN = "ana@loja1.com", "ops@superseller.dev"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"CI=true requires a browser: {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def hours_with_new_orders(spec, now: datetime) -> int:

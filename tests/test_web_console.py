@@ -22,7 +22,7 @@ from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support import marketplace as mk
 from tests.support.api import serving
-from tests.test_web import ADMIN, PASSWORD, browser, login, shot  # noqa: F401 - fixture
+from tests.test_web import ADMIN, PASSWORD, login, shot
 
 WIDTHS = pytest.mark.parametrize("width", [1280, 390])
 
@@ -92,7 +92,7 @@ def audited(page, url, action):
 
 
 @WIDTHS
-def test_filter_page_two_open_a_job_and_retry_it(browser, console, engine, width):  # noqa: F811
+def test_filter_page_two_open_a_job_and_retry_it(browser, console, engine, width):
     url, reg = console["url"], console["registry"]
     failed = enqueue(engine, reg, 55)
     fail(engine, failed)
@@ -147,7 +147,7 @@ def test_filter_page_two_open_a_job_and_retry_it(browser, console, engine, width
 
 
 @WIDTHS
-def test_attempts_are_numbered_one_to_n_across_retries(browser, console, engine, width):  # noqa: F811
+def test_attempts_are_numbered_one_to_n_across_retries(browser, console, engine, width):
     url, reg = console["url"], console["registry"]
     [jid] = enqueue(engine, reg, 1)
     fail(engine, [jid])
@@ -161,7 +161,7 @@ def test_attempts_are_numbered_one_to_n_across_retries(browser, console, engine,
 
 
 @WIDTHS
-def test_run_a_schedule_now_and_see_the_job_appear_live(browser, console, engine, width):  # noqa: F811
+def test_run_a_schedule_now_and_see_the_job_appear_live(browser, console, engine, width):
     url, reg = console["url"], console["registry"]
     Schedules(engine, reg).create("noite-noop", "noop", "0 3 * * *", deadline_s=600)
     watching = login(browser, url, ADMIN, width)
@@ -200,7 +200,7 @@ def test_run_a_schedule_now_and_see_the_job_appear_live(browser, console, engine
 
 
 @WIDTHS
-def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine, width):  # noqa: F811
+def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine, width):
     url = console["url"]
     page = login(browser, url, ADMIN, width)
     page.goto(f"{url}/jobs")
@@ -224,7 +224,7 @@ def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine
 
 
 @WIDTHS
-def test_bulk_cancel_of_a_filtered_set(browser, console, engine, width):  # noqa: F811
+def test_bulk_cancel_of_a_filtered_set(browser, console, engine, width):
     url, reg = console["url"], console["registry"]
     mine = enqueue(engine, reg, 5, tenant="t1")
     others = enqueue(engine, reg, 3, tenant="t2")
