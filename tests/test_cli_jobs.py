@@ -9,6 +9,7 @@ import pytest
 
 from superseller.db import migrate
 from superseller.db.engine import make_engine
+from superseller.jobs import audit
 from tests.support import marketplace as mk
 from tests.support.procs import ROOT
 
@@ -83,6 +84,14 @@ def test_schedules_through_the_cli(db_url):
     ).stdout
     assert "backfilled 3 tick(s)" in out
     assert "enqueued 0" in cli(db_url, "scheduler", "--once", check=True).stdout
+    eng = make_engine(db_url)
+    trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(eng)]
+    eng.dispose()
+    assert trail == [
+        ("cli", "schedule.backfill", "nightly"),
+        ("cli", "schedule.update", "nightly"),
+        ("cli", "schedule.run_now", "nightly"),
+    ]
 
 
 def test_jobs_lifecycle_through_the_cli(db_url):

@@ -86,7 +86,7 @@ def test_sync_is_idempotent_and_queues_the_rebuild(engine, tmp_path):
             rebuild = wait_status(engine, first["result"]["rebuildJobId"], "completed")
             wait_status(engine, first["result"]["scoreJobId"], "completed")
         assert rebuild["result"]["dateRange"]["to"] == first["result"]["daysTouched"]["to"]
-        assert logs(engine, first["id"])[0]["job_type"] == "mercadolivre_sync"
+        assert logs(engine, first["id"])[0]["job_type"] == "sync_mercadolivre"
         snapshot = _contents(engine)
         second = run_sync(engine, reg, clock=clock)
         assert second["status"] == "completed"

@@ -31,7 +31,7 @@ def test_scheduled_rebuild_covers_the_30_days_ending_on_its_tick(engine, registr
     tick = datetime(2026, 1, 13, 6, 0, tzinfo=UTC)  # 03:00 BRT on the 13th, run days later
     jid = (
         Queue(engine, registry)
-        .enqueue("rebuild_daily_metrics", {"tenantId": "t1"}, tenant_id="t1", scheduled_for=tick)
+        .enqueue("metrics_aggregation", {"tenantId": "t1"}, tenant_id="t1", scheduled_for=tick)
         .id
     )
     with running_worker(engine, registry):
@@ -50,7 +50,7 @@ def test_all_fans_out_one_job_per_tenant(engine, registry):
     jid = (
         Queue(engine, registry)
         .enqueue(
-            "rebuild_daily_metrics", {"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"}
+            "metrics_aggregation", {"tenantId": "all", "from": "2026-01-01", "to": "2026-01-02"}
         )
         .id
     )
@@ -80,11 +80,28 @@ def test_all_fans_out_one_job_per_tenant(engine, registry):
 )
 def test_bad_rebuild_payload_is_refused_at_enqueue(engine, registry, payload, message):
     with pytest.raises(InvalidPayload, match=message):
-        Queue(engine, registry).enqueue("rebuild_daily_metrics", payload)
+        Queue(engine, registry).enqueue("metrics_aggregation", payload)
+
+
+def test_the_former_name_still_runs_under_the_one_name(engine, registry):
+    """A job queued (or a schedule written) before the rename still runs: the former name
+    is an alias. New jobs are stored, and logged, under the one name."""
+    mk.tenant(engine)
+    queued = Queue(engine, registry).enqueue("rebuild_daily_metrics", {"tenantId": "t1"}).id
+    old = Queue(engine, registry).enqueue("metrics_aggregation", {"tenantId": "t1"}).id
+    with engine.begin() as conn:  # as a row written by the previous version
+        conn.execute(update(jobs).where(jobs.c.id == old).values(type="rebuild_daily_metrics"))
+    assert job(engine, queued)["type"] == "metrics_aggregation"
+    with running_worker(engine, registry):
+        wait_status(engine, queued, "completed")
+        wait_status(engine, old, "completed")
+    assert {entry["job_type"] for entry in logs(engine, old) + logs(engine, queued)} == {
+        "metrics_aggregation"
+    }
 
 
 def test_unknown_tenant_fails_without_retry(engine, registry):
-    jid = Queue(engine, registry).enqueue("rebuild_daily_metrics", {"tenantId": "ghost"}).id
+    jid = Queue(engine, registry).enqueue("metrics_aggregation", {"tenantId": "ghost"}).id
     with running_worker(engine, registry):
         failed = wait_status(engine, jid, "failed")
     assert failed["attempts"] == 1 and "tenant 'ghost' not found" in failed["last_error"]

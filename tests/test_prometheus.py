@@ -39,7 +39,7 @@ def test_metrics_after_a_sync_with_429s(engine, tmp_path):
         create_tenant(engine, "Loja Nova", tenant_id="t2")  # never synced
         Schedules(engine, registry).create(
             "nightly-rebuild",
-            "rebuild_daily_metrics",
+            "metrics_aggregation",
             "0 3 * * *",
             payload={"tenantId": "t1"},
             deadline_s=3600,
@@ -49,14 +49,14 @@ def test_metrics_after_a_sync_with_429s(engine, tmp_path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     data = samples(r.text)
     assert (
-        value(data, "superseller_job_runs_total", type="mercadolivre_sync", status="success") == 1
+        value(data, "superseller_job_runs_total", type="sync_mercadolivre", status="success") == 1
     )
     assert (
-        value(data, "superseller_job_run_duration_seconds_total", type="mercadolivre_sync")
+        value(data, "superseller_job_run_duration_seconds_total", type="sync_mercadolivre")
         >= done["result"]["durationMs"] / 1000
         > 0
     )
-    assert value(data, "superseller_job_failures_total", type="mercadolivre_sync") == 0
+    assert value(data, "superseller_job_failures_total", type="sync_mercadolivre") == 0
     assert value(data, "superseller_jobs", state="pending", type="cleanup") == 1
     assert value(data, "superseller_schedule_late", schedule="nightly-rebuild") == 0
     assert value(data, "superseller_schedule_enabled", schedule="nightly-rebuild") == 1

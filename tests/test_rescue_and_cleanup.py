@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, insert, select, update
 
 from superseller.db.schema import job_logs, jobs
+from superseller.jobs import audit
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.store import JobStore, Outcome
@@ -158,15 +159,20 @@ def test_cleanup_applies_retention_in_batches(engine):
                 for i, d in enumerate([61, 61, 70, 59, 10])
             ],
         )
+    for days in (61, 70, 10):  # the audit trail is kept as long as job logs
+        audit.record(
+            engine, "cli", "engine.pause", "engine", clock=ManualClock(now - timedelta(days=days))
+        )
     reg = build_registry()
     jid = Queue(engine, reg).enqueue("cleanup", {"batchSize": 7}).id
     with running_worker(engine, reg):
         done = wait_status(engine, jid, "completed")
     assert done["result"]["jobsDeleted"] == 30 and done["result"]["jobLogsDeleted"] == 3
+    assert done["result"]["auditDeleted"] == 2 and len(audit.entries(engine)) == 1
     with engine.connect() as conn:
         left = set(conn.execute(select(jobs.c.id)).scalars())
         n_logs = conn.execute(select(func.count()).select_from(job_logs)).scalar()
     assert left == set(recent) | set(old_pending) | {jid}
     assert not left & (set(old_done) | set(old_failed))
     assert n_logs == 2 + 1  # the two recent ones and the cleanup's own
-    assert logs(engine, jid)[0]["records_processed"] == 33
+    assert logs(engine, jid)[0]["records_processed"] == 35

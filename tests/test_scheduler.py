@@ -259,7 +259,7 @@ def test_default_schedules_are_idempotent_and_follow_installed_types(engine, clo
     assert rows["daily-cleanup"]["enabled"] and rows["daily-cleanup"]["cron"] == "0 3 * * *"
     assert rows["daily-metrics-rebuild"]["disabled_reason"] == "job type not installed"
     assert rows["weekly-stats"]["cron"] == "0 4 * * 0"
-    reg.add(JobType("rebuild_daily_metrics", lambda ctx: None))
+    reg.add(JobType("metrics_aggregation", lambda ctx: None))
     assert ensure_defaults(engine, reg, clock) == ["enabled daily-metrics-rebuild"]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(job_schedules)).scalar() == 8

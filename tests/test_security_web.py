@@ -40,7 +40,6 @@ from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.procs import ROOT
 from tests.support.waiting import wait_until
-from tests.test_web import browser  # noqa: F401 - the real-Chromium fixture
 
 PASSWORD = "correct horse battery"
 ADMIN, SELLER = "ops@superseller.dev", "ana@loja1.com"

@@ -13,19 +13,28 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from superseller import limits
-from superseller.api.auth import require_admin
+from superseller.api.admin_console import (
+    Cancelled,
+    Created,
+    EngineState,
+    Job,
+    JobList,
+    JobLogs,
+    actor,
+    admin_for,
+)
 from superseller.api.deps import MAX_ID, Services, body_within_limit, id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import JOB_STATES
-from superseller.jobs import pause, stats
+from superseller.jobs import audit, pause, stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
 router = APIRouter(
-    prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(require_admin)]
-)
+    prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(actor)]
+)  # `actor`: admins only, and who acts is recorded in the audit trail
 
 JobId = id_path("job id")
 ScheduleId = id_path("schedule id")
@@ -68,7 +77,7 @@ def job_stats(request: Request):
     }
 
 
-@router.get("")
+@router.get("", response_model=JobList)
 def list_jobs(
     request: Request,
     state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
@@ -101,7 +110,7 @@ class CreateJob(BaseModel):
     uniqueKey: str | None = Field(default=None, min_length=1, max_length=limits.UNIQUE_KEY_MAX_LEN)
 
 
-@router.post("", status_code=201, dependencies=[Depends(body_within_limit)])
+@router.post("", status_code=201, response_model=Created, dependencies=[Depends(body_within_limit)])
 def create_job(body: CreateJob, request: Request):
     """Enqueue a job of a registered type (its payload is validated by the type's schema).
     An unfinished job with the same `uniqueKey` is returned instead of a second one."""
@@ -125,6 +134,8 @@ def create_job(body: CreateJob, request: Request):
         unique_key=body.uniqueKey,
         run_at=run_at.astimezone(UTC) if run_at else None,
     )
+    if job.created:
+        audit.record(svc.engine, request.state.actor, "job.create", "job", job.id, None, svc.clock)
     return {"job": _admin(svc).get(job.id), "created": job.created}
 
 
@@ -133,17 +144,22 @@ class PauseBody(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/pause")
+@router.post("/pause", response_model=EngineState)
 def pause_engine(request: Request, body: PauseBody | None = None):
     """Stop claiming and scheduling everywhere (running jobs finish; nothing is lost)."""
     svc = services(request)
-    return pause.set_paused(svc.engine, True, body.reason if body else None, svc.clock)
+    reason = body.reason if body else None
+    audit.record(
+        svc.engine, request.state.actor, "engine.pause", "engine", None, {"reason": reason}
+    )
+    return pause.set_paused(svc.engine, True, reason, svc.clock)
 
 
-@router.post("/resume")
+@router.post("/resume", response_model=EngineState)
 def resume_engine(request: Request):
     """Claim and schedule again; ticks due meanwhile meet their misfire policy."""
     svc = services(request)
+    audit.record(svc.engine, request.state.actor, "engine.resume", "engine", None, None, svc.clock)
     return pause.set_paused(svc.engine, False, clock=svc.clock)
 
 
@@ -192,6 +208,7 @@ def patch_schedule(body: PatchSchedule, request: Request, schedule_id: int = Sch
     if not changes:
         raise ApiError(422, "invalid_request", "nothing to change")
     updated = Schedules(svc.engine, svc.registry, svc.clock).update(name, **changes)
+    audit.record(svc.engine, request.state.actor, "schedule.update", "schedule", name, changes)
     return _schedule_view(svc, updated)
 
 
@@ -222,36 +239,38 @@ def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
     done = _scheduler(svc).backfill(
         name, body.from_, body.to, mode=body.mode, concurrency=body.concurrency
     )
+    detail = {"from": str(body.from_), "to": str(body.to), "mode": body.mode, "jobs": len(done)}
+    audit.record(svc.engine, request.state.actor, "schedule.backfill", "schedule", name, detail)
     return {"schedule": name, "enqueued": done}
 
 
 # -- one job -------------------------------------------------------------------
-@router.get("/{job_id}")
+@router.get("/{job_id}", response_model=Job)
 def get_job(request: Request, job_id: int = JobId):
     return _admin(services(request)).get(job_id)
 
 
-@router.get("/{job_id}/logs")
+@router.get("/{job_id}/logs", response_model=JobLogs)
 def job_logs(request: Request, job_id: int = JobId):
     """One job_logs row per attempt."""
     return {"logs": _admin(services(request)).logs(job_id)}
 
 
-@router.post("/{job_id}/execute")
+@router.post("/{job_id}/execute", response_model=Job)
 def execute(request: Request, job_id: int = JobId):
     """Run a pending job now (make it due at once)."""
-    return _admin(services(request)).run_now(job_id)
+    return admin_for(request).run_now(job_id)
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", response_model=Cancelled)
 def cancel(request: Request, job_id: int = JobId):
     """A pending job is cancelled at once; a running one is asked to stop."""
-    admin = _admin(services(request))
+    admin = admin_for(request)
     outcome = admin.cancel(job_id)
     return {"outcome": outcome, "job": admin.get(job_id)}
 
 
-@router.post("/{job_id}/retry")
+@router.post("/{job_id}/retry", response_model=Job)
 def retry(request: Request, job_id: int = JobId):
     """Re-queue a failed (dead-letter) or cancelled job with a fresh set of attempts."""
-    return _admin(services(request)).retry(job_id)
+    return admin_for(request).retry(job_id)

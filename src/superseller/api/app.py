@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.middleware.gzip import GZipMiddleware
 
 from superseller.api import (
+    admin_console,
     admin_jobs,
     auth,
     errors,
@@ -17,13 +19,14 @@ from superseller.api import (
     job_status,
     market,
     mercadolivre_connect,
+    openapi_doc,
     prometheus,
     seller,
 )
 from superseller.api.deps import Services, require_metrics_access
 from superseller.api.guards import BodySizeLimit, SameOriginGuard, SecurityHeaders
 from superseller.config import Settings
-from superseller.web import pages
+from superseller.web import console, pages
 
 
 def uvicorn_options(settings: Settings) -> dict:
@@ -40,14 +43,17 @@ def uvicorn_options(settings: Settings) -> dict:
 
 def create_app(svc: Services) -> FastAPI:
     settings = svc.settings
-    docs = settings.api_docs
-    app = FastAPI(
-        title="SuperSeller",
-        version="0.1.0",
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+    if settings.api_docs:
+        # /docs (Swagger UI) and /redoc with their assets from the installed fastapi-offline
+        # package, served under /docs-assets: no CDN, so they work without internet.
+        app: FastAPI = FastAPIOffline(
+            title="SuperSeller", version="0.1.0", static_url="/docs-assets"
+        )
+        openapi_doc.install(app)
+    else:  # API_DOCS=false: no /docs, /redoc nor /openapi.json in production
+        app = FastAPI(
+            title="SuperSeller", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None
+        )
     app.state.services = svc
     # Outermost last: the size check runs first, then the origin check, then the headers;
     # compression wraps what the app answers (HTML, CSS, JS and JSON, for clients that accept gzip).
@@ -62,9 +68,11 @@ def create_app(svc: Services) -> FastAPI:
     # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
     app.include_router(job_status.router)
     app.include_router(internal.router)
+    app.include_router(admin_console.router)  # before admin_jobs' /{job_id}
     app.include_router(admin_jobs.router)
     app.include_router(market.admin)
     app.include_router(market.seller)
+    app.include_router(console.router)  # the operator console (admins)
     app.include_router(pages.router)
     app.include_router(prometheus.router, dependencies=[Depends(require_metrics_access)])
 

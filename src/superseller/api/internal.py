@@ -30,6 +30,7 @@ from superseller.api.deps import (
 )
 from superseller.api.errors import ApiError
 from superseller.db.schema import job_logs
+from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
@@ -100,6 +101,8 @@ def sync_mercadolivre(
         tenant_id=None if body.tenantId == "all" else body.tenantId,
         unique_key=key,
     )
+    if job.created:
+        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     _log(
         "sync-mercadolivre",
         tenantId=body.tenantId,
@@ -148,11 +151,13 @@ async def rebuild_daily_metrics(
         else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}"
     )
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
-        "rebuild_daily_metrics",
+        "metrics_aggregation",
         payload,
         tenant_id=None if body.tenantId == "all" else body.tenantId,
         unique_key=key,
     )
+    if job.created:
+        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     admin = JobAdmin(svc.engine)
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)

@@ -154,7 +154,7 @@ def demo(
         f"visitas sincronizados ({r['requests']} chamadas à API)."
     )
     rebuild = run_job_now(
-        "rebuild_daily_metrics",
+        "metrics_aggregation",
         {"tenantId": TENANT, "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]},
         TENANT,
         "Atualizando métricas diárias",

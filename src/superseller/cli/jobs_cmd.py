@@ -7,6 +7,7 @@ from rich.table import Table
 
 from superseller import limits
 from superseller.cli.common import console, engine, parse_json_object, print_json, registry
+from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
@@ -84,14 +85,14 @@ def show(job_id: int = JOB_ID) -> None:
 @app.command()
 def cancel(job_id: int = JOB_ID) -> None:
     """Cancel a pending job, or ask a running one to stop."""
-    what = JobAdmin(engine()).cancel(job_id)
+    what = JobAdmin(engine(), actor=audit.CLI).cancel(job_id)
     console.print(f"job {job_id}: {what.replace('_', ' ')}")
 
 
 @app.command()
 def retry(job_id: int = JOB_ID) -> None:
     """Re-queue a failed or cancelled job."""
-    JobAdmin(engine()).retry(job_id)
+    JobAdmin(engine(), actor=audit.CLI).retry(job_id)
     console.print(f"job {job_id} re-queued")
 
 

@@ -38,7 +38,7 @@ def rebuild(
         **({"from": from_, "to": to} if from_ or to else {}),
         **({"replace": True} if replace else {}),
     }
-    job = run_job_now("rebuild_daily_metrics", payload, tenant, "rebuilding daily metrics")
+    job = run_job_now("metrics_aggregation", payload, tenant, "rebuilding daily metrics")
     print_json(outcome(job, "rebuild"))
 
 

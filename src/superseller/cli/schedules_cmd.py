@@ -17,6 +17,7 @@ from superseller.cli.common import (
     registry,
 )
 from superseller.config import get_settings
+from superseller.jobs import audit
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
@@ -132,6 +133,7 @@ def update(
     if not changes:
         raise CliError("nothing to change: give at least one option", 2)
     s = _schedules().update(name, **changes)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, changes)
     console.print(f"updated {s['name']}: next run {s['next_run_at']}")
 
 
@@ -139,6 +141,7 @@ def update(
 def enable(name: str) -> None:
     """Switch a schedule on (its next tick from now on)."""
     s = _schedules().set_enabled(name, True)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": True})
     console.print(f"{name} enabled: next run {s['next_run_at']}")
 
 
@@ -146,13 +149,16 @@ def enable(name: str) -> None:
 def disable(name: str) -> None:
     """Switch a schedule off; its ledger is kept."""
     _schedules().set_enabled(name, False)
+    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": False})
     console.print(f"{name} disabled")
 
 
 @app.command("run-now")
 def run_now(name: str) -> None:
     """Enqueue one run now."""
-    console.print(f"enqueued job {_scheduler().run_now(name)}")
+    job_id = _scheduler().run_now(name)
+    audit.record(engine(), audit.CLI, "schedule.run_now", "schedule", name, {"jobId": job_id})
+    console.print(f"enqueued job {job_id}")
 
 
 @app.command()
@@ -193,6 +199,8 @@ def backfill(
     except limits.LimitError as exc:
         raise CliError(str(exc), 2) from None
     done = _scheduler().backfill(name, start, end, mode, concurrency)
+    detail = {"from": from_, "to": to, "mode": mode, "jobs": len(done)}
+    audit.record(engine(), audit.CLI, "schedule.backfill", "schedule", name, detail)
     console.print(f"backfilled {len(done)} tick(s)")
     for d in done:
         console.print(f"  {d['fireTime']} -> job {d['jobId']}")

@@ -10,6 +10,7 @@ from superseller.db.tables_jobs import (  # noqa: F401
     FINISHED_STATES,
     JOB_STATES,
     UNFINISHED,
+    audit_log,
     engine_state,
     job_logs,
     job_schedules,

@@ -198,3 +198,19 @@ engine_state = Table(
     Column("reason", Text, nullable=True),
     Column("changed_at", UTCDateTime, nullable=True),
 )
+
+# Who did what to which job, schedule or the engine (the operator console's audit trail).
+# `actor` is a user's email, or `cli`, `internal-key`, `scheduler`. Kept as long as job_logs.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(254), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(16), nullable=False),  # job | jobs | schedule | engine
+    Column("target_id", String(100), nullable=True),
+    Column("detail", JSONType, nullable=True),
+)
+Index("ix_audit_log_at", audit_log.c.at)
+Index("ix_audit_log_target", audit_log.c.target_type, audit_log.c.target_id)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, select
 
-from superseller.db.schema import FINISHED_STATES, job_logs, jobs
+from superseller.db.schema import FINISHED_STATES, audit_log, job_logs, jobs
 from superseller.jobs.context import JobContext
 from superseller.jobs.registry import JobType, Registry
 
@@ -48,8 +48,12 @@ def register(registry: Registry, *, job_days: int = 30, log_days: int = 60) -> N
         deleted_logs = _delete_in_batches(
             ctx, job_logs, (job_logs.c.started_at < log_cutoff,), p.batchSize
         )
+        deleted_audit = _delete_in_batches(
+            ctx, audit_log, (audit_log.c.at < log_cutoff,), p.batchSize
+        )  # the audit trail is kept as long as job logs
         ctx.raise_if_cancelled()
         return {
+            "auditDeleted": deleted_audit,
             "jobsDeleted": deleted_jobs,
             "jobLogsDeleted": deleted_logs,
             "jobDays": jdays,

@@ -26,7 +26,7 @@ DEFAULTS = (
         {"tenantId": "all", "daysBack": 30},
         4 * 3600,
     ),
-    ("daily-metrics-rebuild", "rebuild_daily_metrics", "0 3 * * *", {"tenantId": "all"}, 3 * 3600),
+    ("daily-metrics-rebuild", "metrics_aggregation", "0 3 * * *", {"tenantId": "all"}, 3 * 3600),
     ("daily-cleanup", "cleanup", "0 3 * * *", {}, None),
     ("weekly-stats", "update_stats", "0 4 * * 0", {}, None),
     ("freshness-heal", "freshness_heal", "15 * * * *", {}, None),

@@ -90,7 +90,7 @@ class Queue:
             run_at=spec.run_at,
         )
         return {
-            "type": spec.type,
+            "type": jt.name,  # the one name, also when asked by a former one
             "queue": spec.queue or jt.queue,
             "tenant_id": spec.tenant_id,
             "payload": spec.payload or {},

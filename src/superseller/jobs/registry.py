@@ -36,6 +36,8 @@ class JobType:
     # Derive a lock_key / unique_key from the validated payload and tenant.
     lock_key: Callable[[Any, str | None], str | None] | None = None
     description: str = ""
+    # Former names: jobs and schedules written under them still run (as this type).
+    aliases: tuple[str, ...] = ()
 
     @property
     def logged_as(self) -> str:
@@ -50,16 +52,23 @@ class JobType:
 class Registry:
     def __init__(self) -> None:
         self._types: dict[str, JobType] = {}
+        self._aliases: dict[str, str] = {}
 
     def add(self, job_type: JobType) -> JobType:
-        if job_type.name in self._types:
-            raise ValueError(f"job type {job_type.name!r} is already registered")
+        for name in (job_type.name, *job_type.aliases):
+            if name in self._types or name in self._aliases:
+                raise ValueError(f"job type {name!r} is already registered")
         model = job_type.payload_model
         if model is not None and model.model_config.get("extra") != "forbid":
             # Unknown payload fields are refused, never silently dropped.
             raise ValueError(f"the payload model of {job_type.name!r} must set extra='forbid'")
         self._types[job_type.name] = job_type
+        self._aliases.update(dict.fromkeys(job_type.aliases, job_type.name))
         return job_type
+
+    def canonical(self, name: str) -> str:
+        """The one name of a job type, given it or one of its former names."""
+        return self._aliases.get(name, name)
 
     def register(self, name: str, **options: Any) -> Callable[[Handler], Handler]:
         """Decorator form: `@registry.register("cleanup")`."""
@@ -72,22 +81,22 @@ class Registry:
 
     def get(self, name: str) -> JobType:
         try:
-            return self._types[name]
+            return self._types[self.canonical(name)]
         except KeyError:
             raise UnknownJobType(name, list(self._types)) from None
 
     def find(self, name: str) -> JobType | None:
         """The job type, or None if it is not registered."""
-        return self._types.get(name)
+        return self._types.get(self.canonical(name))
 
     def __contains__(self, name: str) -> bool:
-        return name in self._types
+        return self.canonical(name) in self._types
 
     def names(self) -> list[str]:
         return sorted(self._types)
 
     def logged_as(self, name: str) -> str:
-        jt = self._types.get(name)
+        jt = self.find(name)
         return jt.logged_as if jt else name
 
     def parse_payload(self, name: str, payload: Any) -> Any:

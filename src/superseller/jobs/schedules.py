@@ -59,7 +59,7 @@ class Schedules:
         if "timezone" in out:
             zone(out["timezone"])
         if "job_type" in out:
-            self.registry.get(out["job_type"])
+            out["job_type"] = self.registry.get(out["job_type"]).name
         if out.get("payload") is not None:
             limits.check_payload_size(out["payload"])  # before parsing a huge one
         if "payload" in out and "job_type" in out:

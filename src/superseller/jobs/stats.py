@@ -218,6 +218,44 @@ def job_type_stats(
     return {"types": out, "recentErrors": recent_errors}
 
 
+def hourly(
+    engine: Engine, hours: int = 24, job_type: str | None = None, clock: Clock | None = None
+) -> dict[str, Any]:
+    """Runs and failures (attempts that did not succeed) per UTC hour and job type over the
+    last `hours`: the hourly counters, plus the live tail past the watermark."""
+    now = (clock or SystemClock()).now()
+    since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    buckets: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0])
+    h = job_stats_hourly
+    with engine.connect() as conn:
+        counted = select(h.c.hour, h.c.job_type, h.c.status, h.c.runs).where(h.c.hour >= since)
+        tail = select(job_logs.c.started_at, job_logs.c.job_type, job_logs.c.status).where(
+            job_logs.c.id > (conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0),
+            job_logs.c.started_at >= since,
+        )
+        if job_type:
+            counted = counted.where(h.c.job_type == job_type)
+            tail = tail.where(job_logs.c.job_type == job_type)
+        for r in conn.execute(counted):
+            b = buckets[(_as_hour(r.hour), r.job_type)]
+            b[0] += r.runs
+            b[1] += r.runs if r.status != "success" else 0
+        for r in conn.execute(tail):
+            b = buckets[
+                (_as_hour(r.started_at).replace(minute=0, second=0, microsecond=0), r.job_type)
+            ]
+            b[0] += 1
+            b[1] += 1 if r.status != "success" else 0
+    return {
+        "hours": hours,
+        "since": since.isoformat(),
+        "buckets": [
+            {"hour": hour.isoformat(), "jobType": jt, "runs": runs, "failures": failures}
+            for (hour, jt), (runs, failures) in sorted(buckets.items())
+        ],
+    }
+
+
 def queue_counts(engine: Engine, clock: Clock | None = None) -> dict[str, Any]:
     """Unfinished jobs exactly (a small, indexed set); finished ones over the last 24 h
     (through the finished_at index), by state and by queue."""

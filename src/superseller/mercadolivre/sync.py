@@ -327,7 +327,7 @@ def register(registry: Registry, settings: Settings) -> None:
         rebuilds = queue.enqueue_many(
             [
                 JobSpec(
-                    "rebuild_daily_metrics",
+                    "metrics_aggregation",
                     {"tenantId": p.tenantId, "from": a, "to": b},
                     tenant_id=p.tenantId,
                     scheduled_for=ctx.scheduled_for,
@@ -357,7 +357,7 @@ def register(registry: Registry, settings: Settings) -> None:
             name="sync_mercadolivre",
             handler=sync,
             payload_model=SyncPayload,
-            log_type="mercadolivre_sync",
+            aliases=("mercadolivre_sync",),  # its former job_logs name
             timeout_s=3600,
             lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
             description="Sync listings, orders and visits from Mercado Livre.",

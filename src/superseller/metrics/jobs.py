@@ -1,4 +1,4 @@
-"""Job types of the metrics feature: `rebuild_daily_metrics` and `freshness_heal`."""
+"""Job types of the metrics feature: `metrics_aggregation` (the rebuild) and `freshness_heal`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from superseller.tenants import TenantNotFound, get_tenant, record_outcome
 
 DEFAULT_DAYS = 30
 SYNC_TYPE = "sync_mercadolivre"  # registered by the Mercado Livre feature, when installed
+# The seed's name (its job_logs.job_type); `rebuild_daily_metrics` is a former one.
+REBUILD_TYPE = "metrics_aggregation"
 
 
 class RebuildPayload(BaseModel):
@@ -106,7 +108,7 @@ def register(registry: Registry) -> None:
             payload["source"] = p.source
         specs = [
             JobSpec(
-                "rebuild_daily_metrics",
+                REBUILD_TYPE,
                 {"tenantId": tid, **payload},
                 tenant_id=tid,
                 scheduled_for=ctx.scheduled_for,
@@ -141,7 +143,7 @@ def register(registry: Registry) -> None:
                 )
             else:
                 spec = JobSpec(
-                    "rebuild_daily_metrics",
+                    REBUILD_TYPE,
                     {"tenantId": tid},
                     tenant_id=tid,
                     unique_key=f"rebuild:{tid}:recent:",
@@ -154,10 +156,10 @@ def register(registry: Registry) -> None:
 
     registry.add(
         JobType(
-            name="rebuild_daily_metrics",
+            name=REBUILD_TYPE,
             handler=rebuild,
             payload_model=RebuildPayload,
-            log_type="metrics_aggregation",
+            aliases=("rebuild_daily_metrics",),
             lock_key=lambda p, t: None if p.tenantId == "all" else tenant_lock(p.tenantId),
             description="Rebuild listing_metrics_daily for a tenant and range of local days.",
         )

@@ -16,15 +16,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from superseller.api.admin_jobs import schedule_views
 from superseller.api.auth import end_session, session_claims, user_of_token
 from superseller.api.deps import services
 from superseller.api.guards import csrf_token
-from superseller.jobs import stats
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as engine_state
-from superseller.jobs.scheduler import Scheduler
 from superseller.limits import DATE_MAX, DATE_MIN, MAX_RANGE_DAYS
 from superseller.market import prices, questions
 from superseller.mercadolivre.account_state import account_state
@@ -475,31 +472,3 @@ def daily_csv(
     body = [[s["date"], s["revenue"], s["orders"], s["visits"]] for s in data["series"]]
     name = f"metricas_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
     return _csv(name, ["data", "receita", "pedidos", "visitas"], body, formato == "br")
-
-
-@router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request):
-    user = page_user(request)
-    if user.role != "admin":
-        raise PageMessage(403, user, "Acesso restrito", "Esta página é só para administradores.")
-    svc = services(request)
-    admin = JobAdmin(svc.engine, svc.clock)
-    stats.fold(svc.engine, svc.clock)
-    recent = admin.list(limit=20)
-    schedules = schedule_views(svc)
-    scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
-    occurrences = {x["name"]: scheduler.occurrences(x["name"], limit=7) for x in schedules}
-    logs = {j["id"]: admin.logs(j["id"]) for j in recent}
-    return _render(
-        request,
-        "jobs.html",
-        user=user,
-        page="jobs",
-        counts=stats.queue_counts(svc.engine, svc.clock),
-        types=stats.job_type_stats(svc.engine, svc.clock)["types"],
-        recent=recent,
-        logs=logs,
-        failed=admin.list(status="failed", limit=20),
-        schedules=schedules,
-        occurrences=occurrences,
-    )

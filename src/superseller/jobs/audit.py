@@ -1,0 +1,85 @@
+"""The audit trail: who did what to which job, schedule or the engine, and when.
+
+The actor is a user's email, or one of the non-person actors below. Actions are
+recorded by whoever acts (the admin API, the CLI, the internal endpoints), in the
+same transaction as the change when one is given. Rows are kept as long as job_logs
+(the `cleanup` job deletes older ones).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select
+
+from superseller.db.rows import row_dict
+from superseller.db.schema import audit_log
+from superseller.jobs.clock import Clock, SystemClock
+
+CLI, INTERNAL_KEY, SCHEDULER = "cli", "internal-key", "scheduler"
+TARGETS = ("job", "jobs", "schedule", "engine")
+
+
+def record(
+    target: Engine | Connection,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: Any = None,
+    detail: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+) -> None:
+    """Append one entry (in the caller's transaction when given a connection)."""
+    if target_type not in TARGETS:
+        raise ValueError(f"unknown audit target {target_type!r}")
+    values = {
+        "at": (clock or SystemClock()).now(),
+        "actor": actor[:254],
+        "action": action,
+        "target_type": target_type,
+        "target_id": None if target_id is None else str(target_id)[:100],
+        "detail": detail,
+    }
+    if isinstance(target, Connection):
+        target.execute(insert(audit_log).values(**values))
+        return
+    with target.begin() as conn:
+        conn.execute(insert(audit_log).values(**values))
+
+
+def entries(
+    engine: Engine,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first; keyset pages with `before_id`."""
+    stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(max(1, min(limit, 500)))
+    for column, value in (
+        (audit_log.c.actor, actor),
+        (audit_log.c.action, action),
+        (audit_log.c.target_type, target_type),
+        (audit_log.c.target_id, target_id),
+    ):
+        if value:
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(audit_log.c.at >= since)
+    if until is not None:
+        stmt = stmt.where(audit_log.c.at < until)
+    if before_id is not None:
+        stmt = stmt.where(audit_log.c.id < before_id)
+    with engine.connect() as conn:
+        return [row_dict(r) for r in conn.execute(stmt)]
+
+
+def delete_before(conn: Connection, cutoff: datetime) -> int:
+    """Retention: drop entries older than `cutoff`."""
+    return conn.execute(delete(audit_log).where(audit_log.c.at < cutoff)).rowcount

@@ -1,0 +1,347 @@
+"""The operator console (admins): Jobs (filters, counts, keyset pages, live updates, bulk
+actions, engine pause/resume), a job's detail page, Agendamentos, Auditoria, Gráficos.
+
+Pages read through the same functions as the admin API; buttons call the admin API from
+the browser (`/static/console/console.js`), after a confirmation, and say what happened.
+The pause banner on every page comes from `engine_state()`, a template global.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from superseller import logs
+from superseller.api.admin_console import job_filter, moment, next_page
+from superseller.api.admin_jobs import schedule_views
+from superseller.api.deps import MAX_ID, services
+from superseller.db.schema import JOB_STATES
+from superseller.jobs import audit, pause, stats
+from superseller.jobs.admin import COUNT_CAP, JobAdmin, JobFilter, is_permanent
+from superseller.jobs.errors import JobNotFound
+from superseller.jobs.scheduler import Scheduler
+from superseller.tenants import list_tenants
+from superseller.users.accounts import User
+from superseller.web.format import number, when
+from superseller.web.pages import PageMessage, page_user, templates
+
+HERE = Path(__file__).parent
+router = APIRouter(include_in_schema=False)
+
+STATE_PT = {
+    "pending": "na fila",
+    "running": "executando",
+    "completed": "concluído",
+    "failed": "falhou",
+    "cancelled": "cancelado",
+}
+ATTEMPT_PT = {
+    "success": "sucesso",
+    "error": "erro",
+    "timeout": "tempo esgotado",
+    "cancelled": "cancelado",
+    "lost": "perdido (worker sumiu)",
+    "interrupted": "interrompido (desligamento)",
+}
+OUTCOME_PT = {
+    "enqueued": "enfileirado",
+    "skipped": "pulado",
+    "missed": "perdido",
+    "backfilled": "reprocessado",
+}
+ACTION_PT = {
+    "job.create": "criou o job",
+    "job.cancel": "cancelou o job",
+    "job.retry": "mandou tentar de novo o job",
+    "job.execute": "executou agora o job",
+    "job.run_again": "executou de novo o job",
+    "jobs.cancel": "cancelou em lote",
+    "jobs.retry": "mandou tentar de novo em lote",
+    "schedule.run_now": "executou agora o agendamento",
+    "schedule.update": "alterou o agendamento",
+    "schedule.backfill": "reprocessou um período do agendamento",
+    "engine.pause": "pausou o motor de jobs",
+    "engine.resume": "retomou o motor de jobs",
+}
+MISFIRE_PT = {"latest": "só a mais recente", "all": "todas", "skip": "nenhuma"}
+OVERLAP_PT = {"skip": "pular", "queue_one": "enfileirar uma", "allow": "permitir"}
+_SECRET_KEY = re.compile(r"(?i)token|secret|password|senha|api[_-]?key|authorization|credential")
+
+
+def redacted(value: Any) -> Any:
+    """A payload or result with the values of secret-looking keys hidden."""
+    if isinstance(value, dict):
+        return {
+            k: "[REDACTED]" if _SECRET_KEY.search(str(k)) else redacted(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def pretty(value: Any) -> str:
+    return logs.redact(json.dumps(redacted(value), indent=2, ensure_ascii=False, default=str))
+
+
+def seconds(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{number(ms)} ms" if ms < 1000 else f"{number(ms / 1000, 1)} s"
+
+
+def engine_state(request: Request) -> dict[str, Any]:
+    """The pause state for the banner (any page; never fails a page)."""
+    try:
+        return pause.state(services(request).engine)
+    except Exception:  # noqa: BLE001 - a page without its banner beats no page
+        return {"paused": False}
+
+
+templates.env.filters.update(
+    state_pt=lambda s: STATE_PT.get(s, s),
+    attempt_pt=lambda s: ATTEMPT_PT.get(s, s),
+    outcome_pt=lambda s: OUTCOME_PT.get(s, s),
+    action_pt=lambda s: ACTION_PT.get(s, s),
+    misfire_pt=lambda s: MISFIRE_PT.get(s, s),
+    overlap_pt=lambda s: OVERLAP_PT.get(s, s),
+    pretty=pretty,
+    compact=lambda v: logs.redact(json.dumps(redacted(v), ensure_ascii=False, default=str)),
+    seconds=seconds,
+    when_full=lambda v: when(v) if v is None else _when_full(v),
+)
+templates.env.globals["engine_state"] = engine_state
+
+
+def _when_full(value: str | datetime) -> str:
+    from zoneinfo import ZoneInfo
+
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def _admin_user(request: Request) -> User:
+    user = page_user(request)
+    if user.role != "admin":
+        raise PageMessage(403, user, "Acesso restrito", "Esta página é só para administradores.")
+    return user
+
+
+def _render(request: Request, name: str, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"page": "jobs", **context})
+
+
+@router.get("/static/console/{name}")
+def console_asset(name: Literal["console.js", "console.css"]) -> FileResponse:
+    kind = "text/css" if name.endswith(".css") else "application/javascript"
+    return FileResponse(HERE / "static" / name, media_type=kind)
+
+
+# -- Jobs ----------------------------------------------------------------------
+FILTER_KEYS = (
+    "state",
+    "type",
+    "tenantId",
+    "queue",
+    "createdFrom",
+    "createdTo",
+    "finishedFrom",
+    "finishedTo",
+)
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    sort: Literal["created", "finished"] = "created",
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+    beforeFinished: str | None = Query(None, max_length=40),
+    parcial: bool = False,
+):
+    user = _admin_user(request)
+    svc = services(request)
+    try:
+        f = job_filter(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
+        if f.status is not None and f.status not in JOB_STATES:
+            raise ValueError(f"estado desconhecido: {f.status}")
+        before_finished = moment(beforeFinished, "beforeFinished")
+        error = None
+    except Exception as exc:  # an ApiError: show it, list unfiltered
+        f, before_finished, error = JobFilter(), None, getattr(exc, "message", str(exc))
+    admin = JobAdmin(svc.engine, svc.clock)
+    limit = 50
+    rows = admin.search(
+        f, sort=sort, limit=limit, before_id=before, before_finished=before_finished
+    )
+    for r in rows:
+        r["permanent"] = is_permanent(r)
+    params = {k: request.query_params.get(k) for k in FILTER_KEYS if request.query_params.get(k)}
+    nxt = next_page(rows, limit, sort)
+    context = dict(
+        user=user,
+        rows=rows,
+        filters=params,
+        sort=sort,
+        first_page=before is None,
+        next_query={**params, "sort": sort, **{k: v for k, v in (nxt or {}).items() if v}}
+        if nxt
+        else None,
+        error=error,
+    )
+    if parcial:
+        return _render(request, "console/_job_rows.html", **context)
+    stats.fold(svc.engine, svc.clock)
+    counts = admin.counts(f, COUNT_CAP)
+    queue_counts = stats.queue_counts(svc.engine, svc.clock)
+    return _render(
+        request,
+        "jobs.html",
+        **context,
+        counts=counts,
+        latest_id=admin.latest_id(f),
+        types=svc.registry.names(),
+        queues=sorted(
+            {*queue_counts["byQueue"], *(svc.registry.get(n).queue for n in svc.registry.names())}
+        ),
+        tenants=list_tenants(svc.engine),
+        states=JOB_STATES,
+        type_stats=stats.job_type_stats(svc.engine, svc.clock)["types"],
+        queue_counts=queue_counts,
+    )
+
+
+def _history(job: dict, attempts: list[dict]) -> list[dict]:
+    """What happened to the job, in order: created, each attempt's start and end, the end."""
+    events = [{"at": job["created_at"], "what": "criado", "state": "pending"}]
+    for n, a in enumerate(attempts, 1):
+        events.append({"at": a["started_at"], "what": f"tentativa {n} começou", "state": "running"})
+        events.append(
+            {
+                "at": a["completed_at"],
+                "what": f"tentativa {n}: {ATTEMPT_PT.get(a['status'], a['status'])}",
+                "state": a["status"],
+            }
+        )
+    if job["status"] == "cancelled" and job["finished_at"]:
+        if not attempts or attempts[-1]["status"] != "cancelled":
+            events.append({"at": job["finished_at"], "what": "cancelado", "state": "cancelled"})
+    elif job["status"] == "pending" and attempts:
+        events.append({"at": job["run_at"], "what": "nova tentativa marcada", "state": "pending"})
+    return sorted(events, key=lambda e: e["at"] or "")
+
+
+@router.get("/jobs/agendamentos", response_class=HTMLResponse)
+def schedules_page(request: Request):
+    user = _admin_user(request)
+    svc = services(request)
+    schedules = schedule_views(svc)
+    scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
+    ledger = {s["name"]: scheduler.occurrences(s["name"], limit=20) for s in schedules}
+    today = svc.clock.now().date()
+    return _render(
+        request,
+        "console/schedules.html",
+        user=user,
+        schedules=schedules,
+        ledger=ledger,
+        today=today.isoformat(),
+        week_ago=(today - timedelta(days=7)).isoformat(),
+        misfire=MISFIRE_PT,
+        overlap=OVERLAP_PT,
+    )
+
+
+@router.get("/jobs/auditoria", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    actor: str | None = Query(None, max_length=254),
+    targetType: Literal["job", "jobs", "schedule", "engine"] | None = None,
+    before: int | None = Query(None, ge=1, le=MAX_ID),
+):
+    user = _admin_user(request)
+    limit = 100
+    rows = audit.entries(
+        services(request).engine,
+        actor=actor or None,
+        target_type=targetType,
+        limit=limit,
+        before_id=before,
+    )
+    return _render(
+        request,
+        "console/audit.html",
+        user=user,
+        rows=rows,
+        actor=actor or "",
+        target_type=targetType or "",
+        next_before=rows[-1]["id"] if len(rows) == limit else None,
+    )
+
+
+@router.get("/jobs/graficos", response_class=HTMLResponse)
+def charts_page(request: Request, horas: int = Query(24, ge=1, le=168)):
+    user = _admin_user(request)
+    svc = services(request)
+    stats.fold(svc.engine, svc.clock)
+    data = stats.hourly(svc.engine, horas, clock=svc.clock)
+    return _render(
+        request, "console/charts.html", user=user, hours=horas, chart=_bars(data, horas, svc)
+    )
+
+
+def _bars(data: dict, hours: int, svc) -> dict[str, Any]:
+    """Server-drawn SVG bars (no charting library: a few KB): runs and failures per hour,
+    stacked by job type."""
+    start = datetime.fromisoformat(data["since"])
+    slots = [start + timedelta(hours=i) for i in range(hours)]
+    index = {s.isoformat(): i for i, s in enumerate(slots)}
+    types = sorted({b["jobType"] for b in data["buckets"]})
+    runs = {t: [0] * hours for t in types}
+    failures = [0] * hours
+    for b in data["buckets"]:
+        i = index.get(b["hour"])
+        if i is not None:
+            runs[b["jobType"]][i] += b["runs"]
+            failures[i] += b["failures"]
+    totals = [sum(runs[t][i] for t in types) for i in range(hours)]
+    peak = max(totals + [1])
+    palette = ["#3483fa", "#00a650", "#ff7733", "#8e44ad", "#16a085", "#c0392b", "#7f8c8d"]
+    return {
+        "slots": [when(s) for s in slots],
+        "types": [{"name": t, "color": palette[i % len(palette)]} for i, t in enumerate(types)],
+        "runs": runs,
+        "failures": failures,
+        "totals": totals,
+        "peak": peak,
+        "total_runs": sum(totals),
+        "total_failures": sum(failures),
+    }
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: int):
+    user = _admin_user(request)
+    if not 1 <= job_id <= MAX_ID:
+        raise PageMessage(404, user, "Job não encontrado", f"Não existe job #{job_id}.")
+    svc = services(request)
+    admin = JobAdmin(svc.engine, svc.clock)
+    try:
+        job = admin.get(job_id)
+    except JobNotFound:
+        raise PageMessage(404, user, "Job não encontrado", f"Não existe job #{job_id}.") from None
+    attempts = admin.logs(job_id)
+    return _render(
+        request,
+        "console/job.html",
+        user=user,
+        job=job,
+        attempts=attempts,
+        history=_history(job, attempts),
+        permanent=is_permanent(job),
+        trail=audit.entries(svc.engine, target_type="job", target_id=str(job_id), limit=20),
+    )
