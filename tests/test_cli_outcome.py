@@ -75,11 +75,11 @@ def test_waits_on_the_job_by_id_when_another_worker_runs_it(engine, tmp_path):
     mk.tenant(engine, "t1")
     reg = build_registry(Settings(data_dir=tmp_path))
     payload = {"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-02"}
-    jid = Queue(engine, reg).enqueue("rebuild_daily_metrics", payload, tenant_id="t1").id
+    jid = Queue(engine, reg).enqueue("metrics_aggregation", payload, tenant_id="t1").id
     with running_worker(engine, reg):  # another worker, on the job's own queue
         job = wait_for_job(engine, reg, jid, "rebuilding", run_here=False, timeout_s=60)
     assert outcome(job, "rebuild")["daysProcessed"] == 2
-    ghost = Queue(engine, reg).enqueue("rebuild_daily_metrics", {"tenantId": "ghost"}).id
+    ghost = Queue(engine, reg).enqueue("metrics_aggregation", {"tenantId": "ghost"}).id
     with running_worker(engine, reg):
         job = wait_for_job(engine, reg, ghost, "rebuilding", run_here=False, timeout_s=60)
     try:

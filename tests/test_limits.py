@@ -194,7 +194,7 @@ BAD_API_INPUT = [
         "post",
         "/api/admin/jobs",
         {
-            "type": "rebuild_daily_metrics",
+            "type": "metrics_aggregation",
             "payload": {"tenantId": "t1", "from": "9999-12-30", "to": "9999-12-31"},
         },
         400,

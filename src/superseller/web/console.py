@@ -30,6 +30,7 @@ from superseller.tenants import list_tenants
 from superseller.users.accounts import User
 from superseller.web.format import number, when
 from superseller.web.pages import PageMessage, page_user, templates
+from superseller.web.pages import _render as render_page
 
 HERE = Path(__file__).parent
 router = APIRouter(include_in_schema=False)
@@ -133,7 +134,8 @@ def _admin_user(request: Request) -> User:
 
 
 def _render(request: Request, name: str, **context) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"page": "jobs", **context})
+    # The logout form's CSRF token and the CSP nonce of inline scripts, as on every page.
+    return render_page(request, name, **{"page": "jobs", **context})
 
 
 @router.get("/static/console/{name}")

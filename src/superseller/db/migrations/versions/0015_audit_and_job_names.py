@@ -18,7 +18,7 @@ from alembic import op
 from superseller.db.types import JSONType, UTCDateTime
 
 revision = "0015"
-down_revision = "0009"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from alembic import op
 from superseller.db.types import JSONType, UTCDateTime
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
