@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     job_retry_cap_s: float = 3600.0
     job_shutdown_grace_s: float = 30.0
     job_retention_days: int = 30
+    # Fairness: no tenant holds more running jobs than this across every worker process and
+    # host, so one big seller cannot occupy the fleet while small ones wait; 0 = no cap.
+    job_tenant_max_running: int = Field(default=2, ge=0, le=10_000)
     job_log_retention_days: int = 60
 
     internal_jobs_key: SecretStr | None = None
