@@ -86,7 +86,7 @@ def take(engine: Engine, name: str, ceiling: float, want: int, now: float | None
             elapsed = min(max(0.0, t - refilled_at), MAX_ELAPSED_S)
             rate = min(ceiling, rate + ceiling * RECOVER_PER_S * elapsed)
             rate = max(rate, ceiling * FLOOR)
-            capacity = max(1.0, rate * BURST_S)
+            capacity = max(1.0, rate * BURST_S, float(want))  # room for one batch
             tokens = min(capacity, tokens + rate * elapsed)
             got = min(want, int(tokens)) if tokens >= 1 else 0
             done = conn.execute(
