@@ -95,31 +95,34 @@ RETURNING id, type, queue, tenant_id, payload, attempts, max_attempts, timeout_s
 """
 
 # The fair claim (JOB_TENANT_MAX_RUNNING > 0): no tenant holds more than :tenant_cap running
-# jobs, fleet-wide. Candidates skip tenants already at the cap (`busy`, counted on
-# ix_jobs_tenant_status) and the pick ranks each tenant's candidates (`tn`) so that one
+# jobs, fleet-wide. Candidates skip tenants already at the cap (`busy`: the running jobs per
+# tenant, counted once per claim — running jobs are few) and the pick ranks each tenant's candidates (`tn`) so that one
 # claim never takes a tenant past it; the scan window is wider than the claim so that a
 # tenant with thousands of pending jobs cannot fill it. Jobs without a tenant are uncapped.
 _FAIR_CLAIM_SQL = """
-WITH candidates AS (
-    SELECT c.id, c.lock_key, c.tenant_id, c.priority, c.run_at,
-           CASE WHEN c.tenant_id IS NULL THEN 0 ELSE (
-               SELECT count(*) FROM jobs b WHERE b.status = 'running' AND b.tenant_id = c.tenant_id
-           ) END AS busy
+WITH busy AS (
+    SELECT b.tenant_id, count(*) AS n
+    FROM jobs b
+    WHERE b.status = 'running' AND b.tenant_id IS NOT NULL
+    GROUP BY b.tenant_id
+), candidates AS (
+    SELECT c.id, c.lock_key, c.tenant_id, c.priority, c.run_at
     FROM jobs c
     WHERE c.status = 'pending' AND c.run_at <= :now {queue_filter}
       AND (c.lock_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.lock_key = c.lock_key))
-      AND (c.tenant_id IS NULL OR (
-            SELECT count(*) FROM jobs b WHERE b.status = 'running' AND b.tenant_id = c.tenant_id
-          ) < :tenant_cap)
+      AND (c.tenant_id IS NULL OR c.tenant_id NOT IN (
+            SELECT tenant_id FROM busy WHERE n >= :tenant_cap))
     ORDER BY c.priority DESC, c.run_at, c.id
     LIMIT :scan
     {lock_clause}
 ), ranked AS (
-    SELECT id, tenant_id, busy, priority, run_at, lock_key,
-           row_number() OVER (PARTITION BY lock_key ORDER BY priority DESC, run_at, id) AS rn,
-           row_number() OVER (PARTITION BY tenant_id ORDER BY priority DESC, run_at, id) AS tn
-    FROM candidates
+    SELECT k.id, k.tenant_id, k.priority, k.run_at, k.lock_key, COALESCE(u.n, 0) AS busy,
+           row_number() OVER (PARTITION BY k.lock_key ORDER BY k.priority DESC, k.run_at, k.id)
+               AS rn,
+           row_number() OVER (PARTITION BY k.tenant_id ORDER BY k.priority DESC, k.run_at, k.id)
+               AS tn
+    FROM candidates k LEFT JOIN busy u ON u.tenant_id = k.tenant_id
 ), picked AS (
     SELECT id FROM ranked
     WHERE (lock_key IS NULL OR rn = 1) AND (tenant_id IS NULL OR busy + tn <= :tenant_cap)
