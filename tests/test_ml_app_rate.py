@@ -146,3 +146,30 @@ def test_two_limiters_share_one_budget(engine):
     # 1 s at 10/s, plus the initial burst (BURST_S of tokens): never the 2 x 10 of two
     # process-local limiters.
     assert asyncio.run(run()) <= 10 + 2 + 1
+
+
+def test_an_optional_per_seller_rate_is_shared_too(engine):
+    """ML_SELLER_REQUESTS_PER_S: each seller's requests also come out of its own shared bucket;
+    two processes' views of one seller get that seller's rate together, not each."""
+
+    async def run() -> int:
+        first, second = (SharedRateLimiter(engine, 1000.0, seller_rate=5.0) for _ in range(2))
+        views = [first.for_seller(42), second.for_seller(42)]
+        got = 0
+        deadline = time.monotonic() + 1.0
+
+        async def spend(lim):
+            nonlocal got
+            while True:
+                await lim.acquire()
+                if time.monotonic() >= deadline:
+                    return
+                got += 1
+
+        await asyncio.gather(*(spend(v) for v in views))
+        return got
+
+    assert asyncio.run(run()) <= 5 + 1 + 1
+    with engine.connect() as conn:
+        names = conn.execute(select(ml_rate_buckets.c.name)).scalars().all()
+    assert sorted(names) == ["app", "seller:42"]
