@@ -99,3 +99,11 @@ def test_a_real_worker_with_two_slots_serves_small_tenants_first(engine):
     last_small = max(f for t, f in rows if t != "big")
     last_big = max(f for t, f in rows if t == "big")
     assert last_small < last_big
+
+
+def test_the_cap_holds_for_a_worker_of_named_queues(engine):
+    _enqueue_big_first(engine)
+    claimed = JobStore(engine, tenant_max_running=1).claim("w", 5, queues=["default"])
+    tenants = [c.tenant_id for c in claimed]
+    assert len(claimed) == 5 and tenants.count("big") == 1
+    assert JobStore(engine, tenant_max_running=1).claim("w", 5, queues=["other"]) == []
