@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,15 @@ def drop_db(url: str) -> None:
     eng.dispose()
 
 
+# BENCH_TENANT_CAP=N: jobs spread over 200 tenants and workers with JOB_TENANT_MAX_RUNNING=N
+# (the fair claim); unset: jobs without a tenant and the plain claim.
+TENANT_CAP = int(os.environ.get("BENCH_TENANT_CAP", "0"))
+
+
+def _spec(i: int) -> JobSpec:
+    return JobSpec("noop", tenant_id=f"t{i % 200}") if TENANT_CAP else JobSpec("noop")
+
+
 async def noop(ctx) -> None:
     """The no-op job: async, like the peers' (no thread hop per job)."""
     return
@@ -70,7 +80,7 @@ def superseller_enqueue(url: str, n: int, batch: int) -> float:
     q = Queue(eng, noop_registry())
     t0 = time.perf_counter()
     for i in range(0, n, batch):
-        q.enqueue_many([JobSpec("noop") for _ in range(min(batch, n - i))])
+        q.enqueue_many([_spec(i + k) for k in range(min(batch, n - i))])
     dt = time.perf_counter() - t0
     eng.dispose()
     return n / dt
@@ -80,7 +90,13 @@ def superseller_drain(url: str, n: int, processes: int, concurrency: int, batch:
     """Drain with `processes` worker processes (this one included when processes == 1)."""
     if processes == 1:
         eng = make_engine(url)
-        opts = WorkerOptions(concurrency=concurrency, batch_size=batch, burst=True, listen=False)
+        opts = WorkerOptions(
+            concurrency=concurrency,
+            batch_size=batch,
+            burst=True,
+            listen=False,
+            tenant_max_running=TENANT_CAP,
+        )
         t0 = time.perf_counter()
         Worker(eng, noop_registry(), opts).run()
         dt = time.perf_counter() - t0
@@ -104,7 +120,13 @@ def superseller_drain(url: str, n: int, processes: int, concurrency: int, batch:
 
 def worker_process(url: str, concurrency: int, batch: int) -> None:
     eng = make_engine(url)
-    opts = WorkerOptions(concurrency=concurrency, batch_size=batch, burst=True, listen=False)
+    opts = WorkerOptions(
+        concurrency=concurrency,
+        batch_size=batch,
+        burst=True,
+        listen=False,
+        tenant_max_running=TENANT_CAP,
+    )
     Worker(eng, noop_registry(), opts).run()
 
 

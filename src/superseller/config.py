@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     job_retry_cap_s: float = 3600.0
     job_shutdown_grace_s: float = 30.0
     job_retention_days: int = 30
+    # Fairness: no tenant holds more running jobs than this across every worker process and
+    # host, so one big seller cannot occupy the fleet while small ones wait; 0 = no cap.
+    job_tenant_max_running: int = Field(default=2, ge=0, le=10_000)
     job_log_retention_days: int = 60
 
     internal_jobs_key: SecretStr | None = None
@@ -56,7 +59,11 @@ class Settings(BaseSettings):
     # `serve`'s default address (what the sandbox needs); a real app sets the exact URI it
     # registered with Mercado Livre.
     ml_redirect_uri: str = "http://127.0.0.1:8000/api/v1/mercadolivre/callback"
-    ml_requests_per_s: float = 10.0  # for the whole process
+    # Requests per second for the whole Mercado Livre app, shared by every worker process and
+    # host through the database (mercadolivre/ratelimit.py); 0 = no limit.
+    ml_requests_per_s: float = Field(default=10.0, ge=0, le=10_000)
+    # Optionally also per seller (ML user id), shared the same way; 0 = only the app's.
+    ml_seller_requests_per_s: float = Field(default=0.0, ge=0, le=10_000)
     ml_concurrency: int = 4  # requests in flight per seller
     ml_timeout_s: float = 20.0
     ml_max_tries: int = 8  # per request, for 429/5xx/network errors

@@ -165,3 +165,18 @@ listing_visits_daily = Table(
     Column("fetched_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("tenant_id", "listing_id", "date"),
 )
+
+
+# The app-wide Mercado Livre request rate (mercadolivre/ratelimit.py): one token bucket per
+# limit ("app", "seller:<user id>"), shared by every process and host. Times are epoch
+# seconds of the taking process's clock.
+ml_rate_buckets = Table(
+    "ml_rate_buckets",
+    metadata,
+    Column("name", String(96), primary_key=True),
+    Column("rate", Float, nullable=False),  # current rate: the setting, or less after a 429
+    Column("tokens", Float, nullable=False),
+    Column("refilled_at", Float, nullable=False),
+    Column("decreased_at", Float, nullable=False, server_default="0"),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+)

@@ -94,6 +94,51 @@ RETURNING id, type, queue, tenant_id, payload, attempts, max_attempts, timeout_s
           lock_key, scheduled_for, schedule_id
 """
 
+# The fair claim (JOB_TENANT_MAX_RUNNING > 0): no tenant holds more than :tenant_cap running
+# jobs, fleet-wide. Candidates skip tenants already at the cap (`busy`: the running jobs per
+# tenant, counted once per claim — running jobs are few) and the pick ranks each tenant's candidates (`tn`) so that one
+# claim never takes a tenant past it; the scan window is wider than the claim so that a
+# tenant with thousands of pending jobs cannot fill it. Jobs without a tenant are uncapped.
+_FAIR_CLAIM_SQL = """
+WITH busy AS (
+    SELECT b.tenant_id, count(*) AS n
+    FROM jobs b
+    WHERE b.status = 'running' AND b.tenant_id IS NOT NULL
+    GROUP BY b.tenant_id
+), candidates AS (
+    SELECT c.id, c.lock_key, c.tenant_id, c.priority, c.run_at
+    FROM jobs c
+    WHERE c.status = 'pending' AND c.run_at <= :now {queue_filter}
+      AND (c.lock_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.lock_key = c.lock_key))
+      AND (c.tenant_id IS NULL OR c.tenant_id NOT IN (
+            SELECT tenant_id FROM busy WHERE n >= :tenant_cap))
+    ORDER BY c.priority DESC, c.run_at, c.id
+    LIMIT :scan
+    {lock_clause}
+), ranked AS (
+    SELECT k.id, k.tenant_id, k.priority, k.run_at, k.lock_key, COALESCE(u.n, 0) AS busy,
+           row_number() OVER (PARTITION BY k.lock_key ORDER BY k.priority DESC, k.run_at, k.id)
+               AS rn,
+           row_number() OVER (PARTITION BY k.tenant_id ORDER BY k.priority DESC, k.run_at, k.id)
+               AS tn
+    FROM candidates k LEFT JOIN busy u ON u.tenant_id = k.tenant_id
+), picked AS (
+    SELECT id FROM ranked
+    WHERE (lock_key IS NULL OR rn = 1) AND (tenant_id IS NULL OR busy + tn <= :tenant_cap)
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+UPDATE jobs
+SET status = 'running', attempts = attempts + 1, worker_id = :worker,
+    started_at = :now, heartbeat_at = :now
+WHERE id IN (SELECT id FROM picked)
+RETURNING id, type, queue, tenant_id, payload, attempts, max_attempts, timeout_s,
+          lock_key, scheduled_for, schedule_id
+"""
+SCAN_FACTOR = 4  # the fair claim looks at this many candidates per job it may take
+FAIR_ROUNDS = 3  # ...and looks again this many times when tenants at their cap filled it
+
 _PG_FINISH_SQL = """
 WITH v AS (
     SELECT * FROM jsonb_to_recordset(CAST(:data AS jsonb)) AS v(
@@ -181,19 +226,22 @@ def _dt(name: str):
 class JobStore:
     """Database operations of the worker side of the engine."""
 
-    def __init__(self, engine: Engine, clock: Clock | None = None):
+    def __init__(self, engine: Engine, clock: Clock | None = None, tenant_max_running: int = 0):
         self.engine = engine
         self.clock = clock or SystemClock()
         self.pg = is_postgres(engine)
+        # > 0: no tenant gets more running jobs than this across every worker (fairness).
+        self.tenant_cap = max(0, tenant_max_running)
         self._claim_all = self._claim_statement(with_queues=False)
         self._claim_queues = self._claim_statement(with_queues=True)
+        self._pg_all, self._pg_queues = _pg_claims(self.tenant_cap > 0)
         self._sqlite_finish = text(_SQLITE_FINISH_SQL).bindparams(
             _dt("run_at"), _dt("completed"), bindparam("result", type_=JSONType)
         )
 
     # -- claim ---------------------------------------------------------------
     def _claim_statement(self, with_queues: bool):
-        sql = _CLAIM_SQL.format(
+        sql = (_FAIR_CLAIM_SQL if self.tenant_cap else _CLAIM_SQL).format(
             queue_filter="AND c.queue IN :queues" if with_queues else "",
             lock_clause="FOR UPDATE SKIP LOCKED" if self.pg else "",
         )
@@ -246,19 +294,38 @@ class JobStore:
         self, conn, worker_id: str, limit: int, queues: list[str] | None
     ) -> list[ClaimedJob]:
         params: dict[str, Any] = {"limit": limit, "worker": worker_id}
+        if self.tenant_cap:
+            params["tenant_cap"] = self.tenant_cap
+            params["scan"] = limit * SCAN_FACTOR
         if queues:
             params["queues"] = list(queues)
         # Read the time only once the write lock is held (SQLite may have waited
         # for it): a stale heartbeat would invite a false rescue.
         now = params["now"] = self.clock.now()
         if self.pg:  # driver-level: psycopg returns aware datetimes; payload comes as text
-            rows = conn.exec_driver_sql(
-                _PG_CLAIM_QUEUES_SQL if queues else _PG_CLAIM_ALL_SQL, params
-            ).all()
+            sql = self._pg_queues if queues else self._pg_all
+            rows = conn.exec_driver_sql(sql, params).all()
             load = _load_payload
         else:
-            rows = conn.execute(self._claim_queues if queues else self._claim_all, params).all()
+            stmt = self._claim_queues if queues else self._claim_all
+            rows = conn.execute(stmt, params).all()
             load = _as_payload
+        # Fair claim: a scan window filled by tenants at their cap yields a short batch; look
+        # again (same transaction: the jobs just taken count as running and are no longer
+        # pending) a few times while each look still finds something.
+        for _ in range(FAIR_ROUNDS if self.tenant_cap else 0):
+            if not rows or len(rows) >= limit:
+                break
+            params["limit"] = limit - len(rows)
+            params["scan"] = params["limit"] * SCAN_FACTOR
+            more = (
+                conn.exec_driver_sql(sql, params).all()
+                if self.pg
+                else conn.execute(stmt, params).all()
+            )
+            if not more:
+                break
+            rows = [*rows, *more]
         # Positional: the RETURNING list's order (cheaper than named access per field).
         started_iso = now.isoformat()
         return [
@@ -493,15 +560,20 @@ def _pg_named(sql: str) -> str:
 
 
 _PG_FINISH_DRIVER_SQL = _pg_named(_PG_FINISH_SQL).replace("%'", "%%'")  # psycopg's escape
+
+
 # psycopg would parse each payload with json.loads on bytes; text lets the common
 # empty payload skip parsing altogether.
-_PG_CLAIM_SQL = _CLAIM_SQL.replace("tenant_id, payload,", "tenant_id, payload::text AS payload,")
-assert _PG_CLAIM_SQL != _CLAIM_SQL
-_PG_CLAIM_ALL_SQL = _pg_named(
-    _PG_CLAIM_SQL.format(queue_filter="", lock_clause="FOR UPDATE SKIP LOCKED")
-)
-_PG_CLAIM_QUEUES_SQL = _pg_named(
-    _PG_CLAIM_SQL.format(
-        queue_filter="AND c.queue = ANY(:queues)", lock_clause="FOR UPDATE SKIP LOCKED"
+def _pg_claims(fair: bool) -> tuple[str, str]:
+    """(all queues, some queues) claim statements for psycopg."""
+    base = _FAIR_CLAIM_SQL if fair else _CLAIM_SQL
+    sql = base.replace("tenant_id, payload,", "tenant_id, payload::text AS payload,")
+    assert sql != base
+    return (
+        _pg_named(sql.format(queue_filter="", lock_clause="FOR UPDATE SKIP LOCKED")),
+        _pg_named(
+            sql.format(
+                queue_filter="AND c.queue = ANY(:queues)", lock_clause="FOR UPDATE SKIP LOCKED"
+            )
+        ),
     )
-)

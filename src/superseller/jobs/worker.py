@@ -75,6 +75,8 @@ class WorkerOptions:
     shutdown_grace_s: float = 30.0
     listen: bool = True
     db_retry_cap_s: float = 1.0  # longest wait between tries while the database is away
+    # > 0: no tenant holds more running jobs than this across every worker (JobStore).
+    tenant_max_running: int = 0
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> WorkerOptions:
@@ -84,6 +86,7 @@ class WorkerOptions:
             retry_base_s=settings.job_retry_base_s,
             retry_cap_s=settings.job_retry_cap_s,
             shutdown_grace_s=settings.job_shutdown_grace_s,
+            tenant_max_running=settings.job_tenant_max_running,
         )
         for key, value in overrides.items():
             if value is not None:
@@ -125,7 +128,7 @@ class Worker:
         if self.opts.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.clock = clock or SystemClock()
-        self.store = JobStore(engine, self.clock)
+        self.store = JobStore(engine, self.clock, self.opts.tenant_max_running)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.processed = 0
         self.idle_waits = 0  # times the loop went to sleep with nothing to do

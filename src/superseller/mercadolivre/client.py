@@ -53,7 +53,9 @@ _ITEM_ID = re.compile(r"\b[A-Z]{3}\d+\b")
 
 
 class RateLimiter:
-    """Space requests evenly at `rate` per second (shared by every client using it)."""
+    """Space requests evenly at `rate` per second within one process (shared by every
+    client using it). The app-wide limiter, kept in the database, is
+    `ratelimit.SharedRateLimiter`; both offer `acquire()` and `slow_down()`."""
 
     def __init__(self, rate: float):
         self.interval = 1.0 / rate if rate > 0 else 0.0
@@ -69,6 +71,10 @@ class RateLimiter:
             self._next = slot + self.interval
         if slot > now:
             await asyncio.sleep(slot - now)
+
+    async def slow_down(self) -> None:
+        """A 429 from Mercado Livre: nothing to share within one process (the retry's
+        back-off already waits)."""
 
 
 class MLClient:
@@ -130,6 +136,7 @@ class MLClient:
                 telemetry.REQUESTS.labels(str(resp.status_code)).inc()
                 if resp.status_code == 429:
                     telemetry.RATE_LIMITED.inc()
+                    await self.limiter.slow_down()  # every process backs off, not just this one
                 if self.on_request:
                     self.on_request()
                 if resp.status_code in (200, 206):  # 206: partial content is still success

@@ -24,6 +24,7 @@ from superseller.jobs.queue import JobSpec, Queue
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError, ReauthRequired
+from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.mercadolivre.upsert import (
     LISTING_COLUMNS,
@@ -79,7 +80,7 @@ class SellerSync:
         self,
         ctx: JobContext,
         settings: Settings,
-        limiter: RateLimiter,
+        limiter: RateLimiter | SharedRateLimiter,
         tenant_id: str,
         days_back: int,
     ):
@@ -123,7 +124,11 @@ class SellerSync:
         client = MLClient(
             self.settings.ml_api_url,
             store,
-            limiter=self.limiter,
+            limiter=(
+                self.limiter.for_seller(acct.ml_user_id)
+                if isinstance(self.limiter, SharedRateLimiter)
+                else self.limiter
+            ),
             concurrency=self.settings.ml_concurrency,
             timeout_s=self.settings.ml_timeout_s,
             max_tries=self.settings.ml_max_tries,
@@ -280,15 +285,23 @@ class SellerSync:
 
 
 def register(registry: Registry, settings: Settings) -> None:
-    limiter_box: dict[int, RateLimiter] = {}
+    limiter_box: dict[tuple[int, int], RateLimiter | SharedRateLimiter] = {}
 
-    def limiter() -> RateLimiter:
-        # One per event loop (the worker's): the process-wide request rate.
-        loop_id = id(asyncio.get_running_loop())
-        if loop_id not in limiter_box:
+    def limiter(engine) -> RateLimiter | SharedRateLimiter:
+        # One per event loop (the worker's) and database: the app-wide request rate, kept
+        # in the database so that every process and host shares it (ML_REQUESTS_PER_S=0:
+        # no limit at all).
+        key = (id(asyncio.get_running_loop()), id(engine))
+        if key not in limiter_box:
             limiter_box.clear()
-            limiter_box[loop_id] = RateLimiter(settings.ml_requests_per_s)
-        return limiter_box[loop_id]
+            limiter_box[key] = (
+                SharedRateLimiter(
+                    engine, settings.ml_requests_per_s, settings.ml_seller_requests_per_s
+                )
+                if settings.ml_requests_per_s > 0
+                else RateLimiter(0)
+            )
+        return limiter_box[key]
 
     async def sync(ctx: JobContext) -> dict[str, Any]:
         p: SyncPayload = ctx.payload
@@ -308,7 +321,9 @@ def register(registry: Registry, settings: Settings) -> None:
             )
             return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
         try:
-            result = await SellerSync(ctx, settings, limiter(), p.tenantId, p.daysBack).run()
+            result = await SellerSync(
+                ctx, settings, limiter(ctx.engine), p.tenantId, p.daysBack
+            ).run()
         except ReauthRequired as exc:
             _record(ctx, p.tenantId, f"reconnect needed: {exc.message}")
             raise PermanentJobError(

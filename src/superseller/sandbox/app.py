@@ -116,6 +116,10 @@ class SandboxState:
         default_factory=lambda: {"requests": 0, "refreshes": 0, "429": 0, "500": 0}
     )
     _bucket: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    # When each API request arrived and when each rate-limit 429 was sent (epoch seconds):
+    # what a test checks an app-wide limit against.
+    request_times: list[float] = field(default_factory=list)
+    limited_times: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current_order(self, o: dict) -> dict:
@@ -171,6 +175,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         f = state.faults
         with state.lock:
             state.stats["requests"] += 1
+            arrived = time.time()
+            state.request_times.append(arrived)
             limited = False
             if f.requests_per_s:
                 tokens, last = state._bucket
@@ -178,6 +184,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                 tokens = min(f.requests_per_s, tokens + (now - last) * f.requests_per_s)
                 limited = tokens < 1
                 state._bucket[:] = [tokens if limited else tokens - 1, now]
+                if limited:
+                    state.limited_times.append(arrived)
             roll = state.rng.random()
             with_retry_after = state.rng.random() < f.retry_after_share
         if path == "/oauth/token" and f.token_429 > 0:
@@ -741,6 +749,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
     @app.get("/_sandbox/stats")
     async def stats():
         return dict(state.stats)
+
+    @app.get("/_sandbox/request-times")
+    async def request_times():
+        """Epoch seconds of every API request and of every rate-limit 429."""
+        with state.lock:
+            return {"requests": list(state.request_times), "limited": list(state.limited_times)}
 
     @app.get("/_sandbox/seller")
     async def seller():

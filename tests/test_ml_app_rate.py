@@ -1,0 +1,175 @@
+"""The Mercado Livre request rate is app-wide: every worker process shares one limit kept
+in the database, and a 429 slows every process down (ratelimit.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from superseller.db.schema import jobs, ml_rate_buckets
+from superseller.jobs.queue import JobSpec, Queue
+from superseller.mercadolivre import ratelimit
+from superseller.mercadolivre.ratelimit import SharedRateLimiter
+from superseller.wiring import build_registry
+from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.procs import ROOT, stop
+from tests.support.waiting import wait_until
+
+APP_RATE = 20.0  # the sandbox's app quota, and ML_REQUESTS_PER_S
+TENANTS = 50
+WORKERS = 4
+
+
+def _worker(db_url: str, sb, data_dir: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "DATABASE_URL": db_url,
+        "DATA_DIR": str(data_dir),
+        "ML_API_URL": sb.url,
+        "ML_CLIENT_ID": "sandbox-app",
+        "ML_CLIENT_SECRET": "sandbox-secret",
+        "ML_REQUESTS_PER_S": str(APP_RATE),
+        "ML_CONCURRENCY": "8",
+        "JOB_POLL_S": "0.1",
+        "JOB_SQLITE_POLL_S": "0.1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "superseller.cli", "worker", "--concurrency", "4"],
+        cwd=data_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def test_four_worker_processes_keep_one_app_wide_rate_without_429s(db_url, engine, tmp_path):
+    with sandbox(listings=3, history_days=2, orders_per_day=2) as sb:
+        settings = settings_for(sb, tmp_path)
+        for i in range(TENANTS):
+            httpx.post(f"{sb.url}/_sandbox/login-as", json={"user_id": 5000 + i})
+            connected_tenant(engine, settings, f"t{i:02d}")
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"requests_per_s": APP_RATE})
+        queue = Queue(engine, build_registry(settings))
+        made = queue.enqueue_many(
+            [
+                JobSpec(
+                    "sync_mercadolivre",
+                    {"tenantId": f"t{i:02d}", "daysBack": 1},
+                    tenant_id=f"t{i:02d}",
+                    max_attempts=1,
+                )
+                for i in range(TENANTS)
+            ]
+        )
+        ids = [m.id for m in made]
+        began = time.time()
+        procs = [_worker(db_url, sb, tmp_path) for _ in range(WORKERS)]
+        try:
+
+            def finished():
+                with engine.connect() as conn:
+                    states = conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars()
+                    return all(s in ("completed", "failed", "cancelled") for s in states)
+
+            wait_until(finished, timeout=90, interval=0.5, message="every sync to end")
+        finally:
+            errors = [(p, stop(p)) for p in procs]
+        with engine.connect() as conn:
+            states = conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars()
+            assert set(states) == {"completed"}, [p.stderr.read()[-2000:] for p, _ in errors]
+        seen = httpx.get(f"{sb.url}/_sandbox/request-times").json()
+
+    sent = [t for t in seen["requests"] if t >= began]
+    limited = [t for t in seen["limited"] if t >= began]
+    assert len(sent) >= TENANTS * 5  # the syncs really talked to Mercado Livre
+    worst = _max_in_window(sent, 5.0)
+    assert worst <= 21 * 5, f"{worst} requests in one 5 s window, {len(limited)} 429s"
+    assert limited == [], f"{len(limited)} quota 429s"
+
+
+def test_a_429_slows_every_process_sharing_the_bucket_and_the_rate_recovers(engine):
+    """Two limiters (two processes' views) of one bucket: a 429 seen by one halves the rate
+    both get, once for a burst of 429s, and the rate grows back with time."""
+    t0 = 1_000_000.0
+    assert ratelimit.take(engine, "app", 20.0, 2, now=t0).got == 2
+    assert ratelimit.slow_down(engine, "app", 20.0, now=t0 + 0.1) == 10.0
+    assert ratelimit.slow_down(engine, "app", 20.0, now=t0 + 0.2) == 10.0  # same burst
+    # The bucket was emptied: nobody gets a token at once; the next is due at the new rate.
+    nothing = ratelimit.take(engine, "app", 20.0, 2, now=t0 + 0.1)
+    assert nothing.got == 0 and nothing.wait_s > 0.05
+    # Refilled at the lowered rate, recovering additively: 10 s later back at the setting.
+    assert ratelimit.take(engine, "app", 20.0, 2, now=t0 + 2.1).rate < 20.0
+    assert ratelimit.take(engine, "app", 20.0, 2, now=t0 + 12.1).rate == 20.0
+    with engine.connect() as conn:
+        assert conn.execute(select(ml_rate_buckets.c.name)).scalars().all() == ["app"]
+
+
+def test_two_limiters_share_one_budget(engine):
+    """The limit is the database row's, not each limiter's: two of them together get no
+    more than the rate."""
+
+    async def run() -> int:
+        a, b = SharedRateLimiter(engine, 10.0), SharedRateLimiter(engine, 10.0)
+        got = 0
+        deadline = time.monotonic() + 1.0
+
+        async def spend(lim):
+            nonlocal got
+            while True:
+                await lim.acquire()
+                if time.monotonic() >= deadline:
+                    return
+                got += 1
+
+        await asyncio.gather(spend(a), spend(b))
+        return got
+
+    # 1 s at 10/s, plus the initial burst (BURST_S of tokens): never the 2 x 10 of two
+    # process-local limiters.
+    assert asyncio.run(run()) <= 10 + 2 + 1
+
+
+def test_an_optional_per_seller_rate_is_shared_too(engine):
+    """ML_SELLER_REQUESTS_PER_S: each seller's requests also come out of its own shared bucket;
+    two processes' views of one seller get that seller's rate together, not each."""
+
+    async def run() -> int:
+        first, second = (SharedRateLimiter(engine, 1000.0, seller_rate=5.0) for _ in range(2))
+        views = [first.for_seller(42), second.for_seller(42)]
+        got = 0
+        deadline = time.monotonic() + 1.0
+
+        async def spend(lim):
+            nonlocal got
+            while True:
+                await lim.acquire()
+                if time.monotonic() >= deadline:
+                    return
+                got += 1
+
+        await asyncio.gather(*(spend(v) for v in views))
+        return got
+
+    assert asyncio.run(run()) <= 5 + 1 + 1
+    with engine.connect() as conn:
+        names = conn.execute(select(ml_rate_buckets.c.name)).scalars().all()
+    assert sorted(names) == ["app", "seller:42"]
