@@ -19,7 +19,10 @@ from sqlalchemy import Engine
 from superseller.db import migrate
 from superseller.db.engine import make_engine
 
-pytest_plugins = ["tests.support.aws"]  # the `mocked_aws` fixture
+pytest_plugins = [
+    "tests.support.aws",  # the `mocked_aws` fixture
+    "tests.support.browser",  # the real-Chromium `browser` fixture
+]
 
 PG_ADMIN_URL = os.environ.get(
     "SUPERSELLER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

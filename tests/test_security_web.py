@@ -40,7 +40,6 @@ from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.procs import ROOT
 from tests.support.waiting import wait_until
-from tests.test_web import browser  # noqa: F401 - the real-Chromium fixture
 
 PASSWORD = "correct horse battery"
 ADMIN, SELLER = "ops@superseller.dev", "ana@loja1.com"
@@ -114,7 +113,7 @@ def failed_job(engine, registry) -> int:
 
 
 def test_a_cross_origin_form_cannot_pause_but_the_dashboard_still_works(
-    browser,  # noqa: F811
+    browser,
     engine,
     people,
     tmp_path,

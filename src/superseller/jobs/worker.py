@@ -264,11 +264,21 @@ class Worker:
         state cannot be read."""
         if not self._pause.stale:
             return not self._pause.last
+        was = self._pause.last
         try:
-            return not await self._in_db(lambda: self._pause.paused)
+            paused = await self._in_db(lambda: self._pause.paused)
         except Exception as exc:  # noqa: BLE001 - retried with back-off
             self._back_off(exc)
             return False
+        if paused != was:
+            log.info(
+                "worker %s %s",
+                self.worker_id,
+                "sees the engine paused: claiming nothing until resumed"
+                if paused
+                else "sees the engine resumed: claiming again",
+            )
+        return not paused
 
     def _free_slots(self) -> int:
         return self.opts.concurrency - len(self._inflight) - self._reserved
