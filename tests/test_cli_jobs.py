@@ -186,3 +186,14 @@ def test_rebuild_and_freshness_commands(db_url):
     assert stale.returncode == 1  # connected, never synced: monitoring sees a non-zero exit
     assert json.loads(stale.stdout)[0]["status"] == "stale"
     assert json.loads(stale.stdout)[0]["reasons"][0]["code"] == "never_synced"
+
+
+def test_a_schedule_without_timezone_gets_the_timezone_setting(db_url):
+    create = ("schedules", "create", "--type", "cleanup", "--cron", "0 6 * * *")
+    cli(db_url, *create[:2], "here", *create[2:], check=True)
+    cli(db_url, *create[:2], "there", *create[2:], env={"TIMEZONE": "Europe/Lisbon"}, check=True)
+    zones = {
+        name: json.loads(cli(db_url, "schedules", "show", name, check=True).stdout)["timezone"]
+        for name in ("here", "there")
+    }
+    assert zones == {"here": "America/Sao_Paulo", "there": "Europe/Lisbon"}

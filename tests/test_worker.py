@@ -4,9 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from superseller.config import Settings
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import InvalidTransition
 from superseller.jobs.queue import Queue
+from superseller.jobs.worker import WorkerOptions
 from tests.support.handlers import build_registry
 from tests.support.inproc import job, logs, running_worker, wait_status
 from tests.support.waiting import wait_until
@@ -179,3 +181,9 @@ def test_an_idle_worker_polls_instead_of_spinning(engine, registry):
         wait_until(lambda: worker.idle_waits >= start + 10, message="ten idle polls")
         waits = worker.idle_waits - start
     assert 1 <= len(calls) <= waits + 2, (len(calls), waits)
+
+
+def test_worker_options_read_the_poll_settings(tmp_path):
+    settings = Settings(data_dir=tmp_path, job_poll_s=7.0, job_sqlite_poll_s=0.3)
+    opts = WorkerOptions.from_settings(settings)
+    assert (opts.poll_s, opts.sqlite_poll_s) == (7.0, 0.3)

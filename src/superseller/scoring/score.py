@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from superseller.ptbr import number as br_number
+from superseller.ptbr import percent as br_percent
 from superseller.scoring.criteria import (
     DIMENSIONS,
     LISTING_TYPES,
@@ -14,16 +16,6 @@ from superseller.scoring.criteria import (
 )
 
 GRADES = ((80, "Excelente"), (60, "Bom"), (40, "Regular"), (0, "Crítico"))
-
-
-def br_number(value: float, decimals: int = 0) -> str:
-    """1234.5 -> '1.234,5' (pt-BR)."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def br_percent(fraction: float) -> str:
-    return f"{br_number(fraction * 100, 1)}%"
 
 
 def _points_phrase(got: int, of: int) -> str:
