@@ -9,6 +9,8 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
+from tests.support.env import IN_CI
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -18,7 +20,6 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="session")
