@@ -8,7 +8,6 @@ and drop it afterwards. Without a reachable server they skip, except in CI
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,13 +17,12 @@ from sqlalchemy import Engine
 
 from superseller.db import migrate
 from superseller.db.engine import make_engine
+from tests.support.env import IN_CI, PG_ADMIN_URL
 
-pytest_plugins = ["tests.support.aws"]  # the `mocked_aws` fixture
-
-PG_ADMIN_URL = os.environ.get(
-    "SUPERSELLER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytest_plugins = [
+    "tests.support.aws",  # the `mocked_aws` fixture
+    "tests.support.browser",  # the real-Chromium `browser` fixture
+]
 
 
 def _pg_admin() -> Engine:

@@ -1,9 +1,6 @@
 """The `superseller` CLI: db and jobs commands, and one-line errors for bad input."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -11,22 +8,7 @@ from superseller.db import migrate
 from superseller.db.engine import make_engine
 from superseller.jobs import audit
 from tests.support import marketplace as mk
-from tests.support.procs import ROOT
-
-
-def cli(db_url, *args, check=False, env=None):
-    env = {**os.environ, "DATABASE_URL": db_url, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "superseller.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+from tests.support.cli import cli
 
 
 def test_db_upgrade_check_current_downgrade(empty_db_url):
@@ -99,11 +81,13 @@ def test_jobs_lifecycle_through_the_cli(db_url):
         db_url, "jobs", "enqueue", "cleanup", "--payload", '{"batchSize": 10}', check=True
     ).stdout
     job_id = int(out.split()[-1])
-    assert (
-        "already queued as job"
-        in cli(db_url, "jobs", "enqueue", "cleanup", "--unique-key", "u", check=True).stdout
-        or True
-    )
+    unique = ("jobs", "enqueue", "cleanup", "--unique-key", "u")
+    first = cli(db_url, *unique, check=True).stdout
+    assert first.startswith("enqueued job ")
+    unique_id = int(first.split()[-1])
+    assert unique_id != job_id
+    again = cli(db_url, *unique, check=True).stdout
+    assert again.strip() == f"already queued as job {unique_id}"
     listed = json.loads(cli(db_url, "jobs", "list", "--json", check=True).stdout)
     assert job_id in [j["id"] for j in listed]
     assert cli(db_url, "worker", "--burst").returncode == 0
@@ -211,3 +195,14 @@ def test_rebuild_and_freshness_commands(db_url):
     assert stale.returncode == 1  # connected, never synced: monitoring sees a non-zero exit
     assert json.loads(stale.stdout)[0]["status"] == "stale"
     assert json.loads(stale.stdout)[0]["reasons"][0]["code"] == "never_synced"
+
+
+def test_a_schedule_without_timezone_gets_the_timezone_setting(db_url):
+    create = ("schedules", "create", "--type", "cleanup", "--cron", "0 6 * * *")
+    cli(db_url, *create[:2], "here", *create[2:], check=True)
+    cli(db_url, *create[:2], "there", *create[2:], env={"TIMEZONE": "Europe/Lisbon"}, check=True)
+    zones = {
+        name: json.loads(cli(db_url, "schedules", "show", name, check=True).stdout)["timezone"]
+        for name in ("here", "there")
+    }
+    assert zones == {"here": "America/Sao_Paulo", "there": "Europe/Lisbon"}

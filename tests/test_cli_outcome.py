@@ -17,10 +17,10 @@ from superseller.jobs.queue import Queue
 from superseller.sandbox.server import free_port
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
+from tests.support.cli import cli
 from tests.support.inproc import running_worker
 from tests.support.procs import ROOT
 from tests.support.waiting import wait_until
-from tests.test_cli_jobs import cli
 
 
 def _serve_with_worker(db_url):

@@ -18,7 +18,7 @@ from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
-from tests.test_cli_jobs import cli
+from tests.support.cli import cli
 
 PASSWORD = "correct horse battery"
 KEY = "internal-test-key"

@@ -9,7 +9,7 @@ from superseller.config import Settings
 from superseller.jobs.queue import Queue
 from superseller.logs import JsonFormatter, redact
 from superseller.wiring import build_registry
-from tests.test_cli_jobs import cli
+from tests.support.cli import cli
 
 
 @pytest.mark.parametrize(

@@ -23,23 +23,12 @@ from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.sandbox import data
 from superseller.wiring import build_registry
 from tests.support.inproc import logs, running_worker, wait_status
-from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 
 
 def count(engine, table) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar()
-
-
-def run_sync(engine, registry, days_back=30, clock=None, timeout=240, **worker):
-    jid = (
-        Queue(engine, registry, clock)
-        .enqueue("sync_mercadolivre", {"tenantId": "t1", "daysBack": days_back}, tenant_id="t1")
-        .id
-    )
-    with running_worker(engine, registry, clock=clock, **worker):
-        done = wait_status(engine, jid, "completed", "failed", timeout=timeout)
-    return done
 
 
 def test_large_seller_syncs_completely_through_scan(engine, tmp_path):

@@ -32,7 +32,7 @@ from superseller.db.schema import job_logs, job_schedules, jobs, schedule_occurr
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.schedules import Schedules
 from superseller.sandbox.server import free_port
-from tests.conftest import PG_ADMIN_URL
+from tests.support.env import PG_ADMIN_URL
 from tests.support.faultproxy import FaultProxy
 from tests.support.handlers import build_registry
 from tests.support.procs import ROOT

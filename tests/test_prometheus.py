@@ -11,8 +11,7 @@ from superseller.jobs.schedules import Schedules
 from superseller.tenants import create_tenant
 from superseller.wiring import build_registry
 from tests.support.api import serving
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.test_mercadolivre import run_sync
+from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 
 
 def samples(text: str) -> dict[tuple, float]:

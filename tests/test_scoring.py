@@ -21,8 +21,7 @@ from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support.api import serving
 from tests.support.inproc import running_worker, wait_status
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.test_mercadolivre import run_sync
+from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 
 PERFECT = ListingFacts(
     listing_id=1,
@@ -256,7 +255,21 @@ def test_listings_are_scored_after_a_sandbox_sync(engine, tmp_path):
         after = c.put(f"/api/v1/listings/{target}/clips", json={"hasClips": False}).json()
         assert after["media"]["clipStatus"] == "no_clip"
         assert any(a["criterion"] == "clip" for a in after["actions"])
-        assert after["score"] < before["score"] or before["score"] == 0
+        # The clip goes from "sem dados" (outside the weighting) to a known 0 of 10 points:
+        # the same points now count over a maximum 10 points larger.
+        got = sum(d["points"] or 0 for d in before["dimensions"])
+        known_max = sum(d["maxPoints"] or 0 for d in before["dimensions"])
+        assert before["score"] == round(100 * got / known_max)
+        assert after["score"] == round(100 * got / (known_max + 10))
+        clip = next(
+            c
+            for d in after["dimensions"]
+            if d["key"] == "midia"
+            for c in d["criteria"]
+            if c["key"] == "clip"
+        )
+        assert clip == {"key": "clip", "points": 0, "maxPoints": 10}
+        assert after["score"] < before["score"]
         assert c.get("/api/v1/listings/999999/score").status_code == 404
         assert c.get("/api/v1/listings", params={"sort": "bogus"}).status_code == 422
 

@@ -17,7 +17,7 @@ from superseller.users.ratelimit import LoginLimiter
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
-from tests.test_cli_jobs import cli
+from tests.support.cli import cli
 
 PASSWORD = "correct horse battery"
 

@@ -113,7 +113,7 @@ def failed_job(engine, registry) -> int:
 
 
 def test_a_cross_origin_form_cannot_pause_but_the_dashboard_still_works(
-    browser,  # noqa: F811
+    browser,
     engine,
     people,
     tmp_path,

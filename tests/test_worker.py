@@ -1,12 +1,14 @@
 """Worker behaviour: results and logs, retries, dead letter, time-outs, cancellation."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from superseller.config import Settings
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import InvalidTransition
 from superseller.jobs.queue import Queue
+from superseller.jobs.worker import WorkerOptions
 from tests.support.handlers import build_registry
 from tests.support.inproc import job, logs, running_worker, wait_status
 from tests.support.waiting import wait_until
@@ -49,9 +51,17 @@ def test_failed_attempts_retry_with_backoff_then_succeed(engine, registry, queue
     entries = logs(engine, jid)
     assert [e["status"] for e in entries] == ["error", "error", "success"]
     assert "planned failure on attempt 1" in entries[0]["error_message"]
-    # Back-off: each retry waited at least half its exponential step (base 0.05 s · 2^(n-1)).
-    assert entries[1]["started_at"] - entries[0]["completed_at"] >= timedelta(seconds=0.025)
-    assert entries[2]["started_at"] - entries[1]["completed_at"] >= timedelta(seconds=0.05)
+    # Back-off: each failure plans its retry at its exponential step (base 0.05 s · 2^(n-1))
+    # times a jitter in [0.5, 1.5), and the retry does not start before it is due.
+    for n, (failed, retried) in enumerate(zip(entries, entries[1:], strict=False), start=1):
+        retry_at = datetime.fromisoformat(failed["metadata"]["retryAt"])
+        step = timedelta(seconds=0.05 * 2 ** (n - 1))
+        assert step * 0.5 <= retry_at - _utc(failed["completed_at"]) < step * 1.5
+        assert _utc(retried["started_at"]) >= retry_at
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -171,3 +181,9 @@ def test_an_idle_worker_polls_instead_of_spinning(engine, registry):
         wait_until(lambda: worker.idle_waits >= start + 10, message="ten idle polls")
         waits = worker.idle_waits - start
     assert 1 <= len(calls) <= waits + 2, (len(calls), waits)
+
+
+def test_worker_options_read_the_poll_settings(tmp_path):
+    settings = Settings(data_dir=tmp_path, job_poll_s=7.0, job_sqlite_poll_s=0.3)
+    opts = WorkerOptions.from_settings(settings)
+    assert (opts.poll_s, opts.sqlite_poll_s) == (7.0, 0.3)

@@ -3,7 +3,6 @@
 import collections
 import itertools
 import signal
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -98,10 +97,8 @@ def test_sigterm_finishes_short_jobs_and_puts_back_long_ones(engine, db_url, tmp
     wait_until(
         lambda: short_mark.exists() and long_mark.exists(), timeout=20, message="both jobs started"
     )
-    began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0
-    assert time.monotonic() - began < 10
+    assert proc.wait(20) == 0  # the grace is 3 s: it did not wait for the 120 s job
     assert job(engine, short)["status"] == "completed"
     put_back = job(engine, long)
     assert put_back["status"] == "pending" and put_back["attempts"] == 0
@@ -109,17 +106,23 @@ def test_sigterm_finishes_short_jobs_and_puts_back_long_ones(engine, db_url, tmp
     assert [e["status"] for e in logs(engine, long)] == ["interrupted"]
 
 
-def test_postgres_notify_wakes_an_idle_worker(engine, backend):
-    if backend != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL only; SQLite polls")
+def _listening(engine) -> bool:
+    """A session of this database has run LISTEN to its end (seen from the server)."""
+    with engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query LIKE 'LISTEN %%' AND state = 'idle'"
+            ).scalar()
+        )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # LISTEN/NOTIFY; SQLite polls
+def test_postgres_notify_wakes_an_idle_worker(engine):
     reg = build_registry()
     with running_worker(engine, reg, poll_s=60) as worker:
-        wait_until(
-            lambda: worker._listener and worker._listener.ready.is_set(), message="LISTEN in place"
-        )
+        wait_until(lambda: _listening(engine), message="LISTEN in place")
         # Once it has found nothing, it sleeps on a 60 s poll: only NOTIFY wakes it sooner.
         wait_until(lambda: worker.idle_waits >= 1, message="worker idle")
-        began = time.monotonic()
         jid = Queue(engine, reg).enqueue("noop").id
-        wait_status(engine, jid, "completed", timeout=5)
-        assert time.monotonic() - began < 2.0
+        wait_status(engine, jid, "completed", timeout=20)  # far sooner than the 60 s poll

@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 JWT_SECRET_MIN_BYTES = 32
 INTERNAL_KEY_MIN_LEN = 24
+# The zone a seller's day is counted in unless told otherwise (`TIMEZONE`): the one literal.
+DEFAULT_TIMEZONE = "America/Sao_Paulo"
 
 
 def default_data_dir() -> Path:
@@ -29,7 +31,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str = ""
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
 
     # Job engine
     job_heartbeat_s: float = 5.0

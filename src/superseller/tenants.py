@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.db.schema import tenants
 from superseller.jobs.cron import zone
 from superseller.jobs.errors import JobError
@@ -20,7 +21,7 @@ class TenantNotFound(JobError):
 
 
 def create_tenant(
-    engine: Engine, name: str, timezone: str = "America/Sao_Paulo", tenant_id: str | None = None
+    engine: Engine, name: str, timezone: str = DEFAULT_TIMEZONE, tenant_id: str | None = None
 ) -> dict[str, Any]:
     zone(timezone)
     check_len(tenant_id, TENANT_ID_MAX_LEN, "the tenant id")

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from superseller.config import DEFAULT_TIMEZONE
+
 RETRY = {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 3600}
 # Each job's schedule is named `{name}-{schedule}`: the rebuild's is the runbook's
 # `superseller-daily-metrics-rebuild`. Its rule, API destination and alarm keep `{name}-{key}`.
@@ -138,7 +140,7 @@ def apply(
     key: str,
     *,
     name: str = "superseller",
-    timezone: str = "America/Sao_Paulo",
+    timezone: str = DEFAULT_TIMEZONE,
     enabled: bool = True,
 ) -> dict[str, Any]:
     """Create or update every part; running it again changes nothing."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from superseller.aws import schedules as aws_schedules
-from superseller.cli.common import CliError, console, print_json
+from superseller.cli.common import TIMEZONE, CliError, console, print_json, zone_or_default
 from superseller.config import get_settings
 from superseller.internal_key import InternalKeys, KeyUnavailable
 
@@ -41,14 +41,19 @@ def _key() -> str:
 def apply(
     api_url: str = typer.Option(..., help="Public HTTPS base URL of the API."),
     name: str = NAME,
-    timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
+    timezone: str | None = TIMEZONE,
     disabled: bool = typer.Option(False, help="Create the schedules switched off."),
 ) -> None:
     """Create or update the whole set (idempotent)."""
     key = _key()
     try:
         out = aws_schedules.apply(
-            _clients(), api_url, key, name=name, timezone=timezone, enabled=not disabled
+            _clients(),
+            api_url,
+            key,
+            name=name,
+            timezone=zone_or_default(timezone),
+            enabled=not disabled,
         )
     except aws_schedules.AwsSetupError as exc:
         raise CliError(str(exc), 2) from None

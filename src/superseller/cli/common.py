@@ -14,6 +14,8 @@ from superseller.db.engine import make_engine
 
 console = Console()
 err_console = Console(stderr=True)
+# `--timezone`: when omitted, the `TIMEZONE` setting (see `zone_or_default`).
+TIMEZONE = typer.Option(None, "--timezone", help="IANA zone; default: the TIMEZONE setting.")
 
 
 class CliError(Exception):
@@ -50,6 +52,6 @@ def print_json(value) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def fail(message: str, code: int = 1):
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def zone_or_default(timezone: str | None) -> str:
+    """The zone given on the command line, else the `TIMEZONE` setting."""
+    return timezone or get_settings().timezone

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from superseller.cli.common import CliError, console, engine, registry
+from superseller.config import get_settings
 
 app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 
@@ -19,7 +20,7 @@ def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> 
     if migrate.current(engine()) == migrate.head():
         from superseller.jobs.default_schedules import ensure_defaults
 
-        for change in ensure_defaults(engine(), registry()):
+        for change in ensure_defaults(engine(), registry(), timezone=get_settings().timezone):
             console.print(f"schedule: {change}")
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from superseller import ptbr
 from superseller.cli.common import CliError, console
 from superseller.cli.inline import outcome, run_job_now
 from superseller.config import Settings
@@ -36,34 +37,24 @@ ADMIN_LOGIN = "admin@demo.superseller"
 DEMO_PASSWORD = "superseller-demo"
 
 
-def _brl(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return "R$ " + f"{v:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v:+.1f}%".replace(".", ",")
-
-
-def _show(eng, days: int) -> None:
-    start, end = period("America/Sao_Paulo", datetime.now(UTC), days)
+def _show(eng, days: int, tz: str) -> None:
+    start, end = period(tz, datetime.now(UTC), days)
     o = overview(eng, TENANT, start, end, top=5)
     c = o["cards"]
     table = Table(title=f"Visão geral — últimos {days} dias ({start:%d/%m} a {end:%d/%m})")
     for col in ("", "valor", "período anterior", "variação"):
         table.add_column(col, justify="right" if col else "left")
     rows = [
-        ("Receita", _brl, "revenue"),
-        ("Pedidos", str, "orders"),
-        ("Unidades", str, "units"),
-        ("Visitas", str, "visits"),
+        ("Receita", ptbr.brl, "revenue"),
+        ("Pedidos", ptbr.number, "orders"),
+        ("Unidades", ptbr.number, "units"),
+        ("Visitas", ptbr.number, "visits"),
         (
             "Conversão",
-            lambda v: "—" if v is None else f"{v * 100:.2f}%".replace(".", ","),
+            lambda v: ptbr.percent(v, 2),
             "conversion",
         ),
-        ("Ticket médio", _brl, "avgTicket"),
+        ("Ticket médio", ptbr.brl, "avgTicket"),
     ]
     for label, fmt, key in rows:
         card = c[key]
@@ -71,14 +62,16 @@ def _show(eng, days: int) -> None:
             label,
             fmt(card["value"]) if card["value"] is not None else "—",
             fmt(card["previous"]) if card["previous"] is not None else "—",
-            _pct(card["changePct"]),
+            ptbr.signed_pct(card["changePct"]),
         )
     console.print(table)
     top = Table(title="Anúncios que mais venderam")
     for col in ("anúncio", "receita", "pedidos"):
         top.add_column(col)
     for t in o["topListings"]:
-        top.add_row(f"{t['externalId']} {t['title']}", _brl(t["revenue"]), str(t["orders"]))
+        top.add_row(
+            f"{t['externalId']} {t['title']}", ptbr.brl(t["revenue"]), ptbr.number(t["orders"])
+        )
     console.print(top)
 
 
@@ -130,13 +123,13 @@ def demo(
     reg = build_registry(settings)
     console.print(f"[b]SuperSeller demo[/b] — data in {directory}, sandbox at {sandbox.url}")
     migrate.upgrade(eng)
-    ensure_defaults(eng, reg)
+    ensure_defaults(eng, reg, timezone=settings.timezone)
     from superseller.tenants import TenantNotFound, get_tenant
 
     try:
         get_tenant(eng, TENANT)
     except TenantNotFound:
-        create_tenant(eng, "Loja Demo", tenant_id=TENANT)
+        create_tenant(eng, "Loja Demo", settings.timezone, tenant_id=TENANT)
         connect_sandbox(eng, settings, TENANT, datetime.now(UTC))
         console.print("Mercado Livre (sandbox) conectado.")
     sync = run_job_now(
@@ -164,7 +157,7 @@ def demo(
     )
     outcome(rebuild, "rebuild")
     for days in (7, 30):
-        _show(eng, days)
+        _show(eng, days, settings.timezone)
     f = tenant_freshness(eng, TENANT, datetime.now(UTC))
     console.print(
         f"Status: [b]{f['label']}[/b]"

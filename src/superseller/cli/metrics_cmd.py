@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Column, Table
 
-from superseller.cli.common import CliError, console, engine, print_json
+from superseller.cli.common import (
+    TIMEZONE,
+    CliError,
+    console,
+    engine,
+    print_json,
+    zone_or_default,
+)
 from superseller.cli.inline import outcome, run_job_now
 from superseller.metrics.freshness import ALARMING, all_freshness, tenant_freshness
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
@@ -83,11 +90,11 @@ def freshness(
 @tenants_app.command("create")
 def tenants_create(
     name: str,
-    timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
+    timezone: str | None = TIMEZONE,
     tenant_id: str | None = typer.Option(None, "--id"),
 ) -> None:
     """Add a seller."""
-    t = create_tenant(engine(), name, timezone, tenant_id)
+    t = create_tenant(engine(), name, zone_or_default(timezone), tenant_id)
     console.print(f"tenant {t['id']} created")
 
 

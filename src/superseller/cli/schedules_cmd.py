@@ -9,12 +9,14 @@ from rich.table import Table
 
 from superseller import limits, logs
 from superseller.cli.common import (
+    TIMEZONE,
     CliError,
     console,
     engine,
     parse_json_object,
     print_json,
     registry,
+    zone_or_default,
 )
 from superseller.config import get_settings
 from superseller.jobs import audit
@@ -83,7 +85,7 @@ def create(
     name: str,
     job_type: str = typer.Option(..., "--type"),
     cron: str = typer.Option(..., help="'0 3 * * *' or AWS 'cron(0 3 * * ? *)'."),
-    timezone: str = typer.Option("America/Sao_Paulo", "--timezone"),
+    timezone: str | None = TIMEZONE,
     payload: str = typer.Option("{}"),
     misfire: str = typer.Option("latest", help="latest | all | skip"),
     overlap: str = typer.Option("skip", help="allow | skip | queue_one"),
@@ -98,7 +100,7 @@ def create(
         job_type,
         cron,
         payload=parse_json_object(payload),
-        timezone=timezone,
+        timezone=zone_or_default(timezone),
         misfire_policy=misfire,
         overlap_policy=overlap,
         enabled=not disabled,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, insert, select, update
 
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.db.schema import job_schedules
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import next_fire
@@ -42,7 +43,7 @@ def ensure_defaults(
     engine: Engine,
     registry: Registry,
     clock: Clock | None = None,
-    timezone: str = "America/Sao_Paulo",
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> list[str]:
     """Create missing defaults; enable those whose type got installed. Returns what changed."""
     clock = clock or SystemClock()

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 
 from superseller import limits
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.db.rows import row_dict
 from superseller.db.schema import job_schedules
 from superseller.jobs.clock import Clock, SystemClock
@@ -88,7 +89,7 @@ class Schedules:
         cron: str,
         *,
         payload: dict | None = None,
-        timezone: str = "America/Sao_Paulo",
+        timezone: str = DEFAULT_TIMEZONE,
         **options: Any,
     ) -> dict[str, Any]:
         if not name or len(name) > 100:

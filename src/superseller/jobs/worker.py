@@ -69,7 +69,8 @@ class WorkerOptions:
     batch_size: int = 100
     heartbeat_s: float = 5.0
     rescue_after_s: float = 30.0
-    poll_s: float = 1.0
+    poll_s: float = 1.0  # PostgreSQL: NOTIFY wakes an idle worker, this is the fallback
+    sqlite_poll_s: float = 0.2  # SQLite has no NOTIFY: it polls at least this often
     retry_base_s: float = 10.0
     retry_cap_s: float = 3600.0
     shutdown_grace_s: float = 30.0
@@ -83,6 +84,8 @@ class WorkerOptions:
         opts = cls(
             heartbeat_s=settings.job_heartbeat_s,
             rescue_after_s=settings.job_rescue_after_s,
+            poll_s=settings.job_poll_s,
+            sqlite_poll_s=settings.job_sqlite_poll_s,
             retry_base_s=settings.job_retry_base_s,
             retry_cap_s=settings.job_retry_cap_s,
             shutdown_grace_s=settings.job_shutdown_grace_s,
@@ -242,7 +245,7 @@ class Worker:
 
     # -- claiming ------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        poll = self.opts.poll_s if self.store.pg else min(self.opts.poll_s, 0.2)
+        poll = self.opts.poll_s if self.store.pg else min(self.opts.poll_s, self.opts.sqlite_poll_s)
         rescue_every = max(self.opts.rescue_after_s / 2, 0.05)
         next_rescue = 0.0
         while not self._stop_requested.is_set():
@@ -271,11 +274,21 @@ class Worker:
         state cannot be read."""
         if not self._pause.stale:
             return not self._pause.last
+        was = self._pause.last
         try:
-            return not await self._in_db(lambda: self._pause.paused)
+            paused = await self._in_db(lambda: self._pause.paused)
         except Exception as exc:  # noqa: BLE001 - retried with back-off
             self._back_off(exc)
             return False
+        if paused != was:
+            log.info(
+                "worker %s %s",
+                self.worker_id,
+                "sees the engine paused: claiming nothing until resumed"
+                if paused
+                else "sees the engine resumed: claiming again",
+            )
+        return not paused
 
     def _free_slots(self) -> int:
         return self.opts.concurrency - len(self._inflight) - self._reserved

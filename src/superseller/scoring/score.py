@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from superseller.ptbr import number as br_number
+from superseller.ptbr import percent as br_percent
 from superseller.scoring.criteria import (
     DIMENSIONS,
     LISTING_TYPES,
@@ -34,16 +36,6 @@ def action_rank(action: dict) -> tuple[int, int]:
     if action["criterion"] == "estoque" and action.get("blocking"):
         return (1, -action["points"])
     return (2, -action["points"])
-
-
-def br_number(value: float, decimals: int = 0) -> str:
-    """1234.5 -> '1.234,5' (pt-BR)."""
-    text = f"{value:,.{decimals}f}"
-    return text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def br_percent(fraction: float) -> str:
-    return f"{br_number(fraction * 100, 1)}%"
 
 
 def _points_phrase(got: int, of: int) -> str:

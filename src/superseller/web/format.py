@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.ptbr import brl, number, percent, plural, signed_brl, signed_pct
 
 
@@ -21,7 +22,7 @@ def day(value: str | date | None) -> str:
     return d.strftime("%d/%m")
 
 
-def when(value: str | datetime | None, tz: str = "America/Sao_Paulo") -> str:
+def when(value: str | datetime | None, tz: str = DEFAULT_TIMEZONE) -> str:
     """A moment in the seller's time zone."""
     if value is None:
         return "—"
