@@ -133,32 +133,3 @@ def engine(db_url) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
-
-
-# -- the browser (Debian's chromium driven by Playwright), one per test module -----------
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-BROWSER_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One per module, closed at its end: Playwright's sync API allows one at a time, and
-    its event loop must not outlive the module (later tests run their own `asyncio.run`)."""
-    if not os.path.exists(CHROMIUM):
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"CI=true requires a browser: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
-        yield b
-        b.close()

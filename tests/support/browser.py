@@ -22,8 +22,10 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One per module, closed at its end: Playwright's sync API allows one at a time, and
+    its event loop must not outlive the module (later tests run their own `asyncio.run`)."""
     if not os.path.exists(CHROMIUM):
         reason = "Debian's chromium is not installed (apt-get install chromium)"
         if IN_CI:
