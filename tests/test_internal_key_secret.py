@@ -22,8 +22,9 @@ def aws(mocked_aws):
 
 
 def call(url, key):
+    # The rebuild: a sync of this tenant (never connected to Mercado Livre) is refused with 409.
     return httpx.post(
-        f"{url}/api/v1/jobs/sync-mercadolivre",
+        f"{url}/api/v1/jobs/rebuild-daily-metrics",
         json={"tenantId": "t1"},
         headers={"X-Internal-Key": key},
     ).status_code

@@ -102,7 +102,7 @@ def api(engine, tmp_path):
     create_user(engine, "ops@superseller.dev", PASSWORD, "admin")
     settings = Settings(data_dir=tmp_path)
     with serving(settings, engine, build_registry(settings)) as url:
-        with httpx.Client(base_url=url, timeout=30) as c:
+        with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as c:
             login = c.post(
                 "/api/v1/auth/login", json={"email": "ops@superseller.dev", "password": PASSWORD}
             )
@@ -195,6 +195,6 @@ def test_pages_show_price_drops_and_question_drafts(engine, api, tmp_path):
     assert page.status_code == 200
     row = page.text[page.text.index(f'data-id="{lid}"') :]
     assert "1 concorrente baixou o preço" in row
-    assert "R$ 100,00 → R$ 80,00 (20% a menos" in row
+    assert "R$\u00a0100,00 → R$\u00a080,00 (20% a menos" in row  # R$ never wraps alone
     assert "Resposta: Olá! Sim, temos 4 unidades de Garrafa Térmica Inox" in row
     assert "rascunhos, não enviados" in row

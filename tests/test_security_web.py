@@ -145,11 +145,11 @@ def test_a_cross_origin_form_cannot_pause_but_the_dashboard_still_works(
         assert pause.state(engine)["paused"] is False
 
         # The dashboard's own buttons (fetch from our origin) still work.
-        page.goto(f"{url}/jobs")
-        page.locator(f"tr[data-job='{job_id}']").get_by_role(
-            "button", name="Tentar novamente"
-        ).click()
-        expect(page.locator(f"tr[data-job='{job_id}']")).to_have_count(0)
+        page.goto(f"{url}/jobs/{job_id}")
+        page.get_by_role("button", name="Tentar novamente").click()
+        dialog = page.locator("dialog#confirm")
+        dialog.get_by_role("button", name="Confirmar").click()
+        expect(page.locator("#outcome")).to_have_text("Job de volta na fila.")
         with engine.connect() as conn:
             status = conn.execute(sql_select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
         assert status == "pending"

@@ -488,20 +488,23 @@ def test_a_new_sellers_first_day(browser, shop, engine):
     shop["settings"].ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
     page = login(browser, url, "nova@loja3.com")
     expect(page.locator("#onboarding")).to_contain_text("Conecte sua conta do Mercado Livre")
+    # Another Mercado Livre seller than the shop's (one account belongs to one store).
+    httpx.post(f"{shop['sandbox'].url}/_sandbox/login-as", json={"user_id": 770077})
     page.get_by_role("link", name="Conectar Mercado Livre").click()  # the sandbox approves
-    page.wait_for_url(re.compile(r"/\?conectado=1$"))
-    expect(page.locator("#onboarding")).to_have_attribute("data-state", "never_synced")
-    expect(page.locator(".kpi")).to_have_count(0)  # no R$ 0,00 before any data
-    with running_worker(engine, shop["registry"]):
-        page.locator("#refresh").click()
-        expect(page.locator("#refresh-status")).to_contain_text("etapa")
+    # The callback queued the first import by itself: its progress, and no R$ 0,00 meanwhile.
+    page.wait_for_url(re.compile(r"/\?conectado=1&importacao=\d+$"))
+    expect(page.locator("#onboarding")).to_have_attribute("data-state", "importing")
+    expect(page.locator("#importing")).to_contain_text("Importando seus dados…")
+    expect(page.locator(".kpi")).to_have_count(0)
+    with running_worker(engine, shop["registry"]):  # the page reloads itself until it is done
+        page.goto(f"{url}/")
         expect(page.locator("#period")).to_contain_text("Últimos 7 dias completos", timeout=90_000)
     expect(page.locator("#onboarding")).to_have_count(0)
     revenue, orders, units = db_totals(engine, "t3", 7)
     assert orders > 0
     expect(card(page, "orders")).to_have_attribute("data-value", str(orders))
     expect(page.locator("#explain-sentence")).not_to_be_empty()
-    page.get_by_role("link", name="Sair").click()
+    page.get_by_role("button", name="Sair").click()
     page.wait_for_url(f"{url}/entrar")
     page.close()
 
