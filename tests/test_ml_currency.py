@@ -4,13 +4,18 @@ added into BRL); sales of items that are not listings stay in the totals as "oth
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+import httpx
+from sqlalchemy import select, update
 
-from superseller.db.schema import tenant_currency_daily, tenant_metrics_daily
+from superseller.config import Settings
+from superseller.db.schema import tenant_currency_daily, tenant_metrics_daily, tenants
 from superseller.mercadolivre.upsert import save_orders
 from superseller.metrics.queries import overview
 from superseller.metrics.rebuild import rebuild_daily_metrics
+from superseller.users.accounts import create_user
+from superseller.wiring import build_registry
 from tests.support import marketplace as mk
+from tests.support.api import serving
 
 NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 
@@ -34,7 +39,7 @@ def _order(oid, created, currency, items, status="paid"):
     }
 
 
-def test_other_currencies_are_kept_apart_and_unknown_items_counted(engine):
+def sales_in_three_currencies(engine) -> str:
     t = mk.tenant(engine)
     mk.listing(engine, t, "MLB1", date(2026, 1, 1))
     mk.listing(engine, t, "MLM9", date(2026, 1, 1), currency="MXN")
@@ -48,6 +53,11 @@ def test_other_currencies_are_kept_apart_and_unknown_items_counted(engine):
     with engine.begin() as conn:
         save_orders(conn, t, "America/Sao_Paulo", found, NOW)
     rebuild_daily_metrics(engine, t, "2026-01-10", "2026-01-10")
+    return t
+
+
+def test_other_currencies_are_kept_apart_and_unknown_items_counted(engine):
+    t = sales_in_three_currencies(engine)
     with engine.connect() as conn:
         day = conn.execute(select(tenant_metrics_daily)).one()
         others = conn.execute(
@@ -76,3 +86,24 @@ def test_other_currencies_are_kept_apart_and_unknown_items_counted(engine):
     rebuild_daily_metrics(engine, t, "2026-01-10", "2026-01-10")
     with engine.connect() as conn:
         assert len(conn.execute(select(tenant_currency_daily)).all()) == 2
+
+
+def test_the_overview_shows_a_line_per_other_currency_and_the_other_listings(engine, tmp_path):
+    t = sales_in_three_currencies(engine)
+    mk.account(engine, t)
+    with engine.begin() as conn:
+        conn.execute(update(tenants).where(tenants.c.id == t).values(last_sync_ok_at=NOW))
+    create_user(engine, "ana@loja.com", "correct horse battery", "seller", t)
+    settings = Settings(data_dir=tmp_path)
+    with serving(settings, engine, build_registry(settings)) as url:
+        with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as seller:
+            login = {"email": "ana@loja.com", "password": "correct horse battery"}
+            assert seller.post("/api/v1/auth/login", json=login).status_code == 200
+            page = seller.get("/", params={"de": "2026-01-10", "ate": "2026-01-10"})
+    assert page.status_code == 200, page.text[:300]
+    html = page.text
+    assert 'data-key="revenue" data-value="27.5"' in html  # BRL only in the cards
+    line = html[html.index('id="other-currencies"') :].split("</p>")[0]
+    assert "MXN&nbsp;300,00 (1 pedido)" in line and "USD&nbsp;60,00 (1 pedido)" in line
+    other = html[html.index('id="other-listings"') :].split("</p>")[0]
+    assert "R$\u00a07,50 de 1 venda" in other
