@@ -15,7 +15,6 @@ import logging
 import re
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, delete, select
 
 from superseller.config import Settings
@@ -23,7 +22,7 @@ from superseller.db.schema import buyer_questions, listings, question_drafts
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.market.embeddings import default_embedder, dot, fold
 from superseller.market.harvest import insert_ignore
-from superseller.scoring.wording import faithful
+from superseller.scoring.wording import ModelUnavailable, ask_model, faithful
 
 log = logging.getLogger("superseller.market.questions")
 PAGE = 50
@@ -118,23 +117,9 @@ def reword(settings: Settings, answer: str, line: str) -> tuple[str, str, str]:
         return answer, line, "template"
     facts = f"{answer}\n{line}"
     try:
-        r = httpx.post(
-            f"{settings.openai_base_url.rstrip('/')}/chat/completions",
-            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-            json={
-                "model": settings.openai_model,
-                "temperature": 0.2,
-                "messages": [
-                    {"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": facts},
-                ],
-            },
-            timeout=settings.openai_timeout_s,
-        )
-        r.raise_for_status()
-        worded = r.json()["choices"][0]["message"]["content"].strip()
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        log.warning("question wording unavailable (%s); using the template", type(exc).__name__)
+        worded = ask_model(settings, SYSTEM, facts)
+    except ModelUnavailable as exc:
+        log.warning("question wording unavailable (%s); using the template", exc)
         return answer, line, "template"
     lines = [x.strip() for x in worded.splitlines() if x.strip()]
     if len(lines) != 2 or not faithful(facts, worded):

@@ -44,6 +44,38 @@ def fingerprint(model: str, text: str) -> str:
     return hashlib.sha256(json.dumps([model, text]).encode()).hexdigest()
 
 
+class ModelUnavailable(Exception):
+    """The model did not answer usefully (network, status, time-out, body shape)."""
+
+
+# The errors a model call can end in, turned into ModelUnavailable by ask_model.
+_MODEL_ERRORS = (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError)
+
+
+def ask_model(settings: Settings, system: str, facts: str) -> str:
+    """The model's wording of `facts` (an OpenAI-compatible chat completion); the one place
+    the product calls a model. Raises ModelUnavailable (with the cause's class) on failure."""
+    key = settings.openai_api_key
+    try:
+        r = httpx.post(
+            f"{settings.openai_base_url.rstrip('/')}/chat/completions",
+            headers={"Authorization": f"Bearer {key.get_secret_value() if key else ''}"},
+            json={
+                "model": settings.openai_model,
+                "temperature": 0.2,
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": facts},
+                ],
+            },
+            timeout=settings.openai_timeout_s,
+        )
+        r.raise_for_status()
+        return r.json()["choices"][0]["message"]["content"].strip()
+    except _MODEL_ERRORS as exc:
+        raise ModelUnavailable(type(exc).__name__) from exc
+
+
 def faithful(facts: str, worded: str) -> bool:
     """Every number the model wrote is a number of the facts."""
     return _numbers(worded) <= _numbers(facts)
@@ -65,23 +97,9 @@ def explanation(
     if cached is not None:
         return {"text": cached, "source": "cache"}
     try:
-        r = httpx.post(
-            f"{settings.openai_base_url.rstrip('/')}/chat/completions",
-            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-            json={
-                "model": settings.openai_model,
-                "temperature": 0.2,
-                "messages": [
-                    {"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": facts},
-                ],
-            },
-            timeout=settings.openai_timeout_s,
-        )
-        r.raise_for_status()
-        worded = r.json()["choices"][0]["message"]["content"].strip()
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        log.warning("score wording unavailable (%s); using the computed text", type(exc).__name__)
+        worded = ask_model(settings, SYSTEM, facts)
+    except ModelUnavailable as exc:
+        log.warning("score wording unavailable (%s); using the computed text", exc)
         return {"text": facts, "source": "deterministic"}
     if not worded or not faithful(facts, worded):
         log.warning("score wording rejected: it changed or added figures")
