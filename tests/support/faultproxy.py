@@ -35,8 +35,8 @@ class FaultProxy:
         return make_url(url).set(host="127.0.0.1", port=self.port).render_as_string(False)
 
     def cut(self) -> None:
-        self._open.clear()
-        with self._lock:
+        with self._lock:  # atomic with _accept's registration: no connection slips past
+            self._open.clear()
             doomed, self._sockets = self._sockets, set()
         for s in doomed:
             _close(s)
@@ -65,7 +65,15 @@ class FaultProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
-                self._sockets.update((client, upstream))
+                # A cut() that ran while this connection was being opened has already
+                # swept the open sockets: this one must not survive the outage.
+                admitted = self._open.is_set()
+                if admitted:
+                    self._sockets.update((client, upstream))
+            if not admitted:
+                _close(client)
+                _close(upstream)
+                continue
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 

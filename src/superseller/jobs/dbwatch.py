@@ -3,7 +3,8 @@
 Every database call of a worker or scheduler loop runs inside `DatabaseWatch.call()`.
 A failed call marks the database down (one log line, "database unreachable, retrying")
 and hands out the next capped back-off; the first call that succeeds again marks it
-back (one log line, "database back after 12.3 s"). Calls that take longer than
+back (one log line, "database back after 12.3 s"); a call that was already in flight
+when the failure came does not count as proof. Calls that take longer than
 `slow_s` (a held SQLite write lock, a stalled PostgreSQL) count as trouble too:
 `quiet_for()` says how long the database has answered promptly, which is what a
 worker checks before it declares other workers' jobs lost (their heartbeats were
@@ -74,7 +75,9 @@ class DatabaseWatch:
             self.last_ok, self.last_ok_mono = time.time(), now
             if took_s > self.slow_s:
                 self._trouble_mono = now
-            if self._down_mono is not None:
+            # Only a call that began after the failure proves the database is back: one
+            # already in flight may have had its answer in hand when the connections died.
+            if self._down_mono is not None and now - took_s >= self._down_mono:
                 self.log.warning("database back after %.1f s", now - self._down_mono)
                 self._down_mono = self.down_since = None
                 self._failures = 0
