@@ -15,10 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from superseller.db.schema import harvest_sources, harvested_content, listings
+from superseller.db.upsert import insert_on_conflict
 from superseller.jobs import JobContext
 from superseller.market.sources import ensure_defaults
 from superseller.mercadolivre.errors import MLError
@@ -30,9 +29,8 @@ def insert_ignore(engine: Engine, table, rows: list[dict], keys: list[str]) -> i
     """Insert rows, skipping those that collide on `keys`; returns how many were new."""
     if not rows:
         return 0
-    ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as conn:
-        stmt = ins(table).on_conflict_do_nothing(index_elements=keys)
+        stmt = insert_on_conflict(conn, table).on_conflict_do_nothing(index_elements=keys)
         # Parameters apart (SQLAlchemy batches them: "insertmanyvalues"), not compiled into
         # one statement per call; rowcount is not reliable here, so count what came back.
         return len(conn.execute(stmt.returning(*table.primary_key.columns), rows).all())

@@ -12,7 +12,6 @@ import httpx
 from sqlalchemy import Engine, select
 
 from superseller.config import Settings
-from superseller.db.engine import is_postgres
 from superseller.db.schema import marketplace_accounts
 from superseller.mercadolivre.tokens import OAuthApp, TokenCipher, save_tokens
 from superseller.mercadolivre.upsert import upsert
@@ -76,12 +75,14 @@ def connect_account(
     tokens = app.exchange_code(code, code_verifier)
     user_id = int(tokens["user_id"])
     with engine.begin() as conn:
-        owner_q = select(marketplace_accounts).where(
-            marketplace_accounts.c.ml_user_id == user_id,
-            marketplace_accounts.c.tenant_id != tenant_id,
-        )
-        if is_postgres(engine):
-            owner_q = owner_q.with_for_update()
+        owner_q = (
+            select(marketplace_accounts)
+            .where(
+                marketplace_accounts.c.ml_user_id == user_id,
+                marketplace_accounts.c.tenant_id != tenant_id,
+            )
+            .with_for_update()
+        )  # nothing on SQLite: BEGIN IMMEDIATE already serialises
         owner = conn.execute(owner_q.order_by(marketplace_accounts.c.id)).first()
         if owner is not None:
             save_tokens(

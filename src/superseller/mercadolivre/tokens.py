@@ -20,7 +20,6 @@ import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import Engine, select, update
 
-from superseller.db.engine import is_postgres
 from superseller.db.schema import marketplace_accounts
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.mercadolivre import telemetry
@@ -134,7 +133,7 @@ class TokenStore:
 
     def _row(self, conn, lock: bool = False):
         stmt = select(marketplace_accounts).where(marketplace_accounts.c.id == self.account_id)
-        if lock and is_postgres(self.engine):
+        if lock:  # a row lock on PostgreSQL; SQLite's write transaction already holds one
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).one()
         if row.status == "reauth_required":

@@ -12,10 +12,9 @@ import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, case, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from superseller.db.engine import is_postgres
 from superseller.db.schema import login_failures
+from superseller.db.upsert import insert_on_conflict
 
 
 def _hashed(key: str) -> str:
@@ -31,12 +30,13 @@ class LoginLimiter:
     def attempt(self, keys: list[str], now: datetime) -> bool:
         """Count an attempt on every key; False if any key is over its limit this window."""
         cutoff = now - self.window
-        insert = (postgresql if is_postgres(self.engine) else sqlite).insert
         allowed = True
         with self.engine.begin() as conn:
             conn.execute(delete(login_failures).where(login_failures.c.window_start <= cutoff))
             for key in keys:
-                stmt = insert(login_failures).values(key=_hashed(key), window_start=now, failures=1)
+                stmt = insert_on_conflict(conn, login_failures).values(
+                    key=_hashed(key), window_start=now, failures=1
+                )
                 current = login_failures.c.window_start > cutoff
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[login_failures.c.key],
