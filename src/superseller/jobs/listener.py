@@ -8,8 +8,8 @@ import threading
 import psycopg
 from sqlalchemy import Engine
 
+from superseller.jobs.backend.postgres import NOTIFY_CHANNEL
 from superseller.jobs.dbwatch import DB_ERRORS, DatabaseWatch
-from superseller.jobs.store import NOTIFY_CHANNEL
 
 log = logging.getLogger("superseller.jobs.listener")
 

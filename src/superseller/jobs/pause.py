@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from superseller.db.schema import engine_state
+from superseller.jobs.backend import backend_for
 from superseller.jobs.clock import Clock, SystemClock
 
 
 def state(engine: Engine) -> dict[str, Any]:
-    # A plain read: on SQLite it must not queue behind a held write lock.
-    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+    # A plain read: it must not queue behind a held write lock.
+    with backend_for(engine).reader(engine) as conn:
         row = conn.execute(select(engine_state).where(engine_state.c.id == 1)).first()
     if row is None:
         return {"paused": False, "reason": None, "changedAt": None}

@@ -7,18 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Engine
 
 from superseller import limits
-from superseller.db.engine import is_postgres
-from superseller.db.schema import UNFINISHED, jobs
+from superseller.jobs.backend import backend_for
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.registry import Registry
-from superseller.jobs.store import NOTIFY_CHANNEL
-
-_UNIQUE_WHERE = text(f"status IN {UNFINISHED} AND unique_key IS NOT NULL")
 
 
 @dataclass
@@ -53,6 +47,7 @@ class Queue:
 
     def __post_init__(self) -> None:
         self.clock = self.clock or SystemClock()
+        self.backend = backend_for(self.engine)
 
     def enqueue(self, job_type: str, payload: dict | None = None, **options: Any) -> Enqueued:
         return self.enqueue_many([JobSpec(type=job_type, payload=payload, **options)])[0]
@@ -112,8 +107,7 @@ class Queue:
         results: list[Enqueued | None] = [None] * len(rows)
         plain = [i for i, r in enumerate(rows) if r["unique_key"] is None]
         if plain:
-            stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
-            ids = conn.execute(stmt, [rows[i] for i in plain]).scalars().all()
+            ids = self.backend.insert_jobs(conn, [rows[i] for i in plain])
             for i, job_id in zip(plain, ids, strict=True):
                 results[i] = Enqueued(job_id, True)
         seen: dict[str, Enqueued] = {}
@@ -124,38 +118,8 @@ class Queue:
             if key in seen:  # the same key twice in one batch: one job
                 results[i] = Enqueued(seen[key].id, False)
                 continue
-            results[i] = seen[key] = self._insert_unique(conn, row)
-        self._notify(conn, rows)
-        return [r for r in results if r is not None]
-
-    def _insert_unique(self, conn: Connection, row: dict) -> Enqueued:
-        dialect_insert = pg_insert if is_postgres(self.engine) else sqlite_insert
-        stmt = (
-            dialect_insert(jobs)
-            .values(**row)
-            .on_conflict_do_nothing(index_elements=[jobs.c.unique_key], index_where=_UNIQUE_WHERE)
-            .returning(jobs.c.id)
-        )
-        existing = select(jobs.c.id).where(
-            jobs.c.unique_key == row["unique_key"], jobs.c.status.in_(("pending", "running"))
-        )
-        # The holder may finish between our insert and our select: try again.
-        for _ in range(10):
-            job_id = conn.execute(stmt).scalar()
-            if job_id is not None:
-                return Enqueued(job_id, True)
-            job_id = conn.execute(existing).scalar()
-            if job_id is not None:
-                return Enqueued(job_id, False)
-        raise RuntimeError(f"could not enqueue unique key {row['unique_key']!r}")
-
-    def _notify(self, conn: Connection, rows: list[dict]) -> None:
-        """Wake idle PostgreSQL workers (delivered when the transaction commits)."""
-        if not is_postgres(self.engine):
-            return
+            results[i] = seen[key] = Enqueued(*self.backend.insert_unique(conn, row))
+        # Wake idle workers of the queues with due jobs (on commit; where the backend can).
         now = self.clock.now()
-        for queue in sorted({r["queue"] for r in rows if r["run_at"] <= now}):
-            conn.execute(
-                text("SELECT pg_notify(:channel, :queue)"),
-                {"channel": NOTIFY_CHANNEL, "queue": queue},
-            )
+        self.backend.notify(conn, sorted({r["queue"] for r in rows if r["run_at"] <= now}))
+        return [r for r in results if r is not None]

@@ -24,12 +24,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from superseller.db.engine import is_postgres
 from superseller.db.schema import job_schedules, jobs, schedule_occurrences
 from superseller.jobs import pause
+from superseller.jobs.backend import backend_for
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import InvalidSchedule, fire_times_between, next_fire, zone
 from superseller.jobs.dbwatch import DB_ERRORS, DatabaseWatch
@@ -64,7 +62,7 @@ class Scheduler:
     def __post_init__(self) -> None:
         self.queue = Queue(self.engine, self.registry, self.clock)
         self.schedules = Schedules(self.engine, self.registry, self.clock)
-        self._insert = pg_insert if is_postgres(self.engine) else sqlite_insert
+        self.backend = backend_for(self.engine)
         self._stop = threading.Event()
         self.watch = DatabaseWatch(log)
 
@@ -110,7 +108,7 @@ class Scheduler:
         self._stop.set()
 
     def _sleep_time(self, interval_s: float) -> float:
-        with self.engine.connect().execution_options(sqlite_deferred=True) as conn:
+        with self.backend.reader(self.engine) as conn:
             nxt = conn.execute(
                 select(job_schedules.c.next_run_at)
                 .where(job_schedules.c.enabled)
@@ -130,9 +128,7 @@ class Scheduler:
                 job_schedules.c.enabled,
                 job_schedules.c.next_run_at <= now,
             )
-            if is_postgres(self.engine):
-                stmt = stmt.with_for_update(skip_locked=True)
-            sched = conn.execute(stmt).first()
+            sched = conn.execute(self.backend.skip_locked(stmt)).first()
             if sched is None:
                 return result  # another scheduler has it, or it is no longer due
             ticks = fire_times_between(
@@ -221,7 +217,7 @@ class Scheduler:
     ) -> int | None:
         outcome = "enqueued" if action == "enqueue" else action
         stmt = (
-            self._insert(schedule_occurrences)
+            self.backend.insert_on_conflict(schedule_occurrences)
             .values(
                 schedule_id=schedule_id,
                 fire_time=tick,

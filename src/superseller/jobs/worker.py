@@ -144,7 +144,8 @@ class Worker:
         self._loggers: dict[str, logging.Logger] = {}
         self._heartbeat_stop = threading.Event()
         self._min_claim = max(1, min(self.opts.batch_size, self.opts.concurrency) // 2)
-        self._lanes = 2 if self.store.pg else 1  # round trips in flight at once
+        self.backend = self.store.backend
+        self._lanes = 2 if self.backend.concurrent_writers else 1  # round trips in flight
         self._exchanges: set[asyncio.Task] = set()
         self._reserved = 0  # slots promised to claims in flight
         self._drained = False  # the last claim found fewer due jobs than it asked for
@@ -204,9 +205,12 @@ class Worker:
         self._wake = asyncio.Event()
         self._handlers = DaemonThreadPool(self.opts.concurrency, "job")
         self._db = ThreadPoolExecutor(4, thread_name_prefix="db")
-        if self.store.pg and self.opts.listen:
-            self._listener = Listener(self.engine, self.opts.queues, self._poke, self.watch)
-            self._listener.start()
+        if self.opts.listen:
+            self._listener = self.backend.listener(
+                self.engine, self.opts.queues, self._poke, self.watch
+            )
+            if self._listener is not None:
+                self._listener.start()
         log.info("worker %s started (concurrency=%d)", self.worker_id, self.opts.concurrency)
         heartbeater = threading.Thread(target=self._heartbeater, name="heartbeat", daemon=True)
         heartbeater.start()
@@ -245,7 +249,10 @@ class Worker:
 
     # -- claiming ------------------------------------------------------------
     async def _claim_loop(self) -> None:
-        poll = self.opts.poll_s if self.store.pg else min(self.opts.poll_s, self.opts.sqlite_poll_s)
+        # Without notifications, an idle worker polls at the shorter interval.
+        poll = self.opts.poll_s
+        if not self.backend.listens:
+            poll = min(poll, self.opts.sqlite_poll_s)
         rescue_every = max(self.opts.rescue_after_s / 2, 0.05)
         next_rescue = 0.0
         while not self._stop_requested.is_set():

@@ -1,0 +1,125 @@
+"""The PostgreSQL backend: row locks with SKIP LOCKED, a finish batch in one statement,
+LISTEN/NOTIFY wake-ups, advisory locks. Statements: `postgres_sql`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, Select, Table, func
+from sqlalchemy.dialects import postgresql
+
+from superseller.jobs.backend import postgres_sql as sql
+from superseller.jobs.backend.base import Backend, ClaimedJob, Outcome, claimed_jobs
+
+NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
+
+
+def _load_payload(text_: str | None) -> dict:
+    """A claimed job's payload from its JSON text; most payloads are empty objects."""
+    if not text_ or text_ == "{}":
+        return {}
+    return json.loads(text_)
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+    listens = True
+    concurrent_writers = True
+
+    _CLAIMS = {
+        (fair, filtered): (sql.FAIR_CLAIM if fair else sql.CLAIM).format(
+            queue_filter=sql.QUEUE_FILTER if filtered else ""
+        )
+        for fair in (False, True)
+        for filtered in (False, True)
+    }
+
+    def begin_hot_path(self, conn: Connection) -> None:
+        conn.exec_driver_sql(sql.HOT_PATH_PLANNER)
+
+    def claim(
+        self,
+        conn: Connection,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        queues: Sequence[str] | None = None,
+        tenant_cap: int = 0,
+        scan: int = 0,
+    ) -> list[ClaimedJob]:
+        params = {"limit": limit, "worker": worker_id, "now": now}
+        if tenant_cap:
+            params["tenant_cap"] = tenant_cap
+            params["scan"] = scan
+        if queues:
+            params["queues"] = list(queues)
+        stmt = self._CLAIMS[(tenant_cap > 0, bool(queues))]
+        return claimed_jobs(conn.exec_driver_sql(stmt, params).all(), _load_payload, now)
+
+    def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:
+        data = json.dumps(
+            [
+                {
+                    "id": o.job.id,
+                    "attempt": o.job.attempt,
+                    "status": o.status,
+                    "result": o.result,
+                    "error": o.error,
+                    "run_at": o.retry_at.isoformat() if o.retry_at else None,
+                    "completed_at": o.completed_at.isoformat(),
+                    "log_type": o.log_type,
+                    "log_status": o.log_status,
+                    "started_at": o.job.started_iso,
+                    "duration_ms": o.duration_ms,
+                    "records": o.records,
+                    "meta": o.metadata,
+                }
+                for o in outcomes
+            ]
+        )
+        params = {"data": data, "ids": [o.job.id for o in outcomes], "worker": worker_id}
+        return {row[0] for row in conn.exec_driver_sql(sql.FINISH, params).fetchall()}
+
+    def heartbeat(
+        self, conn: Connection, worker_id: str, job_ids: Sequence[int], now: datetime
+    ) -> list[tuple[int, bool]]:
+        params = {"now": now, "worker": worker_id, "ids": list(job_ids)}
+        return [(r[0], bool(r[1])) for r in conn.exec_driver_sql(sql.HEARTBEAT, params)]
+
+    def rescue(self, conn, *, now, cutoff, message, alive, held=None):
+        params = {"now": now, "cutoff": cutoff, "message": message, "alive": alive}
+        stmt = sql.RESCUE_OTHERS
+        if held is not None:
+            params["held"] = list(held)
+            stmt = sql.RESCUE_ORPHANS
+        return conn.exec_driver_sql(stmt, params).all()
+
+    def release(self, conn, *, worker_id, job_id, attempt, now) -> bool:
+        params = {"now": now, "id": job_id, "attempt": attempt, "worker": worker_id}
+        return bool(conn.exec_driver_sql(sql.RELEASE, params).rowcount)
+
+    def notify(self, conn: Connection, queues: Sequence[str]) -> None:
+        for queue in queues:
+            conn.exec_driver_sql(sql.NOTIFY, {"channel": NOTIFY_CHANNEL, "queue": queue})
+
+    def listener(self, engine, queues, wake, watch):
+        from superseller.jobs.listener import Listener  # psycopg's LISTEN loop
+
+        return Listener(engine, queues, wake, watch)
+
+    def insert_on_conflict(self, table: Table):
+        return postgresql.insert(table)
+
+    def hour_bucket(self, column):
+        return func.date_trunc("hour", column)
+
+    def skip_locked(self, stmt: Select) -> Select:
+        return stmt.with_for_update(skip_locked=True)
+
+    def snapshot(self, engine: Engine) -> Connection:
+        return engine.connect().execution_options(isolation_level="REPEATABLE READ")
+
+    def transaction_lock(self, conn: Connection, key: str) -> None:
+        conn.exec_driver_sql(sql.TRANSACTION_LOCK, {"key": key})
