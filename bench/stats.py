@@ -98,7 +98,6 @@ def main() -> None:
         )
 
         def ours():
-            stats.fold(engine)
             stats.queue_counts(engine)
             stats.job_type_stats(engine)
 

@@ -350,7 +350,6 @@ def hourly(
     """Runs and failures per UTC hour and job type over the last `hours`, from the
     maintained hourly counters (plus the unfolded tail)."""
     svc = services(request)
-    stats.fold(svc.engine, svc.clock)
     return stats.hourly(svc.engine, hours, job_type=type, clock=svc.clock)
 
 

@@ -67,7 +67,6 @@ def job_stats(request: Request):
     """Counts by state and queue (unfinished exactly, finished over 24 h), per-type run
     statistics from the maintained counters, and late schedules."""
     svc = services(request)
-    stats.fold(svc.engine, svc.clock)
     late = [s["name"] for s in schedule_views(svc) if (s["lateness"] or {}).get("late")]
     return {
         **stats.queue_counts(svc.engine, svc.clock),

@@ -48,8 +48,6 @@ def job_status(
         recent = recent.where(job_logs.c.tenant_id == tenant)
     with svc.engine.connect() as conn:
         logs = [row_dict(r) for r in conn.execute(recent)]
-    if tenant is None:
-        stats.fold(svc.engine, svc.clock)
     per_type = stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)["types"]
     summary = [
         {"jobType": t["jobType"], "status": status, "count": n, "avgDurationMs": t["avgDurationMs"]}
@@ -81,6 +79,4 @@ def job_stats(
     run; and the last 10 errors."""
     svc = services(request)
     tenant = _scope(user, tenantId)
-    if tenant is None:
-        stats.fold(svc.engine, svc.clock)
     return stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)

@@ -30,7 +30,6 @@ class DatabaseCollector(Collector):
 
     def collect(self):
         svc = self.svc
-        stats.fold(svc.engine, svc.clock)
         by_type = GaugeMetricFamily(
             "superseller_jobs", "Unfinished jobs by state and type.", labels=["state", "type"]
         )

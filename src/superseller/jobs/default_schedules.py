@@ -30,6 +30,9 @@ DEFAULTS = (
     ("daily-metrics-rebuild", "metrics_aggregation", "0 3 * * *", {"tenantId": "all"}, 3 * 3600),
     ("daily-cleanup", "cleanup", "0 3 * * *", {}, None),
     ("weekly-stats", "update_stats", "0 4 * * 0", {}, None),
+    # Stats readers add the unfolded job_logs tail on the fly (they never write): folding
+    # hourly keeps that tail to about an hour of logs.
+    ("hourly-stats-fold", "update_stats", "5 * * * *", {}, None),
     ("freshness-heal", "freshness_heal", "15 * * * *", {}, None),
     # The seed's Daily Harvest (02:00) and Weekly Embedding Generation (Saturday 01:00).
     ("daily-harvest", "harvest", "0 2 * * *", {"tenantId": "all"}, 4 * 3600),

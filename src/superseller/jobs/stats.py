@@ -7,9 +7,11 @@ many processes fold at the same time. Only rows older than `SETTLE_S` are
 folded: a job_logs id handed out just before another, but committed just after
 it, is still in the live tail and not skipped by the watermark.
 
-Readers add the rollup (a few rows per type and hour) to the live tail past the
-watermark (bounded by how often something folds: every stats request and the
-`update_stats` job do). Nothing counts over the whole history.
+Readers never write: they add the rollup (a few rows per type and hour) to the
+live tail past the watermark, summed by the database, all read in one snapshot
+(`Backend.snapshot`) so that a fold committing meanwhile is counted once, not twice
+or never. The tail is bounded by how often the `update_stats` job folds (the
+`hourly-stats-fold` and `weekly-stats` schedules). Nothing counts over the whole history.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, literal_column, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, func, literal_column, select, update
 
 from superseller.db.rows import row_dict
 from superseller.db.schema import (
@@ -32,18 +32,13 @@ from superseller.db.schema import (
     job_stats_state,
     jobs,
 )
+from superseller.jobs.backend import backend_for
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.context import JobContext
 from superseller.jobs.registry import JobType, NoPayload, Registry
 
 SETTLE_S = 60
 FOLD_BATCH = 50_000
-
-
-def _hour_bucket(conn: Connection):
-    if conn.dialect.name == "postgresql":
-        return func.date_trunc("hour", job_logs.c.started_at)
-    return func.strftime("%Y-%m-%d %H:00:00", job_logs.c.started_at)
 
 
 def _as_hour(value: Any) -> datetime:
@@ -55,7 +50,7 @@ def _as_hour(value: Any) -> datetime:
 def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) -> int:
     """Fold up to `batch` settled job_logs rows into the hourly counters; returns how many."""
     now = (clock or SystemClock()).now()
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    backend = backend_for(engine)
     with engine.begin() as conn:
         # Take the watermark row's lock first: concurrent folds queue here.
         conn.execute(
@@ -80,7 +75,7 @@ def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) ->
         ).scalar()
         if upper is None:
             return 0
-        hour = _hour_bucket(conn).label("hour")
+        hour = backend.hour_bucket(job_logs.c.started_at).label("hour")
         groups = conn.execute(
             select(
                 job_logs.c.job_type,
@@ -106,16 +101,7 @@ def fold(engine: Engine, clock: Clock | None = None, batch: int = FOLD_BATCH) ->
             }
             for g in groups
         ]
-        stmt = insert(job_stats_hourly).values(rows)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["job_type", "hour", "status"],
-                set_={
-                    c: job_stats_hourly.c[c] + stmt.excluded[c]
-                    for c in ("runs", "total_duration_ms", "records", "retries")
-                },
-            )
-        )
+        backend.upsert_stats(conn, job_stats_hourly, rows)
         conn.execute(
             update(job_stats_state)
             .where(job_stats_state.c.id == 1)
@@ -143,10 +129,6 @@ class _TypeStats:
         if status != "success":
             self.failures_24h += recent_runs
 
-    def add(self, status: str, runs: int, ms: int, recent: bool, retries: int = 0) -> None:
-        """Runs that are all within the last 24 h, or all older."""
-        self.add_totals(status, runs, ms, runs if recent else 0, retries)
-
 
 def job_type_stats(
     engine: Engine, clock: Clock | None = None, tenant_id: str | None = None
@@ -157,16 +139,18 @@ def job_type_stats(
     now = (clock or SystemClock()).now()
     day_ago = now - timedelta(hours=24)
     per_type: dict[str, _TypeStats] = defaultdict(_TypeStats)
-    with engine.connect() as conn:
-        mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
+    t = job_logs.c
+    with backend_for(engine).snapshot(engine) as conn:
         tail = select(
-            job_logs.c.job_type,
-            job_logs.c.status,
-            job_logs.c.started_at,
-            job_logs.c.duration_ms,
-            job_logs.c.attempt,
-        )
+            t.job_type,
+            t.status,
+            func.count().label("runs"),
+            func.coalesce(func.sum(t.duration_ms), 0).label("ms"),
+            func.count().filter(t.attempt > 1).label("retries"),
+            func.count().filter(t.started_at >= day_ago).label("recent"),
+        ).group_by(t.job_type, t.status)
         if tenant_id is None:
+            mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
             h = job_stats_hourly
             recent = h.c.hour >= day_ago.replace(minute=0, second=0, microsecond=0)
             for r in conn.execute(
@@ -182,12 +166,12 @@ def job_type_stats(
                 per_type[r.job_type].add_totals(
                     r.status, int(r.runs), int(r.ms), int(r.recent), int(r.retries)
                 )
-            tail = tail.where(job_logs.c.id > mark)
+            tail = tail.where(t.id > mark)
         else:
-            tail = tail.where(job_logs.c.tenant_id == tenant_id)
+            tail = tail.where(t.tenant_id == tenant_id)
         for r in conn.execute(tail):
-            per_type[r.job_type].add(
-                r.status, 1, r.duration_ms or 0, r.started_at >= day_ago, 1 if r.attempt > 1 else 0
+            per_type[r.job_type].add_totals(
+                r.status, int(r.runs), int(r.ms), int(r.recent), int(r.retries)
             )
         out = []
         for name in sorted(per_type):
@@ -227,25 +211,33 @@ def hourly(
     since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
     buckets: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0])
     h = job_stats_hourly
-    with engine.connect() as conn:
+    t = job_logs.c
+    backend = backend_for(engine)
+    with backend.snapshot(engine) as conn:
+        mark = conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0
         counted = select(h.c.hour, h.c.job_type, h.c.status, h.c.runs).where(h.c.hour >= since)
-        tail = select(job_logs.c.started_at, job_logs.c.job_type, job_logs.c.status).where(
-            job_logs.c.id > (conn.execute(select(job_stats_state.c.last_log_id)).scalar() or 0),
-            job_logs.c.started_at >= since,
+        hour = backend.hour_bucket(t.started_at).label("hour")
+        tail = (
+            select(
+                hour,
+                t.job_type,
+                func.count().label("runs"),
+                func.count().filter(t.status != "success").label("failures"),
+            )
+            .where(t.id > mark, t.started_at >= since)
+            .group_by(hour, t.job_type)
         )
         if job_type:
             counted = counted.where(h.c.job_type == job_type)
-            tail = tail.where(job_logs.c.job_type == job_type)
+            tail = tail.where(t.job_type == job_type)
         for r in conn.execute(counted):
             b = buckets[(_as_hour(r.hour), r.job_type)]
             b[0] += r.runs
             b[1] += r.runs if r.status != "success" else 0
         for r in conn.execute(tail):
-            b = buckets[
-                (_as_hour(r.started_at).replace(minute=0, second=0, microsecond=0), r.job_type)
-            ]
-            b[0] += 1
-            b[1] += 1 if r.status != "success" else 0
+            b = buckets[(_as_hour(r.hour), r.job_type)]
+            b[0] += r.runs
+            b[1] += r.failures
     return {
         "hours": hours,
         "since": since.isoformat(),

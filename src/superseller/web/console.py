@@ -197,7 +197,6 @@ def jobs_page(
     )
     if parcial:
         return _render(request, "console/_job_rows.html", **context)
-    stats.fold(svc.engine, svc.clock)
     counts = admin.counts(f, COUNT_CAP)
     queue_counts = stats.queue_counts(svc.engine, svc.clock)
     return _render(
@@ -289,7 +288,6 @@ def audit_page(
 def charts_page(request: Request, horas: int = Query(24, ge=1, le=168)):
     user = _admin_user(request)
     svc = services(request)
-    stats.fold(svc.engine, svc.clock)
     data = stats.hourly(svc.engine, horas, clock=svc.clock)
     return _render(
         request, "console/charts.html", user=user, hours=horas, chart=_bars(data, horas, svc)
