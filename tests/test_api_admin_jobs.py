@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from superseller.config import Settings
-from superseller.db.schema import job_logs
+from superseller.db.schema import job_logs, job_stats_state
 from superseller.jobs import stats
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.schedules import Schedules
@@ -207,7 +207,13 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     assert live["permanent"]["failures24h"] == 1
     assert body["recentErrors"][0]["job_type"] == "permanent"
 
-    # Fold (as if a minute had passed) from two "processes": each run counted once.
+    hourly = admin.get(f"{ADMIN}/stats/hourly").json()["buckets"]
+    assert sum(b["runs"] for b in hourly) == 4 and sum(b["failures"] for b in hourly) == 1
+
+    # Reads never fold (no writes in GET): only the update_stats job does. Fold (as if a
+    # minute had passed) from two "processes": each run counted once, same answers.
+    with engine.connect() as conn:
+        assert conn.execute(select(job_stats_state.c.last_log_id)).scalar() == 0
     later = ManualClock(datetime.now(UTC) + timedelta(minutes=5))
     assert stats.fold(engine, later) == 4
     assert stats.fold(engine, later) == 0
@@ -215,6 +221,7 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     assert {k: v["totalRuns"] for k, v in folded.items()} == {
         k: v["totalRuns"] for k, v in live.items()
     }
+    assert admin.get(f"{ADMIN}/stats/hourly").json()["buckets"] == hourly
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(job_logs)).scalar() == 4
 
