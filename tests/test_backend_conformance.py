@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import StatementError
 
 from superseller.db.schema import job_logs, job_stats_hourly, jobs
 from superseller.jobs.backend import LOST_MESSAGE, Backend, Outcome, backend_for
@@ -90,6 +91,29 @@ def _rescue(engine, be: Backend, now, alive: str = "nobody", held=None):
 def _state(engine, job_id: int) -> dict:
     with engine.connect() as conn:
         return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).one()._mapping)
+
+
+def test_insert_jobs_returns_each_rows_id_in_batch_order(engine, be):
+    rows = [
+        _row(
+            i,
+            queue=f"q{i % 2}",
+            tenant_id=f"t{i}",
+            lock_key=f"k{i}" if i % 3 else None,
+            run_at=T0 + timedelta(minutes=i),
+            timeout_s=1.5 * i,
+            scheduled_for=T0 - timedelta(hours=i) if i % 2 else None,
+        )
+        for i in range(7)
+    ]
+    ids = _add(engine, be, rows)
+    assert len(set(ids)) == 7
+    for jid, row in zip(ids, rows, strict=True):
+        stored = _state(engine, jid)
+        assert {k: stored[k] for k in row} == row
+    # A naive time is refused, never read in some zone (SQLAlchemy wraps the ValueError).
+    with pytest.raises((ValueError, StatementError), match="naive"):
+        _add(engine, be, [_row(), _row(run_at=datetime(2026, 3, 1, 12))])
 
 
 def test_claim_returns_due_jobs_with_their_payload_in_priority_order(engine, be):

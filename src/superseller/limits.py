@@ -82,6 +82,8 @@ def check_datetime(value: dt.datetime | None, what: str) -> dt.datetime | None:
 
 
 def check_payload_size(payload: Any) -> None:
+    if not payload:  # the common empty payload: nothing to measure
+        return
     size = len(json.dumps(payload, separators=(",", ":"), default=str).encode())
     if size > PAYLOAD_MAX_BYTES:
         raise PayloadTooLarge(

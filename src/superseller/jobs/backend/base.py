@@ -179,7 +179,8 @@ class Backend(ABC):
 
     # -- producers -----------------------------------------------------------
     def insert_jobs(self, conn: Connection, rows: Sequence[dict]) -> list[int]:
-        """Insert job rows without a unique key; returns their ids in order."""
+        """Insert new pending job rows (no unique key, no attempt yet); returns their ids
+        in order."""
         stmt = insert(jobs).returning(jobs.c.id, sort_by_parameter_order=True)
         return list(conn.execute(stmt, list(rows)).scalars().all())
 

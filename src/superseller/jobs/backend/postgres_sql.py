@@ -122,6 +122,25 @@ FROM v JOIN done ON done.id = v.id
 RETURNING job_id
 """
 
+# A batch of new jobs (no unique_key) as one JSON document: one statement whose text does
+# not depend on the batch size (psycopg parses and the server plans it once), instead of a
+# multi-row VALUES list re-parsed per batch. `n` orders the rows, so the ids (from the
+# sequence, in insertion order) follow the batch's order.
+INSERT_JOBS = """
+INSERT INTO jobs (type, queue, tenant_id, payload, status, priority, run_at, attempts,
+                  max_attempts, unique_key, lock_key, timeout_s, cancel_requested, created_at,
+                  schedule_id, scheduled_for)
+SELECT v.type, v.queue, v.tenant_id, v.payload, 'pending', v.priority, v.run_at, 0,
+       v.max_attempts, NULL, v.lock_key, v.timeout_s, false, v.created_at,
+       v.schedule_id, v.scheduled_for
+FROM jsonb_to_recordset(CAST(%(data)s AS jsonb)) AS v(
+    n int, type text, queue text, tenant_id text, payload jsonb, priority int,
+    run_at timestamptz, max_attempts int, lock_key text, timeout_s float8,
+    created_at timestamptz, schedule_id bigint, scheduled_for timestamptz)
+ORDER BY v.n
+RETURNING id
+"""
+
 HEARTBEAT = """
 UPDATE jobs SET heartbeat_at = %(now)s
 WHERE worker_id = %(worker)s AND status = 'running' AND id = ANY(%(ids)s)
