@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from superseller.api.auth import require_admin
 from superseller.api.deps import MAX_ID, id_path, services
 from superseller.api.errors import ApiError
-from superseller.db.schema import JOB_STATES
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import COUNT_CAP, JobAdmin, JobFilter
+from superseller.jobs.admin import COUNT_CAP, JOB_STATES, JobAdmin, JobFilter
 from superseller.jobs.cron import zone
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler

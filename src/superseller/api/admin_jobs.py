@@ -25,9 +25,8 @@ from superseller.api.admin_console import (
 )
 from superseller.api.deps import MAX_ID, Services, body_within_limit, id_path, services
 from superseller.api.errors import ApiError
-from superseller.db.schema import JOB_STATES
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import JobAdmin
+from superseller.jobs.admin import JOB_STATES, JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules

@@ -18,7 +18,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from superseller import limits
 from superseller.api.deps import (
@@ -29,8 +28,7 @@ from superseller.api.deps import (
     services,
 )
 from superseller.api.errors import ApiError
-from superseller.db.schema import job_logs
-from superseller.jobs import audit
+from superseller.jobs import audit, reads
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
@@ -175,13 +173,7 @@ async def rebuild_daily_metrics(
     if row["status"] in ("pending", "running"):
         return _accepted(job.id, row["status"])
     result = row["result"] or {}
-    with svc.engine.connect() as conn:
-        log_id = conn.execute(
-            select(job_logs.c.id)
-            .where(job_logs.c.job_id == job.id)
-            .order_by(job_logs.c.id.desc())
-            .limit(1)
-        ).scalar()
+    log_id = reads.last_run_id(svc.engine, job.id)
     if row["status"] != "completed":
         return {"success": False, "jobId": job.id, "jobLogId": log_id, "error": row["last_error"]}
     if "fannedOut" in result:

@@ -7,14 +7,11 @@ with `tenantId`).
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 
 from superseller.api.auth import current_user
 from superseller.api.deps import services
 from superseller.api.errors import ApiError
-from superseller.db.rows import row_dict
-from superseller.db.schema import job_logs
-from superseller.jobs import stats
+from superseller.jobs import reads, stats
 from superseller.users.accounts import User
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["job status"])
@@ -41,13 +38,7 @@ def job_status(
     successful run of each type."""
     svc = services(request)
     tenant = _scope(user, tenantId)
-    recent = select(job_logs).order_by(job_logs.c.id.desc()).limit(limit)
-    if jobType:
-        recent = recent.where(job_logs.c.job_type == jobType)
-    if tenant is not None:
-        recent = recent.where(job_logs.c.tenant_id == tenant)
-    with svc.engine.connect() as conn:
-        logs = [row_dict(r) for r in conn.execute(recent)]
+    logs = reads.recent_runs(svc.engine, job_type=jobType, tenant_id=tenant, limit=limit)
     if tenant is None:
         stats.fold(svc.engine, svc.clock)
     per_type = stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)["types"]
@@ -57,17 +48,7 @@ def job_status(
         for status, n in sorted(t["byStatus"].items())
         if not jobType or t["jobType"] == jobType
     ]
-    with svc.engine.connect() as conn:
-        last_ok = {}
-        for t in per_type:
-            q = select(job_logs).where(
-                job_logs.c.job_type == t["jobType"], job_logs.c.status == "success"
-            )
-            if tenant is not None:
-                q = q.where(job_logs.c.tenant_id == tenant)
-            row = conn.execute(q.order_by(job_logs.c.started_at.desc()).limit(1)).first()
-            if row is not None:
-                last_ok[t["jobType"]] = row_dict(row)
+    last_ok = reads.last_successful_runs(svc.engine, [t["jobType"] for t in per_type], tenant)
     return {"logs": logs, "summary": summary, "lastSuccessful": last_ok}
 
 

@@ -21,9 +21,8 @@ from superseller import logs
 from superseller.api.admin_console import job_filter, moment, next_page
 from superseller.api.admin_jobs import schedule_views
 from superseller.api.deps import MAX_ID, services
-from superseller.db.schema import JOB_STATES
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import COUNT_CAP, JobAdmin, JobFilter, is_permanent
+from superseller.jobs.admin import COUNT_CAP, JOB_STATES, JobAdmin, JobFilter, is_permanent
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.tenants import list_tenants
