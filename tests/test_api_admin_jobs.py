@@ -79,7 +79,7 @@ def test_create_validates_and_deduplicates(admin):
     made = admin.post(ADMIN, json={"type": "noop", "tenantId": "t1", "uniqueKey": "k1"})
     assert made.status_code == 201 and made.json()["created"] is True
     job = made.json()["job"]
-    assert (job["type"], job["status"], job["tenant_id"]) == ("noop", "pending", "t1")
+    assert (job["type"], job["status"], job["tenantId"]) == ("noop", "pending", "t1")
     again = admin.post(ADMIN, json={"type": "noop", "uniqueKey": "k1"})
     assert again.json()["created"] is False and again.json()["job"]["id"] == job["id"]
 
@@ -205,7 +205,7 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     live = by_type(body)
     assert live["noop"]["totalRuns"] == 3 and live["noop"]["byStatus"] == {"success": 3}
     assert live["permanent"]["failures24h"] == 1
-    assert body["recentErrors"][0]["job_type"] == "permanent"
+    assert body["recentErrors"][0]["jobType"] == "permanent"
 
     # Fold (as if a minute had passed) from two "processes": each run counted once.
     later = ManualClock(datetime.now(UTC) + timedelta(minutes=5))
@@ -221,17 +221,17 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     # The seed's status/stats routes: a seller sees only their tenant's runs.
     with client(url, "ana@loja1.com") as seller:
         mine = seller.get("/api/v1/jobs/status").json()
-        assert {x["tenant_id"] for x in mine["logs"]} == {"t1"} and len(mine["logs"]) == 3
+        assert {x["tenantId"] for x in mine["logs"]} == {"t1"} and len(mine["logs"]) == 3
         assert set(mine["lastSuccessful"]) == {"noop"}
         assert seller.get("/api/v1/jobs/stats").json()["recentErrors"] == []
         assert (
             seller.get("/api/v1/jobs/status", params={"tenantId": "t2"}).json()["logs"][0][
-                "tenant_id"
+                "tenantId"
             ]
             == "t1"
         )
     every = admin.get("/api/v1/jobs/status", params={"jobType": "permanent"}).json()
-    assert [x["job_type"] for x in every["logs"]] == ["permanent"]
+    assert [x["jobType"] for x in every["logs"]] == ["permanent"]
     assert [(x["jobType"], x["status"], x["count"]) for x in every["summary"]] == [
         ("permanent", "error", 1)
     ]

@@ -6,11 +6,12 @@ with `tenantId`).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from superseller.api.auth import current_user
-from superseller.api.deps import services
-from superseller.api.errors import ApiError
+from superseller.api.models import JobStatus, TypeStatsReport
+from superseller.http.deps import Svc
+from superseller.http.errors import ApiError
+from superseller.http.sessions import CurrentUser
 from superseller.jobs import reads, stats
 from superseller.users.accounts import User
 
@@ -26,17 +27,16 @@ def _scope(user: User, tenant_id: str | None) -> str | None:
     return user.tenant_id
 
 
-@router.get("/status")
+@router.get("/status", response_model=JobStatus)
 def job_status(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     jobType: str | None = Query(None, max_length=100),
     limit: int = Query(20, ge=1, le=200),
     tenantId: str | None = Query(None, max_length=64),
 ):
     """Recent runs (job_logs, newest first), a summary per type and outcome, and the last
     successful run of each type."""
-    svc = services(request)
     tenant = _scope(user, tenantId)
     logs = reads.recent_runs(svc.engine, job_type=jobType, tenant_id=tenant, limit=limit)
     if tenant is None:
@@ -52,15 +52,14 @@ def job_status(
     return {"logs": logs, "summary": summary, "lastSuccessful": last_ok}
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=TypeStatsReport)
 def job_stats(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     tenantId: str | None = Query(None, max_length=64),
 ):
     """Per job type: total runs, runs and failures in the last 24 h, average duration, last
     run; and the last 10 errors."""
-    svc = services(request)
     tenant = _scope(user, tenantId)
     if tenant is None:
         stats.fold(svc.engine, svc.clock)

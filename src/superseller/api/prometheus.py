@@ -13,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from superseller.api.admin_jobs import schedule_views
 from superseller.api.deps import Services, services
 from superseller.jobs import pause, reads, stats
+from superseller.jobs.admin import schedule_views
 from superseller.jobs.dbwatch import DB_ERRORS
 from superseller.metrics.freshness import all_freshness
 
@@ -81,7 +81,7 @@ class DatabaseCollector(Collector):
         enabled = GaugeMetricFamily(
             "superseller_schedule_enabled", "1 when a schedule is on.", labels=["schedule"]
         )
-        for s in schedule_views(svc):
+        for s in schedule_views(svc.engine, svc.registry, svc.clock):
             late.add_metric([s["name"]], 1 if (s["lateness"] or {}).get("late") else 0)
             enabled.add_metric([s["name"]], 1 if s["enabled"] else 0)
         yield from (late, enabled)

@@ -18,11 +18,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from superseller import logs
-from superseller.api.admin_console import job_filter, moment, next_page
-from superseller.api.admin_jobs import schedule_views
-from superseller.api.deps import MAX_ID, services
+from superseller.http.deps import MAX_ID, services
+from superseller.http.job_filters import job_filter, moment, next_page
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import COUNT_CAP, JOB_STATES, JobAdmin, JobFilter, is_permanent
+from superseller.jobs.admin import (
+    COUNT_CAP,
+    JOB_STATES,
+    JobAdmin,
+    JobFilter,
+    is_permanent,
+    schedule_views,
+)
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.tenants import list_tenants
@@ -240,7 +246,7 @@ def _history(job: dict, attempts: list[dict]) -> list[dict]:
 def schedules_page(request: Request):
     user = _admin_user(request)
     svc = services(request)
-    schedules = schedule_views(svc)
+    schedules = schedule_views(svc.engine, svc.registry, svc.clock)
     scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
     ledger = {s["name"]: scheduler.occurrences(s["name"], limit=20) for s in schedules}
     today = svc.clock.now().date()
