@@ -1,6 +1,5 @@
 """The admin jobs API and the job status/stats API, over real HTTP, on both databases."""
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,15 +11,10 @@ from superseller.db.schema import job_logs
 from superseller.jobs import stats
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.schedules import Schedules
-from superseller.jobs.worker import Worker, WorkerOptions
 from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support import marketplace as mk
-from tests.support.api import serving
-from tests.support.inproc import FAST
-
-PASSWORD = "correct horse battery"
-ADMIN = "/api/admin/jobs"
+from tests.support.api import ADMIN, PASSWORD, client, drain, serving
 
 
 @pytest.fixture
@@ -40,25 +34,10 @@ def url(engine, registry, tmp_path):
         yield u
 
 
-@contextlib.contextmanager
-def client(url, email):
-    with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as c:  # as a browser
-        assert (
-            c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
-            == 200
-        )
-        yield c
-
-
 @pytest.fixture
 def admin(url):
     with client(url, "ops@superseller.dev") as c:
         yield c
-
-
-def drain(engine, registry):
-    """Run every due job to the end (a burst worker in this thread)."""
-    assert Worker(engine, registry, WorkerOptions(**{**FAST, "burst": True})).run() == 0
 
 
 def test_admin_routes_need_an_admin(url):

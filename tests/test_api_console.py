@@ -13,7 +13,7 @@ from superseller.jobs.admin import JobAdmin, JobFilter
 from superseller.jobs.cron import zone
 from superseller.jobs.schedules import Schedules
 from tests import test_api_admin_jobs as base
-from tests.test_api_admin_jobs import ADMIN, client, drain
+from tests.support.api import ADMIN, client, drain
 
 registry, url, admin = base.registry, base.url, base.admin  # the same fixtures
 
