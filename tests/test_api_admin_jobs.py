@@ -1,6 +1,5 @@
 """The admin jobs API and the job status/stats API, over real HTTP, on both databases."""
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,15 +11,10 @@ from superseller.db.schema import job_logs, job_stats_state
 from superseller.jobs import stats
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.schedules import Schedules
-from superseller.jobs.worker import Worker, WorkerOptions
 from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support import marketplace as mk
-from tests.support.api import serving
-from tests.support.inproc import FAST
-
-PASSWORD = "correct horse battery"
-ADMIN = "/api/admin/jobs"
+from tests.support.api import ADMIN, PASSWORD, client, drain, serving
 
 
 @pytest.fixture
@@ -40,25 +34,10 @@ def url(engine, registry, tmp_path):
         yield u
 
 
-@contextlib.contextmanager
-def client(url, email):
-    with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as c:  # as a browser
-        assert (
-            c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
-            == 200
-        )
-        yield c
-
-
 @pytest.fixture
 def admin(url):
     with client(url, "ops@superseller.dev") as c:
         yield c
-
-
-def drain(engine, registry):
-    """Run every due job to the end (a burst worker in this thread)."""
-    assert Worker(engine, registry, WorkerOptions(**{**FAST, "burst": True})).run() == 0
 
 
 def test_admin_routes_need_an_admin(url):
@@ -79,7 +58,7 @@ def test_create_validates_and_deduplicates(admin):
     made = admin.post(ADMIN, json={"type": "noop", "tenantId": "t1", "uniqueKey": "k1"})
     assert made.status_code == 201 and made.json()["created"] is True
     job = made.json()["job"]
-    assert (job["type"], job["status"], job["tenant_id"]) == ("noop", "pending", "t1")
+    assert (job["type"], job["status"], job["tenantId"]) == ("noop", "pending", "t1")
     again = admin.post(ADMIN, json={"type": "noop", "uniqueKey": "k1"})
     assert again.json()["created"] is False and again.json()["job"]["id"] == job["id"]
 
@@ -205,7 +184,7 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     live = by_type(body)
     assert live["noop"]["totalRuns"] == 3 and live["noop"]["byStatus"] == {"success": 3}
     assert live["permanent"]["failures24h"] == 1
-    assert body["recentErrors"][0]["job_type"] == "permanent"
+    assert body["recentErrors"][0]["jobType"] == "permanent"
 
     hourly = admin.get(f"{ADMIN}/stats/hourly").json()["buckets"]
     assert sum(b["runs"] for b in hourly) == 4 and sum(b["failures"] for b in hourly) == 1
@@ -228,17 +207,17 @@ def test_stats_count_every_run_once(admin, url, engine, registry):
     # The seed's status/stats routes: a seller sees only their tenant's runs.
     with client(url, "ana@loja1.com") as seller:
         mine = seller.get("/api/v1/jobs/status").json()
-        assert {x["tenant_id"] for x in mine["logs"]} == {"t1"} and len(mine["logs"]) == 3
+        assert {x["tenantId"] for x in mine["logs"]} == {"t1"} and len(mine["logs"]) == 3
         assert set(mine["lastSuccessful"]) == {"noop"}
         assert seller.get("/api/v1/jobs/stats").json()["recentErrors"] == []
         assert (
             seller.get("/api/v1/jobs/status", params={"tenantId": "t2"}).json()["logs"][0][
-                "tenant_id"
+                "tenantId"
             ]
             == "t1"
         )
     every = admin.get("/api/v1/jobs/status", params={"jobType": "permanent"}).json()
-    assert [x["job_type"] for x in every["logs"]] == ["permanent"]
+    assert [x["jobType"] for x in every["logs"]] == ["permanent"]
     assert [(x["jobType"], x["status"], x["count"]) for x in every["summary"]] == [
         ("permanent", "error", 1)
     ]

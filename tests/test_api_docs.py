@@ -12,7 +12,7 @@ from superseller.config import Settings
 from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support.api import serving
-from tests.test_web import ADMIN, PASSWORD
+from tests.support.browser import ADMIN, PASSWORD
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from superseller.db.schema import (
     embeddings,
@@ -23,6 +23,7 @@ from superseller.scoring.score import score_listing
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.inproc import logs, running_worker, wait_status
+from tests.support.market import market, put_items
 from tests.support.ml import connected_tenant, sandbox, settings_for
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -113,44 +114,6 @@ def test_sources_refuse_bad_input(engine):
     made = sources.add(engine, "t1", "search", "MLB1055", "fone  bluetooth")
     assert made["origin"] == "manual" and made["query"] == "fone bluetooth"
     assert sources.add(engine, "t1", "search", "MLB1055", "Fone Bluetooth")["id"] == made["id"]
-
-
-def put_items(engine, source_id, items, day, category="MLB1010"):
-    """items: (item id, title, price)."""
-    with engine.begin() as conn:
-        conn.execute(
-            insert(harvested_content),
-            [
-                dict(
-                    tenant_id="t1",
-                    source_id=source_id,
-                    kind="item",
-                    item_id=i,
-                    title=t,
-                    category_id=category,
-                    price=Decimal(str(p)),
-                    currency="BRL",
-                    captured_at=datetime.combine(day, datetime.min.time(), UTC),
-                    captured_day=day,
-                )
-                for i, t, p in items
-            ],
-        )
-
-
-def market(engine, n_items=8, price=100.0):
-    mk.tenant(engine)
-    src = sources.add(engine, "t1", "search", "MLB1010", "garrafa termica")["id"]
-    titles = ["Garrafa Térmica Inox 1L", "Garrafa Termica Inox 1 Litro", "Garrafa Térmica 1L Inox"]
-    put_items(
-        engine,
-        src,
-        [(f"MLB9{k:03d}", titles[k % 3] + f" cor {k}", price + k % 3) for k in range(n_items)],
-        date(2026, 3, 9),
-    )
-    # the same words in another category: never a comparable
-    put_items(engine, src, [("MLB8000", "Garrafa Térmica Inox", 10.0)], date(2026, 3, 9), "MLB1020")
-    return src
 
 
 def test_embeddings_are_recomputed_only_when_text_or_model_change(engine):

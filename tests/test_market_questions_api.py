@@ -17,11 +17,11 @@ from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
+from tests.support.cli import cli
 from tests.support.inproc import running_worker, wait_status
+from tests.support.market import market, put_items
 from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.test_cli_jobs import cli
-from tests.test_market import market, put_items
-from tests.test_scoring import model_stub
+from tests.support.model import model_stub
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"

@@ -1,11 +1,7 @@
 """The listing score: golden cases per dimension, the media verdict, weighting without
 data, action ordering, the optional model wording, and a score after a sandbox sync."""
 
-import contextlib
-import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -22,6 +18,7 @@ from superseller.wiring import build_registry
 from tests.support.api import serving
 from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
+from tests.support.model import model_stub
 
 PERFECT = ListingFacts(
     listing_id=1,
@@ -144,35 +141,6 @@ def test_explanations_state_the_numbers():
 
 
 # -- model wording -------------------------------------------------------------
-@contextlib.contextmanager
-def model_stub(reply: str, delay_s: float = 0.0):
-    """A local OpenAI-compatible /chat/completions that answers `reply`."""
-    calls = []
-    release = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            calls.append(body)
-            if delay_s:
-                release.wait(delay_s)
-            out = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/v1", calls
-    finally:
-        release.set()
-        server.shutdown()
 
 
 def wording_settings(tmp_path, url, timeout=2.0) -> Settings:

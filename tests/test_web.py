@@ -26,13 +26,9 @@ from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support.api import serving
+from tests.support.browser import ADMIN, EXTERNAL, PASSWORD, SELLER, login, new_page, shot
 from tests.support.inproc import running_worker, wait_status
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.test_mercadolivre import run_sync
-
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-PASSWORD = "correct horse battery"
-SELLER, ADMIN = "ana@loja1.com", "ops@superseller.dev"
+from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 
 
 def hours_with_new_orders(spec, now: datetime) -> int:
@@ -69,33 +65,6 @@ def shop(engine, tmp_path):
 
 # The browser talks to this machine only: listing thumbnails point at Mercado Livre's image
 # host, which a test must not reach (the page shows a grey square instead).
-EXTERNAL = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
-
-
-def new_page(browser, width=1280):
-    page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
-    page.route(EXTERNAL, lambda route: route.abort())
-    return page
-
-
-def login(browser, url, email, width=1280):
-    page = new_page(browser, width)
-    page.goto(f"{url}/entrar")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{url}/")
-    return page
-
-
-def shot(page, name, width):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}-{width}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 10_000
-    page.screenshot(path=str(SHOTS / f"{name}-{width}-top.png"))  # the first screen
-
-
 def db_totals(engine, tenant, days, today=False):
     """The oracle, from the synced orders themselves: paid orders created in the last `days`
     complete local days (ending yesterday; `today`: ending today), distinct, their items'

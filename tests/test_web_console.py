@@ -22,7 +22,7 @@ from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support import marketplace as mk
 from tests.support.api import serving
-from tests.test_web import ADMIN, PASSWORD, login, shot
+from tests.support.browser import ADMIN, PASSWORD, login, shot
 
 WIDTHS = pytest.mark.parametrize("width", [1280, 390])
 

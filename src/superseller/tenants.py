@@ -10,12 +10,14 @@ from sqlalchemy import Engine, insert, select, update
 
 from superseller.config import DEFAULT_TIMEZONE
 from superseller.db.schema import tenants
+from superseller.errors import NotFound
 from superseller.jobs.cron import zone
-from superseller.jobs.errors import JobError
 from superseller.limits import TENANT_ID_MAX_LEN, TENANT_NAME_MAX_LEN, LimitError, check_len
 
 
-class TenantNotFound(JobError):
+class TenantNotFound(NotFound):
+    code = "tenant_not_found"
+
     def __init__(self, tenant_id: str):
         super().__init__(f"tenant {tenant_id!r} not found")
 

@@ -6,12 +6,18 @@ import contextlib
 import threading
 import time
 
+import httpx
 import uvicorn
 
 from superseller.api.app import create_app, uvicorn_options
 from superseller.api.deps import Services
 from superseller.jobs.clock import SystemClock
+from superseller.jobs.worker import Worker, WorkerOptions
 from superseller.sandbox.server import free_port
+from tests.support.inproc import FAST
+
+PASSWORD = "correct horse battery"  # every test user's
+ADMIN = "/api/admin/jobs"  # the admin jobs API's prefix
 
 
 @contextlib.contextmanager
@@ -57,3 +63,18 @@ def serving_app(app):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def client(url, email):
+    with httpx.Client(base_url=url, timeout=30, headers={"Origin": url}) as c:  # as a browser
+        assert (
+            c.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
+            == 200
+        )
+        yield c
+
+
+def drain(engine, registry):
+    """Run every due job to the end (a burst worker in this thread)."""
+    assert Worker(engine, registry, WorkerOptions(**{**FAST, "burst": True})).run() == 0

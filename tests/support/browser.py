@@ -4,13 +4,18 @@ registered in tests/conftest.py, so any test module can ask for `browser`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.support.env import IN_CI
 
+SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+PASSWORD = "correct horse battery"
+SELLER, ADMIN = "ana@loja1.com", "ops@superseller.dev"  # the web tests' users
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
@@ -35,3 +40,30 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
+
+
+EXTERNAL = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
+
+
+def new_page(browser, width=1280):
+    page = browser.new_page(viewport={"width": width, "height": 900}, locale="pt-BR")
+    page.route(EXTERNAL, lambda route: route.abort())
+    return page
+
+
+def login(browser, url, email, width=1280):
+    page = new_page(browser, width)
+    page.goto(f"{url}/entrar")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+    return page
+
+
+def shot(page, name, width):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}-{width}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    page.screenshot(path=str(SHOTS / f"{name}-{width}-top.png"))  # the first screen

@@ -9,25 +9,28 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from superseller import limits
-from superseller.api.admin_console import (
+from superseller.api.admin_console import ActingAdmin, Actor, Reader, actor
+from superseller.api.models import (
+    AdminStats,
+    Backfilled,
     Cancelled,
     Created,
     EngineState,
     Job,
     JobList,
     JobLogs,
-    actor,
-    admin_for,
+    Occurrences,
+    Schedule,
+    ScheduleList,
 )
-from superseller.api.deps import MAX_ID, Services, body_within_limit, id_path, services
-from superseller.api.errors import ApiError
-from superseller.db.schema import JOB_STATES
+from superseller.http.deps import MAX_ID, Services, Svc, body_within_limit, id_path
+from superseller.http.errors import ApiError, invalid
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import JobAdmin
+from superseller.jobs.admin import JOB_STATES, JobAdmin, schedule_view, schedule_views
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
@@ -40,34 +43,16 @@ JobId = id_path("job id")
 ScheduleId = id_path("schedule id")
 
 
-def _admin(svc: Services) -> JobAdmin:
-    return JobAdmin(svc.engine, svc.clock)
-
-
 def _scheduler(svc: Services) -> Scheduler:
     return Scheduler(svc.engine, svc.registry, clock=svc.clock)
 
 
-def _schedule_view(svc: Services, sched: dict[str, Any]) -> dict[str, Any]:
-    scheduler = _scheduler(svc)
-    last = scheduler.occurrences(sched["name"], limit=1)
-    return {
-        **sched,
-        "lastOccurrence": last[0] if last else None,
-        "lateness": scheduler.lateness(sched["name"]),
-    }
-
-
-def schedule_views(svc: Services) -> list[dict[str, Any]]:
-    return [_schedule_view(svc, s) for s in Schedules(svc.engine, svc.registry, svc.clock).list()]
-
-
-@router.get("/stats")
-def job_stats(request: Request):
+@router.get("/stats", response_model=AdminStats)
+def job_stats(svc: Svc):
     """Counts by state and queue (unfinished exactly, finished over 24 h), per-type run
     statistics from the maintained counters, and late schedules."""
-    svc = services(request)
-    late = [s["name"] for s in schedule_views(svc) if (s["lateness"] or {}).get("late")]
+    views = schedule_views(svc.engine, svc.registry, svc.clock)
+    late = [s["name"] for s in views if (s["lateness"] or {}).get("late")]
     return {
         **stats.queue_counts(svc.engine, svc.clock),
         **stats.job_type_stats(svc.engine, svc.clock),
@@ -78,7 +63,7 @@ def job_stats(request: Request):
 
 @router.get("", response_model=JobList)
 def list_jobs(
-    request: Request,
+    admin: Reader,
     state: Literal[JOB_STATES] | None = None,  # type: ignore[valid-type]
     type: str | None = Query(None, max_length=100),
     tenantId: str | None = Query(None, max_length=64),
@@ -89,7 +74,7 @@ def list_jobs(
     ),
 ):
     """Newest first. The next page: `before=<nextBefore>`."""
-    rows = _admin(services(request)).list(
+    rows = admin.list(
         status=state, job_type=type, tenant_id=tenantId, queue=queue, limit=limit, before_id=before
     )
     return {"jobs": rows, "nextBefore": rows[-1]["id"] if len(rows) == limit else None}
@@ -98,7 +83,22 @@ def list_jobs(
 class CreateJob(BaseModel):
     """Bounds from superseller.limits, shared with the CLI (the queue checks them again)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "metrics_aggregation",
+                    "payload": {
+                        "tenantId": "uuid-do-tenant",
+                        "from": "2024-01-01",
+                        "to": "2024-01-31",
+                    },
+                    "tenantId": "uuid-do-tenant",
+                }
+            ]
+        },
+    )
     type: str = Field(min_length=1, max_length=limits.JOB_TYPE_MAX_LEN)
     payload: dict[str, Any] = Field(default_factory=dict)
     tenantId: str | None = Field(default=None, min_length=1, max_length=limits.JOB_TENANT_MAX_LEN)
@@ -110,18 +110,12 @@ class CreateJob(BaseModel):
 
 
 @router.post("", status_code=201, response_model=Created, dependencies=[Depends(body_within_limit)])
-def create_job(body: CreateJob, request: Request):
+def create_job(body: CreateJob, svc: Svc, who: Actor):
     """Enqueue a job of a registered type (its payload is validated by the type's schema).
     An unfinished job with the same `uniqueKey` is returned instead of a second one."""
-    svc = services(request)
     run_at = body.runAt
     if run_at is not None and run_at.tzinfo is None:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "runAt needs a time zone offset",
-            [{"field": "runAt", "problem": "naive datetime"}],
-        )
+        raise invalid("runAt", "runAt needs a time zone offset", "naive datetime")
     limits.check_datetime(run_at, "runAt")  # before the UTC conversion, which could overflow
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         body.type,
@@ -134,8 +128,8 @@ def create_job(body: CreateJob, request: Request):
         run_at=run_at.astimezone(UTC) if run_at else None,
     )
     if job.created:
-        audit.record(svc.engine, request.state.actor, "job.create", "job", job.id, None, svc.clock)
-    return {"job": _admin(svc).get(job.id), "created": job.created}
+        audit.record(svc.engine, who, "job.create", "job", job.id, None, svc.clock)
+    return {"job": JobAdmin(svc.engine, svc.clock).get(job.id), "created": job.created}
 
 
 class PauseBody(BaseModel):
@@ -144,29 +138,25 @@ class PauseBody(BaseModel):
 
 
 @router.post("/pause", response_model=EngineState)
-def pause_engine(request: Request, body: PauseBody | None = None):
+def pause_engine(svc: Svc, who: Actor, body: PauseBody | None = None):
     """Stop claiming and scheduling everywhere (running jobs finish; nothing is lost)."""
-    svc = services(request)
     reason = body.reason if body else None
-    audit.record(
-        svc.engine, request.state.actor, "engine.pause", "engine", None, {"reason": reason}
-    )
+    audit.record(svc.engine, who, "engine.pause", "engine", None, {"reason": reason}, svc.clock)
     return pause.set_paused(svc.engine, True, reason, svc.clock)
 
 
 @router.post("/resume", response_model=EngineState)
-def resume_engine(request: Request):
+def resume_engine(svc: Svc, who: Actor):
     """Claim and schedule again; ticks due meanwhile meet their misfire policy."""
-    svc = services(request)
-    audit.record(svc.engine, request.state.actor, "engine.resume", "engine", None, None, svc.clock)
+    audit.record(svc.engine, who, "engine.resume", "engine", None, None, svc.clock)
     return pause.set_paused(svc.engine, False, clock=svc.clock)
 
 
 # -- schedules (before /{job_id}) ----------------------------------------------
-@router.get("/schedules")
-def list_schedules(request: Request):
+@router.get("/schedules", response_model=ScheduleList)
+def list_schedules(svc: Svc):
     """Every schedule with its next run, last outcome and lateness."""
-    return {"schedules": schedule_views(services(request))}
+    return {"schedules": schedule_views(svc.engine, svc.registry, svc.clock)}
 
 
 def _schedule_name(svc: Services, schedule_id: int) -> str:
@@ -177,7 +167,10 @@ class PatchSchedule(BaseModel):
     """Absent fields stay as they are. Fields whose column cannot be empty refuse `null`
     (422); `deadlineS`, `priority`, `maxAttempts` take `null` for "the default"."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"cron": "0 3 * * *", "timezone": "America/Sao_Paulo"}]},
+    )
     enabled: bool = Field(default=None)
     cron: str = Field(default=None, min_length=1, max_length=120)
     timezone: str = Field(default=None, min_length=1, max_length=64)
@@ -197,79 +190,83 @@ _PATCH_FIELDS = {
 }
 
 
-@router.patch("/schedules/{schedule_id}", dependencies=[Depends(body_within_limit)])
-def patch_schedule(body: PatchSchedule, request: Request, schedule_id: int = ScheduleId):
+@router.patch(
+    "/schedules/{schedule_id}",
+    response_model=Schedule,
+    dependencies=[Depends(body_within_limit)],
+)
+def patch_schedule(body: PatchSchedule, svc: Svc, who: Actor, schedule_id: int = ScheduleId):
     """Switch a schedule on or off, or change its cron, time zone or policies. Invalid cron
     or time zone: 400 with the reason; nothing is changed."""
-    svc = services(request)
     name = _schedule_name(svc, schedule_id)
     changes = {_PATCH_FIELDS.get(k, k): v for k, v in body.model_dump(exclude_unset=True).items()}
     if not changes:
         raise ApiError(422, "invalid_request", "nothing to change")
     updated = Schedules(svc.engine, svc.registry, svc.clock).update(name, **changes)
-    audit.record(svc.engine, request.state.actor, "schedule.update", "schedule", name, changes)
-    return _schedule_view(svc, updated)
+    audit.record(svc.engine, who, "schedule.update", "schedule", name, changes, svc.clock)
+    return schedule_view(_scheduler(svc), updated)
 
 
-@router.get("/schedules/{schedule_id}/occurrences")
+@router.get("/schedules/{schedule_id}/occurrences", response_model=Occurrences)
 def schedule_occurrences(
-    request: Request, schedule_id: int = ScheduleId, limit: int = Query(50, ge=1, le=500)
+    svc: Svc, schedule_id: int = ScheduleId, limit: int = Query(50, ge=1, le=500)
 ):
     """The ledger: one row per tick with its outcome and job."""
-    svc = services(request)
     name = _schedule_name(svc, schedule_id)
     return {"schedule": name, "occurrences": _scheduler(svc).occurrences(name, limit=limit)}
 
 
 class Backfill(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"from": "2024-01-01", "to": "2024-01-31"}]},
+    )
     from_: date = Field(alias="from")
     to: date
     mode: Literal["missing", "failed", "all"] = "missing"
     concurrency: int = Field(default=2, ge=1, le=20)
 
 
-@router.post("/schedules/{schedule_id}/backfill", status_code=202)
-def backfill(body: Backfill, request: Request, schedule_id: int = ScheduleId):
+@router.post("/schedules/{schedule_id}/backfill", status_code=202, response_model=Backfilled)
+def backfill(body: Backfill, svc: Svc, who: Actor, schedule_id: int = ScheduleId):
     """One job per tick of the range (local days, inclusive), by mode."""
-    svc = services(request)
     limits.check_range(body.from_, body.to)  # LimitError: 400, nothing enqueued
     name = _schedule_name(svc, schedule_id)
     done = _scheduler(svc).backfill(
         name, body.from_, body.to, mode=body.mode, concurrency=body.concurrency
     )
     detail = {"from": str(body.from_), "to": str(body.to), "mode": body.mode, "jobs": len(done)}
-    audit.record(svc.engine, request.state.actor, "schedule.backfill", "schedule", name, detail)
+    audit.record(svc.engine, who, "schedule.backfill", "schedule", name, detail, svc.clock)
     return {"schedule": name, "enqueued": done}
 
 
 # -- one job -------------------------------------------------------------------
 @router.get("/{job_id}", response_model=Job)
-def get_job(request: Request, job_id: int = JobId):
-    return _admin(services(request)).get(job_id)
+def get_job(admin: Reader, job_id: int = JobId):
+    return admin.get(job_id)
 
 
 @router.get("/{job_id}/logs", response_model=JobLogs)
-def job_logs(request: Request, job_id: int = JobId):
+def job_logs(admin: Reader, job_id: int = JobId):
     """One job_logs row per attempt."""
-    return {"logs": _admin(services(request)).logs(job_id)}
+    return {"logs": admin.logs(job_id)}
 
 
 @router.post("/{job_id}/execute", response_model=Job)
-def execute(request: Request, job_id: int = JobId):
+def execute(admin: ActingAdmin, job_id: int = JobId):
     """Run a pending job now (make it due at once)."""
-    return admin_for(request).run_now(job_id)
+    return admin.run_now(job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=Cancelled)
-def cancel(request: Request, job_id: int = JobId):
+def cancel(admin: ActingAdmin, job_id: int = JobId):
     """A pending job is cancelled at once; a running one is asked to stop."""
-    admin = admin_for(request)
     outcome = admin.cancel(job_id)
     return {"outcome": outcome, "job": admin.get(job_id)}
 
 
 @router.post("/{job_id}/retry", response_model=Job)
-def retry(request: Request, job_id: int = JobId):
+def retry(admin: ActingAdmin, job_id: int = JobId):
     """Re-queue a failed (dead-letter) or cancelled job with a fresh set of attempts."""
-    return admin_for(request).retry(job_id)
+    return admin.retry(job_id)

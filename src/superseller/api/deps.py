@@ -1,52 +1,23 @@
-"""What the routes need: settings, engine, registry, clock; and the internal-key guard."""
+"""What the routes need (from `superseller.http.deps`) and the API's own guards: the
+internal key and access to `/metrics`."""
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 
-from fastapi import Header, Path, Request
-from sqlalchemy import Engine
+from fastapi import Header, Request
 
-from superseller.api.errors import ApiError
-from superseller.config import Settings
+from superseller.http.deps import (  # noqa: F401 - the routes' imports
+    BODY_MAX_BYTES,
+    MAX_ID,
+    Services,
+    Svc,
+    body_within_limit,
+    id_path,
+    services,
+)
+from superseller.http.errors import ApiError
 from superseller.internal_key import InternalKeys, KeyUnavailable
-from superseller.jobs.clock import Clock
-from superseller.jobs.registry import Registry
-from superseller.limits import ID_MAX, PAYLOAD_MAX_BYTES
-
-# Row ids in paths: bounded so that no database ever sees an integer it cannot store.
-MAX_ID = ID_MAX
-# A job's payload plus its envelope (type, tenant, keys, ...).
-BODY_MAX_BYTES = PAYLOAD_MAX_BYTES + 16 * 1024
-
-
-def body_within_limit(request: Request) -> None:
-    """Refuse (413) a request body larger than a job payload can be, before using it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > BODY_MAX_BYTES:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"the request body is {declared} bytes; at most {BODY_MAX_BYTES} are allowed",
-        )
-
-
-def id_path(what: str = "id"):
-    return Path(ge=1, le=MAX_ID, description=what)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    registry: Registry
-    clock: Clock
-    short_wait_s: float = 4.0  # under EventBridge's 5 s API-destination limit
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
 
 
 def internal_keys(request: Request) -> InternalKeys:

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from superseller.errors import UserFacingError
+from superseller.http.errors import ApiError, error_body, wants_html  # noqa: F401
 from superseller.jobs.cron import InvalidSchedule
 from superseller.jobs.errors import (
     InvalidPayload,
@@ -29,20 +31,11 @@ from superseller.limits import LimitError, PayloadTooLarge
 log = logging.getLogger("superseller.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: list | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields
-
-
-def error_body(code: str, message: str, fields: list | None = None) -> dict:
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
-
-
-def _job_error(exc: JobError) -> tuple[int, str]:
+def _user_error(exc: UserFacingError) -> tuple[int, str]:
+    """The status and code of a user-facing error: the job engine's by subclass (they
+    predate `superseller.errors`), the others' from their own `status` and `code`."""
+    if not isinstance(exc, JobError):
+        return exc.status, exc.code
     if isinstance(exc, JobNotFound | ScheduleNotFound):
         return 404, "not_found"
     if isinstance(exc, InvalidTransition):
@@ -52,10 +45,6 @@ def _job_error(exc: JobError) -> tuple[int, str]:
     if isinstance(exc, InvalidSchedule):
         return 400, "invalid_schedule"
     return 400, "job_error"
-
-
-def wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
 
 
 HtmlHook = Callable[[Request, int, list[dict] | None], Response]
@@ -93,9 +82,9 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
             body = error_body(f"http_{exc.status_code}", str(exc.detail))
         return respond(request, exc.status_code, body)
 
-    @app.exception_handler(JobError)
-    async def _job(_: Request, exc: JobError):
-        status, code = _job_error(exc)
+    @app.exception_handler(UserFacingError)
+    async def _user(_: Request, exc: UserFacingError):
+        status, code = _user_error(exc)
         return JSONResponse(error_body(code, str(exc)), status)
 
     @app.exception_handler(LimitError)

@@ -8,8 +8,6 @@ a browser never adds that header to a cross-site request by itself.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 from http.cookies import SimpleCookie
@@ -19,9 +17,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from superseller.config import Settings
+from superseller.http.sessions import SESSION_COOKIE, csrf_token  # noqa: F401
 
-SESSION_COOKIE = "superseller_session"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Pages that load third-party assets by design (FastAPI's interactive docs): no CSP there;
 # `API_DOCS=false` turns them off.
@@ -59,12 +56,6 @@ def origin_of(url: str) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-def csrf_token(settings: Settings, session_id: str) -> str:
-    """The form token of a session: only pages served to its holder can know it."""
-    key = settings.signing_key() + b":csrf"
-    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
 
 
 class BodyTooLarge(HTTPException):

@@ -8,29 +8,22 @@ Repeated calls (EventBridge retries on time-outs) return the existing job: by
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from superseller import limits
-from superseller.api.deps import (
-    Services,
-    body_within_limit,
-    id_path,
-    require_internal_key,
-    services,
-)
-from superseller.api.errors import ApiError
-from superseller.db.schema import job_logs
-from superseller.jobs import audit
+from superseller.api.deps import require_internal_key
+from superseller.api.models import Accepted, JobWithLogs, RebuildOutcome
+from superseller.http.deps import Services, Svc, body_within_limit, id_path
+from superseller.http.errors import ApiError
+from superseller.jobs import audit, reads
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
@@ -46,13 +39,22 @@ router = APIRouter(
 
 
 class SyncBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",  # the seed's example (jobs system document):
+        json_schema_extra={"examples": [{"tenantId": "uuid-do-tenant", "daysBack": 30}]},
+    )
     tenantId: str = Field(min_length=1, max_length=limits.TENANT_ID_MAX_LEN)
     daysBack: int = Field(default=30, ge=1, le=150)  # what the sync's payload allows
 
 
 class RebuildBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={  # the seed's example (jobs system document)
+            "examples": [{"tenantId": "uuid-do-tenant", "from": "2024-01-01", "to": "2024-01-31"}]
+        },
+    )
     tenantId: str = Field(min_length=1, max_length=limits.TENANT_ID_MAX_LEN)
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
@@ -78,14 +80,13 @@ def _accepted(job_id: int, status: str) -> JSONResponse:
     )
 
 
-@router.post("/sync-mercadolivre", status_code=202)
+@router.post("/sync-mercadolivre", status_code=202, response_model=Accepted)
 def sync_mercadolivre(
     body: SyncBody,
-    request: Request,
+    svc: Svc,
     idempotency_key: str | None = Header(default=None, max_length=200),
 ):
     began = time.perf_counter()
-    svc = services(request)
     if _tenant_or_404(svc, body.tenantId) and connection_of(svc.engine, body.tenantId) == (
         NOT_CONNECTED
     ):  # a sync could only fail: no job bound to fail for a lasting reason
@@ -113,14 +114,18 @@ def sync_mercadolivre(
     return _accepted(job.id, "pending")
 
 
-@router.post("/rebuild-daily-metrics")
-async def rebuild_daily_metrics(
+@router.post(
+    "/rebuild-daily-metrics",
+    response_model=RebuildOutcome,
+    response_model_exclude_none=True,
+    responses={202: {"model": Accepted, "description": "Still running: poll `statusUrl`"}},
+)
+def rebuild_daily_metrics(
     body: RebuildBody,
-    request: Request,
+    svc: Svc,
     idempotency_key: str | None = Header(default=None, max_length=200),
 ):
     began = time.perf_counter()
-    svc = services(request)
     tenant = _tenant_or_404(svc, body.tenantId)
     if (body.from_ is None) != (body.to is None):
         raise ApiError(
@@ -162,8 +167,8 @@ async def rebuild_daily_metrics(
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)
     while row["status"] in ("pending", "running") and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        row = await asyncio.to_thread(admin.get, job.id)
+        time.sleep(0.05)  # a sync route: FastAPI runs it on a worker thread, not the loop
+        row = admin.get(job.id)
     _log(
         "rebuild-daily-metrics",
         tenantId=body.tenantId,
@@ -175,13 +180,7 @@ async def rebuild_daily_metrics(
     if row["status"] in ("pending", "running"):
         return _accepted(job.id, row["status"])
     result = row["result"] or {}
-    with svc.engine.connect() as conn:
-        log_id = conn.execute(
-            select(job_logs.c.id)
-            .where(job_logs.c.job_id == job.id)
-            .order_by(job_logs.c.id.desc())
-            .limit(1)
-        ).scalar()
+    log_id = reads.last_run_id(svc.engine, job.id)
     if row["status"] != "completed":
         return {"success": False, "jobId": job.id, "jobLogId": log_id, "error": row["last_error"]}
     if "fannedOut" in result:
@@ -198,7 +197,7 @@ async def rebuild_daily_metrics(
     }
 
 
-@router.get("/{job_id}")
-def job_status(request: Request, job_id: int = id_path("job id")):
-    admin = JobAdmin(services(request).engine)
+@router.get("/{job_id}", response_model=JobWithLogs)
+def job_status(svc: Svc, job_id: int = id_path("job id")):
+    admin = JobAdmin(svc.engine, svc.clock)
     return {"job": admin.get(job_id), "logs": admin.logs(job_id)}

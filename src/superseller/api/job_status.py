@@ -6,15 +6,13 @@ with `tenantId`).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Query
 
-from superseller.api.auth import current_user
-from superseller.api.deps import services
-from superseller.api.errors import ApiError
-from superseller.db.rows import row_dict
-from superseller.db.schema import job_logs
-from superseller.jobs import stats
+from superseller.api.models import JobStatus, TypeStatsReport
+from superseller.http.deps import Svc
+from superseller.http.errors import ApiError
+from superseller.http.sessions import CurrentUser
+from superseller.jobs import reads, stats
 from superseller.users.accounts import User
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["job status"])
@@ -29,25 +27,18 @@ def _scope(user: User, tenant_id: str | None) -> str | None:
     return user.tenant_id
 
 
-@router.get("/status")
+@router.get("/status", response_model=JobStatus)
 def job_status(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     jobType: str | None = Query(None, max_length=100),
     limit: int = Query(20, ge=1, le=200),
     tenantId: str | None = Query(None, max_length=64),
 ):
     """Recent runs (job_logs, newest first), a summary per type and outcome, and the last
     successful run of each type."""
-    svc = services(request)
     tenant = _scope(user, tenantId)
-    recent = select(job_logs).order_by(job_logs.c.id.desc()).limit(limit)
-    if jobType:
-        recent = recent.where(job_logs.c.job_type == jobType)
-    if tenant is not None:
-        recent = recent.where(job_logs.c.tenant_id == tenant)
-    with svc.engine.connect() as conn:
-        logs = [row_dict(r) for r in conn.execute(recent)]
+    logs = reads.recent_runs(svc.engine, job_type=jobType, tenant_id=tenant, limit=limit)
     per_type = stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)["types"]
     summary = [
         {"jobType": t["jobType"], "status": status, "count": n, "avgDurationMs": t["avgDurationMs"]}
@@ -55,28 +46,17 @@ def job_status(
         for status, n in sorted(t["byStatus"].items())
         if not jobType or t["jobType"] == jobType
     ]
-    with svc.engine.connect() as conn:
-        last_ok = {}
-        for t in per_type:
-            q = select(job_logs).where(
-                job_logs.c.job_type == t["jobType"], job_logs.c.status == "success"
-            )
-            if tenant is not None:
-                q = q.where(job_logs.c.tenant_id == tenant)
-            row = conn.execute(q.order_by(job_logs.c.started_at.desc()).limit(1)).first()
-            if row is not None:
-                last_ok[t["jobType"]] = row_dict(row)
+    last_ok = reads.last_successful_runs(svc.engine, [t["jobType"] for t in per_type], tenant)
     return {"logs": logs, "summary": summary, "lastSuccessful": last_ok}
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=TypeStatsReport)
 def job_stats(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     tenantId: str | None = Query(None, max_length=64),
 ):
     """Per job type: total runs, runs and failures in the last 24 h, average duration, last
     run; and the last 10 errors."""
-    svc = services(request)
     tenant = _scope(user, tenantId)
     return stats.job_type_stats(svc.engine, svc.clock, tenant_id=tenant)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from superseller.api.auth import current_user, require_admin
-from superseller.api.deps import id_path, services
+from superseller.api.auth import require_admin
 from superseller.api.errors import ApiError
 from superseller.api.seller import tenant_of
+from superseller.http.deps import Services, Svc, id_path
+from superseller.http.sessions import CurrentUser
 from superseller.market import prices, questions, sources
 from superseller.tenants import TenantNotFound, get_tenant
-from superseller.users.accounts import User
 
 admin = APIRouter(
     prefix="/api/admin/harvest-sources",
@@ -24,9 +24,9 @@ admin = APIRouter(
 seller = APIRouter(prefix="/api/v1", tags=["seller"])
 
 
-def _tenant(request: Request, tenant_id: str) -> str:
+def _tenant(svc: Services, tenant_id: str) -> str:
     try:
-        return get_tenant(services(request).engine, tenant_id)["id"]
+        return get_tenant(svc.engine, tenant_id)["id"]
     except TenantNotFound:
         raise ApiError(404, "tenant_not_found", "tenant not found") from None
 
@@ -47,17 +47,16 @@ class SourcePatch(BaseModel):
 
 
 @admin.get("")
-def list_sources(request: Request, tenantId: str = Query(min_length=1, max_length=64)):
+def list_sources(svc: Svc, tenantId: str = Query(min_length=1, max_length=64)):
     """The tenant's harvest sources (defaults per active listing, and added ones)."""
-    tid = _tenant(request, tenantId)
-    return {"sources": sources.list_sources(services(request).engine, tid)}
+    tid = _tenant(svc, tenantId)
+    return {"sources": sources.list_sources(svc.engine, tid)}
 
 
 @admin.post("", status_code=201)
-def add_source(request: Request, body: SourceBody):
+def add_source(svc: Svc, body: SourceBody):
     """Add a source (or re-enable the same one)."""
-    svc = services(request)
-    tid = _tenant(request, body.tenantId)
+    tid = _tenant(svc, body.tenantId)
     try:
         return sources.add(svc.engine, tid, body.kind, body.categoryId, body.query, svc.clock)
     except sources.SourceError as exc:
@@ -66,14 +65,13 @@ def add_source(request: Request, body: SourceBody):
 
 @admin.patch("/{source_id}")
 def patch_source(
-    request: Request,
+    svc: Svc,
     body: SourcePatch,
     source_id: int = id_path("source id"),
     tenantId: str = Query(min_length=1, max_length=64),
 ):
     """Disable (or enable) a source: a disabled source is not harvested."""
-    svc = services(request)
-    tid = _tenant(request, tenantId)
+    tid = _tenant(svc, tenantId)
     try:
         return sources.set_enabled(svc.engine, tid, source_id, body.enabled, svc.clock)
     except sources.SourceError as exc:
@@ -82,26 +80,26 @@ def patch_source(
 
 @seller.get("/price-drops")
 def price_drops(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     tenantId: str | None = None,
     listingId: int | None = Query(default=None, ge=1, le=2**63 - 1),
     limit: int = Query(default=50, ge=1, le=500),
 ):
     """Competitors' price drops on items comparable to the seller's listings, newest first."""
-    tenant = tenant_of(request, user, tenantId)
-    drops = prices.alerts(services(request).engine, tenant["id"], listingId, limit)
+    tenant = tenant_of(svc, user, tenantId)
+    drops = prices.alerts(svc.engine, tenant["id"], listingId, limit)
     return {"priceDrops": drops, "count": len(drops)}
 
 
 @seller.get("/listings/{listing_id}/question-drafts")
 def question_drafts(
-    request: Request,
+    svc: Svc,
+    user: CurrentUser,
     listing_id: int = id_path("listing id"),
-    user: User = Depends(current_user),
     tenantId: str | None = None,
 ):
     """Recurring buyer questions on a listing, with a draft answer and a line for the
     description each. Drafts only: nothing is posted to Mercado Livre."""
-    tenant = tenant_of(request, user, tenantId)
-    return {"drafts": questions.drafts(services(request).engine, tenant["id"], listing_id)}
+    tenant = tenant_of(svc, user, tenantId)
+    return {"drafts": questions.drafts(svc.engine, tenant["id"], listing_id)}

@@ -17,16 +17,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from superseller.api.auth import current_user
-from superseller.api.deps import services
 from superseller.api.errors import ApiError
 from superseller.api.seller import tenant_of
 from superseller.db.schema import oauth_states_used
+from superseller.http.deps import Services, Svc
+from superseller.http.sessions import CurrentUser
 from superseller.mercadolivre.connect import (
     AccountInUse,
     authorization_url,
@@ -37,37 +37,36 @@ from superseller.mercadolivre.connect import (
 )
 from superseller.mercadolivre.errors import MLError
 from superseller.mercadolivre.tokens import TokenCipher
-from superseller.users.accounts import User
 
 router = APIRouter(prefix="/api/v1/mercadolivre", tags=["mercado livre"])
 COOKIE = "superseller_ml_oauth"
 STATE_TTL = timedelta(minutes=10)
 
 
-def _state_key(request: Request) -> bytes:
-    return services(request).settings.signing_key() + b":ml-oauth-state"
+def _state_key(svc: Services) -> bytes:
+    return svc.settings.signing_key() + b":ml-oauth-state"
 
 
 @router.get("/connect", status_code=303)
 def connect(
     request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     tenantId: str | None = Query(None, max_length=64),
 ):
     """Redirect to Mercado Livre's authorization page (303)."""
-    svc = services(request)
     if not svc.settings.ml_client_id or not svc.settings.ml_redirect_uri:
         raise ApiError(
             503,
             "mercadolivre_not_configured",
             "Mercado Livre app not configured (ML_CLIENT_ID, ML_REDIRECT_URI)",
         )
-    tenant = tenant_of(request, user, tenantId)
+    tenant = tenant_of(svc, user, tenantId)
     nonce = secrets.token_urlsafe(16)
     now = svc.clock.now()
     state = jwt.encode(
         {"tenant": tenant["id"], "uid": user.id, "nonce": nonce, "exp": now + STATE_TTL},
-        _state_key(request),
+        _state_key(svc),
         algorithm="HS256",
     )
     verifier, challenge = pkce_pair()
@@ -108,14 +107,14 @@ def _first_use(svc, nonce: str, expires: int) -> bool:
 @router.get("/callback", status_code=303)
 def callback(
     request: Request,
+    svc: Svc,
     code: str = Query(min_length=1, max_length=500),
     state: str = Query(min_length=1, max_length=2000),
 ):
     """Mercado Livre sends the seller back here: check, exchange, store, go to the dashboard."""
-    svc = services(request)
     try:
         claims = jwt.decode(
-            state, _state_key(request), algorithms=["HS256"], options={"require": ["exp"]}
+            state, _state_key(svc), algorithms=["HS256"], options={"require": ["exp"]}
         )
         held = json.loads(
             Fernet(svc.settings.encryption_key()).decrypt(request.cookies.get(COOKIE, "").encode())

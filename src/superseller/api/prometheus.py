@@ -12,12 +12,10 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from superseller.api.admin_jobs import schedule_views
 from superseller.api.deps import Services, services
-from superseller.db.schema import jobs
-from superseller.jobs import pause, stats
+from superseller.jobs import pause, reads, stats
+from superseller.jobs.admin import schedule_views
 from superseller.jobs.dbwatch import DB_ERRORS
 from superseller.metrics.freshness import all_freshness
 
@@ -33,13 +31,8 @@ class DatabaseCollector(Collector):
         by_type = GaugeMetricFamily(
             "superseller_jobs", "Unfinished jobs by state and type.", labels=["state", "type"]
         )
-        with svc.engine.connect() as conn:
-            for status, job_type, n in conn.execute(
-                select(jobs.c.status, jobs.c.type, func.count())
-                .where(jobs.c.status.in_(("pending", "running")))
-                .group_by(jobs.c.status, jobs.c.type)
-            ):
-                by_type.add_metric([status, job_type], n)
+        for status, job_type, n in reads.unfinished_by_type(svc.engine):
+            by_type.add_metric([status, job_type], n)
         yield by_type
         counts = stats.queue_counts(svc.engine, svc.clock)
         due = GaugeMetricFamily("superseller_jobs_due", "Pending jobs already due to run.")
@@ -87,7 +80,7 @@ class DatabaseCollector(Collector):
         enabled = GaugeMetricFamily(
             "superseller_schedule_enabled", "1 when a schedule is on.", labels=["schedule"]
         )
-        for s in schedule_views(svc):
+        for s in schedule_views(svc.engine, svc.registry, svc.clock):
             late.add_metric([s["name"]], 1 if (s["lateness"] or {}).get("late") else 0)
             enabled.add_metric([s["name"]], 1 if s["enabled"] else 0)
         yield from (late, enabled)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
-from superseller.api.auth import current_user
-from superseller.api.deps import id_path, services
 from superseller.api.errors import ApiError
 from superseller.db.schema import listings as listings_t
+from superseller.http.deps import Services, Svc, id_path
+from superseller.http.sessions import CurrentUser
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as pause_state
@@ -46,18 +46,18 @@ from superseller.users.accounts import User
 router = APIRouter(prefix="/api/v1", tags=["seller"])
 
 
-def tenant_of(request: Request, user: User, tenant_id: str | None) -> dict:
+def tenant_of(svc: Services, user: User, tenant_id: str | None) -> dict:
     wanted = tenant_id or user.tenant_id
     if wanted is None or (user.role != "admin" and wanted != user.tenant_id):
         raise ApiError(404, "tenant_not_found", "tenant not found")
     try:
-        return get_tenant(services(request).engine, wanted)
+        return get_tenant(svc.engine, wanted)
     except TenantNotFound:
         raise ApiError(404, "tenant_not_found", "tenant not found") from None
 
 
 def _range(
-    tenant: dict, request: Request, days: int | None, start: str | None, end: str | None
+    tenant: dict, svc: Services, days: int | None, start: str | None, end: str | None
 ) -> tuple[date, date]:
     if start or end:
         if not (start and end):
@@ -70,13 +70,13 @@ def _range(
             raise ApiError(400, "invalid_range", str(exc)) from None
         return a, b
     # `days`: the last N complete local days (ending yesterday); today is reported apart
-    return complete_period(tenant["timezone"], services(request).clock.now(), days or 30)
+    return complete_period(tenant["timezone"], svc.clock.now(), days or 30)
 
 
 @router.get("/metrics/overview")
 def metrics_overview(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     days: int | None = Query(None, ge=1, le=400),
     from_: str | None = Query(None, alias="from"),
     to: str | None = None,
@@ -85,9 +85,8 @@ def metrics_overview(
     """Cards, daily series and top listings for the period (default: the last 30 complete
     days), compared with the previous equal period only when it is fully synced
     (`comparison.available`); `today` is today so far, never compared with full days."""
-    tenant = tenant_of(request, user, tenantId)
-    start, end = _range(tenant, request, days, from_, to)
-    svc = services(request)
+    tenant = tenant_of(svc, user, tenantId)
+    start, end = _range(tenant, svc, days, from_, to)
     return {
         **overview(svc.engine, tenant["id"], start, end),
         "today": today_so_far(svc.engine, tenant, svc.clock.now()),
@@ -96,8 +95,8 @@ def metrics_overview(
 
 @router.get("/metrics/explain")
 def metrics_explain(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     days: int | None = Query(None, ge=1, le=400),
     from_: str | None = Query(None, alias="from"),
     to: str | None = None,
@@ -107,15 +106,15 @@ def metrics_explain(
     """Why revenue changed vs the previous equal period: the exact LMDI split into visits,
     conversion and ticket effects (orders and ticket when visits are not all known), which
     sum to the change to the cent; the listings that moved it most; one sentence each."""
-    tenant = tenant_of(request, user, tenantId)
-    start, end = _range(tenant, request, days, from_, to)
-    return explain(services(request).engine, tenant["id"], start, end, top=top)
+    tenant = tenant_of(svc, user, tenantId)
+    start, end = _range(tenant, svc, days, from_, to)
+    return explain(svc.engine, tenant["id"], start, end, top=top)
 
 
 @router.get("/listings")
 def listings(
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     days: int | None = Query(None, ge=1, le=400),
     from_: str | None = Query(None, alias="from"),
     to: str | None = None,
@@ -131,9 +130,9 @@ def listings(
 ):
     """Per-listing figures for the period, with the score; `sort` by any column; filter by
     a search (`q`), `status`, `grade`, `clip` (tem / nao-tem / nao-verificado); `page`."""
-    tenant = tenant_of(request, user, tenantId)
-    start, end = _range(tenant, request, days, from_, to)
-    rows = listings_table(services(request).engine, tenant["id"], start, end)
+    tenant = tenant_of(svc, user, tenantId)
+    start, end = _range(tenant, svc, days, from_, to)
+    rows = listings_table(svc.engine, tenant["id"], start, end)
     rows = filter_listings(
         sort_listings(rows, sort, descending=order == "desc"), q, status, grade, clip
     )
@@ -149,8 +148,8 @@ def listings(
     return out
 
 
-def _listing_of(request: Request, tenant: dict, listing_id: int):
-    with services(request).engine.connect() as conn:
+def _listing_of(svc: Services, tenant: dict, listing_id: int):
+    with svc.engine.connect() as conn:
         row = conn.execute(
             select(listings_t).where(
                 listings_t.c.id == listing_id, listings_t.c.tenant_id == tenant["id"]
@@ -163,18 +162,17 @@ def _listing_of(request: Request, tenant: dict, listing_id: int):
 
 @router.get("/listings/{listing_id}/score")
 def listing_score(
-    request: Request,
+    svc: Svc,
+    user: CurrentUser,
     listing_id: int = id_path("listing id"),
-    user: User = Depends(current_user),
     tenantId: str | None = None,
 ):
     """The score, its dimensions with one sentence each, the media verdict, and the next
     actions (highest gain first). `explanation` is model-worded when configured."""
-    tenant = tenant_of(request, user, tenantId)
-    row = _listing_of(request, tenant, listing_id)
+    tenant = tenant_of(svc, user, tenantId)
+    row = _listing_of(svc, tenant, listing_id)
     if row.score_breakdown is None:
         raise ApiError(404, "not_scored", "this listing has not been scored yet")
-    svc = services(request)
     return {
         "listingId": row.id,
         "externalId": row.external_id,
@@ -194,16 +192,15 @@ class ClipsBody(BaseModel):
 @router.put("/listings/{listing_id}/clips")
 def set_clips(
     body: ClipsBody,
-    request: Request,
+    svc: Svc,
+    user: CurrentUser,
     listing_id: int = id_path("listing id"),
-    user: User = Depends(current_user),
     tenantId: str | None = None,
 ):
     """The seller says whether the listing has a clip (Mercado Livre does not tell us for
     Brazilian listings). The listing is re-scored at once."""
-    tenant = tenant_of(request, user, tenantId)
-    _listing_of(request, tenant, listing_id)
-    svc = services(request)
+    tenant = tenant_of(svc, user, tenantId)
+    _listing_of(svc, tenant, listing_id)
     with svc.engine.begin() as conn:
         conn.execute(
             update(listings_t)
@@ -211,13 +208,12 @@ def set_clips(
             .values(has_clips_override=body.hasClips)
         )
     score_tenant(svc.engine, tenant["id"], svc.clock.now(), [listing_id])
-    return listing_score(request, listing_id, user, tenantId)
+    return listing_score(svc, user, listing_id, tenantId)
 
 
 @router.get("/freshness")
-def freshness(request: Request, user: User = Depends(current_user), tenantId: str | None = None):
-    tenant = tenant_of(request, user, tenantId)
-    svc = services(request)
+def freshness(svc: Svc, user: CurrentUser, tenantId: str | None = None):
+    tenant = tenant_of(svc, user, tenantId)
     return tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
 
 
@@ -228,14 +224,13 @@ class RefreshBody(BaseModel):
 @router.post("/refresh", status_code=202)
 def refresh(
     body: RefreshBody,
-    request: Request,
-    user: User = Depends(current_user),
+    svc: Svc,
+    user: CurrentUser,
     tenantId: str | None = None,
 ):
     """'Atualizar dados': a sync of the period (which queues the rebuild); a second click
     while it is queued or running returns the same job."""
-    tenant = tenant_of(request, user, tenantId)
-    svc = services(request)
+    tenant = tenant_of(svc, user, tenantId)
     if (
         connection_of(svc.engine, tenant["id"]) == NOT_CONNECTED
     ):  # a sync could only fail: say what to do instead
@@ -254,14 +249,14 @@ def refresh(
 
 @router.get("/refresh/{job_id}")
 def refresh_status(
-    request: Request,
+    svc: Svc,
+    user: CurrentUser,
     job_id: int = id_path("job id"),
-    user: User = Depends(current_user),
     tenantId: str | None = None,
 ):
     """The refresh's progress: the sync, then the rebuild it queued."""
-    tenant = tenant_of(request, user, tenantId)
-    admin = JobAdmin(services(request).engine)
+    tenant = tenant_of(svc, user, tenantId)
+    admin = JobAdmin(svc.engine)
     try:
         sync = admin.get(job_id)
     except JobNotFound:
@@ -275,9 +270,7 @@ def refresh_status(
     failed = sync_failed or (rebuild is not None and rebuild["status"] == "failed")
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
-        connection = tenant_freshness(
-            services(request).engine, tenant["id"], services(request).clock.now()
-        )["connection"]
+        connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
         message = {
             "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
             "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
@@ -288,9 +281,9 @@ def refresh_status(
             else "O recálculo das métricas falhou (etapa 2 de 2); os pedidos já foram buscados. "
             "Tente de novo; se voltar a falhar, fale com o suporte."
         )
-    steps_done, steps = chain_progress(admin.get, sync, SCORE_TYPE in services(request).registry)
+    steps_done, steps = chain_progress(admin.get, sync, SCORE_TYPE in svc.registry)
     return {
-        "paused": pause_state(services(request).engine)["paused"] and not (done or failed),
+        "paused": pause_state(svc.engine)["paused"] and not (done or failed),
         "state": "failed" if failed else "done" if done else "running",
         "steps": {"done": steps_done, "total": steps},  # sync, rebuild(s), score
         "sync": sync["status"],

@@ -24,7 +24,7 @@ from superseller.cli import (
     worker_cmd,
 )
 from superseller.cli.common import CliError, err_console
-from superseller.jobs.errors import JobError
+from superseller.errors import UserFacingError
 from superseller.limits import LimitError
 
 try:  # Typer >= 0.20 carries its own copy of click
@@ -83,7 +83,7 @@ def main() -> None:
         _fail(str(exc), 2)
     except CliError as exc:
         _fail(str(exc), exc.code)
-    except (JobError, ValueError) as exc:
+    except (UserFacingError, ValueError) as exc:
         _fail(str(exc), 1)
     except SQLAlchemyError as exc:
         _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc).strip()}", 1)

@@ -23,6 +23,9 @@ from superseller.db.schema import JOB_STATES, job_logs, jobs
 from superseller.jobs import audit
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.errors import InvalidTransition, JobNotFound
+from superseller.jobs.registry import Registry
+from superseller.jobs.scheduler import Scheduler
+from superseller.jobs.schedules import Schedules
 
 job_dict = log_dict = row_dict
 
@@ -402,6 +405,22 @@ class JobAdmin:
             out = {"retried": retried}
             self._audit(conn, "jobs.retry", "jobs", None, {"filter": f.describe(), **out})
         return out
+
+
+def schedule_views(engine: Engine, registry: Registry, clock: Clock) -> list[dict[str, Any]]:
+    """Every schedule with its last occurrence and lateness (the console's and the API's)."""
+    scheduler = Scheduler(engine, registry, clock=clock)
+    return [schedule_view(scheduler, s) for s in Schedules(engine, registry, clock).list()]
+
+
+def schedule_view(scheduler: Scheduler, sched: dict[str, Any]) -> dict[str, Any]:
+    """A schedule row with its last occurrence and lateness."""
+    last = scheduler.occurrences(sched["name"], limit=1)
+    return {
+        **sched,
+        "lastOccurrence": last[0] if last else None,
+        "lateness": scheduler.lateness(sched["name"]),
+    }
 
 
 def _requeued(now: datetime) -> dict[str, Any]:

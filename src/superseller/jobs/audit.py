@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select
 
 from superseller.db.rows import row_dict
-from superseller.db.schema import audit_log
+from superseller.db.schema import audit_log, schedule_occurrences
 from superseller.jobs.clock import Clock, SystemClock
 
 CLI, INTERNAL_KEY, SCHEDULER = "cli", "internal-key", "scheduler"
@@ -46,6 +46,47 @@ def record(
         return
     with target.begin() as conn:
         conn.execute(insert(audit_log).values(**values))
+
+
+# What the scheduler did with a tick (its ledger's outcome) -> the audit action.
+SCHEDULER_ACTIONS = {
+    "enqueued": "schedule.enqueue",
+    "skipped": "schedule.skip",
+    "missed": "schedule.miss",
+}
+
+
+def scheduler_ticks(conn: Connection, schedule_id: int, schedule_name: str, now: datetime) -> int:
+    """Record, as the `scheduler` actor, what the scheduler's pass at `now` did with each
+    tick of one schedule (enqueued, skipped, missed), from the ledger rows that pass wrote,
+    in its transaction. Returns how many entries were written."""
+    rows = conn.execute(
+        select(
+            schedule_occurrences.c.fire_time,
+            schedule_occurrences.c.outcome,
+            schedule_occurrences.c.reason,
+            schedule_occurrences.c.job_id,
+        )
+        .where(
+            schedule_occurrences.c.schedule_id == schedule_id,
+            schedule_occurrences.c.created_at == now,
+        )
+        .order_by(schedule_occurrences.c.fire_time)
+    ).all()
+    values = [
+        {
+            "at": now,
+            "actor": SCHEDULER,
+            "action": SCHEDULER_ACTIONS.get(r.outcome, f"schedule.{r.outcome}"),
+            "target_type": "schedule",
+            "target_id": schedule_name[:100],
+            "detail": {"fireTime": r.fire_time.isoformat(), "jobId": r.job_id, "reason": r.reason},
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(insert(audit_log), values)
+    return len(values)
 
 
 def entries(

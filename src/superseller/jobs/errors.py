@@ -1,8 +1,10 @@
 """Errors the job engine raises or understands."""
 
+from superseller.errors import UserFacingError
 
-class JobError(Exception):
-    """Base class for job engine errors shown to users."""
+
+class JobError(UserFacingError):
+    """Base class for job engine errors shown to users (the API maps each subclass)."""
 
 
 class UnknownJobType(JobError):

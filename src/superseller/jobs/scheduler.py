@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from superseller.db.schema import job_schedules, jobs, schedule_occurrences
-from superseller.jobs import pause
+from superseller.jobs import audit, pause
 from superseller.jobs.backend import backend_for
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import InvalidSchedule, fire_times_between, next_fire, zone
@@ -157,6 +157,7 @@ class Scheduler:
                     result.skipped += 1
                 else:
                     result.missed += 1
+            audit.scheduler_ticks(conn, sched.id, sched.name, now)  # who: the scheduler
             after = ticks[-1] if ticks else now
             values: dict[str, Any] = {"next_run_at": next_fire(sched.cron, sched.timezone, after)}
             if last_enqueued is not None:

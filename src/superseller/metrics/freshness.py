@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from superseller.db.schema import jobs, listing_metrics_daily, marketplace_accounts, tenants
+from superseller.db.schema import listing_metrics_daily, marketplace_accounts, tenants
 from superseller.jobs.cron import zone
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
@@ -138,15 +138,3 @@ def all_freshness(engine: Engine, now: datetime) -> list[dict[str, Any]]:
             .all()
         )
     return [tenant_freshness(engine, tid, now) for tid in ids]
-
-
-def has_unfinished_jobs(engine: Engine, tenant_id: str) -> bool:
-    with engine.connect() as conn:
-        return (
-            conn.execute(
-                select(jobs.c.id)
-                .where(jobs.c.tenant_id == tenant_id, jobs.c.status.in_(("pending", "running")))
-                .limit(1)
-            ).first()
-            is not None
-        )

@@ -9,14 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from superseller.db.schema import tenants
-from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.jobs import JobContext, JobType, PermanentJobError, Registry, reads
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
 from superseller.metrics.freshness import (
     NOT_CONNECTED,
     REAUTH_REQUIRED,
     all_freshness,
-    has_unfinished_jobs,
     healable,
 )
 from superseller.metrics.rebuild import (
@@ -134,7 +133,7 @@ def register(registry: Registry) -> None:
             if not healable(f):
                 left[tid] = _NOT_HEALABLE.get(f["status"], f["status"])
                 continue
-            if has_unfinished_jobs(ctx.engine, tid):
+            if reads.has_unfinished(ctx.engine, tid):
                 left[tid] = "jobs already pending or running"
                 continue
             if SYNC_TYPE in registry:  # the sync enqueues the rebuild when it succeeds

@@ -29,9 +29,9 @@ from superseller.db.schema import (
     tenant_metrics_daily,
 )
 from superseller.db.types import UTCDateTime
+from superseller.errors import UserFacingError
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.cron import zone
-from superseller.jobs.errors import JobError
 from superseller.limits import LimitError, check_date
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES, MAIN_CURRENCY, MAX_RANGE_DAYS
 from superseller.tenants import get_tenant
@@ -166,8 +166,10 @@ GROUP BY o.created_local_date, COALESCE(oi.currency, o.currency)
 _INSERT_SQL = _REBUILD_SQL[: _REBUILD_SQL.index("ON CONFLICT")]
 
 
-class InvalidRange(JobError):
+class InvalidRange(UserFacingError):
     """A rebuild range that cannot be used."""
+
+    code = "invalid_range"
 
 
 def parse_day(value: str | date, what: str) -> date:

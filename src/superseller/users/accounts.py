@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from superseller.db.schema import user_sessions, users
-from superseller.jobs.errors import JobError
+from superseller.errors import UserFacingError
 from superseller.limits import EMAIL_MAX_LEN, PASSWORD_MAX_LEN, check_len
 from superseller.tenants import get_tenant
 
@@ -29,7 +29,7 @@ def _dummy_hash() -> str:
     return _hasher.hash("not-a-real-password")
 
 
-class UserError(JobError):
+class UserError(UserFacingError):
     """Bad user input, shown as is."""
 
 

@@ -18,12 +18,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from superseller import logs
-from superseller.api.admin_console import job_filter, moment, next_page
-from superseller.api.admin_jobs import schedule_views
-from superseller.api.deps import MAX_ID, services
-from superseller.db.schema import JOB_STATES
+from superseller.http.deps import MAX_ID, services
+from superseller.http.job_filters import job_filter, moment, next_page
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import COUNT_CAP, JobAdmin, JobFilter, is_permanent
+from superseller.jobs.admin import (
+    COUNT_CAP,
+    JOB_STATES,
+    JobAdmin,
+    JobFilter,
+    is_permanent,
+    schedule_views,
+)
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.tenants import list_tenants
@@ -65,6 +70,9 @@ ACTION_PT = {
     "jobs.cancel": "cancelou em lote",
     "jobs.retry": "mandou tentar de novo em lote",
     "schedule.run_now": "executou agora o agendamento",
+    "schedule.enqueue": "enfileirou a execução agendada de",
+    "schedule.skip": "pulou a execução agendada de",
+    "schedule.miss": "perdeu a execução agendada de",
     "schedule.update": "alterou o agendamento",
     "schedule.backfill": "reprocessou um período do agendamento",
     "engine.pause": "pausou o motor de jobs",
@@ -240,7 +248,7 @@ def _history(job: dict, attempts: list[dict]) -> list[dict]:
 def schedules_page(request: Request):
     user = _admin_user(request)
     svc = services(request)
-    schedules = schedule_views(svc)
+    schedules = schedule_views(svc.engine, svc.registry, svc.clock)
     scheduler = Scheduler(svc.engine, svc.registry, clock=svc.clock)
     ledger = {s["name"]: scheduler.occurrences(s["name"], limit=20) for s in schedules}
     today = svc.clock.now().date()

@@ -16,9 +16,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from superseller.api.auth import end_session, session_claims, user_of_token
-from superseller.api.deps import services
-from superseller.api.guards import csrf_token
+from superseller.http.deps import services
+from superseller.http.sessions import csrf_token, end_session, session_claims, user_of_token
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as engine_state
