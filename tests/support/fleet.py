@@ -16,6 +16,15 @@ def cli_worker(
     """`superseller worker` as an operator runs it, pointed at the sandbox; `env` adds or
     overrides settings (ML_REQUESTS_PER_S, JOB_RESCUE_AFTER_S, ...). Its log goes to a
     file in `data_dir` (a pipe nobody reads fills up and stalls the worker): `log_of()`."""
+    return cli_process(
+        db_url, sb_url, data_dir, ["worker", "--concurrency", str(concurrency)], **env
+    )
+
+
+def cli_process(
+    db_url: str, sb_url: str, data_dir: Path, args: list[str], **env: str
+) -> subprocess.Popen:
+    """`superseller <args>` with the settings of `cli_worker`."""
     full = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
@@ -32,7 +41,7 @@ def cli_worker(
         **{k: str(v) for k, v in env.items()},
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "worker", "--concurrency", str(concurrency)],
+        [sys.executable, "-m", "superseller.cli", *args],
         cwd=data_dir,
         env=full,
         stdout=subprocess.DEVNULL,
