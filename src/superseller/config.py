@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, le=1000)
     db_max_overflow: int = Field(default=5, ge=0, le=1000)
     db_pool_timeout_s: float = Field(default=30.0, gt=0)
+    # A process cut off from the database in the middle of a transaction leaves its backend
+    # "idle in transaction", holding row locks (a scheduler's SKIP LOCKED schedule, a claim)
+    # until its TCP connection dies, which can take hours: PostgreSQL ends such a session
+    # after this long (0 = never). Not sent through a pooler: set it on the role there.
+    db_idle_in_transaction_timeout_s: float = Field(default=60.0, ge=0)
     # Where the pooled connections go when a pooler (PgBouncer, transaction mode) sits in front
     # of PostgreSQL; DATABASE_URL then stays the direct address, which the LISTEN connection
     # (session state, impossible through a transaction pooler) keeps using.

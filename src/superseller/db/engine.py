@@ -48,6 +48,7 @@ class PoolBudget:
     timeout_s: float = 30.0
     pooler_url: str = ""
     application_name: str = "superseller"
+    idle_in_transaction_timeout_s: float = 60.0
 
     @classmethod
     def from_settings(cls) -> PoolBudget:
@@ -60,6 +61,7 @@ class PoolBudget:
             s.db_pool_timeout_s,
             s.database_pooler_url,
             s.db_application_name,
+            s.db_idle_in_transaction_timeout_s,
         )
 
     @property
@@ -83,6 +85,11 @@ def _pg_engine(url: str, budget: PoolBudget) -> Engine:
     if "application_name" not in parsed.query:  # in the URL: the LISTEN connection gets it too
         name = f"{budget.application_name}/{os.getpid()}"
         parsed = parsed.update_query_dict({"application_name": name})
+    connect_args = dict(PG_CONNECT_ARGS)
+    if budget.idle_in_transaction_timeout_s and not budget.pooler_url:
+        # A client cut off mid-transaction must not hold its locks for hours.
+        ms = int(budget.idle_in_transaction_timeout_s * 1000)
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
     engine = create_engine(
         parsed,
         pool_size=budget.pool_size,
@@ -91,7 +98,7 @@ def _pg_engine(url: str, budget: PoolBudget) -> Engine:
         pool_pre_ping=True,
         # A server that vanished without a word (a partition, not a restart) must fail
         # calls, not hang them: the loops retry what fails.
-        connect_args=PG_CONNECT_ARGS,
+        connect_args=connect_args,
     )
     if budget.pooler_url:
         pooler = make_url(normalize_url(budget.pooler_url))
