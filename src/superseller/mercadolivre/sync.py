@@ -51,6 +51,10 @@ ROWS_PER_WRITE = 1000
 UPDATED_OVERLAP = timedelta(hours=2)
 MAX_UPDATED_DAYS = 365
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
+# A seller's rebuild and score go before the syncs still queued: each seller's numbers are
+# fresh right after its own sync, not after the whole fleet's (the nightly fan-out queues
+# every seller's sync at once; first in, first out, every rebuild would wait behind them).
+FOLLOW_UP_PRIORITY = 1
 
 
 class SyncPayload(BaseModel):
@@ -396,6 +400,7 @@ def register(registry: Registry, settings: Settings) -> None:
                     tenant_id=p.tenantId,
                     scheduled_for=ctx.scheduled_for,
                     unique_key=f"rebuild:{p.tenantId}:{a}:{b}",
+                    priority=FOLLOW_UP_PRIORITY,
                 )
                 for a, b in spans
             ]
@@ -411,6 +416,7 @@ def register(registry: Registry, settings: Settings) -> None:
                         tenant_id=p.tenantId,
                         scheduled_for=ctx.scheduled_for,
                         unique_key=f"score:{p.tenantId}",
+                        priority=FOLLOW_UP_PRIORITY,
                     )
                 ]
             )[0].id
