@@ -33,6 +33,25 @@ class Settings(BaseSettings):
     database_url: str = ""
     timezone: str = DEFAULT_TIMEZONE
 
+    # PostgreSQL connections of one process (docs/OPERATIONS.md, "Connection budget"): at most
+    # DB_POOL_SIZE + DB_MAX_OVERFLOW pooled connections, plus one LISTEN connection in a
+    # worker. A job needing a connection when all are busy waits up to DB_POOL_TIMEOUT_S.
+    db_pool_size: int = Field(default=5, ge=1, le=1000)
+    db_max_overflow: int = Field(default=5, ge=0, le=1000)
+    db_pool_timeout_s: float = Field(default=30.0, gt=0)
+    # A process cut off from the database in the middle of a transaction leaves its backend
+    # "idle in transaction", holding row locks (a scheduler's SKIP LOCKED schedule, a claim)
+    # until its TCP connection dies, which can take hours: PostgreSQL ends such a session
+    # after this long (0 = never). Not sent through a pooler: set it on the role there.
+    db_idle_in_transaction_timeout_s: float = Field(default=60.0, ge=0)
+    # Where the pooled connections go when a pooler (PgBouncer, transaction mode) sits in front
+    # of PostgreSQL; DATABASE_URL then stays the direct address, which the LISTEN connection
+    # (session state, impossible through a transaction pooler) keeps using.
+    database_pooler_url: str = ""
+    # Each connection's application_name is this plus the process id, so that
+    # pg_stat_activity shows which process holds which connection.
+    db_application_name: str = Field(default="superseller", max_length=40)
+
     # Job engine
     job_heartbeat_s: float = 5.0
     job_rescue_after_s: float = 30.0

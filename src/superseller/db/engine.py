@@ -1,5 +1,13 @@
 """Engines for the two supported databases.
 
+PostgreSQL: a process holds at most DB_POOL_SIZE + DB_MAX_OVERFLOW pooled connections
+(SQLAlchemy's QueuePool refuses more: a caller waits up to DB_POOL_TIMEOUT_S), each named
+`<DB_APPLICATION_NAME>/<pid>` in pg_stat_activity; a worker adds its one LISTEN connection
+(docs/OPERATIONS.md, "Connection budget"). With DATABASE_POOLER_URL set (PgBouncer in
+transaction mode) the pooled connections go through the pooler, without server-side
+prepared statements, while the engine's URL, which the LISTEN connection uses, stays
+DATABASE_URL, the direct address.
+
 SQLite (embedded default) runs in WAL mode with a busy timeout, and every
 transaction starts with `BEGIN IMMEDIATE` so that concurrent writers queue on
 the busy timeout instead of failing with a lock-upgrade deadlock. Read-only
@@ -10,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -32,22 +41,82 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5) -> Engine:
+@dataclass(frozen=True)
+class PoolBudget:
+    pool_size: int = 5
+    max_overflow: int = 5
+    timeout_s: float = 30.0
+    pooler_url: str = ""
+    application_name: str = "superseller"
+    idle_in_transaction_timeout_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls) -> PoolBudget:
+        from superseller.config import Settings  # the settings of this process's environment
+
+        s = Settings()
+        return cls(
+            s.db_pool_size,
+            s.db_max_overflow,
+            s.db_pool_timeout_s,
+            s.database_pooler_url,
+            s.db_application_name,
+            s.db_idle_in_transaction_timeout_s,
+        )
+
+    @property
+    def connections(self) -> int:
+        """Pooled connections at most (a worker adds its LISTEN connection)."""
+        return self.pool_size + self.max_overflow
+
+
+def make_engine(url: str, *, budget: PoolBudget | None = None) -> Engine:
     url = normalize_url(url)
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(url)
     if backend == "postgresql":
-        return create_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_pre_ping=True,
-            # A server that vanished without a word (a partition, not a restart) must fail
-            # calls, not hang them: the loops retry what fails.
-            connect_args=PG_CONNECT_ARGS,
-        )
+        return _pg_engine(url, budget or PoolBudget.from_settings())
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _pg_engine(url: str, budget: PoolBudget) -> Engine:
+    parsed = make_url(url)
+    if "application_name" not in parsed.query:  # in the URL: the LISTEN connection gets it too
+        name = f"{budget.application_name}/{os.getpid()}"
+        parsed = parsed.update_query_dict({"application_name": name})
+    connect_args = dict(PG_CONNECT_ARGS)
+    if budget.idle_in_transaction_timeout_s and not budget.pooler_url:
+        # A client cut off mid-transaction must not hold its locks for hours.
+        ms = int(budget.idle_in_transaction_timeout_s * 1000)
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={ms}"
+    engine = create_engine(
+        parsed,
+        pool_size=budget.pool_size,
+        max_overflow=budget.max_overflow,
+        pool_timeout=budget.timeout_s,
+        pool_pre_ping=True,
+        # A server that vanished without a word (a partition, not a restart) must fail
+        # calls, not hang them: the loops retry what fails.
+        connect_args=connect_args,
+    )
+    if budget.pooler_url:
+        pooler = make_url(normalize_url(budget.pooler_url))
+
+        @event.listens_for(engine, "do_connect")
+        def _through_pooler(_dialect, _record, _cargs, cparams):
+            cparams.update(host=pooler.host, port=pooler.port or 5432)
+            if pooler.database:
+                cparams["dbname"] = pooler.database
+            if pooler.username:
+                cparams["user"] = pooler.username
+            if pooler.password:
+                cparams["password"] = pooler.password
+            # A transaction pooler hands each transaction any server connection: a statement
+            # prepared on one is unknown on the next (PgBouncer before 1.21).
+            cparams["prepare_threshold"] = None
+
+    return engine
 
 
 def _private_sqlite_file(url: str) -> None:

@@ -35,6 +35,7 @@ from superseller.db.tables_marketplace import (  # noqa: F401
     order_items,
     orders,
     score_texts,
+    sync_checkpoints,
     tenants,
 )
 from superseller.db.tables_metrics import (  # noqa: F401

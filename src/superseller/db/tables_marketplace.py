@@ -180,3 +180,17 @@ ml_rate_buckets = Table(
     Column("decreased_at", Float, nullable=False, server_default="0"),
     Column("version", BigInteger, nullable=False, server_default="0"),
 )
+
+# Progress of one sync run (a `sync_mercadolivre` job), so that a run cut short (a killed
+# worker, a lost host) resumes where it stopped instead of fetching everything again: one
+# row per finished part ("run", "ids", "items:<n>", "orders", "visits:<n>"). Removed with
+# the job, and when the run succeeds.
+sync_checkpoints = Table(
+    "sync_checkpoints",
+    metadata,
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("part", String(32), nullable=False),
+    Column("data", JSONType, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("job_id", "part"),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,7 @@ from superseller.db.schema import listings, marketplace_accounts, tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.cron import zone
 from superseller.jobs.queue import JobSpec, Queue
+from superseller.mercadolivre.checkpoints import Checkpoints, ranges
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError, ReauthRequired
@@ -50,6 +51,10 @@ ROWS_PER_WRITE = 1000
 UPDATED_OVERLAP = timedelta(hours=2)
 MAX_UPDATED_DAYS = 365
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
+# A seller's rebuild and score go before the syncs still queued: each seller's numbers are
+# fresh right after its own sync, not after the whole fleet's (the nightly fan-out queues
+# every seller's sync at once; first in, first out, every rebuild would wait behind them).
+FOLLOW_UP_PRIORITY = 1
 
 
 class SyncPayload(BaseModel):
@@ -137,6 +142,7 @@ class SellerSync:
             result = await self._sync(client, acct, tz, tenant.last_sync_ok_at)
         finally:
             await client.close()
+        await asyncio.to_thread(self.marks.clear)  # done: nothing left to resume
         result.update(
             requests=client.requests,
             retries=client.retries,
@@ -146,18 +152,103 @@ class SellerSync:
         return result
 
     async def _sync(self, client: MLClient, acct, tz: str, last_ok) -> dict[str, Any]:
-        now = self.ctx.clock.now()
+        marks = await asyncio.to_thread(Checkpoints, self.engine, self.ctx.job_id, self.ctx.clock)
+        self.marks = marks
+        run = marks.get("run")
+        if run is None:  # the run's "now", kept so that a resumed run syncs the same window
+            run = {"now": self.ctx.clock.now().isoformat()}
+            await asyncio.to_thread(marks.mark, "run", run)
+        now = datetime.fromisoformat(run["now"])
         today = now.astimezone(zone(tz)).date()
         first_day = today - timedelta(days=self.days_back)
 
-        ids = await client.item_ids(acct.ml_user_id)
+        got = marks.get("ids")
+        if got is None:
+            # A scan cannot resume (its scroll expires): the ids are recorded once complete.
+            got = {"ids": await client.item_ids(acct.ml_user_id)}
+            await asyncio.to_thread(marks.mark, "ids", got)
+        ids: list[str] = got["ids"]
         self.ctx.raise_if_cancelled()
-        bodies, item_errors = await client.items(ids)
-        await self._save_listings(bodies, acct, tz, now)
+
+        async def details(lo: int, hi: int) -> list[dict]:
+            part = f"items:{lo}"
+            if (done := marks.get(part)) is None:
+                bodies, errors = await client.items(ids[lo:hi])
+                await self._save_listings(bodies, acct, tz, now)
+                done = {"errors": errors}
+                await asyncio.to_thread(marks.mark, part, done)
+            return done["errors"]
+
+        item_errors = [
+            e
+            for errs in await asyncio.gather(*(details(a, b) for a, b in ranges(len(ids))))
+            for e in errs
+        ]
+        self.ctx.raise_if_cancelled()
 
         start = (now - timedelta(days=self.days_back + 1)).replace(
             minute=0, second=0, microsecond=0
         )
+        orders = marks.get("orders")
+        if orders is None:
+            orders = await self._orders(client, acct, tz, now, start, last_ok, set(ids))
+            await asyncio.to_thread(marks.mark, "orders", orders)
+        days = {date.fromisoformat(d) for d in orders.pop("days")}
+
+        with self.engine.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    select(listings.c.external_id, listings.c.id).where(
+                        listings.c.tenant_id == self.tenant_id
+                    )
+                ).all()
+            )
+        known = [(ext, stored[ext]) for ext in ids if ext in stored]
+
+        async def visits(lo: int, hi: int) -> dict[str, Any]:
+            part = f"visits:{lo}"
+            if (done := marks.get(part)) is not None:
+                return done
+            done = {"days": 0, "errors": []}
+
+            async def one(ext: str, lid: int) -> None:
+                try:
+                    counts = await client.visits(ext, self.days_back)
+                except MLError as exc:
+                    # Keep whatever was stored: a failed call never erases known visits.
+                    done["errors"].append({"id": ext, "error": exc.code})
+                    return
+                vrows = visit_rows(self.tenant_id, lid, counts, first_day, today, now)
+                await asyncio.to_thread(self._write, save_visits, vrows)
+                done["days"] += len(vrows)
+                self.ctx.add_records(1)
+
+            await asyncio.gather(*(one(ext, lid) for ext, lid in known[lo:hi]))
+            await asyncio.to_thread(marks.mark, part, done)
+            return done
+
+        parts = await asyncio.gather(*(visits(a, b) for a, b in ranges(len(known))))
+        # The window's days are rebuilt as one range; days before it that an updated order
+        # touched (an old order cancelled today) are marked and rebuilt on their own.
+        window_first = start.astimezone(zone(tz)).date()
+        main_from = min([first_day, *(d for d in days if d >= window_first)])
+        outside = sorted(d for d in days if d < main_from)
+        return {
+            "listings": len(ids),
+            **orders,
+            "visitDays": sum(p["days"] for p in parts),
+            "itemErrors": item_errors[:20],
+            "visitErrors": [e for p in parts for e in p["errors"]][:20],
+            "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
+            "extraDays": [[a.isoformat(), b.isoformat()] for a, b in day_spans(outside)],
+            "resumedParts": marks.resumed,
+        }
+
+    async def _orders(
+        self, client: MLClient, acct, tz: str, now, start, last_ok, known_ids: set[str]
+    ) -> dict[str, Any]:
+        """Orders created in the window and updated since the last sync, saved; the items
+        they sold that are not synced listings, fetched. One part of the run."""
         found = await client.orders(acct.ml_user_id, start, now)
         updated_requests = 0
         # Orders change after they are created (cancelled, refunded): also every order
@@ -175,7 +266,6 @@ class SellerSync:
         # Items sold that are not synced listings: fetch them (multiget, batched) so the
         # sale counts on its listing; those that cannot be fetched (deleted, 403) still
         # count in the tenant totals, under "other listings".
-        known_ids = set(ids) | {b["id"] for b in bodies}
         sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
         candidates = sold - known_ids
         missing = sorted(candidates - await asyncio.to_thread(self._stored_ids, candidates))
@@ -207,50 +297,13 @@ class SellerSync:
             self.ctx.add_records(len(chunk))
             self.ctx.raise_if_cancelled()
         await asyncio.to_thread(self._write, link_order_items, self.tenant_id)
-
-        with self.engine.connect() as conn:
-            known = (
-                conn.execute(
-                    select(listings.c.external_id, listings.c.id).where(
-                        listings.c.tenant_id == self.tenant_id, listings.c.external_id.in_(ids)
-                    )
-                ).all()
-                if ids
-                else []
-            )
-        visit_days, visit_errors = 0, []
-
-        async def one(ext: str, lid: int) -> None:
-            nonlocal visit_days
-            try:
-                counts = await client.visits(ext, self.days_back)
-            except MLError as exc:
-                # Keep whatever was stored: a failed call never erases known visits.
-                visit_errors.append({"id": ext, "error": exc.code})
-                return
-            vrows = visit_rows(self.tenant_id, lid, counts, first_day, today, now)
-            await asyncio.to_thread(self._write, save_visits, vrows)
-            visit_days += len(vrows)
-            self.ctx.add_records(1)
-
-        await asyncio.gather(*(one(ext, lid) for ext, lid in known))
-        # The window's days are rebuilt as one range; days before it that an updated order
-        # touched (an old order cancelled today) are marked and rebuilt on their own.
-        window_first = start.astimezone(zone(tz)).date()
-        main_from = min([first_day, *(d for d in days if d >= window_first)])
-        outside = sorted(d for d in days if d < main_from)
         return {
-            "listings": len(ids),
             "orders": len(found),
             "updatedOrders": len(updated),
             "updatedOrdersRequests": updated_requests,
             "unknownItemsFetched": len(missing) - len(unknown_errors),
             "otherListingsItems": len(unknown_errors),
-            "visitDays": visit_days,
-            "itemErrors": item_errors[:20],
-            "visitErrors": visit_errors[:20],
-            "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
-            "extraDays": [[a.isoformat(), b.isoformat()] for a, b in day_spans(outside)],
+            "days": sorted(d.isoformat() for d in days),
         }
 
     async def _save_listings(self, bodies: list[dict], acct, tz: str, now) -> None:
@@ -347,6 +400,7 @@ def register(registry: Registry, settings: Settings) -> None:
                     tenant_id=p.tenantId,
                     scheduled_for=ctx.scheduled_for,
                     unique_key=f"rebuild:{p.tenantId}:{a}:{b}",
+                    priority=FOLLOW_UP_PRIORITY,
                 )
                 for a, b in spans
             ]
@@ -362,6 +416,7 @@ def register(registry: Registry, settings: Settings) -> None:
                         tenant_id=p.tenantId,
                         scheduled_for=ctx.scheduled_for,
                         unique_key=f"score:{p.tenantId}",
+                        priority=FOLLOW_UP_PRIORITY,
                     )
                 ]
             )[0].id

@@ -120,6 +120,11 @@ class SandboxState:
     # what a test checks an app-wide limit against.
     request_times: list[float] = field(default_factory=list)
     limited_times: list[float] = field(default_factory=list)
+    # Every API request as (epoch seconds, path, query): what a test counts re-fetches by.
+    request_log: list[tuple[float, str, str]] = field(default_factory=list)
+    # Sellers of other sizes than the spec's (user id -> listings, at most the spec's):
+    # one sandbox serves a fleet of big and small sellers.
+    listings_of: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def current_order(self, o: dict) -> dict:
@@ -177,6 +182,7 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             state.stats["requests"] += 1
             arrived = time.time()
             state.request_times.append(arrived)
+            state.request_log.append((arrived, path, request.url.query))
             limited = False
             if f.requests_per_s:
                 tokens, last = state._bucket
@@ -306,7 +312,10 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         q = request.query_params
         ids = [
             x
-            for x in (data.item_id(spec, i) for i in range(spec.listings))
+            for x in (
+                data.item_id(spec, i)
+                for i in range(min(spec.listings, state.listings_of.get(user_id, spec.listings)))
+            )
             if x not in state.hidden_items and x not in state.deleted_items
         ]
         status = q.get("status")
@@ -755,6 +764,19 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         """Epoch seconds of every API request and of every rate-limit 429."""
         with state.lock:
             return {"requests": list(state.request_times), "limited": list(state.limited_times)}
+
+    @app.get("/_sandbox/request-log")
+    async def request_log():
+        """Every API request as `[epoch seconds, path, query]`, in arrival order."""
+        with state.lock:
+            return {"requests": [list(r) for r in state.request_log]}
+
+    @app.post("/_sandbox/seller-listings")
+    async def seller_listings(request: Request):
+        """Sizes of sellers, `{user_id: listings}`: each lists the first N of the catalogue."""
+        body = await request.json()
+        state.listings_of.update({int(k): int(v) for k, v in body.items()})
+        return {"ok": True}
 
     @app.get("/_sandbox/seller")
     async def seller():
