@@ -1,0 +1,139 @@
+"""Mercado Livre notifications end to end over real HTTP: the sandbox emits, the webhook
+stores, a worker fetches and rebuilds; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from prometheus_client import REGISTRY
+from sqlalchemy import select
+
+from superseller.db.schema import jobs, ml_notifications, orders, tenant_metrics_daily
+from tests.support.api import serving
+from tests.support.notify import WEBHOOK, notification_loop
+from tests.support.waiting import wait_until
+
+
+def _order(engine, ext: str):
+    with engine.connect() as conn:
+        return conn.execute(select(orders).where(orders.c.external_id == ext)).first()
+
+
+def test_a_sandbox_sale_is_stored_and_counted_without_a_sync(engine, tmp_path):
+    with notification_loop(engine, tmp_path, listings=40) as loop:
+        loop.emit()
+        sale = loop.sandbox("POST", "/_sandbox/sell", json={"quantity": 2})
+        row = wait_until(lambda: _order(engine, str(sale["id"])), timeout=30, message="the sale")
+        assert row.status == "paid"
+        wait_until(lambda: loop.unprocessed() == 0, timeout=30, message="all processed")
+        with engine.connect() as conn:
+            note = conn.execute(select(ml_notifications)).one()
+            day = conn.execute(
+                select(tenant_metrics_daily).where(
+                    tenant_metrics_daily.c.date == row.created_local_date
+                )
+            ).one()
+        assert note.topic == "orders_v2" and note.outcome == "processed"
+        assert day.orders >= 1
+
+
+def _sample(outcome: str, topic: str = "") -> float:
+    value = REGISTRY.get_sample_value(
+        "superseller_ml_notifications_total", {"outcome": outcome, "topic": topic}
+    )
+    return value or 0.0
+
+
+def _stored(engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(ml_notifications).order_by(ml_notifications.c.id)).all()
+
+
+def _body(**over):
+    body = {
+        "_id": str(uuid.uuid4()),
+        "resource": "/orders/2000000000000001",
+        "user_id": 123456789,
+        "topic": "orders_v2",
+        "application_id": "sandbox-app",
+        "attempts": 1,
+        "sent": "2025-01-21T13:44:33.006Z",
+        "recieved": "2025-01-21T13:44:32.984Z",  # the reference's own typo
+    }
+    return {k: v for k, v in {**body, **over}.items() if v is not ...}
+
+
+def test_webhook_answers_every_body_without_a_5xx_and_stores_only_ours(engine, tmp_path):
+    with notification_loop(engine, tmp_path, worker=False, listings=10) as loop:
+        hook = loop.url + WEBHOOK
+        before = {
+            k: _sample(*k)
+            for k in [
+                ("malformed",),
+                ("foreign_app", "orders_v2"),
+                ("unknown_user", "orders_v2"),
+                ("stored", "orders_v2"),
+                ("duplicate", "orders_v2"),
+                ("stored", "questions"),
+                ("stored", "other"),
+            ]
+        }
+        not_json = httpx.post(hook, content=b"{not json", headers={"content-type": "text/plain"})
+        assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "invalid_json"
+        huge = httpx.post(hook, content=b"[" + b"1," * 600_000 + b"1]")
+        assert huge.status_code == 413 and "error" in huge.json()
+        answers = [
+            httpx.post(hook, json=b)
+            for b in (
+                [1, 2, 3],  # JSON, not an object
+                _body(resource=...),  # a needed field missing
+                _body(user_id="abc"),
+                _body(application_id="999"),  # another app's
+                _body(application_id=...),  # no app named
+                _body(user_id=55),  # a user we do not know
+            )
+        ]
+        assert [r.status_code for r in answers] == [200] * 6
+        assert _stored(engine) == []  # nothing of those was stored
+        ours = _body(user_id="123456789")  # a string, as in the reference's example
+        assert httpx.post(hook, json=ours).json() == {"status": "stored"}
+        assert httpx.post(hook, json=ours).json() == {"status": "duplicate"}  # ML's retry
+        other = _body(topic="questions", resource="/questions/5036111111", id=None)
+        other["id"] = other.pop("_id")  # `id` instead of `_id`
+        assert httpx.post(hook, json=other).json() == {"status": "stored"}
+        made_up = _body(topic="x" * 50)
+        assert httpx.post(hook, json=made_up).json() == {"status": "stored"}
+        rows = _stored(engine)
+        assert [(r.notification_id, r.ml_user_id, r.topic) for r in rows] == [
+            (ours["_id"], 123456789, "orders_v2"),
+            (other["id"], 123456789, "questions"),
+            (made_up["_id"], 123456789, "x" * 50),
+        ]
+        with engine.connect() as conn:
+            queued = conn.execute(select(jobs).where(jobs.c.type == "ml_notifications")).all()
+        assert len(queued) == 1 and queued[0].tenant_id == "t1"  # one job for the burst
+        after = {k: _sample(*k) for k in before}
+        assert {k: after[k] - before[k] for k in before} == {
+            ("malformed",): 4,  # not JSON, [1, 2, 3], no resource, user_id "abc"
+            ("foreign_app", "orders_v2"): 2,
+            ("unknown_user", "orders_v2"): 1,
+            ("stored", "orders_v2"): 1,
+            ("duplicate", "orders_v2"): 1,
+            ("stored", "questions"): 1,
+            ("stored", "other"): 1,  # a free-text topic never becomes a label
+        }
+
+
+def test_source_ip_allow_list_is_off_by_default_and_refuses_others_when_set(engine, tmp_path):
+    with notification_loop(engine, tmp_path, worker=False, listings=10) as loop:
+        assert httpx.post(loop.url + WEBHOOK, json=_body()).status_code == 200
+        settings = loop.settings.model_copy(
+            update={"ml_notification_ips": "54.88.218.97,10.0.0.0/8"}
+        )
+        with serving(settings, engine, loop.registry) as url:
+            refused = httpx.post(url + WEBHOOK, json=_body())
+            assert refused.status_code == 403
+        settings = loop.settings.model_copy(update={"ml_notification_ips": "127.0.0.0/8"})
+        with serving(settings, engine, loop.registry) as url:
+            assert httpx.post(url + WEBHOOK, json=_body()).json() == {"status": "stored"}
