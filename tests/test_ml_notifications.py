@@ -7,11 +7,13 @@ import uuid
 
 import httpx
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from superseller.db.schema import jobs, ml_notifications, orders, tenant_metrics_daily
+from superseller.jobs.queue import Queue
 from tests.support.api import serving
-from tests.support.notify import WEBHOOK, notification_loop
+from tests.support.inproc import wait_status
+from tests.support.notify import WEBHOOK, contents, notification_loop
 from tests.support.waiting import wait_until
 
 
@@ -137,3 +139,91 @@ def test_source_ip_allow_list_is_off_by_default_and_refuses_others_when_set(engi
         settings = loop.settings.model_copy(update={"ml_notification_ips": "127.0.0.0/8"})
         with serving(settings, engine, loop.registry) as url:
             assert httpx.post(url + WEBHOOK, json=_body()).json() == {"status": "stored"}
+
+
+def _sync_and_wait(loop) -> dict:
+    """A full sync of the same sandbox state, with the rebuild it queues."""
+    q = Queue(loop.engine, loop.registry)
+    jid = q.enqueue("sync_mercadolivre", {"tenantId": "t1"}, tenant_id="t1").id
+    done = wait_status(loop.engine, jid, "completed", "failed", timeout=120)
+    assert done["status"] == "completed", done["last_error"]
+    for rid in done["result"]["rebuildJobIds"]:
+        assert wait_status(loop.engine, rid, "completed", "failed", timeout=120)["status"] == (
+            "completed"
+        )
+    return done
+
+
+def _changes(loop, sales: int, cancels: int, edits: int) -> list[int]:
+    """Sales, cancellations of synced orders and item edits: each one notified."""
+    with loop.engine.connect() as conn:
+        paid = (
+            conn.execute(
+                select(orders.c.external_id)
+                .where(orders.c.status == "paid")
+                .order_by(orders.c.external_id)
+                .limit(cancels)
+            )
+            .scalars()
+            .all()
+        )
+    items = [f"MLB{3000000000 + (i * 7) % 40}" for i in range(sales)]
+    half = sales // 2
+    sold = loop.sandbox("POST", "/_sandbox/sell", json={"items": items[:half]})["ids"]
+    for i, item in enumerate(items[:edits]):  # later sales of these are at the new price
+        loop.sandbox("POST", "/_sandbox/edit-item", json={"id": item, "price": 10.0 + i})
+    sold += loop.sandbox("POST", "/_sandbox/sell", json={"items": items[half:]})["ids"]
+    loop.sandbox("POST", "/_sandbox/change-orders", json={"ids": [int(x) for x in paid]})
+    return sold
+
+
+def _settled(loop, expected: int):
+    def done():
+        stats = loop.sandbox("GET", "/_sandbox/notifications")
+        finished = stats["delivered"] + stats["dropped"] + stats["exhausted"]
+        return stats["created"] >= expected and not stats["inflight"] and finished and stats
+
+    stats = wait_until(done, timeout=120, message="the emitter to finish")
+    wait_until(lambda: loop.unprocessed() == 0, timeout=120, message="all processed")
+    return stats
+
+
+def test_a_thousand_notifications_with_duplicates_and_disorder_equal_a_full_sync(engine, tmp_path):
+    with notification_loop(engine, tmp_path, listings=60, orders_per_day=40) as loop:
+        _sync_and_wait(loop)
+        loop.emit(duplicate_rate=0.3, out_of_order_rate=0.1, seed=3)
+        sold = _changes(loop, sales=700, cancels=50, edits=20)
+        stats = _settled(loop, expected=770)
+        assert stats["posts"] >= 950 and stats["duplicates"] > 150
+        assert stats["out_of_order"] > 40 and stats["dropped"] == 0
+        fetches = loop.sandbox("GET", "/_sandbox/order-fetches")
+        # Each order fetched once per distinct change, however often it was notified.
+        assert {fetches.get(str(oid)) for oid in sold} == {1}
+        assert len(fetches) == 750 and set(fetches.values()) == {1}
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(ml_notifications)).scalar() == 770
+        via_notifications = contents(engine)
+        _sync_and_wait(loop)
+        assert contents(engine) == via_notifications
+
+
+def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path):
+    with notification_loop(engine, tmp_path, listings=40, orders_per_day=40) as loop:
+        _sync_and_wait(loop)
+        loop.emit(drop_rate=0.05, seed=11)
+        sold = _changes(loop, sales=200, cancels=10, edits=5)
+        stats = _settled(loop, expected=215)
+        assert stats["dropped"] > 0
+        with engine.connect() as conn:
+            stored = set(conn.execute(select(orders.c.external_id)).scalars())
+        assert len({str(s) for s in sold} - stored) > 0  # some sales were never notified
+        jid = Queue(engine, loop.registry).enqueue("ml_missed_feeds").id
+        done = wait_status(engine, jid, "completed", "failed", timeout=60)
+        assert done["status"] == "completed" and done["result"]["stored"] == stats["dropped"]
+        wait_until(lambda: loop.unprocessed() == 0, timeout=60, message="all processed")
+        with engine.connect() as conn:
+            stored = set(conn.execute(select(orders.c.external_id)).scalars())
+        assert {str(s) for s in sold} <= stored
+        via_notifications = contents(engine)
+        _sync_and_wait(loop)
+        assert contents(engine) == via_notifications

@@ -62,3 +62,73 @@ def notification_loop(engine: Engine, tmp_path, worker: bool = True, **spec):
                     yield loop
             else:
                 yield loop
+
+
+def contents(engine: Engine) -> dict:
+    """What a seller's data is, for comparing two ways of getting it (visits aside: only
+    a sync fetches them)."""
+    from superseller.db.schema import (
+        listing_metrics_daily,
+        listings,
+        order_items,
+        orders,
+        tenant_metrics_daily,
+    )
+
+    out = {}
+    with engine.connect() as conn:
+        out["listings"] = conn.execute(
+            select(
+                listings.c.external_id,
+                listings.c.title,
+                listings.c.price,
+                listings.c.status,
+                listings.c.available_quantity,
+            ).order_by(listings.c.external_id)
+        ).all()
+        out["orders"] = conn.execute(
+            select(
+                orders.c.external_id,
+                orders.c.status,
+                orders.c.date_created,
+                orders.c.created_local_date,
+                orders.c.total_amount,
+                orders.c.paid_amount,
+                orders.c.last_updated,
+            ).order_by(orders.c.external_id)
+        ).all()
+        out["order_items"] = conn.execute(
+            select(
+                orders.c.external_id,
+                order_items.c.line,
+                order_items.c.listing_external_id,
+                order_items.c.listing_id.is_(None),
+                order_items.c.quantity,
+                order_items.c.unit_price,
+            )
+            .join(orders, orders.c.id == order_items.c.order_id)
+            .order_by(orders.c.external_id, order_items.c.line)
+        ).all()
+        out["listing_metrics"] = conn.execute(
+            select(
+                listings.c.external_id,
+                listing_metrics_daily.c.date,
+                listing_metrics_daily.c.orders,
+                listing_metrics_daily.c.units_sold,
+                listing_metrics_daily.c.revenue,
+                listing_metrics_daily.c.avg_ticket,
+            )
+            .join(listings, listings.c.id == listing_metrics_daily.c.listing_id)
+            .order_by(listings.c.external_id, listing_metrics_daily.c.date)
+        ).all()
+        out["tenant_metrics"] = conn.execute(
+            select(
+                tenant_metrics_daily.c.date,
+                tenant_metrics_daily.c.orders,
+                tenant_metrics_daily.c.units_sold,
+                tenant_metrics_daily.c.revenue,
+                tenant_metrics_daily.c.other_orders,
+                tenant_metrics_daily.c.other_revenue,
+            ).order_by(tenant_metrics_daily.c.date)
+        ).all()
+    return out

@@ -819,8 +819,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
 
     @app.post("/_sandbox/sell")
     async def sell(request: Request):
-        """A sale now (of `item`, else a popular listing): an order the API then returns,
-        and a notification when the emitter runs."""
+        """A sale now (of `item`, else a popular listing; `items`: one sale of each): an
+        order the API then returns, notified when the emitter runs."""
         body = await request.json() if await request.body() else {}
         now = state.now()
         hour = int(now.timestamp() // 3600)
@@ -829,17 +829,31 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             got = data.orders_in_hour(spec, hour)
             template = got[0] if got else None
             hour -= 1
+        wanted = body.get("items") or [body.get("item")]
+        quantity = int(body.get("quantity", 1))
+        made = [_sale(template, ext, quantity, now) for ext in wanted]
+        for o in made:
+            state.notify("orders_v2", f"/orders/{o['id']}")
+        if "items" in body:
+            return {"ids": [o["id"] for o in made]}
+        o = made[0]
+        return {
+            "id": o["id"],
+            "item": o["order_items"][0]["item"]["id"],
+            "total": o["total_amount"],
+        }
+
+    def _sale(template: dict, wanted: str | None, quantity: int, now: datetime) -> dict:
         with state.lock:
             oid = 2100000000000000 + len(state.extra_orders)
             local = now.astimezone(data.ORDER_TZ)
             line = dict(template["order_items"][0])
-            wanted = body.get("item")
             if wanted and index_of(wanted) is not None:
                 it = public_item(index_of(wanted))
                 line["item"] = {**line["item"], "id": it["id"], "title": it["title"]}
                 line["unit_price"] = line["full_unit_price"] = it["price"]
-            line["quantity"] = int(body.get("quantity", 1))
-            total = round(line["quantity"] * line["unit_price"], 2)
+            line["quantity"] = quantity
+            total = round(quantity * line["unit_price"], 2)
             order = {
                 **template,
                 "id": oid,
@@ -856,8 +870,7 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
                 "_updated": now,
             }
             state.extra_orders[oid] = order
-        state.notify("orders_v2", f"/orders/{oid}")
-        return {"id": oid, "item": line["item"]["id"], "total": total}
+        return order
 
     @app.post("/_sandbox/edit-item")
     async def edit_item(request: Request):
