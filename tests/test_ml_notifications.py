@@ -3,17 +3,23 @@ stores, a worker fetches and rebuilds; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import uuid
 
 import httpx
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
+from superseller.db.engine import make_engine
 from superseller.db.schema import jobs, ml_notifications, orders, tenant_metrics_daily
 from superseller.jobs.queue import Queue
+from superseller.wiring import build_registry
 from tests.support.api import serving
+from tests.support.faultproxy import FaultProxy
 from tests.support.inproc import wait_status
-from tests.support.notify import WEBHOOK, contents, notification_loop
+from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.notify import WEBHOOK, Loop, contents, notification_loop
 from tests.support.waiting import wait_until
 
 
@@ -227,3 +233,76 @@ def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path)
         via_notifications = contents(engine)
         _sync_and_wait(loop)
         assert contents(engine) == via_notifications
+
+
+@contextlib.contextmanager
+def _outage(backend: str, db_url: str):
+    """(engine for the API, a context in which its database is unreachable)."""
+    if backend == "postgresql":
+        proxy = FaultProxy.for_url(db_url)
+        api_engine = make_engine(proxy.url(db_url))
+
+        @contextlib.contextmanager
+        def down():
+            proxy.cut()
+            try:
+                yield
+            finally:
+                proxy.restore()
+
+        try:
+            yield api_engine, down
+        finally:
+            api_engine.dispose()
+            proxy.close()
+        return
+
+    @contextlib.contextmanager
+    def locked():  # SQLite: another connection holds the write lock
+        conn = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("ROLLBACK")
+            conn.close()
+
+    yield None, locked
+
+
+def test_database_unreachable_answers_503_so_mercado_livre_retries_and_nothing_is_lost(
+    engine, backend, db_url, tmp_path
+):
+    with sandbox(listings=10) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings)
+        registry = build_registry(settings)
+        with _outage(backend, db_url) as (api_engine, down):
+            with serving(settings, api_engine or engine, registry) as url:
+                loop = Loop(sb, settings, registry, url, engine)
+                loop.emit(retry_scale=0.005)  # retries after 0.3 s, 0.6 s, 1.5 s, 3 s...
+                body = _body()
+                with down():
+                    r = httpx.post(url + WEBHOOK, json=body, timeout=30)
+                    assert r.status_code == 503
+                    assert r.json()["error"]["code"] == "database_unavailable"
+                    loop.sandbox("POST", "/_sandbox/sell", json={})
+                    wait_until(
+                        lambda: (
+                            loop.sandbox("GET", "/_sandbox/notifications")["failed_attempts"] >= 2
+                        ),
+                        timeout=30,
+                        message="the emitter's deliveries to fail",
+                    )
+                assert _stored(engine) == []
+                # Mercado Livre's retry, once the database is back, is stored.
+                assert httpx.post(url + WEBHOOK, json=body).json() == {"status": "stored"}
+                stats = wait_until(
+                    lambda: (
+                        (s := loop.sandbox("GET", "/_sandbox/notifications"))["delivered"] and s
+                    ),
+                    timeout=30,
+                    message="the emitter's retry to be delivered",
+                )
+                assert stats["exhausted"] == 0
+        assert {r.topic for r in _stored(engine)} == {"orders_v2"} and len(_stored(engine)) == 2

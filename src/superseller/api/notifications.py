@@ -97,7 +97,7 @@ def metrics_version(
     tenant = tenant_of(request, user, tenantId)
     svc = services(request)
     today = svc.clock.now().astimezone(zone(tenant["timezone"])).date()
-    with svc.engine.connect() as conn:
+    with svc.engine.connect().execution_options(sqlite_deferred=True) as conn:
         changed = conn.execute(
             select(func.max(tenant_metrics_daily.c.updated_at)).where(
                 tenant_metrics_daily.c.tenant_id == tenant["id"],

@@ -138,8 +138,9 @@ def parse(body: Any) -> Notification:
 
 
 def tenant_of(engine: Engine, ml_user_id: int) -> str | None:
-    """The tenant whose connected account is this Mercado Livre user, if any."""
-    with engine.connect() as conn:
+    """The tenant whose connected account is this Mercado Livre user, if any (a plain
+    read: on SQLite it never waits for the write lock)."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
         return conn.execute(
             select(marketplace_accounts.c.tenant_id)
             .where(
