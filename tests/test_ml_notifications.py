@@ -6,15 +6,20 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from playwright.sync_api import expect
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from superseller.db.engine import make_engine
-from superseller.db.schema import jobs, ml_notifications, orders, tenant_metrics_daily
+from superseller.db.schema import jobs, ml_notifications, orders
 from superseller.jobs.queue import Queue
+from superseller.metrics.freshness import tenant_freshness
+from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
+from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.faultproxy import FaultProxy
 from tests.support.inproc import wait_status
@@ -22,28 +27,83 @@ from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.support.notify import WEBHOOK, Loop, contents, notification_loop
 from tests.support.waiting import wait_until
 
+PASSWORD = "correct horse battery"
+
 
 def _order(engine, ext: str):
     with engine.connect() as conn:
         return conn.execute(select(orders).where(orders.c.external_id == ext)).first()
 
 
-def test_a_sandbox_sale_is_stored_and_counted_without_a_sync(engine, tmp_path):
+def test_a_sandbox_sale_reaches_the_overview_within_a_minute_without_a_click(
+    engine, tmp_path, browser
+):
     with notification_loop(engine, tmp_path, listings=40) as loop:
+        _sync_and_wait(loop)
+        create_user(engine, "ana@loja1.com", PASSWORD, "seller", "t1")
+        api = httpx.Client(base_url=loop.url, timeout=30)
+        token = api.post(
+            "/api/v1/auth/login", json={"email": "ana@loja1.com", "password": PASSWORD}
+        ).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        before = api.get("/api/v1/metrics/overview").json()["today"]["orders"] or 0
+        assert api.get("/api/v1/freshness").json()["realtime"]["state"] == "never"
+
+        page = browser.new_page(locale="pt-BR")
+        page.goto(f"{loop.url}/entrar")
+        page.fill("input[name=email]", "ana@loja1.com")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{loop.url}/")
+        page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+        expect(page.locator("#live-cue")).to_be_hidden()
+
         loop.emit()
-        sale = loop.sandbox("POST", "/_sandbox/sell", json={"quantity": 2})
-        row = wait_until(lambda: _order(engine, str(sale["id"])), timeout=30, message="the sale")
+        sale = loop.sandbox("POST", "/_sandbox/sell", json={"item": "MLB3000000003"})
+        today = wait_until(
+            lambda: (
+                (t := api.get("/api/v1/metrics/overview").json()["today"])["orders"] == before + 1
+                and t
+            ),
+            timeout=60,
+            interval=0.5,
+            message="the sale in the overview",
+        )
+        assert today["revenue"] is not None
+        fresh = api.get("/api/v1/freshness").json()
+        assert fresh["realtime"]["state"] == "flowing" and fresh["label"].endswith("tempo real")
+        row = _order(engine, str(sale["id"]))
         assert row.status == "paid"
-        wait_until(lambda: loop.unprocessed() == 0, timeout=30, message="all processed")
-        with engine.connect() as conn:
-            note = conn.execute(select(ml_notifications)).one()
-            day = conn.execute(
-                select(tenant_metrics_daily).where(
-                    tenant_metrics_daily.c.date == row.created_local_date
-                )
-            ).one()
-        assert note.topic == "orders_v2" and note.outcome == "processed"
-        assert day.orders >= 1
+
+        expect(page.locator("#live-cue")).to_have_text("Novo pedido", timeout=30_000)
+        expect(page.locator("#today")).to_have_attribute(
+            "data-orders", str(before + 1), timeout=10_000
+        )
+        expect(page.locator("#realtime")).to_have_text("tempo real")
+        assert page.evaluate("window.__sameDocument === true")  # updated in place
+        page.close()
+
+
+def test_freshness_says_when_notifications_stopped(engine):
+    t = mk.tenant(engine)
+    mk.account(engine, t, ml_user_id=123456789)
+    received = datetime(2026, 1, 20, 15, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            ml_notifications.insert().values(
+                notification_id="n1",
+                tenant_id=t,
+                ml_user_id=123456789,
+                topic="orders_v2",
+                resource="/orders/1",
+                received_at=received,
+            )
+        )
+    flowing = tenant_freshness(engine, t, received + timedelta(minutes=30))["realtime"]
+    stopped = tenant_freshness(engine, t, received + timedelta(hours=3))["realtime"]
+    assert flowing["state"] == "flowing" and flowing["message"] == "Tempo real"
+    assert stopped["state"] == "stopped"
+    assert stopped["message"] == "Tempo real parado desde 20/01 às 12:00"  # São Paulo time
 
 
 def _sample(outcome: str, topic: str = "") -> float:
