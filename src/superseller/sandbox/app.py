@@ -905,11 +905,15 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         return {"running": True}
 
     @app.get("/_sandbox/notifications")
-    async def notification_stats():
+    async def notification_stats(acks: bool = False):
+        """The emitter's counts; `acks=true` adds how long each 200 took (ms)."""
         e = state.emitter
         if e is None:
             return {"running": False}
-        return {"running": True, **e.stats, "missed": len(e.missed), "inflight": len(e.inflight)}
+        out = {"running": True, **e.stats, "missed": len(e.missed), "inflight": len(e.inflight)}
+        if acks:
+            out["ackMs"] = list(e.ack_ms)
+        return out
 
     @app.get("/missed_feeds")
     async def missed_feeds(request: Request):

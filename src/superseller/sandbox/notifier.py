@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +64,7 @@ class Emitter:
             "exhausted": 0,
         }
     )
+    ack_ms: deque = field(default_factory=lambda: deque(maxlen=100_000))  # answered 200
     task: asyncio.Task | None = None
     inflight: set = field(default_factory=set)
 
@@ -155,11 +158,14 @@ class Emitter:
             body = {**note, "attempts": attempt, "sent": data.utc_time(self.state.now())}
             async with self.slots:
                 self.stats["posts"] += 1
+                began = time.perf_counter()
                 try:
                     resp = await self.http.post(self.config.callback_url, json=body)
                     ok = resp.status_code == 200
                 except httpx.HTTPError:
                     ok = False
+                if ok:
+                    self.ack_ms.append((time.perf_counter() - began) * 1000)
             if ok:
                 self.stats["delivered"] += 1
                 return
