@@ -283,9 +283,28 @@ def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path)
         with engine.connect() as conn:
             stored = set(conn.execute(select(orders.c.external_id)).scalars())
         assert len({str(s) for s in sold} - stored) > 0  # some sales were never notified
+        old = datetime.now(UTC) - timedelta(days=8)  # processed long ago: forgotten
+        with engine.begin() as conn:
+            conn.execute(
+                ml_notifications.insert(),
+                [
+                    {
+                        "notification_id": f"old-{k}",
+                        "tenant_id": "t1",
+                        "ml_user_id": 123456789,
+                        "topic": "orders_v2",
+                        "resource": "/orders/1",
+                        "received_at": old,
+                        "processed_at": old,
+                        "outcome": "processed",
+                    }
+                    for k in range(2)
+                ],
+            )
         jid = Queue(engine, loop.registry).enqueue("ml_missed_feeds").id
         done = wait_status(engine, jid, "completed", "failed", timeout=60)
         assert done["status"] == "completed" and done["result"]["stored"] == stats["dropped"]
+        assert done["result"]["pruned"] == 2
         wait_until(lambda: loop.unprocessed() == 0, timeout=60, message="all processed")
         with engine.connect() as conn:
             stored = set(conn.execute(select(orders.c.external_id)).scalars())

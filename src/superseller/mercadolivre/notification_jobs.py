@@ -7,16 +7,18 @@
   fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
 - `ml_missed_feeds`: reads `/missed_feeds` per topic for each connected seller and stores
   what was missed (it then flows as above); also re-queues any tenant whose stored
-  notifications wait unprocessed. The nightly full sync stays the final safety net.
+  notifications wait unprocessed, and forgets processed ones after KEEP_DAYS. The
+  nightly full sync stays the final safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from superseller.config import Settings
 from superseller.db.schema import listings, marketplace_accounts, ml_notifications, tenants
@@ -51,6 +53,7 @@ RECONCILE_TYPE = "ml_missed_feeds"
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 BATCH = 500  # notifications taken per round
 MISSED_PAGE = 50
+KEEP_DAYS = 7  # processed notifications kept this long
 
 
 class ProcessPayload(BaseModel):
@@ -310,8 +313,34 @@ async def reconcile(ctx: JobContext, settings: Settings, registry: Registry) -> 
         finally:
             await client.close()
     requeued = requeue_waiting(ctx, registry)
+    pruned = prune(ctx)
     ctx.add_records(stored)
-    return {"missed": found, "stored": stored, "requeued": requeued, "errors": errors[:20]}
+    return {
+        "missed": found,
+        "stored": stored,
+        "requeued": requeued,
+        "pruned": pruned,
+        "errors": errors[:20],
+    }
+
+
+def prune(ctx: JobContext) -> int:
+    """Forget processed notifications after KEEP_DAYS (but each tenant's last): Mercado
+    Livre retries for an hour and lists missed ones for 2 days, so an `_id` older than
+    that never comes back."""
+    cutoff = ctx.clock.now() - timedelta(days=KEEP_DAYS)
+    with ctx.engine.begin() as conn:
+        done = conn.execute(
+            delete(ml_notifications).where(
+                ml_notifications.c.processed_at.is_not(None),
+                ml_notifications.c.received_at < cutoff,
+                # each tenant's last one stays: "tempo real parado desde ..." reads it
+                ml_notifications.c.id.not_in(
+                    select(func.max(ml_notifications.c.id)).group_by(ml_notifications.c.tenant_id)
+                ),
+            )
+        )
+    return max(done.rowcount, 0)
 
 
 def requeue_waiting(ctx: JobContext, registry: Registry) -> list[str]:

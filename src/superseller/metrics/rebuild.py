@@ -180,9 +180,9 @@ def _only(listing_ids) -> dict[str, str]:
     }
 
 
-def _statements(dialect: str, listing_ids=None):
+def _statements(dialect: str, listing_ids=None, days=None):
     """(upsert, first build, tenant rollup, other currencies) for a dialect; narrowed to
-    `listing_ids` when given."""
+    `listing_ids` and to a set of `days` (instead of the :start..:end range) when given."""
     parts = {
         "days": _DAYS[dialect],
         "ne": _CHANGED[dialect],
@@ -190,11 +190,23 @@ def _statements(dialect: str, listing_ids=None):
         "currency": MAIN_CURRENCY,
         **(_ALL_LISTINGS if listing_ids is None else _only(listing_ids)),
     }
+    sqls = (_REBUILD_SQL, _INSERT_SQL, _ROLLUP_SQL, _OTHER_CURRENCIES_SQL)
+    if days is not None:
+        # Dates are date objects written as ISO literals: never user text.
+        lits = [
+            (f"DATE '{d.isoformat()}'" if dialect == "postgresql" else f"'{d.isoformat()}'")
+            for d in sorted(days)
+        ]
+        values = ", ".join(f"({x})" for x in lits)
+        parts["days"] = (
+            f"SELECT d FROM (VALUES {values}) AS dv(d)"
+            if dialect == "postgresql"
+            else f"SELECT column1 AS d FROM (VALUES {values})"
+        )
+        day_list = "IN (" + ", ".join(lits) + ")"
+        sqls = tuple(sql.replace("BETWEEN :start AND :end", day_list) for sql in sqls)
     now = bindparam("now", type_=UTCDateTime)
-    return tuple(
-        text(sql.format(**parts)).bindparams(now)
-        for sql in (_REBUILD_SQL, _INSERT_SQL, _ROLLUP_SQL, _OTHER_CURRENCIES_SQL)
-    )
+    return tuple(text(sql.format(**parts)).bindparams(now) for sql in sqls)
 
 
 def rebuild_pairs(
@@ -209,43 +221,37 @@ def rebuild_pairs(
     their days and of `days` (a sale of no synced listing still changes the totals).
 
     Writes exactly what `rebuild_daily_metrics` over those days would write for those
-    rows: the same statements, narrowed to the listings of each day, in one transaction.
-    What a new notification changed is rebuilt in milliseconds, not the tenant's month."""
-    by_day: dict[date, set[int]] = {}
-    for listing_id, day in pairs:
-        by_day.setdefault(parse_day(day, "day"), set()).add(int(listing_id))
-    all_days = set(by_day) | {parse_day(d, "day") for d in days}
+    rows: the same statements, narrowed to the pairs' listings and days (every listing
+    with every day: a few more rows than asked, each exactly as a full rebuild has it),
+    in one transaction. What a notification changed is rebuilt in milliseconds."""
+    wanted = {(int(lid), parse_day(day, "day")) for lid, day in pairs}
+    ids = {lid for lid, _ in wanted}
+    pair_days = {d for _, d in wanted}
+    all_days = pair_days | {parse_day(d, "day") for d in days}
     if not all_days:
         return {"pairs": 0, "days": 0, "rowsUpserted": 0}
     for d in all_days:
         validate_range(d, d)
     clock = clock or SystemClock()
-    now = clock.now()
     dialect = engine.dialect.name
-    _, _, rollup, other_currencies = _statements(dialect)
+    params = _params(engine, tenant_id, min(all_days), max(all_days), clock.now(), source)
+    _, _, rollup, other_currencies = _statements(dialect, days=all_days)
     upserted = 0
     with engine.begin() as conn:
         tune_session(conn)
         _serialize_tenant(conn, tenant_id)
-        for day, ids in sorted(by_day.items()):
-            sql = _statements(dialect, ids)[0]
-            params = _params(engine, tenant_id, day, day, now, source)
-            upserted += max(conn.execute(sql, params).rowcount, 0)
-        for first, last in day_spans(all_days):
-            params = _params(engine, tenant_id, first, last, now, source)
-            conn.execute(rollup, params)
-            conn.execute(
-                delete(tenant_currency_daily).where(
-                    tenant_currency_daily.c.tenant_id == tenant_id,
-                    tenant_currency_daily.c.date.between(first, last),
-                )
+        if wanted:
+            sql = _statements(dialect, ids, pair_days)[0]
+            upserted = max(conn.execute(sql, params).rowcount, 0)
+        conn.execute(rollup, params)
+        conn.execute(
+            delete(tenant_currency_daily).where(
+                tenant_currency_daily.c.tenant_id == tenant_id,
+                tenant_currency_daily.c.date.in_(sorted(all_days)),
             )
-            conn.execute(other_currencies, params)
-    return {
-        "pairs": sum(len(v) for v in by_day.values()),
-        "days": len(all_days),
-        "rowsUpserted": upserted,
-    }
+        )
+        conn.execute(other_currencies, params)
+    return {"pairs": len(wanted), "days": len(all_days), "rowsUpserted": upserted}
 
 
 def _params(engine: Engine, tenant_id: str, start: date, end: date, now, source: str) -> dict:
