@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     # Days of history the first sync of a newly connected seller imports (the visits API
     # keeps 150).
     ml_backfill_days: int = Field(default=90, ge=1, le=150)
+    # Notifications (webhooks): source addresses allowed to POST them ("54.88.218.97,...";
+    # Mercado Livre publishes its list); unset = any address (the default).
+    ml_notification_ips: str = ""
+    # How long a notification waits before its resource is fetched: a burst of notifications
+    # for one resource inside this window costs one fetch.
+    ml_notification_delay_s: float = Field(default=1.0, ge=0, le=600)
     # Signing key for login tokens (JWT, HS256); generated into data_dir when unset.
     log_format: Literal["text", "json"] = "text"  # json: one object per line
 

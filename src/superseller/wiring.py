@@ -7,6 +7,7 @@ from superseller.config import Settings
 from superseller.jobs import cleanup, stats
 from superseller.jobs.registry import Registry
 from superseller.market import jobs as market_jobs
+from superseller.mercadolivre import notification_jobs as ml_notifications
 from superseller.mercadolivre import sync as ml_sync
 from superseller.metrics import jobs as metrics_jobs
 from superseller.scoring import jobs as scoring_jobs
@@ -20,6 +21,7 @@ def build_registry(settings: Settings) -> Registry:
     stats.register(registry)
     metrics_jobs.register(registry)
     ml_sync.register(registry, settings)
+    ml_notifications.register(registry, settings)
     scoring_jobs.register(registry)
     market_jobs.register(registry, settings)
     return registry

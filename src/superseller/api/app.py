@@ -19,6 +19,7 @@ from superseller.api import (
     job_status,
     market,
     mercadolivre_connect,
+    notifications,
     openapi_doc,
     prometheus,
     seller,
@@ -65,6 +66,7 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(seller.router)
     app.include_router(mercadolivre_connect.router)
+    app.include_router(notifications.router)  # the ML webhook and the live overview's version
     # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
     app.include_router(job_status.router)
     app.include_router(internal.router)

@@ -3,7 +3,8 @@
 Embedded SQLite in a data directory, the sandbox seller served over real HTTP,
 the OAuth connection, a sync and rebuild through the real job engine, the
 overview for 7 and 30 days, then a worker and the scheduler keep running (the
-sandbox keeps producing orders and visits) until Ctrl-C.
+sandbox keeps producing orders and visits, and notifies each new order to the
+webhook, so the dashboard follows sales within seconds) until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def demo(
 ) -> None:
     """Run the product locally: SQLite + the sandbox seller, no accounts needed."""
     # Imported here: the sandbox and the web stack are for this command only (CLI start-up).
+    import httpx
+
     from superseller.api.deps import Services
     from superseller.cli.serve_cmd import run_server
     from superseller.mercadolivre.connect import connect_sandbox
@@ -187,6 +190,17 @@ def demo(
     console.print(
         "API, worker e agendador rodando; o sandbox continua gerando pedidos. Ctrl-C para parar."
     )
+    # The sandbox notifies its sales to our webhook, as Mercado Livre would: the dashboard
+    # follows them on its own (retries compressed: the server starts just below).
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    httpx.post(
+        f"{sandbox.url}/_sandbox/notifications",
+        json={
+            "callback_url": f"http://{local}:{port}/api/v1/mercadolivre/notifications",
+            "retry_scale": 0.01,
+        },
+        timeout=10,
+    ).raise_for_status()
     svc = Services(settings=settings, engine=eng, registry=reg, clock=SystemClock())
     try:
         run_server(svc, host, port, with_worker=True, with_scheduler=True, log_level="warning")

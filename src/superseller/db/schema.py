@@ -31,6 +31,7 @@ from superseller.db.tables_marketplace import (  # noqa: F401
     listing_visits_daily,
     listings,
     marketplace_accounts,
+    ml_notifications,
     ml_rate_buckets,
     order_items,
     orders,

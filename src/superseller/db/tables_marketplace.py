@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from superseller.db.tables_base import BigId, metadata
@@ -193,4 +194,37 @@ sync_checkpoints = Table(
     Column("data", JSONType, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("job_id", "part"),
+)
+
+# Mercado Livre notifications (webhooks) of our app for connected sellers: one row per ML
+# `_id`, so a retry or duplicate delivery is a no-op. `processed_at` is set when the
+# resource was fetched (or the topic ignored); `outcome` says which.
+ml_notifications = Table(
+    "ml_notifications",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("notification_id", String(64), nullable=False),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("ml_user_id", BigInteger, nullable=False),
+    Column("topic", String(60), nullable=False),
+    Column("resource", String(200), nullable=False),
+    Column("attempts", Integer, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=True),
+    Column("outcome", String(40), nullable=True),
+    UniqueConstraint("notification_id"),
+)
+Index(
+    "ix_ml_notifications_tenant_id_received_at",
+    ml_notifications.c.tenant_id,
+    ml_notifications.c.received_at,
+)
+# The work still to do: unprocessed rows of a tenant.
+Index(
+    "ix_ml_notifications_tenant_id_topic",
+    ml_notifications.c.tenant_id,
+    ml_notifications.c.topic,
+    sqlite_where=text("processed_at IS NULL"),
+    postgresql_where=text("processed_at IS NULL"),
 )

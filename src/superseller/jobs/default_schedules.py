@@ -39,6 +39,8 @@ DEFAULTS = (
     ("weekly-embeddings", "generate_embeddings", "0 1 * * 6", {"tenantId": "all"}, 6 * 3600),
     # Buyer questions of the day before, drafted before the seller starts the day.
     ("daily-questions", "generate_questions", "0 6 * * *", {"tenantId": "all"}, 4 * 3600),
+    # Mercado Livre notifications that never arrived (listed by /missed_feeds for 2 days).
+    ("mercadolivre-missed-feeds", "ml_missed_feeds", "*/15 * * * *", {}, None),
 )
 
 

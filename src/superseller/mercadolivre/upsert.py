@@ -244,3 +244,42 @@ def _int(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         return None
+
+
+def drop_older(conn: Connection, tenant_id: str, found: list[dict]) -> list[dict]:
+    """The orders that are not older than what is stored (by `date_last_updated`): a late
+    answer or an out-of-order notification never overwrites newer data with older."""
+    if not found:
+        return []
+    stored = dict(
+        conn.execute(
+            select(orders.c.external_id, orders.c.last_updated).where(
+                orders.c.tenant_id == tenant_id,
+                orders.c.external_id.in_([str(o["id"]) for o in found]),
+            )
+        ).all()
+    )
+    kept = []
+    for o in found:
+        have = stored.get(str(o["id"]))
+        new = parse_time(o.get("date_last_updated") or o.get("last_updated"))
+        if have is None or new is None or new >= have:
+            kept.append(o)
+    return kept
+
+
+def order_pairs(conn: Connection, tenant_id: str, external_ids: list[str]) -> tuple[set, set]:
+    """(listing id, local day) pairs of these stored orders' lines, and their local days."""
+    if not external_ids:
+        return set(), set()
+    rows = conn.execute(
+        select(order_items.c.listing_id, orders.c.created_local_date)
+        .select_from(orders.outerjoin(order_items, order_items.c.order_id == orders.c.id))
+        .where(orders.c.tenant_id == tenant_id, orders.c.external_id.in_(external_ids))
+    ).all()
+    days = {_as_date(d) for _, d in rows}
+    return {(lid, _as_date(d)) for lid, d in rows if lid is not None}, days
+
+
+def _as_date(d) -> date:
+    return date.fromisoformat(d) if isinstance(d, str) else d

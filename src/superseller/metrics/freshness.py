@@ -17,15 +17,23 @@ only `stale` is something a sync or rebuild can heal (`healable`).
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from superseller.db.schema import listing_metrics_daily, marketplace_accounts, tenants
+from superseller.db.schema import (
+    listing_metrics_daily,
+    marketplace_accounts,
+    ml_notifications,
+    tenants,
+)
 from superseller.jobs.cron import zone
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
+# Mercado Livre notifications count as flowing ("tempo real") while the last one for the
+# tenant arrived within this window; after it, the status says since when they stopped.
+REALTIME_WINDOW = timedelta(hours=1)
 NOT_CONNECTED, REAUTH_REQUIRED, CONNECTED = "not_connected", "reauth_required", "connected"
 LABELS = {
     "ok": "Atualizado",
@@ -80,6 +88,11 @@ def tenant_freshness(
                 listing_metrics_daily.c.tenant_id == tenant_id
             )
         ).scalar()
+        last_note = conn.execute(
+            select(func.max(ml_notifications.c.received_at)).where(
+                ml_notifications.c.tenant_id == tenant_id
+            )
+        ).scalar()
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
@@ -115,16 +128,40 @@ def tenant_freshness(
             }
         )
     status = connection if connection != CONNECTED else "stale" if reasons else "ok"
+    live = realtime(last_note, now, t.timezone, connection)
+    label = LABELS[status]
+    if status == "ok" and live["state"] == "flowing":
+        label = f"{label} · tempo real"
     return {
         "tenantId": tenant_id,
         "status": status,
-        "label": LABELS[status],
+        "label": label,
+        "realtime": live,
         "connection": connection,
         "reasons": reasons,
         "lastSyncAt": t.last_sync_ok_at.isoformat() if t.last_sync_ok_at else None,
         "lastRebuildAt": t.last_rebuild_ok_at.isoformat() if t.last_rebuild_ok_at else None,
         "maxDate": max_date.isoformat() if max_date else None,
         "updatedUntil": _local(t.last_rebuild_ok_at, t.timezone) if t.last_rebuild_ok_at else None,
+    }
+
+
+def realtime(last: datetime | None, now: datetime, tz: str, connection: str) -> dict[str, Any]:
+    """Are Mercado Livre notifications for the tenant flowing ("tempo real")? `never`
+    (none ever came: the daily sync alone keeps the numbers), `flowing`, or `stopped`
+    (with since when, in the tenant's time)."""
+    if last is None:
+        return {"state": "never", "lastAt": None, "message": None}
+    if isinstance(last, str):  # SQLite aggregates come back as text
+        last = datetime.fromisoformat(last)
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    if connection == CONNECTED and now - last <= REALTIME_WINDOW:
+        return {"state": "flowing", "lastAt": last.isoformat(), "message": "Tempo real"}
+    return {
+        "state": "stopped",
+        "lastAt": last.isoformat(),
+        "message": f"Tempo real parado desde {_local(last, tz)}",
     }
 
 

@@ -58,7 +58,7 @@ WITH sales AS (
            ROUND(SUM(oi.quantity * oi.unit_price), 2) AS revenue
     FROM orders o JOIN order_items oi ON oi.order_id = o.id
     WHERE o.tenant_id = :tenant AND o.status IN ({statuses})
-      AND o.created_local_date BETWEEN :start AND :end AND oi.listing_id IS NOT NULL
+      AND o.created_local_date BETWEEN :start AND :end AND oi.listing_id IS NOT NULL{only_oi}
     GROUP BY oi.listing_id, o.created_local_date
 )
 SELECT :tenant, g.listing_id, g.d, v.visits,
@@ -70,7 +70,7 @@ FROM (
     -- every day a listing existed...
     SELECT l.id AS listing_id, days.d
     FROM listings l CROSS JOIN ({days}) AS days
-    WHERE l.tenant_id = :tenant
+    WHERE l.tenant_id = :tenant{only_l}
       AND (l.created_local_date IS NULL OR l.created_local_date <= days.d)
     UNION ALL
     -- ...and any day it sold, even before its recorded creation (a sale proves it existed):
@@ -82,7 +82,7 @@ FROM (
 LEFT JOIN sales AS s ON s.listing_id = g.listing_id AND s.d = g.d
 LEFT JOIN (
     SELECT listing_id, date, visits FROM listing_visits_daily
-    WHERE tenant_id = :tenant AND date BETWEEN :start AND :end
+    WHERE tenant_id = :tenant AND date BETWEEN :start AND :end{only_v}
 ) AS v ON v.listing_id = g.listing_id AND v.date = g.d
 WHERE true
 ON CONFLICT (tenant_id, listing_id, date) DO UPDATE SET
@@ -166,6 +166,104 @@ GROUP BY o.created_local_date, COALESCE(oi.currency, o.currency)
 _INSERT_SQL = _REBUILD_SQL[: _REBUILD_SQL.index("ON CONFLICT")]
 
 
+# The full rebuild's statements take every listing of the tenant; the incremental one
+# (rebuild_pairs) the same statements narrowed to some listings.
+_ALL_LISTINGS = {"only_oi": "", "only_l": "", "only_v": ""}
+
+
+def _only(listing_ids) -> dict[str, str]:
+    ids = ", ".join(str(int(i)) for i in sorted(set(listing_ids)))  # ints, never user text
+    return {
+        "only_oi": f" AND oi.listing_id IN ({ids})",
+        "only_l": f" AND l.id IN ({ids})",
+        "only_v": f" AND listing_id IN ({ids})",
+    }
+
+
+def _statements(dialect: str, listing_ids=None, days=None):
+    """(upsert, first build, tenant rollup, other currencies) for a dialect; narrowed to
+    `listing_ids` and to a set of `days` (instead of the :start..:end range) when given."""
+    parts = {
+        "days": _DAYS[dialect],
+        "ne": _CHANGED[dialect],
+        "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
+        "currency": MAIN_CURRENCY,
+        **(_ALL_LISTINGS if listing_ids is None else _only(listing_ids)),
+    }
+    sqls = (_REBUILD_SQL, _INSERT_SQL, _ROLLUP_SQL, _OTHER_CURRENCIES_SQL)
+    if days is not None:
+        # Dates are date objects written as ISO literals: never user text.
+        lits = [
+            (f"DATE '{d.isoformat()}'" if dialect == "postgresql" else f"'{d.isoformat()}'")
+            for d in sorted(days)
+        ]
+        values = ", ".join(f"({x})" for x in lits)
+        parts["days"] = (
+            f"SELECT d FROM (VALUES {values}) AS dv(d)"
+            if dialect == "postgresql"
+            else f"SELECT column1 AS d FROM (VALUES {values})"
+        )
+        day_list = "IN (" + ", ".join(lits) + ")"
+        sqls = tuple(sql.replace("BETWEEN :start AND :end", day_list) for sql in sqls)
+    now = bindparam("now", type_=UTCDateTime)
+    return tuple(text(sql.format(**parts)).bindparams(now) for sql in sqls)
+
+
+def rebuild_pairs(
+    engine: Engine,
+    tenant_id: str,
+    pairs,
+    days=(),
+    clock: Clock | None = None,
+    source: str = "rebuild",
+) -> dict[str, Any]:
+    """Rebuild only some (listing id, local day) rows, and the tenant's per-day totals of
+    their days and of `days` (a sale of no synced listing still changes the totals).
+
+    Writes exactly what `rebuild_daily_metrics` over those days would write for those
+    rows: the same statements, narrowed to the pairs' listings and days (every listing
+    with every day: a few more rows than asked, each exactly as a full rebuild has it),
+    in one transaction. What a notification changed is rebuilt in milliseconds."""
+    wanted = {(int(lid), parse_day(day, "day")) for lid, day in pairs}
+    ids = {lid for lid, _ in wanted}
+    pair_days = {d for _, d in wanted}
+    all_days = pair_days | {parse_day(d, "day") for d in days}
+    if not all_days:
+        return {"pairs": 0, "days": 0, "rowsUpserted": 0}
+    for d in all_days:
+        validate_range(d, d)
+    clock = clock or SystemClock()
+    dialect = engine.dialect.name
+    params = _params(engine, tenant_id, min(all_days), max(all_days), clock.now(), source)
+    _, _, rollup, other_currencies = _statements(dialect, days=all_days)
+    upserted = 0
+    with engine.begin() as conn:
+        tune_session(conn)
+        _serialize_tenant(conn, tenant_id)
+        if wanted:
+            sql = _statements(dialect, ids, pair_days)[0]
+            upserted = max(conn.execute(sql, params).rowcount, 0)
+        conn.execute(rollup, params)
+        conn.execute(
+            delete(tenant_currency_daily).where(
+                tenant_currency_daily.c.tenant_id == tenant_id,
+                tenant_currency_daily.c.date.in_(sorted(all_days)),
+            )
+        )
+        conn.execute(other_currencies, params)
+    return {"pairs": len(wanted), "days": len(all_days), "rowsUpserted": upserted}
+
+
+def _params(engine: Engine, tenant_id: str, start: date, end: date, now, source: str) -> dict:
+    return {
+        "tenant": tenant_id,
+        "start": _day_param(start, engine),
+        "end": _day_param(end, engine),
+        "now": now,
+        "source": source,
+    }
+
+
 class InvalidRange(UserFacingError):
     """A rebuild range that cannot be used."""
 
@@ -218,19 +316,7 @@ def rebuild_daily_metrics(
     validate_range(start, end)
     get_tenant(engine, tenant_id)  # clear error for an unknown tenant
     clock = clock or SystemClock()
-    dialect = engine.dialect.name
-    parts = {
-        "days": _DAYS[dialect],
-        "ne": _CHANGED[dialect],
-        "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
-        "currency": MAIN_CURRENCY,
-    }
-    sql = text(_REBUILD_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
-    first_build = text(_INSERT_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
-    rollup = text(_ROLLUP_SQL.format(**parts)).bindparams(bindparam("now", type_=UTCDateTime))
-    other_currencies = text(_OTHER_CURRENCIES_SQL.format(**parts)).bindparams(
-        bindparam("now", type_=UTCDateTime)
-    )
+    sql, first_build, rollup, other_currencies = _statements(engine.dialect.name)
     began = time.perf_counter()
     upserted = 0
     now = clock.now()

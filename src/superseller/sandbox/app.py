@@ -29,8 +29,10 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from superseller.sandbox import data, market
 from superseller.sandbox.data import BRT, SellerSpec
+from superseller.sandbox.notifier import Emitter, EmitterConfig
 
 TOKEN_TTL_S = 21600
+_TICK = timedelta(microseconds=1)
 SCROLL_TTL_S = 300
 
 
@@ -126,6 +128,29 @@ class SandboxState:
     # one sandbox serves a fleet of big and small sellers.
     listings_of: dict[int, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Sales made on demand (`/_sandbox/sell`), item edits (`/_sandbox/edit-item`), how many
+    # times each order was fetched by id, and the notification emitter (sandbox/notifier.py).
+    extra_orders: dict[int, dict] = field(default_factory=dict)
+    item_edits: dict[str, dict] = field(default_factory=dict)
+    order_fetches: dict[int, int] = field(default_factory=dict)
+    emitter: Any = None
+
+    def orders_between(self, start: datetime, end: datetime, now: datetime) -> list[dict]:
+        """Orders created in [start, end) that exist by `now`: generated and sold ones."""
+        found = data.orders_between(self.spec, start, end, now)
+        extra = [
+            o for o in self.extra_orders.values() if start <= o["_created"] < min(end, now + _TICK)
+        ]
+        return found + extra
+
+    def orders_by_id(self, ids: list[int], now: datetime) -> list[dict]:
+        extra = [self.extra_orders[i] for i in ids if i in self.extra_orders]
+        generated = [i for i in ids if i not in self.extra_orders]
+        return data.orders_by_id(self.spec, generated, now) + extra
+
+    def notify(self, topic: str, resource: str) -> None:
+        if self.emitter is not None:
+            self.emitter.add(topic, resource)
 
     def current_order(self, o: dict) -> dict:
         """The order as it is now: a change made later shows in status and update dates."""
@@ -370,7 +395,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         }
 
     def public_item(i: int) -> dict:
-        return {k: v for k, v in data.item(spec, i).items() if not k.startswith("_")}
+        body = {k: v for k, v in data.item(spec, i).items() if not k.startswith("_")}
+        return {**body, **state.item_edits.get(body["id"], {})}
 
     def index_of(ext: str) -> int | None:
         return None if ext in state.deleted_items else data.item_index(spec, ext)
@@ -607,13 +633,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             start = max(start, upd_from - timedelta(hours=1))
         found = [
             state.current_order(o)
-            for o in data.orders_between(spec, start, end + timedelta(microseconds=1), now)
+            for o in state.orders_between(start, end + timedelta(microseconds=1), now)
         ]
         if upd_from is not None:
             # An order's last update is its creation (+3 s) unless it changed later.
             changed = [
-                state.current_order(o)
-                for o in data.orders_by_id(spec, list(state.order_changes), now)
+                state.current_order(o) for o in state.orders_by_id(list(state.order_changes), now)
             ]
             recent = {o["id"]: o for o in found}
             recent.update({o["id"]: o for o in changed})
@@ -660,6 +685,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         with state.lock:
             for oid in ids:
                 state.order_changes[oid] = (status, now)
+        for oid in ids:
+            state.notify("orders_v2", f"/orders/{oid}")
         return {"ids": ids, "status": status, "at": now.isoformat()}
 
     @app.post("/_sandbox/items")
@@ -788,6 +815,143 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             "client_secret": state.client_secret,
             "now": state.now().isoformat(),
         }
+
+    # -- orders by id, sales on demand, item edits, notifications -------------
+    @app.get("/orders/{order_id}")
+    async def get_order(order_id: str, request: Request):
+        who = owner(request)
+        if isinstance(who, JSONResponse):
+            return who
+        if not order_id.isdigit():
+            return err(400, "bad_request", "invalid order id")
+        found = state.orders_by_id([int(order_id)], state.now())
+        if not found:
+            return err(404, "not_found", f"Order {order_id} not found")
+        with state.lock:
+            state.order_fetches[int(order_id)] = state.order_fetches.get(int(order_id), 0) + 1
+        o = state.current_order(found[0])
+        if o["seller"]["id"] != who:
+            return err(403, "forbidden", "caller.id.invalid")
+        return {k: v for k, v in o.items() if not k.startswith("_")}
+
+    @app.get("/_sandbox/order-fetches")
+    async def order_fetches():
+        with state.lock:
+            return {str(k): v for k, v in state.order_fetches.items()}
+
+    @app.post("/_sandbox/sell")
+    async def sell(request: Request):
+        """A sale now (of `item`, else a popular listing; `items`: one sale of each): an
+        order the API then returns, notified when the emitter runs."""
+        body = await request.json() if await request.body() else {}
+        now = state.now()
+        hour = int(now.timestamp() // 3600)
+        template = None
+        while template is None:  # the newest generated order: its shape
+            got = data.orders_in_hour(spec, hour)
+            template = got[0] if got else None
+            hour -= 1
+        wanted = body.get("items") or [body.get("item")]
+        quantity = int(body.get("quantity", 1))
+        made = [_sale(template, ext, quantity, now) for ext in wanted]
+        for o in made:
+            state.notify("orders_v2", f"/orders/{o['id']}")
+        if "items" in body:
+            return {"ids": [o["id"] for o in made]}
+        o = made[0]
+        return {
+            "id": o["id"],
+            "item": o["order_items"][0]["item"]["id"],
+            "total": o["total_amount"],
+        }
+
+    def _sale(template: dict, wanted: str | None, quantity: int, now: datetime) -> dict:
+        with state.lock:
+            oid = 2100000000000000 + len(state.extra_orders)
+            local = now.astimezone(data.ORDER_TZ)
+            line = dict(template["order_items"][0])
+            if wanted and index_of(wanted) is not None:
+                it = public_item(index_of(wanted))
+                line["item"] = {**line["item"], "id": it["id"], "title": it["title"]}
+                line["unit_price"] = line["full_unit_price"] = it["price"]
+            line["quantity"] = quantity
+            total = round(quantity * line["unit_price"], 2)
+            order = {
+                **template,
+                "id": oid,
+                "status": "paid",
+                "date_created": data.order_time(local),
+                "date_closed": data.order_time(local),
+                "last_updated": data.order_time(local),
+                "date_last_updated": data.utc_time(now),
+                "total_amount": total,
+                "paid_amount": total,
+                "order_items": [line],
+                "tags": ["paid", "not_delivered"],
+                "_created": now,
+                "_updated": now,
+            }
+            state.extra_orders[oid] = order
+        return order
+
+    @app.post("/_sandbox/edit-item")
+    async def edit_item(request: Request):
+        """Change an item (price, title, status, available_quantity): it is then served
+        changed, with a new last_updated, and notified on topic `items`."""
+        body = await request.json()
+        ext = body.get("id", "")
+        if index_of(ext) is None:
+            return err(404, "not_found", f"Item with id {ext} not found")
+        allowed = {"price", "title", "status", "available_quantity"}
+        change = {k: v for k, v in body.items() if k in allowed}
+        change["last_updated"] = data.utc_time(state.now())
+        with state.lock:
+            state.item_edits[ext] = {**state.item_edits.get(ext, {}), **change}
+        state.notify("items", f"/items/{ext}")
+        return {"id": ext, **state.item_edits[ext]}
+
+    @app.post("/_sandbox/notifications")
+    async def configure_notifications(request: Request):
+        """Start (or restart) the emitter: `{callback_url, retry_scale, duplicate_rate,
+        out_of_order_rate, drop_rate, ...}`; `{callback_url: null}` stops it."""
+        body = await request.json()
+        if state.emitter is not None:
+            await state.emitter.stop()
+            state.emitter = None
+        if not body.get("callback_url"):
+            return {"running": False}
+        allowed = set(EmitterConfig.__dataclass_fields__)
+        emitter = Emitter(state, EmitterConfig(**{k: v for k, v in body.items() if k in allowed}))
+        emitter.start()
+        state.emitter = emitter
+        return {"running": True}
+
+    @app.get("/_sandbox/notifications")
+    async def notification_stats(acks: bool = False):
+        """The emitter's counts; `acks=true` adds how long each 200 took (ms)."""
+        e = state.emitter
+        if e is None:
+            return {"running": False}
+        out = {"running": True, **e.stats, "missed": len(e.missed), "inflight": len(e.inflight)}
+        if acks:
+            out["ackMs"] = list(e.ack_ms)
+        return out
+
+    @app.get("/missed_feeds")
+    async def missed_feeds(request: Request):
+        who = owner(request)
+        if isinstance(who, JSONResponse):
+            return who
+        q = request.query_params
+        if q.get("app_id") != state.client_id:
+            return err(403, "forbidden", "app_id does not match the caller's application")
+        try:
+            offset, limit = int(q.get("offset", 0)), int(q.get("limit", 50))
+        except ValueError:
+            return err(400, "bad_request", "invalid paging parameters")
+        if state.emitter is None:
+            return {"messages": [], "paging": {"total": 0, "offset": offset, "limit": limit}}
+        return state.emitter.missed_feeds(q.get("topic"), offset, min(limit, 1000))
 
     market.install(app)  # public search, trends and questions (sandbox/market.py)
     return app

@@ -73,7 +73,54 @@ const SuperSeller = (() => {
     status.dataset.changes = parts.join(", ");
   }
 
+  // The overview follows new data without a reload: a cheap version poll, and when it
+  // changes the figures are swapped in place, with a subtle "novo pedido" cue.
+  const LIVE_PARTS = ["#freshness", "#today", ".cards", "#other-listings", "#explain",
+    "section[aria-labelledby=chart-h]", "section[aria-labelledby=top-h]"];
+  function live() {
+    const cue = document.getElementById("live-cue");
+    if (!cue) return;
+    const q = cue.dataset.tenant ? `?tenantId=${encodeURIComponent(cue.dataset.tenant)}` : "";
+    const every = Number(cue.dataset.interval || 5) * 1000;
+    const today = document.getElementById("today");
+    let version = null;
+    let orders = today && today.dataset.orders !== "" ? Number(today.dataset.orders) : null;
+    let hide = null;
+    const tick = async () => {
+      try {
+        if (!document.hidden) {
+          const v = await api("GET", `/api/v1/metrics/version${q}`);
+          const more = orders !== null && v.ordersToday > orders ? v.ordersToday - orders : 0;
+          if ((version !== null && v.version !== version) || more) await swap();
+          version = v.version;
+          orders = v.ordersToday;
+          if (more) {
+            cue.textContent = more === 1 ? "Novo pedido" : `${more} novos pedidos`;
+            cue.dataset.orders = String(v.ordersToday);
+            cue.hidden = false;
+            clearTimeout(hide);
+            hide = setTimeout(() => { cue.hidden = true; }, 15000);
+          }
+        }
+      } catch (_) { /* offline for a moment: try again at the next tick */ }
+      setTimeout(tick, every);
+    };
+    setTimeout(tick, 500);
+  }
+
+  async function swap() {
+    const r = await fetch(location.href, {credentials: "same-origin"});
+    if (!r.ok) return;
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    for (const sel of LIVE_PARTS) {
+      const old = document.querySelector(sel), fresh = doc.querySelector(sel);
+      if (old && fresh) old.replaceWith(document.importNode(fresh, true));
+    }
+    scrollables();
+  }
+
   function overview() {
+    live();
     const importing = document.querySelector("#onboarding[data-state=importing]");
     if (importing) setTimeout(() => location.reload(), 4000);
     const btn = document.getElementById("refresh");

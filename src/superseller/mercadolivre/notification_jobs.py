@@ -1,0 +1,389 @@
+"""Job types that act on Mercado Livre notifications.
+
+- `ml_notifications` {tenantId}: everything a tenant's stored notifications ask for.
+  Orders (`orders_v2`) are fetched once per resource however many notifications named
+  them, upserted unless older than what is stored, their unknown items fetched as the
+  sync does, and only their (listing, day) rows and days' totals rebuilt. Items are
+  fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
+- `ml_missed_feeds`: reads `/missed_feeds` per topic for each connected seller and stores
+  what was missed (it then flows as above); also re-queues any tenant whose stored
+  notifications wait unprocessed, and forgets processed ones after KEEP_DAYS. The
+  nightly full sync stays the final safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import delete, func, select, update
+
+from superseller.config import Settings
+from superseller.db.schema import listings, marketplace_accounts, ml_notifications, tenants
+from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.registry import NoPayload
+from superseller.mercadolivre.client import MLClient, RateLimiter
+from superseller.mercadolivre.connect import oauth_app
+from superseller.mercadolivre.errors import MLError
+from superseller.mercadolivre.notifications import (
+    HANDLED_TOPICS,
+    PROCESS_TYPE,
+    Malformed,
+    parse,
+    queue_processing,
+    store,
+)
+from superseller.mercadolivre.ratelimit import SharedRateLimiter
+from superseller.mercadolivre.tokens import TokenCipher, TokenStore
+from superseller.mercadolivre.upsert import (
+    LISTING_COLUMNS,
+    drop_older,
+    link_order_items,
+    listing_rows,
+    order_pairs,
+    save_orders,
+    upsert,
+)
+from superseller.metrics.rebuild import rebuild_pairs
+
+RECONCILE_TYPE = "ml_missed_feeds"
+SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
+BATCH = 500  # notifications taken per round
+MISSED_PAGE = 50
+KEEP_DAYS = 7  # processed notifications kept this long
+
+
+class ProcessPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenantId: str = Field(min_length=1, max_length=64)
+
+
+def _account(engine, tenant_id: str):
+    with engine.connect() as conn:
+        tenant = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+        acct = conn.execute(
+            select(marketplace_accounts)
+            .where(marketplace_accounts.c.tenant_id == tenant_id)
+            .order_by(marketplace_accounts.c.id)
+        ).first()
+    return tenant, acct
+
+
+def _client(ctx: JobContext, settings: Settings, acct) -> MLClient:
+    store_ = TokenStore(
+        ctx.engine,
+        acct.id,
+        oauth_app(settings),
+        TokenCipher(settings.encryption_key()),
+        ctx.clock,
+    )
+    limiter = (
+        SharedRateLimiter(
+            ctx.engine, settings.ml_requests_per_s, settings.ml_seller_requests_per_s
+        ).for_seller(acct.ml_user_id)
+        if settings.ml_requests_per_s > 0
+        else RateLimiter(0)
+    )
+    return MLClient(
+        settings.ml_api_url,
+        store_,
+        limiter=limiter,
+        concurrency=settings.ml_concurrency,
+        timeout_s=settings.ml_timeout_s,
+        max_tries=settings.ml_max_tries,
+    )
+
+
+def _resource_id(resource: str, prefix: str) -> str | None:
+    """`/orders/123` -> `123` (query strings and trailing slashes dropped)."""
+    path = resource.split("?", 1)[0].rstrip("/")
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix) :]
+    return rest if rest and "/" not in rest else None
+
+
+class TenantNotifications:
+    """One run of `ml_notifications` for one tenant."""
+
+    def __init__(self, ctx: JobContext, settings: Settings, registry: Registry, tenant_id: str):
+        self.ctx = ctx
+        self.engine = ctx.engine
+        self.settings = settings
+        self.registry = registry
+        self.tenant_id = tenant_id
+        self.counts = {"notifications": 0, "orders": 0, "items": 0, "ignored": 0, "skipped": 0}
+
+    async def run(self) -> dict[str, Any]:
+        tenant, acct = _account(self.engine, self.tenant_id)
+        if tenant is None or acct is None or acct.status != "connected":
+            # Nothing can be fetched: mark them so they do not wait forever.
+            self._mark(self._pending_ids(), "not_connected")
+            raise PermanentJobError(f"tenant {self.tenant_id} has no connected account")
+        client = _client(self.ctx, self.settings, acct)
+        try:
+            while notes := self._take():
+                await self._round(client, acct, tenant.timezone, notes)
+                self.ctx.raise_if_cancelled()
+        finally:
+            await client.close()
+        return {**self.counts, "requests": client.requests}
+
+    def _pending_ids(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(ml_notifications.c.id).where(
+                        ml_notifications.c.tenant_id == self.tenant_id,
+                        ml_notifications.c.processed_at.is_(None),
+                    )
+                ).scalars()
+            )
+
+    def _take(self) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(ml_notifications.c.id, ml_notifications.c.topic, ml_notifications.c.resource)
+                .where(
+                    ml_notifications.c.tenant_id == self.tenant_id,
+                    ml_notifications.c.processed_at.is_(None),
+                )
+                .order_by(ml_notifications.c.id)
+                .limit(BATCH)
+            ).all()
+
+    def _mark(self, ids: list[int], outcome: str) -> None:
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ml_notifications)
+                .where(ml_notifications.c.id.in_(ids))
+                .values(processed_at=self.ctx.clock.now(), outcome=outcome)
+            )
+
+    async def _round(self, client: MLClient, acct, tz: str, notes: list) -> None:
+        order_ids: dict[str, list[int]] = {}
+        item_ids: dict[str, list[int]] = {}
+        ignored: list[int] = []
+        for n in notes:
+            oid = _resource_id(n.resource, "/orders/") if n.topic == "orders_v2" else None
+            iid = _resource_id(n.resource, "/items/") if n.topic == "items" else None
+            if oid and oid.isdigit():
+                order_ids.setdefault(oid, []).append(n.id)
+            elif iid:
+                item_ids.setdefault(iid, []).append(n.id)
+            else:
+                ignored.append(n.id)
+        self.counts["notifications"] += len(notes)
+        self.counts["ignored"] += len(ignored)
+        self._mark(ignored, "ignored")
+
+        found, gone = await self._fetch_orders(client, list(order_ids))
+        # Items the orders sold that are not listings yet, with the notified items: one
+        # multiget (batched by 20) for all of them.
+        sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
+        wanted = set(item_ids) | (sold - self._stored_ids(sold))
+        if wanted:
+            bodies, _errors = await client.items(sorted(wanted))
+            now = self.ctx.clock.now()
+            rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
+            await asyncio.to_thread(
+                self._write, upsert, listings, rows, ["tenant_id", "external_id"], LISTING_COLUMNS
+            )
+            self.counts["items"] += len(rows)
+        if found:
+            await asyncio.to_thread(self._save_orders, found, tz)
+        if item_ids:
+            self._queue_score()
+        done = [i for oid, ids in order_ids.items() if oid not in gone for i in ids]
+        self._mark(done, "processed")
+        self._mark([i for oid in gone for i in order_ids[oid]], "not_found")
+        self._mark([i for ids in item_ids.values() for i in ids], "processed")
+
+    async def _fetch_orders(self, client: MLClient, ids: list[str]) -> tuple[list[dict], set]:
+        gone: set[str] = set()
+
+        async def one(oid: str) -> dict | None:
+            try:
+                return await client.get(f"/orders/{oid}")
+            except MLError as exc:
+                if exc.status in (403, 404):  # not this seller's, or no longer there
+                    gone.add(oid)
+                    return None
+                raise
+
+        answers = await asyncio.gather(*(one(oid) for oid in ids))
+        found = [o for o in answers if isinstance(o, dict) and o.get("date_created")]
+        return found, gone
+
+    def _save_orders(self, found: list[dict], tz: str) -> None:
+        now = self.ctx.clock.now()
+        ext = [str(o["id"]) for o in found]
+        with self.engine.begin() as conn:
+            before, _ = order_pairs(conn, self.tenant_id, ext)
+            fresh = drop_older(conn, self.tenant_id, found)
+            self.counts["skipped"] += len(found) - len(fresh)
+            save_orders(conn, self.tenant_id, tz, fresh, now)
+            link_order_items(conn, self.tenant_id)
+            after, days = order_pairs(conn, self.tenant_id, ext)
+        self.counts["orders"] += len(fresh)
+        rebuild_pairs(self.engine, self.tenant_id, before | after, days, self.ctx.clock)
+
+    def _queue_score(self) -> None:
+        if SCORE_TYPE not in self.registry:
+            return
+        Queue(self.engine, self.registry, self.ctx.clock).enqueue_many(
+            [
+                JobSpec(
+                    SCORE_TYPE,
+                    {"tenantId": self.tenant_id},
+                    tenant_id=self.tenant_id,
+                    unique_key=f"score:{self.tenant_id}",
+                )
+            ]
+        )
+
+    def _stored_ids(self, wanted: set[str]) -> set[str]:
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(listings.c.external_id).where(
+                        listings.c.tenant_id == self.tenant_id,
+                        listings.c.external_id.in_(sorted(wanted)),
+                    )
+                ).scalars()
+            )
+
+    def _write(self, fn, *args):
+        with self.engine.begin() as conn:
+            return fn(conn, *args)
+
+
+async def reconcile(ctx: JobContext, settings: Settings, registry: Registry) -> dict[str, Any]:
+    """Store what `/missed_feeds` lists for each connected seller, and re-queue tenants
+    whose notifications wait unprocessed."""
+    with ctx.engine.connect() as conn:
+        accounts = conn.execute(
+            select(marketplace_accounts).where(marketplace_accounts.c.status == "connected")
+        ).all()
+    found = stored = 0
+    errors: list[dict] = []
+    for acct in accounts:
+        client = _client(ctx, settings, acct)
+        try:
+            for topic in HANDLED_TOPICS:
+                offset = 0
+                while True:
+                    try:
+                        page = await client.get(
+                            "/missed_feeds",
+                            {
+                                "app_id": settings.ml_client_id,
+                                "topic": topic,
+                                "offset": offset,
+                                "limit": MISSED_PAGE,
+                            },
+                        )
+                    except MLError as exc:
+                        errors.append(
+                            {"tenantId": acct.tenant_id, "topic": topic, "error": exc.code}
+                        )
+                        break
+                    messages = (page or {}).get("messages") or (page or {}).get("results") or []
+                    notes = []
+                    for m in messages:
+                        try:
+                            note = parse(m)
+                        except Malformed:
+                            continue
+                        if note.user_id == acct.ml_user_id:
+                            notes.append((note, acct.tenant_id))
+                    found += len(notes)
+                    stored += store(ctx.engine, registry, ctx.clock, notes)
+                    if len(messages) < MISSED_PAGE:
+                        break
+                    offset += len(messages)
+        finally:
+            await client.close()
+    requeued = requeue_waiting(ctx, registry)
+    pruned = prune(ctx)
+    ctx.add_records(stored)
+    return {
+        "missed": found,
+        "stored": stored,
+        "requeued": requeued,
+        "pruned": pruned,
+        "errors": errors[:20],
+    }
+
+
+def prune(ctx: JobContext) -> int:
+    """Forget processed notifications after KEEP_DAYS (but each tenant's last): Mercado
+    Livre retries for an hour and lists missed ones for 2 days, so an `_id` older than
+    that never comes back."""
+    cutoff = ctx.clock.now() - timedelta(days=KEEP_DAYS)
+    with ctx.engine.begin() as conn:
+        done = conn.execute(
+            delete(ml_notifications).where(
+                ml_notifications.c.processed_at.is_not(None),
+                ml_notifications.c.received_at < cutoff,
+                # each tenant's last one stays: "tempo real parado desde ..." reads it
+                ml_notifications.c.id.not_in(
+                    select(func.max(ml_notifications.c.id)).group_by(ml_notifications.c.tenant_id)
+                ),
+            )
+        )
+    return max(done.rowcount, 0)
+
+
+def requeue_waiting(ctx: JobContext, registry: Registry) -> list[str]:
+    with ctx.engine.connect() as conn:
+        waiting = list(
+            conn.execute(
+                select(ml_notifications.c.tenant_id)
+                .where(ml_notifications.c.processed_at.is_(None))
+                .distinct()
+            ).scalars()
+        )
+    queue = Queue(ctx.engine, registry, ctx.clock)
+    with ctx.engine.begin() as conn:
+        for tid in waiting:
+            queue_processing(conn, queue, tid, ctx.clock.now())
+    return sorted(waiting)
+
+
+def register(registry: Registry, settings: Settings) -> None:
+    async def process(ctx: JobContext) -> dict[str, Any]:
+        p: ProcessPayload = ctx.payload
+        return await TenantNotifications(ctx, settings, registry, p.tenantId).run()
+
+    async def missed(ctx: JobContext) -> dict[str, Any]:
+        return await reconcile(ctx, settings, registry)
+
+    registry.add(
+        JobType(
+            name=PROCESS_TYPE,
+            handler=process,
+            payload_model=ProcessPayload,
+            timeout_s=600,
+            max_attempts=5,
+            description="Fetch and apply what a tenant's Mercado Livre notifications name.",
+        )
+    )
+    registry.add(
+        JobType(
+            name=RECONCILE_TYPE,
+            handler=missed,
+            payload_model=NoPayload,
+            timeout_s=1800,
+            lock_key=lambda p, t: RECONCILE_TYPE,
+            description="Store notifications Mercado Livre lists as missed; re-queue waiting ones.",
+        )
+    )

@@ -1,0 +1,279 @@
+"""Receiving Mercado Livre notifications: lenient parsing, the checks, the durable write.
+
+A notification of our application for a connected seller is stored (unique on ML's
+`_id`: a retry or duplicate is a no-op) and its processing job queued, in one
+transaction; anything else is answered (ML must not disable our topics) and counted,
+never stored. Processing lives in `notification_jobs`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Engine, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from superseller.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from superseller.db.schema import jobs, marketplace_accounts, ml_notifications
+from superseller.jobs.clock import Clock
+from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.registry import Registry
+from superseller.mercadolivre.upsert import parse_time
+
+PROCESS_TYPE = "ml_notifications"
+# On SQLite the webhook waits at most this long for the write lock (a long rebuild may
+# hold it), then answers 503 and Mercado Livre sends the notification again: inside ML's
+# 500 ms either way.
+WEBHOOK_WAIT_S = 0.4
+# Topics whose resource we fetch; every other topic is stored and marked ignored.
+HANDLED_TOPICS = ("orders_v2", "items")
+# Topics Mercado Livre documents: the counter's `topic` label is one of these or "other"
+# (the label never takes a sender's free text).
+KNOWN_TOPICS = frozenset(
+    {
+        *HANDLED_TOPICS,
+        "orders",
+        "questions",
+        "messages",
+        "post_purchase",
+        "vis_leads",
+        "shipments",
+        "payments",
+        "invoices",
+        "price_suggestion",
+        "catalog_item_competition_status",
+        "stock-location",
+        "public_offers",
+        "public_candidates",
+        "fbm_stock_operations",
+        "flex-handshakes",
+        "items_prices",
+    }
+)
+
+RECEIVED = Counter(
+    "superseller_ml_notifications",
+    "Mercado Livre notifications received, by outcome (stored, duplicate, foreign_app, "
+    "unknown_user, malformed, forbidden_ip) and topic.",
+    ["outcome", "topic"],
+)
+
+
+def count(outcome: str, topic: str = "") -> None:
+    RECEIVED.labels(outcome, topic if topic in KNOWN_TOPICS or not topic else "other").inc()
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: str
+    resource: str
+    user_id: int
+    topic: str
+    application_id: str
+    attempts: int | None
+    sent: datetime | None
+
+
+class Malformed(ValueError):
+    """A JSON body that is not a notification we can act on."""
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
+        text = str(value).strip()
+        return text[:limit] if text else None
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def parse(body: Any) -> Notification:
+    """The notification in a decoded JSON body: `user_id` int or string, `_id` or `id`,
+    unknown and misspelled fields ignored. Raises Malformed when a needed field is missing."""
+    if not isinstance(body, dict):
+        raise Malformed("the body is not a JSON object")
+    nid = _text(body.get("_id") or body.get("id"), 64)
+    resource = _text(body.get("resource"), 200)
+    topic = _text(body.get("topic"), 60)
+    user_id = _int(body.get("user_id"))
+    missing = [
+        name
+        for name, v in (
+            ("_id", nid),
+            ("resource", resource),
+            ("topic", topic),
+            ("user_id", user_id),
+        )
+        if v is None
+    ]
+    if missing:
+        raise Malformed("missing or invalid: " + ", ".join(missing))
+    try:
+        sent = parse_time(_text(body.get("sent"), 40))
+    except ValueError:
+        sent = None
+    return Notification(
+        id=nid,
+        resource=resource,
+        user_id=user_id,
+        topic=topic,
+        application_id=_text(body.get("application_id"), 40) or "",
+        attempts=_int(body.get("attempts")),
+        sent=sent,
+    )
+
+
+def tenant_of(engine: Engine, ml_user_id: int) -> str | None:
+    """The tenant whose connected account is this Mercado Livre user, if any (a plain
+    read: on SQLite it never waits for the write lock)."""
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        return conn.execute(
+            select(marketplace_accounts.c.tenant_id)
+            .where(
+                marketplace_accounts.c.ml_user_id == ml_user_id,
+                marketplace_accounts.c.status == "connected",
+            )
+            .order_by(marketplace_accounts.c.id)
+            .limit(1)
+        ).scalar()
+
+
+def process_key(tenant_id: str) -> str:
+    """One processing job per tenant at a time: what arrives while one waits joins it."""
+    return f"mlnotify:{tenant_id}"
+
+
+def process_spec(tenant_id: str, run_at: datetime | None = None) -> JobSpec:
+    return JobSpec(
+        PROCESS_TYPE,
+        {"tenantId": tenant_id},
+        tenant_id=tenant_id,
+        run_at=run_at,
+        unique_key=process_key(tenant_id),
+        lock_key=process_key(tenant_id),
+    )
+
+
+def store(
+    engine: Engine,
+    registry: Registry,
+    clock: Clock,
+    notes: list[tuple[Notification, str]],
+    delay_s: float = 0.0,
+    wait_s: float | None = None,
+) -> int:
+    """Write (notification, tenant) pairs and queue their tenants' processing, in one
+    transaction. Returns how many were new (the rest were already stored).
+
+    `wait_s`: on SQLite, how long to wait for the write lock before giving up (an
+    OperationalError), instead of the engine's long busy timeout."""
+    if not notes:
+        return 0
+    now = clock.now()
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "notification_id": n.id,
+            "tenant_id": tid,
+            "ml_user_id": n.user_id,
+            "topic": n.topic,
+            "resource": n.resource,
+            "attempts": n.attempts,
+            "sent_at": n.sent,
+            "received_at": now,
+        }
+        for n, tid in notes
+    ]
+    new = 0
+    tenants_with_work: set[str] = set()
+    run_at = now + timedelta(seconds=delay_s)
+    with _writing(engine, wait_s) as conn:
+        for row in rows:
+            stmt = (
+                insert(ml_notifications)
+                .values(**row)
+                .on_conflict_do_nothing(index_elements=["notification_id"])
+                .returning(ml_notifications.c.id)
+            )
+            if conn.execute(stmt).scalar() is not None:
+                new += 1
+                tenants_with_work.add(row["tenant_id"])
+        queue = Queue(engine, registry, clock)
+        for tid in sorted(tenants_with_work):
+            queue_processing(conn, queue, tid, run_at)
+    return new
+
+
+@contextlib.contextmanager
+def _writing(engine: Engine, wait_s: float | None):
+    """A write transaction; on SQLite waiting at most `wait_s` for the write lock."""
+    if wait_s is None or engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def queue_processing(conn, queue: Queue, tenant_id: str, run_at: datetime) -> None:
+    """Make sure a job that has not yet looked at the tenant's notifications will process
+    them. A pending one will (a burst joins it: one fetch per resource); a running one
+    may already have looked, so then the other of two keys is used: the tenant's lock
+    runs it after the running one, and while it waits it gathers what arrives."""
+    for key in (process_key(tenant_id), process_key(tenant_id) + ":next"):
+        spec = process_spec(tenant_id, run_at)
+        spec.unique_key = key
+        made = queue.enqueue_many([spec], conn=conn)[0]
+        if made.created:
+            return
+        status = conn.execute(select(jobs.c.status).where(jobs.c.id == made.id)).scalar()
+        if status != "running":
+            return
+
+
+def receive(
+    engine: Engine,
+    registry: Registry,
+    clock: Clock,
+    app_id: str,
+    body: Any,
+    delay_s: float,
+    wait_s: float | None = WEBHOOK_WAIT_S,
+) -> str:
+    """Handle one decoded webhook body; returns the outcome (also counted)."""
+    try:
+        note = parse(body)
+    except Malformed:
+        count("malformed", "")
+        return "malformed"
+    if not app_id or note.application_id != str(app_id):  # no app named: not provably ours
+        count("foreign_app", note.topic)
+        return "foreign_app"
+    tenant_id = tenant_of(engine, note.user_id)
+    if tenant_id is None:
+        count("unknown_user", note.topic)
+        return "unknown_user"
+    new = store(engine, registry, clock, [(note, tenant_id)], delay_s, wait_s)
+    outcome = "stored" if new else "duplicate"
+    count(outcome, note.topic)
+    return outcome
