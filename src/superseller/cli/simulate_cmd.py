@@ -20,6 +20,9 @@ def simulate(
     large_listings: int = typer.Option(
         10_000, "--large-listings", min=1, max=10_000, help="Listings of the large seller."
     ),
+    small_listings: int = typer.Option(
+        300, "--small-listings", min=10, max=10_000, help="Most listings of a small seller."
+    ),
     faults: str = typer.Option(
         "all", "--faults", help="all, none, or a comma list of fault kinds."
     ),
@@ -42,6 +45,7 @@ def simulate(
         database_url=database,
         tenants=tenants,
         large_listings=large_listings,
+        small_listings=(max(5, small_listings // 15), small_listings),
         faults=faults,
         workdir=workdir,
         progress=lambda line: console.print(line, highlight=False),

@@ -53,7 +53,8 @@ def _night(kind: str, day: date, rng: random.Random) -> list[Fault]:
     """A night fault on the night that ends on the morning of `day`."""
     eve = day - timedelta(days=1)
     if kind == "db_outage":
-        start = _at(day, 2, rng.choice((1, 5, 20)))
+        # A few seconds into the 02:00 wave, while syncs run.
+        start = _at(day, 2) + timedelta(seconds=rng.choice((2, 5, 30)))
         return [Fault(kind, start, start + timedelta(minutes=rng.choice((1, 10, 60))))]
     if kind == "worker_kill":
         return [Fault(kind, _at(day, 2), _at(day, 2))]
