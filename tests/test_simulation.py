@@ -63,7 +63,14 @@ def test_a_broken_night_is_reported_as_a_miss_with_its_cause(backend, db_url, tm
     proc = simulate(db_url, tmp_path, *args, "--seed", "1", "--faults", "scheduler_off_night")
     assert proc.returncode == 1
     assert mornings(proc.stdout) == [(0, 0, 2)]
-    assert "scheduler_off_night" in proc.stdout
+    # Each late seller with its cause: what the oracle found, the night's fault, and what
+    # the product's own freshness status says about it.
+    late = re.findall(r"^  late (\S+): (.*)$", proc.stdout, re.M)
+    assert len(late) == 2
+    for _tenant, cause in late:
+        assert "today's partial day missing" in cause
+        assert "night's faults: scheduler_off_night" in cause
+        assert "the product says " in cause
     assert "not fresh at 06:00" in proc.stderr
 
 

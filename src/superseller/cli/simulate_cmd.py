@@ -48,7 +48,7 @@ def simulate(
         small_listings=(max(5, small_listings // 15), small_listings),
         faults=faults,
         workdir=workdir,
-        progress=lambda line: console.print(line, highlight=False),
+        progress=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )
     console.print(f"[b]simulate[/b] seed {seed}, {days} day(s), {tenants} tenant(s)")
     result = run(opts)

@@ -427,6 +427,8 @@ class Simulation:
                 f"{day}: {m.fresh} fresh, {m.flagged} flagged, {len(m.late)} late, "
                 f"{m.jobs_run} jobs, faults: {', '.join(m.faults) or '-'}"
             )
+            for tid, cause in m.late.items():
+                self.opts.progress(f"  late {tid}: {cause}")
 
     def _job_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
         with self.engine.connect() as conn:
@@ -446,7 +448,11 @@ class Simulation:
                 .order_by(jobs.c.id.desc())
                 .limit(1)
             ).first()
-        parts = [what]
+        f = tenant_freshness(self.engine, tenant_id, self.clock.now())
+        said = ", ".join(r["code"] for r in f["reasons"]) or "no reason"
+        parts = [what, f"the product says {f['status']} ({said})"]
+        if f["status"] == "ok":
+            parts[-1] += ": late and SILENT"
         if faults:
             parts.append("night's faults: " + "; ".join(faults))
         if last:
