@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -51,10 +52,16 @@ def simulate(
         progress=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )
     console.print(f"[b]simulate[/b] seed {seed}, {days} day(s), {tenants} tenant(s)")
+    # SIGTERM ends the run like Ctrl-C: the worker and scheduler it started are stopped.
+    signal.signal(signal.SIGTERM, _terminated)
     result = run(opts)
     render(result)
     if result.misses:
         raise CliError(f"{result.misses} tenant-morning(s) not fresh at 06:00 (see the table)", 1)
+
+
+def _terminated(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def render(result) -> None:

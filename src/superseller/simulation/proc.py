@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from superseller.simulation.clock import SimClock
@@ -35,6 +38,18 @@ def engine_settings(cfg: dict):
     )
 
 
+def _die_with_parent() -> None:
+    """A simulation's process ends when its driver does, however the driver ended."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def main(argv: list[str]) -> int:
     role, config = argv
     cfg = json.loads(Path(config).read_text())
@@ -48,6 +63,7 @@ def main(argv: list[str]) -> int:
     from superseller.jobs.worker import Worker, WorkerOptions
     from superseller.wiring import build_registry
 
+    _die_with_parent()
     settings = engine_settings(cfg)
     clock = SimClock(Path(cfg["clock_file"]))
     engine = make_engine(cfg["database_url"])
