@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
         level=logging.INFO,
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: too many
     from superseller.db.engine import make_engine
     from superseller.jobs.scheduler import Scheduler
     from superseller.jobs.worker import Worker, WorkerOptions

@@ -422,6 +422,7 @@ class Simulation:
             else:
                 m.late[t.id] = self._cause(t.id, verdict.cause, m.faults)
         self.mornings.append(m)
+        log.info("morning %s: %d fresh, %d flagged, %s late", day, m.fresh, m.flagged, m.late)
         if self.opts.progress:
             self.opts.progress(
                 f"{day}: {m.fresh} fresh, {m.flagged} flagged, {len(m.late)} late, "
