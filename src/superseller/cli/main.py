@@ -20,6 +20,7 @@ from superseller.cli import (
     schedules_cmd,
     score_cmd,
     serve_cmd,
+    simulate_cmd,
     users_cmd,
     worker_cmd,
 )
@@ -58,6 +59,7 @@ app.command()(serve_cmd.serve)
 app.add_typer(users_cmd.app, name="users")
 app.add_typer(aws_cmd.app, name="aws")
 app.add_typer(market_cmd.app, name="market")
+app.command()(simulate_cmd.simulate)
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""The engine's processes in a simulation: `python -m superseller.simulation.proc worker|scheduler
+CONFIG`. The same Worker and Scheduler as `superseller worker` / `superseller scheduler`, on the
+simulated clock (the only difference), so the driver can SIGKILL and restart them for real."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from superseller.simulation.clock import SimClock
+
+
+def engine_settings(cfg: dict):
+    from superseller.config import Settings
+
+    return Settings(
+        data_dir=Path(cfg["data_dir"]),
+        database_url=cfg["database_url"],
+        ml_api_url=cfg["ml_url"],
+        ml_auth_url=f"{cfg['ml_url']}/authorization",
+        ml_client_id="sandbox-app",
+        ml_client_secret="sandbox-secret",
+        ml_redirect_uri="http://127.0.0.1/mercadolivre/callback",
+        ml_requests_per_s=0,
+        ml_concurrency=8,
+        ml_backfill_days=cfg["backfill_days"],
+        token_encryption_key=cfg["token_key"],
+        job_heartbeat_s=cfg["heartbeat_s"],
+        job_rescue_after_s=cfg["rescue_after_s"],
+        job_sqlite_poll_s=0.05,
+        job_poll_s=0.2,
+        openai_api_key=None,
+    )
+
+
+def _die_with_parent() -> None:
+    """A simulation's process ends when its driver does, however the driver ended."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def main(argv: list[str]) -> int:
+    role, config = argv
+    cfg = json.loads(Path(config).read_text())
+    logging.basicConfig(
+        filename=Path(cfg["data_dir"]) / f"{role}.log",
+        level=logging.INFO,
+        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: too many
+    from superseller.db.engine import make_engine
+    from superseller.jobs.scheduler import Scheduler
+    from superseller.jobs.worker import Worker, WorkerOptions
+    from superseller.wiring import build_registry
+
+    _die_with_parent()
+    settings = engine_settings(cfg)
+    clock = SimClock(Path(cfg["clock_file"]))
+    engine = make_engine(cfg["database_url"])
+    registry = build_registry(settings)
+    if role == "worker":
+        opts = WorkerOptions.from_settings(settings, concurrency=cfg["concurrency"])
+        return Worker(engine, registry, opts, clock=clock).run()
+    scheduler = Scheduler(engine, registry, clock=clock)
+    scheduler.run_forever(interval_s=0.1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

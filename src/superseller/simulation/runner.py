@@ -1,0 +1,481 @@
+"""The driver: runs the real engine on the simulated clock through N local days.
+
+The worker and the scheduler are real processes (`simulation.proc`) on the shared
+`SimClock`; the sandbox sellers are served over real HTTP by the hub. Time runs at 1x
+while anything is due or running (heartbeats, rescue and back-off keep their meaning)
+and jumps to the next moment something is due when the engine is idle: the next
+pending job, the next schedule tick (while a scheduler runs), the next fault, order
+change or morning check. At every 06:00 the oracle checks every tenant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.engine import make_url
+
+from superseller.db import migrate
+from superseller.db.engine import is_postgres, make_engine
+from superseller.db.schema import job_schedules, jobs
+from superseller.jobs.default_schedules import ensure_defaults
+from superseller.mercadolivre.connect import connect_sandbox, enqueue_backfill
+from superseller.metrics.freshness import REAUTH_REQUIRED, tenant_freshness
+from superseller.sandbox.app import Faults
+from superseller.sandbox.data import SellerSpec
+from superseller.simulation import faults as fault_plan
+from superseller.simulation.clock import SimClock
+from superseller.simulation.faults import SAO_PAULO, Fault
+from superseller.simulation.hub import Hub, SimSandboxState, start_hub
+from superseller.simulation.oracle import check_tenant
+from superseller.simulation.proc import engine_settings
+from superseller.tenants import create_tenant
+from superseller.wiring import build_registry
+
+# Schedules the promise does not depend on and that need services the simulation does
+# not run (a language model, market sources): left off, and said so in the report.
+OFF_SCHEDULES = ("daily-harvest", "weekly-embeddings", "daily-questions", "weekly-stats")
+FIRST_DAY = date(2026, 3, 2)  # a Monday; the simulation starts at 07:00 local
+START_HOUR = 7
+CHECK_HOUR = 6
+# Faults with an end the driver acts on (the others end by themselves).
+ENDING = ("scheduler_kill", "scheduler_night", "ml_429", "ml_5xx", fault_plan.BROKEN)
+IDLE_POLL_S = 0.03
+log = logging.getLogger("superseller.simulation")
+
+
+@dataclass
+class SimOptions:
+    days: int = 30
+    seed: int = 1
+    database_url: str | None = None  # None: a SQLite file in a temporary directory
+    tenants: int = 20
+    large_listings: int = 10_000
+    small_listings: tuple[int, int] = (20, 300)
+    faults: str = "all"
+    concurrency: int = 4
+    workdir: Path | None = None
+    progress: object = None  # callable(str) for a line per morning
+
+
+@dataclass
+class Morning:
+    day: date
+    fresh: int = 0
+    flagged: int = 0  # needing reconnection, and saying so
+    late: dict[str, str] = field(default_factory=dict)  # tenant -> cause
+    jobs_run: int = 0
+    retries: int = 0
+    faults: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SimResult:
+    seed: int
+    backend: str
+    schedule: list[Fault]
+    mornings: list[Morning]
+    wall_s: float
+    tenants: int
+    off_schedules: tuple[str, ...] = OFF_SCHEDULES
+
+    @property
+    def misses(self) -> int:
+        return sum(len(m.late) for m in self.mornings)
+
+
+@dataclass
+class Tenant:
+    id: str
+    state: SimSandboxState
+
+
+class Simulation:
+    def __init__(self, opts: SimOptions):
+        self.opts = opts
+        self.rng = random.Random(opts.seed)
+        self.dir = Path(opts.workdir or tempfile.mkdtemp(prefix="superseller-sim-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.url = opts.database_url or f"sqlite:///{self.dir / 'sim.db'}"
+        self.clock = SimClock(self.dir / "clock")
+        self.start = datetime(
+            FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, START_HOUR, tzinfo=SAO_PAULO
+        )
+        self.clock.set(self.start, rate=1.0)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.tenants: list[Tenant] = []
+        self.events: list[tuple[datetime, int, str, object]] = []  # (when, order, kind, arg)
+        self.fault_log: list[tuple[datetime, str]] = []
+        self.revoked: set[str] = set()
+        self.outage_lock: sqlite3.Connection | None = None
+
+    # -- set-up -----------------------------------------------------------------
+    def setup(self) -> None:
+        handler = logging.FileHandler(self.dir / "driver.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+        self.hub = start_hub(Hub())
+        cfg = {
+            "data_dir": str(self.dir),
+            "database_url": self.url,
+            "ml_url": self.hub.url,
+            "backfill_days": 35,
+            "token_key": Fernet.generate_key().decode(),
+            "heartbeat_s": 0.5,
+            "rescue_after_s": 5.0,
+            "concurrency": self.opts.concurrency,
+            "clock_file": str(self.clock.path),
+        }
+        self.config = self.dir / "engine.json"
+        self.config.write_text(json.dumps(cfg))
+        self.settings = engine_settings(cfg)
+        self.engine = make_engine(self.url)
+        self.pg = is_postgres(self.engine)
+        registry = build_registry(self.settings)
+        migrate.upgrade(self.engine)
+        ensure_defaults(self.engine, registry, clock=self.clock)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(job_schedules)
+                .where(job_schedules.c.name.in_(OFF_SCHEDULES))
+                .values(enabled=False, disabled_reason="off in the simulation")
+            )
+        lo, hi = self.opts.small_listings
+        for n in range(self.opts.tenants):
+            listings = self.opts.large_listings if n == 0 else self.rng.randint(lo, hi)
+            spec = SellerSpec(
+                seed=self.opts.seed * 1000 + n,
+                user_id=500_000_000 + n,
+                nickname=f"SIM_{n:02d}",
+                listings=listings,
+                history_days=45,
+                orders_per_day=max(1.0, listings / 20) if n else 60.0,
+                start=self.start.astimezone(UTC),
+            )
+            tid = f"sim-{self.opts.seed}-{n:02d}"
+            state = self.hub.hub.add(spec, self.clock)
+            create_tenant(self.engine, f"Loja simulada {n:02d}", tenant_id=tid)
+            self.hub.hub.connecting = spec.user_id
+            connect_sandbox(self.engine, self.settings, tid, self.clock.now())
+            enqueue_backfill(self.engine, registry, self.settings, tid, clock=self.clock)
+            self.tenants.append(Tenant(tid, state))
+        ids = [t.id for t in self.tenants]
+        self.schedule = fault_plan.draw(
+            self.opts.seed, FIRST_DAY, self.opts.days, fault_plan.parse_kinds(self.opts.faults), ids
+        )
+        for f in self.schedule:
+            self._at(f.start, f"start:{f.kind}", f)
+            if f.end > f.start and f.kind in ENDING:
+                self._at(f.end, f"end:{f.kind}", f)
+        for k in range(self.opts.days + 1):
+            day = FIRST_DAY + timedelta(days=k)
+            if k:
+                self._at(
+                    datetime.combine(day, datetime.min.time(), SAO_PAULO).replace(hour=CHECK_HOUR),
+                    "check",
+                    day,
+                )
+            for hour in sorted(self.rng.sample(range(9, 22), 3)):
+                when = datetime(day.year, day.month, day.day, hour, 30, tzinfo=SAO_PAULO)
+                self._at(when, "cancel", self.rng.choice(self.tenants))
+        self.end = datetime.combine(
+            FIRST_DAY + timedelta(days=self.opts.days), datetime.min.time(), SAO_PAULO
+        ).replace(hour=CHECK_HOUR, minute=1)
+        self._spawn("worker")
+        self._spawn("scheduler")
+
+    def _at(self, when: datetime, kind: str, arg) -> None:
+        self.events.append((when.astimezone(UTC), len(self.events), kind, arg))
+
+    def _spawn(self, role: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.procs[role] = subprocess.Popen(
+            [sys.executable, "-m", "superseller.simulation.proc", role, str(self.config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / f"{role}.err", "ab"),  # noqa: SIM115 - the child owns it
+        )
+
+    def _kill(self, role: str) -> None:
+        proc = self.procs.pop(role, None)
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)  # abrupt: no shutdown, jobs left running
+            proc.wait()
+
+    # -- the engine's state -----------------------------------------------------------
+    def _engine_state(self) -> tuple[int, datetime | None, datetime | None]:
+        with self.engine.connect() as conn:
+            running = conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.status == "running")
+            ).scalar()
+            next_job = conn.execute(
+                select(func.min(jobs.c.run_at)).where(jobs.c.status == "pending")
+            ).scalar()
+            next_tick = conn.execute(
+                select(func.min(job_schedules.c.next_run_at)).where(job_schedules.c.enabled)
+            ).scalar()
+        return running, next_job, next_tick
+
+    def _next_engine_time(self) -> tuple[datetime, bool, datetime | None]:
+        """(now, busy now, when the engine next has something due), all from one `now`
+        read before the database: a job enqueued meanwhile is never behind it."""
+        now = self.clock.now()
+        running, next_job, next_tick = self._engine_state()
+        if "scheduler" not in self.procs:
+            next_tick = None  # nobody would act on it
+        due = [t for t in (next_job, next_tick) if t is not None]
+        nxt = min(due) if due else None
+        self._last_state = (running, next_job, next_tick)
+        return now, running > 0 or (nxt is not None and nxt <= now), nxt
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self) -> SimResult:
+        wall = time.monotonic()
+        self.events.sort()
+        self.mornings: list[Morning] = []
+        pending = list(self.events)
+        while pending:
+            when, _, kind, arg = pending[0]
+            now, busy, nxt = self._next_engine_time()
+            if now >= when:
+                pending.pop(0)
+                self._handle(kind, arg, when)
+                continue
+            if busy:
+                time.sleep(IDLE_POLL_S)  # the engine works; time runs at 1x
+                continue
+            target = min(when, nxt) if nxt is not None and nxt > now else when
+            log.debug(
+                "idle at %s: jump to %s (engine next %s %s, event %s %s)",
+                now,
+                target,
+                nxt,
+                self._last_state,
+                kind,
+                when,
+            )
+            self.clock.set(max(target, self.clock.now()))  # never backwards
+            time.sleep(IDLE_POLL_S)  # let the scheduler and worker see the new time
+        self.stop()
+        return SimResult(
+            self.opts.seed,
+            "postgresql" if self.pg else "sqlite",
+            self.schedule,
+            self.mornings,
+            time.monotonic() - wall,
+            len(self.tenants),
+        )
+
+    def stop(self) -> None:
+        for role in list(self.procs):
+            proc = self.procs.pop(role)
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._release_outage()
+        self.hub.stop()
+        self.engine.dispose()
+
+    # -- events -----------------------------------------------------------------
+    def _handle(self, kind: str, arg, when: datetime) -> None:
+        if kind == "check":
+            self._check(arg)
+        elif kind == "cancel":
+            self._cancel(arg)
+        elif kind.startswith("start:"):
+            self.fault_log.append((when, arg.describe()))
+            self._start_fault(arg)
+        elif kind.startswith("end:"):
+            self._end_fault(arg)
+
+    def _cancel(self, tenant: Tenant) -> None:
+        """A buyer cancels a paid order made 2 to 20 days ago (the sandbox's "old orders
+        change" mode: it then carries the new status and update date)."""
+        from superseller.sandbox import data
+
+        state = tenant.state
+        now = self.clock.now()
+        lo, hi = now - timedelta(days=20), now - timedelta(days=2)
+        candidates = [
+            o["id"]
+            for o in data.orders_between(state.spec, lo, hi, now)
+            if o["status"] == "paid" and o["id"] not in state.order_changes
+        ]
+        if candidates:
+            with state.lock:
+                state.order_changes[self.rng.choice(candidates)] = ("cancelled", now)
+
+    def _start_fault(self, f: Fault) -> None:
+        k = f.kind
+        if k == "db_outage":
+            self._outage(f)
+        elif k == "worker_kill":
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self._engine_state()[0] == 0:
+                time.sleep(IDLE_POLL_S)
+            self._kill("worker")
+            self._spawn("worker")  # a supervisor brings it back; its jobs need rescue
+        elif k in ("scheduler_kill", "scheduler_night", fault_plan.BROKEN):
+            self._kill("scheduler")
+        elif k == "ml_429":
+            self._ml_faults(Faults(rate_429=0.3, retry_after_s=0.05))
+        elif k == "ml_5xx":
+            self._ml_faults(Faults(rate_500=0.15))
+        elif k == "token_revoke":
+            t = next(t for t in self.tenants if t.id == f.tenant)
+            with t.state.lock:
+                t.state.revoked.add(t.state.spec.user_id)
+            self.revoked.add(t.id)
+        elif k == "clock_jump":
+            self.clock.set(f.end.astimezone(UTC))
+
+    def _end_fault(self, f: Fault) -> None:
+        if f.kind in ("scheduler_kill", "scheduler_night", fault_plan.BROKEN):
+            self._spawn("scheduler")
+        elif f.kind in ("ml_429", "ml_5xx"):
+            self._ml_faults(Faults())
+
+    def _ml_faults(self, faults: Faults) -> None:
+        for t in self.tenants:
+            t.state.faults = faults
+
+    def _outage(self, f: Fault) -> None:
+        """The database away for the fault's span: wall seconds while simulated time runs
+        through the span (1 min -> 1 s, an hour -> 6 s of wall time)."""
+        span = (f.end - f.start).total_seconds()
+        wall = min(6.0, max(1.0, span / 600))
+        self.clock.set(self.clock.now(), rate=span / wall)
+        if self.pg:
+            name = make_url(self.url).database
+            admin = self._pg_admin()
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :d AND pid <> pg_backend_pid()"
+                    ),
+                    {"d": name},
+                )
+            time.sleep(wall)
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            admin.dispose()
+            self.engine.dispose()  # the driver's own connections died too
+        else:
+            path = make_url(self.url).database
+            self.outage_lock = sqlite3.connect(path, timeout=60, isolation_level=None)
+            self.outage_lock.execute("BEGIN EXCLUSIVE")
+            time.sleep(wall)
+            self._release_outage()
+        self.clock.set(f.end.astimezone(UTC), rate=1.0)
+
+    def _release_outage(self) -> None:
+        if self.outage_lock is not None:
+            self.outage_lock.execute("ROLLBACK")
+            self.outage_lock.close()
+            self.outage_lock = None
+
+    def _pg_admin(self) -> Engine:
+        from sqlalchemy import create_engine
+
+        url = make_url(self.url).set(database="postgres")
+        return create_engine(url, isolation_level="AUTOCOMMIT")
+
+    # -- the morning check ------------------------------------------------------------
+    def _check(self, day: date) -> None:
+        now = self.clock.now()
+        m = Morning(day)
+        since = datetime.combine(day - timedelta(days=1), datetime.min.time(), SAO_PAULO).replace(
+            hour=CHECK_HOUR
+        )
+        m.faults = [d for when, d in self.fault_log if when >= since.astimezone(UTC)]
+        m.jobs_run, m.retries = self._job_counts(since.astimezone(UTC), now)
+        for t in self.tenants:
+            if t.id in self.revoked:
+                status = tenant_freshness(self.engine, t.id, now)["status"]
+                if status == REAUTH_REQUIRED:
+                    m.flagged += 1
+                else:
+                    m.late[t.id] = f"revoked, but freshness says {status!r}, not reauth_required"
+                continue
+            verdict = check_tenant(self.engine, t.id, t.state, now)
+            if verdict.ok:
+                m.fresh += 1
+            else:
+                m.late[t.id] = self._cause(t.id, verdict.cause, m.faults)
+        self.mornings.append(m)
+        log.info("morning %s: %d fresh, %d flagged, %s late", day, m.fresh, m.flagged, m.late)
+        if self.opts.progress:
+            self.opts.progress(
+                f"{day}: {m.fresh} fresh, {m.flagged} flagged, {len(m.late)} late, "
+                f"{m.jobs_run} jobs, faults: {', '.join(m.faults) or '-'}"
+            )
+            for tid, cause in m.late.items():
+                self.opts.progress(f"  late {tid}: {cause}")
+
+    def _job_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(jobs.c.attempts).where(
+                    jobs.c.finished_at >= since, jobs.c.finished_at < until
+                )
+            ).scalars()
+            attempts = list(rows)
+        return len(attempts), sum(max(0, a - 1) for a in attempts)
+
+    def _cause(self, tenant_id: str, what: str, faults: list[str]) -> str:
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(jobs.c.type, jobs.c.status, jobs.c.last_error)
+                .where(jobs.c.tenant_id == tenant_id, jobs.c.last_error.is_not(None))
+                .order_by(jobs.c.id.desc())
+                .limit(1)
+            ).first()
+        f = tenant_freshness(self.engine, tenant_id, self.clock.now())
+        said = ", ".join(r["code"] for r in f["reasons"]) or "no reason"
+        parts = [what, f"the product says {f['status']} ({said})"]
+        if f["status"] == "ok":
+            parts[-1] += ": late and SILENT"
+        if faults:
+            parts.append("night's faults: " + "; ".join(faults))
+        if last:
+            parts.append(
+                f"last error ({last.type}, {last.status}): {(last.last_error or '')[:120]}"
+            )
+        if not faults and not last:
+            parts.append("no fault and no error: unexplained")
+        return " | ".join(parts)
+
+
+def simulate(opts: SimOptions) -> SimResult:
+    sim = Simulation(opts)
+    try:
+        sim.setup()
+    except BaseException:
+        for role in list(sim.procs):
+            sim._kill(role)
+        raise
+    try:
+        return sim.run()
+    except BaseException:
+        for role in list(sim.procs):
+            sim._kill(role)
+        raise
