@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, Select, Table, bindparam, func, insert, text
 from sqlalchemy.dialects import sqlite
 
-from superseller.db.schema import job_logs
+from superseller.db.schema import job_logs, jobs
 from superseller.db.types import JSONType, UTCDateTime
 from superseller.jobs.backend import sqlite_sql as sql
 from superseller.jobs.backend.base import Backend, ClaimedJob, Outcome, claimed_jobs
@@ -119,6 +119,16 @@ class SQLiteBackend(Backend):
         if logs:
             conn.execute(insert(job_logs), logs)
         return applied
+
+    def insert_jobs(self, conn: Connection, rows: Sequence[dict]) -> list[int]:
+        if len(rows) < 2:
+            return super().insert_jobs(conn, rows)
+        # executemany (no RETURNING: SQLAlchemy would build a multi-row VALUES per batch).
+        # The transaction holds the database's write lock, so the rows' ids are
+        # consecutive and end at last_insert_rowid().
+        conn.execute(insert(jobs), list(rows))
+        last = conn.exec_driver_sql(sql.LAST_ID).scalar_one()
+        return list(range(last - len(rows) + 1, last + 1))
 
     def heartbeat(
         self, conn: Connection, worker_id: str, job_ids: Sequence[int], now: datetime

@@ -85,6 +85,8 @@ WHERE id = :id AND attempts = :attempt
            AND last_error LIKE '{LOST_MESSAGE}%'))
 """
 
+LAST_ID = "SELECT last_insert_rowid()"
+
 HEARTBEAT = """
 UPDATE jobs SET heartbeat_at = :now
 WHERE worker_id = :worker AND status = 'running' AND id IN :ids
