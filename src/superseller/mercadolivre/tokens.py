@@ -6,6 +6,11 @@ So a refresh happens inside a write transaction that locks the account row
 (`FOR UPDATE` on PostgreSQL; SQLite's write lock): whoever gets the lock first
 refreshes and stores the new pair before committing; the others, once they
 get the lock, see `token_version` moved on and use the new token.
+
+Mercado Livre has already retired the old refresh token when it answers, so a new pair
+that cannot be stored (the database went away between the answer and the commit) is
+held in memory and stored as soon as the database is back (`HOLD_S` at most), never
+dropped: dropping it would disconnect the seller with nobody having revoked anything.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from sqlalchemy import Engine, select, update
 
 from superseller.db.schema import marketplace_accounts
 from superseller.jobs.clock import Clock, SystemClock
+from superseller.jobs.dbwatch import DB_ERRORS, one_line
 from superseller.mercadolivre import telemetry
 from superseller.mercadolivre.errors import MLError, ReauthRequired, parse_error
 
 log = logging.getLogger("superseller.mercadolivre.tokens")
 EARLY = timedelta(minutes=5)  # refresh a little before expiry
+HOLD_S = 3600.0  # how long a rotated pair waits in memory for the database to come back
 
 
 def backoff_delay(err: MLError, attempt: int, base_s: float, cap_s: float) -> float:
@@ -159,6 +166,16 @@ class TokenStore:
         return self.app.with_retries(lambda: self._refresh_once(seen_version))
 
     def _refresh_once(self, seen_version: int) -> tuple[str, int]:
+        rotated: list = []  # the new pair, once Mercado Livre has answered
+        try:
+            return self._refresh_locked(seen_version, rotated)
+        except DB_ERRORS as exc:
+            if not rotated:
+                raise  # nothing rotated yet: the old token is still the live one
+            tokens, version = rotated
+            return self._store_rotated(tokens, version, exc)
+
+    def _refresh_locked(self, seen_version: int, rotated: list) -> tuple[str, int]:
         failure: ReauthRequired | None = None
         with self.engine.begin() as conn:
             row = self._row(conn, lock=True)
@@ -188,11 +205,48 @@ class TokenStore:
                 self.refreshes += 1
                 telemetry.REFRESHES.labels("ok").inc()
                 version = row.token_version + 1
+                rotated[:] = [tokens, version]
                 # The rotated refresh token is stored before anyone can use it.
                 save_tokens(conn, self.account_id, tokens, self.cipher, self.clock.now(), version)
                 return tokens["access_token"], version
         log.warning("account %s needs re-authorization: %s", self.account_id, failure.code)
         raise failure
+
+    def _store_rotated(self, tokens: dict, version: int, first: BaseException) -> tuple[str, int]:
+        """Store a pair Mercado Livre rotated while the database was away, retrying with
+        a capped back-off. The row is written only if it still holds the previous
+        version (a commit whose answer was lost may already have stored it)."""
+        log.warning(
+            "account %s: rotated tokens not stored (%s); holding them until the database is back",
+            self.account_id,
+            one_line(first),
+        )
+        deadline = time.monotonic() + HOLD_S
+        delay = 0.25
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    stored = conn.execute(
+                        select(marketplace_accounts.c.token_version)
+                        .where(marketplace_accounts.c.id == self.account_id)
+                        .with_for_update()
+                    ).scalar_one()
+                    if stored == version - 1:
+                        save_tokens(
+                            conn, self.account_id, tokens, self.cipher, self.clock.now(), version
+                        )
+                log.warning("account %s: rotated tokens stored", self.account_id)
+                return tokens["access_token"], version
+            except DB_ERRORS as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "account %s: rotated tokens lost after %.0f s without the database",
+                        self.account_id,
+                        HOLD_S,
+                    )
+                    raise exc from first
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 def save_tokens(
