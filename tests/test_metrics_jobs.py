@@ -130,6 +130,15 @@ def test_freshness_states(engine):
     f = tenant_freshness(engine, "t1", NOW)
     assert f["status"] == "ok" and f["label"] == "Atualizado" and f["maxDate"] == "2026-01-20"
     assert f["updatedUntil"] == "20/01 às 12:00"
+    # A sync from yesterday evening (local) leaves yesterday partial: fine at 05:00, but
+    # from 06:00 the status says so, however recent that sync was.
+    _set(engine, last_sync_ok_at=datetime(2026, 1, 20, 2, 0, tzinfo=UTC))  # 19/01 23:00 local
+    early = datetime(2026, 1, 20, 8, 0, tzinfo=UTC)  # 05:00 local
+    assert tenant_freshness(engine, "t1", early)["status"] == "ok"
+    f = tenant_freshness(engine, "t1", NOW)  # 12:00 local
+    assert f["status"] == "stale" and [r["code"] for r in f["reasons"]] == ["yesterday_incomplete"]
+    assert "19/01 às 23:00" in f["reasons"][0]["message"]
+    _set(engine, last_sync_ok_at=NOW - timedelta(hours=2))
     _set(engine, last_rebuild_error="boom", last_rebuild_error_at=NOW + timedelta(minutes=1))
     assert [r["code"] for r in tenant_freshness(engine, "t1", NOW)["reasons"]] == ["rebuild_failed"]
     _set(engine, last_rebuild_error_at=None)

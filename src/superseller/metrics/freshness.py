@@ -17,7 +17,7 @@ only `stale` is something a sync or rebuild can heal (`healable`).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -31,6 +31,11 @@ from superseller.db.schema import (
 from superseller.jobs.cron import zone
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
+# The promise: by this local hour every seller's yesterday is complete, i.e. a sync
+# finished after the local midnight that ended it. Before it, last night's sync may
+# still be on its way; after it, a sync from yesterday (however recent) leaves
+# yesterday's figures partial, and the status says so.
+MORNING = time(6, 0)
 # Mercado Livre notifications count as flowing ("tempo real") while the last one for the
 # tenant arrived within this window; after it, the status says since when they stopped.
 REALTIME_WINDOW = timedelta(hours=1)
@@ -111,6 +116,18 @@ def tenant_freshness(
             {
                 "code": "sync_old",
                 "message": f"Sem sincronização desde {_local(t.last_sync_ok_at, t.timezone)}",
+            }
+        )
+    elif now.astimezone(zone(t.timezone)).time() >= MORNING and t.last_sync_ok_at < (
+        datetime.combine(today, time(0), zone(t.timezone))
+    ):
+        reasons.append(
+            {
+                "code": "yesterday_incomplete",
+                "message": (
+                    "Ontem ainda não está completo: última sincronização em "
+                    f"{_local(t.last_sync_ok_at, t.timezone)}"
+                ),
             }
         )
     if t.last_rebuild_error_at and (
