@@ -95,6 +95,15 @@ def _api_routes(routes):
             yield from _api_routes(route.original_router.routes)
 
 
+def _names_a_tenant(op: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the operation takes a `tenantId` (query or body): an unknown one is a 404."""
+    if any(p.get("name") == "tenantId" for p in op.get("parameters", [])):
+        return True
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    return "tenantId" in schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+
+
 def _error(status: int) -> dict[str, Any]:
     return {
         "description": REASONS.get(status, "Error"),
@@ -131,7 +140,7 @@ def install(app: FastAPI) -> None:
                     statuses |= {401, 503} if scheme == "internalKey" else {401}
                 if admin_only:
                     statuses.add(403)
-                if "{" in route.path_format:
+                if "{" in route.path_format or _names_a_tenant(op, schemas):
                     statuses.add(404)
                 if admin_only and method == "POST" and route.path_format.count("{") == 1:
                     statuses.add(409)
