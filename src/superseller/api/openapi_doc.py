@@ -123,6 +123,8 @@ def install(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA
+        for name in ("ErrorBody", "ErrorDetail", "FieldProblem"):  # the same, as models
+            schemas.pop(name, None)
         components["securitySchemes"] = SCHEMES
         for route in _api_routes(app.routes):
             if not route.include_in_schema:
@@ -149,6 +151,9 @@ def install(app: FastAPI) -> None:
                 responses = op.setdefault("responses", {})
                 for status in sorted(statuses):
                     responses[str(status)] = _error(status)
+                for status, response in responses.items():  # declared by the route itself
+                    if status[0] in "45":
+                        response["content"] = _error(int(status))["content"]
         app.openapi_schema = doc
         return doc
 
