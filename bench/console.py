@@ -99,44 +99,74 @@ def main() -> None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE jobs")
             conn.exec_driver_sql("VACUUM ANALYZE job_logs")
-        jobs = JobAdmin(engine)  # (each timed call below uses a fresh one: no reuse)
-        now = datetime.now(UTC)
-        day = now - timedelta(days=10)
-        middle = jobs.search(JobFilter(), limit=1)[0]["id"] // 2
-        cases = [
-            ("no filter", JobFilter(), {}),
-            ("state=failed", JobFilter(status="failed"), {}),
-            ("state=completed", JobFilter(status="completed"), {}),
-            ("type=cleanup (0.1%)", JobFilter(job_type="cleanup"), {}),
-            ("tenant=t7", JobFilter(tenant_id="t7"), {}),
-            ("queue=slow", JobFilter(queue="slow"), {}),
-            ("failed+type+tenant", JobFilter("failed", "sync_mercadolivre", "t100"), {}),
-            (
-                "created on one day",
-                JobFilter(created_from=day, created_to=day + timedelta(days=1)),
-                {},
-            ),
-            (
-                "finished on one day, by finish",
-                JobFilter(finished_from=day, finished_to=day + timedelta(days=1)),
-                {"sort": "finished"},
-            ),
-            ("deep page (before=middle id)", JobFilter(), {"before_id": middle}),
-        ]
-        print(f"\n{'filter':<34}{'list p50':>10}{'list p95':>10}{'counts p50':>12}{'p95':>8}")
+        results = {"with 0019": measure(engine, args.reps)}
+        # The same table without migration 0019's indexes (its downgrade), same run.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for stmt in WITHOUT_0019:
+                conn.exec_driver_sql(stmt)
+            conn.exec_driver_sql("VACUUM ANALYZE jobs")
+        results["without"] = measure(engine, args.reps)
+        print(
+            f"\n{'filter':<34}{'list p50':>10}{'list p95':>10}{'counts p50':>12}{'p95':>8}"
+            f"{'| without: list p95':>20}{'counts p95':>12}"
+        )
         worst = 0.0
-        for label, f, options in cases:
-            jobs.search(f, **options), jobs.counts(f)  # warm caches
-            a = timed(lambda f=f, o=options: JobAdmin(engine).search(f, limit=50, **o), args.reps)
-            b = timed(lambda f=f: _counts(JobAdmin(engine), f), args.reps)
-            worst = max(worst, p(a, 95), p(b, 95))
-            print(f"{label:<34}{p(a, 50):>10.1f}{p(a, 95):>10.1f}{p(b, 50):>12.1f}{p(b, 95):>8.1f}")
-        print(f"\nworst p95: {worst:.1f} ms (goal < 100 ms)")
+        for label, (a50, a95, b50, b95) in results["with 0019"].items():
+            _, w_a95, _, w_b95 = results["without"][label]
+            worst = max(worst, a95, b95)
+            print(
+                f"{label:<34}{a50:>10.1f}{a95:>10.1f}{b50:>12.1f}{b95:>8.1f}"
+                f"{w_a95:>20.1f}{w_b95:>12.1f}"
+            )
+        print(f"\nworst p95 with 0019: {worst:.1f} ms (goal < 100 ms)")
     finally:
         engine.dispose()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+WITHOUT_0019 = (
+    "DROP INDEX ix_jobs_type_id",
+    "DROP INDEX ix_jobs_status_finished",
+    "DROP INDEX ix_jobs_tenant_status",
+    "CREATE INDEX ix_jobs_tenant_status ON jobs (tenant_id, status) WHERE tenant_id IS NOT NULL",
+)
+
+
+def measure(engine, reps: int) -> dict[str, tuple[float, float, float, float]]:
+    """{filter: (list p50, list p95, counts p50, counts p95)} in ms."""
+    jobs = JobAdmin(engine)  # (each timed call below uses a fresh one: no reuse)
+    now = datetime.now(UTC)
+    day = now - timedelta(days=10)
+    middle = jobs.search(JobFilter(), limit=1)[0]["id"] // 2
+    cases = [
+        ("no filter", JobFilter(), {}),
+        ("state=failed", JobFilter(status="failed"), {}),
+        ("state=completed", JobFilter(status="completed"), {}),
+        ("type=cleanup (0.1%)", JobFilter(job_type="cleanup"), {}),
+        ("tenant=t7", JobFilter(tenant_id="t7"), {}),
+        ("queue=slow", JobFilter(queue="slow"), {}),
+        ("failed+type+tenant", JobFilter("failed", "sync_mercadolivre", "t100"), {}),
+        (
+            "created on one day",
+            JobFilter(created_from=day, created_to=day + timedelta(days=1)),
+            {},
+        ),
+        (
+            "finished on one day, by finish",
+            JobFilter(finished_from=day, finished_to=day + timedelta(days=1)),
+            {"sort": "finished"},
+        ),
+        ("deep page (before=middle id)", JobFilter(), {"before_id": middle}),
+    ]
+    out = {}
+    for label, f, options in cases:
+        jobs.search(f, **options), jobs.counts(f)  # warm caches
+        a = timed(lambda f=f, o=options: JobAdmin(engine).search(f, limit=50, **o), reps)
+        b = timed(lambda f=f: _counts(JobAdmin(engine), f), reps)
+        out[label] = (p(a, 50), p(a, 95), p(b, 50), p(b, 95))
+    return out
 
 
 if __name__ == "__main__":

@@ -132,7 +132,8 @@ def test_counts_per_state_under_the_filter(admin, engine, registry):
         conn.execute(
             update(jobs)
             .where(jobs.c.status.in_(("completed", "failed")), jobs.c.tenant_id == "t1")
-            .values(finished_at=long_ago)
+            # created before they finished, as every job is (the first three ids)
+            .values(created_at=long_ago - timedelta(minutes=1), finished_at=long_ago)
         )
     recent = admin.get(f"{ADMIN}/counts", params={"tenantId": "t1"}).json()
     assert recent["byState"]["completed"] == recent["byState"]["failed"] == 0
@@ -278,3 +279,35 @@ def test_the_creation_window_search_matches_a_scan(engine, registry):
         expected = next((i for i, t in zip(ids, times, strict=True) if t >= moment), None)
         with engine.connect() as conn:
             assert _first_id_created_at_or_after(conn, moment) == expected, moment
+
+
+def test_a_finish_window_finds_every_job_finished_in_it(engine, registry):
+    """Jobs finish seconds to days after they are created (retries, long runs): a finish
+    window's newest-first pages start from the window's end, and still find every job
+    that finished inside it, and its newest id, as a full scan does."""
+    import random
+
+    from superseller.jobs.admin import JobAdmin, JobFilter
+    from superseller.jobs.queue import JobSpec, Queue
+
+    rnd = random.Random(11)
+    at, rows = datetime(2026, 3, 1, tzinfo=UTC), []
+    for _ in range(200):
+        at += timedelta(seconds=rnd.choice([1, 60, 3600, 20000]))
+        rows.append((at, at + timedelta(seconds=rnd.choice([2, 600, 86400, 3 * 86400]))))
+    made = Queue(engine, registry).enqueue_many([JobSpec("noop") for _ in rows])
+    with engine.begin() as conn:
+        for m, (created, finished) in zip(made, rows, strict=True):
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == m.id)
+                .values(created_at=created, finished_at=finished, status="completed")
+            )
+    for _ in range(15):
+        lo = rnd.choice(rows)[1] - timedelta(hours=rnd.choice([1, 12, 48]))
+        hi = lo + timedelta(hours=rnd.choice([1, 24, 72]))
+        expected = [m.id for m, (_, fin) in zip(made, rows, strict=True) if lo <= fin < hi][::-1]
+        f = JobFilter(finished_from=lo, finished_to=hi)
+        found = [j["id"] for j in JobAdmin(engine).search(f, limit=500)]
+        assert found == expected, (lo, hi)
+        assert JobAdmin(engine).latest_id(f) == (expected[0] if expected else None)

@@ -26,7 +26,9 @@ from superseller.api import (
 )
 from superseller.api.deps import Services, require_metrics_access
 from superseller.api.guards import BodySizeLimit, SameOriginGuard, SecurityHeaders
+from superseller.api.models import ErrorBody, Health, Ready
 from superseller.config import Settings
+from superseller.http.deps import known_query_only
 from superseller.web import console, pages
 
 
@@ -63,17 +65,20 @@ def create_app(svc: Services) -> FastAPI:
     app.add_middleware(SameOriginGuard, public_url=settings.public_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     errors.install(app, html=pages.error_page)
-    app.include_router(auth.router)
-    app.include_router(seller.router)
-    app.include_router(mercadolivre_connect.router)
-    app.include_router(notifications.router)  # the ML webhook and the live overview's version
+    # The JSON API refuses query parameters its routes do not declare (422).
+    strict = [Depends(known_query_only)]
+    app.include_router(auth.router, dependencies=strict)
+    app.include_router(seller.router, dependencies=strict)
+    app.include_router(mercadolivre_connect.router)  # /callback: whatever ML adds
+    # Mercado Livre's webhook takes whatever ML sends (never a 4xx for an extra parameter).
+    app.include_router(notifications.router)
     # Before the internal router: its /api/v1/jobs/{id} must not swallow /status and /stats.
-    app.include_router(job_status.router)
-    app.include_router(internal.router)
-    app.include_router(admin_console.router)  # before admin_jobs' /{job_id}
-    app.include_router(admin_jobs.router)
-    app.include_router(market.admin)
-    app.include_router(market.seller)
+    app.include_router(job_status.router, dependencies=strict)
+    app.include_router(internal.router, dependencies=strict)
+    app.include_router(admin_console.router, dependencies=strict)  # before admin_jobs' /{job_id}
+    app.include_router(admin_jobs.router, dependencies=strict)
+    app.include_router(market.admin, dependencies=strict)
+    app.include_router(market.seller, dependencies=strict)
     app.include_router(console.router)  # the operator console (admins)
     app.include_router(pages.router)
     app.include_router(prometheus.router, dependencies=[Depends(require_metrics_access)])
@@ -86,12 +91,19 @@ def create_app(svc: Services) -> FastAPI:
     async def _message(request: Request, exc: pages.PageMessage):
         return pages.message_page(request, exc)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     def healthz():
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Ready,
+        responses={
+            503: {"model": ErrorBody, "description": "Not ready: what is wrong, since when"}
+        },
+    )
     def readyz(request: Request):
         """Ready when the database answers, its migrations are current, and every loop this
         process embeds (worker, scheduler) runs and gets through to the database. Otherwise

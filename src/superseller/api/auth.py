@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from superseller.api.models import LoggedIn
 from superseller.http.deps import Svc, services
 from superseller.http.errors import ApiError
 from superseller.http.sessions import (  # noqa: F401 - the API's guards, imported from here
@@ -42,7 +43,7 @@ def limiter(request: Request) -> LoginLimiter:
     return app.state.login_limiter
 
 
-@router.post("/login")
+@router.post("/login", response_model=LoggedIn)
 def login(body: Login, request: Request, response: Response, svc: Svc):
     client = request.client.host if request.client else "?"
     keys = [f"email:{normalize_email(body.email)}", f"ip:{client}"]

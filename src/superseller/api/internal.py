@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superseller import limits
 from superseller.api.deps import require_internal_key
-from superseller.api.models import Accepted, JobWithLogs, RebuildOutcome
+from superseller.api.models import Accepted, ErrorBody, JobWithLogs, RebuildOutcome
 from superseller.http.deps import Services, Svc, body_within_limit, id_path
 from superseller.http.errors import ApiError
 from superseller.jobs import audit, reads
@@ -80,7 +80,12 @@ def _accepted(job_id: int, status: str) -> JSONResponse:
     )
 
 
-@router.post("/sync-mercadolivre", status_code=202, response_model=Accepted)
+@router.post(
+    "/sync-mercadolivre",
+    status_code=202,
+    response_model=Accepted,
+    responses={409: {"model": ErrorBody, "description": "The tenant has no Mercado Livre account"}},
+)
 def sync_mercadolivre(
     body: SyncBody,
     svc: Svc,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from superseller.api.auth import require_admin
 from superseller.api.errors import ApiError
+from superseller.api.models import HarvestSource, HarvestSources, PriceDrops, QuestionDrafts
 from superseller.api.seller import tenant_of
 from superseller.http.deps import Services, Svc, id_path
 from superseller.http.sessions import CurrentUser
@@ -46,14 +47,14 @@ class SourcePatch(BaseModel):
     enabled: bool
 
 
-@admin.get("")
+@admin.get("", response_model=HarvestSources)
 def list_sources(svc: Svc, tenantId: str = Query(min_length=1, max_length=64)):
     """The tenant's harvest sources (defaults per active listing, and added ones)."""
     tid = _tenant(svc, tenantId)
     return {"sources": sources.list_sources(svc.engine, tid)}
 
 
-@admin.post("", status_code=201)
+@admin.post("", status_code=201, response_model=HarvestSource)
 def add_source(svc: Svc, body: SourceBody):
     """Add a source (or re-enable the same one)."""
     tid = _tenant(svc, body.tenantId)
@@ -63,7 +64,7 @@ def add_source(svc: Svc, body: SourceBody):
         raise ApiError(422, "invalid_source", str(exc)) from None
 
 
-@admin.patch("/{source_id}")
+@admin.patch("/{source_id}", response_model=HarvestSource)
 def patch_source(
     svc: Svc,
     body: SourcePatch,
@@ -78,7 +79,7 @@ def patch_source(
         raise ApiError(404, "source_not_found", str(exc)) from None
 
 
-@seller.get("/price-drops")
+@seller.get("/price-drops", response_model=PriceDrops)
 def price_drops(
     svc: Svc,
     user: CurrentUser,
@@ -92,7 +93,7 @@ def price_drops(
     return {"priceDrops": drops, "count": len(drops)}
 
 
-@seller.get("/listings/{listing_id}/question-drafts")
+@seller.get("/listings/{listing_id}/question-drafts", response_model=QuestionDrafts)
 def question_drafts(
     svc: Svc,
     user: CurrentUser,

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from superseller.api.errors import ApiError
 from superseller.api.seller import tenant_of
 from superseller.db.schema import oauth_states_used
-from superseller.http.deps import Services, Svc
+from superseller.http.deps import Services, Svc, known_query_only
 from superseller.http.sessions import CurrentUser
 from superseller.mercadolivre.connect import (
     AccountInUse,
@@ -47,7 +47,13 @@ def _state_key(svc: Services) -> bytes:
     return svc.settings.signing_key() + b":ml-oauth-state"
 
 
-@router.get("/connect", status_code=303)
+@router.get(
+    "/connect",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "To Mercado Livre's authorization page (`Location`)"}},
+    dependencies=[Depends(known_query_only)],
+)
 def connect(
     request: Request,
     svc: Svc,
@@ -104,7 +110,12 @@ def _first_use(svc, nonce: str, expires: int) -> bool:
     return True
 
 
-@router.get("/callback", status_code=303)
+@router.get(
+    "/callback",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={303: {"description": "To the dashboard (`Location`), the import under way"}},
+)
 def callback(
     request: Request,
     svc: Svc,

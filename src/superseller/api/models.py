@@ -330,3 +330,131 @@ class RebuildOutcome(Wire):
     rows_upserted: int | None = None
     listings_processed: int | None = None
     date_range: DateRange | None = None
+
+
+# -- seller, market, auth, health ------------------------------------------------
+class Open(BaseModel):
+    """A body whose named fields are declared and whose other fields are documented in
+    docs/api.md (figures and breakdowns that grow with the features)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Period(Open):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class Overview(Open):
+    period: Period
+    currency: str = Field(examples=["BRL"])
+    comparison: dict[str, Any]
+    today: dict[str, Any] | None
+
+
+class Explanation(Open):
+    pass
+
+
+class ListingsPage(Open):
+    period: Period
+    total: int
+    listings: list[dict[str, Any]]
+    page: int | None = None
+    pages: int | None = None
+    perPage: int | None = None
+
+
+class ListingScore(Open):
+    listingId: int
+    externalId: str | None
+    title: str | None
+    scoredAt: str | None
+    explanation: Any = None
+
+
+class FreshnessReason(BaseModel):
+    code: str
+    message: str
+
+
+class Realtime(BaseModel):
+    """Mercado Livre notifications for the tenant: none ever, flowing, or stopped since."""
+
+    state: Literal["never", "flowing", "stopped"]
+    lastAt: str | None
+    message: str | None = Field(examples=["Tempo real"])
+
+
+class Freshness(BaseModel):
+    tenantId: str
+    status: Literal["ok", "stale", "reauth_required", "not_connected"]
+    label: str = Field(examples=["Atualizado"])
+    connection: Literal["connected", "reauth_required", "not_connected"]
+    reasons: list[FreshnessReason]
+    realtime: Realtime | None = None
+    lastSyncAt: str | None
+    lastRebuildAt: str | None
+    maxDate: str | None
+    updatedUntil: str | None
+
+
+class RefreshStarted(BaseModel):
+    jobIds: list[int]
+    created: bool
+    statusUrl: str
+
+
+class RefreshSteps(BaseModel):
+    done: int
+    total: int
+
+
+class RefreshProgress(BaseModel):
+    paused: bool
+    state: Literal["running", "done", "failed"]
+    steps: RefreshSteps
+    sync: JobState
+    rebuild: JobState | None
+    error: str | None
+    message: str | None
+
+
+class LoginUser(BaseModel):
+    email: str
+    role: Literal["admin", "seller"]
+    tenantId: str | None
+
+
+class LoggedIn(BaseModel):
+    token: str
+    user: LoginUser
+
+
+class HarvestSource(Open):
+    id: int
+    kind: str
+    enabled: bool
+
+
+class HarvestSources(BaseModel):
+    sources: list[HarvestSource]
+
+
+class PriceDrops(BaseModel):
+    priceDrops: list[dict[str, Any]]
+    count: int
+
+
+class QuestionDrafts(BaseModel):
+    drafts: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(Open):
+    status: Literal["ok"]
+    migrations: str | None
+    loops: list[dict[str, Any]]

@@ -14,25 +14,33 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from superseller.api.auth import current_user
-from superseller.api.deps import services
 from superseller.api.errors import ApiError, error_body
+from superseller.api.models import ErrorBody
 from superseller.api.seller import tenant_of
-from superseller.db.schema import tenant_metrics_daily
-from superseller.jobs.cron import zone
+from superseller.http.deps import Svc, known_query_only
+from superseller.http.sessions import CurrentUser
 from superseller.jobs.dbwatch import DB_ERRORS
 from superseller.mercadolivre.notifications import count, receive
-from superseller.users.accounts import User
+from superseller.metrics.queries import numbers_version
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["mercadolivre"])
+
+
+class NotificationAck(BaseModel):
+    status: str  # stored, duplicate, ignored_app, unknown_user, malformed, ...
+
+
+class MetricsVersion(BaseModel):
+    version: str
+    ordersToday: int
+    updatedAt: str | None
 
 
 def _allowed(request: Request, allow_list: str) -> bool:
@@ -55,11 +63,18 @@ def _allowed(request: Request, allow_list: str) -> bool:
     return False
 
 
-@router.post("/mercadolivre/notifications")
-async def ml_notifications(request: Request):
+@router.post(
+    "/mercadolivre/notifications",
+    response_model=NotificationAck,
+    responses={
+        400: {"model": ErrorBody, "description": "the body is not JSON"},
+        403: {"model": ErrorBody, "description": "source address not allowed (when configured)"},
+        503: {"model": ErrorBody, "description": "database away: not stored, ML retries"},
+    },
+)
+async def ml_notifications(request: Request, svc: Svc):
     """A Mercado Livre notification: stored and queued (200), duplicates and what is not
     ours answered 200 and counted, non-JSON 400, database away 503 (Mercado Livre retries)."""
-    svc = services(request)
     if not _allowed(request, svc.settings.ml_notification_ips):
         count("forbidden_ip")
         raise ApiError(403, "forbidden", "this address may not send notifications")
@@ -88,33 +103,11 @@ async def ml_notifications(request: Request):
     return {"status": outcome}
 
 
-@router.get("/metrics/version")
-def metrics_version(
-    request: Request, user: User = Depends(current_user), tenantId: str | None = None
-):
+@router.get(
+    "/metrics/version", response_model=MetricsVersion, dependencies=[Depends(known_query_only)]
+)
+def metrics_version(svc: Svc, user: CurrentUser, tenantId: str | None = None):
     """A cheap token that changes when the tenant's numbers change (what the live
     overview polls), with today's order count (the "novo pedido" cue)."""
-    tenant = tenant_of(request, user, tenantId)
-    svc = services(request)
-    today = svc.clock.now().astimezone(zone(tenant["timezone"])).date()
-    with svc.engine.connect().execution_options(sqlite_deferred=True) as conn:
-        changed = conn.execute(
-            select(func.max(tenant_metrics_daily.c.updated_at)).where(
-                tenant_metrics_daily.c.tenant_id == tenant["id"],
-                tenant_metrics_daily.c.date >= today - timedelta(days=400),
-            )
-        ).scalar()
-        orders_today = conn.execute(
-            select(tenant_metrics_daily.c.orders).where(
-                tenant_metrics_daily.c.tenant_id == tenant["id"],
-                tenant_metrics_daily.c.date == today,
-            )
-        ).scalar()
-    stamp = (
-        changed.isoformat() if changed is not None and hasattr(changed, "isoformat") else changed
-    )
-    return {
-        "version": f"{stamp or '-'}|{orders_today or 0}",
-        "ordersToday": int(orders_today or 0),
-        "updatedAt": stamp,
-    }
+    tenant = tenant_of(svc, user, tenantId)
+    return numbers_version(svc.engine, tenant["id"], tenant["timezone"], svc.clock.now())

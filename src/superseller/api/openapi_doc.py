@@ -95,6 +95,15 @@ def _api_routes(routes):
             yield from _api_routes(route.original_router.routes)
 
 
+def _names_a_tenant(op: dict[str, Any], schemas: dict[str, Any]) -> bool:
+    """Whether the operation takes a `tenantId` (query or body): an unknown one is a 404."""
+    if any(p.get("name") == "tenantId" for p in op.get("parameters", [])):
+        return True
+    body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = body.get("schema", {}).get("$ref", "")
+    return "tenantId" in schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+
+
 def _error(status: int) -> dict[str, Any]:
     return {
         "description": REASONS.get(status, "Error"),
@@ -114,6 +123,8 @@ def install(app: FastAPI) -> None:
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         schemas["Error"] = ERROR_SCHEMA
+        for name in ("ErrorBody", "ErrorDetail", "FieldProblem"):  # the same, as models
+            schemas.pop(name, None)
         components["securitySchemes"] = SCHEMES
         for route in _api_routes(app.routes):
             if not route.include_in_schema:
@@ -131,7 +142,7 @@ def install(app: FastAPI) -> None:
                     statuses |= {401, 503} if scheme == "internalKey" else {401}
                 if admin_only:
                     statuses.add(403)
-                if "{" in route.path_format:
+                if "{" in route.path_format or _names_a_tenant(op, schemas):
                     statuses.add(404)
                 if admin_only and method == "POST" and route.path_format.count("{") == 1:
                     statuses.add(409)
@@ -140,6 +151,9 @@ def install(app: FastAPI) -> None:
                 responses = op.setdefault("responses", {})
                 for status in sorted(statuses):
                     responses[str(status)] = _error(status)
+                for status, response in responses.items():  # declared by the route itself
+                    if status[0] in "45":
+                        response["content"] = _error(int(status))["content"]
         app.openapi_schema = doc
         return doc
 

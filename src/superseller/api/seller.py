@@ -14,6 +14,16 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from superseller.api.errors import ApiError
+from superseller.api.models import (
+    ErrorBody,
+    Explanation,
+    Freshness,
+    ListingScore,
+    ListingsPage,
+    Overview,
+    RefreshProgress,
+    RefreshStarted,
+)
 from superseller.db.schema import listings as listings_t
 from superseller.http.deps import Services, Svc, id_path
 from superseller.http.sessions import CurrentUser
@@ -73,7 +83,7 @@ def _range(
     return complete_period(tenant["timezone"], svc.clock.now(), days or 30)
 
 
-@router.get("/metrics/overview")
+@router.get("/metrics/overview", response_model=Overview)
 def metrics_overview(
     svc: Svc,
     user: CurrentUser,
@@ -93,7 +103,7 @@ def metrics_overview(
     }
 
 
-@router.get("/metrics/explain")
+@router.get("/metrics/explain", response_model=Explanation)
 def metrics_explain(
     svc: Svc,
     user: CurrentUser,
@@ -111,7 +121,7 @@ def metrics_explain(
     return explain(svc.engine, tenant["id"], start, end, top=top)
 
 
-@router.get("/listings")
+@router.get("/listings", response_model=ListingsPage)
 def listings(
     svc: Svc,
     user: CurrentUser,
@@ -160,7 +170,7 @@ def _listing_of(svc: Services, tenant: dict, listing_id: int):
     return row
 
 
-@router.get("/listings/{listing_id}/score")
+@router.get("/listings/{listing_id}/score", response_model=ListingScore)
 def listing_score(
     svc: Svc,
     user: CurrentUser,
@@ -189,7 +199,7 @@ class ClipsBody(BaseModel):
     hasClips: bool | None = Field(description="true / false; null removes the override")
 
 
-@router.put("/listings/{listing_id}/clips")
+@router.put("/listings/{listing_id}/clips", response_model=ListingScore)
 def set_clips(
     body: ClipsBody,
     svc: Svc,
@@ -211,7 +221,7 @@ def set_clips(
     return listing_score(svc, user, listing_id, tenantId)
 
 
-@router.get("/freshness")
+@router.get("/freshness", response_model=Freshness)
 def freshness(svc: Svc, user: CurrentUser, tenantId: str | None = None):
     tenant = tenant_of(svc, user, tenantId)
     return tenant_freshness(svc.engine, tenant["id"], svc.clock.now())
@@ -221,7 +231,12 @@ class RefreshBody(BaseModel):
     days: int = Field(default=30, ge=1, le=150)
 
 
-@router.post("/refresh", status_code=202)
+@router.post(
+    "/refresh",
+    status_code=202,
+    response_model=RefreshStarted,
+    responses={409: {"model": ErrorBody, "description": "The tenant has no Mercado Livre account"}},
+)
 def refresh(
     body: RefreshBody,
     svc: Svc,
@@ -247,7 +262,7 @@ def refresh(
     return {"jobIds": [job.id], "created": job.created, "statusUrl": f"/api/v1/refresh/{job.id}"}
 
 
-@router.get("/refresh/{job_id}")
+@router.get("/refresh/{job_id}", response_model=RefreshProgress)
 def refresh_status(
     svc: Svc,
     user: CurrentUser,

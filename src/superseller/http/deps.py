@@ -50,3 +50,37 @@ def body_within_limit(request: Request) -> None:
 
 def id_path(what: str = "id"):
     return Path(ge=1, le=MAX_ID, description=what)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _declared_query(route) -> frozenset[str]:
+    key = id(route)
+    if key not in _QUERY_NAMES:
+        _QUERY_NAMES[key] = frozenset(_query_names(route.dependant))
+    return _QUERY_NAMES[key]
+
+
+def known_query_only(request: Request) -> None:
+    """422 for a query parameter the route does not declare: a misspelt filter (`satte=`)
+    would otherwise be ignored and the caller shown every row as if it were filtered.
+    (The API routes only; the HTML pages keep their own parameters.)"""
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    unknown = sorted(set(request.query_params) - _declared_query(route))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"unknown query parameter(s): {', '.join(unknown)[:200]}",
+            [{"field": name[:100], "problem": "unknown parameter"} for name in unknown[:20]],
+        )

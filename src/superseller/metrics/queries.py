@@ -357,3 +357,28 @@ def _fold(text: str) -> str:
 
 def _as_date(v) -> date:
     return date.fromisoformat(v) if isinstance(v, str) else v
+
+
+def numbers_version(engine: Engine, tenant_id: str, tz: str, now: datetime) -> dict[str, Any]:
+    """A cheap token that changes whenever the tenant's daily figures change (the live
+    overview polls it), with today's order count for the "novo pedido" cue."""
+    today = now.astimezone(zone(tz)).date()
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        changed = conn.execute(
+            select(func.max(tenant_metrics_daily.c.updated_at)).where(
+                tenant_metrics_daily.c.tenant_id == tenant_id,
+                tenant_metrics_daily.c.date >= today - timedelta(days=400),
+            )
+        ).scalar()
+        orders_today = conn.execute(
+            select(tenant_metrics_daily.c.orders).where(
+                tenant_metrics_daily.c.tenant_id == tenant_id,
+                tenant_metrics_daily.c.date == today,
+            )
+        ).scalar()
+    stamp = changed.isoformat() if hasattr(changed, "isoformat") else changed
+    return {
+        "version": f"{stamp or '-'}|{orders_today or 0}",
+        "ordersToday": int(orders_today or 0),
+        "updatedAt": stamp,
+    }
