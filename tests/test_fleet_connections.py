@@ -26,6 +26,7 @@ from superseller.wiring import build_registry
 from tests.support.fleet import cli_process, cli_worker, log_of
 from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.support.procs import stop
+from tests.support.env import IN_CI
 from tests.support.waiting import wait_until
 
 TENANTS = 8
@@ -65,9 +66,8 @@ def _tenants(engine, sb, tmp_path):
     return settings
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # a PostgreSQL matter
 def test_a_process_stays_within_its_declared_connection_budget(backend, engine, db_url, tmp_path):
-    if backend != "postgresql":
-        pytest.skip("connection budgets are PostgreSQL's (SQLite has no server connections)")
     pool, overflow = 2, 1
     with sandbox(listings=120, history_days=3, orders_per_day=20) as sb:
         settings = _tenants(engine, sb, tmp_path)
@@ -115,9 +115,9 @@ PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 @pytest.fixture
 def pgbouncer(backend, db_url):
     """PgBouncer in transaction mode in front of the test's database; its URL."""
-    if backend != "postgresql":
-        pytest.skip("PgBouncer pools PostgreSQL connections")
     if not shutil.which(PGBOUNCER):
+        if IN_CI:  # .ci/run installs it
+            pytest.fail("CI=true requires pgbouncer (Debian: apt-get install -y pgbouncer)")
         pytest.skip("pgbouncer is not installed (Debian: apt-get install -y pgbouncer)")
     url = make_url(db_url)
     port = free_port()
@@ -165,6 +165,7 @@ def _pgbouncer_admin(via: str, command: str) -> list[tuple]:
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])  # a PostgreSQL matter
 def test_the_engine_works_behind_pgbouncer_in_transaction_mode_listen_direct(
     backend, engine, db_url, tmp_path, pgbouncer
 ):
