@@ -23,10 +23,10 @@ from superseller.db.schema import jobs
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.sandbox.server import free_port
 from superseller.wiring import build_registry
+from tests.support.env import IN_CI
 from tests.support.fleet import cli_process, cli_worker, log_of
 from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.support.procs import stop
-from tests.support.env import IN_CI
 from tests.support.waiting import wait_until
 
 TENANTS = 8

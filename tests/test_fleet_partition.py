@@ -21,9 +21,9 @@ from superseller.jobs.clock import ManualClock
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.schedules import Schedules
 from tests.support import netns
+from tests.support.env import IN_CI
 from tests.support.handlers import build_registry
 from tests.support.inproc import job, logs
-from tests.support.env import IN_CI
 from tests.support.waiting import wait_until
 
 T0 = datetime(2026, 1, 19, 3, 0, tzinfo=UTC)
