@@ -123,9 +123,12 @@ def steady(sb, api: str, token: str, listings: int, rate: float, sales: int) -> 
     stop = threading.Event()
 
     def poll():
-        with httpx.Client(base_url=api, headers=headers, timeout=10) as c:
+        with httpx.Client(base_url=api, headers=headers, timeout=60) as c:
             while not stop.is_set():
-                n = c.get("/api/v1/metrics/version").json()["ordersToday"]
+                try:
+                    n = c.get("/api/v1/metrics/version").json()["ordersToday"]
+                except httpx.HTTPError:
+                    continue
                 seen.append((time.monotonic(), n))
                 time.sleep(0.1)
 
@@ -135,7 +138,7 @@ def steady(sb, api: str, token: str, listings: int, rate: float, sales: int) -> 
     poller.start()
     rng = random.Random(5)
     sold_at = []
-    with httpx.Client(base_url=sb.url, timeout=10) as c:
+    with httpx.Client(base_url=sb.url, timeout=60) as c:
         began = time.monotonic()
         for k in range(sales):
             wait = began + k / rate - time.monotonic()
