@@ -157,14 +157,15 @@ def test_webhook_answers_every_body_without_a_5xx_and_stores_only_ours(engine, t
                 [1, 2, 3],  # JSON, not an object
                 _body(resource=...),  # a needed field missing
                 _body(user_id="abc"),
+                _body(user_id=10**30),  # no database stores it
                 _body(application_id="999"),  # another app's
                 _body(application_id=...),  # no app named
                 _body(user_id=55),  # a user we do not know
             )
         ]
-        assert [r.status_code for r in answers] == [200] * 6
+        assert [r.status_code for r in answers] == [200] * 7
         assert _stored(engine) == []  # nothing of those was stored
-        ours = _body(user_id="123456789")  # a string, as in the reference's example
+        ours = _body(user_id="123456789", attempts=10**20)  # a string, as in the reference
         assert httpx.post(hook, json=ours).json() == {"status": "stored"}
         assert httpx.post(hook, json=ours).json() == {"status": "duplicate"}  # ML's retry
         other = _body(topic="questions", resource="/questions/5036111111", id=None)
@@ -183,7 +184,7 @@ def test_webhook_answers_every_body_without_a_5xx_and_stores_only_ours(engine, t
         assert len(queued) == 1 and queued[0].tenant_id == "t1"  # one job for the burst
         after = {k: _sample(*k) for k in before}
         assert {k: after[k] - before[k] for k in before} == {
-            ("malformed",): 4,  # not JSON, [1, 2, 3], no resource, user_id "abc"
+            ("malformed",): 5,  # not JSON, [1, 2, 3], no resource, user_id "abc" and 10**30
             ("foreign_app", "orders_v2"): 2,
             ("unknown_user", "orders_v2"): 1,
             ("stored", "orders_v2"): 1,

@@ -92,13 +92,15 @@ def _text(value: Any, limit: int) -> str | None:
     return None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
+def _int(value: Any, low: int = 0, high: int = 2**63 - 1) -> int | None:
+    """An integer within [low, high] (what the column stores), from an int or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
         return None
     try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
+        n = int(str(value).strip()[:30])
+    except ValueError:
         return None
+    return n if low <= n <= high else None
 
 
 def parse(body: Any) -> Notification:
@@ -132,7 +134,7 @@ def parse(body: Any) -> Notification:
         user_id=user_id,
         topic=topic,
         application_id=_text(body.get("application_id"), 40) or "",
-        attempts=_int(body.get("attempts")),
+        attempts=_int(body.get("attempts"), 0, 2**31 - 1),
         sent=sent,
     )
 

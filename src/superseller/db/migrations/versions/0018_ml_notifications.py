@@ -1,8 +1,5 @@
 """Mercado Livre notifications: one row per ML `_id` (retries and duplicates are no-ops)
 
-Also: the (tenant, date) index of listing_metrics_daily covers visits and orders, so the
-rebuild's tenant rollup reads only the index.
-
 Revision ID: 0018
 Revises: 0017
 """
@@ -56,20 +53,6 @@ def upgrade() -> None:
         postgresql_where=sa.text("processed_at IS NULL"),
     )
 
-    op.drop_index("ix_listing_metrics_daily_tenant_id_date", table_name="listing_metrics_daily")
-    op.create_index(
-        "ix_listing_metrics_daily_tenant_id_date_visits_orders",
-        "listing_metrics_daily",
-        ["tenant_id", "date", "visits", "orders"],
-    )
-
 
 def downgrade() -> None:
-    op.drop_index(
-        "ix_listing_metrics_daily_tenant_id_date_visits_orders",
-        table_name="listing_metrics_daily",
-    )
-    op.create_index(
-        "ix_listing_metrics_daily_tenant_id_date", "listing_metrics_daily", ["tenant_id", "date"]
-    )
     op.drop_table("ml_notifications")
