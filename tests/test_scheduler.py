@@ -262,7 +262,7 @@ def test_default_schedules_are_idempotent_and_follow_installed_types(engine, clo
     reg.add(JobType("metrics_aggregation", lambda ctx: None))
     assert ensure_defaults(engine, reg, clock) == ["enabled daily-metrics-rebuild"]
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(job_schedules)).scalar() == 9
+        assert conn.execute(select(func.count()).select_from(job_schedules)).scalar() == 10
 
 
 def test_scheduled_job_runs_on_a_worker(engine, db_url, sched, clock):
