@@ -156,3 +156,22 @@ def _sqlite_engine(url: str) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine, sqlite_lock_wait_s: float | None = None):
+    """A write transaction; on SQLite waiting at most `sqlite_lock_wait_s` for the write
+    lock (an OperationalError after it) instead of the engine's long busy timeout.
+    PostgreSQL's row locks are not waited on differently."""
+    if sqlite_lock_wait_s is None or is_postgres(engine):
+        with engine.begin() as conn:
+            yield conn
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        raw.execute(f"PRAGMA busy_timeout={int(sqlite_lock_wait_s * 1000)}")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

@@ -10,13 +10,13 @@ again (the writes are idempotent upserts), never skips it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from superseller.db.schema import sync_checkpoints
+from superseller.db.upsert import insert_on_conflict
 from superseller.jobs.clock import Clock
 
 # Listings per range: a range's details are 500/20 = 25 multigets, its visits 500 requests.
@@ -49,7 +49,7 @@ class Checkpoints:
     def mark(self, part: str, data: Any) -> None:
         # First one wins: a worker cut off from the database that comes back late (its job
         # already rescued by another) adds nothing the rescuer has not recorded itself.
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        insert = functools.partial(insert_on_conflict, self.engine)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(sync_checkpoints)

@@ -8,18 +8,16 @@ never stored. Processing lives in `notification_jobs`.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from superseller.db.engine import SQLITE_BUSY_TIMEOUT_MS
+from superseller.db.engine import write_transaction
 from superseller.db.schema import jobs, marketplace_accounts, ml_notifications
+from superseller.db.upsert import insert_on_conflict
 from superseller.jobs.clock import Clock
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import Registry
@@ -186,7 +184,6 @@ def store(
     if not notes:
         return 0
     now = clock.now()
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     rows = [
         {
             "notification_id": n.id,
@@ -203,10 +200,10 @@ def store(
     new = 0
     tenants_with_work: set[str] = set()
     run_at = now + timedelta(seconds=delay_s)
-    with _writing(engine, wait_s) as conn:
+    with write_transaction(engine, wait_s) as conn:
         for row in rows:
             stmt = (
-                insert(ml_notifications)
+                insert_on_conflict(engine, ml_notifications)
                 .values(**row)
                 .on_conflict_do_nothing(index_elements=["notification_id"])
                 .returning(ml_notifications.c.id)
@@ -218,23 +215,6 @@ def store(
         for tid in sorted(tenants_with_work):
             queue_processing(conn, queue, tid, run_at)
     return new
-
-
-@contextlib.contextmanager
-def _writing(engine: Engine, wait_s: float | None):
-    """A write transaction; on SQLite waiting at most `wait_s` for the write lock."""
-    if wait_s is None or engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        raw.execute(f"PRAGMA busy_timeout={int(wait_s * 1000)}")
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def queue_processing(conn, queue: Queue, tenant_id: str, run_at: datetime) -> None:

@@ -3,15 +3,15 @@ changes nothing), and that never turn a known visit count into an unknown one.""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from superseller.db.schema import listing_visits_daily, listings, order_items, orders
+from superseller.db.upsert import insert_on_conflict
 from superseller.jobs.cron import zone
 
 CHUNK = 500
@@ -21,7 +21,7 @@ def upsert(conn: Connection, table, rows: list[dict], keys: list[str], columns: 
     """Insert or update `columns` where they differ; returns rows written."""
     if not rows:
         return 0
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    insert = functools.partial(insert_on_conflict, conn)
     written = 0
     for i in range(0, len(rows), CHUNK):
         stmt = insert(table).values(rows[i : i + CHUNK])
