@@ -9,12 +9,13 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Query
 
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.http.errors import ApiError
 from superseller.jobs.admin import JOB_STATES, JobFilter
 from superseller.jobs.cron import zone
 from superseller.limits import DATE_MAX, DATE_MIN, JOB_TYPE_MAX_LEN, QUEUE_MAX_LEN
 
-CONSOLE_TZ = "America/Sao_Paulo"  # local days in filters are the sellers' days
+CONSOLE_TZ = DEFAULT_TIMEZONE  # local days in filters are the sellers' days
 
 
 def moment(value: str | None, name: str, end: bool = False) -> datetime | None:

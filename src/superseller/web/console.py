@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from superseller import logs
+from superseller.config import DEFAULT_TIMEZONE
 from superseller.http.deps import MAX_ID, services
 from superseller.http.job_filters import job_filter, moment, next_page
 from superseller.jobs import audit, pause, stats
@@ -29,6 +30,7 @@ from superseller.jobs.admin import (
     is_permanent,
     schedule_views,
 )
+from superseller.jobs.cron import zone
 from superseller.jobs.errors import JobNotFound
 from superseller.jobs.scheduler import Scheduler
 from superseller.tenants import list_tenants
@@ -128,10 +130,8 @@ templates.env.globals["engine_state"] = engine_state
 
 
 def _when_full(value: str | datetime) -> str:
-    from zoneinfo import ZoneInfo
-
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return dt.astimezone(ZoneInfo("America/Sao_Paulo")).strftime("%d/%m/%Y %H:%M:%S")
+    return dt.astimezone(zone(DEFAULT_TIMEZONE)).strftime("%d/%m/%Y %H:%M:%S")
 
 
 def _admin_user(request: Request) -> User:
