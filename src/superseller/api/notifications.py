@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["mercadolivre"])
 
 
+# Mercado Livre's own example (its developers docs, "Notificaciones").
+ML_EXAMPLE = {
+    "_id": "f9f08571-1f65-4c46-9e0a-c0f43faac1c8",
+    "resource": "/orders/2195160686",
+    "user_id": 123456789,
+    "topic": "orders_v2",
+    "application_id": 2069392825111111,
+    "attempts": 1,
+    "sent": "2025-01-21T13:44:33.006Z",
+    "received": "2025-01-21T13:44:32.984Z",
+}
+
+
 class NotificationAck(BaseModel):
     status: str  # stored, duplicate, ignored_app, unknown_user, malformed, ...
 
@@ -66,6 +79,16 @@ def _allowed(request: Request, allow_list: str) -> bool:
 @router.post(
     "/mercadolivre/notifications",
     response_model=NotificationAck,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": (
+                "Mercado Livre's notification, parsed leniently: any JSON is answered (what "
+                "is not ours or cannot be acted on is counted and answered 200)."
+            ),
+            "content": {"application/json": {"schema": {}, "example": ML_EXAMPLE}},
+        }
+    },
     responses={
         400: {"model": ErrorBody, "description": "the body is not JSON"},
         403: {"model": ErrorBody, "description": "source address not allowed (when configured)"},
