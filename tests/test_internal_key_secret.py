@@ -27,6 +27,7 @@ def call(url, key):
         f"{url}/api/v1/jobs/rebuild-daily-metrics",
         json={"tenantId": "t1"},
         headers={"X-Internal-Key": key},
+        timeout=30,  # the route itself waits up to 4 s for the job (httpx's default is 5 s)
     ).status_code
 
 
