@@ -54,10 +54,11 @@ SCHEMES = {
         "description": "INTERNAL_JOBS_KEY, for an external scheduler",
     },
 }
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}  # what the same-origin guard may refuse
 REASONS = {
     400: "Bad input (e.g. an invalid payload or schedule, a value that cannot be stored)",
     401: "Not logged in, or a missing or wrong key",
-    403: "Administrators only",
+    403: "Administrators only, or a browser change from another origin (cross_origin_refused)",
     404: "Not found",
     409: "The job's state does not allow it",
     422: "The request does not match the schema",
@@ -140,8 +141,8 @@ def install(app: FastAPI) -> None:
                 if scheme:
                     op["security"] = [{scheme: []}]
                     statuses |= {401, 503} if scheme == "internalKey" else {401}
-                if admin_only:
-                    statuses.add(403)
+                if admin_only or method in UNSAFE:
+                    statuses.add(403)  # admins only; a cross-origin browser change (guards.py)
                 if "{" in route.path_format or _names_a_tenant(op, schemas):
                     statuses.add(404)
                 if admin_only and method == "POST" and route.path_format.count("{") == 1:
