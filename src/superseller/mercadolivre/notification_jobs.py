@@ -45,6 +45,7 @@ from superseller.mercadolivre.upsert import (
     listing_rows,
     order_pairs,
     save_orders,
+    stored_listing_ids,
     upsert,
 )
 from superseller.metrics.rebuild import rebuild_pairs
@@ -249,17 +250,7 @@ class TenantNotifications:
         )
 
     def _stored_ids(self, wanted: set[str]) -> set[str]:
-        if not wanted:
-            return set()
-        with self.engine.connect() as conn:
-            return set(
-                conn.execute(
-                    select(listings.c.external_id).where(
-                        listings.c.tenant_id == self.tenant_id,
-                        listings.c.external_id.in_(sorted(wanted)),
-                    )
-                ).scalars()
-            )
+        return stored_listing_ids(self.engine, self.tenant_id, wanted)
 
     def _write(self, fn, *args):
         with self.engine.begin() as conn:

@@ -33,6 +33,7 @@ from superseller.mercadolivre.upsert import (
     listing_rows,
     save_orders,
     save_visits,
+    stored_listing_ids,
     upsert,
     visit_rows,
 )
@@ -325,17 +326,7 @@ class SellerSync:
         self.ctx.add_records(len(rows))
 
     def _stored_ids(self, wanted: set[str]) -> set[str]:
-        if not wanted:
-            return set()
-        with self.engine.connect() as conn:
-            return set(
-                conn.execute(
-                    select(listings.c.external_id).where(
-                        listings.c.tenant_id == self.tenant_id,
-                        listings.c.external_id.in_(sorted(wanted)),
-                    )
-                ).scalars()
-            )
+        return stored_listing_ids(self.engine, self.tenant_id, wanted)
 
     def _write(self, fn, *args):
         with self.engine.begin() as conn:

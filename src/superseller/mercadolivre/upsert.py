@@ -283,3 +283,18 @@ def order_pairs(conn: Connection, tenant_id: str, external_ids: list[str]) -> tu
 
 def _as_date(d) -> date:
     return date.fromisoformat(d) if isinstance(d, str) else d
+
+
+def stored_listing_ids(engine, tenant_id: str, wanted: set[str]) -> set[str]:
+    """Which of these Mercado Livre item ids the tenant already has as listings."""
+    if not wanted:
+        return set()
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                select(listings.c.external_id).where(
+                    listings.c.tenant_id == tenant_id,
+                    listings.c.external_id.in_(sorted(wanted)),
+                )
+            ).scalars()
+        )
