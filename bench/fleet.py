@@ -30,6 +30,9 @@ from sqlalchemy import create_engine, func, select, text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sandbox_proc import start_sandbox
 
 from superseller.config import Settings
 from superseller.db import migrate
@@ -37,7 +40,6 @@ from superseller.db.engine import make_engine
 from superseller.db.schema import jobs
 from superseller.jobs.queue import Queue
 from superseller.mercadolivre.connect import connect_sandbox
-from superseller.sandbox.server import free_port
 from superseller.tenants import create_tenant
 from superseller.wiring import build_registry
 
@@ -52,38 +54,6 @@ def sizes(n: int, big: int, big_size: int, tail: int = 50, seed: int = 7) -> lis
     out += [big_size + 500 * i for i in range(big)]
     rng.shuffle(out)
     return out
-
-
-def start_sandbox(listings: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "superseller.cli",
-            "sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--listings",
-            str(listings),
-            "--history-days",
-            "3",
-            "--orders-per-day",
-            "2",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{url}/_sandbox/stats", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("sandbox did not start")
 
 
 def worker(db_url: str, sb_url: str, data_dir: Path, rate: float) -> subprocess.Popen:
@@ -114,7 +84,7 @@ def run(admin_url: str, n_workers: int, shape: list[int], rate: float) -> dict:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     db_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    sandbox, sb_url = start_sandbox(max(shape))
+    sandbox, sb_url = start_sandbox(max(shape), history_days=3, orders_per_day=2)
     try:
         with tempfile.TemporaryDirectory() as d:
             data_dir = Path(d)

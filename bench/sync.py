@@ -15,7 +15,6 @@ printed apart and are not in the minimum.
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sandbox_proc import start_sandbox
 
 from superseller.config import Settings
 from superseller.db import migrate
@@ -34,43 +36,10 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.jobs.worker import Worker, WorkerOptions
 from superseller.mercadolivre.connect import connect_sandbox
-from superseller.sandbox.server import free_port
 from superseller.tenants import create_tenant
 from superseller.wiring import build_registry
 
 LISTINGS, ORDERS_PER_DAY, DAYS, RATE, LATENCY_MS = 1000, 333, 30, 20.0, 50
-
-
-def start_sandbox() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "superseller.cli",
-            "sandbox",
-            "serve",
-            "--port",
-            str(port),
-            "--listings",
-            str(LISTINGS),
-            "--history-days",
-            str(DAYS + 2),
-            "--orders-per-day",
-            str(ORDERS_PER_DAY),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{url}/_sandbox/stats", timeout=1)
-            return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("sandbox did not start")
 
 
 def naive(url: str, token: str, user_id: int, start: datetime, end: datetime) -> int:
@@ -120,7 +89,7 @@ def naive(url: str, token: str, user_id: int, start: datetime, end: datetime) ->
 
 
 def main() -> None:
-    proc, url = start_sandbox()
+    proc, url = start_sandbox(LISTINGS, DAYS + 2, ORDERS_PER_DAY)
     try:
         httpx.post(
             f"{url}/_sandbox/faults",
