@@ -1,5 +1,7 @@
 """Enqueueing: validation, unique keys, batches, lock keys."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -7,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from superseller.db.schema import jobs
 from superseller.jobs import InvalidPayload, UnknownJobType
 from superseller.jobs.queue import JobSpec, Queue
+from superseller.limits import LimitError
 from tests.support.handlers import build_registry
 from tests.support.inproc import job
 
@@ -48,6 +51,45 @@ def test_batch_enqueue_keeps_order_and_defaults(queue, engine):
         row = job(engine, r.id)
         assert row["payload"] == {"i": i} and row["priority"] == i
         assert row["status"] == "pending" and row["max_attempts"] == 3 and row["attempts"] == 0
+
+
+def test_a_mixed_batch_stores_each_job_as_given(queue, engine):
+    """Jobs of one batch share a validation and a creation instant where they can; each
+    stored row must still be exactly its own spec (fan-outs mix tenants, delays, options)."""
+    now = datetime.now(UTC)
+    later = now + timedelta(hours=2)
+    slot = now.replace(microsecond=0)
+    specs = [JobSpec("noop", tenant_id=f"t{i % 3}") for i in range(6)]
+    specs += [
+        JobSpec("noop", tenant_id="t0", run_at=later),
+        JobSpec("noop", queue="slow", priority=-5, max_attempts=7, timeout_s=12.5),
+        JobSpec("noop", {"i": 1}, tenant_id="t1", lock_key="L1", scheduled_for=slot),
+        JobSpec("trace", {"lock": "tenant-9"}),
+        JobSpec("noop", tenant_id="t2"),
+    ]
+    results = queue.enqueue_many(specs)
+    rows = [job(engine, r.id) for r in results]
+    assert [r.id for r in results] == sorted(r.id for r in results)
+    for spec, row in zip(specs, rows, strict=True):
+        assert row["type"] == spec.type and row["tenant_id"] == spec.tenant_id
+        assert row["payload"] == (spec.payload or {}) and row["priority"] == spec.priority
+        assert row["queue"] == (spec.queue or "default")
+        assert row["max_attempts"] == (spec.max_attempts or 3)
+        assert row["scheduled_for"] == spec.scheduled_for
+    assert len({row["created_at"] for row in rows}) == 1
+    assert rows[0]["run_at"] == rows[0]["created_at"]
+    assert rows[6]["run_at"] == later
+    assert rows[7]["timeout_s"] == 12.5
+    assert rows[8]["lock_key"] == "L1" and rows[9]["lock_key"] == "tenant-9"
+
+
+def test_one_bad_job_among_many_alike_refuses_the_batch(queue, engine):
+    alike = [JobSpec("noop", tenant_id="t1") for _ in range(20)]
+    with pytest.raises(LimitError, match="priority"):
+        queue.enqueue_many([*alike, JobSpec("noop", tenant_id="t1", priority=10**9)])
+    with pytest.raises(LimitError, match="tenant id"):
+        queue.enqueue_many([*alike, JobSpec("noop", tenant_id="t" * 10_000)])
+    assert count(engine) == 0
 
 
 def test_unique_key_returns_the_unfinished_job(queue, engine):

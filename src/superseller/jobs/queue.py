@@ -57,17 +57,40 @@ class Queue:
 
         Every spec is validated first, so a bad one refuses the whole batch.
         """
-        rows = [self._row(spec) for spec in specs]
+        now = self.clock.now()  # one instant for the whole batch
+        checked: dict[tuple, dict[str, Any]] = {}
+        rows = [self._checked_row(spec, now, checked) for spec in specs]
         if conn is not None:
             return self._insert(conn, rows)
         with self.engine.begin() as own:
             return self._insert(own, rows)
 
-    def _row(self, spec: JobSpec) -> dict[str, Any]:
+    def _checked_row(
+        self, spec: JobSpec, now: datetime, checked: dict[tuple, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`_row`, validating once per batch the specs that differ only in what has no
+        bounds to check: jobs with an empty payload and the same type, tenant, queue,
+        priority and options (a fan-out's usual shape) share one validation."""
+        if spec.payload or spec.unique_key is not None or spec.run_at is not None:
+            return self._row(spec, now)
+        key = (
+            spec.type,
+            spec.tenant_id,
+            spec.queue,
+            spec.priority,
+            spec.max_attempts,
+            spec.lock_key,
+            spec.timeout_s,
+        )
+        row = checked.get(key)
+        if row is None:
+            row = checked[key] = self._row(spec, now)
+        return {**row, "schedule_id": spec.schedule_id, "scheduled_for": spec.scheduled_for}
+
+    def _row(self, spec: JobSpec, now: datetime) -> dict[str, Any]:
         jt = self.registry.get(spec.type)
         limits.check_payload_size(spec.payload or {})  # before parsing a huge one
         parsed = self.registry.parse_payload(spec.type, spec.payload)
-        now = self.clock.now()
         lock_key = spec.lock_key
         if lock_key is None and jt.lock_key is not None:
             lock_key = jt.lock_key(parsed, spec.tenant_id)
@@ -120,6 +143,7 @@ class Queue:
                 continue
             results[i] = seen[key] = Enqueued(*self.backend.insert_unique(conn, row))
         # Wake idle workers of the queues with due jobs (on commit; where the backend can).
-        now = self.clock.now()
-        self.backend.notify(conn, sorted({r["queue"] for r in rows if r["run_at"] <= now}))
+        now = rows[0]["created_at"] if rows else self.clock.now()
+        due = {r["queue"] for r in rows if r["run_at"] is now or r["run_at"] <= now}
+        self.backend.notify(conn, sorted(due))
         return [r for r in results if r is not None]

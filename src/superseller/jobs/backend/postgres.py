@@ -93,28 +93,37 @@ class PostgresBackend(Backend):
     def insert_jobs(self, conn: Connection, rows: Sequence[dict]) -> list[int]:
         if len(rows) < 2:
             return super().insert_jobs(conn, rows)
-        data = json.dumps(
-            [
-                {
-                    "n": n,
-                    "type": r["type"],
-                    "queue": r["queue"],
-                    "tenant_id": r["tenant_id"],
-                    "payload": r["payload"],
-                    "priority": r["priority"],
-                    "run_at": _iso(r["run_at"]),
-                    "max_attempts": r["max_attempts"],
-                    "lock_key": r["lock_key"],
-                    "timeout_s": r["timeout_s"],
-                    "created_at": _iso(r["created_at"]),
-                    "schedule_id": r["schedule_id"],
-                    "scheduled_for": _iso(r["scheduled_for"]),
-                }
-                for n, r in enumerate(rows)
-            ]
+        # One JSON document for the batch, carrying only what differs from the statement's
+        # defaults: a missing key is NULL, and NULL means "as created" (run_at), "{}"
+        # (payload) or "none" (the optional columns). Rows enqueued together usually share
+        # their creation instant, which then travels once, as a parameter.
+        created = rows[0]["created_at"]
+        shared = all(r["created_at"] is created for r in rows) or all(
+            r["created_at"] == created for r in rows
         )
+        docs = []
+        for n, r in enumerate(rows):
+            d = {"n": n, "type": r["type"], "queue": r["queue"]}
+            d["max_attempts"] = r["max_attempts"]
+            if r["timeout_s"] is not None:
+                d["timeout_s"] = r["timeout_s"]
+            if r["priority"]:
+                d["priority"] = r["priority"]
+            for key in ("tenant_id", "lock_key", "schedule_id"):
+                if r[key] is not None:
+                    d[key] = r[key]
+            if r["payload"]:
+                d["payload"] = r["payload"]
+            if not shared:
+                d["created_at"] = _iso(r["created_at"])
+            if r["run_at"] is not created and r["run_at"] != r["created_at"]:
+                d["run_at"] = _iso(r["run_at"])
+            if r["scheduled_for"] is not None:
+                d["scheduled_for"] = _iso(r["scheduled_for"])
+            docs.append(d)
+        params = {"data": json.dumps(docs), "created_at": _iso(created) if shared else None}
         # Ids come from the sequence in the statement's ORDER BY: ascending is batch order.
-        return sorted(row[0] for row in conn.exec_driver_sql(sql.INSERT_JOBS, {"data": data}))
+        return sorted(conn.exec_driver_sql(sql.INSERT_JOBS, params).scalars().all())
 
     def heartbeat(
         self, conn: Connection, worker_id: str, job_ids: Sequence[int], now: datetime

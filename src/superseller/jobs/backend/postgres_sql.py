@@ -127,16 +127,23 @@ RETURNING job_id
 # multi-row VALUES list re-parsed per batch. `n` orders the rows, so the ids (from the
 # sequence, in insertion order) follow the batch's order.
 INSERT_JOBS = """
+WITH v AS (
+    SELECT v.n, v.type, v.queue, v.tenant_id, COALESCE(v.payload, '{}'::jsonb) AS payload,
+           COALESCE(v.priority, 0) AS priority, v.max_attempts, v.lock_key, v.timeout_s,
+           COALESCE(v.created_at, CAST(%(created_at)s AS timestamptz)) AS created_at,
+           v.run_at, v.schedule_id, v.scheduled_for
+    FROM jsonb_to_recordset(CAST(%(data)s AS jsonb)) AS v(
+        n int, type text, queue text, tenant_id text, payload jsonb, priority int,
+        run_at timestamptz, max_attempts int, lock_key text, timeout_s float8,
+        created_at timestamptz, schedule_id bigint, scheduled_for timestamptz)
+)
 INSERT INTO jobs (type, queue, tenant_id, payload, status, priority, run_at, attempts,
                   max_attempts, unique_key, lock_key, timeout_s, cancel_requested, created_at,
                   schedule_id, scheduled_for)
-SELECT v.type, v.queue, v.tenant_id, v.payload, 'pending', v.priority, v.run_at, 0,
-       v.max_attempts, NULL, v.lock_key, v.timeout_s, false, v.created_at,
-       v.schedule_id, v.scheduled_for
-FROM jsonb_to_recordset(CAST(%(data)s AS jsonb)) AS v(
-    n int, type text, queue text, tenant_id text, payload jsonb, priority int,
-    run_at timestamptz, max_attempts int, lock_key text, timeout_s float8,
-    created_at timestamptz, schedule_id bigint, scheduled_for timestamptz)
+SELECT v.type, v.queue, v.tenant_id, v.payload, 'pending', v.priority,
+       COALESCE(v.run_at, v.created_at), 0, v.max_attempts, NULL, v.lock_key, v.timeout_s,
+       false, v.created_at, v.schedule_id, v.scheduled_for
+FROM v
 ORDER BY v.n
 RETURNING id
 """
