@@ -2,6 +2,8 @@
 data, action ordering, the optional model wording, and a score after a sandbox sync."""
 
 from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -9,12 +11,16 @@ from sqlalchemy import func, select
 
 from superseller.config import Settings
 from superseller.db.schema import listings, score_texts
+from superseller.metrics.rebuild import rebuild_daily_metrics
 from superseller.scoring.criteria import ListingFacts
+from superseller.scoring.facts import load_facts
+from superseller.scoring.jobs import score_tenant
 from superseller.scoring.media import media_verdict
 from superseller.scoring.score import score_listing
 from superseller.scoring.wording import deterministic_text, explanation
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
+from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
@@ -240,6 +246,34 @@ def test_listings_are_scored_after_a_sandbox_sync(engine, tmp_path):
         assert after["score"] < before["score"]
         assert c.get("/api/v1/listings/999999/score").status_code == 404
         assert c.get("/api/v1/listings", params={"sort": "bogus"}).status_code == 422
+
+
+def test_the_score_counts_the_30_complete_days_the_table_shows(engine):
+    """A partial today is not in the score's 30 days (nor is the 31st day back): the
+    explanation's figures are the listings table's."""
+    tz = ZoneInfo("America/Sao_Paulo")
+    now = datetime(2026, 3, 10, 15, 0, tzinfo=tz)
+    today = now.date()
+    mk.tenant(engine, "t1")
+    lid = mk.listing(engine, "t1", "MLB-1", date(2025, 1, 1))
+    for back, n in ((0, 500), (1, 7), (30, 11), (31, 1000)):  # today, yesterday, 30, 31 back
+        mk.visits(engine, "t1", lid, today - timedelta(days=back), n)
+    mk.order(engine, "t1", "today", f"{today}T10:00:00-03:00", "paid", [(lid, 1, "10.00")])
+    mk.order(
+        engine,
+        "t1",
+        "yday",
+        f"{today - timedelta(days=1)}T10:00:00-03:00",
+        "paid",
+        [(lid, 2, "10.00")],
+    )
+    rebuild_daily_metrics(engine, "t1", today - timedelta(days=40), today)
+    score_tenant(engine, "t1", now.astimezone(UTC))
+    facts = load_facts(engine, "t1", today - timedelta(days=1))[0]
+    assert (facts.visits_30d, facts.orders_30d) == (7 + 11, 1)
+    with engine.connect() as conn:
+        text = conn.execute(select(listings.c.score_breakdown)).scalar_one()
+    assert "18 visitas e 1 pedido em 30 dias" in str(text)
 
 
 def test_a_paused_listing_is_told_to_reactivate_first_and_excelente_is_the_top_tier():

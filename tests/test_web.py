@@ -378,6 +378,33 @@ def test_error_pages_are_portuguese_html_for_browsers_and_json_for_the_api(brows
     page.close()
 
 
+# A 1x1 PNG: what Mercado Livre's image CDN answers, here served by the test.
+PIXEL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def test_thumbnails_from_mercado_livres_image_host_are_shown(browser, shop):
+    """The page's Content-Security-Policy lets Mercado Livre's image CDN through (it
+    blocked every thumbnail once: the other tests abort external hosts, so none saw it)."""
+    page = login(browser, shop["url"], SELLER)
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    page.route(
+        re.compile(r"^https://[^/]*mlstatic\.com/"),
+        lambda route: route.fulfill(status=200, content_type="image/png", body=PIXEL),
+    )
+    page.goto(shop["url"] + "/anuncios")
+    thumb = page.locator("img.thumb").first
+    expect(thumb).to_have_count(1)
+    thumb.scroll_into_view_if_needed()  # thumbnails load lazily
+    page.wait_for_function("() => document.querySelector('img.thumb').complete")
+    assert thumb.evaluate("i => i.naturalWidth") == 1
+    assert refused == []
+    page.close()
+
+
 def test_listings_search_filter_pages_clip_and_csv(browser, shop, engine):
     url = shop["url"]
     page = login(browser, url, SELLER)

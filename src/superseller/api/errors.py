@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from superseller.errors import UserFacingError
 from superseller.http.errors import ApiError, error_body, wants_html  # noqa: F401
 from superseller.jobs.cron import InvalidSchedule
+from superseller.jobs.dbwatch import DB_ERRORS, one_line
 from superseller.jobs.errors import (
     InvalidPayload,
     InvalidTransition,
@@ -105,6 +106,23 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
             ),
             400,
         )
+
+    async def _database_away(request: Request, exc: Exception):
+        # Not a bug: the database is unreachable or stalled (a dropped connection, a
+        # restart, a held lock). One line in the log, and a 503 the user can act on.
+        log.warning(
+            "database unreachable on %s %s: %s", request.method, request.url.path, one_line(exc)
+        )
+        body = error_body(
+            "database_unavailable", "the database is unreachable; try again in a moment"
+        )
+        response = respond(request, 503, body)
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for error in DB_ERRORS:
+        if error is not OSError:  # an OSError is not always the database's
+            app.add_exception_handler(error, _database_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

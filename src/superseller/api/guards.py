@@ -202,11 +202,16 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+ML_IMAGES = "https://*.mlstatic.com"
+
+
 def _csp(nonce: str) -> str:
     return (
         "default-src 'self'; "
         f"script-src 'self' 'nonce-{nonce}'; "
         # Inline style attributes: the chart library sets them; styles cannot run code.
-        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
+        "style-src 'self' 'unsafe-inline'; "
+        # Listing thumbnails are Mercado Livre's own images, served from its CDN.
+        f"img-src 'self' data: {ML_IMAGES}; font-src 'self'; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )

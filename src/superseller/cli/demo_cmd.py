@@ -27,7 +27,7 @@ from superseller.db.engine import make_engine
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.metrics.freshness import tenant_freshness
-from superseller.metrics.queries import overview, period
+from superseller.metrics.queries import complete_period, overview
 from superseller.tenants import create_tenant
 from superseller.users.accounts import UserError, create_user
 from superseller.wiring import build_registry
@@ -39,10 +39,13 @@ DEMO_PASSWORD = "superseller-demo"
 
 
 def _show(eng, days: int, tz: str) -> None:
-    start, end = period(tz, datetime.now(UTC), days)
+    # Complete days, as the dashboard shows them: never half of today beside full days.
+    start, end = complete_period(tz, datetime.now(UTC), days)
     o = overview(eng, TENANT, start, end, top=5)
     c = o["cards"]
-    table = Table(title=f"Visão geral — últimos {days} dias ({start:%d/%m} a {end:%d/%m})")
+    table = Table(
+        title=f"Visão geral — últimos {days} dias completos ({start:%d/%m} a {end:%d/%m})"
+    )
     for col in ("", "valor", "período anterior", "variação"):
         table.add_column(col, justify="right" if col else "left")
     rows = [

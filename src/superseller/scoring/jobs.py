@@ -7,6 +7,7 @@ is applied at read time and never inside this job.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,7 +34,10 @@ def score_tenant(
     engine: Engine, tenant_id: str, now, listing_ids: list[int] | None = None
 ) -> dict[str, Any]:
     tenant = get_tenant(engine, tenant_id)
-    facts = load_facts(engine, tenant_id, local_today(tenant["timezone"], now), listing_ids)
+    # The 30 complete local days ending yesterday: the same days the listings table and the
+    # overview show, never a partial today beside full days.
+    end = local_today(tenant["timezone"], now) - timedelta(days=1)
+    facts = load_facts(engine, tenant_id, end, listing_ids)
     rows = []
     for f in facts:
         result = score_listing(f)

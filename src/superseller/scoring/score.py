@@ -7,6 +7,7 @@ from typing import Any
 
 from superseller.ptbr import number as br_number
 from superseller.ptbr import percent as br_percent
+from superseller.ptbr import plural
 from superseller.scoring.criteria import (
     DIMENSIONS,
     LISTING_TYPES,
@@ -83,7 +84,8 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
         return f"Mídia: {photos} e {clip} — {tally}."
     if key == "performance":
         conv = f.conversion
-        parts = [f"{br_number(f.visits_30d or 0)} visitas e {f.orders_30d} pedidos em 30 dias"]
+        visits = plural(f.visits_30d or 0, "visita", "visitas")
+        parts = [f"{visits} e {plural(f.orders_30d, 'pedido', 'pedidos')} em 30 dias"]
         if conv is not None:
             parts.append(f"conversão {br_percent(conv)}")
         medians = []

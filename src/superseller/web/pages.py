@@ -119,7 +119,10 @@ ERROR_PAGES = {
         "Mercado Livre indisponível",
         "Não conseguimos falar com o Mercado Livre. Tente de novo.",
     ),
-    503: ("Serviço indisponível", "Este recurso não está disponível agora. Tente mais tarde."),
+    503: (
+        "Serviço temporariamente indisponível",
+        "Não conseguimos acessar os dados agora. Nada foi perdido: tente de novo em instantes.",
+    ),
 }
 
 

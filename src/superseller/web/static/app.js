@@ -8,11 +8,18 @@ const SuperSeller = (() => {
     let data = null;
     try { data = await r.json(); } catch (_) { /* not JSON */ }
     if (!r.ok) {
-      const msg = (data && data.error && data.error.message) || `erro ${r.status}`;
+      const msg = r.status >= 500 ? (SERVER_ERRORS[r.status] || SERVER_ERRORS[500]) :
+        (data && data.error && data.error.message) || `erro ${r.status}`;
       throw new Error(msg);
     }
     return data;
   }
+  // The server's own failures, in the page's words (the API's messages are in English).
+  const SERVER_ERRORS = {
+    500: "Algo deu errado do nosso lado. Tente de novo em instantes.",
+    502: "Não conseguimos falar com o Mercado Livre. Tente de novo.",
+    503: "Serviço temporariamente indisponível. Nada foi perdido: tente de novo em instantes.",
+  };
 
   // A table wider than the screen scrolls inside its box; the keyboard must reach it too.
   function scrollables() {
