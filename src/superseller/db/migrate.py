@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from sqlalchemy import Engine, inspect
 from superseller.db.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _not_context_chatter(record: logging.LogRecord) -> bool:
+    msg = record.getMessage()
+    return not (msg.startswith("Context impl ") or msg.startswith("Will assume "))
+
+
+# Every look at the revision (each /readyz) makes Alembic log which dialect and DDL mode it
+# assumes: two INFO lines that say nothing new. The migrations' own lines stay.
+logging.getLogger("alembic.runtime.migration").addFilter(_not_context_chatter)
 
 
 def _config(engine: Engine, connection) -> Config:
