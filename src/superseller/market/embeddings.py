@@ -2,11 +2,12 @@
 
 The default embedder is `hashed-ngrams`: word unigrams and character 3-grams of the
 accent-folded title, hashed (signed) into 256 dimensions and scaled to unit length. It is
-deterministic, needs no download and no native library, embeds tens of thousands of titles
-per second, and finds near-identical product titles well; it knows no synonyms. (A sentence
-model such as all-MiniLM-L6-v2 would, but its PyPI packages pull in torch, several GB: see
-docs/scoring.md.) Each row stores its model name@version and the hash of the text it
-embedded: `generate_embeddings` recomputes only rows whose text or model changed.
+deterministic, needs no download and no native library, embeds thousands of titles
+per second, and finds near-identical product titles well; it knows no synonyms.
+`EMBEDDING_MODEL=all-MiniLM-L6-v2` selects a sentence model instead (market/minilm.py: the
+`embeddings` extra, run with numpy, no torch). Each row stores its model name@version and the
+hash of the text it embedded: `generate_embeddings` recomputes only rows whose text or model
+changed, and similarity compares only vectors of the same model.
 
 Similarity is the dot product of unit vectors (cosine), computed exactly (numpy, float64) over
 one category's vectors read from the database, the same on SQLite and PostgreSQL.
@@ -54,6 +55,9 @@ class HashedNgrams:
         norm = math.sqrt(sum(x * x for x in vec))
         return [x / norm for x in vec] if norm else vec
 
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed(t) for t in texts]
+
 
 def fold(text: str) -> str:
     """Lower case, accents removed: 'Térmica' and 'termica' are the same word."""
@@ -63,6 +67,21 @@ def fold(text: str) -> str:
 
 def default_embedder() -> HashedNgrams:
     return HashedNgrams()
+
+
+EMBEDDING_MODELS = ("hashed-ngrams", "all-MiniLM-L6-v2")
+
+
+def embedder_for(name: str):
+    """The embedder an `EMBEDDING_MODEL` value names; minilm.ModelMissing (a clear message)
+    when the sentence model's package is not installed."""
+    if name == "all-MiniLM-L6-v2":
+        from superseller.market import minilm  # noqa: PLC0415 (reads 90 MB: only when chosen)
+
+        return minilm.load()
+    if name == "hashed-ngrams":
+        return default_embedder()
+    raise ValueError(f"unknown embedding model {name!r}: one of {', '.join(EMBEDDING_MODELS)}")
 
 
 def pack(vec: list[float]) -> bytes:
@@ -119,7 +138,7 @@ def generate(engine: Engine, tenant_id: str, embedder=None, clock: Clock | None 
                 ).where(embeddings.c.tenant_id == tenant_id)
             )
         }
-    new, changed, unchanged = [], [], 0
+    new, changed, unchanged, todo = [], [], 0, []
     for subject, sid, title, category in _subjects(engine, tenant_id):
         th = text_hash(title)
         old = have.get((subject, sid))
@@ -129,7 +148,9 @@ def generate(engine: Engine, tenant_id: str, embedder=None, clock: Clock | None 
             else:
                 unchanged += 1
             continue
-        vec = embedder.embed(title)
+        todo.append((subject, sid, title, category, th, old))
+    vectors = embedder.embed_many([t[2] for t in todo])  # a sentence model embeds in batches
+    for (subject, sid, _title, category, th, old), vec in zip(todo, vectors, strict=True):
         row = dict(
             category_id=category,
             text_hash=th,
