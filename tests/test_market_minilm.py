@@ -8,17 +8,23 @@ these tests skip, or fail under CI=true."""
 import json
 import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
+from superseller.config import Settings
 from superseller.db.schema import embeddings
+from superseller.jobs.clock import ManualClock
+from superseller.jobs.queue import Queue
 from superseller.market import embeddings as emb
 from superseller.market import minilm
+from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.env import IN_CI
+from tests.support.inproc import running_worker, wait_status
 from tests.support.market import market
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
@@ -127,3 +133,20 @@ def test_switching_model_recomputes_and_similarity_stays_within_one_model(engine
     again = emb.similar_items(engine, "t1", lid, k=5, threshold=0.0)
     assert [i for i, _ in again] == [i for i, _ in got]  # (embedded alone, not in a batch)
     assert all(abs(a[1] - b[1]) < 1e-5 for a, b in zip(again, got, strict=True))
+
+
+def test_the_job_embeds_with_the_model_the_setting_names(engine, model, tmp_path):
+    market(engine)
+    mk.listing(engine, "t1", "MLB1", None, title="Garrafa Térmica Inox", category_id="MLB1010")
+    reg = build_registry(Settings(data_dir=tmp_path, embedding_model="all-MiniLM-L6-v2"))
+    clock = ManualClock(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    jid = (
+        Queue(engine, reg, clock)
+        .enqueue("generate_embeddings", {"tenantId": "t1", "followUp": False}, tenant_id="t1")
+        .id
+    )
+    with running_worker(engine, reg, clock=clock):
+        done = wait_status(engine, jid, "completed", "failed", timeout=120)
+    assert done["status"] == "completed", done["last_error"]
+    assert done["result"]["model"] == model.model
+    assert models(engine) == {model.model: 10}
