@@ -30,6 +30,7 @@ from superseller.jobs.clock import Clock, SystemClock
 from superseller.market.harvest import insert_ignore
 
 DIM = 256
+EMBED_CHUNK = 1000  # titles embedded, then stored, at a time
 
 
 @dataclass(frozen=True)
@@ -138,40 +139,49 @@ def generate(engine: Engine, tenant_id: str, embedder=None, clock: Clock | None 
                 ).where(embeddings.c.tenant_id == tenant_id)
             )
         }
-    new, changed, unchanged, todo = [], [], 0, []
+    recategorized, unchanged, todo = [], 0, []
     for subject, sid, title, category in _subjects(engine, tenant_id):
         th = text_hash(title)
         old = have.get((subject, sid))
         if old and old[1] == th and old[2] == embedder.model:
             if old[3] != category:
-                changed.append({"id": old[0], "category_id": category})
+                recategorized.append({"id": old[0], "category_id": category})
             else:
                 unchanged += 1
             continue
         todo.append((subject, sid, title, category, th, old))
-    vectors = embedder.embed_many([t[2] for t in todo])  # a sentence model embeds in batches
-    for (subject, sid, _title, category, th, old), vec in zip(todo, vectors, strict=True):
-        row = dict(
-            category_id=category,
-            text_hash=th,
-            model=embedder.model,
-            dim=len(vec),
-            vector=pack(vec),
-            updated_at=now,
-        )
-        if old:
-            changed.append({"id": old[0], **row})
-        else:
-            new.append(dict(tenant_id=tenant_id, subject=subject, subject_id=sid, **row))
-    for i in range(0, len(new), 1000):
-        insert_ignore(engine, embeddings, new[i : i + 1000], ["tenant_id", "subject", "subject_id"])
+    _write(engine, recategorized, [])
+    # Stored chunk by chunk: a sentence model takes minutes for thousands of titles, and a job
+    # stopped (time-out, shutdown) keeps what it embedded, which the next run then skips.
+    for i in range(0, len(todo), EMBED_CHUNK):
+        chunk = todo[i : i + EMBED_CHUNK]
+        new, changed = [], []
+        vectors = embedder.embed_many([t[2] for t in chunk])
+        for (subject, sid, _title, category, th, old), vec in zip(chunk, vectors, strict=True):
+            row = dict(
+                category_id=category,
+                text_hash=th,
+                model=embedder.model,
+                dim=len(vec),
+                vector=pack(vec),
+                updated_at=now,
+            )
+            if old:
+                changed.append({"id": old[0], **row})
+            else:
+                new.append(dict(tenant_id=tenant_id, subject=subject, subject_id=sid, **row))
+        _write(engine, changed, new)
+    return {"embedded": len(todo), "unchanged": unchanged, "model": embedder.model}
+
+
+def _write(engine: Engine, changed: list[dict], new: list[dict]) -> None:
+    if new:
+        insert_ignore(engine, embeddings, new, ["tenant_id", "subject", "subject_id"])
     if changed:
         with engine.begin() as conn:
             for row in changed:
                 values = {k: v for k, v in row.items() if k != "id"}
                 conn.execute(update(embeddings).where(embeddings.c.id == row["id"]).values(values))
-    embedded = len(new) + sum(1 for c in changed if "vector" in c)
-    return {"embedded": embedded, "unchanged": unchanged, "model": embedder.model}
 
 
 def dot(a: list[float], b: list[float]) -> float:
