@@ -153,6 +153,18 @@ _LISTING_SUMS_SQL = """(
     GROUP BY date
 )"""
 
+# The same sums when the chunk was empty and is now exactly the rows this transaction
+# inserted (SQLite: rowids above the largest before it, under the write lock). Read in
+# rowid order instead of through the (tenant, date) index, a row at a time: half the
+# work, and the rollup was most of what the rebuild spends beyond its one statement.
+_NEW_ROWS_SUMS_SQL = """(
+    SELECT date, SUM(visits) AS visits,
+           SUM(CASE WHEN visits IS NOT NULL THEN orders ELSE 0 END) AS orders_with_visits
+    FROM listing_metrics_daily
+    WHERE rowid > :mark
+    GROUP BY date
+)"""
+
 _OTHER_CURRENCIES_SQL = """
 INSERT INTO tenant_currency_daily
     (tenant_id, date, currency, orders, units_sold, revenue, updated_at)
@@ -214,6 +226,13 @@ def _given_sums(dialect: str, sums: dict) -> str:
     )
 
 
+def _first_build_rollup(dialect: str):
+    """The rollup after a first build (SQLite; elsewhere None: the plain one)."""
+    if dialect != "sqlite":
+        return None
+    return _statements(dialect, listing_sums=_NEW_ROWS_SUMS_SQL)[2]
+
+
 def _statements(dialect: str, listing_ids=None, days=None, listing_sums=None):
     """(upsert, first build, tenant rollup, other currencies) for a dialect; narrowed to
     `listing_ids` and to a set of `days` (instead of the :start..:end range) when given;
@@ -224,7 +243,11 @@ def _statements(dialect: str, listing_ids=None, days=None, listing_sums=None):
         "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
         "currency": MAIN_CURRENCY,
         "listing_sums": (
-            _LISTING_SUMS_SQL if listing_sums is None else _given_sums(dialect, listing_sums)
+            _LISTING_SUMS_SQL
+            if listing_sums is None
+            else listing_sums
+            if isinstance(listing_sums, str)
+            else _given_sums(dialect, listing_sums)
         ),
         **(_ALL_LISTINGS if listing_ids is None else _only(listing_ids, dialect)),
     }
@@ -438,6 +461,7 @@ def rebuild_daily_metrics(
     get_tenant(engine, tenant_id)  # clear error for an unknown tenant
     clock = clock or SystemClock()
     sql, first_build, rollup, other_currencies = _statements(engine.dialect.name)
+    new_rows_rollup = _first_build_rollup(engine.dialect.name)
     began = time.perf_counter()
     upserted = 0
     now = clock.now()
@@ -474,8 +498,15 @@ def rebuild_daily_metrics(
                 ).first()
                 is None
             )  # a replaced chunk was just emptied: no need to look
-            upserted += max(conn.execute(first_build if empty else sql, params).rowcount, 0)
-            conn.execute(rollup, params)  # the overview's per-day totals, same transaction
+            if empty and new_rows_rollup is not None:
+                mark = conn.exec_driver_sql(
+                    "SELECT COALESCE(MAX(rowid), 0) FROM listing_metrics_daily"
+                ).scalar()
+                upserted += max(conn.execute(first_build, params).rowcount, 0)
+                conn.execute(new_rows_rollup, {**params, "mark": mark})
+            else:
+                upserted += max(conn.execute(first_build if empty else sql, params).rowcount, 0)
+                conn.execute(rollup, params)  # the overview's per-day totals, same transaction
             conn.execute(
                 delete(tenant_currency_daily).where(
                     tenant_currency_daily.c.tenant_id == tenant_id,
