@@ -228,3 +228,50 @@ def test_concurrent_first_builds_of_a_tenant_both_succeed(engine, shop):
     once = figures(engine)
     rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12", replace=True)
     assert figures(engine) == once
+
+
+def test_the_tenant_totals_are_the_sums_of_the_listing_rows(engine, shop):
+    """Whichever way a range is built (first build, again, replace), each day's totals
+    sum exactly its listing rows: every known visit, and the orders behind them."""
+    from datetime import timedelta
+
+    from superseller.db.schema import tenant_metrics_daily
+
+    a, b = shop["a"], shop["b"]
+    other = mk.tenant(engine, "t2")  # built first: its rows come before ours
+    mk.visits(engine, other, mk.listing(engine, other, "MLB9", D("2026-01-01")), D("2026-01-06"), 9)
+    rebuild_daily_metrics(engine, other, "2026-01-05", "2026-01-12")
+    for k in range(8):
+        day = D("2026-01-05") + timedelta(days=k)
+        if day not in (D("2026-01-10"), D("2026-01-11")):  # the fixture's own
+            mk.visits(engine, "t1", a, day, 3 + k)
+    mk.visits(engine, "t1", b, D("2026-01-12"), 4)
+
+    def totals():
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    tenant_metrics_daily.c.date,
+                    tenant_metrics_daily.c.visits,
+                    tenant_metrics_daily.c.orders_with_visits,
+                ).where(tenant_metrics_daily.c.tenant_id == "t1")
+            ).all()
+        return {d: (v, w) for d, v, w in rows}
+
+    def summed():
+        out = {}
+        for r in table(engine):
+            v, w = out.get(r["date"], (None, 0))
+            if r["visits"] is not None:
+                v, w = (v or 0) + r["visits"], w + r["orders"]
+            out[r["date"]] = (v, w)
+        return out
+
+    rebuild_daily_metrics(engine, "t1", "2026-01-05", "2026-01-12")
+    first = totals()
+    assert first == summed() and len(first) == 8
+    assert first[D("2026-01-05")] == (3, 0) and first[D("2026-01-10")] == (20, 2)
+    rebuild_daily_metrics(engine, "t1", "2026-01-05", "2026-01-12")
+    assert totals() == first
+    rebuild_daily_metrics(engine, "t1", "2026-01-05", "2026-01-12", replace=True)
+    assert totals() == first

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 
 from superseller.db.schema import (
     listing_metrics_daily,
+    listing_visits_daily,
     order_items,
     orders,
     tenant_currency_daily,
@@ -42,7 +43,9 @@ def test_pairs_rebuild_equals_a_full_rebuild_of_their_days(engine):
     before = snapshot(engine)
 
     # What notifications bring: new sales (one of a listing before its creation day, one
-    # in another currency, one of an item that is no listing), and a cancellation.
+    # in another currency, one of an item that is no listing, one on a day never rebuilt
+    # yet), and a cancellation; with visits the sync fetched meanwhile (a known count
+    # changed, a day whose visits were all unknown gets one).
     new = [
         mk.order(engine, t, "o3", "2026-01-10T23:30:00-03:00", "paid", [(b, 3, "5.50")]),
         mk.order(
@@ -50,20 +53,41 @@ def test_pairs_rebuild_equals_a_full_rebuild_of_their_days(engine):
         ),
         mk.order(engine, t, "o5", "2026-01-15T09:00:00-03:00", "paid", [(a, 1, "3.00")]),
         mk.order(engine, t, "o6", "2026-01-16T09:00:00-03:00", "paid", [(a, 1, "4.00")]),
+        mk.order(engine, t, "o7", "2026-01-25T09:00:00-03:00", "paid", [(c, 1, "2.00")]),
     ]
+    mk.visits(engine, t, b, D("2026-01-15"), 7)
+    mk.visits(engine, t, c, D("2026-01-25"), 3)
     with engine.begin() as conn:
+        conn.execute(
+            update(listing_visits_daily)
+            .where(
+                listing_visits_daily.c.listing_id == a,
+                listing_visits_daily.c.date == D("2026-01-10"),
+            )
+            .values(visits=25)
+        )
         conn.execute(update(orders).where(orders.c.id == new[2]).values(currency="USD"))
         conn.execute(
             update(order_items).where(order_items.c.order_id == new[3]).values(listing_id=None)
         )
         conn.execute(update(orders).where(orders.c.external_id == "o2").values(status="cancelled"))
-        pairs, days = order_pairs(conn, t, ["o2", "o3", "o4", "o5", "o6"])
+        pairs, days = order_pairs(conn, t, ["o2", "o3", "o4", "o5", "o6", "o7"])
     assert D("2026-01-16") in days and all(d in days for _, d in pairs)
 
     result = rebuild_pairs(engine, t, pairs, days)
     incremental = snapshot(engine)
     assert incremental != before and result["pairs"] == len(pairs)
+    with engine.connect() as conn:
+        rolled = dict(
+            conn.execute(
+                select(tenant_metrics_daily.c.date, tenant_metrics_daily.c.visits).where(
+                    tenant_metrics_daily.c.date.in_([D("2026-01-10"), D("2026-01-15")])
+                )
+            ).all()
+        )
+    assert rolled == {D("2026-01-10"): 25, D("2026-01-15"): 7}
     rebuild_daily_metrics(engine, t, "2026-01-01", "2026-01-20")
+    rebuild_daily_metrics(engine, t, "2026-01-25", "2026-01-25")
     assert snapshot(engine) == incremental  # the full rebuild finds nothing left to change
 
     with engine.connect() as conn:

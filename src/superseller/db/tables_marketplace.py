@@ -98,6 +98,9 @@ listings = Table(
     Column("raw", JSONType, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # Mercado Livre's `last_updated` of the body stored: an older body never overwrites
+    # it (mercadolivre.upsert.save_listings). NULL: unknown.
+    Column("ml_updated_at", UTCDateTime, nullable=True),
     # The listing score (superseller.scoring): 0-100, its breakdown, when computed.
     Column("score", Integer, nullable=True),
     Column("score_breakdown", JSONType, nullable=True),

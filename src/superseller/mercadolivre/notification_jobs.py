@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, update
 
 from superseller.config import Settings
-from superseller.db.schema import listings, marketplace_accounts, ml_notifications, tenants
+from superseller.db.schema import marketplace_accounts, ml_notifications, tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
@@ -39,14 +39,13 @@ from superseller.mercadolivre.notifications import (
 from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.mercadolivre.upsert import (
-    LISTING_COLUMNS,
     drop_older,
     link_order_items,
     listing_rows,
     order_pairs,
+    save_listings,
     save_orders,
     stored_listing_ids,
-    upsert,
 )
 from superseller.metrics.rebuild import rebuild_pairs
 
@@ -193,9 +192,7 @@ class TenantNotifications:
             bodies, _errors = await client.items(sorted(wanted))
             now = self.ctx.clock.now()
             rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
-            await asyncio.to_thread(
-                self._write, upsert, listings, rows, ["tenant_id", "external_id"], LISTING_COLUMNS
-            )
+            await asyncio.to_thread(self._write, save_listings, rows)
             self.counts["items"] += len(rows)
         if found:
             await asyncio.to_thread(self._save_orders, found, tz)

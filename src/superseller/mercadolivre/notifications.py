@@ -8,18 +8,21 @@ never stored. Processing lives in `notification_jobs`.
 
 from __future__ import annotations
 
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from superseller.db.engine import write_transaction
 from superseller.db.schema import jobs, marketplace_accounts, ml_notifications
 from superseller.db.upsert import insert_on_conflict
 from superseller.jobs.clock import Clock
 from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.reads import UNFINISHED_STATES
 from superseller.jobs.registry import Registry
 from superseller.mercadolivre.upsert import parse_time
 
@@ -137,19 +140,45 @@ def parse(body: Any) -> Notification:
     )
 
 
+_TENANT_OF = (
+    select(marketplace_accounts.c.tenant_id)
+    .where(
+        marketplace_accounts.c.ml_user_id == bindparam("user"),
+        marketplace_accounts.c.status == "connected",
+    )
+    .order_by(marketplace_accounts.c.id)
+    .limit(1)
+)
+# The webhook remembers a user's tenant this long (per engine): a burst of notifications
+# reads it once. A user not connected is never remembered (a seller who just connected
+# is answered at once); one who disconnects may still be stored for these seconds, and
+# processing then marks those `not_connected`.
+TENANT_TTL_S = 5.0
+_tenants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def tenant_of(engine: Engine, ml_user_id: int) -> str | None:
     """The tenant whose connected account is this Mercado Livre user, if any (a plain
     read: on SQLite it never waits for the write lock)."""
     with engine.connect().execution_options(sqlite_deferred=True) as conn:
-        return conn.execute(
-            select(marketplace_accounts.c.tenant_id)
-            .where(
-                marketplace_accounts.c.ml_user_id == ml_user_id,
-                marketplace_accounts.c.status == "connected",
-            )
-            .order_by(marketplace_accounts.c.id)
-            .limit(1)
-        ).scalar()
+        return conn.execute(_TENANT_OF, {"user": ml_user_id}).scalar()
+
+
+def cached_tenant_of(engine: Engine, ml_user_id: int) -> str | None:
+    """`tenant_of`, remembered for TENANT_TTL_S when there is one."""
+    known = _tenants.setdefault(engine, {})
+    now = time.monotonic()
+    hit = known.get(ml_user_id)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    tenant_id = tenant_of(engine, ml_user_id)
+    if tenant_id is None:
+        known.pop(ml_user_id, None)
+    else:
+        if len(known) > 10_000:  # bounded: a flood of user ids cannot grow it forever
+            known.clear()
+        known[ml_user_id] = (tenant_id, now + TENANT_TTL_S)
+    return tenant_id
 
 
 def process_key(tenant_id: str) -> str:
@@ -200,15 +229,10 @@ def store(
     new = 0
     tenants_with_work: set[str] = set()
     run_at = now + timedelta(seconds=delay_s)
+    stmt = _insert_note(engine)
     with write_transaction(engine, wait_s) as conn:
         for row in rows:
-            stmt = (
-                insert_on_conflict(engine, ml_notifications)
-                .values(**row)
-                .on_conflict_do_nothing(index_elements=["notification_id"])
-                .returning(ml_notifications.c.id)
-            )
-            if conn.execute(stmt).scalar() is not None:
+            if conn.execute(stmt, row).scalar() is not None:
                 new += 1
                 tenants_with_work.add(row["tenant_id"])
         queue = Queue(engine, registry, clock)
@@ -217,12 +241,41 @@ def store(
     return new
 
 
+_NOTE_INSERTS: dict[str, Any] = {}
+
+
+def _insert_note(engine: Engine):
+    """The notification insert, built once per dialect (values bound per call: building
+    a statement around its values cost more than running it)."""
+    stmt = _NOTE_INSERTS.get(engine.dialect.name)
+    if stmt is None:
+        stmt = _NOTE_INSERTS[engine.dialect.name] = (
+            insert_on_conflict(engine, ml_notifications)
+            .on_conflict_do_nothing(index_elements=["notification_id"])
+            .returning(ml_notifications.c.id)
+        )
+    return stmt
+
+
+_UNFINISHED = select(jobs.c.unique_key, jobs.c.status).where(
+    jobs.c.unique_key.in_(bindparam("keys", expanding=True)),
+    jobs.c.status.in_(UNFINISHED_STATES),
+)
+
+
 def queue_processing(conn, queue: Queue, tenant_id: str, run_at: datetime) -> None:
     """Make sure a job that has not yet looked at the tenant's notifications will process
     them. A pending one will (a burst joins it: one fetch per resource); a running one
     may already have looked, so then the other of two keys is used: the tenant's lock
     runs it after the running one, and while it waits it gathers what arrives."""
-    for key in (process_key(tenant_id), process_key(tenant_id) + ":next"):
+    first, second = process_key(tenant_id), process_key(tenant_id) + ":next"
+    # The common case in a burst, in one read: a job is already waiting.
+    held = dict(conn.execute(_UNFINISHED, {"keys": [first, second]}).all())
+    if held.get(first) == "pending" or (
+        held.get(first) == "running" and held.get(second) == "pending"
+    ):
+        return
+    for key in (first, second):
         spec = process_spec(tenant_id, run_at)
         spec.unique_key = key
         made = queue.enqueue_many([spec], conn=conn)[0]
@@ -251,7 +304,7 @@ def receive(
     if not app_id or note.application_id != str(app_id):  # no app named: not provably ours
         count("foreign_app", note.topic)
         return "foreign_app"
-    tenant_id = tenant_of(engine, note.user_id)
+    tenant_id = cached_tenant_of(engine, note.user_id)
     if tenant_id is None:
         count("unknown_user", note.topic)
         return "unknown_user"

@@ -28,13 +28,12 @@ from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.mercadolivre.upsert import (
-    LISTING_COLUMNS,
     link_order_items,
     listing_rows,
+    save_listings,
     save_orders,
     save_visits,
     stored_listing_ids,
-    upsert,
     visit_rows,
 )
 from superseller.metrics.jobs import tenant_lock
@@ -315,14 +314,7 @@ class SellerSync:
     async def _save_listings(self, bodies: list[dict], acct, tz: str, now) -> None:
         rows = listing_rows(bodies, self.tenant_id, acct.id, tz, now)
         for i in range(0, len(rows), ROWS_PER_WRITE):
-            await asyncio.to_thread(
-                self._write,
-                upsert,
-                listings,
-                rows[i : i + ROWS_PER_WRITE],
-                ["tenant_id", "external_id"],
-                LISTING_COLUMNS,
-            )
+            await asyncio.to_thread(self._write, save_listings, rows[i : i + ROWS_PER_WRITE])
         self.ctx.add_records(len(rows))
 
     def _stored_ids(self, wanted: set[str]) -> set[str]:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from superseller.db.schema import listing_visits_daily, listings, order_items, orders
 from superseller.db.upsert import insert_on_conflict
@@ -17,19 +17,38 @@ from superseller.jobs.cron import zone
 CHUNK = 500
 
 
-def upsert(conn: Connection, table, rows: list[dict], keys: list[str], columns: list[str]) -> int:
-    """Insert or update `columns` where they differ; returns rows written."""
+def upsert(
+    conn: Connection,
+    table,
+    rows: list[dict],
+    keys: list[str],
+    columns: list[str],
+    newer: str | None = None,
+) -> int:
+    """Insert or update `columns` where they differ; returns rows written.
+
+    `newer`: a column holding the source's own update time; a row whose time is older
+    than the stored one is not written (either one unknown, NULL: written)."""
     if not rows:
         return 0
     insert = functools.partial(insert_on_conflict, conn)
     written = 0
     for i in range(0, len(rows), CHUNK):
         stmt = insert(table).values(rows[i : i + CHUNK])
-        changed = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns])
+        where = or_(*[table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns])
+        if newer is not None:
+            where = and_(
+                where,
+                or_(
+                    table.c[newer].is_(None),
+                    stmt.excluded[newer].is_(None),
+                    stmt.excluded[newer] >= table.c[newer],
+                ),
+            )
         stmt = stmt.on_conflict_do_update(
             index_elements=keys,
             set_={c: stmt.excluded[c] for c in columns + ["updated_at"] if c in table.c},
-            where=changed,
+            where=where,
         )
         written += max(conn.execute(stmt).rowcount, 0)
     return written
@@ -39,6 +58,17 @@ def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def lenient_time(value: Any) -> datetime | None:
+    """A timestamp from a loosely typed body: missing, garbled or zone-less is unknown."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
 
 
 def _money(v) -> Decimal | None:
@@ -63,6 +93,7 @@ LISTING_COLUMNS = [
     "date_created",
     "created_local_date",
     "account_id",
+    "ml_updated_at",
 ]
 
 
@@ -95,11 +126,21 @@ def listing_rows(
                 "video_id": b.get("video_id"),
                 "date_created": created,
                 "created_local_date": created.astimezone(zone(tz)).date() if created else None,
+                "ml_updated_at": lenient_time(b.get("last_updated")),
                 "created_at": now,
                 "updated_at": now,
             }
         )
     return rows
+
+
+def save_listings(conn: Connection, rows: list[dict]) -> int:
+    """Upsert listing rows (from `listing_rows`); a body older than the stored one (by
+    Mercado Livre's `last_updated`) is not written: an out-of-order notification or a
+    sync page fetched before an edit never rolls a listing back. Returns rows written."""
+    return upsert(
+        conn, listings, rows, ["tenant_id", "external_id"], LISTING_COLUMNS, newer="ml_updated_at"
+    )
 
 
 ORDER_COLUMNS = [

@@ -132,6 +132,10 @@ class SandboxState:
     # times each order was fetched by id, and the notification emitter (sandbox/notifier.py).
     extra_orders: dict[int, dict] = field(default_factory=dict)
     item_edits: dict[str, dict] = field(default_factory=dict)
+    # Each item's edits before the last one, and how many of its next fetches answer the
+    # version before the last edit (`/_sandbox/stale-items`: a lagging read replica).
+    item_history: dict[str, list[dict]] = field(default_factory=dict)
+    stale_items: dict[str, int] = field(default_factory=dict)
     order_fetches: dict[int, int] = field(default_factory=dict)
     emitter: Any = None
 
@@ -396,7 +400,13 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
 
     def public_item(i: int) -> dict:
         body = {k: v for k, v in data.item(spec, i).items() if not k.startswith("_")}
-        return {**body, **state.item_edits.get(body["id"], {})}
+        ext = body["id"]
+        # (no lock: callers may hold state.lock; the handlers run on one event loop)
+        if state.stale_items.get(ext, 0) > 0:
+            state.stale_items[ext] -= 1
+            earlier = state.item_history.get(ext) or [{}]
+            return {**body, **earlier[-1]}
+        return {**body, **state.item_edits.get(ext, {})}
 
     def index_of(ext: str) -> int | None:
         return None if ext in state.deleted_items else data.item_index(spec, ext)
@@ -906,9 +916,23 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         change = {k: v for k, v in body.items() if k in allowed}
         change["last_updated"] = data.utc_time(state.now())
         with state.lock:
-            state.item_edits[ext] = {**state.item_edits.get(ext, {}), **change}
+            before = state.item_edits.get(ext, {})
+            state.item_history.setdefault(ext, []).append(before)
+            state.item_edits[ext] = {**before, **change}
         state.notify("items", f"/items/{ext}")
         return {"id": ext, **state.item_edits[ext]}
+
+    @app.post("/_sandbox/stale-items")
+    async def stale_items(request: Request):
+        """`{ids, count}`: the next `count` fetches of each item answer the version before
+        its last edit, with that version's `last_updated` (Mercado Livre's reads lag its
+        writes now and then: a late answer may be older than one already received)."""
+        body = await request.json()
+        count = int(body.get("count", 1))
+        with state.lock:
+            for ext in body.get("ids") or []:
+                state.stale_items[str(ext)] = count
+        return {"stale": dict(state.stale_items)}
 
     @app.post("/_sandbox/notifications")
     async def configure_notifications(request: Request):
