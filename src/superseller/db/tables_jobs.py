@@ -211,6 +211,17 @@ engine_state = Table(
     Column("changed_at", UTCDateTime, nullable=True),
 )
 
+# Queues paused on their own (migration 0021): workers claim nothing from them while the
+# rest of the engine runs; their jobs wait. Few rows, read with the engine pause.
+paused_queues = Table(
+    "paused_queues",
+    metadata,
+    Column("queue", String(100), primary_key=True),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(254), nullable=True),
+    Column("paused_at", UTCDateTime, nullable=False),
+)
+
 # Who did what to which job, schedule or the engine (the operator console's audit trail).
 # `actor` is a user's email, or `cli`, `internal-key`, `scheduler`. Kept as long as job_logs.
 audit_log = Table(
@@ -220,7 +231,7 @@ audit_log = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(254), nullable=False),
     Column("action", String(64), nullable=False),
-    Column("target_type", String(16), nullable=False),  # job | jobs | schedule | engine
+    Column("target_type", String(16), nullable=False),  # job | jobs | schedule | engine | queue
     Column("target_id", String(100), nullable=True),
     Column("detail", JSONType, nullable=True),
 )
