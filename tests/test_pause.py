@@ -184,3 +184,21 @@ def test_pausing_a_queue_is_audited_and_bounded(engine):
     with pytest.raises(LimitError):
         pause.set_queue_paused(engine, "slow", True, "r" * 501)
     assert pause.state(engine)["pausedQueues"] == []
+
+
+def test_pause_and_resume_one_queue_from_the_cli(db_url, engine):
+    from superseller.jobs import audit
+
+    cli(db_url, "jobs", "pause", "--queue", "slow", "--reason", "cota", check=True)
+    assert [(q["queue"], q["reason"], q["actor"]) for q in pause.state(engine)["pausedQueues"]] == [
+        ("slow", "cota", "cli")
+    ]
+    assert pause.state(engine)["paused"] is False
+    stats = cli(db_url, "jobs", "stats", check=True).stdout
+    assert "queue slow PAUSED" in stats and "engine PAUSED" not in stats
+    bad = cli(db_url, "pause", "--queue", "q" * 101)
+    assert bad.returncode != 0 and "at most 100" in bad.stderr and "Traceback" not in bad.stderr
+    cli(db_url, "resume", "--queue", "slow", check=True)
+    assert pause.state(engine)["pausedQueues"] == []
+    trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(engine, limit=2)]
+    assert trail == [("cli", "queue.resume", "slow"), ("cli", "queue.pause", "slow")]
