@@ -97,6 +97,24 @@ Index("ix_jobs_type_id", jobs.c.type, jobs.c.id)
 Index(
     "ix_jobs_status_finished", jobs.c.status, jobs.c.finished_at, **_where(f"status IN {FINISHED}")
 )
+# Migration 0021, partial so that a default-queue job that completes writes none of them:
+# failed and cancelled jobs by id (their counts over a creation window are index-only), and
+# the jobs of other queues by id and by state and finish (a queue's page and counts).
+Index(
+    "ix_jobs_unsuccessful_id",
+    jobs.c.status,
+    jobs.c.id,
+    jobs.c.created_at,
+    **_where("status IN ('failed', 'cancelled')"),
+)
+Index("ix_jobs_queue_id", jobs.c.queue, jobs.c.id, **_where("queue <> 'default'"))
+Index(
+    "ix_jobs_queue_finished",
+    jobs.c.queue,
+    jobs.c.status,
+    jobs.c.finished_at,
+    **_where(f"queue <> 'default' AND status IN {FINISHED}"),
+)
 Index(
     "ix_jobs_schedule_status",
     jobs.c.schedule_id,
