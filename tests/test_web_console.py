@@ -206,7 +206,7 @@ def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine
     page.goto(f"{url}/jobs")
     expect(page.locator("#engine-banner")).to_have_count(0)
     page.fill("#pause-reason", "janela de manutenção")
-    page.get_by_role("button", name="Pausar").click()
+    page.get_by_role("button", name="Pausar", exact=True).click()
     confirm(page, "Pausar o motor de jobs?")
     expect(page.locator("#outcome")).to_have_text("Motor de jobs pausado.")
     for path in ("/jobs", "/jobs/agendamentos", "/jobs/auditoria", "/jobs/graficos", "/?loja=t1"):
@@ -214,7 +214,7 @@ def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine
         expect(page.locator("#engine-banner")).to_contain_text("janela de manutenção")
     shot(page, "console-paused", width)
     page.goto(f"{url}/jobs")
-    page.get_by_role("button", name="Retomar").click()
+    page.get_by_role("button", name="Retomar", exact=True).click()
     confirm(page, "Retomar o motor de jobs?")
     expect(page.locator("#outcome")).to_have_text("Motor de jobs retomado.")
     expect(page.locator("#engine-banner")).to_have_count(0)
