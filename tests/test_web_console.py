@@ -236,6 +236,8 @@ def test_pause_one_queue_banner_on_another_page_then_resume(browser, console, en
     confirm(page, "Pausar a fila slow?")
     expect(page.locator("#outcome")).to_have_text("Fila slow pausada.")
     expect(page.locator("#queues tr[data-queue='slow']")).to_contain_text("pausada")
+    page.locator("#filas").scroll_into_view_if_needed()
+    shot(page, "console-queues", width)
     expect(page.locator("#engine-banner")).to_have_count(0)  # the engine itself runs
     for path in ("/jobs/agendamentos", "/?loja=t1"):
         page.goto(url + path)
@@ -245,6 +247,7 @@ def test_pause_one_queue_banner_on_another_page_then_resume(browser, console, en
         expect(banner).to_contain_text(ADMIN)
     shot(page, "console-queue-paused", width)
     page.locator("#queue-banner a").click()
+    page.wait_for_url(f"{url}/jobs#filas")  # loaded: the page's script has wired its buttons
     page.get_by_role("button", name="Retomar fila").click()
     confirm(page, "Retomar a fila slow?")
     expect(page.locator("#outcome")).to_have_text("Fila slow retomada.")
