@@ -228,3 +228,48 @@ def test_pause_and_resume_through_the_admin_api(admin):
     assert paused["paused"] is True and paused["reason"] == "janela de manutenção"
     assert admin.get(f"{ADMIN}/stats").json()["engine"]["paused"] is True
     assert admin.post(f"{ADMIN}/resume").json()["paused"] is False
+
+
+def test_pause_and_resume_one_queue_through_the_admin_api(admin, url, engine):
+    from superseller.jobs import pause
+
+    r = admin.post(f"{ADMIN}/queues/pause", json={"queue": "slow", "reason": "cota esgotada"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["paused"] is False  # the engine runs; one queue waits
+    [q] = body["pausedQueues"]
+    assert (q["queue"], q["reason"], q["actor"]) == ("slow", "cota esgotada", "ops@superseller.dev")
+    assert q["pausedAt"]
+    # Any valid name: a queue nothing was enqueued to yet can be paused ahead of time.
+    admin.post(f"{ADMIN}/queues/pause", json={"queue": "not-used-yet"})
+    shown = admin.get(f"{ADMIN}/stats").json()["engine"]["pausedQueues"]
+    assert [x["queue"] for x in shown] == ["not-used-yet", "slow"]
+    polled = admin.get(f"{ADMIN}/counts").json()["engine"]["pausedQueues"]
+    assert [x["queue"] for x in polled] == ["not-used-yet", "slow"]
+    trail = admin.get(f"{ADMIN}/audit", params={"targetType": "queue"}).json()["entries"]
+    assert [(e["action"], e["targetId"], e["actor"]) for e in trail] == [
+        ("queue.pause", "not-used-yet", "ops@superseller.dev"),
+        ("queue.pause", "slow", "ops@superseller.dev"),
+    ]
+    assert trail[1]["detail"] == {"reason": "cota esgotada"}
+
+    for bad in (
+        {},
+        {"queue": ""},
+        {"queue": "q" * 101},
+        {"queue": "slow", "reason": "r" * 501},
+        {"queue": "slow", "bogus": 1},
+        {"queue": 7},
+    ):
+        r = admin.post(f"{ADMIN}/queues/pause", json=bad)
+        assert r.status_code == 422 and "error" in r.json(), bad
+    assert admin.post(f"{ADMIN}/queues/resume", json={"queue": ""}).status_code == 422
+
+    resumed = admin.post(f"{ADMIN}/queues/resume", json={"queue": "slow"}).json()
+    assert [x["queue"] for x in resumed["pausedQueues"]] == ["not-used-yet"]
+    assert [x["queue"] for x in pause.state(engine)["pausedQueues"]] == ["not-used-yet"]
+    with client(url, "ana@loja1.com") as seller:
+        for path, body in (("pause", {"queue": "slow"}), ("resume", {"queue": "not-used-yet"})):
+            r = seller.post(f"{ADMIN}/queues/{path}", json=body)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    assert [x["queue"] for x in pause.state(engine)["pausedQueues"]] == ["not-used-yet"]

@@ -140,6 +140,24 @@ def test_claim_filters_queues_and_respects_lock_keys_and_the_tenant_cap(engine, 
     assert _claim(engine, be, "w3", queues=["b"], tenant_cap=2, scan=40) == []
 
 
+def test_claim_leaves_paused_queues_out_and_takes_them_again_once_resumed(engine, be):
+    ids = _add(engine, be, [_row(i, queue=q) for i, q in enumerate("aabbc")])
+    by_queue = {q: [i for i, qq in zip(ids, "aabbc", strict=True) if qq == q] for q in "abc"}
+    # Queue "a" paused: a worker of every queue takes the others, a worker of "a" alone
+    # takes nothing, a worker of "a" and "b" takes "b"; the fair claim filters the same.
+    assert _claim(engine, be, "w0", queues=["a"], exclude=["a"]) == []
+    ab = _claim(engine, be, "w1", limit=1, queues=["a", "b"], exclude=["a"])
+    assert [c.id for c in ab] == by_queue["b"][:1]
+    fair = _claim(engine, be, "w2", exclude=["a", "c"], tenant_cap=2, scan=40)
+    assert [c.id for c in fair] == by_queue["b"][1:]
+    rest = _claim(engine, be, "w3", exclude=["a"])
+    assert [c.id for c in rest] == by_queue["c"]
+    assert _claim(engine, be, "w4", exclude=["a"]) == []
+    assert {_state(engine, i)["status"] for i in by_queue["a"]} == {"pending"}
+    resumed = _claim(engine, be, "w5")  # nothing excluded: the plain claim
+    assert sorted(c.id for c in resumed) == by_queue["a"]
+
+
 def test_concurrent_claims_never_hand_a_job_to_two_workers(engine, be):
     ids = set(_add(engine, be, [_row(i) for i in range(120)]))
     got: dict[str, list[int]] = {}

@@ -109,3 +109,96 @@ def test_pause_and_resume_from_the_cli(db_url, engine):
     assert "PAUSED" in stats
     cli(db_url, "resume", check=True)
     assert pause.state(engine)["paused"] is False
+
+
+def _statuses(engine, ids):
+    with engine.connect() as conn:
+        return set(conn.execute(select(jobs.c.status).where(jobs.c.id.in_(ids))).scalars())
+
+
+def test_a_paused_queue_waits_while_other_queues_run_and_runs_once_resumed(engine):
+    reg = build_registry()
+    state = pause.set_queue_paused(engine, "slow", True, "the marketplace is down")
+    [paused] = state["pausedQueues"]
+    assert (paused["queue"], paused["reason"], paused["actor"]) == (
+        "slow",
+        "the marketplace is down",
+        "cli",
+    )
+    assert state["paused"] is False  # the engine itself runs
+    q = Queue(engine, reg)
+    held = [q.enqueue("noop", queue="slow").id for _ in range(3)]
+    others = [q.enqueue("noop", queue=name).id for name in ("default", "fast", "default")]
+    assert burst(engine, reg) == 3
+    assert _statuses(engine, others) == {"completed"}
+    assert _statuses(engine, held) == {"pending"}
+    # A worker serving only the paused queue has nothing to claim.
+    only_slow = Worker(engine, reg, WorkerOptions(**{**FAST, "burst": True, "queues": ["slow"]}))
+    only_slow.run()
+    assert only_slow.processed == 0
+    assert pause.set_queue_paused(engine, "slow", False)["pausedQueues"] == []
+    assert burst(engine, reg) == 3
+    assert _statuses(engine, held) == {"completed"}
+
+
+def test_a_running_worker_sees_a_queue_paused_and_resumed(engine, caplog):
+    reg = build_registry()
+    caplog.set_level("INFO", logger="superseller.jobs.worker")
+
+    def said(words):
+        return any(words in r.getMessage() for r in caplog.records)
+
+    with running_worker(engine, reg) as worker:
+        pause.set_queue_paused(engine, "slow", True)
+        wait_until(lambda: said("sees paused queues: slow"), message="the worker to see it")
+        held = Queue(engine, reg).enqueue("noop", queue="slow").id
+        other = Queue(engine, reg).enqueue("noop").id
+        wait_status(engine, other, "completed")
+        looked = worker.idle_waits
+        wait_until(lambda: worker.idle_waits >= looked + 3, message="three idle loops")
+        assert _status(engine, held) == "pending"
+        pause.set_queue_paused(engine, "slow", False)
+        wait_status(engine, held, "completed")
+        assert said("sees paused queues: none")
+
+
+def test_pausing_a_queue_is_audited_and_bounded(engine):
+    from superseller.jobs import audit
+    from superseller.limits import LimitError
+
+    pause.set_queue_paused(engine, "slow", True, "quota", actor="ops@superseller.dev")
+    pause.set_queue_paused(engine, "slow", True, "quota again")  # again: new reason and actor
+    [row] = pause.state(engine)["pausedQueues"]
+    assert (row["reason"], row["actor"]) == ("quota again", "cli")
+    pause.set_queue_paused(engine, "slow", False, actor="internal-key")
+    pause.set_queue_paused(engine, "never-paused", False)  # resuming a running queue: a no-op
+    trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(engine)]
+    assert trail[:3] == [
+        ("cli", "queue.resume", "never-paused"),
+        ("internal-key", "queue.resume", "slow"),
+        ("cli", "queue.pause", "slow"),
+    ]
+    for bad in ("", "q" * 101):
+        with pytest.raises(LimitError):
+            pause.set_queue_paused(engine, bad, True)
+    with pytest.raises(LimitError):
+        pause.set_queue_paused(engine, "slow", True, "r" * 501)
+    assert pause.state(engine)["pausedQueues"] == []
+
+
+def test_pause_and_resume_one_queue_from_the_cli(db_url, engine):
+    from superseller.jobs import audit
+
+    cli(db_url, "jobs", "pause", "--queue", "slow", "--reason", "cota", check=True)
+    assert [(q["queue"], q["reason"], q["actor"]) for q in pause.state(engine)["pausedQueues"]] == [
+        ("slow", "cota", "cli")
+    ]
+    assert pause.state(engine)["paused"] is False
+    stats = cli(db_url, "jobs", "stats", check=True).stdout
+    assert "queue slow PAUSED" in stats and "engine PAUSED" not in stats
+    bad = cli(db_url, "pause", "--queue", "q" * 101)
+    assert bad.returncode != 0 and "at most 100" in bad.stderr and "Traceback" not in bad.stderr
+    cli(db_url, "resume", "--queue", "slow", check=True)
+    assert pause.state(engine)["pausedQueues"] == []
+    trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(engine, limit=2)]
+    assert trail == [("cli", "queue.resume", "slow"), ("cli", "queue.pause", "slow")]

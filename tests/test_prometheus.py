@@ -68,3 +68,18 @@ def test_metrics_after_a_sync_with_429s(engine, tmp_path):
     assert limited >= 1 and value(data, "superseller_ml_requests_total", status="429") >= limited
     assert value(data, "superseller_ml_retries_total") >= done["result"]["retries"]
     assert "# TYPE superseller_ml_token_refreshes_total counter" in r.text
+
+
+def test_paused_queues_are_a_gauge_per_queue(engine, tmp_path):
+    from superseller.config import Settings
+    from superseller.jobs import pause
+    from tests.support import handlers
+
+    pause.set_queue_paused(engine, "slow", True, "quota")
+    with serving(Settings(data_dir=tmp_path), engine, handlers.build_registry()) as url:
+        data = samples(httpx.get(f"{url}/metrics").text)
+        assert value(data, "superseller_queue_paused", queue="slow") == 1
+        assert value(data, "superseller_engine_paused") == 0
+        pause.set_queue_paused(engine, "slow", False)
+        data = samples(httpx.get(f"{url}/metrics").text)
+        assert value(data, "superseller_queue_paused", queue="slow") is None

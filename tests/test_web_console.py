@@ -206,7 +206,7 @@ def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine
     page.goto(f"{url}/jobs")
     expect(page.locator("#engine-banner")).to_have_count(0)
     page.fill("#pause-reason", "janela de manutenção")
-    page.get_by_role("button", name="Pausar").click()
+    page.get_by_role("button", name="Pausar", exact=True).click()
     confirm(page, "Pausar o motor de jobs?")
     expect(page.locator("#outcome")).to_have_text("Motor de jobs pausado.")
     for path in ("/jobs", "/jobs/agendamentos", "/jobs/auditoria", "/jobs/graficos", "/?loja=t1"):
@@ -214,12 +214,47 @@ def test_pause_shows_a_banner_on_every_page_then_resume(browser, console, engine
         expect(page.locator("#engine-banner")).to_contain_text("janela de manutenção")
     shot(page, "console-paused", width)
     page.goto(f"{url}/jobs")
-    page.get_by_role("button", name="Retomar").click()
+    page.get_by_role("button", name="Retomar", exact=True).click()
     confirm(page, "Retomar o motor de jobs?")
     expect(page.locator("#outcome")).to_have_text("Motor de jobs retomado.")
     expect(page.locator("#engine-banner")).to_have_count(0)
     audited(page, url, "engine.pause")
     expect(page.locator("#audit tr[data-action='engine.resume']")).to_contain_text(ADMIN)
+    page.close()
+
+
+@WIDTHS
+def test_pause_one_queue_banner_on_another_page_then_resume(browser, console, engine, width):
+    url, reg = console["url"], console["registry"]
+    enqueue(engine, reg, 2, queue="slow")
+    page = login(browser, url, ADMIN, width)
+    page.goto(f"{url}/jobs")
+    expect(page.locator("#queue-banner")).to_have_count(0)
+    page.fill("#pause-queue input[name=queue]", "slow")
+    page.fill("#pause-queue input[name=reason]", "cota do Mercado Livre")
+    page.get_by_role("button", name="Pausar fila").click()
+    confirm(page, "Pausar a fila slow?")
+    expect(page.locator("#outcome")).to_have_text("Fila slow pausada.")
+    expect(page.locator("#queues tr[data-queue='slow']")).to_contain_text("pausada")
+    page.locator("#filas").scroll_into_view_if_needed()
+    shot(page, "console-queues", width)
+    expect(page.locator("#engine-banner")).to_have_count(0)  # the engine itself runs
+    for path in ("/jobs/agendamentos", "/?loja=t1"):
+        page.goto(url + path)
+        banner = page.locator("#queue-banner")
+        expect(banner).to_contain_text("slow")
+        expect(banner).to_contain_text("cota do Mercado Livre")
+        expect(banner).to_contain_text(ADMIN)
+    shot(page, "console-queue-paused", width)
+    page.locator("#queue-banner a").click()
+    page.wait_for_url(f"{url}/jobs#filas")  # loaded: the page's script has wired its buttons
+    page.get_by_role("button", name="Retomar fila").click()
+    confirm(page, "Retomar a fila slow?")
+    expect(page.locator("#outcome")).to_have_text("Fila slow retomada.")
+    expect(page.locator("#queue-banner")).to_have_count(0)
+    row = audited(page, url, "queue.pause")
+    expect(row).to_contain_text("fila slow")
+    expect(page.locator("#audit tr[data-action='queue.resume']")).to_contain_text(ADMIN)
     page.close()
 
 

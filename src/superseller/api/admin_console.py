@@ -131,7 +131,7 @@ def audit_trail(
     _: AdminUser,
     actor_: str | None = Query(None, alias="actor", max_length=254),
     action: str | None = Query(None, max_length=64),
-    targetType: Literal["job", "jobs", "schedule", "engine"] | None = None,
+    targetType: Literal["job", "jobs", "schedule", "engine", "queue"] | None = None,
     targetId: str | None = Query(None, max_length=100),
     limit: int = Query(50, ge=1, le=500),
     before: int | None = Query(None, ge=1, le=MAX_ID),

@@ -152,6 +152,36 @@ def resume_engine(svc: Svc, who: Actor):
     return pause.set_paused(svc.engine, False, clock=svc.clock)
 
 
+class QueuePauseBody(BaseModel):
+    """Queues are free strings: any name of 1 to 100 characters, known or not yet used."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"queue": "mercadolivre", "reason": "ML fora do ar"}]},
+    )
+    queue: str = Field(min_length=1, max_length=limits.QUEUE_MAX_LEN)
+    reason: str | None = Field(default=None, max_length=limits.REASON_MAX_LEN)
+
+
+class QueueResumeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"queue": "slow"}]})
+    queue: str = Field(min_length=1, max_length=limits.QUEUE_MAX_LEN)
+
+
+@router.post("/queues/pause", response_model=EngineState)
+def pause_queue(body: QueuePauseBody, svc: Svc, who: Actor):
+    """Stop claiming from one queue: its jobs wait (running ones finish), other queues and
+    the schedulers go on. Pausing it again replaces the reason. Workers see it within
+    about a second."""
+    return pause.set_queue_paused(svc.engine, body.queue, True, body.reason, who, svc.clock)
+
+
+@router.post("/queues/resume", response_model=EngineState)
+def resume_queue(body: QueueResumeBody, svc: Svc, who: Actor):
+    """Claim from the queue again (a queue that is not paused stays as it is)."""
+    return pause.set_queue_paused(svc.engine, body.queue, False, None, who, svc.clock)
+
+
 # -- schedules (before /{job_id}) ----------------------------------------------
 @router.get("/schedules", response_model=ScheduleList)
 def list_schedules(svc: Svc):

@@ -122,10 +122,20 @@ class JobPage(Wire):
     next: NextPage | None = Field(description="the next page's keys; null on the last page")
 
 
+class PausedQueue(Wire):
+    queue: str
+    reason: str | None
+    actor: str | None = Field(description="who paused it: an admin's email, `cli`, …")
+    paused_at: str
+
+
 class EngineState(Wire):
     paused: bool
     reason: str | None
     changed_at: str | None
+    paused_queues: list[PausedQueue] = Field(
+        description="queues paused on their own (their jobs wait; other queues run)"
+    )
 
 
 class Counts(Wire):
@@ -151,7 +161,7 @@ class AuditEntry(Wire):
     at: str
     actor: str = Field(description="a user's email, or `cli`, `internal-key`, `scheduler`")
     action: str
-    target_type: Literal["job", "jobs", "schedule", "engine"]
+    target_type: Literal["job", "jobs", "schedule", "engine", "queue"]
     target_id: str | None
     detail: dict[str, Any] | None
 

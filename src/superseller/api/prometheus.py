@@ -93,9 +93,18 @@ class DatabaseCollector(Collector):
         for f in all_freshness(svc.engine, svc.clock.now()):
             stale.add_metric([f["tenantId"]], 0 if f["status"] == "ok" else 1)
         yield stale
+        state = pause.state(svc.engine)
         paused = GaugeMetricFamily("superseller_engine_paused", "1 while the engine is paused.")
-        paused.add_metric([], 1 if pause.state(svc.engine)["paused"] else 0)
+        paused.add_metric([], 1 if state["paused"] else 0)
         yield paused
+        queues = GaugeMetricFamily(
+            "superseller_queue_paused",
+            "1 for each queue paused on its own (absent: not paused).",
+            labels=["queue"],
+        )
+        for q in state["pausedQueues"]:
+            queues.add_metric([q["queue"]], 1)
+        yield queues
 
 
 class LoopCollector(Collector):

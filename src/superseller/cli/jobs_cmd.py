@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from superseller import limits
+from superseller.cli import power_cmd
 from superseller.cli.common import console, engine, parse_json_object, print_json, registry
 from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
@@ -14,6 +15,9 @@ from superseller.jobs.queue import Queue
 from superseller.jobs.stats import queue_counts
 
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
+# The engine's controls, also under `jobs` (the same commands as `superseller pause|resume`).
+app.command()(power_cmd.pause)
+app.command()(power_cmd.resume)
 JOB_ID = typer.Argument(..., metavar="ID", min=1, max=limits.ID_MAX)
 
 
@@ -114,4 +118,10 @@ def stats(json_out: bool = typer.Option(False, "--json")) -> None:
             f"[red]engine PAUSED[/red] since {data['engine']['changedAt']}"
             f"{': ' + data['engine']['reason'] if data['engine']['reason'] else ''}"
             " — `superseller resume` to continue"
+        )
+    for q in data["engine"]["pausedQueues"]:
+        console.print(
+            f"[red]queue {q['queue']} PAUSED[/red] since {q['pausedAt']} by {q['actor']}"
+            f"{': ' + q['reason'] if q['reason'] else ''}"
+            f" — `superseller resume --queue {q['queue']}` to continue"
         )

@@ -1,4 +1,5 @@
-"""`superseller pause` / `superseller resume`: the seeds' "power" routine, losing nothing."""
+"""`superseller pause` / `superseller resume` (also `superseller jobs pause|resume`): the
+seeds' "power" routine, losing nothing; with `--queue NAME`, one queue only."""
 
 from __future__ import annotations
 
@@ -9,20 +10,38 @@ from superseller.cli.common import console, engine
 from superseller.jobs import audit
 from superseller.jobs import pause as engine_pause
 
+QUEUE = typer.Option(
+    None,
+    "--queue",
+    help="Only this queue (any name of 1-100 characters): its jobs wait, other queues run.",
+)
+
 
 def pause(
     reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API)."),
+    queue: str | None = QUEUE,
 ) -> None:
     """Stop claiming and scheduling everywhere; running jobs finish, queued ones wait, due
-    ticks are caught up on resume by each schedule's misfire policy."""
+    ticks are caught up on resume by each schedule's misfire policy. With --queue: stop
+    claiming from that queue only."""
     limits.check_len(reason, limits.REASON_MAX_LEN, "the reason")
+    if queue is not None:
+        engine_pause.set_queue_paused(engine(), queue, True, reason or None, audit.CLI)
+        console.print(f"queue {queue} paused" + (f": {reason}" if reason else ""))
+        return
     audit.record(engine(), audit.CLI, "engine.pause", "engine", None, {"reason": reason or None})
     s = engine_pause.set_paused(engine(), True, reason or None)
     console.print(f"paused at {s['changedAt']}" + (f": {s['reason']}" if s["reason"] else ""))
 
 
-def resume() -> None:
-    """Claim and schedule again; ticks missed while paused meet their misfire policy."""
+def resume(queue: str | None = QUEUE) -> None:
+    """Claim and schedule again; ticks missed while paused meet their misfire policy.
+    With --queue: claim from that queue again."""
+    if queue is not None:
+        s = engine_pause.set_queue_paused(engine(), queue, False, None, audit.CLI)
+        still = ", ".join(q["queue"] for q in s["pausedQueues"])
+        console.print(f"queue {queue} resumed" + (f" (still paused: {still})" if still else ""))
+        return
     audit.record(engine(), audit.CLI, "engine.resume", "engine")
     s = engine_pause.set_paused(engine(), False)
     console.print(f"resumed at {s['changedAt']}")

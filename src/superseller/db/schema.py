@@ -17,6 +17,7 @@ from superseller.db.tables_jobs import (  # noqa: F401
     job_stats_hourly,
     job_stats_state,
     jobs,
+    paused_queues,
     schedule_occurrences,
 )
 from superseller.db.tables_market import (  # noqa: F401

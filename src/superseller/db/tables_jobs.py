@@ -97,6 +97,24 @@ Index("ix_jobs_type_id", jobs.c.type, jobs.c.id)
 Index(
     "ix_jobs_status_finished", jobs.c.status, jobs.c.finished_at, **_where(f"status IN {FINISHED}")
 )
+# Migration 0021, partial so that a default-queue job that completes writes none of them:
+# failed and cancelled jobs by id (their counts over a creation window are index-only), and
+# the jobs of other queues by id and by state and finish (a queue's page and counts).
+Index(
+    "ix_jobs_unsuccessful_id",
+    jobs.c.status,
+    jobs.c.id,
+    jobs.c.created_at,
+    **_where("status IN ('failed', 'cancelled')"),
+)
+Index("ix_jobs_queue_id", jobs.c.queue, jobs.c.id, **_where("queue <> 'default'"))
+Index(
+    "ix_jobs_queue_finished",
+    jobs.c.queue,
+    jobs.c.status,
+    jobs.c.finished_at,
+    **_where(f"queue <> 'default' AND status IN {FINISHED}"),
+)
 Index(
     "ix_jobs_schedule_status",
     jobs.c.schedule_id,
@@ -211,6 +229,17 @@ engine_state = Table(
     Column("changed_at", UTCDateTime, nullable=True),
 )
 
+# Queues paused on their own (migration 0021): workers claim nothing from them while the
+# rest of the engine runs; their jobs wait. Few rows, read with the engine pause.
+paused_queues = Table(
+    "paused_queues",
+    metadata,
+    Column("queue", String(100), primary_key=True),
+    Column("reason", Text, nullable=True),
+    Column("actor", String(254), nullable=True),
+    Column("paused_at", UTCDateTime, nullable=False),
+)
+
 # Who did what to which job, schedule or the engine (the operator console's audit trail).
 # `actor` is a user's email, or `cli`, `internal-key`, `scheduler`. Kept as long as job_logs.
 audit_log = Table(
@@ -220,7 +249,7 @@ audit_log = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("actor", String(254), nullable=False),
     Column("action", String(64), nullable=False),
-    Column("target_type", String(16), nullable=False),  # job | jobs | schedule | engine
+    Column("target_type", String(16), nullable=False),  # job | jobs | schedule | engine | queue
     Column("target_id", String(100), nullable=True),
     Column("detail", JSONType, nullable=True),
 )

@@ -7,7 +7,9 @@ Fast on millions of rows (bench/console.py): lists walk the primary key newest f
 window becomes an id range (ids grow with `created_at`, found by bisection over the
 primary key) and a finish window bounds it from above (a job is created before it
 finishes); counts stop at `COUNT_CAP` and, per state over a window, are index-only
-(`ix_jobs_status_finished`, `ix_jobs_tenant_status`).
+(`ix_jobs_status_finished`, `ix_jobs_tenant_status`; failed and cancelled jobs over a
+creation window: `ix_jobs_unsuccessful_id`). A queue other than `default` has its own
+(`ix_jobs_queue_id`, `ix_jobs_queue_finished`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The audit trail: who did what to which job, schedule or the engine, and when.
+"""The audit trail: who did what to which job, schedule, queue or the engine, and when.
 
 The actor is a user's email, or one of the non-person actors below. Actions are
 recorded by whoever acts (the admin API, the CLI, the internal endpoints), in the
@@ -18,7 +18,7 @@ from superseller.db.schema import audit_log, schedule_occurrences
 from superseller.jobs.clock import Clock, SystemClock
 
 CLI, INTERNAL_KEY, SCHEDULER = "cli", "internal-key", "scheduler"
-TARGETS = ("job", "jobs", "schedule", "engine")
+TARGETS = ("job", "jobs", "schedule", "engine", "queue")
 
 
 def record(

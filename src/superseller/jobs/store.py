@@ -56,6 +56,7 @@ class JobStore:
         outcomes: list[Outcome],
         limit: int,
         queues: list[str] | None = None,
+        exclude: list[str] | None = None,
     ) -> tuple[set[int], list[ClaimedJob]]:
         """Record finished attempts and claim the next batch in one transaction:
         one round trip and one commit per batch, the worker's whole conversation."""
@@ -67,7 +68,7 @@ class JobStore:
                     self.backend.begin_hot_path(conn)
                     applied = self.backend.finish(conn, worker_id, outcomes) if outcomes else set()
                     claimed = (
-                        self._claim(conn, worker_id, limit, queues)
+                        self._claim(conn, worker_id, limit, queues, exclude)
                         if limit > 0 and attempt < 4
                         else []
                     )
@@ -80,13 +81,14 @@ class JobStore:
         raise AssertionError("unreachable")
 
     def _claim(
-        self, conn, worker_id: str, limit: int, queues: list[str] | None
+        self, conn, worker_id: str, limit: int, queues: list[str] | None, exclude=None
     ) -> list[ClaimedJob]:
         # Read the time only once the write lock is held (SQLite may have waited
         # for it): a stale heartbeat would invite a false rescue.
         now = self.clock.now()
         cap = self.tenant_cap
-        rows = self.backend.claim(conn, worker_id, limit, now, queues, cap, limit * SCAN_FACTOR)
+        scan = limit * SCAN_FACTOR
+        rows = self.backend.claim(conn, worker_id, limit, now, queues, cap, scan, exclude)
         # Fair claim: a scan window filled by tenants at their cap yields a short batch; look
         # again (same transaction: the jobs just taken count as running and are no longer
         # pending) a few times while each look still finds something.
@@ -94,7 +96,8 @@ class JobStore:
             if not rows or len(rows) >= limit:
                 break
             want = limit - len(rows)
-            more = self.backend.claim(conn, worker_id, want, now, queues, cap, want * SCAN_FACTOR)
+            scan = want * SCAN_FACTOR
+            more = self.backend.claim(conn, worker_id, want, now, queues, cap, scan, exclude)
             if not more:
                 break
             rows = [*rows, *more]

@@ -277,11 +277,12 @@ class Worker:
                 self._drained = False  # poll again
 
     async def _can_claim(self) -> bool:
-        """Not while paused (record what finishes, claim nothing) or while the pause
-        state cannot be read."""
+        """Not while paused (record what finishes, claim nothing), while every queue it
+        serves is paused, or while the pause state cannot be read. The paused queues
+        are left out of its claims (`_paused_queues`)."""
         if not self._pause.stale:
-            return not self._pause.last
-        was = self._pause.last
+            return self._claimable()
+        was, was_queues = self._pause.last, self._pause.queues
         try:
             paused = await self._in_db(lambda: self._pause.paused)
         except Exception as exc:  # noqa: BLE001 - retried with back-off
@@ -295,7 +296,27 @@ class Worker:
                 if paused
                 else "sees the engine resumed: claiming again",
             )
-        return not paused
+        queues = self._pause.queues
+        if queues != was_queues:
+            log.info(
+                "worker %s sees paused queues: %s",
+                self.worker_id,
+                ", ".join(sorted(queues)) or "none",
+            )
+        if (paused, queues) != (was, was_queues):
+            self._drained = False  # a resumed queue may hold due jobs: look again
+        return self._claimable()
+
+    def _claimable(self) -> bool:
+        if self._pause.last:
+            return False
+        mine = self.opts.queues
+        return not mine or any(q not in self._pause.queues for q in mine)
+
+    @property
+    def _paused_queues(self) -> list[str] | None:
+        """The queues to leave out of a claim (None: none paused, the plain claim)."""
+        return sorted(self._pause.queues) or None
 
     def _free_slots(self) -> int:
         return self.opts.concurrency - len(self._inflight) - self._reserved
@@ -332,7 +353,12 @@ class Worker:
         try:
             try:
                 applied, claimed = await self._in_db(
-                    self.store.finish_and_claim, self.worker_id, batch, limit, self.opts.queues
+                    self.store.finish_and_claim,
+                    self.worker_id,
+                    batch,
+                    limit,
+                    self.opts.queues,
+                    self._paused_queues if limit else None,
                 )
             except Exception as exc:  # noqa: BLE001 - retried with back-off
                 # Never drop an outcome: keep it for the next round trip.

@@ -79,6 +79,8 @@ ACTION_PT = {
     "schedule.backfill": "reprocessou um período do agendamento",
     "engine.pause": "pausou o motor de jobs",
     "engine.resume": "retomou o motor de jobs",
+    "queue.pause": "pausou a fila",
+    "queue.resume": "retomou a fila",
 }
 MISFIRE_PT = {"latest": "só a mais recente", "all": "todas", "skip": "nenhuma"}
 OVERLAP_PT = {"skip": "pular", "queue_one": "enfileirar uma", "allow": "permitir"}
@@ -111,7 +113,7 @@ def engine_state(request: Request) -> dict[str, Any]:
     try:
         return pause.state(services(request).engine)
     except Exception:  # noqa: BLE001 - a page without its banner beats no page
-        return {"paused": False}
+        return {"paused": False, "pausedQueues": []}
 
 
 templates.env.filters.update(
@@ -217,6 +219,7 @@ def jobs_page(
         queues=sorted(
             {*queue_counts["byQueue"], *(svc.registry.get(n).queue for n in svc.registry.names())}
         ),
+        paused_queues={q["queue"]: q for q in engine_state(request)["pausedQueues"]},
         tenants=list_tenants(svc.engine),
         states=JOB_STATES,
         type_stats=stats.job_type_stats(svc.engine, svc.clock)["types"],

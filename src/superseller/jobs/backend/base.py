@@ -76,6 +76,20 @@ class Outcome:
         return meta or None
 
 
+def queue_filter(
+    params: dict[str, Any], queues: Sequence[str] | None, exclude: Sequence[str] | None
+) -> str | None:
+    """Which queue filter a claim takes ("queues", "exclude" or None), its parameter set in
+    `params`. Given both, the claim takes `queues` without those of `exclude`."""
+    if queues:
+        params["queues"] = [q for q in queues if q not in (exclude or ())]
+        return "queues"
+    if exclude:
+        params["exclude"] = list(exclude)
+        return "exclude"
+    return None
+
+
 def claimed_jobs(rows, load_payload: Callable[[Any], dict], now: datetime) -> list[ClaimedJob]:
     """ClaimedJobs from a claim's RETURNING rows (id, type, queue, tenant_id, payload,
     attempts, max_attempts, timeout_s, lock_key, scheduled_for, schedule_id), positional:
@@ -136,11 +150,13 @@ class Backend(ABC):
         queues: Sequence[str] | None = None,
         tenant_cap: int = 0,
         scan: int = 0,
+        exclude: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
-        """Move up to `limit` due pending jobs (of `queues`, or all) to running for
-        `worker_id` at `now`; returns them (build with `claimed_jobs`). With `tenant_cap`
-        > 0, no tenant ends with more than that many running jobs, looking at `scan`
-        candidates. Concurrent claims never return the same job."""
+        """Move up to `limit` due pending jobs (of `queues`, or all but those of `exclude`:
+        the paused queues) to running for `worker_id` at `now`; returns them (build with
+        `claimed_jobs`). With `tenant_cap` > 0, no tenant ends with more than that many
+        running jobs, looking at `scan` candidates. Concurrent claims never return the
+        same job."""
 
     @abstractmethod
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:

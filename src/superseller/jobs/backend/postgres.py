@@ -11,7 +11,13 @@ from sqlalchemy import Connection, Engine, Select, Table, func
 from sqlalchemy.dialects import postgresql
 
 from superseller.jobs.backend import postgres_sql as sql
-from superseller.jobs.backend.base import Backend, ClaimedJob, Outcome, claimed_jobs
+from superseller.jobs.backend.base import (
+    Backend,
+    ClaimedJob,
+    Outcome,
+    claimed_jobs,
+    queue_filter,
+)
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
 
@@ -31,17 +37,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat()
 
 
+_FILTERS = {None: "", "queues": sql.QUEUE_FILTER, "exclude": sql.EXCLUDE_FILTER}
+
+
 class PostgresBackend(Backend):
     name = "postgresql"
     listens = True
     concurrent_writers = True
 
     _CLAIMS = {
-        (fair, filtered): (sql.FAIR_CLAIM if fair else sql.CLAIM).format(
-            queue_filter=sql.QUEUE_FILTER if filtered else ""
-        )
+        (fair, kind): (sql.FAIR_CLAIM if fair else sql.CLAIM).format(queue_filter=where)
         for fair in (False, True)
-        for filtered in (False, True)
+        for kind, where in _FILTERS.items()
     }
 
     def begin_hot_path(self, conn: Connection) -> None:
@@ -56,14 +63,14 @@ class PostgresBackend(Backend):
         queues: Sequence[str] | None = None,
         tenant_cap: int = 0,
         scan: int = 0,
+        exclude: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
         params = {"limit": limit, "worker": worker_id, "now": now}
         if tenant_cap:
             params["tenant_cap"] = tenant_cap
             params["scan"] = scan
-        if queues:
-            params["queues"] = list(queues)
-        stmt = self._CLAIMS[(tenant_cap > 0, bool(queues))]
+        kind = queue_filter(params, queues, exclude)
+        stmt = self._CLAIMS[(tenant_cap > 0, kind)]
         return claimed_jobs(conn.exec_driver_sql(stmt, params).all(), _load_payload, now)
 
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:

@@ -1,7 +1,9 @@
 """Every statement of the PostgreSQL backend, by name, in psycopg's `%(name)s` style
 (sent with `exec_driver_sql`: the hot path skips SQLAlchemy's compilation).
 
-A claim statement has one slot, `{queue_filter}`: empty, or `QUEUE_FILTER`.
+A claim statement has one slot, `{queue_filter}`: empty, `QUEUE_FILTER` (a worker's own
+queues) or `EXCLUDE_FILTER` (every queue but the paused ones). Without a paused queue the
+claim is the unfiltered statement, unchanged.
 """
 
 from superseller.jobs.backend.base import LOST_MESSAGE
@@ -15,6 +17,7 @@ from superseller.jobs.backend.base import LOST_MESSAGE
 HOT_PATH_PLANNER = "SET LOCAL enable_bitmapscan = off"
 
 QUEUE_FILTER = "AND c.queue = ANY(%(queues)s)"
+EXCLUDE_FILTER = "AND c.queue <> ALL(%(exclude)s)"
 
 # payload::text: psycopg would parse each payload with json.loads on bytes; text lets
 # the common empty payload skip parsing altogether.

@@ -13,18 +13,27 @@ from sqlalchemy.dialects import sqlite
 from superseller.db.schema import job_logs, jobs
 from superseller.db.types import JSONType, UTCDateTime
 from superseller.jobs.backend import sqlite_sql as sql
-from superseller.jobs.backend.base import Backend, ClaimedJob, Outcome, claimed_jobs
+from superseller.jobs.backend.base import (
+    Backend,
+    ClaimedJob,
+    Outcome,
+    claimed_jobs,
+    queue_filter,
+)
 
 
 def _dt(name: str):
     return bindparam(name, type_=UTCDateTime)
 
 
-def _claim(template: str, filtered: bool):
-    stmt = text(template.format(queue_filter=sql.QUEUE_FILTER if filtered else ""))
+_FILTERS = {None: "", "queues": sql.QUEUE_FILTER, "exclude": sql.EXCLUDE_FILTER}
+
+
+def _claim(template: str, kind: str | None):
+    stmt = text(template.format(queue_filter=_FILTERS[kind]))
     params = [_dt("now")]
-    if filtered:
-        params.append(bindparam("queues", expanding=True))
+    if kind:
+        params.append(bindparam(kind, expanding=True))
     return stmt.bindparams(*params).columns(payload=JSONType, scheduled_for=UTCDateTime)
 
 
@@ -39,9 +48,9 @@ class SQLiteBackend(Backend):
 
     def __init__(self) -> None:
         self._claims = {
-            (fair, filtered): _claim(sql.FAIR_CLAIM if fair else sql.CLAIM, filtered)
+            (fair, kind): _claim(sql.FAIR_CLAIM if fair else sql.CLAIM, kind)
             for fair in (False, True)
-            for filtered in (False, True)
+            for kind in _FILTERS
         }
         self._finish = text(sql.FINISH).bindparams(
             _dt("run_at"), _dt("completed"), bindparam("result", type_=JSONType)
@@ -72,14 +81,14 @@ class SQLiteBackend(Backend):
         queues: Sequence[str] | None = None,
         tenant_cap: int = 0,
         scan: int = 0,
+        exclude: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
         params = {"limit": limit, "worker": worker_id, "now": now}
         if tenant_cap:
             params["tenant_cap"] = tenant_cap
             params["scan"] = scan
-        if queues:
-            params["queues"] = list(queues)
-        stmt = self._claims[(tenant_cap > 0, bool(queues))]
+        kind = queue_filter(params, queues, exclude)
+        stmt = self._claims[(tenant_cap > 0, kind)]
         return claimed_jobs(conn.execute(stmt, params).all(), _as_payload, now)
 
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:

@@ -3,13 +3,14 @@
 
 SQLite has no row locks: every write transaction begins IMMEDIATE (db/engine.py) and
 holds the database's write lock, so a claim cannot race another and needs no
-`SKIP LOCKED`. A claim statement has one slot, `{queue_filter}`: empty, or
-`QUEUE_FILTER` (an expanding parameter).
+`SKIP LOCKED`. A claim statement has one slot, `{queue_filter}`: empty, `QUEUE_FILTER`
+(a worker's own queues) or `EXCLUDE_FILTER` (all but the paused ones); both expanding.
 """
 
 from superseller.jobs.backend.base import LOST_MESSAGE
 
 QUEUE_FILTER = "AND c.queue IN :queues"
+EXCLUDE_FILTER = "AND c.queue NOT IN :exclude"
 
 CLAIM = """
 WITH candidates AS (

@@ -72,6 +72,20 @@ const Console = (() => {
       await api("POST", `${ADMIN}/resume`);
       sayAfterReload("Motor de jobs retomado.");
     }));
+    document.querySelectorAll("[data-action=resume-queue]").forEach(b => wire(b, async () => {
+      await api("POST", `${ADMIN}/queues/resume`, {queue: b.dataset.queue});
+      sayAfterReload(`Fila ${b.dataset.queue} retomada.`);
+    }));
+    const form = document.getElementById("pause-queue");
+    if (form) form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form), queue = f.get("queue");
+      if (!(await confirmDialog(`Pausar a fila ${queue}? Os jobs dela esperam até retomar; as outras filas continuam.`))) return;
+      try {
+        await api("POST", `${ADMIN}/queues/pause`, {queue, reason: f.get("reason") || null});
+        sayAfterReload(`Fila ${queue} pausada.`);
+      } catch (e) { say(`Não foi possível: ${e.message}`, false); }
+    });
   }
 
   function list() {
