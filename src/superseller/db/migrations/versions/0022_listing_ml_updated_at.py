@@ -2,7 +2,7 @@
 newer one (an out-of-order notification, a sync page fetched before an edit)
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0021
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from superseller.db.types import UTCDateTime
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
