@@ -192,7 +192,8 @@ def test_run_a_schedule_now_and_see_the_job_appear_live(browser, console, engine
     page.fill("[data-schedule='noite-noop'] input[name=cron]", "61 * * * *")
     page.locator("[data-schedule='noite-noop'] form[data-edit] button").click()
     confirm(page, "Salvar as mudanças de noite-noop?")
-    expect(page.locator("[data-schedule='noite-noop'] form[data-edit] .form-error")).to_be_visible()
+    error = page.locator("[data-schedule='noite-noop'] form[data-edit] .form-error")
+    expect(error).to_contain_text("Agendamento inválido: confira a expressão cron")
     assert Schedules(engine, reg).get("noite-noop")["cron"] == "0 3 * * *"
     audited(page, url, "schedule.run_now")
     page.close()
@@ -306,3 +307,23 @@ def test_a_job_page_hides_secrets_and_sellers_cannot_open_the_console(console, e
             "/jobs/graficos",
         ):
             assert seller.get(path).status_code == 403, path
+
+
+def test_a_bad_filter_is_named_in_portuguese_and_lists_nothing(console, engine):
+    """A refused filter says which field and what it must be, shows no jobs (an unfiltered
+    list under a filter's heading would mislead), and offers no bulk action on them."""
+    enqueue(engine, console["registry"], 3)
+    with httpx.Client(base_url=console["url"]) as admin:
+        admin.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        ok = admin.get("/jobs", params={"type": "noop"}).text
+        assert ok.count('<tr data-job="') == 3 and "Cancelar os filtrados" in ok
+        for params, said in (
+            ({"createdFrom": "ontem", "type": "noop"}, "“Criado de” precisa ser uma data"),
+            ({"finishedTo": "9999-99-99"}, "“Terminou até” precisa ser uma data"),
+            ({"type": "nao-existe"}, "tipo de job desconhecido: nao-existe"),
+            ({"state": "exploded"}, "estado desconhecido: exploded"),
+        ):
+            html = admin.get("/jobs", params=params).text
+            assert f"Filtro inválido: {said}" in html, params
+            assert '<tr data-job="' not in html and "Cancelar os filtrados" not in html
+            assert "must be" not in html

@@ -20,6 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from superseller import logs
 from superseller.config import DEFAULT_TIMEZONE
 from superseller.http.deps import MAX_ID, services
+from superseller.http.errors import ApiError
 from superseller.http.job_filters import job_filter, moment, next_page
 from superseller.jobs import audit, pause, stats
 from superseller.jobs.admin import (
@@ -167,6 +168,27 @@ FILTER_KEYS = (
 )
 
 
+FILTER_LABELS = {
+    "createdFrom": "Criado de",
+    "createdTo": "Criado até",
+    "finishedFrom": "Terminou de",
+    "finishedTo": "Terminou até",
+    "beforeFinished": "página seguinte",
+}
+
+
+def _filter_problem(exc: Exception) -> str:
+    """A refused filter in Portuguese: the field's label and what it must be."""
+    fields = getattr(exc, "fields", None)
+    if not fields:
+        return str(exc)  # already Portuguese (state, type) or unexpected
+    name = fields[0]["field"]
+    label = FILTER_LABELS.get(name, name)
+    if "range" in fields[0]["problem"]:
+        return f"“{label}” está fora do intervalo aceito."
+    return f"“{label}” precisa ser uma data (AAAA-MM-DD)."
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(
     request: Request,
@@ -181,14 +203,20 @@ def jobs_page(
         f = job_filter(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
         if f.status is not None and f.status not in JOB_STATES:
             raise ValueError(f"estado desconhecido: {f.status}")
+        if f.job_type is not None and f.job_type not in svc.registry:
+            raise ValueError(f"tipo de job desconhecido: {f.job_type}")
         before_finished = moment(beforeFinished, "beforeFinished")
         error = None
-    except Exception as exc:  # an ApiError: show it, list unfiltered
-        f, before_finished, error = JobFilter(), None, getattr(exc, "message", str(exc))
+    except (ApiError, ValueError) as exc:  # a bad filter: say which, in our words; list nothing
+        f, before_finished, error = JobFilter(), None, _filter_problem(exc)
     admin = JobAdmin(svc.engine, svc.clock)
     limit = 50
-    rows = admin.search(
-        f, sort=sort, limit=limit, before_id=before, before_finished=before_finished
+    rows = (
+        []
+        if error
+        else admin.search(
+            f, sort=sort, limit=limit, before_id=before, before_finished=before_finished
+        )
     )
     for r in rows:
         r["permanent"] = is_permanent(r)

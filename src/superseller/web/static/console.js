@@ -12,11 +12,23 @@ const Console = (() => {
     try { data = await r.json(); } catch (_) { /* not JSON */ }
     if (!r.ok) {
       const e = data && data.error;
+      if (r.status >= 500) throw new Error(SERVER_ERRORS[r.status] || SERVER_ERRORS[500]);
+      if (e && SAID[e.code]) throw new Error(SAID[e.code]);
       const field = e && e.fields && e.fields[0] ? ` (${e.fields[0].field}: ${e.fields[0].problem})` : "";
       throw new Error(((e && e.message) || `erro ${r.status}`) + field);
     }
     return data;
   }
+  // The API speaks English; the console says the errors an operator meets in Portuguese.
+  const SERVER_ERRORS = {
+    500: "Algo deu errado do nosso lado. Tente de novo em instantes.",
+    503: "Serviço temporariamente indisponível. Nada foi perdido: tente de novo em instantes.",
+  };
+  const SAID = {
+    invalid_schedule: "Agendamento inválido: confira a expressão cron (5 campos, ex.: 0 6 * * *) e o fuso horário.",
+    invalid_transition: "Este job não está mais em um estado que permita essa ação. Recarregue a página.",
+    not_found: "Não encontrado: talvez já tenha sido removido. Recarregue a página.",
+  };
 
   function filterQuery() {
     const here = new URLSearchParams(location.search), out = new URLSearchParams();
