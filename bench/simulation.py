@@ -6,6 +6,7 @@ totals line and exit code, and prints one line per run plus a summary.
 
     uv run python bench/simulation.py [--days 30] [--seeds 1,2,3] [--tenants 20]
         [--large-listings 10000] [--small-listings 300] [--skip-sqlite] [--skip-pg]
+        [--no-notifications]
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def run(args, backend: str, seed: int) -> dict:
         "--small-listings", str(args.small_listings),
         "--faults", args.faults, "--workdir", str(workdir),
     ]  # fmt: skip
+    if args.no_notifications:
+        cmd.append("--no-notifications")
     name = None
     if backend == "postgresql":
         name = f"sim_bench_{uuid.uuid4().hex[:8]}"
@@ -73,6 +76,7 @@ def main() -> None:
     p.add_argument("--faults", default="all")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--skip-pg", action="store_true")
+    p.add_argument("--no-notifications", action="store_true")
     args = p.parse_args()
     backends = [
         b

@@ -83,3 +83,23 @@ def test_paused_queues_are_a_gauge_per_queue(engine, tmp_path):
         pause.set_queue_paused(engine, "slow", False)
         data = samples(httpx.get(f"{url}/metrics").text)
         assert value(data, "superseller_queue_paused", queue="slow") is None
+
+
+def test_a_seller_who_revoked_the_app_raises_the_reconnect_alert(engine, tmp_path):
+    """`superseller_tenant_reauth_required` goes 0 -> 1 when Mercado Livre refuses the
+    seller's grant: no retry can fix that, someone must ask the seller to reconnect."""
+    with sandbox(listings=5) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings)
+        create_tenant(engine, "Loja Nova", tenant_id="t2")  # never connected: not this alert
+        registry = build_registry(settings)
+        with serving(settings, engine, registry) as url:
+            before = samples(httpx.get(f"{url}/metrics").text)
+            httpx.post(f"{sb.url}/_sandbox/revoke", json={})
+            done = run_sync(engine, registry, days_back=7)
+            after = samples(httpx.get(f"{url}/metrics").text)
+    assert done["status"] == "failed" and "re-authorization" in done["last_error"]
+    assert value(before, "superseller_tenant_reauth_required", tenant="t1") == 0
+    assert value(after, "superseller_tenant_reauth_required", tenant="t1") == 1
+    assert value(after, "superseller_tenant_reauth_required", tenant="t2") == 0
+    assert value(after, "superseller_tenant_stale", tenant="t1") == 1

@@ -17,7 +17,7 @@ from superseller.api.deps import Services, services
 from superseller.jobs import pause, reads, stats
 from superseller.jobs.admin import schedule_views
 from superseller.jobs.dbwatch import DB_ERRORS
-from superseller.metrics.freshness import all_freshness
+from superseller.metrics.freshness import REAUTH_REQUIRED, all_freshness
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,9 +90,16 @@ class DatabaseCollector(Collector):
             "1 when a tenant's numbers are stale ('Desatualizado').",
             labels=["tenant"],
         )
+        reauth = GaugeMetricFamily(
+            "superseller_tenant_reauth_required",
+            "1 when a tenant's Mercado Livre authorization was revoked or lost: nothing "
+            "syncs until the seller reconnects (an alert: no retry fixes it).",
+            labels=["tenant"],
+        )
         for f in all_freshness(svc.engine, svc.clock.now()):
             stale.add_metric([f["tenantId"]], 0 if f["status"] == "ok" else 1)
-        yield stale
+            reauth.add_metric([f["tenantId"]], 1 if f["connection"] == REAUTH_REQUIRED else 0)
+        yield from (stale, reauth)
         state = pause.state(svc.engine)
         paused = GaugeMetricFamily("superseller_engine_paused", "1 while the engine is paused.")
         paused.add_metric([], 1 if state["paused"] else 0)

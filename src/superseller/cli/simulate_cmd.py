@@ -27,6 +27,11 @@ def simulate(
     faults: str = typer.Option(
         "all", "--faults", help="all, none, or a comma list of fault kinds."
     ),
+    notifications: bool = typer.Option(
+        True,
+        "--notifications/--no-notifications",
+        help="Every other seller's sandbox notifies the API's webhook (the others do not).",
+    ),
     workdir: Path | None = typer.Option(None, "--workdir", help="Keep logs and SQLite here."),
 ) -> None:
     """Run the real engine through simulated days with faults; check every 06:00."""
@@ -48,6 +53,7 @@ def simulate(
         large_listings=large_listings,
         small_listings=(max(5, small_listings // 15), small_listings),
         faults=faults,
+        notifications=notifications,
         workdir=workdir,
         progress=lambda line: console.print(line, highlight=False, soft_wrap=True),
     )
@@ -89,6 +95,15 @@ def render(result) -> None:
     fresh = sum(m.fresh for m in result.mornings)
     jobs = sum(m.jobs_run for m in result.mornings)
     retries = sum(m.retries for m in result.mornings)
+    if result.notified:
+        e = result.emitted
+        console.print(
+            f"notifications ({', '.join(result.notified)}): {e.get('created', 0)} sent, "
+            f"{e.get('delivered', 0)} delivered, {e.get('failed_attempts', 0)} failed attempts, "
+            f"{e.get('missed', 0)} never delivered (left to /missed_feeds); "
+            f"{result.stored_notifications} stored by the webhook",
+            highlight=False,
+        )
     console.print(
         f"totals: {fresh} fresh, {result.misses} late, {jobs} jobs, {retries} retries, "
         f"{len(result.schedule)} faults, {result.wall_s:.0f} s wall; "

@@ -23,6 +23,7 @@ KINDS = {
     "ml_5xx": "Mercado Livre 5xx burst (15% of calls) for 60 min",
     "token_revoke": "one seller revokes the app (must end reauth_required)",
     "clock_jump": "machine asleep 01:55 to 04:05 (clock jump)",
+    "slow_disk": "SQLite only: slow commits (write lock held 0.2-3 s at random) 01:58 to 03:30",
 }
 NIGHT_KINDS = ("db_outage", "worker_kill", "scheduler_kill", "scheduler_night", "ml_429")
 NIGHT_KINDS += ("ml_5xx", "clock_jump")
@@ -110,6 +111,11 @@ def draw(
     if "db_outage" in kinds and days >= 2:  # and one in the day, while tenants sync by heal
         start = _at(mornings[rng.randrange(len(mornings) - 1)], rng.randint(10, 18), 10)
         faults.append(Fault("db_outage", start, start + timedelta(minutes=30)))
+    if "slow_disk" in kinds:  # drawn last: the schedules drawn before it stay the same
+        taken = {f.end.date() for f in faults if f.kind in night}
+        free = [d for d in mornings if d not in taken] or mornings
+        day = rng.choice(free)
+        faults.append(Fault("slow_disk", _at(day, 1, 58), _at(day, 3, 30)))
     return sorted(
         (f if f.end else Fault(f.kind, f.start, f.start, f.tenant) for f in faults),
         key=lambda f: f.start,

@@ -4,11 +4,13 @@ Each simulated seller is a whole sandbox app (`sandbox.app.create_app`) with its
 `SellerSpec` (size, seed, user id) and a state whose "now" is the simulated clock. The
 hub routes each request by the user id the sandbox writes at the end of every token
 and code it issues (`APP_USR-…-<user>`, `TG-…-<user>`); `/authorization` goes to the
-seller the driver is connecting.
+seller the driver is connecting; the driver's own calls (`/_sandbox/…`: start a seller's
+notification emitter, edit an item) name the seller in an `X-Sandbox-User` header.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ class Hub:
     def __init__(self) -> None:
         self.sellers: dict[int, tuple[SimSandboxState, FastAPI]] = {}
         self.connecting: int | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's: emitters run on it
 
     def add(self, spec: SellerSpec, clock: SimClock) -> SimSandboxState:
         state = SimSandboxState(spec)
@@ -54,10 +57,13 @@ class Hub:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return
+        self.loop = asyncio.get_running_loop()
         user: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 user = _user_of(value.decode().split()[-1])
+            elif name == b"x-sandbox-user" and scope["path"].startswith("/_sandbox/"):
+                user = _user_of(value.decode())
         body = b""
         if scope["path"] == "/oauth/token":
             more = True

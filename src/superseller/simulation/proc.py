@@ -1,6 +1,8 @@
-"""The engine's processes in a simulation: `python -m superseller.simulation.proc worker|scheduler
-CONFIG`. The same Worker and Scheduler as `superseller worker` / `superseller scheduler`, on the
-simulated clock (the only difference), so the driver can SIGKILL and restart them for real."""
+"""The engine's processes in a simulation: `python -m superseller.simulation.proc
+worker|scheduler|api CONFIG`. The same Worker and Scheduler as `superseller worker` /
+`superseller scheduler`, and the same API app as `superseller serve` (the Mercado Livre
+webhook and /metrics), on the simulated clock (the only difference), so the driver can
+SIGKILL and restart them for real."""
 
 from __future__ import annotations
 
@@ -72,8 +74,21 @@ def main(argv: list[str]) -> int:
     if role == "worker":
         opts = WorkerOptions.from_settings(settings, concurrency=cfg["concurrency"])
         return Worker(engine, registry, opts, clock=clock).run()
+    if role == "api":
+        return _serve_api(settings, engine, registry, clock, cfg["api_port"])
     scheduler = Scheduler(engine, registry, clock=clock)
     scheduler.run_forever(interval_s=0.1)
+    return 0
+
+
+def _serve_api(settings, engine, registry, clock, port: int) -> int:
+    import uvicorn
+
+    from superseller.api.app import create_app, uvicorn_options
+    from superseller.http.deps import Services
+
+    app = create_app(Services(settings=settings, engine=engine, registry=registry, clock=clock))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings))
     return 0
 
 

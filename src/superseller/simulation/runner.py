@@ -1,7 +1,9 @@
 """The driver: runs the real engine on the simulated clock through N local days.
 
-The worker and the scheduler are real processes (`simulation.proc`) on the shared
-`SimClock`; the sandbox sellers are served over real HTTP by the hub. Time runs at 1x
+The worker, the scheduler and the API (the Mercado Livre webhook and /metrics) are real
+processes (`simulation.proc`) on the shared `SimClock`; the sandbox sellers are served over
+real HTTP by the hub, and every other seller's sandbox notifies its orders and item edits
+to the API's webhook, as Mercado Livre would (the others rely on the syncs alone). Time runs at 1x
 while anything is due or running (heartbeats, rescue and back-off keep their meaning)
 and jumps to the next moment something is due when the engine is idle: the next
 pending job, the next schedule tick (while a scheduler runs), the next fault, order
@@ -19,12 +21,15 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -36,6 +41,7 @@ from superseller.mercadolivre.connect import connect_sandbox, enqueue_backfill
 from superseller.metrics.freshness import REAUTH_REQUIRED, tenant_freshness
 from superseller.sandbox.app import Faults
 from superseller.sandbox.data import SellerSpec
+from superseller.sandbox.server import free_port
 from superseller.simulation import faults as fault_plan
 from superseller.simulation.clock import SimClock
 from superseller.simulation.faults import SAO_PAULO, Fault
@@ -52,7 +58,9 @@ FIRST_DAY = date(2026, 3, 2)  # a Monday; the simulation starts at 07:00 local
 START_HOUR = 7
 CHECK_HOUR = 6
 # Faults with an end the driver acts on (the others end by themselves).
-ENDING = ("scheduler_kill", "scheduler_night", "ml_429", "ml_5xx", fault_plan.BROKEN)
+ENDING = ("scheduler_kill", "scheduler_night", "ml_429", "ml_5xx", "slow_disk", fault_plan.BROKEN)
+# The alert a revoked seller must raise (/metrics, read over HTTP like Prometheus would).
+REAUTH_ALERT = "superseller_tenant_reauth_required"
 IDLE_POLL_S = 0.03
 log = logging.getLogger("superseller.simulation")
 
@@ -67,6 +75,7 @@ class SimOptions:
     small_listings: tuple[int, int] = (20, 300)
     faults: str = "all"
     concurrency: int = 4
+    notifications: bool = True  # every other seller (00, 02, ...) notifies the webhook
     workdir: Path | None = None
     progress: object = None  # callable(str) for a line per morning
 
@@ -90,6 +99,9 @@ class SimResult:
     mornings: list[Morning]
     wall_s: float
     tenants: int
+    notified: list[str] = field(default_factory=list)
+    emitted: dict[str, int] = field(default_factory=dict)  # the emitters' counts, summed
+    stored_notifications: int = 0  # rows in ml_notifications at the end
     off_schedules: tuple[str, ...] = OFF_SCHEDULES
 
     @property
@@ -101,6 +113,7 @@ class SimResult:
 class Tenant:
     id: str
     state: SimSandboxState
+    notified: bool = False
 
 
 class Simulation:
@@ -121,6 +134,8 @@ class Simulation:
         self.fault_log: list[tuple[datetime, str]] = []
         self.revoked: set[str] = set()
         self.outage_lock: sqlite3.Connection | None = None
+        self.slow_disk: threading.Event | None = None  # set: the slow disk's thread stops
+        self.alert_before: dict[str, float | None] = {}
 
     # -- set-up -----------------------------------------------------------------
     def setup(self) -> None:
@@ -139,7 +154,9 @@ class Simulation:
             "rescue_after_s": 5.0,
             "concurrency": self.opts.concurrency,
             "clock_file": str(self.clock.path),
+            "api_port": free_port(),
         }
+        self.api_url = f"http://127.0.0.1:{cfg['api_port']}"
         self.config = self.dir / "engine.json"
         self.config.write_text(json.dumps(cfg))
         self.settings = engine_settings(cfg)
@@ -172,11 +189,12 @@ class Simulation:
             self.hub.hub.connecting = spec.user_id
             connect_sandbox(self.engine, self.settings, tid, self.clock.now())
             enqueue_backfill(self.engine, registry, self.settings, tid, clock=self.clock)
-            self.tenants.append(Tenant(tid, state))
+            self.tenants.append(Tenant(tid, state, self.opts.notifications and n % 2 == 0))
         ids = [t.id for t in self.tenants]
-        self.schedule = fault_plan.draw(
-            self.opts.seed, FIRST_DAY, self.opts.days, fault_plan.parse_kinds(self.opts.faults), ids
-        )
+        kinds = fault_plan.parse_kinds(self.opts.faults)
+        if self.pg:  # a slow disk is emulated with SQLite's write lock (see _slow_disk)
+            kinds = [k for k in kinds if k != "slow_disk"]
+        self.schedule = fault_plan.draw(self.opts.seed, FIRST_DAY, self.opts.days, kinds, ids)
         for f in self.schedule:
             self._at(f.start, f"start:{f.kind}", f)
             if f.end > f.start and f.kind in ENDING:
@@ -192,11 +210,73 @@ class Simulation:
             for hour in sorted(self.rng.sample(range(9, 22), 3)):
                 when = datetime(day.year, day.month, day.day, hour, 30, tzinfo=SAO_PAULO)
                 self._at(when, "cancel", self.rng.choice(self.tenants))
+        # Item edits (price, title): drawn from their own generator, so that the faults and
+        # cancellations of a seed stay what they were before edits existed.
+        edits = random.Random(self.opts.seed * 7919 + 1)
+        for k in range(self.opts.days + 1):
+            day = FIRST_DAY + timedelta(days=k)
+            when = datetime(
+                day.year, day.month, day.day, edits.randint(9, 21), 45, tzinfo=SAO_PAULO
+            )
+            self._at(when, "edit", (edits.choice(self.tenants), edits.random(), edits.random()))
         self.end = datetime.combine(
             FIRST_DAY + timedelta(days=self.opts.days), datetime.min.time(), SAO_PAULO
         ).replace(hour=CHECK_HOUR, minute=1)
         self._spawn("worker")
         self._spawn("scheduler")
+        self._spawn("api")
+        self._wait_api()
+        self.alert_before = {t.id: self._alerts().get(t.id) for t in self.tenants}
+        for t in self.tenants:
+            if t.notified:
+                self._sandbox(
+                    t,
+                    "/_sandbox/notifications",
+                    {
+                        "callback_url": f"{self.api_url}/api/v1/mercadolivre/notifications",
+                        "retry_scale": 0.01,  # ML's hour of retries in ~35 s of wall time
+                        "seed": self.opts.seed,
+                    },
+                )
+
+    def _wait_api(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.procs["api"].poll() is not None:
+                raise RuntimeError(f"the simulation's API did not start (see {self.dir}/api.log)")
+            time.sleep(0.1)
+
+    def _sandbox(self, t: Tenant, path: str, body: dict) -> dict:
+        """The driver's call to one seller's sandbox (through the hub, by user id)."""
+        r = httpx.post(
+            f"{self.hub.url}{path}",
+            json=body,
+            headers={"X-Sandbox-User": str(t.state.spec.user_id)},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return r.json()
+
+    def _alerts(self) -> dict[str, float]:
+        """The reconnect alert per tenant, as Prometheus would scrape it from the API
+        ({} when the scrape fails: every check then says the alert did not rise)."""
+        try:
+            r = httpx.get(f"{self.api_url}/metrics", timeout=30)
+        except httpx.HTTPError:
+            return {}
+        if r.status_code != 200:
+            return {}
+        return {
+            s.labels["tenant"]: s.value
+            for family in text_string_to_metric_families(r.text)
+            for s in family.samples
+            if s.name == REAUTH_ALERT
+        }
 
     def _at(self, when: datetime, kind: str, arg) -> None:
         self.events.append((when.astimezone(UTC), len(self.events), kind, arg))
@@ -278,9 +358,23 @@ class Simulation:
             self.mornings,
             time.monotonic() - wall,
             len(self.tenants),
+            [t.id for t in self.tenants if t.notified],
+            self.emitted,
+            self.stored_notifications,
         )
 
     def stop(self) -> None:
+        self.emitted: dict[str, int] = {}
+        for t in self.tenants:
+            e = t.state.emitter
+            if e is not None:
+                for k, v in {**e.stats, "missed": len(e.missed)}.items():
+                    self.emitted[k] = self.emitted.get(k, 0) + v
+        self._stop_slow_disk()
+        with self.engine.connect() as conn:
+            self.stored_notifications = conn.execute(
+                text("SELECT COUNT(*) FROM ml_notifications")
+            ).scalar()
         for role in list(self.procs):
             proc = self.procs.pop(role)
             proc.terminate()
@@ -299,6 +393,8 @@ class Simulation:
             self._check(arg)
         elif kind == "cancel":
             self._cancel(arg)
+        elif kind == "edit":
+            self._edit(*arg)
         elif kind.startswith("start:"):
             self.fault_log.append((when, arg.describe()))
             self._start_fault(arg)
@@ -319,8 +415,28 @@ class Simulation:
             if o["status"] == "paid" and o["id"] not in state.order_changes
         ]
         if candidates:
+            oid = self.rng.choice(candidates)
             with state.lock:
-                state.order_changes[self.rng.choice(candidates)] = ("cancelled", now)
+                state.order_changes[oid] = ("cancelled", now)
+            self._notify(tenant, "orders_v2", f"/orders/{oid}")  # as ML notifies a change
+
+    def _notify(self, tenant: Tenant, topic: str, resource: str) -> None:
+        """A notification from the seller's emitter (if it has one), on the hub's loop."""
+        if tenant.state.emitter is not None and self.hub.hub.loop is not None:
+            self.hub.hub.loop.call_soon_threadsafe(tenant.state.notify, topic, resource)
+
+    def _edit(self, tenant: Tenant, pick: float, change: float) -> None:
+        """The seller edits a listing's price and title (the sandbox notifies `items`)."""
+        from superseller.sandbox import data
+
+        spec = tenant.state.spec
+        ext = data.item_id(spec, int(pick * spec.listings))
+        price = round(50 + change * 450, 2)
+        self._sandbox(
+            tenant,
+            "/_sandbox/edit-item",
+            {"id": ext, "price": price, "title": f"Anúncio editado {price:.2f}"},
+        )
 
     def _start_fault(self, f: Fault) -> None:
         k = f.kind
@@ -345,12 +461,16 @@ class Simulation:
             self.revoked.add(t.id)
         elif k == "clock_jump":
             self.clock.set(f.end.astimezone(UTC))
+        elif k == "slow_disk":
+            self._start_slow_disk()
 
     def _end_fault(self, f: Fault) -> None:
         if f.kind in ("scheduler_kill", "scheduler_night", fault_plan.BROKEN):
             self._spawn("scheduler")
         elif f.kind in ("ml_429", "ml_5xx"):
             self._ml_faults(Faults())
+        elif f.kind == "slow_disk":
+            self._stop_slow_disk()
 
     def _ml_faults(self, faults: Faults) -> None:
         for t in self.tenants:
@@ -387,6 +507,36 @@ class Simulation:
             self._release_outage()
         self.clock.set(f.end.astimezone(UTC), rate=1.0)
 
+    def _start_slow_disk(self) -> None:
+        """A slow disk on SQLite, emulated: a commit that takes seconds holds the database's
+        one write lock for those seconds, so a thread takes the write lock (BEGIN IMMEDIATE)
+        for 0.2-3 s of wall time at random, lets go for 0.1-2 s, and again, until the
+        fault ends. Every writer (jobs, heartbeats, the webhook) waits behind it as behind
+        a slow fsync; reads go on (WAL). The product's own commits are not slowed."""
+        path = make_url(self.url).database
+        stop = self.slow_disk = threading.Event()
+        rng = random.Random(self.opts.seed * 31 + len(self.fault_log))
+
+        def hold() -> None:
+            conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+            try:
+                while not stop.is_set():
+                    conn.execute("BEGIN IMMEDIATE")
+                    stop.wait(rng.uniform(0.2, 3.0))
+                    conn.execute("COMMIT")
+                    stop.wait(rng.uniform(0.1, 2.0))
+            finally:
+                conn.close()
+
+        self.slow_disk_thread = threading.Thread(target=hold, daemon=True, name="slow-disk")
+        self.slow_disk_thread.start()
+
+    def _stop_slow_disk(self) -> None:
+        if self.slow_disk is not None:
+            self.slow_disk.set()
+            self.slow_disk_thread.join(timeout=70)
+            self.slow_disk = None
+
     def _release_outage(self) -> None:
         if self.outage_lock is not None:
             self.outage_lock.execute("ROLLBACK")
@@ -408,13 +558,20 @@ class Simulation:
         )
         m.faults = [d for when, d in self.fault_log if when >= since.astimezone(UTC)]
         m.jobs_run, m.retries = self._job_counts(since.astimezone(UTC), now)
+        alerts = self._alerts() if self.revoked else {}
         for t in self.tenants:
             if t.id in self.revoked:
                 status = tenant_freshness(self.engine, t.id, now)["status"]
-                if status == REAUTH_REQUIRED:
-                    m.flagged += 1
-                else:
+                before, alert = self.alert_before.get(t.id), alerts.get(t.id)
+                if status != REAUTH_REQUIRED:
                     m.late[t.id] = f"revoked, but freshness says {status!r}, not reauth_required"
+                elif not (before == 0 and alert == 1):
+                    m.late[t.id] = (
+                        f"revoked and reauth_required, but the alert {REAUTH_ALERT} did not "
+                        f"rise (before the revocation {before}, now {alert})"
+                    )
+                else:
+                    m.flagged += 1
                 continue
             verdict = check_tenant(self.engine, t.id, t.state, now)
             if verdict.ok:
