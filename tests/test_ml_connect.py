@@ -144,7 +144,7 @@ def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
             timeout=120,
             message="the import's steps",
         )
-    assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3}
+    assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3, "text": None}
     assert "Importando" not in browser.get(done.headers["location"]).text
     overview = browser.get("/api/v1/metrics/overview", params={"days": 90}).json()
     assert overview["period"]["days"] == 90
