@@ -31,7 +31,7 @@ def _parts(engine, job_id: int) -> dict:
                 sync_checkpoints.c.job_id == job_id
             )
         ).all()
-    return dict(rows)
+    return {part: data for part, data in rows if part != "progress"}  # what the seller sees
 
 
 def _snapshot(engine, tid: str) -> dict:

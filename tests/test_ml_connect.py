@@ -127,7 +127,10 @@ def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
     done = browser.get(authorize(browser, sb))
     job_id = int(httpx.URL(done.headers["location"]).params["importacao"])
     page = browser.get(done.headers["location"])  # the dashboard the seller lands on
-    assert "Importando seus dados… (0 de 3 etapas)" in page.text
+    # a neutral first-import state, not a red "Desatualizado", and the step under way
+    assert "Primeira importação em andamento" in page.text and "Desatualizado" not in page.text
+    assert "Importando seus dados… " in page.text
+    assert "Etapa 1 de 3: buscando seus dados no Mercado Livre" in page.text
     with running_worker(engine, sb.registry):  # the worker `serve --with-worker` runs
         sync = wait_status(engine, job_id, "completed", "failed", timeout=120)
         assert sync["status"] == "completed", sync["last_error"]
@@ -141,7 +144,7 @@ def test_the_callback_imports_90_days_without_any_other_action(flow, engine):
             timeout=120,
             message="the import's steps",
         )
-    assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3}
+    assert status["state"] == "done" and status["steps"] == {"done": 3, "total": 3, "text": None}
     assert "Importando" not in browser.get(done.headers["location"]).text
     overview = browser.get("/api/v1/metrics/overview", params={"days": 90}).json()
     assert overview["period"]["days"] == 90

@@ -491,6 +491,9 @@ def test_a_new_sellers_first_day(browser, shop, engine):
     page.wait_for_url(re.compile(r"/\?conectado=1&importacao=\d+$"))
     expect(page.locator("#onboarding")).to_have_attribute("data-state", "importing")
     expect(page.locator("#importing")).to_contain_text("Importando seus dados…")
+    # a neutral state while it runs, never a red "Desatualizado"
+    expect(page.locator("#freshness")).to_have_text("Primeira importação em andamento")
+    expect(page.locator("main")).not_to_contain_text("Desatualizado")
     expect(page.locator(".kpi")).to_have_count(0)
     with running_worker(engine, shop["registry"]):  # the page reloads itself until it is done
         page.goto(f"{url}/")
@@ -530,4 +533,115 @@ def test_every_action_is_on_the_keyboard_path(browser, shop):
         assert action in path, (action, path[:40])
     assert any(p.startswith("Ver no Mercado Livre") for p in path)
     assert any(p.startswith("Clip de ") for p in path)
+    page.close()
+
+
+def fits(page, width):
+    """Nothing wider than the screen (no sideways scroll of the whole page)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_an_admin_picks_a_store(browser, shop, width):
+    url = shop["url"]
+    page = login(browser, url, ADMIN, width)
+    picker = page.get_by_label("Loja")
+    expect(picker.locator("option")).to_have_text(["Loja Parada", "Loja t1"])
+    expect(page.locator("h1")).to_contain_text("Loja Parada")  # the first, by name
+    picker.select_option(label="Loja t1")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Abrir").click()
+    assert "loja=t1" in page.url
+    expect(page.locator("h1")).to_contain_text("Loja t1")
+    expect(page.get_by_label("Loja")).to_have_value("t1")
+    expect(page.locator(".kpi")).to_have_count(6)
+    fits(page, width)
+    shot(page, "admin-store-picker", width)
+    page.goto(f"{url}/anuncios?loja=t1")  # the listings page switches too
+    page.get_by_label("Loja").select_option(label="Loja Parada")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Abrir").click()
+    assert "/anuncios?loja=t2" in page.url
+    fits(page, width)
+    page.close()
+    seller = login(browser, url, SELLER, width)  # one store: nothing new
+    expect(seller.locator("#store-picker")).to_have_count(0)
+    seller.close()
+
+
+def test_disconnecting_from_the_dashboard_keeps_the_data(browser, shop, engine):
+    from superseller.mercadolivre.connect import connect_sandbox
+
+    url = shop["url"]
+    for width, email in ((390, SELLER), (1280, ADMIN)):
+        page = login(browser, url, email, width)
+        if email == ADMIN:
+            page.goto(f"{url}/?loja=t1")
+        dialog = page.locator("#disconnect-dialog")
+        page.get_by_role("button", name="Desconectar").click()
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("continuam aqui")
+        box = dialog.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width
+        shot(page, "disconnect-confirm", width)
+        dialog.get_by_role("button", name="Cancelar").click()
+        expect(dialog).to_be_hidden()
+        assert account_rows(engine) == 1  # cancelled: nothing happened
+        page.get_by_role("button", name="Desconectar").click()
+        dialog.get_by_role("button", name="Desconectar").click()
+        expect(page.locator("#onboarding")).to_have_attribute("data-state", "disconnected")
+        expect(page.locator("#onboarding")).to_contain_text("Conta do Mercado Livre desconectada")
+        expect(page.locator("#freshness")).to_contain_text("Não conectado")
+        expect(page.locator(".kpi")).to_have_count(6)  # the data stays
+        expect(page.get_by_role("link", name="Conectar Mercado Livre")).to_be_visible()
+        expect(page.locator("#refresh")).to_have_count(0)
+        assert account_rows(engine) == 0
+        fits(page, width)
+        shot(page, "disconnected", width)
+        page.close()
+        connect_sandbox(engine, shop["settings"], "t1", datetime.now(UTC))  # for the next
+
+
+def account_rows(engine):
+    from superseller.db.schema import marketplace_accounts
+
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(marketplace_accounts)).scalar()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_declining_at_mercado_livre_offers_to_connect_again(browser, shop, engine, width):
+    url = shop["url"]
+    create_tenant(engine, "Loja Nova", tenant_id="t3")
+    create_user(engine, "nova@loja3.com", PASSWORD, "seller", "t3")
+    shop["settings"].ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
+    page = login(browser, url, "nova@loja3.com", width)
+
+    # "Conectar Mercado Livre" as the button starts it (the state cookie lands in this
+    # browser), then Mercado Livre's redirect after "Não permitir": an error, no code.
+    start = page.request.get(
+        url + page.get_by_role("link", name="Conectar Mercado Livre").get_attribute("href"),
+        max_redirects=0,
+    )
+    assert start.status == 303
+    state = httpx.URL(start.headers["location"]).params["state"]
+    page.goto(
+        f"{url}/api/v1/mercadolivre/callback?error=access_denied"
+        f"&error_description=The+user+denied+access&state={state}"
+    )
+    expect(page.locator("h1")).to_have_text("Conexão não concluída")
+    expect(page.locator("main")).to_contain_text("Você não autorizou o acesso")
+    expect(page.locator("main")).not_to_contain_text("inválido")
+    again = page.get_by_role("link", name="Conectar de novo")
+    expect(again).to_be_visible()
+    fits(page, width)
+    shot(page, "oauth-declined", width)
+    httpx.post(f"{shop['sandbox'].url}/_sandbox/login-as", json={"user_id": 770078})
+    again.click()  # this time the sandbox approves
+    page.wait_for_url(re.compile(r"/\?conectado=1&importacao=\d+$"))
+    expect(page.locator("#freshness")).to_have_text("Primeira importação em andamento")
+    expect(page.locator("#freshness")).to_have_class(re.compile("neutral"))
+    expect(page.locator("#importing")).to_contain_text("Etapa 1 de 3")
+    fits(page, width)
+    shot(page, "first-import", width)
     page.close()

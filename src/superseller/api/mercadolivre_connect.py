@@ -23,10 +23,11 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from superseller.api.errors import ApiError
+from superseller.api.models import ErrorBody, MLDisconnected
 from superseller.api.seller import tenant_of
 from superseller.db.schema import oauth_states_used
 from superseller.http.deps import Services, Svc, known_query_only
-from superseller.http.sessions import CurrentUser
+from superseller.http.sessions import CurrentUser, user_of_token
 from superseller.mercadolivre.connect import (
     AccountInUse,
     authorization_url,
@@ -35,8 +36,10 @@ from superseller.mercadolivre.connect import (
     oauth_app,
     pkce_pair,
 )
+from superseller.mercadolivre.disconnect import NotConnected, disconnect_account
 from superseller.mercadolivre.errors import MLError
 from superseller.mercadolivre.tokens import TokenCipher
+from superseller.tenants import TenantNotFound, get_tenant
 
 router = APIRouter(prefix="/api/v1/mercadolivre", tags=["mercado livre"])
 COOKIE = "superseller_ml_oauth"
@@ -110,20 +113,18 @@ def _first_use(svc, nonce: str, expires: int) -> bool:
     return True
 
 
-@router.get(
-    "/callback",
-    status_code=303,
-    response_class=RedirectResponse,
-    responses={303: {"description": "To the dashboard (`Location`), the import under way"}},
-)
-def callback(
-    request: Request,
-    svc: Svc,
-    code: str = Query(min_length=1, max_length=500),
-    state: str = Query(min_length=1, max_length=2000),
-):
-    """Mercado Livre sends the seller back here: check, exchange, store, go to the dashboard."""
+class _BadState(Exception):
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+def _checked_state(request: Request, svc, state: str | None) -> tuple[dict, dict]:
+    """The state's claims and this browser's cookie, once both are checked (signature,
+    expiry, the cookie's nonce, first use); _BadState otherwise."""
     try:
+        if not state or len(state) > 2000:
+            raise ValueError("no state")
         claims = jwt.decode(
             state, _state_key(svc), algorithms=["HS256"], options={"require": ["exp"]}
         )
@@ -131,35 +132,104 @@ def callback(
             Fernet(svc.settings.encryption_key()).decrypt(request.cookies.get(COOKIE, "").encode())
         )
     except (jwt.PyJWTError, InvalidToken, ValueError):
-        raise ApiError(
-            400,
-            "invalid_oauth_state",
-            "the connection request is invalid or expired; start again from the dashboard",
-        ) from None
+        raise _BadState("the connection request is invalid or expired") from None
     if not secrets.compare_digest(str(held.get("nonce", "")), str(claims.get("nonce", ""))):
-        raise ApiError(
-            400,
-            "invalid_oauth_state",
-            "the connection request does not match this browser; start again from the dashboard",
-        )
+        raise _BadState("the connection request does not match this browser")
     if not _first_use(svc, str(claims.get("nonce", "")), claims["exp"]):
+        raise _BadState("this connection request was already used")
+    return claims, held
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _page(request: Request, status: int, title: str, message: str, tenant_id: str | None):
+    """A pt-BR page with a button to start the connection again."""
+    from superseller.web.pages import action_page
+
+    again = "/api/v1/mercadolivre/connect" + (f"?tenantId={tenant_id}" if tenant_id else "")
+    page = action_page(request, status, title, message, again, "Conectar de novo")
+    page.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
+    return page
+
+
+@router.get(
+    "/callback",
+    status_code=303,
+    response_class=RedirectResponse,
+    responses={
+        303: {"description": "To the dashboard (`Location`), the import under way"},
+        400: {
+            "model": ErrorBody,
+            "description": "Bad or used state; the seller declined at Mercado Livre "
+            "(`mercadolivre_declined`); Mercado Livre refused the code",
+        },
+    },
+)
+def callback(
+    request: Request,
+    svc: Svc,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    error_description: str | None = None,
+):
+    """Mercado Livre sends the seller back here: check, exchange, store, go to the dashboard.
+
+    Lenient by design: Mercado Livre's own error redirect (`?error=access_denied&state=`,
+    no code) is answered with a pt-BR page and a button to connect again, never a 422;
+    the state is checked first either way."""
+    try:
+        claims, held = _checked_state(request, svc, state)
+    except _BadState as exc:
+        if _wants_html(request):
+            return _page(
+                request,
+                400,
+                "Pedido de conexão expirado",
+                "Este pedido de conexão com o Mercado Livre expirou, já foi usado ou foi "
+                "aberto em outro navegador. Comece de novo pelo botão abaixo.",
+                None,
+            )
+        raise ApiError(
+            400, "invalid_oauth_state", f"{exc.why}; start again from the dashboard"
+        ) from None
+    tenant_id = claims["tenant"]
+    if error or not code or len(code) > 500:
+        declined = error == "access_denied"
+        if _wants_html(request):
+            return _page(
+                request,
+                400,
+                "Conexão não concluída",
+                "Você não autorizou o acesso do SuperSeller à sua conta do Mercado Livre, "
+                "então nada foi conectado. Para ver seus números, conecte de novo e "
+                "clique em “Permitir” no Mercado Livre."
+                if declined
+                else "O Mercado Livre não concluiu a autorização, então nada foi conectado. "
+                "Tente conectar de novo; se continuar, fale com o suporte.",
+                tenant_id,
+            )
         raise ApiError(
             400,
-            "invalid_oauth_state",
-            "this connection request was already used; start again from the dashboard",
+            "mercadolivre_declined" if declined else "mercadolivre_refused",
+            "the seller did not authorize the app at Mercado Livre"
+            if declined
+            else f"Mercado Livre did not authorize the connection ({(error or 'no code')[:60]})",
         )
     try:
         connect_account(
             svc.engine,
             oauth_app(svc.settings),
             TokenCipher(svc.settings.encryption_key()),
-            claims["tenant"],
+            tenant_id,
             code,
             svc.clock.now(),
             code_verifier=held["verifier"],
         )
-    except AccountInUse:
-        return _account_in_use(request)
+    except AccountInUse as exc:
+        return _account_in_use(request, svc, exc.tenant_id)
     except MLError as exc:
         raise ApiError(
             400, "mercadolivre_refused", f"Mercado Livre refused the connection ({exc.code})"
@@ -170,25 +240,39 @@ def callback(
         ) from None
     # The first sync (90 days by default), its rebuild and score, at once: the seller
     # follows it at /api/v1/refresh/{id} ("Importando seus dados… x de y etapas").
-    job = enqueue_backfill(svc.engine, svc.registry, svc.settings, claims["tenant"], svc.clock)
+    job = enqueue_backfill(svc.engine, svc.registry, svc.settings, tenant_id, svc.clock)
     out = RedirectResponse(f"/?conectado=1&importacao={job.id}", status_code=303)
     out.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
     return out
 
 
-def _account_in_use(request: Request):
-    """409: a browser gets the message as a page (pt-BR), an API client the error body."""
-    if "text/html" in request.headers.get("accept", ""):
+def _account_in_use(request: Request, svc, owner_tenant: str):
+    """409: a browser gets the message as a page (pt-BR), an API client the error body.
+    The page names the other store only to whoever may see it (an admin)."""
+    if _wants_html(request):
         from superseller.web.pages import PageMessage, message_page
 
+        user = user_of_token(request, cookie_only=True)
+        where = None
+        if user is not None and (user.role == "admin" or user.tenant_id == owner_tenant):
+            try:
+                where = get_tenant(svc.engine, owner_tenant)["name"]
+            except TenantNotFound:
+                where = None
         page = message_page(
             request,
             PageMessage(
                 409,
-                None,
+                user,
                 "Conta já conectada",
-                "Esta conta do Mercado Livre já está conectada a outra loja. "
-                "Desconecte-a daquela loja ou entre com outra conta do Mercado Livre.",
+                f"Esta conta do Mercado Livre já está conectada à loja “{where}”. "
+                "Desconecte-a na loja "
+                f"“{where}” (Visão geral › Conta do Mercado Livre › Desconectar) e conecte "
+                "de novo aqui, ou entre com outra conta do Mercado Livre."
+                if where
+                else "Esta conta do Mercado Livre já está conectada a outra loja do "
+                "SuperSeller. Entre com outra conta do Mercado Livre, ou peça a quem "
+                "cuida daquela loja para desconectá-la e depois conecte de novo aqui.",
             ),
         )
         page.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
@@ -198,3 +282,29 @@ def _account_in_use(request: Request):
         "mercadolivre_account_in_use",
         "this Mercado Livre account is already connected to another store",
     )
+
+
+@router.delete(
+    "/connection",
+    response_model=MLDisconnected,
+    responses={
+        403: {"model": ErrorBody, "description": "Another store than the seller's own"},
+        409: {"model": ErrorBody, "description": "The store has no Mercado Livre account"},
+    },
+    dependencies=[Depends(known_query_only)],
+)
+def disconnect(svc: Svc, user: CurrentUser, tenantId: str | None = Query(None, max_length=64)):
+    """Disconnect the store's Mercado Livre account: its tokens are deleted, its listings,
+    orders and metrics kept; syncs stop until someone connects again (the account may
+    then be connected to this or another store). The store's seller or an admin
+    (`tenantId`); a seller naming another store gets 403."""
+    if user.role != "admin" and tenantId not in (None, user.tenant_id):
+        raise ApiError(403, "forbidden", "only this store's seller or an admin can disconnect it")
+    tenant = tenant_of(svc, user, tenantId)
+    try:
+        done = disconnect_account(svc.engine, tenant["id"], user.email)
+    except NotConnected:
+        raise ApiError(
+            409, "not_connected", "this store has no Mercado Livre account to disconnect"
+        ) from None
+    return {"tenantId": done.tenant_id, "mlUserIds": done.ml_user_ids}

@@ -409,6 +409,14 @@ class Freshness(BaseModel):
     updatedUntil: str | None
 
 
+class MLDisconnected(BaseModel):
+    """A store's Mercado Livre account, disconnected: its tokens are gone, its data kept."""
+
+    tenantId: str
+    mlUserIds: list[int] = Field(description="the Mercado Livre user(s) disconnected")
+    connection: Literal["not_connected"] = "not_connected"
+
+
 class RefreshStarted(BaseModel):
     jobIds: list[int]
     created: bool
@@ -418,6 +426,11 @@ class RefreshStarted(BaseModel):
 class RefreshSteps(BaseModel):
     done: int
     total: int
+    text: str | None = Field(
+        None,
+        description="while running, the step under way in pt-BR, moving within the sync",
+        examples=["Etapa 1 de 3: buscando as visitas dos anúncios (23 de 60)"],
+    )
 
 
 class RefreshProgress(BaseModel):

@@ -32,7 +32,8 @@ from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
 from superseller.limits import LimitError, check_range
-from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
+from superseller.mercadolivre.progress import chain_status
+from superseller.mercadolivre.sync import SCORE_TYPE
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of, tenant_freshness
 from superseller.metrics.queries import (
@@ -269,7 +270,9 @@ def refresh_status(
     job_id: int = id_path("job id"),
     tenantId: str | None = None,
 ):
-    """The refresh's progress: the sync, then the rebuild it queued."""
+    """The refresh's (or first import's) progress: the sync, then the rebuild(s) and score
+    it queued; `done` once all are, `failed` as soon as one failed (a sync skipped because
+    the store was disconnected counts as failed: "Conecte sua conta")."""
     tenant = tenant_of(svc, user, tenantId)
     admin = JobAdmin(svc.engine)
     try:
@@ -278,11 +281,19 @@ def refresh_status(
         raise ApiError(404, "job_not_found", "job not found") from None
     if sync["tenant_id"] != tenant["id"] or sync["type"] != "sync_mercadolivre":
         raise ApiError(404, "job_not_found", "job not found")
-    rebuild_id = (sync["result"] or {}).get("rebuildJobId")
-    rebuild = admin.get(rebuild_id) if rebuild_id else None
-    done = rebuild is not None and rebuild["status"] == "completed"
-    sync_failed = sync["status"] == "failed"
-    failed = sync_failed or (rebuild is not None and rebuild["status"] == "failed")
+    result = sync["result"] or {}
+    follow = [admin.get(j) for j in result.get("rebuildJobIds") or []]
+    if not follow and result.get("rebuildJobId"):
+        follow = [admin.get(result["rebuildJobId"])]
+    rebuild = follow[0] if follow else None
+    score = admin.get(result["scoreJobId"]) if result.get("scoreJobId") else None
+    steps = chain_status(svc.engine, admin.get, sync, SCORE_TYPE in svc.registry)
+    total = steps["total"]
+    sync_failed = sync["status"] in ("failed", "cancelled") or bool(result.get("skipped"))
+    rebuild_failed = any(j["status"] in ("failed", "cancelled") for j in follow)
+    score_failed = score is not None and score["status"] in ("failed", "cancelled")
+    failed = sync_failed or rebuild_failed or score_failed
+    done = not failed and steps["done"] >= total
     message = None
     if failed:  # for the seller, in their language; `error` keeps the technical cause
         connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
@@ -290,19 +301,27 @@ def refresh_status(
             "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
             "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
         }.get(connection) or (
-            "A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de 2). "
+            f"A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de {total}). "
             "Tente de novo mais tarde; se voltar a falhar, fale com o suporte."
             if sync_failed
-            else "O recálculo das métricas falhou (etapa 2 de 2); os pedidos já foram buscados. "
-            "Tente de novo; se voltar a falhar, fale com o suporte."
+            else f"O recálculo das métricas falhou (etapa 2 de {total}); os pedidos já foram "
+            "buscados. Tente de novo; se voltar a falhar, fale com o suporte."
+            if rebuild_failed
+            else f"O cálculo das notas dos anúncios falhou (etapa {total} de {total}); os "
+            "números já foram atualizados. Tente de novo mais tarde."
         )
-    steps_done, steps = chain_progress(admin.get, sync, SCORE_TYPE in svc.registry)
+    errors = [
+        "skipped: the store has no Mercado Livre account" if result.get("skipped") else None,
+        sync["last_error"],
+        *(j.get("last_error") for j in follow),
+        (score or {}).get("last_error"),
+    ]
     return {
         "paused": pause_state(svc.engine)["paused"] and not (done or failed),
         "state": "failed" if failed else "done" if done else "running",
-        "steps": {"done": steps_done, "total": steps},  # sync, rebuild(s), score
+        "steps": steps,  # sync, rebuild(s), score; `text`: the step under way, in pt-BR
         "sync": sync["status"],
         "rebuild": rebuild["status"] if rebuild else None,
-        "error": (sync["last_error"] or (rebuild or {}).get("last_error")) if failed else None,
+        "error": next((e for e in errors if e), None) if failed else None,
         "message": message,
     }

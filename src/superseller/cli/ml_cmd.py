@@ -1,4 +1,4 @@
-"""`superseller sync`, `superseller sandbox serve|connect`."""
+"""`superseller sync`, `superseller ml disconnect`, `superseller sandbox serve|connect`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ from superseller.config import get_settings
 from superseller.tenants import get_tenant
 
 sandbox_app = typer.Typer(help="The local Mercado Livre sandbox.", no_args_is_help=True)
+ml_app = typer.Typer(help="A store's Mercado Livre connection.", no_args_is_help=True)
+
+
+@ml_app.command("disconnect")
+def disconnect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
+    """Disconnect the store's Mercado Livre account: its tokens are deleted, its listings,
+    orders and metrics kept; no sync runs until it is connected again."""
+    from superseller.mercadolivre.disconnect import NotConnected, disconnect_account
+
+    get_tenant(engine(), tenant)
+    try:
+        done = disconnect_account(engine(), tenant, "cli")
+    except NotConnected:
+        raise CliError(f"tenant {tenant} has no Mercado Livre account to disconnect") from None
+    users = ", ".join(str(u) for u in done.ml_user_ids)
+    console.print(
+        f"tenant {tenant} disconnected from Mercado Livre (user {users}); its data is kept"
+    )
 
 
 def sync(

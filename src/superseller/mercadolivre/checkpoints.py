@@ -40,7 +40,8 @@ class Checkpoints:
                     sync_checkpoints.c.job_id == job_id
                 )
             ).all()
-        self.done: dict[str, Any] = {part: data for part, data in rows}
+        # `progress` is what the seller is shown (progress.py), not a part of the run.
+        self.done: dict[str, Any] = {part: data for part, data in rows if part != "progress"}
         self.resumed = len(self.done)  # parts found from an earlier attempt
 
     def get(self, part: str) -> Any:

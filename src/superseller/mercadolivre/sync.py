@@ -25,6 +25,7 @@ from superseller.mercadolivre.checkpoints import Checkpoints, ranges
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError, ReauthRequired
+from superseller.mercadolivre.progress import ProgressNote
 from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
 from superseller.mercadolivre.upsert import (
@@ -55,6 +56,11 @@ SCORE_TYPE = "score_listings"  # registered by the scoring feature, when install
 # fresh right after its own sync, not after the whole fleet's (the nightly fan-out queues
 # every seller's sync at once; first in, first out, every rebuild would wait behind them).
 FOLLOW_UP_PRIORITY = 1
+
+
+class NoAccount(Exception):
+    """The tenant has no Mercado Livre account (never connected, or disconnected): its
+    sync has nothing to do and ends as skipped, not as a failure."""
 
 
 class SyncPayload(BaseModel):
@@ -112,7 +118,7 @@ class SellerSync:
                 .order_by(marketplace_accounts.c.id)
             ).first()
         if acct is None:
-            raise PermanentJobError(f"tenant {self.tenant_id} has no Mercado Livre account")
+            raise NoAccount(self.tenant_id)
         if acct.status == "reauth_required":
             raise PermanentJobError(
                 f"Mercado Livre connection of tenant {self.tenant_id} needs re-authorization: "
@@ -159,6 +165,8 @@ class SellerSync:
     async def _sync(self, client: MLClient, acct, tz: str, last_ok) -> dict[str, Any]:
         marks = await asyncio.to_thread(Checkpoints, self.engine, self.ctx.job_id, self.ctx.clock)
         self.marks = marks
+        self.note = ProgressNote(self.engine, self.ctx.job_id, self.ctx.clock)
+        await self._progress("listing")
         run = marks.get("run")
         if run is None:  # the run's "now", kept so that a resumed run syncs the same window
             run = {"now": self.ctx.clock.now().isoformat()}
@@ -174,6 +182,8 @@ class SellerSync:
             await asyncio.to_thread(marks.mark, "ids", got)
         ids: list[str] = got["ids"]
         self.ctx.raise_if_cancelled()
+        fetched = [0]
+        await self._progress("items", 0, len(ids))
 
         async def details(lo: int, hi: int) -> list[dict]:
             part = f"items:{lo}"
@@ -182,6 +192,8 @@ class SellerSync:
                 await self._save_listings(bodies, acct, tz, now)
                 done = {"errors": errors}
                 await asyncio.to_thread(marks.mark, part, done)
+            fetched[0] += hi - lo
+            await self._progress("items", fetched[0], len(ids))
             return done["errors"]
 
         item_errors = [
@@ -195,6 +207,7 @@ class SellerSync:
             minute=0, second=0, microsecond=0
         )
         orders = marks.get("orders")
+        await self._progress("orders")
         if orders is None:
             orders = await self._orders(client, acct, tz, now, start, last_ok, set(ids))
             await asyncio.to_thread(marks.mark, "orders", orders)
@@ -209,10 +222,13 @@ class SellerSync:
                 ).all()
             )
         known = [(ext, stored[ext]) for ext in ids if ext in stored]
+        seen = [0]
+        await self._progress("visits", 0, len(known))
 
         async def visits(lo: int, hi: int) -> dict[str, Any]:
             part = f"visits:{lo}"
             if (done := marks.get(part)) is not None:
+                seen[0] += hi - lo
                 return done
             done = {"days": 0, "errors": []}
 
@@ -227,6 +243,8 @@ class SellerSync:
                 await asyncio.to_thread(self._write, save_visits, vrows)
                 done["days"] += len(vrows)
                 self.ctx.add_records(1)
+                seen[0] += 1
+                await self._progress("visits", seen[0], len(known))
 
             await asyncio.gather(*(one(ext, lid) for ext, lid in known[lo:hi]))
             await asyncio.to_thread(marks.mark, part, done)
@@ -317,6 +335,12 @@ class SellerSync:
             await asyncio.to_thread(self._write, save_listings, rows[i : i + ROWS_PER_WRITE])
         self.ctx.add_records(len(rows))
 
+    async def _progress(self, phase: str, done: int | None = None, total: int | None = None):
+        """Note where the sync is, for the seller (progress.py): at most once a second,
+        and always at a phase's start and end."""
+        if self.note.claim(phase, force=done is not None and done in (0, total)):
+            await asyncio.to_thread(self.note.write, phase, done, total)
+
     def _stored_ids(self, wanted: set[str]) -> set[str]:
         return stored_listing_ids(self.engine, self.tenant_id, wanted)
 
@@ -365,6 +389,11 @@ def register(registry: Registry, settings: Settings) -> None:
             result = await SellerSync(
                 ctx, settings, limiter(ctx.engine), p.tenantId, p.daysBack
             ).run()
+        except NoAccount:
+            # Disconnected after this sync was queued (or a schedule names the tenant):
+            # nothing to fetch, nothing to rebuild, no failed job every night.
+            ctx.logger.info("tenant %s has no Mercado Livre account: sync skipped", p.tenantId)
+            return {"skipped": "not_connected"}
         except ReauthRequired as exc:
             _record(ctx, p.tenantId, f"reconnect needed: {exc.message}")
             raise PermanentJobError(

@@ -23,8 +23,9 @@ from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as engine_state
 from superseller.limits import DATE_MAX, DATE_MIN, MAX_RANGE_DAYS
 from superseller.market import prices, questions
-from superseller.mercadolivre.account_state import account_state
-from superseller.mercadolivre.sync import SCORE_TYPE, chain_progress
+from superseller.mercadolivre.account_state import account_state, first_import_job
+from superseller.mercadolivre.progress import chain_status
+from superseller.mercadolivre.sync import SCORE_TYPE
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import tenant_freshness
 from superseller.metrics.queries import (
@@ -60,24 +61,28 @@ router = APIRouter(include_in_schema=False)
 DROP_DAYS = 7  # competitors' price drops shown: the last week up to the period's end
 
 
-def import_steps(request: Request, tenant_id: str) -> tuple[int, int] | None:
-    """(done, total) steps of the first import after connecting (`?importacao=<sync job>`),
-    while it runs; for the overview's "Importando seus dados…" line."""
-    raw = request.query_params.get("importacao", "")
-    if not raw.isdigit() or len(raw) > 18:
-        return None
+def import_steps(request: Request, tenant_id: str, account: str) -> dict | None:
+    """The import under way, for the overview's progress line: the sync of
+    `?importacao=<job>` (where connecting lands), or else the first import itself while
+    it runs. `{job, done, total, text}` (mercadolivre/progress.py), None when none runs."""
     svc = services(request)
     admin = JobAdmin(svc.engine)
+    raw = request.query_params.get("importacao", "")
+    job_id = int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    if job_id is None and account == "importing":
+        job_id = first_import_job(svc.engine, tenant_id)
+    if job_id is None:
+        return None
     try:
-        sync = admin.get(int(raw))
+        sync = admin.get(job_id)
     except JobNotFound:
         return None
     if sync["tenant_id"] != tenant_id or sync["type"] != "sync_mercadolivre":
         return None
-    if sync["status"] in ("failed", "cancelled"):
+    if sync["status"] in ("failed", "cancelled") or (sync["result"] or {}).get("skipped"):
         return None
-    done, total = chain_progress(admin.get, sync, SCORE_TYPE in svc.registry)
-    return (done, total) if done < total else None
+    steps = chain_status(svc.engine, admin.get, sync, SCORE_TYPE in svc.registry)
+    return {"job": sync["id"], **steps} if steps["done"] < steps["total"] else None
 
 
 templates.env.globals["import_steps"] = import_steps
@@ -98,6 +103,27 @@ class PageMessage(Exception):
 def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
     return _render(
         request, "message.html", exc.status, user=exc.user, title=exc.title, message=exc.message
+    )
+
+
+def action_page(
+    request: Request, status: int, title: str, message: str, action_url: str, action_label: str
+) -> HTMLResponse:
+    """A message with one button (e.g. "Conectar de novo" after a declined authorization)."""
+    try:
+        user = page_user(request)
+    except LoginRequired:
+        user = None
+    return _render(
+        request,
+        "message.html",
+        status,
+        user=user,
+        title=title,
+        message=message,
+        action_url=action_url,
+        action_label=action_label,
+        status_code=status,
     )
 
 
@@ -188,6 +214,14 @@ def _tenant(request: Request, user: User, wanted: str | None) -> dict:
     return found
 
 
+def stores_for(request: Request, user: User) -> list[dict]:
+    """The stores an admin can switch between (the header's "Loja" picker); a seller has
+    one store and no picker."""
+    if user.role != "admin":
+        return []
+    return [{"id": t["id"], "name": t["name"]} for t in list_tenants(services(request).engine)]
+
+
 @router.get("/static/{name}")
 def static(name: Literal["app.css", "app.js"]) -> FileResponse:
     kind = "text/css" if name.endswith(".css") else "application/javascript"
@@ -274,6 +308,7 @@ def overview_page(
         "tenant": tenant,
         "page": "overview",
         "account": account_state(svc.engine, tenant["id"]),
+        "stores": stores_for(request, user),
         "ml_configured": bool(svc.settings.ml_client_id and svc.settings.ml_redirect_uri),
         "fresh": tenant_freshness(svc.engine, tenant["id"], now),
         "paused": engine_state(svc.engine),
@@ -380,6 +415,8 @@ def listings_page(
         start=start,
         end=end,
         page="listings",
+        stores=stores_for(request, user),
+        picker_action="/anuncios",
     )
 
 

@@ -126,10 +126,61 @@ const SuperSeller = (() => {
     scrollables();
   }
 
+  // The import under way (the first one, or where connecting lands): its step, moving
+  // within the sync, from the same status the "Atualizar dados" button follows.
+  function importProgress() {
+    const line = document.getElementById("importing");
+    if (!line) {
+      if (document.querySelector("#onboarding[data-state=importing]")) setTimeout(() => location.reload(), 4000);
+      return;
+    }
+    const q = line.dataset.tenant ? `?tenantId=${encodeURIComponent(line.dataset.tenant)}` : "";
+    const step = document.getElementById("import-step");
+    const tick = async () => {
+      try {
+        const st = await api("GET", `/api/v1/refresh/${line.dataset.job}${q}`);
+        if (st.state === "done") { location.reload(); return; }
+        if (st.state === "failed") {
+          line.textContent = `A importação não terminou. ${st.message || ""}`;
+          line.classList.replace("neutral", "stale");
+          return;
+        }
+        if (st.steps.text) step.textContent = st.steps.text;
+      } catch (_) { /* offline for a moment: try again */ }
+      setTimeout(tick, 1500);
+    };
+    setTimeout(tick, 1000);
+  }
+
+  // "Desconectar": asks first (a dialog), then the API; the page then shows the store
+  // as disconnected, its data kept.
+  function disconnect() {
+    const btn = document.getElementById("disconnect");
+    const dialog = document.getElementById("disconnect-dialog");
+    if (!btn || !dialog) return;
+    const status = document.getElementById("disconnect-status");
+    btn.addEventListener("click", () => { dialog.returnValue = ""; dialog.showModal(); });
+    dialog.addEventListener("close", async () => {
+      if (dialog.returnValue !== "confirm") return;
+      btn.disabled = true;
+      status.classList.remove("error");
+      status.textContent = "Desconectando…";
+      const q = btn.dataset.tenant ? `?tenantId=${encodeURIComponent(btn.dataset.tenant)}` : "";
+      try {
+        await api("DELETE", `/api/v1/mercadolivre/connection${q}`);
+        location.href = btn.dataset.tenant ? `/?loja=${encodeURIComponent(btn.dataset.tenant)}` : "/";
+      } catch (e) {
+        btn.disabled = false;
+        status.textContent = `Não foi possível desconectar: ${e.message}`;
+        status.classList.add("error");
+      }
+    });
+  }
+
   function overview() {
     live();
-    const importing = document.querySelector("#onboarding[data-state=importing]");
-    if (importing) setTimeout(() => location.reload(), 4000);
+    importProgress();
+    disconnect();
     const btn = document.getElementById("refresh");
     const status = document.getElementById("refresh-status");
     if (!btn) return;
@@ -145,7 +196,7 @@ const SuperSeller = (() => {
       btn.disabled = true;
       btn.classList.add("loading");
       status.classList.remove("error");
-      status.textContent = "Atualizando… buscando pedidos e visitas no Mercado Livre (etapa 1 de 2)";
+      status.textContent = "Atualizando…";
       const q = btn.dataset.tenant ? `?tenantId=${encodeURIComponent(btn.dataset.tenant)}` : "";
       const before = snapshot();
       try {
@@ -163,8 +214,7 @@ const SuperSeller = (() => {
             return stop("O processamento está pausado pela equipe do SuperSeller: sua atualização " +
               "ficou na fila e roda sozinha quando ele for retomado. Nada se perde.", true);
           }
-          status.textContent = st.rebuild ? "Atualizando… recalculando as métricas (etapa 2 de 2)" :
-            "Atualizando… buscando pedidos e visitas no Mercado Livre (etapa 1 de 2)";
+          status.textContent = `Atualizando… ${st.steps.text || ""}`;
           await new Promise(r => setTimeout(r, 1000));
         }
       } catch (e) {
