@@ -8,7 +8,6 @@ import logging
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from superseller.config import Settings
 from superseller.db.engine import make_engine
@@ -16,8 +15,8 @@ from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import PASSWORD, serving
-from tests.support.env import PG_ADMIN_URL
 from tests.support.faultproxy import FaultProxy
+from tests.support.pgfault import terminate_backends
 
 EMAIL = "ana@loja1.com"
 
@@ -35,18 +34,7 @@ def behind_proxy(db_url, engine):
 
 def _cut(proxy: FaultProxy, db_name: str) -> None:
     proxy.cut()
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()"
-                ),
-                {"db": db_name},
-            )
-    finally:
-        admin.dispose()
+    terminate_backends(db_name)
 
 
 # PostgreSQL only: SQLite has no connection to lose (a held write lock is waited out by the

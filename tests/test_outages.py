@@ -25,16 +25,15 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from superseller.db.engine import make_engine
 from superseller.db.schema import job_logs, job_schedules, jobs, schedule_occurrences
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.schedules import Schedules
 from superseller.sandbox.server import free_port
-from tests.support.env import PG_ADMIN_URL
 from tests.support.faultproxy import FaultProxy
 from tests.support.handlers import build_registry
+from tests.support.pgfault import terminate_backends
 from tests.support.procs import ROOT
 from tests.support.waiting import wait_until
 
@@ -58,18 +57,7 @@ class PgFault:
     @contextlib.contextmanager
     def down(self):
         self.proxy.cut()
-        admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as conn:
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :db AND pid <> pg_backend_pid()"
-                    ),
-                    {"db": self.db_name},
-                )
-        finally:
-            admin.dispose()
+        terminate_backends(self.db_name)
         try:
             yield
         finally:

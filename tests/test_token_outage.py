@@ -13,31 +13,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from superseller.db.engine import make_engine
 from superseller.db.schema import marketplace_accounts
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
-from tests.support.env import PG_ADMIN_URL
 from tests.support.faultproxy import FaultProxy
 from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.pgfault import terminate_backends
 from tests.support.waiting import wait_until
-
-
-def _terminate_backends(db_name: str) -> None:
-    admin = make_engine(PG_ADMIN_URL).execution_options(isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()"
-                ),
-                {"db": db_name},
-            )
-    finally:
-        admin.dispose()
 
 
 def _expire(engine, sb) -> None:
@@ -68,7 +53,7 @@ def test_an_outage_right_after_a_refresh_keeps_the_rotated_token(
             def refresh_then_outage(refresh_token: str) -> dict:
                 tokens = real_refresh(refresh_token)  # Mercado Livre has rotated now
                 proxy.cut()
-                _terminate_backends(db_url.rsplit("/", 1)[1])
+                terminate_backends(db_url.rsplit("/", 1)[1])
                 answered.set()
                 return tokens
 
