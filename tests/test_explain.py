@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from superseller.metrics.explain import explain, lmdi, to_cents
+from superseller.metrics.explain import _headline, explain, lmdi, to_cents
 from superseller.metrics.queries import complete_period, overview, today_so_far
 from superseller.metrics.rebuild import rebuild_daily_metrics
 from superseller.ptbr import brl, number, signed_brl, signed_pct
@@ -59,7 +59,7 @@ def test_effects_sum_exactly_to_the_change_and_name_the_cause(engine, shop):
     weight = (190 - 260) / math.log(190 / 260)
     assert e["effects"]["visits"] == pytest.approx(weight * math.log(40 / 60), abs=0.01)
     assert e["effects"]["ticket"] == pytest.approx(weight * math.log(47.5 / (260 / 6)), abs=0.01)
-    assert e["sentence"].startswith("Receita −26,9% (−R$\u00a070,00): menos visitas explicam")
+    assert e["sentence"].startswith("Receita −26,9% (−R$\u00a070,00): menos visitas pesaram mais")
     # listings: the Mochila's loss first, then the Garrafa's gain; they add up to the total
     assert [i["listingId"] for i in e["listings"]] == [shop["a"], shop["b"]]
     mochila, garrafa = e["listings"]
@@ -67,8 +67,21 @@ def test_effects_sum_exactly_to_the_change_and_name_the_cause(engine, shop):
     assert mochila["effects"] == {"visits": -100.0, "conversion": 0.0, "ticket": 0.0}
     assert garrafa["effects"] == {"visits": 0.0, "conversion": 0.0, "ticket": 30.0}
     assert mochila["sentence"] == (
-        "Mochila Kit 3: −R$\u00a0100,00 (143% da variação); perdeu 50% das visitas (40 → 20)."
+        "Mochila Kit 3: −R$\u00a0100,00 (mais que toda a variação); perdeu 50% das visitas "
+        "(40 → 20)."
     )
+
+
+def test_an_effect_larger_than_the_change_is_not_a_share_of_it():
+    """Revenue barely moved because effects cancelled out: the headline names what weighed
+    most, in reais, instead of "explica 1.782%"."""
+    effects = {"visits": Decimal("3226.99"), "conversion": Decimal("-5984.90")}
+    effects["ticket"] = Decimal("2422.01")
+    text = _headline(-0.3, Decimal("-335.90"), effects)
+    assert text.startswith("Receita −0,3% (−R$\u00a0335,90): conversão menor pesou mais (−R$")
+    assert "%" not in text.split(":", 1)[1]
+    normal = _headline(-26.9, Decimal("-70"), {"visits": Decimal("-60"), "ticket": Decimal("-10")})
+    assert "menos visitas explicam 86% (−R$\u00a060,00)" in normal
 
 
 def _numbers(text: str) -> list[str]:

@@ -137,8 +137,12 @@ def _headline(change_pct: float | None, total: Decimal, effects: dict | None) ->
         key, value = driver
         share = float(value / total * 100)
         word = LABELS[key][0 if value > 0 else 1]
-        verb = "explica" if key in ("conversion", "ticket") else "explicam"
-        parts.append(f"{word} {verb} {number(share)}% ({signed_brl(float(value))})")
+        if share <= 100:
+            verb = "explica" if key in ("conversion", "ticket") else "explicam"
+            parts.append(f"{word} {verb} {number(share)}% ({signed_brl(float(value))})")
+        else:  # the other effects pulled the other way: "explains 1.782%" says nothing
+            verb = "pesou" if key in ("conversion", "ticket") else "pesaram"
+            parts.append(f"{word} {verb} mais ({signed_brl(float(value))})")
     others = [
         f"{NAMES[k]} {signed_brl(float(v))}"
         for k, v in effects.items()
@@ -150,7 +154,9 @@ def _headline(change_pct: float | None, total: Decimal, effects: dict | None) ->
 def _listing_sentence(item: dict) -> str:
     out = f"{item['title']}: {signed_brl(item['change'])}"
     if item["share"] is not None:
-        out += f" ({number(item['share'])}% da variação)"
+        share = item["share"]
+        # Over 100%: other listings moved the other way; a percentage past 100 misleads.
+        out += f" ({number(share)}% da variação)" if share <= 100 else " (mais que toda a variação)"
     v1, v0 = item["visits"], item["previousVisits"]
     if v1 is not None and v0:
         pct = (v1 - v0) / v0 * 100
