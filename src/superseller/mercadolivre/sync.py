@@ -59,8 +59,9 @@ FOLLOW_UP_PRIORITY = 1
 
 
 class NoAccount(Exception):
-    """The tenant has no Mercado Livre account (never connected, or disconnected): its
-    sync has nothing to do and ends as skipped, not as a failure."""
+    """The tenant's Mercado Livre account was disconnected (it had synced before): a sync
+    queued for it has nothing to do and ends as skipped, not as a failure. A tenant that
+    was never connected fails its sync instead, saying so (someone asked for it by mistake)."""
 
 
 class SyncPayload(BaseModel):
@@ -118,6 +119,8 @@ class SellerSync:
                 .order_by(marketplace_accounts.c.id)
             ).first()
         if acct is None:
+            if tenant.last_sync_ok_at is None:  # never connected: asking for a sync is a mistake
+                raise PermanentJobError(f"tenant {self.tenant_id} has no Mercado Livre account")
             raise NoAccount(self.tenant_id)
         if acct.status == "reauth_required":
             raise PermanentJobError(
