@@ -22,21 +22,19 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from scratch_db import scratch_postgres  # noqa: E402  (bench/scratch_db.py)
 from sqlalchemy import delete
 
-from superseller.db import migrate
-from superseller.db.engine import make_engine
 from superseller.db.schema import jobs
 from superseller.jobs.backend import backend_for
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 50
 
 
@@ -126,13 +124,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
-    name = f"bench_claim_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql://postgres@127.0.0.1:5432/{name}")
-    try:
-        migrate.upgrade(engine)
+    with scratch_postgres("bench_claim") as engine:
         be = backend_for(engine)
         cases = {
             "plain": (None, 0),
@@ -154,11 +146,6 @@ def main() -> None:
                 f"{case:<22} {med:7.2f} ms per claim  x{med / base:.2f} of plain   "
                 f"server {server[case]:6.3f} ms  x{server[case] / server['plain']:.2f}"
             )
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 if __name__ == "__main__":

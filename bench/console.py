@@ -20,20 +20,18 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from scratch_db import scratch_postgres  # noqa: E402  (bench/scratch_db.py)
 from sqlalchemy import event
 
-from superseller.db import migrate
-from superseller.db.engine import make_engine
 from superseller.jobs.admin import JobAdmin, JobFilter
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SPAN_S = 30 * 86400
 
 FILL = """
@@ -87,13 +85,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=30)
     args = ap.parse_args()
-    name = f"bench_console_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql://postgres@127.0.0.1:5432/{name}")
-    try:
-        migrate.upgrade(engine)
+    with scratch_postgres("bench_console") as engine:
         t = time.perf_counter()
         sql = FILL.replace(":span", str(SPAN_S)).replace(":n", str(args.rows))
         with engine.begin() as conn:
@@ -130,11 +122,6 @@ def main() -> None:
                 f"{w['list_db']:>24.2f}{w['counts_db']:>10.2f}"
             )
         print(f"\nworst wall p95: {worst:.1f} ms, worst db: {worst_db:.2f} ms (goal < 100 ms)")
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 WITHOUT_0021 = (

@@ -15,17 +15,15 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from superseller.db import migrate
-from superseller.db.engine import make_engine
+from scratch_db import scratch_postgres  # noqa: E402  (bench/scratch_db.py)
+
 from superseller.jobs import stats
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 FILL = """
 INSERT INTO jobs (type, queue, payload, status, priority, run_at, attempts, max_attempts,
@@ -75,13 +73,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--reps", type=int, default=30)
     args = ap.parse_args()
-    name = f"bench_stats_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(f"postgresql://postgres@127.0.0.1:5432/{name}")
-    try:
-        migrate.upgrade(engine)
+    with scratch_postgres("bench_stats") as engine:
         t = time.perf_counter()
         with engine.begin() as conn:
             conn.exec_driver_sql(FILL.replace(":n", str(args.rows)).replace("%", "%%"))
@@ -112,11 +104,6 @@ def main() -> None:
         print(f"{'SuperSeller (counters)':<34}{p(a, 50):>10.1f}{p(a, 95):>10.1f}")
         print(f"{'naive count(*) over history':<34}{p(b, 50):>10.1f}{p(b, 95):>10.1f}")
         print(f"\nratio (naive / ours, p50): {p(b, 50) / p(a, 50):.1f}x faster")
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 if __name__ == "__main__":
