@@ -100,20 +100,20 @@ class PageMessage(Exception):
         self.status, self.user, self.title, self.message = status, user, title, message
 
 
-def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
-    return _render(
-        request, "message.html", exc.status, user=exc.user, title=exc.title, message=exc.message
-    )
-
-
-def action_page(
-    request: Request, status: int, title: str, message: str, action_url: str, action_label: str
-) -> HTMLResponse:
-    """A message with one button (e.g. "Conectar de novo" after a declined authorization)."""
+def _viewer(request: Request) -> User | None:
+    """The signed-in user, or None: a message page renders without a session, and without
+    the database (its 503 page is one of them)."""
     try:
-        user = page_user(request)
-    except LoginRequired:
-        user = None
+        return page_user(request)
+    except Exception:  # noqa: BLE001 - no session, an expired one, or no database
+        return None
+
+
+def _message(
+    request: Request, status: int, user: User | None, title: str, message: str, **extra
+) -> HTMLResponse:
+    """The one page that shows a title and a message (errors, refusals, a declined
+    authorization), with optional `details` and one `action_url`/`action_label` button."""
     return _render(
         request,
         "message.html",
@@ -121,9 +121,27 @@ def action_page(
         user=user,
         title=title,
         message=message,
+        status_code=status,
+        **extra,
+    )
+
+
+def message_page(request: Request, exc: PageMessage) -> HTMLResponse:
+    return _message(request, exc.status, exc.user, exc.title, exc.message)
+
+
+def action_page(
+    request: Request, status: int, title: str, message: str, action_url: str, action_label: str
+) -> HTMLResponse:
+    """A message with one button (e.g. "Conectar de novo" after a declined authorization)."""
+    return _message(
+        request,
+        status,
+        _viewer(request),
+        title,
+        message,
         action_url=action_url,
         action_label=action_label,
-        status_code=status,
     )
 
 
@@ -156,25 +174,9 @@ def error_page(request: Request, status: int, fields: list[dict] | None = None) 
     """The HTML error page a browser gets (the API's JSON errors' twin, in Portuguese)."""
     if status == 401:
         return RedirectResponse("/entrar", status_code=303)
-    try:
-        user = page_user(request)
-    except Exception:  # noqa: BLE001 - an error page must render even without a session
-        user = None
     title, message = ERROR_PAGES.get(status, ERROR_PAGES[400 if status < 500 else 500])
-    details = []
-    for f in fields or []:
-        name = f["field"].split(".")[-1]
-        details.append(f"O valor de “{name}” não é válido.")
-    return _render(
-        request,
-        "message.html",
-        status,
-        user=user,
-        title=title,
-        message=message,
-        details=details,
-        status_code=status,
-    )
+    details = [f"O valor de “{f['field'].split('.')[-1]}” não é válido." for f in fields or []]
+    return _message(request, status, _viewer(request), title, message, details=details)
 
 
 def page_user(request: Request) -> User:
