@@ -1,5 +1,6 @@
 """`superseller demo` as a user runs it: a subprocess whose dashboard answers, with a
-working login, and that stops cleanly on Ctrl-C (SIGINT)."""
+working login, and that stops cleanly on Ctrl-C (SIGINT): a data directory the user named is
+kept, the temporary one the demo made for itself is removed."""
 
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from superseller.cli.demo_cmd import DEMO_PASSWORD, SELLER_LOGIN
 from superseller.sandbox.server import free_port
@@ -17,22 +19,18 @@ from tests.support.waiting import wait_until
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("named_dir", [True, False], ids=["data-dir", "temporary"])
+def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path, named_dir):
     port = free_port()
+    temp = tmp_path / "tmp"  # where the demo's own temporary directory goes
+    temp.mkdir()
+    data = tmp_path / "demo"
     began = time.monotonic()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "superseller.cli",
-            "demo",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "demo"),
-        ],
+        [sys.executable, "-m", "superseller.cli", "demo", "--port", str(port)]
+        + (["--data-dir", str(data)] if named_dir else []),
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "120", "TMPDIR": str(temp)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -70,3 +68,7 @@ def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path):
             raise AssertionError("the demo did not stop on Ctrl-C") from None
     assert proc.returncode in (0, 130), out[-2000:]
     assert "Painel:" in out and "Traceback" not in out
+    if named_dir:
+        assert (data / "superseller.db").is_file(), "the named data directory is kept"
+    else:
+        assert not list(temp.glob("superseller-demo-*")), "the demo's temporary data is removed"

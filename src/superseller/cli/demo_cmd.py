@@ -10,6 +10,7 @@ webhook, so the dashboard follows sales within seconds) until Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import tempfile
 from datetime import UTC, datetime
@@ -109,105 +110,111 @@ def demo(
     from superseller.sandbox.server import start_in_thread
 
     _check_port(host, port)
+    # A directory of our own is removed on the way out (Ctrl-C included): its database
+    # points at this run's sandbox, which ends with it. `--data-dir` is kept.
     directory = data_dir or Path(tempfile.mkdtemp(prefix="superseller-demo-"))
     directory.mkdir(parents=True, exist_ok=True)
-    sandbox = start_in_thread(
-        SellerSpec(listings=listings, history_days=history_days, start=datetime.now(UTC))
-    )
-    settings = Settings(
-        data_dir=directory,
-        database_url=f"sqlite:///{directory / 'superseller.db'}",
-        ml_api_url=sandbox.url,
-        ml_auth_url=f"{sandbox.url}/authorization",
-        ml_client_id="sandbox-app",
-        ml_client_secret="sandbox-secret",
-        ml_redirect_uri="http://127.0.0.1/mercadolivre/callback",
-        ml_requests_per_s=0,
-        ml_concurrency=8,
-    )
-    eng = make_engine(settings.resolved_database_url())
-    reg = build_registry(settings)
-    console.print(f"[b]SuperSeller demo[/b] — data in {directory}, sandbox at {sandbox.url}")
-    migrate.upgrade(eng)
-    ensure_defaults(eng, reg, timezone=settings.timezone)
-    from superseller.tenants import TenantNotFound, get_tenant
+    try:
+        sandbox = start_in_thread(
+            SellerSpec(listings=listings, history_days=history_days, start=datetime.now(UTC))
+        )
+        settings = Settings(
+            data_dir=directory,
+            database_url=f"sqlite:///{directory / 'superseller.db'}",
+            ml_api_url=sandbox.url,
+            ml_auth_url=f"{sandbox.url}/authorization",
+            ml_client_id="sandbox-app",
+            ml_client_secret="sandbox-secret",
+            ml_redirect_uri="http://127.0.0.1/mercadolivre/callback",
+            ml_requests_per_s=0,
+            ml_concurrency=8,
+        )
+        eng = make_engine(settings.resolved_database_url())
+        reg = build_registry(settings)
+        console.print(f"[b]SuperSeller demo[/b] — data in {directory}, sandbox at {sandbox.url}")
+        migrate.upgrade(eng)
+        ensure_defaults(eng, reg, timezone=settings.timezone)
+        from superseller.tenants import TenantNotFound, get_tenant
 
-    try:
-        get_tenant(eng, TENANT)
-    except TenantNotFound:
-        create_tenant(eng, "Loja Demo", settings.timezone, tenant_id=TENANT)
-        connect_sandbox(eng, settings, TENANT, datetime.now(UTC))
-        console.print("Mercado Livre (sandbox) conectado.")
-    sync = run_job_now(
-        "sync_mercadolivre",
-        {"tenantId": TENANT, "daysBack": history_days},
-        TENANT,
-        "Sincronizando com o Mercado Livre",
-        eng=eng,
-        reg=reg,
-        settings=settings,
-    )
-    r = outcome(sync, "sync")
-    console.print(
-        f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
-        f"visitas sincronizados ({r['requests']} chamadas à API)."
-    )
-    rebuild = run_job_now(
-        "metrics_aggregation",
-        {"tenantId": TENANT, "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]},
-        TENANT,
-        "Atualizando métricas diárias",
-        eng=eng,
-        reg=reg,
-        settings=settings,
-    )
-    outcome(rebuild, "rebuild")
-    for days in (7, 30):
-        _show(eng, days, settings.timezone)
-    f = tenant_freshness(eng, TENANT, datetime.now(UTC))
-    console.print(
-        f"Status: [b]{f['label']}[/b]"
-        + (f" (até {f['updatedUntil']})" if f["updatedUntil"] else "")
-    )
-    scored = run_job_now(
-        "score_listings",
-        {"tenantId": TENANT},
-        TENANT,
-        "Calculando notas dos anúncios",
-        eng=eng,
-        reg=reg,
-        settings=settings,
-    )
-    outcome(scored, "scoring")
-    if once:
-        sandbox.stop()
-        return
-    for email, role, tenant in ((SELLER_LOGIN, "seller", TENANT), (ADMIN_LOGIN, "admin", None)):
-        with contextlib.suppress(UserError):  # already there from an earlier run
-            create_user(eng, email, DEMO_PASSWORD, role, tenant)
-    url = f"http://{host}:{port}"
-    console.print(
-        f"\n[b]Painel:[/b] {url}   login [b]{SELLER_LOGIN}[/b] / senha "
-        f"[b]{DEMO_PASSWORD}[/b] (administrador: {ADMIN_LOGIN}, mesma senha)"
-    )
-    console.print(
-        "API, worker e agendador rodando; o sandbox continua gerando pedidos. Ctrl-C para parar."
-    )
-    # The sandbox notifies its sales to our webhook, as Mercado Livre would: the dashboard
-    # follows them on its own (retries compressed: the server starts just below).
-    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    httpx.post(
-        f"{sandbox.url}/_sandbox/notifications",
-        json={
-            "callback_url": f"http://{local}:{port}/api/v1/mercadolivre/notifications",
-            "retry_scale": 0.01,
-        },
-        timeout=10,
-    ).raise_for_status()
-    svc = Services(settings=settings, engine=eng, registry=reg, clock=SystemClock())
-    try:
-        run_server(svc, host, port, with_worker=True, with_scheduler=True, log_level="warning")
+        try:
+            get_tenant(eng, TENANT)
+        except TenantNotFound:
+            create_tenant(eng, "Loja Demo", settings.timezone, tenant_id=TENANT)
+            connect_sandbox(eng, settings, TENANT, datetime.now(UTC))
+            console.print("Mercado Livre (sandbox) conectado.")
+        sync = run_job_now(
+            "sync_mercadolivre",
+            {"tenantId": TENANT, "daysBack": history_days},
+            TENANT,
+            "Sincronizando com o Mercado Livre",
+            eng=eng,
+            reg=reg,
+            settings=settings,
+        )
+        r = outcome(sync, "sync")
+        console.print(
+            f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
+            f"visitas sincronizados ({r['requests']} chamadas à API)."
+        )
+        rebuild = run_job_now(
+            "metrics_aggregation",
+            {"tenantId": TENANT, "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]},
+            TENANT,
+            "Atualizando métricas diárias",
+            eng=eng,
+            reg=reg,
+            settings=settings,
+        )
+        outcome(rebuild, "rebuild")
+        for days in (7, 30):
+            _show(eng, days, settings.timezone)
+        f = tenant_freshness(eng, TENANT, datetime.now(UTC))
+        console.print(
+            f"Status: [b]{f['label']}[/b]"
+            + (f" (até {f['updatedUntil']})" if f["updatedUntil"] else "")
+        )
+        scored = run_job_now(
+            "score_listings",
+            {"tenantId": TENANT},
+            TENANT,
+            "Calculando notas dos anúncios",
+            eng=eng,
+            reg=reg,
+            settings=settings,
+        )
+        outcome(scored, "scoring")
+        if once:
+            sandbox.stop()
+            return
+        for email, role, tenant in ((SELLER_LOGIN, "seller", TENANT), (ADMIN_LOGIN, "admin", None)):
+            with contextlib.suppress(UserError):  # already there from an earlier run
+                create_user(eng, email, DEMO_PASSWORD, role, tenant)
+        url = f"http://{host}:{port}"
+        console.print(
+            f"\n[b]Painel:[/b] {url}   login [b]{SELLER_LOGIN}[/b] / senha "
+            f"[b]{DEMO_PASSWORD}[/b] (administrador: {ADMIN_LOGIN}, mesma senha)"
+        )
+        console.print(
+            "API, worker e agendador rodando; o sandbox continua gerando pedidos. Ctrl-C para parar."
+        )
+        # The sandbox notifies its sales to our webhook, as Mercado Livre would: the dashboard
+        # follows them on its own (retries compressed: the server starts just below).
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        httpx.post(
+            f"{sandbox.url}/_sandbox/notifications",
+            json={
+                "callback_url": f"http://{local}:{port}/api/v1/mercadolivre/notifications",
+                "retry_scale": 0.01,
+            },
+            timeout=10,
+        ).raise_for_status()
+        svc = Services(settings=settings, engine=eng, registry=reg, clock=SystemClock())
+        try:
+            run_server(svc, host, port, with_worker=True, with_scheduler=True, log_level="warning")
+        finally:
+            console.print("stopping…")
+            sandbox.stop()
+            eng.dispose()
     finally:
-        console.print("stopping…")
-        sandbox.stop()
-        eng.dispose()
+        if data_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
