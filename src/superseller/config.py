@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Fairness: no tenant holds more running jobs than this across every worker process and
     # host, so one big seller cannot occupy the fleet while small ones wait; 0 = no cap.
     job_tenant_max_running: int = Field(default=2, ge=0, le=10_000)
+    # An attempt cut short by a lost database connection (an outage, a restart) is given
+    # back without counting, at most this many times in a row; then it counts (0: always).
+    job_max_db_interruptions: int = Field(default=5, ge=0, le=1000)
     job_log_retention_days: int = 60
 
     internal_jobs_key: SecretStr | None = None

@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from superseller.db.connection_errors import DB_ERRORS
 from superseller.errors import UserFacingError
 from superseller.http.errors import ApiError, error_body, wants_html  # noqa: F401
 from superseller.jobs.cron import InvalidSchedule
-from superseller.jobs.dbwatch import DB_ERRORS, one_line
+from superseller.jobs.dbwatch import one_line
 from superseller.jobs.errors import (
     InvalidPayload,
     InvalidTransition,

@@ -70,13 +70,17 @@ class Job(Wire):
 
 
 class JobLog(Wire):
-    """One attempt of a job (a `job_logs` row)."""
+    """One attempt of a job (a `job_logs` row). `attempt` is the number of the counted
+    attempt the run belonged to: an `interrupted` (shutdown) or `disconnected` (database
+    connection lost) run did not count, so the run after it carries the same number."""
 
     id: int
     job_id: int
     job_type: str
     tenant_id: str | None
-    status: Literal["success", "error", "timeout", "cancelled", "lost", "interrupted"]
+    status: Literal[
+        "success", "error", "timeout", "cancelled", "lost", "interrupted", "disconnected"
+    ]
     attempt: int
     started_at: str
     completed_at: str

@@ -19,25 +19,9 @@ import logging
 import threading
 import time
 
-from sqlalchemy import exc as sa_exc
+from superseller.db.connection_errors import DB_ERRORS
 
-# What a database call raises when the database is away or stalled: lost or refused
-# connections, a terminated backend, SQLite's "database is locked" (OperationalError,
-# wrapped by SQLAlchemy or raw from psycopg), pool time-outs, socket errors. Not
-# IntegrityError, DataError and the like: those are bugs or bad data, logged as such.
-DB_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,
-    OSError,
-)
-try:  # the LISTEN connection talks psycopg directly
-    import psycopg
-
-    DB_ERRORS = (*DB_ERRORS, psycopg.OperationalError, psycopg.InterfaceError)
-except ImportError:  # pragma: no cover - psycopg is a dependency
-    pass
+__all__ = ["DB_ERRORS", "DatabaseWatch", "one_line"]  # DB_ERRORS: its home is the db layer
 
 
 def one_line(exc: BaseException) -> str:

@@ -13,16 +13,23 @@ overwritten by a late worker.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from superseller.db.schema import job_logs
 from superseller.jobs.backend import LOST_MESSAGE, ClaimedJob, Outcome, backend_for
 from superseller.jobs.clock import Clock, SystemClock
 
-__all__ = ["FAIR_ROUNDS", "SCAN_FACTOR", "ClaimedJob", "JobStore", "Outcome"]
+__all__ = ["DISCONNECTED", "FAIR_ROUNDS", "SCAN_FACTOR", "ClaimedJob", "JobStore", "Outcome"]
+
+log = logging.getLogger("superseller.jobs.store")
+
+# The job_logs status of an attempt given back, not counted: the database connection was
+# lost under it (docs/jobs.md, "When the database goes away during a job").
+DISCONNECTED = "disconnected"
 
 SCAN_FACTOR = 4  # the fair claim looks at this many candidates per job it may take
 FAIR_ROUNDS = 3  # ...and looks again this many times when tenants at their cap filled it
@@ -31,12 +38,21 @@ FAIR_ROUNDS = 3  # ...and looks again this many times when tenants at their cap 
 class JobStore:
     """Database operations of the worker side of the engine."""
 
-    def __init__(self, engine: Engine, clock: Clock | None = None, tenant_max_running: int = 0):
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock | None = None,
+        tenant_max_running: int = 0,
+        max_db_interruptions: int = 5,
+    ):
         self.engine = engine
         self.clock = clock or SystemClock()
         self.backend = backend_for(engine)
         # > 0: no tenant gets more running jobs than this across every worker (fairness).
         self.tenant_cap = max(0, tenant_max_running)
+        # A job's attempts are given back (not counted) for a lost database connection at
+        # most this many times in a row; the next one counts.
+        self.max_db_interruptions = max(0, max_db_interruptions)
 
     # -- claim ---------------------------------------------------------------
 
@@ -66,6 +82,8 @@ class JobStore:
             try:
                 with self.engine.begin() as conn:
                     self.backend.begin_hot_path(conn)
+                    if any(not o.counted for o in outcomes):
+                        outcomes = self._cap_give_backs(conn, outcomes)
                     applied = self.backend.finish(conn, worker_id, outcomes) if outcomes else set()
                     claimed = (
                         self._claim(conn, worker_id, limit, queues, exclude)
@@ -79,6 +97,44 @@ class JobStore:
                 # last try only records outcomes).
                 continue
         raise AssertionError("unreachable")
+
+    def _cap_give_backs(self, conn, outcomes: list[Outcome]) -> list[Outcome]:
+        """An attempt given back for a lost connection counts after all (its `fallback`)
+        when the job's last `max_db_interruptions` runs were all given back: a handler
+        that breaks its own connection must not run for ever. Decided here, when the
+        outcome is recorded (the database answers), in the transaction that records it."""
+        capped = []
+        for o in outcomes:
+            if not o.counted and o.fallback is not None:
+                if self._given_back_in_a_row(conn, o.job.id) >= self.max_db_interruptions:
+                    log.warning(
+                        "job %s lost its database connection more than %d times in a row: "
+                        "attempt %d counted",
+                        o.job.id,
+                        self.max_db_interruptions,
+                        o.job.attempt,
+                    )
+                    o = o.fallback
+            capped.append(o)
+        return capped
+
+    def _given_back_in_a_row(self, conn, job_id: int) -> int:
+        """How many of the job's latest job_logs rows are give-backs, newest first."""
+        cap = self.max_db_interruptions
+        if cap <= 0:
+            return 0
+        rows = conn.execute(
+            select(job_logs.c.status)
+            .where(job_logs.c.job_id == job_id)
+            .order_by(job_logs.c.id.desc())
+            .limit(cap)
+        ).scalars()
+        streak = 0
+        for status in rows:
+            if status != DISCONNECTED:
+                break
+            streak += 1
+        return streak
 
     def _claim(
         self, conn, worker_id: str, limit: int, queues: list[str] | None, exclude=None

@@ -20,7 +20,8 @@ back-off, ended attempts are held until they can be recorded, and running jobs k
 running. Nothing but a stop request ends the loop. A job whose handler finished keeps
 its heartbeat until its outcome is written, and no worker declares others' jobs lost
 until the database has answered promptly for a whole rescue period (their heartbeats
-were stuck behind the same outage).
+were stuck behind the same outage). An attempt that ended because its own database
+connection was lost is given back, not counted (`_give_back`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
+from superseller.db.connection_errors import connection_lost
 from superseller.jobs.backoff import retry_delay
 from superseller.jobs.clock import Clock, SystemClock
 from superseller.jobs.context import JobContext
@@ -54,7 +56,7 @@ from superseller.jobs.errors import (
 from superseller.jobs.listener import Listener
 from superseller.jobs.pause import PauseFlag
 from superseller.jobs.registry import Registry
-from superseller.jobs.store import ClaimedJob, JobStore, Outcome
+from superseller.jobs.store import DISCONNECTED, ClaimedJob, JobStore, Outcome
 from superseller.jobs.threads import DaemonThreadPool
 
 log = logging.getLogger("superseller.jobs.worker")
@@ -78,6 +80,9 @@ class WorkerOptions:
     db_retry_cap_s: float = 1.0  # longest wait between tries while the database is away
     # > 0: no tenant holds more running jobs than this across every worker (JobStore).
     tenant_max_running: int = 0
+    # An attempt whose database connection was lost is given back (not counted) at most
+    # this many times in a row; the next such attempt counts as failed (0: always counts).
+    max_db_interruptions: int = 5
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> WorkerOptions:
@@ -90,6 +95,7 @@ class WorkerOptions:
             retry_cap_s=settings.job_retry_cap_s,
             shutdown_grace_s=settings.job_shutdown_grace_s,
             tenant_max_running=settings.job_tenant_max_running,
+            max_db_interruptions=settings.job_max_db_interruptions,
         )
         for key, value in overrides.items():
             if value is not None:
@@ -131,7 +137,9 @@ class Worker:
         if self.opts.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.clock = clock or SystemClock()
-        self.store = JobStore(engine, self.clock, self.opts.tenant_max_running)
+        self.store = JobStore(
+            engine, self.clock, self.opts.tenant_max_running, self.opts.max_db_interruptions
+        )
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.processed = 0
         self.idle_waits = 0  # times the loop went to sleep with nothing to do
@@ -453,8 +461,13 @@ class Worker:
         except PermanentJobError as exc:
             return self._failure(running, exc, "error", permanent=True)
         except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
-            running.ctx.logger.warning("attempt failed: %s", one_line(exc))
             permanent = isinstance(exc, InvalidPayload | UnknownJobType)
+            if not permanent and connection_lost(exc):
+                running.ctx.logger.warning(
+                    "database connection lost; attempt given back: %s", one_line(exc)
+                )
+                return self._give_back(running, exc)
+            running.ctx.logger.warning("attempt failed: %s", one_line(exc))
             return self._failure(running, exc, "error", permanent=permanent)
 
     async def _run_sync(self, running: _Running, handler):
@@ -486,11 +499,36 @@ class Worker:
         error = f"{type(exc).__name__}: {exc}"[:4000]
         if permanent or job.attempt >= job.max_attempts:
             return self._end(running, "failed", log_status, error=error)
-        jt = self.registry.find(job.type)
-        base = jt.retry_base_s if jt and jt.retry_base_s is not None else self.opts.retry_base_s
         outcome = self._end(running, "pending", log_status, error=error)
-        delay = retry_delay(job.attempt, base, self.opts.retry_cap_s)
+        delay = retry_delay(job.attempt, self._retry_base(job), self.opts.retry_cap_s)
         outcome.retry_at = outcome.completed_at + timedelta(seconds=delay)
+        return outcome
+
+    def _retry_base(self, job: ClaimedJob) -> float:
+        jt = self.registry.find(job.type)
+        return jt.retry_base_s if jt and jt.retry_base_s is not None else self.opts.retry_base_s
+
+    def _give_back(self, running: _Running, exc: BaseException) -> Outcome:
+        """The attempt ended because the database connection was lost (an outage, a
+        restart, a terminated backend): nothing says the job is at fault. It goes back to
+        pending without counting the attempt, due after the type's first retry delay
+        (jittered: the jobs one outage interrupted do not all come back at once), and
+        its job_logs row says `disconnected`. The store records the counted failure
+        (`fallback`) instead when the job was given back too often in a row."""
+        fallback = self._failure(running, exc, "error")
+        cap = self.opts.max_db_interruptions
+        if cap <= 0:
+            return fallback
+        cause = f"{type(exc).__name__}: {exc}"
+        fallback.error = (
+            f"database connection lost more than {cap} times in a row; attempt counted: {cause}"
+        )[:4000]
+        error = f"database connection lost; attempt not counted: {cause}"[:4000]
+        outcome = self._end(running, "pending", DISCONNECTED, error=error)
+        delay = retry_delay(1, self._retry_base(running.job), self.opts.retry_cap_s)
+        outcome.retry_at = outcome.completed_at + timedelta(seconds=delay)
+        outcome.counted = False
+        outcome.fallback = fallback
         return outcome
 
     def _end(

@@ -57,6 +57,7 @@ ATTEMPT_PT = {
     "cancelled": "cancelado",
     "lost": "perdido (worker sumiu)",
     "interrupted": "interrompido (desligamento)",
+    "disconnected": "interrompido (banco de dados caiu; não contou)",
 }
 OUTCOME_PT = {
     "enqueued": "enfileirado",

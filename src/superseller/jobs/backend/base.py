@@ -57,7 +57,7 @@ class Outcome:
 
     job: ClaimedJob
     status: str  # the job's next state: completed | pending (retry) | failed | cancelled
-    log_status: str  # success | error | timeout | cancelled
+    log_status: str  # success | error | timeout | cancelled | disconnected
     log_type: str
     completed_at: datetime
     duration_ms: int
@@ -65,6 +65,11 @@ class Outcome:
     result: dict | None = None
     error: str | None = None
     retry_at: datetime | None = None
+    # False: the attempt is given back, not counted (`attempts` goes down by one): the
+    # database connection was lost under it. `fallback` is the counted outcome the store
+    # records instead once the job's attempts were given back too many times in a row.
+    counted: bool = True
+    fallback: Outcome | None = None
 
     @property
     def metadata(self) -> dict | None:
@@ -161,7 +166,8 @@ class Backend(ABC):
     @abstractmethod
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:
         """Record attempts' ends and their job_logs rows; returns the ids applied. An
-        outcome whose attempt is no longer this worker's (fencing) is dropped."""
+        outcome whose attempt is no longer this worker's (fencing) is dropped. An outcome
+        not `counted` takes its attempt back (`attempts` - 1), fenced the same way."""
 
     @abstractmethod
     def heartbeat(

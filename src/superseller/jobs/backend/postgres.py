@@ -74,26 +74,28 @@ class PostgresBackend(Backend):
         return claimed_jobs(conn.exec_driver_sql(stmt, params).all(), _load_payload, now)
 
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:
-        data = json.dumps(
-            [
-                {
-                    "id": o.job.id,
-                    "attempt": o.job.attempt,
-                    "status": o.status,
-                    "result": o.result,
-                    "error": o.error,
-                    "run_at": o.retry_at.isoformat() if o.retry_at else None,
-                    "completed_at": o.completed_at.isoformat(),
-                    "log_type": o.log_type,
-                    "log_status": o.log_status,
-                    "started_at": o.job.started_iso,
-                    "duration_ms": o.duration_ms,
-                    "records": o.records,
-                    "meta": o.metadata,
-                }
-                for o in outcomes
-            ]
-        )
+        rows = [
+            {
+                "id": o.job.id,
+                "attempt": o.job.attempt,
+                "status": o.status,
+                "result": o.result,
+                "error": o.error,
+                "run_at": o.retry_at.isoformat() if o.retry_at else None,
+                "completed_at": o.completed_at.isoformat(),
+                "log_type": o.log_type,
+                "log_status": o.log_status,
+                "started_at": o.job.started_iso,
+                "duration_ms": o.duration_ms,
+                "records": o.records,
+                "meta": o.metadata,
+            }
+            for o in outcomes
+        ]
+        for row, o in zip(rows, outcomes, strict=True):
+            if not o.counted:  # rare (a lost connection): the common row stays as it was
+                row["uncounted"] = True
+        data = json.dumps(rows)
         params = {"data": data, "ids": [o.job.id for o in outcomes], "worker": worker_id}
         return {row[0] for row in conn.exec_driver_sql(sql.FINISH, params).fetchall()}
 

@@ -90,6 +90,7 @@ RETURNING id, type, queue, tenant_id, payload::text AS payload, attempts, max_at
 
 # A whole batch of outcomes, and their job_logs rows, in one statement. One JSON
 # document for the batch: far cheaper to send than a dozen typed arrays.
+# An attempt given back (`uncounted`, present only then) takes its attempt back.
 # Who may record an attempt's end: the worker that holds the job, or, fenced by the
 # attempt number, the worker whose job was rescued while its outcome waited to be
 # written (a stall, an outage) and that nobody has started again since.
@@ -98,10 +99,11 @@ WITH v AS (
     SELECT * FROM jsonb_to_recordset(CAST(%(data)s AS jsonb)) AS v(
         id bigint, attempt int, status text, result jsonb, error text, run_at timestamptz,
         completed_at timestamptz, log_type text, log_status text, started_at timestamptz,
-        duration_ms int, records int, meta jsonb)
+        duration_ms int, records int, meta jsonb, uncounted boolean)
 ), done AS (
     UPDATE jobs j
     SET status = v.status,
+        attempts = CASE WHEN v.uncounted THEN j.attempts - 1 ELSE j.attempts END,
         result = v.result,
         last_error = v.error,
         run_at = COALESCE(v.run_at, j.run_at),

@@ -106,6 +106,7 @@ class SQLiteBackend(Backend):
                     "id": o.job.id,
                     "attempt": o.job.attempt,
                     "worker": worker_id,
+                    "uncounted": 0 if o.counted else 1,
                 },
             )
             if res.rowcount:

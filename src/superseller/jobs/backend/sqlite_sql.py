@@ -76,7 +76,7 @@ RETURNING id, type, queue, tenant_id, payload, attempts, max_attempts, timeout_s
 # postgres_sql.FINISH: the holder, or the rescued attempt nobody restarted.
 FINISH = f"""
 UPDATE jobs
-SET status = :status, result = :result, last_error = :error,
+SET status = :status, result = :result, last_error = :error, attempts = attempts - :uncounted,
     run_at = COALESCE(:run_at, run_at),
     finished_at = CASE WHEN :status = 'pending' THEN NULL ELSE :completed END,
     worker_id = NULL, heartbeat_at = NULL
