@@ -156,22 +156,25 @@ def test_a_database_failure_mid_batch_answers_every_member_503_and_stores_none_o
         wait_until(lambda: writer.waiting == len(bodies), message="the posts to queue up")
         inserts = []
 
-        def drop_on_the_third_insert(conn, cursor, statement, *_):
+        def drop_after_the_batch_insert(conn, cursor, statement, *_):
+            # The batch's rows are inserted, then the connection drops (its job's turn).
+            if len(inserts) == 2:
+                inserts.append(statement)
+                raise OperationalError(statement, None, Exception("connection lost"))
             if statement.lstrip().upper().startswith("INSERT INTO ML_NOTIFICATIONS"):
-                inserts.append(1)
-                if len(inserts) == 4:  # the first post's, then the batch's third
-                    raise OperationalError(statement, None, Exception("connection lost"))
+                inserts.append(statement)  # the first post's, then the batch's
 
-        event.listen(engine, "before_cursor_execute", drop_on_the_third_insert)
+        event.listen(engine, "before_cursor_execute", drop_after_the_batch_insert)
         try:
             gate.release.set()
             assert first.result().json() == {"status": "stored"}
             failed = [a.result() for a in answers]
         finally:
-            event.remove(engine, "before_cursor_execute", drop_on_the_third_insert)
+            event.remove(engine, "before_cursor_execute", drop_after_the_batch_insert)
+        assert len(inserts) == 3  # the failure came after the batch's insert
         assert [r.status_code for r in failed] == [503] * len(bodies)
         assert {r.json()["error"]["code"] for r in failed} == {"database_unavailable"}
-        # The two rows written before the failure were rolled back with it.
+        # The rows inserted before the failure were rolled back with it.
         assert _stored_ids(engine) == [first_body(first)["_id"]]
         # Mercado Livre's retries are stored.
         again = [f.result() for f in [pool.submit(_post, url, b) for b in bodies]]

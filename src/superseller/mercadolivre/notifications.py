@@ -230,13 +230,11 @@ def _write(
     if not notes:
         return []
     now = clock.now()
-    new: list[bool] = []
-    tenants_with_work: set[str] = set()
-    run_at = now + timedelta(seconds=delay_s)
-    stmt = _insert_note(engine)
-    with write_transaction(engine, wait_s) as conn:
-        for n, tid in notes:
-            row = {
+    rows: dict[str, dict] = {}  # by `_id`: the first of the same `_id` twice is written
+    for n, tid in notes:
+        rows.setdefault(
+            n.id,
+            {
                 "notification_id": n.id,
                 "tenant_id": tid,
                 "ml_user_id": n.user_id,
@@ -245,13 +243,20 @@ def _write(
                 "attempts": n.attempts,
                 "sent_at": n.sent,
                 "received_at": now,
-            }
-            new.append(conn.execute(stmt, row).scalar() is not None)
-            if new[-1]:
-                tenants_with_work.add(tid)
+            },
+        )
+    run_at = now + timedelta(seconds=delay_s)
+    with write_transaction(engine, wait_s) as conn:
+        # One statement for the whole batch (executemany with RETURNING: one multi-row
+        # INSERT), so a batch costs a few round trips whatever its size.
+        made = set(conn.execute(_insert_note(engine), list(rows.values())).scalars())
         queue = Queue(engine, registry, clock)
-        for tid in sorted(tenants_with_work):
+        for tid in sorted({rows[i]["tenant_id"] for i in made}):
             queue_processing(conn, queue, tid, run_at)
+    new = []
+    for n, _ in notes:
+        new.append(n.id in made)
+        made.discard(n.id)  # a second of the same `_id` is a duplicate
     return new
 
 
@@ -266,7 +271,7 @@ def _insert_note(engine: Engine):
         stmt = _NOTE_INSERTS[engine.dialect.name] = (
             insert_on_conflict(engine, ml_notifications)
             .on_conflict_do_nothing(index_elements=["notification_id"])
-            .returning(ml_notifications.c.id)
+            .returning(ml_notifications.c.notification_id)
         )
     return stmt
 
