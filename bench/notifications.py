@@ -229,6 +229,25 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(url: str, timeout_s: float = 180) -> None:
+    """Wait until the worker finished what the bursts queued (the next server of a
+    side-by-side run must not inherit this one's backlog)."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                busy = conn.execute(
+                    text("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')")
+                ).scalar()
+            if not busy:
+                return
+            time.sleep(0.5)
+        print(f"  ({busy} jobs still queued after {timeout_s:.0f} s)", flush=True)
+    finally:
+        engine.dispose()
+
+
 def diagnose(url: str, log: Path) -> None:
     """Why sales did not reach the dashboard: the notifications' and jobs' states, the log."""
     engine = make_engine(url)
@@ -299,6 +318,8 @@ def one_server(settings: Settings, sb, d: Path, url: str, src: str | None, args)
                 break
             held = rate
         result["peak"] = held
+        if not args.no_worker:
+            settle(url)  # the next server starts on a queue this one finished
     finally:
         proc.terminate()
         proc.wait(60)
