@@ -288,11 +288,12 @@ def one_server(settings: Settings, sb, d: Path, url: str, src: str | None, args)
     result = {"ack_p50": nan, "ack_p99": nan, "s2d_p50": nan, "s2d_p95": nan}
     try:
         if not args.burst_only:
-            token = httpx.post(
-                api + "/api/v1/auth/login", json={"email": "bench@loja.com", "password": PASSWORD}
-            ).json()["token"]
+            login = {"email": "bench@loja.com", "password": PASSWORD}
+            token = httpx.post(api + "/api/v1/auth/login", json=login, timeout=60).json()["token"]
             httpx.post(
-                sb.url + "/_sandbox/notifications", json={"callback_url": api + WEBHOOK}
+                sb.url + "/_sandbox/notifications",
+                json={"callback_url": api + WEBHOOK},
+                timeout=60,
             ).raise_for_status()
             result = steady(sb, api, token, args.listings, args.rate, args.sales)
             print(
@@ -303,7 +304,7 @@ def one_server(settings: Settings, sb, d: Path, url: str, src: str | None, args)
             )
             if result["visible"] < result["sales"]:
                 diagnose(url, log)
-            httpx.post(sb.url + "/_sandbox/notifications", json={}).raise_for_status()
+            httpx.post(sb.url + "/_sandbox/notifications", json={}, timeout=60).raise_for_status()
         held = 0
         for rate in args.burst_rates:
             cpu, own = cpu_s(proc.pid), time.process_time()
