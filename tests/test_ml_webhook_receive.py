@@ -105,10 +105,8 @@ def _webhook(engine, tmp_path, user_id: int):
     mk.account(engine, mk.tenant(engine, "g1"), "connected", user_id)
     svc = Services(settings=settings, engine=engine, registry=registry, clock=SystemClock())
     app = create_app(svc)
-    gate = Gate(lambda items: store_received(engine, registry, svc.clock, items, 1.0))
-    writer = app.state.ml_notification_writer = GroupCommit(
-        lambda items: gate([n for n, _ in items]), retry_alone_unless=DB_ERRORS
-    )
+    gate = Gate(lambda notes: store_received(engine, registry, svc.clock, notes, 1.0))
+    writer = app.state.ml_notification_writer = GroupCommit(gate, retry_alone_unless=DB_ERRORS)
     with serving_app(app) as url, ThreadPoolExecutor(max_workers=32) as pool:
         yield url, gate, writer, pool
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import time
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -31,13 +30,7 @@ from superseller.http.deps import Svc, known_query_only
 from superseller.http.sessions import CurrentUser
 from superseller.jobs.dbwatch import DB_ERRORS
 from superseller.mercadolivre.group_commit import GroupCommit
-from superseller.mercadolivre.notifications import (
-    WEBHOOK_WAIT_S,
-    Notification,
-    accept,
-    count,
-    store_received,
-)
+from superseller.mercadolivre.notifications import accept, count, store_received
 from superseller.metrics.queries import numbers_version
 
 log = logging.getLogger(__name__)
@@ -88,21 +81,15 @@ def _allowed(request: Request, allow_list: str) -> bool:
 
 
 def _writer(request: Request, svc) -> GroupCommit:
-    """The app's notification writer (made on first use). Items are (notification, when it
-    arrived): on SQLite a batch waits for the write lock only until its oldest member has
-    waited WEBHOOK_WAIT_S in all, so a 503 still reaches ML inside its 500 ms."""
+    """The app's notification writer (made on first use). On SQLite each batch waits at
+    most WEBHOOK_WAIT_S for the write lock, as one notification did."""
     writer = getattr(request.app.state, "ml_notification_writer", None)
     if writer is None:
         engine, registry, clock = svc.engine, svc.registry, svc.clock
         delay_s = svc.settings.ml_notification_delay_s
-
-        def write(items: list[tuple[Notification, float]]) -> list[str]:
-            left = min(t for _, t in items) + WEBHOOK_WAIT_S - time.monotonic()
-            notes = [n for n, _ in items]
-            return store_received(engine, registry, clock, notes, delay_s, max(left, 0.05))
-
         writer = request.app.state.ml_notification_writer = GroupCommit(
-            write, retry_alone_unless=DB_ERRORS
+            lambda notes: store_received(engine, registry, clock, notes, delay_s),
+            retry_alone_unless=DB_ERRORS,
         )
     return writer
 
@@ -142,7 +129,7 @@ async def ml_notifications(request: Request, svc: Svc):
     if isinstance(note, str):  # not ours, or nothing to act on: answered, never stored
         return {"status": note}
     try:
-        outcome = await _writer(request, svc).submit((note, time.monotonic()))
+        outcome = await _writer(request, svc).submit(note)
     except DB_ERRORS as exc:
         log.warning("notification not stored, database unreachable: %s", type(exc).__name__)
         return JSONResponse(
