@@ -11,6 +11,12 @@ real process; the sandbox's emitter POSTs each sale to its webhook as Mercado Li
    each; the highest rate whose p99 stays <= 500 ms (Mercado Livre's limit).
 
     uv run python bench/notifications.py [--listings 10000] [--days 365] [--skip-sqlite]
+
+`--baseline-src DIR` (another checkout's `src`, e.g. the previous commit's) runs that code's
+server on the same prepared data right before this one's, so the two are compared side by
+side in one run. `--burst-only` skips the steady phase; `--no-worker` serves without the
+in-process worker (to tell the webhook's own cost from the worker's). Each burst line gives
+the server process's CPU seconds during the burst.
 """
 
 from __future__ import annotations
@@ -92,7 +98,9 @@ def prepare(url: str, sb, listings: int, days: int, data_dir: Path) -> Settings:
     return settings
 
 
-def serve(settings: Settings, port: int, log: Path) -> subprocess.Popen:
+def serve(
+    settings: Settings, port: int, log: Path, worker: bool = True, src: str | None = None
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATA_DIR": str(settings.data_dir),
@@ -105,8 +113,11 @@ def serve(settings: Settings, port: int, log: Path) -> subprocess.Popen:
         "ML_REQUESTS_PER_S": "0",
         "LOG_FORMAT": "text",
     }
+    if src:  # another checkout's code: ahead of this one's installed package
+        env["PYTHONPATH"] = src
+    cmd = [sys.executable, "-m", "superseller.cli", "serve", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "serve", "--with-worker", "--port", str(port)],
+        cmd + (["--with-worker"] if worker else []),
         cwd=ROOT,
         env=env,
         stdout=open(log, "w"),  # noqa: SIM115 - the child owns it
@@ -193,10 +204,13 @@ async def burst(api: str, listings: int, rate: int, seconds: float) -> tuple[flo
                 "attempts": 1,
             }
             t = time.perf_counter()
-            r = await c.post(api + WEBHOOK, json=body)
+            try:
+                status = (await c.post(api + WEBHOOK, json=body)).status_code
+            except httpx.TransportError:  # a dropped connection: ML would retry it too
+                status = 0
             times.append((time.perf_counter() - t) * 1000)
-            if r.status_code != 200:
-                refused.append(r.status_code)
+            if status != 200:
+                refused.append(status)
 
         tasks = []
         began = time.perf_counter()
@@ -207,6 +221,31 @@ async def burst(api: str, listings: int, rate: int, seconds: float) -> tuple[flo
             tasks.append(asyncio.create_task(one()))
         await asyncio.gather(*tasks)
     return pct(times, 99), len(refused)
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(url: str, timeout_s: float = 180) -> None:
+    """Wait until the worker finished what the bursts queued (the next server of a
+    side-by-side run must not inherit this one's backlog)."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                busy = conn.execute(
+                    text("SELECT COUNT(*) FROM jobs WHERE status IN ('pending', 'running')")
+                ).scalar()
+            if not busy:
+                return
+            time.sleep(0.5)
+        print(f"  ({busy} jobs still queued after {timeout_s:.0f} s)", flush=True)
+    finally:
+        engine.dispose()
 
 
 def diagnose(url: str, log: Path) -> None:
@@ -222,20 +261,39 @@ def diagnose(url: str, log: Path) -> None:
     print("  " + "\n  ".join(log.read_text().splitlines()[-15:]), flush=True)
 
 
-def run(label: str, url: str, args) -> dict:
+def run(label: str, url: str, args) -> dict[str, dict]:
+    """Prepare the data once, then each server (the baseline's first, when given) on it."""
     print(f"[{label}]", flush=True)
     sb = start_in_thread(SellerSpec(listings=args.listings, start=datetime.now(UTC)))
+    servers = [("baseline", args.baseline_src)] if args.baseline_src else []
+    servers.append(("this", args.src))
+    results = {}
     with tempfile.TemporaryDirectory() as d:
         settings = prepare(url, sb, args.listings, args.days, Path(d))
-        port = free_port()
-        proc = serve(settings, port, Path(d) / "serve.log")
-        api = f"http://127.0.0.1:{port}"
         try:
-            token = httpx.post(
-                api + "/api/v1/auth/login", json={"email": "bench@loja.com", "password": PASSWORD}
-            ).json()["token"]
+            for name, src in servers:
+                print(f"  {name} code{' (no worker)' if args.no_worker else ''}:", flush=True)
+                results[name] = one_server(settings, sb, Path(d), url, src, args)
+        finally:
+            sb.stop()
+    return results
+
+
+def one_server(settings: Settings, sb, d: Path, url: str, src: str | None, args) -> dict:
+    port = free_port()
+    log = d / f"serve-{port}.log"
+    proc = serve(settings, port, log, worker=not args.no_worker, src=src)
+    api = f"http://127.0.0.1:{port}"
+    nan = float("nan")
+    result = {"ack_p50": nan, "ack_p99": nan, "s2d_p50": nan, "s2d_p95": nan}
+    try:
+        if not args.burst_only:
+            login = {"email": "bench@loja.com", "password": PASSWORD}
+            token = httpx.post(api + "/api/v1/auth/login", json=login, timeout=60).json()["token"]
             httpx.post(
-                sb.url + "/_sandbox/notifications", json={"callback_url": api + WEBHOOK}
+                sb.url + "/_sandbox/notifications",
+                json={"callback_url": api + WEBHOOK},
+                timeout=60,
             ).raise_for_status()
             result = steady(sb, api, token, args.listings, args.rate, args.sales)
             print(
@@ -245,23 +303,27 @@ def run(label: str, url: str, args) -> dict:
                 flush=True,
             )
             if result["visible"] < result["sales"]:
-                diagnose(url, Path(d) / "serve.log")
-            httpx.post(sb.url + "/_sandbox/notifications", json={}).raise_for_status()
-            held = 0
-            for rate in args.burst_rates:
-                p99, refused = asyncio.run(burst(api, args.listings, rate, args.burst_s))
-                print(
-                    f"  {rate}/s for {args.burst_s:.0f} s: p99 {p99:.0f} ms, {refused} not 200",
-                    flush=True,
-                )
-                if p99 > 500 or refused:
-                    break
-                held = rate
-            result["peak"] = held
-        finally:
-            proc.terminate()
-            proc.wait(60)
-            sb.stop()
+                diagnose(url, log)
+            httpx.post(sb.url + "/_sandbox/notifications", json={}, timeout=60).raise_for_status()
+        held = 0
+        for rate in args.burst_rates:
+            cpu, own = cpu_s(proc.pid), time.process_time()
+            p99, refused = asyncio.run(burst(api, args.listings, rate, args.burst_s))
+            print(
+                f"  {rate}/s for {args.burst_s:.0f} s: p99 {p99:.0f} ms, {refused} not 200 "
+                f"(CPU: server {cpu_s(proc.pid) - cpu:.1f} s, bench {time.process_time() - own:.1f}"
+                f" s; load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+            if p99 > 500 or refused:
+                break
+            held = rate
+        result["peak"] = held
+        if not args.no_worker:
+            settle(url)  # the next server starts on a queue this one finished
+    finally:
+        proc.terminate()
+        proc.wait(60)
     return result
 
 
@@ -275,6 +337,10 @@ def main() -> None:
     ap.add_argument("--burst-rates", type=int, nargs="+", default=[50, 100, 200, 400, 800])
     ap.add_argument("--skip-sqlite", action="store_true")
     ap.add_argument("--skip-postgresql", action="store_true")
+    ap.add_argument("--burst-only", action="store_true", help="skip the steady phase")
+    ap.add_argument("--no-worker", action="store_true", help="serve without the worker")
+    ap.add_argument("--baseline-src", help="another checkout's src/, run first on the same data")
+    ap.add_argument("--src", help="the src/ this code's server runs (default: the installed one)")
     args = ap.parse_args()
     results = {}
     if not args.skip_postgresql:
@@ -292,14 +358,16 @@ def main() -> None:
             results["sqlite"] = run("sqlite", f"sqlite:///{d}/bench.db", args)
     print()
     print(
-        f"{'database':12s} {'ack p50':>8s} {'ack p99':>8s} {'s2d p50':>8s} {'s2d p95':>8s} "
+        f"{'database':22s} {'ack p50':>8s} {'ack p99':>8s} {'s2d p50':>8s} {'s2d p95':>8s} "
         f"{'peak/s':>7s}"
     )
-    for db, r in results.items():
-        print(
-            f"{db:12s} {r['ack_p50']:7.1f}ms {r['ack_p99']:7.1f}ms {r['s2d_p50']:7.2f}s "
-            f"{r['s2d_p95']:7.2f}s {r['peak']:7d}"
-        )
+    for db, by_code in results.items():
+        for code, r in by_code.items():
+            name = f"{db} ({code})" if len(by_code) > 1 else db
+            print(
+                f"{name:22s} {r['ack_p50']:7.1f}ms {r['ack_p99']:7.1f}ms {r['s2d_p50']:7.2f}s "
+                f"{r['s2d_p95']:7.2f}s {r['peak']:7d}"
+            )
     print("goals: ack p99 <= 100 ms; sale to dashboard p95 <= 60 s (aim: seconds)")
 
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from playwright.sync_api import expect
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from superseller.db.engine import make_engine
-from superseller.db.schema import jobs, ml_notifications, orders
+from superseller.db.schema import jobs, listings, ml_notifications, orders
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import tenant_freshness
 from superseller.users.accounts import create_user
@@ -386,3 +386,35 @@ def test_database_unreachable_answers_503_so_mercado_livre_retries_and_nothing_i
                 )
                 assert stats["exhausted"] == 0
         assert {r.topic for r in _stored(engine)} == {"orders_v2"} and len(_stored(engine)) == 2
+
+
+def test_an_item_notification_re_scores_that_listing_only(engine, tmp_path):
+    with notification_loop(engine, tmp_path, listings=20) as loop:
+        _sync_and_wait(loop)
+        wait_until(lambda: _scored(engine), timeout=60, message="the sync's scoring")
+        with engine.begin() as conn:  # forget every score: what gets one was re-scored
+            conn.execute(update(listings).values(score=None, score_breakdown=None))
+        loop.emit()
+        loop.sandbox("POST", "/_sandbox/edit-item", json={"id": "MLB3000000004", "price": 12.5})
+        wait_until(
+            lambda: loop.unprocessed() == 0 and _scored(engine),
+            timeout=60,
+            message="the item notification processed",
+        )
+        assert _scored(engine) == ["MLB3000000004"]
+        with engine.connect() as conn:
+            queued = conn.execute(
+                select(func.count()).select_from(jobs).where(jobs.c.type == "score_listings")
+            ).scalar()
+        assert queued == 1  # the sync's: the notification scored its item itself
+
+
+def _scored(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(listings.c.external_id)
+                .where(listings.c.score.is_not(None))
+                .order_by(listings.c.external_id)
+            ).scalars()
+        )

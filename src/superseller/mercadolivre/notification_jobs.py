@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, update
 
 from superseller.config import Settings
-from superseller.db.schema import marketplace_accounts, ml_notifications, tenants
+from superseller.db.schema import listings, marketplace_accounts, ml_notifications, tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
-from superseller.jobs.queue import JobSpec, Queue
+from superseller.jobs.queue import Queue
 from superseller.jobs.registry import NoPayload
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
@@ -48,6 +48,7 @@ from superseller.mercadolivre.upsert import (
     stored_listing_ids,
 )
 from superseller.metrics.rebuild import rebuild_pairs
+from superseller.scoring.jobs import score_tenant
 
 RECONCILE_TYPE = "ml_missed_feeds"
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
@@ -197,7 +198,7 @@ class TenantNotifications:
         if found:
             await asyncio.to_thread(self._save_orders, found, tz)
         if item_ids:
-            self._queue_score()
+            await asyncio.to_thread(self._score, set(item_ids))
         done = [i for oid, ids in order_ids.items() if oid not in gone for i in ids]
         self._mark(done, "processed")
         self._mark([i for oid in gone for i in order_ids[oid]], "not_found")
@@ -232,19 +233,24 @@ class TenantNotifications:
         self.counts["orders"] += len(fresh)
         rebuild_pairs(self.engine, self.tenant_id, before | after, days, self.ctx.clock)
 
-    def _queue_score(self) -> None:
+    def _score(self, external_ids: set[str]) -> None:
+        """Re-score the notified items only (a listing's score reads its own facts and the
+        tenant's medians, which an item edit does not move): scoring all of a big
+        tenant's listings per burst of item notifications hogged the in-process worker's
+        CPU and, on SQLite, the write lock the webhook needs. Syncs still score them all."""
         if SCORE_TYPE not in self.registry:
             return
-        Queue(self.engine, self.registry, self.ctx.clock).enqueue_many(
-            [
-                JobSpec(
-                    SCORE_TYPE,
-                    {"tenantId": self.tenant_id},
-                    tenant_id=self.tenant_id,
-                    unique_key=f"score:{self.tenant_id}",
-                )
-            ]
-        )
+        with self.engine.connect() as conn:
+            ids = list(
+                conn.execute(
+                    select(listings.c.id).where(
+                        listings.c.tenant_id == self.tenant_id,
+                        listings.c.external_id.in_(sorted(external_ids)),
+                    )
+                ).scalars()
+            )
+        if ids:
+            score_tenant(self.engine, self.tenant_id, self.ctx.clock.now(), ids)
 
     def _stored_ids(self, wanted: set[str]) -> set[str]:
         return stored_listing_ids(self.engine, self.tenant_id, wanted)

@@ -88,7 +88,7 @@ def _text(value: Any, limit: int) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | str):
-        text = str(value).strip()
+        text = str(value).replace("\x00", "").strip()  # PostgreSQL's text cannot hold NUL
         return text[:limit] if text else None
     return None
 
@@ -140,15 +140,6 @@ def parse(body: Any) -> Notification:
     )
 
 
-_TENANT_OF = (
-    select(marketplace_accounts.c.tenant_id)
-    .where(
-        marketplace_accounts.c.ml_user_id == bindparam("user"),
-        marketplace_accounts.c.status == "connected",
-    )
-    .order_by(marketplace_accounts.c.id)
-    .limit(1)
-)
 # The webhook remembers a user's tenant this long (per engine): a burst of notifications
 # reads it once. A user not connected is never remembered (a seller who just connected
 # is answered at once); one who disconnects may still be stored for these seconds, and
@@ -157,28 +148,41 @@ TENANT_TTL_S = 5.0
 _tenants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def tenant_of(engine: Engine, ml_user_id: int) -> str | None:
-    """The tenant whose connected account is this Mercado Livre user, if any (a plain
-    read: on SQLite it never waits for the write lock)."""
-    with engine.connect().execution_options(sqlite_deferred=True) as conn:
-        return conn.execute(_TENANT_OF, {"user": ml_user_id}).scalar()
+_TENANTS_OF = (
+    select(marketplace_accounts.c.ml_user_id, marketplace_accounts.c.tenant_id)
+    .where(
+        marketplace_accounts.c.ml_user_id.in_(bindparam("users", expanding=True)),
+        marketplace_accounts.c.status == "connected",
+    )
+    .order_by(marketplace_accounts.c.id.desc())  # the first account of a user wins
+)
 
 
-def cached_tenant_of(engine: Engine, ml_user_id: int) -> str | None:
-    """`tenant_of`, remembered for TENANT_TTL_S when there is one."""
+def cached_tenants_of(engine: Engine, ml_user_ids: set[int]) -> dict[int, str | None]:
+    """The tenant whose connected account is each Mercado Livre user, or None; remembered
+    for TENANT_TTL_S when there is one. Those not remembered are read in one query (a
+    plain read: on SQLite it never waits for the write lock)."""
     known = _tenants.setdefault(engine, {})
     now = time.monotonic()
-    hit = known.get(ml_user_id)
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    tenant_id = tenant_of(engine, ml_user_id)
-    if tenant_id is None:
-        known.pop(ml_user_id, None)
-    else:
-        if len(known) > 10_000:  # bounded: a flood of user ids cannot grow it forever
-            known.clear()
-        known[ml_user_id] = (tenant_id, now + TENANT_TTL_S)
-    return tenant_id
+    found: dict[int, str | None] = {}
+    for uid in ml_user_ids:
+        hit = known.get(uid)
+        if hit is not None and hit[1] > now:
+            found[uid] = hit[0]
+    missing = sorted(ml_user_ids - found.keys())
+    if not missing:
+        return found
+    with engine.connect().execution_options(sqlite_deferred=True) as conn:
+        read = {u: t for u, t in conn.execute(_TENANTS_OF, {"users": missing})}
+    if len(known) + len(read) > 10_000:  # bounded: a flood of user ids cannot grow it forever
+        known.clear()
+    for uid in missing:
+        found[uid] = read.get(uid)
+        if found[uid] is None:
+            known.pop(uid, None)
+        else:
+            known[uid] = (found[uid], now + TENANT_TTL_S)
+    return found
 
 
 def process_key(tenant_id: str) -> str:
@@ -210,34 +214,49 @@ def store(
 
     `wait_s`: on SQLite, how long to wait for the write lock before giving up (an
     OperationalError), instead of the engine's long busy timeout."""
+    return sum(_write(engine, registry, clock, notes, delay_s, wait_s))
+
+
+def _write(
+    engine: Engine,
+    registry: Registry,
+    clock: Clock,
+    notes: list[tuple[Notification, str]],
+    delay_s: float,
+    wait_s: float | None,
+) -> list[bool]:
+    """`store`'s work; per pair whether it was new. The same `_id` twice in `notes` is
+    new at most once."""
     if not notes:
-        return 0
+        return []
     now = clock.now()
-    rows = [
-        {
-            "notification_id": n.id,
-            "tenant_id": tid,
-            "ml_user_id": n.user_id,
-            "topic": n.topic,
-            "resource": n.resource,
-            "attempts": n.attempts,
-            "sent_at": n.sent,
-            "received_at": now,
-        }
-        for n, tid in notes
-    ]
-    new = 0
-    tenants_with_work: set[str] = set()
+    rows: dict[str, dict] = {}  # by `_id`: the first of the same `_id` twice is written
+    for n, tid in notes:
+        rows.setdefault(
+            n.id,
+            {
+                "notification_id": n.id,
+                "tenant_id": tid,
+                "ml_user_id": n.user_id,
+                "topic": n.topic,
+                "resource": n.resource,
+                "attempts": n.attempts,
+                "sent_at": n.sent,
+                "received_at": now,
+            },
+        )
     run_at = now + timedelta(seconds=delay_s)
-    stmt = _insert_note(engine)
     with write_transaction(engine, wait_s) as conn:
-        for row in rows:
-            if conn.execute(stmt, row).scalar() is not None:
-                new += 1
-                tenants_with_work.add(row["tenant_id"])
+        # One statement for the whole batch (executemany with RETURNING: one multi-row
+        # INSERT), so a batch costs a few round trips whatever its size.
+        made = set(conn.execute(_insert_note(engine), list(rows.values())).scalars())
         queue = Queue(engine, registry, clock)
-        for tid in sorted(tenants_with_work):
+        for tid in sorted({rows[i]["tenant_id"] for i in made}):
             queue_processing(conn, queue, tid, run_at)
+    new = []
+    for n, _ in notes:
+        new.append(n.id in made)
+        made.discard(n.id)  # a second of the same `_id` is a duplicate
     return new
 
 
@@ -252,7 +271,7 @@ def _insert_note(engine: Engine):
         stmt = _NOTE_INSERTS[engine.dialect.name] = (
             insert_on_conflict(engine, ml_notifications)
             .on_conflict_do_nothing(index_elements=["notification_id"])
-            .returning(ml_notifications.c.id)
+            .returning(ml_notifications.c.notification_id)
         )
     return stmt
 
@@ -286,6 +305,45 @@ def queue_processing(conn, queue: Queue, tenant_id: str, run_at: datetime) -> No
             return
 
 
+def accept(app_id: str, body: Any) -> Notification | str:
+    """The notification in a decoded webhook body when it may be ours; otherwise the
+    outcome to answer (`malformed`, `foreign_app`), counted."""
+    try:
+        note = parse(body)
+    except Malformed:
+        count("malformed", "")
+        return "malformed"
+    if not app_id or note.application_id != str(app_id):  # no app named: not provably ours
+        count("foreign_app", note.topic)
+        return "foreign_app"
+    return note
+
+
+def store_received(
+    engine: Engine,
+    registry: Registry,
+    clock: Clock,
+    notes: list[Notification],
+    delay_s: float,
+    wait_s: float | None = WEBHOOK_WAIT_S,
+) -> list[str]:
+    """Accepted notifications (`accept`) of any number of webhook calls: those of a
+    connected seller written in one transaction with their tenants' processing jobs;
+    per notification the outcome (`stored`, `duplicate`, `unknown_user`), counted once
+    the transaction committed. Raises (nothing counted) when it did not."""
+    tenants = cached_tenants_of(engine, {n.user_id for n in notes})
+    ours = [(n, tenants[n.user_id]) for n in notes if tenants[n.user_id] is not None]
+    new = iter(_write(engine, registry, clock, ours, delay_s, wait_s))
+    outcomes = []
+    for n in notes:
+        if tenants[n.user_id] is None:
+            outcomes.append("unknown_user")
+        else:
+            outcomes.append("stored" if next(new) else "duplicate")
+        count(outcomes[-1], n.topic)
+    return outcomes
+
+
 def receive(
     engine: Engine,
     registry: Registry,
@@ -296,19 +354,7 @@ def receive(
     wait_s: float | None = WEBHOOK_WAIT_S,
 ) -> str:
     """Handle one decoded webhook body; returns the outcome (also counted)."""
-    try:
-        note = parse(body)
-    except Malformed:
-        count("malformed", "")
-        return "malformed"
-    if not app_id or note.application_id != str(app_id):  # no app named: not provably ours
-        count("foreign_app", note.topic)
-        return "foreign_app"
-    tenant_id = cached_tenant_of(engine, note.user_id)
-    if tenant_id is None:
-        count("unknown_user", note.topic)
-        return "unknown_user"
-    new = store(engine, registry, clock, [(note, tenant_id)], delay_s, wait_s)
-    outcome = "stored" if new else "duplicate"
-    count(outcome, note.topic)
-    return outcome
+    note = accept(app_id, body)
+    if isinstance(note, str):
+        return note
+    return store_received(engine, registry, clock, [note], delay_s, wait_s)[0]
