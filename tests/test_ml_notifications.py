@@ -151,6 +151,8 @@ def test_webhook_answers_every_body_without_a_5xx_and_stores_only_ours(engine, t
         assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "invalid_json"
         huge = httpx.post(hook, content=b"[" + b"1," * 600_000 + b"1]")
         assert huge.status_code == 413 and "error" in huge.json()
+        deep = httpx.post(hook, content=b'{"a":' * 3000 + b"1" + b"}" * 3000)  # ~18 KB
+        assert deep.status_code == 400 and deep.json()["error"]["code"] == "invalid_json"
         answers = [
             httpx.post(hook, json=b)
             for b in (
@@ -184,7 +186,7 @@ def test_webhook_answers_every_body_without_a_5xx_and_stores_only_ours(engine, t
         assert len(queued) == 1 and queued[0].tenant_id == "t1"  # one job for the burst
         after = {k: _sample(*k) for k in before}
         assert {k: after[k] - before[k] for k in before} == {
-            ("malformed",): 5,  # not JSON, [1, 2, 3], no resource, user_id "abc" and 10**30
+            ("malformed",): 6,  # not JSON, too deep, [1, 2, 3], no resource, "abc", 10**30
             ("foreign_app", "orders_v2"): 2,
             ("unknown_user", "orders_v2"): 1,
             ("stored", "orders_v2"): 1,

@@ -34,7 +34,7 @@ from superseller.mercadolivre.notifications import accept, count, store_received
 from superseller.metrics.queries import numbers_version
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1", tags=["mercadolivre"])
+router = APIRouter(prefix="/api/v1", tags=["mercado livre"])
 
 
 # Mercado Livre's own example (its developers docs, "Notificaciones").
@@ -125,6 +125,9 @@ async def ml_notifications(request: Request, svc: Svc):
     except (ValueError, UnicodeDecodeError):
         count("malformed")
         raise ApiError(400, "invalid_json", "the body is not JSON") from None
+    except RecursionError:  # JSON nested deeper than the decoder goes (a few KB of brackets)
+        count("malformed")
+        raise ApiError(400, "invalid_json", "the body nests too deeply") from None
     note = accept(svc.settings.ml_client_id, body)
     if isinstance(note, str):  # not ours, or nothing to act on: answered, never stored
         return {"status": note}
