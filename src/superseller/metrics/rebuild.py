@@ -66,31 +66,18 @@ WITH sales AS (
       AND oi.listing_id IS NOT NULL{only_oi}
     GROUP BY oi.listing_id, o.created_local_date
 )
-SELECT :tenant, g.listing_id, days.d, v.visits,
+SELECT :tenant, g.listing_id, {day}, v.visits,
        COALESCE(s.orders, 0), COALESCE(s.units, 0), COALESCE(s.revenue, 0),
        CASE WHEN v.visits > 0 THEN CAST(COALESCE(s.orders, 0) AS FLOAT) / v.visits END,
        CASE WHEN s.orders > 0 THEN ROUND(s.revenue / s.orders, 2) END,
        :source, :now
-FROM (
-    -- every listing of the tenant, on the days it existed (below)...
-    SELECT l.id AS listing_id, l.created_local_date AS since, 1 AS known
-    FROM listings l
-    WHERE {hint}l.tenant_id = :tenant{only_l}
-    UNION ALL
-    -- ...and any other listing id that sold (not the tenant's): on its sale days only
-    SELECT DISTINCT s.listing_id, CAST(NULL AS DATE), 0 FROM sales s
-    WHERE NOT EXISTS (SELECT 1 FROM listings x WHERE x.id = s.listing_id AND x.tenant_id = :tenant)
-) AS g
-CROSS JOIN ({days}) AS days
-LEFT JOIN sales AS s ON s.listing_id = g.listing_id AND s.d = days.d
+FROM {rows}
+LEFT JOIN sales AS s ON s.listing_id = g.listing_id AND s.d = {day}
 LEFT JOIN (
     SELECT listing_id, date, visits FROM listing_visits_daily
     WHERE tenant_id = :tenant{visits_range}{only_v}
-) AS v ON v.listing_id = g.listing_id AND v.date = days.d
--- A row for every day a listing existed, and any day it sold, even before its recorded
--- creation (a sale proves it existed). The union is of listings (10,000), not of their
--- days (300,000): SQLite passed every row of a union of days through a co-routine.
-WHERE (g.known = 1 AND (g.since IS NULL OR g.since <= days.d)) OR s.listing_id IS NOT NULL
+) AS v ON v.listing_id = g.listing_id AND v.date = {day}
+WHERE {where}
 ON CONFLICT (tenant_id, listing_id, date) DO UPDATE SET
     visits = COALESCE(excluded.visits, listing_metrics_daily.visits),
     orders = excluded.orders,
@@ -108,6 +95,44 @@ WHERE listing_metrics_daily.orders {ne} excluded.orders
    OR (excluded.visits IS NOT NULL AND listing_metrics_daily.visits {ne} excluded.visits)
    OR listing_metrics_daily.avg_ticket {ne} excluded.avg_ticket
 """
+
+# The rows: every day a listing existed, and any day it sold, even before its recorded
+# creation (a sale proves it existed). PostgreSQL: a UNION ALL of the two disjoint sets of
+# (listing, day). SQLite passed every row of that union (300,000) through a co-routine,
+# so there the union is of listings (10,000: the tenant's, and any other listing id that
+# sold, known = 0) crossed with the days, and the WHERE keeps their existing or sale days.
+_ROWS = {
+    "postgresql": (
+        """(
+    SELECT l.id AS listing_id, days.d
+    FROM listings l CROSS JOIN ({days}) AS days
+    WHERE {hint}l.tenant_id = :tenant{only_l}
+      AND (l.created_local_date IS NULL OR l.created_local_date <= days.d)
+    UNION ALL
+    SELECT s.listing_id, s.d FROM sales s
+    LEFT JOIN listings l ON l.id = s.listing_id AND l.tenant_id = :tenant
+    WHERE l.id IS NULL OR l.created_local_date > s.d
+) AS g""",
+        "g.d",
+        "true",
+    ),
+    "sqlite": (
+        """(
+    -- every listing of the tenant, on the days it existed (below)...
+    SELECT l.id AS listing_id, l.created_local_date AS since, 1 AS known
+    FROM listings l
+    WHERE {hint}l.tenant_id = :tenant{only_l}
+    UNION ALL
+    -- ...and any other listing id that sold (not the tenant's): on its sale days only
+    SELECT DISTINCT s.listing_id, CAST(NULL AS DATE), 0 FROM sales s
+    WHERE NOT EXISTS (SELECT 1 FROM listings x WHERE x.id = s.listing_id AND x.tenant_id = :tenant)
+) AS g
+CROSS JOIN ({days}) AS days""",
+        "days.d",
+        "(g.known = 1 AND (g.since IS NULL OR g.since <= days.d)) OR s.listing_id IS NOT NULL",
+    ),
+}
+
 
 # Tenant totals count every sale in the tenant's currency, of synced listings or not: a
 # sale of an item that is no longer a listing (deleted, 403) stays in the totals, and is
@@ -270,6 +295,10 @@ def _statements(dialect: str, listing_ids=None, days=None, listing_sums=None):
         sqls = tuple(sql.replace("BETWEEN :start AND :end", day_list) for sql in sqls)
         parts["visits_range"] = parts["visits_range"].replace("BETWEEN :start AND :end", day_list)
         parts["listing_sums"] = parts["listing_sums"].replace("BETWEEN :start AND :end", day_list)
+    rows, parts["day"], parts["where"] = _ROWS[dialect]
+    parts["rows"] = rows.format(**parts)
+    if days is not None:
+        parts["rows"] = parts["rows"].replace("BETWEEN :start AND :end", day_list)
     now = bindparam("now", type_=UTCDateTime)
     return tuple(text(sql.format(**parts)).bindparams(now) for sql in sqls)
 
