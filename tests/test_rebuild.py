@@ -90,6 +90,17 @@ def test_a_sale_before_the_recorded_creation_day_still_counts(engine, shop):
     assert figures(engine)[(b, "2026-01-09")][1:4] == (1, 1, Decimal("5.50"))
 
 
+def test_a_sale_of_a_listing_id_that_is_not_the_tenants_counts_on_its_sale_day_only(engine, shop):
+    # An order item that points at a listing the tenant does not have (another tenant's id):
+    # its sale still counts for this tenant, on that day only, never as a listing of every day.
+    t2 = mk.tenant(engine, "t2")
+    foreign = mk.listing(engine, t2, "MLB9", D("2026-01-01"))
+    mk.order(engine, "t1", "f1", "2026-01-11T12:00:00-03:00", "paid", [(foreign, 2, "4.00")])
+    rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12")
+    rows = {k: v for k, v in figures(engine).items() if k[0] == foreign}
+    assert rows == {(foreign, "2026-01-11"): (None, 1, 2, Decimal("8.00"), None, Decimal("8.00"))}
+
+
 def test_second_rebuild_changes_nothing(engine, shop):
     rebuild_daily_metrics(engine, "t1", "2026-01-09", "2026-01-12")
     before = table(engine)

@@ -45,6 +45,10 @@ _DAYS = {
     "SELECT date(d, '+1 day') FROM s WHERE d < :end) SELECT d FROM s",
 }
 _CHANGED = {"postgresql": "IS DISTINCT FROM", "sqlite": "IS NOT"}
+# The visits join reads only the range on PostgreSQL (it hashed every row of the table and
+# spilled to disk); SQLite looks each row up by primary key, and checking the range as
+# well cost it ~6% of the statement (the day is already one of the range's).
+_VISITS_RANGE = {"postgresql": " AND date BETWEEN :start AND :end", "sqlite": ""}
 
 _REBUILD_SQL = """
 INSERT INTO listing_metrics_daily
@@ -62,30 +66,18 @@ WITH sales AS (
       AND oi.listing_id IS NOT NULL{only_oi}
     GROUP BY oi.listing_id, o.created_local_date
 )
-SELECT :tenant, g.listing_id, g.d, v.visits,
+SELECT :tenant, g.listing_id, {day}, v.visits,
        COALESCE(s.orders, 0), COALESCE(s.units, 0), COALESCE(s.revenue, 0),
        CASE WHEN v.visits > 0 THEN CAST(COALESCE(s.orders, 0) AS FLOAT) / v.visits END,
        CASE WHEN s.orders > 0 THEN ROUND(s.revenue / s.orders, 2) END,
        :source, :now
-FROM (
-    -- every day a listing existed...
-    SELECT l.id AS listing_id, days.d
-    FROM listings l CROSS JOIN ({days}) AS days
-    WHERE {hint}l.tenant_id = :tenant{only_l}
-      AND (l.created_local_date IS NULL OR l.created_local_date <= days.d)
-    UNION ALL
-    -- ...and any day it sold, even before its recorded creation (a sale proves it existed):
-    -- exactly the sale days the first half lacks, so no de-duplication pass is needed
-    SELECT s.listing_id, s.d FROM sales s
-    LEFT JOIN listings l ON l.id = s.listing_id AND l.tenant_id = :tenant
-    WHERE l.id IS NULL OR l.created_local_date > s.d
-) AS g
-LEFT JOIN sales AS s ON s.listing_id = g.listing_id AND s.d = g.d
+FROM {rows}
+LEFT JOIN sales AS s ON s.listing_id = g.listing_id AND s.d = {day}
 LEFT JOIN (
     SELECT listing_id, date, visits FROM listing_visits_daily
-    WHERE tenant_id = :tenant AND date BETWEEN :start AND :end{only_v}
-) AS v ON v.listing_id = g.listing_id AND v.date = g.d
-WHERE true
+    WHERE tenant_id = :tenant{visits_range}{only_v}
+) AS v ON v.listing_id = g.listing_id AND v.date = {day}
+WHERE {where}
 ON CONFLICT (tenant_id, listing_id, date) DO UPDATE SET
     visits = COALESCE(excluded.visits, listing_metrics_daily.visits),
     orders = excluded.orders,
@@ -103,6 +95,44 @@ WHERE listing_metrics_daily.orders {ne} excluded.orders
    OR (excluded.visits IS NOT NULL AND listing_metrics_daily.visits {ne} excluded.visits)
    OR listing_metrics_daily.avg_ticket {ne} excluded.avg_ticket
 """
+
+# The rows: every day a listing existed, and any day it sold, even before its recorded
+# creation (a sale proves it existed). PostgreSQL: a UNION ALL of the two disjoint sets of
+# (listing, day). SQLite passed every row of that union (300,000) through a co-routine,
+# so there the union is of listings (10,000: the tenant's, and any other listing id that
+# sold, known = 0) crossed with the days, and the WHERE keeps their existing or sale days.
+_ROWS = {
+    "postgresql": (
+        """(
+    SELECT l.id AS listing_id, days.d
+    FROM listings l CROSS JOIN ({days}) AS days
+    WHERE {hint}l.tenant_id = :tenant{only_l}
+      AND (l.created_local_date IS NULL OR l.created_local_date <= days.d)
+    UNION ALL
+    SELECT s.listing_id, s.d FROM sales s
+    LEFT JOIN listings l ON l.id = s.listing_id AND l.tenant_id = :tenant
+    WHERE l.id IS NULL OR l.created_local_date > s.d
+) AS g""",
+        "g.d",
+        "true",
+    ),
+    "sqlite": (
+        """(
+    -- every listing of the tenant, on the days it existed (below)...
+    SELECT l.id AS listing_id, l.created_local_date AS since, 1 AS known
+    FROM listings l
+    WHERE {hint}l.tenant_id = :tenant{only_l}
+    UNION ALL
+    -- ...and any other listing id that sold (not the tenant's): on its sale days only
+    SELECT DISTINCT s.listing_id, CAST(NULL AS DATE), 0 FROM sales s
+    WHERE NOT EXISTS (SELECT 1 FROM listings x WHERE x.id = s.listing_id AND x.tenant_id = :tenant)
+) AS g
+CROSS JOIN ({days}) AS days""",
+        "days.d",
+        "(g.known = 1 AND (g.since IS NULL OR g.since <= days.d)) OR s.listing_id IS NOT NULL",
+    ),
+}
+
 
 # Tenant totals count every sale in the tenant's currency, of synced listings or not: a
 # sale of an item that is no longer a listing (deleted, 403) stays in the totals, and is
@@ -240,6 +270,7 @@ def _statements(dialect: str, listing_ids=None, days=None, listing_sums=None):
     parts = {
         "days": _DAYS[dialect],
         "ne": _CHANGED[dialect],
+        "visits_range": _VISITS_RANGE[dialect],
         "statuses": ", ".join(f"'{s}'" for s in COUNTED_ORDER_STATUSES),
         "currency": MAIN_CURRENCY,
         "listing_sums": (
@@ -262,7 +293,12 @@ def _statements(dialect: str, listing_ids=None, days=None, listing_sums=None):
         )
         day_list = "IN (" + ", ".join(lits) + ")"
         sqls = tuple(sql.replace("BETWEEN :start AND :end", day_list) for sql in sqls)
+        parts["visits_range"] = parts["visits_range"].replace("BETWEEN :start AND :end", day_list)
         parts["listing_sums"] = parts["listing_sums"].replace("BETWEEN :start AND :end", day_list)
+    rows, parts["day"], parts["where"] = _ROWS[dialect]
+    parts["rows"] = rows.format(**parts)
+    if days is not None:
+        parts["rows"] = parts["rows"].replace("BETWEEN :start AND :end", day_list)
     now = bindparam("now", type_=UTCDateTime)
     return tuple(text(sql.format(**parts)).bindparams(now) for sql in sqls)
 
