@@ -339,6 +339,7 @@ def main() -> None:
     ap.add_argument("--listings", type=int, default=10_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--skip-postgresql", action="store_true")
     ap.add_argument("--incremental-only", action="store_true")
     args = ap.parse_args()
     results = {}
@@ -362,17 +363,18 @@ def main() -> None:
             print(f"{db:12s} pairs {r['pairs_ms']:7.1f} ms  full days {r['pairs_full_ms']:7.0f} ms")
         print("goal: 10 pairs < 100 ms on both databases")
         return
-    name = f"bench_rebuild_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        results["postgresql"] = run(
-            "postgresql", ADMIN.rsplit("/", 1)[0] + "/" + name, args.listings, args.reps
-        )
-    finally:
+    if not args.skip_postgresql:
+        name = f"bench_rebuild_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(ADMIN).execution_options(isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            results["postgresql"] = run(
+                "postgresql", ADMIN.rsplit("/", 1)[0] + "/" + name, args.listings, args.reps
+            )
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory() as d:
             results["sqlite"] = run("sqlite", f"sqlite:///{d}/bench.db", args.listings, args.reps)
