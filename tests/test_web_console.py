@@ -423,3 +423,21 @@ def test_bulk_retry_promises_only_what_it_requeues(browser, console, engine):
     assert {status(engine, j) for j in transient} == {"pending"}
     assert {status(engine, j) for j in hopeless} == {"failed"}
     page.close()
+
+
+def test_odd_filter_values_are_said_on_the_page(console, engine):
+    """A NUL in a filter (PostgreSQL refuses it) is a pt-BR page, not raw JSON; an unknown
+    store or queue in the URL shows as selected, not as "todas" over an empty list."""
+    enqueue(engine, console["registry"], 1)
+    with client(console["url"], ADMIN) as admin:
+        for path, params in (
+            ("/jobs", {"tenantId": "\x00"}),
+            ("/jobs", {"queue": "a\x00b"}),
+            ("/jobs/auditoria", {"actor": "\x00"}),
+        ):
+            r = admin.get(path, params=params, headers={"Accept": "text/html"})
+            assert r.status_code == 200 and "caractere nulo" in r.text, (path, params)
+            assert "Filtro inválido" in r.text and '<tr data-job="' not in r.text
+        html = admin.get("/jobs", params={"tenantId": "t9", "queue": "nenhuma"}).text
+        assert '<option value="t9" selected>t9 (loja desconhecida)</option>' in html
+        assert '<option value="nenhuma" selected>nenhuma (sem jobs)</option>' in html

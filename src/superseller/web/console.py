@@ -204,6 +204,8 @@ def jobs_page(
     user = _admin_user(request)
     svc = services(request)
     try:
+        if any("\x00" in request.query_params.get(k, "") for k in FILTER_KEYS):
+            raise ValueError("um campo tem um caractere nulo (%00)")
         f = job_filter(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
         if f.status is not None and f.status not in JOB_STATES:
             raise ValueError(f"estado desconhecido: {f.status}")
@@ -325,7 +327,9 @@ def audit_page(
     limit = 100
     # The form sends every field: an empty one means "no filter", as on the Jobs page.
     error = None
-    if targetType and targetType not in AUDIT_TARGETS:
+    if "\x00" in (actor or ""):  # PostgreSQL refuses it in a text value
+        error = "“Quem” tem um caractere nulo (%00)"
+    elif targetType and targetType not in AUDIT_TARGETS:
         error = f"“Sobre” desconhecido: {targetType}"
     rows = (
         []
