@@ -441,3 +441,12 @@ def test_odd_filter_values_are_said_on_the_page(console, engine):
         html = admin.get("/jobs", params={"tenantId": "t9", "queue": "nenhuma"}).text
         assert '<option value="t9" selected>t9 (loja desconhecida)</option>' in html
         assert '<option value="nenhuma" selected>nenhuma (sem jobs)</option>' in html
+
+
+def test_a_job_planned_for_later_says_when_not_stuck(console, engine):
+    [tomorrow] = enqueue(engine, console["registry"], 1, later=True)
+    [due] = enqueue(engine, console["registry"], 1, later=False)
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get("/jobs").text
+    row = {jid: html.split(f'<tr data-job="{jid}"')[1].split("</tr>")[0] for jid in (tomorrow, due)}
+    assert "marcado para" in row[tomorrow] and "marcado para" not in row[due]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -224,8 +224,11 @@ def jobs_page(
             f, sort=sort, limit=limit, before_id=before, before_finished=before_finished
         )
     )
+    now = svc.clock.now()
     for r in rows:
         r["permanent"] = is_permanent(r)
+        # Pending for later (a retry's backoff, a run planned for tomorrow): not stuck.
+        r["later"] = r["status"] == "pending" and _aware(r["run_at"]) > now
     params = {k: request.query_params.get(k) for k in FILTER_KEYS if request.query_params.get(k)}
     nxt = next_page(rows, limit, sort)
     context = dict(
@@ -263,6 +266,11 @@ def jobs_page(
         type_stats=stats.job_type_stats(svc.engine, svc.clock)["types"],
         queue_counts=queue_counts,
     )
+
+
+def _aware(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _history(job: dict, attempts: list[dict]) -> list[dict]:
