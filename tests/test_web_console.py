@@ -237,6 +237,7 @@ def test_pause_one_queue_banner_on_another_page_then_resume(browser, console, en
     page.get_by_role("button", name="Pausar fila").click()
     confirm(page, "Pausar a fila slow?")
     expect(page.locator("#outcome")).to_have_text("Fila slow pausada.")
+    expect(page.locator("#outcome")).to_be_in_viewport()  # the reload does not keep the scroll
     expect(page.locator("#queues tr[data-queue='slow']")).to_contain_text("pausada")
     page.locator("#filas").scroll_into_view_if_needed()
     shot(page, "console-queues", width)
