@@ -311,3 +311,37 @@ def test_a_finish_window_finds_every_job_finished_in_it(engine, registry):
         found = [j["id"] for j in JobAdmin(engine).search(f, limit=500)]
         assert found == expected, (lo, hi)
         assert JobAdmin(engine).latest_id(f) == (expected[0] if expected else None)
+
+
+def test_counts_say_how_many_a_bulk_retry_would_requeue(admin, engine, registry):
+    """The bulk retry's confirmation promises what the action does: permanent failures are
+    not counted (the reviewer's "6 job(s)… → 0 de volta na fila")."""
+    make(admin, 3, type="permanent", tenantId="t1")
+    drain(engine, registry)
+    params = {"tenantId": "t1", "state": "failed", "allTime": "true", "retryable": "true"}
+    body = admin.get(f"{ADMIN}/counts", params=params).json()
+    assert body["byState"]["failed"] == 3 and body["retryable"] == {"count": 0, "capped": False}
+    assert admin.post(f"{ADMIN}/bulk/retry", params={"tenantId": "t1"}).json()["retried"] == 0
+    make(admin, 2, type="flaky", tenantId="t1", maxAttempts=1, payload={"failTimes": 1})
+    drain(engine, registry)
+    body = admin.get(f"{ADMIN}/counts", params=params).json()
+    assert body["retryable"] == {"count": 2, "capped": False}
+    assert admin.post(f"{ADMIN}/bulk/retry", params={"tenantId": "t1"}).json()["retried"] == 2
+    assert admin.get(f"{ADMIN}/counts").json()["retryable"] is None  # only when asked
+
+
+def test_counts_poll_the_states_of_the_visible_rows(admin, engine, registry):
+    done = make(admin, 2)
+    drain(engine, registry)
+    [waiting] = make(admin, 1)
+    ids = ",".join(str(i) for i in [*done, waiting, 999_999])
+    body = admin.get(f"{ADMIN}/counts", params={"ids": ids}).json()
+    assert body["jobStates"] == {
+        str(done[0]): "completed",
+        str(done[1]): "completed",
+        str(waiting): "pending",
+    }
+    assert admin.get(f"{ADMIN}/counts").json()["jobStates"] is None
+    for bad in ("1,x", ",", "1," * 101 + "1", "0", str(2**63)):
+        r = admin.get(f"{ADMIN}/counts", params={"ids": bad})
+        assert r.status_code == 422, (bad, r.text)

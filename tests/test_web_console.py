@@ -6,6 +6,7 @@ bulk cancel of a filtered set, and the audit trail naming the admin.
 Screenshots land in artifacts/screenshots/console-*.png.
 """
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -21,7 +22,7 @@ from superseller.jobs.schedules import Schedules
 from superseller.users.accounts import create_user
 from tests.support import handlers
 from tests.support import marketplace as mk
-from tests.support.api import serving
+from tests.support.api import client, drain, serving
 from tests.support.browser import ADMIN, PASSWORD, login, shot
 
 WIDTHS = pytest.mark.parametrize("width", [1280, 390])
@@ -236,6 +237,7 @@ def test_pause_one_queue_banner_on_another_page_then_resume(browser, console, en
     page.get_by_role("button", name="Pausar fila").click()
     confirm(page, "Pausar a fila slow?")
     expect(page.locator("#outcome")).to_have_text("Fila slow pausada.")
+    expect(page.locator("#outcome")).to_be_in_viewport()  # the reload does not keep the scroll
     expect(page.locator("#queues tr[data-queue='slow']")).to_contain_text("pausada")
     page.locator("#filas").scroll_into_view_if_needed()
     shot(page, "console-queues", width)
@@ -327,3 +329,125 @@ def test_a_bad_filter_is_named_in_portuguese_and_lists_nothing(console, engine):
             assert f"Filtro inválido: {said}" in html, params
             assert '<tr data-job="' not in html and "Cancelar os filtrados" not in html
             assert "must be" not in html
+
+
+def test_the_filter_forms_take_empty_values_and_every_option(console, engine):
+    """Submitted as the forms send them: an empty field means "no filter" (the Auditoria's
+    "tudo" gave a 422 page), and every option offered is accepted ("fila")."""
+    enqueue(engine, console["registry"], 2)
+    with client(console["url"], ADMIN) as admin:
+        assert admin.post("/api/admin/jobs/queues/pause", json={"queue": "slow"}).is_success
+        assert admin.post("/api/admin/jobs/pause", json={}).is_success
+        every = admin.get("/jobs/auditoria", params={"actor": "", "targetType": ""})
+        assert every.status_code == 200, every.text
+        assert 'data-action="queue.pause"' in every.text
+        assert 'data-action="engine.pause"' in every.text
+        queue = admin.get("/jobs/auditoria", params={"actor": "", "targetType": "queue"})
+        assert queue.status_code == 200, queue.text
+        assert 'data-action="queue.pause"' in queue.text
+        assert 'data-action="engine.pause"' not in queue.text
+        html = admin.get("/jobs/auditoria").text
+        offered = html.split('name="targetType"')[1].split("</select>")[0]
+        for value in offered.split('value="')[2:]:  # the first is "" (tudo)
+            v = value.split('"')[0]
+            assert admin.get("/jobs/auditoria", params={"targetType": v}).status_code == 200, v
+        odd = admin.get("/jobs/auditoria", params={"targetType": "planeta"})
+        assert odd.status_code == 200 and "Filtro inválido: “Sobre” desconhecido" in odd.text
+        empty = {k: "" for k in ("state", "type", "queue", "tenantId", "createdFrom")}
+        jobs_page = admin.get("/jobs", params={**empty, "sort": "created"})
+        assert jobs_page.status_code == 200 and "Filtro inválido" not in jobs_page.text
+        assert jobs_page.text.count('<tr data-job="') == 2
+
+
+def test_reversed_dates_say_so_and_show_no_counts(console, engine):
+    enqueue(engine, console["registry"], 3)
+    with httpx.Client(base_url=console["url"]) as admin:
+        admin.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        for start, end in (("createdFrom", "createdTo"), ("finishedFrom", "finishedTo")):
+            html = admin.get("/jobs", params={start: "2026-05-10", end: "2026-05-01"}).text
+            assert "a data inicial é depois da final" in html, start
+            assert "precisa ser uma data" not in html
+            # No unfiltered totals beside the empty list, and nothing "ao vivo".
+            assert 'data-count="pending"' not in html and "ao vivo" not in html
+            assert "Sem contagens: o filtro é inválido." in html
+
+
+def test_live_rows_and_the_pause_banner_follow_the_engine(browser, console, engine):
+    """The reviewer's walk: paused, a job waits; resumed through the API, it completes. The
+    open Jobs page and the job's own page follow without a reload by hand."""
+    url, reg = console["url"], console["registry"]
+    [jid] = enqueue(engine, reg, 1, later=False)
+    page = login(browser, url, ADMIN, 1280)
+    page.goto(f"{url}/jobs")
+    row = page.locator(f"#job-rows tr[data-job='{jid}']")
+    expect(row).to_contain_text("na fila")
+    detail = login(browser, url, ADMIN, 1280)
+    detail.goto(f"{url}/jobs/{jid}")
+    expect(detail.locator("#job-state")).to_have_text("na fila")
+    with client(url, ADMIN) as api:
+        assert api.post("/api/admin/jobs/pause", json={"reason": "teste"}).is_success
+        expect(page.locator("#engine-banner")).to_contain_text("teste", timeout=15_000)
+        assert api.post("/api/admin/jobs/queues/pause", json={"queue": "slow"}).is_success
+        expect(page.locator("#queue-banner")).to_contain_text("slow", timeout=15_000)
+        assert api.post("/api/admin/jobs/resume").is_success
+        assert api.post("/api/admin/jobs/queues/resume", json={"queue": "slow"}).is_success
+    expect(page.locator("#engine-banner")).to_have_count(0, timeout=15_000)
+    expect(page.locator("#queue-banner")).to_have_count(0, timeout=15_000)
+    expect(page.get_by_role("button", name="Pausar", exact=True)).to_be_visible()
+    # A worker (in its own thread: Playwright's loop runs in this one).
+    worker = threading.Thread(target=drain, args=(engine, reg))
+    worker.start()
+    worker.join(30)
+    assert status(engine, jid) == "completed"
+    expect(row).to_contain_text("concluído", timeout=15_000)
+    expect(detail.locator("#job-state")).to_have_text("concluído", timeout=15_000)
+    expect(detail.locator("#attempts tr[data-attempt='1']")).to_contain_text("sucesso")
+    detail.close()
+    page.close()
+
+
+def test_bulk_retry_promises_only_what_it_requeues(browser, console, engine):
+    url, reg = console["url"], console["registry"]
+    hopeless = enqueue(engine, reg, 6)
+    fail(engine, hopeless, "PermanentJobError: tenant 't1' has no Mercado Livre account")
+    page = login(browser, url, ADMIN, 1280)
+    page.goto(f"{url}/jobs?tenantId=t1&state=failed")
+    expect(page.locator("[data-count=failed]")).to_have_text("6")
+    expect(page.get_by_role("button", name="Cancelar os filtrados")).to_be_visible()
+    expect(page.get_by_role("button", name="Tentar de novo os filtrados")).to_have_count(0)
+    transient = enqueue(engine, reg, 2)
+    fail(engine, transient)
+    page.reload()
+    page.get_by_role("button", name="Tentar de novo os filtrados").click()
+    confirm(page, "Tentar de novo 2 job(s) com os filtros atuais?")
+    expect(page.locator("#outcome")).to_have_text("2 job(s) de volta na fila.")
+    assert {status(engine, j) for j in transient} == {"pending"}
+    assert {status(engine, j) for j in hopeless} == {"failed"}
+    page.close()
+
+
+def test_odd_filter_values_are_said_on_the_page(console, engine):
+    """A NUL in a filter (PostgreSQL refuses it) is a pt-BR page, not raw JSON; an unknown
+    store or queue in the URL shows as selected, not as "todas" over an empty list."""
+    enqueue(engine, console["registry"], 1)
+    with client(console["url"], ADMIN) as admin:
+        for path, params in (
+            ("/jobs", {"tenantId": "\x00"}),
+            ("/jobs", {"queue": "a\x00b"}),
+            ("/jobs/auditoria", {"actor": "\x00"}),
+        ):
+            r = admin.get(path, params=params, headers={"Accept": "text/html"})
+            assert r.status_code == 200 and "caractere nulo" in r.text, (path, params)
+            assert "Filtro inválido" in r.text and '<tr data-job="' not in r.text
+        html = admin.get("/jobs", params={"tenantId": "t9", "queue": "nenhuma"}).text
+        assert '<option value="t9" selected>t9 (loja desconhecida)</option>' in html
+        assert '<option value="nenhuma" selected>nenhuma (sem jobs)</option>' in html
+
+
+def test_a_job_planned_for_later_says_when_not_stuck(console, engine):
+    [tomorrow] = enqueue(engine, console["registry"], 1, later=True)
+    [due] = enqueue(engine, console["registry"], 1, later=False)
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get("/jobs").text
+    row = {jid: html.split(f'<tr data-job="{jid}"')[1].split("</tr>")[0] for jid in (tomorrow, due)}
+    assert "marcado para" in row[tomorrow] and "marcado para" not in row[due]

@@ -22,7 +22,7 @@ from superseller.api.models import (
     RunNow,
 )
 from superseller.http.deps import MAX_ID, Svc, id_path
-from superseller.http.errors import ApiError
+from superseller.http.errors import ApiError, invalid
 from superseller.http.job_filters import Filter, moment, next_page
 from superseller.http.sessions import AdminUser
 from superseller.jobs import audit, pause, stats
@@ -33,6 +33,7 @@ from superseller.jobs.schedules import Schedules
 from superseller.limits import JOB_TYPE_MAX_LEN
 
 router = APIRouter(prefix="/api/admin/jobs", tags=["admin jobs"])
+MAX_WATCHED = 100  # job ids one counts poll may ask the states of (a page shows 50)
 
 
 # -- who acts ------------------------------------------------------------------
@@ -89,14 +90,28 @@ def count_jobs(
     svc: Svc,
     f: Filter,
     allTime: bool = Query(False, description="finished jobs of any age (bulk confirmations)"),
+    retryable: bool = Query(False, description="also count what a bulk retry would re-queue"),
+    ids: str | None = Query(
+        None,
+        max_length=MAX_WATCHED * 20,
+        pattern=r"^[0-9]{1,19}(,[0-9]{1,19})*$",
+        description=f"up to {MAX_WATCHED} comma-separated job ids: their states (`jobStates`)",
+    ),
 ):
     """Jobs per state under the filter, each counted up to a cap (finished ones over the
-    last 24 h unless the filter has a time window or `allTime`), the newest job's id and
-    whether the engine is paused: cheap enough to poll every few seconds."""
+    last 24 h unless the filter has a time window or `allTime`), the newest job's id,
+    whether the engine and which queues are paused and, asked, the states of a page's
+    visible rows (by primary key) and how many a bulk retry would re-queue: cheap enough
+    to poll every few seconds."""
+    watched = [int(i) for i in ids.split(",")] if ids else []
+    if len(watched) > MAX_WATCHED or any(not 1 <= i <= MAX_ID for i in watched):
+        raise invalid("ids", f"ids takes 1 to {MAX_WATCHED} job ids", "too many or out of range")
     return {
         **admin.counts(f, COUNT_CAP, all_time=allTime),
         "latestId": admin.latest_id(f),
         "engine": pause.state(svc.engine),
+        "retryable": admin.retryable(f) if retryable else None,
+        "jobStates": admin.states_of(watched) if ids else None,
     }
 
 

@@ -142,6 +142,11 @@ class EngineState(Wire):
     )
 
 
+class Retryable(Wire):
+    count: int = Field(description="failed (not permanently) or cancelled jobs, up to `cap`")
+    capped: bool
+
+
 class Counts(Wire):
     by_state: dict[str, int] = Field(description="jobs per state under the filter (state aside)")
     capped: list[str] = Field(description="states with more than `cap` jobs (shown as cap+)")
@@ -152,6 +157,12 @@ class Counts(Wire):
     )
     latest_id: int | None = Field(description="the newest job under the filter")
     engine: EngineState
+    retryable: Retryable | None = Field(
+        None, description="with `retryable=true`: what a bulk retry would re-queue now"
+    )
+    job_states: dict[str, str] | None = Field(
+        None, description="with `ids`: the state of each of those jobs (a page's visible rows)"
+    )
 
 
 class BulkResult(Wire):

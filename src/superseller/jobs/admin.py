@@ -381,24 +381,29 @@ class JobAdmin:
             self._audit(conn, "jobs.cancel", "jobs", None, {"filter": f.describe(), **out})
         return out
 
+    def retryable(self, f: JobFilter, cap: int = COUNT_CAP) -> dict[str, Any]:
+        """How many jobs `bulk_retry(f)` would re-queue now, up to `cap` (what its
+        confirmation promises): `{"count", "capped"}`."""
+        with self.engine.connect() as conn:
+            sub = select(literal(1)).where(*_retryable_where(conn, f)).limit(cap + 1)
+            n = conn.execute(select(func.count()).select_from(sub.subquery())).scalar_one()
+        return {"count": min(n, cap), "capped": n > cap}
+
+    def states_of(self, ids: list[int]) -> dict[str, str]:
+        """The state of each of these jobs (a polling page's visible rows; by primary key)."""
+        if not ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.id, jobs.c.status).where(jobs.c.id.in_(ids)))
+            return {str(r.id): r.status for r in rows}
+
     def bulk_retry(self, f: JobFilter) -> dict[str, int]:
         """Re-queue every failed or cancelled job under the filter, except those whose error
         is permanent and those whose unique key a live job holds (counted as skipped)."""
         now = self.clock.now()
-        live = jobs.alias("live")
         with self.engine.begin() as conn:
-            where = [
-                *_where(conn, f),
-                jobs.c.status.in_(("failed", "cancelled")),
-                not_(and_(jobs.c.status == "failed", _permanent_sql())),
-            ]
-            free = or_(
-                jobs.c.unique_key.is_(None),
-                ~select(live.c.id)
-                .where(live.c.unique_key == jobs.c.unique_key)
-                .where(live.c.status.in_(("pending", "running")))
-                .exists(),
-            )
+            where = _retryable_where(conn, f)
+            free = where.pop()
             requeue = update(jobs).values(**_requeued(now))
             try:
                 with conn.begin_nested():
@@ -416,6 +421,25 @@ class JobAdmin:
             out = {"retried": retried}
             self._audit(conn, "jobs.retry", "jobs", None, {"filter": f.describe(), **out})
         return out
+
+
+def _retryable_where(conn: Connection, f: JobFilter) -> list:
+    """What `bulk_retry` re-queues: failed or cancelled under the filter, not a permanent
+    failure, no live job holding its unique key (the last condition, kept last)."""
+    live = jobs.alias("live")
+    free = or_(
+        jobs.c.unique_key.is_(None),
+        ~select(live.c.id)
+        .where(live.c.unique_key == jobs.c.unique_key)
+        .where(live.c.status.in_(("pending", "running")))
+        .exists(),
+    )
+    return [
+        *_where(conn, f),
+        jobs.c.status.in_(("failed", "cancelled")),
+        not_(and_(jobs.c.status == "failed", _permanent_sql())),
+        free,
+    ]
 
 
 def schedule_views(engine: Engine, registry: Registry, clock: Clock) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,6 +187,9 @@ def _filter_problem(exc: Exception) -> str:
     label = FILTER_LABELS.get(name, name)
     if "range" in fields[0]["problem"]:
         return f"“{label}” está fora do intervalo aceito."
+    if "before the start" in fields[0]["problem"]:
+        start = "Criado de" if name == "createdTo" else "Terminou de"
+        return f"a data inicial é depois da final (“{start}” depois de “{label}”)."
     return f"“{label}” precisa ser uma data (AAAA-MM-DD)."
 
 
@@ -201,6 +204,8 @@ def jobs_page(
     user = _admin_user(request)
     svc = services(request)
     try:
+        if any("\x00" in request.query_params.get(k, "") for k in FILTER_KEYS):
+            raise ValueError("um campo tem um caractere nulo (%00)")
         f = job_filter(**{k: request.query_params.get(k) or None for k in FILTER_KEYS})
         if f.status is not None and f.status not in JOB_STATES:
             raise ValueError(f"estado desconhecido: {f.status}")
@@ -219,8 +224,11 @@ def jobs_page(
             f, sort=sort, limit=limit, before_id=before, before_finished=before_finished
         )
     )
+    now = svc.clock.now()
     for r in rows:
         r["permanent"] = is_permanent(r)
+        # Pending for later (a retry's backoff, a run planned for tomorrow): not stuck.
+        r["later"] = r["status"] == "pending" and _aware(r["run_at"]) > now
     params = {k: request.query_params.get(k) for k in FILTER_KEYS if request.query_params.get(k)}
     nxt = next_page(rows, limit, sort)
     context = dict(
@@ -236,14 +244,18 @@ def jobs_page(
     )
     if parcial:
         return _render(request, "console/_job_rows.html", **context)
-    counts = admin.counts(f, COUNT_CAP)
+    # A refused filter shows no counts: the unfiltered totals beside its empty list mislead.
+    counts = None if error else admin.counts(f, COUNT_CAP)
+    # Bulk retry is offered only when it would re-queue something (permanent failures stay).
+    retryable = admin.retryable(f)["count"] if params and not error else 0
     queue_counts = stats.queue_counts(svc.engine, svc.clock)
     return _render(
         request,
         "jobs.html",
         **context,
         counts=counts,
-        latest_id=admin.latest_id(f),
+        retryable=retryable,
+        latest_id=None if error else admin.latest_id(f),
         types=svc.registry.names(),
         queues=sorted(
             {*queue_counts["byQueue"], *(svc.registry.get(n).queue for n in svc.registry.names())}
@@ -254,6 +266,11 @@ def jobs_page(
         type_stats=stats.job_type_stats(svc.engine, svc.clock)["types"],
         queue_counts=queue_counts,
     )
+
+
+def _aware(value: str) -> datetime:
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _history(job: dict, attempts: list[dict]) -> list[dict]:
@@ -297,21 +314,41 @@ def schedules_page(request: Request):
     )
 
 
+# What the audit trail records actions on, as the Auditoria filter offers them.
+AUDIT_TARGETS = {
+    "job": "um job",
+    "jobs": "jobs em lote",
+    "schedule": "agendamento",
+    "engine": "motor",
+    "queue": "fila",
+}
+
+
 @router.get("/jobs/auditoria", response_class=HTMLResponse)
 def audit_page(
     request: Request,
     actor: str | None = Query(None, max_length=254),
-    targetType: Literal["job", "jobs", "schedule", "engine"] | None = None,
+    targetType: str | None = Query(None, max_length=40),
     before: int | None = Query(None, ge=1, le=MAX_ID),
 ):
     user = _admin_user(request)
     limit = 100
-    rows = audit.entries(
-        services(request).engine,
-        actor=actor or None,
-        target_type=targetType,
-        limit=limit,
-        before_id=before,
+    # The form sends every field: an empty one means "no filter", as on the Jobs page.
+    error = None
+    if "\x00" in (actor or ""):  # PostgreSQL refuses it in a text value
+        error = "“Quem” tem um caractere nulo (%00)"
+    elif targetType and targetType not in AUDIT_TARGETS:
+        error = f"“Sobre” desconhecido: {targetType}"
+    rows = (
+        []
+        if error
+        else audit.entries(
+            services(request).engine,
+            actor=actor or None,
+            target_type=targetType or None,
+            limit=limit,
+            before_id=before,
+        )
     )
     return _render(
         request,
@@ -320,6 +357,8 @@ def audit_page(
         rows=rows,
         actor=actor or "",
         target_type=targetType or "",
+        targets=AUDIT_TARGETS,
+        error=error,
         next_before=rows[-1]["id"] if len(rows) == limit else None,
     )
 

@@ -57,6 +57,7 @@ const Console = (() => {
   // An outcome that survives the reload showing its effect.
   function sayAfterReload(text, link) {
     sessionStorage.setItem("console-outcome", JSON.stringify({text, link}));
+    history.scrollRestoration = "manual";  // the outcome is at the top: show it
     location.reload();
   }
   const kept = sessionStorage.getItem("console-outcome");
@@ -108,13 +109,14 @@ const Console = (() => {
       const wanted = new URLSearchParams(location.search).get("state");
       b.disabled = true;
       try {
-        // Counted now, whatever their age: what the action will touch.
-        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}&allTime=true`);
-        const n = states.filter(s => !wanted || s === wanted).reduce((t, s) => t + c.byState[s], 0);
-        const more = states.some(s => c.capped.includes(s)) ? "+" : "";
-        if (!n) { say(cancel ? "Nenhum job na fila ou executando com esses filtros." : "Nenhum job falhou ou foi cancelado com esses filtros.", false); return; }
-        const ask = `${cancel ? "Cancelar" : "Tentar de novo"} ${n.toLocaleString("pt-BR")}${more} job(s) com os filtros atuais?` +
-          (cancel ? "" : " Falhas permanentes ficam de fora.");
+        // Counted now, whatever their age: what the action will touch (a retry: counted by
+        // the server as it would re-queue them, permanent failures left out).
+        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}&allTime=true&retryable=${!cancel}`);
+        const n = cancel ? states.filter(s => !wanted || s === wanted).reduce((t, s) => t + c.byState[s], 0)
+          : c.retryable.count;
+        const more = (cancel ? states.some(s => c.capped.includes(s)) : c.retryable.capped) ? "+" : "";
+        if (!n) { say(cancel ? "Nenhum job na fila ou executando com esses filtros." : "Nenhum job com esses filtros pode ser tentado de novo (falhas permanentes não são repetidas).", false); return; }
+        const ask = `${cancel ? "Cancelar" : "Tentar de novo"} ${n.toLocaleString("pt-BR")}${more} job(s) com os filtros atuais?`;
         if (!(await confirmDialog(ask))) return;
         const r = await api("POST", `${ADMIN}/bulk/${b.dataset.bulk}?${filterQuery()}`);
         sayAfterReload(cancel
@@ -127,12 +129,22 @@ const Console = (() => {
     if (!live) return;
     const tick = async () => {
       try {
-        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}`);
+        // The visible rows' states come back with the counts (by primary key: cheap).
+        const shown = [...document.querySelectorAll("#job-rows tr[data-job]")];
+        const ids = shown.map(r => r.dataset.job).join(",");
+        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}${ids ? `&ids=${ids}` : ""}`);
+        // The pause banners and buttons follow the engine (paused elsewhere, or resumed).
+        const eng = `${c.engine.paused}|${c.engine.pausedQueues.map(q => q.queue).join(",")}`;
+        if (eng !== live.dataset.engine && !document.querySelector("dialog[open]")) {
+          location.reload();
+          return;
+        }
         Object.entries(c.byState).forEach(([s, n]) => {
           const el = document.querySelector(`[data-count=${s}]`);
           if (el) el.textContent = n.toLocaleString("pt-BR") + (c.capped.includes(s) ? "+" : "");
         });
-        if (live.dataset.live === "1" && String(c.latestId || "") !== live.dataset.latest) {
+        const moved = shown.some(r => c.jobStates && c.jobStates[r.dataset.job] !== r.dataset.state);
+        if (moved || (live.dataset.live === "1" && String(c.latestId || "") !== live.dataset.latest)) {
           const q = new URLSearchParams(location.search); q.set("parcial", "1");
           const html = await (await fetch(`/jobs?${q}`, {credentials: "same-origin"})).text();
           document.getElementById("job-rows").innerHTML = html;
@@ -145,6 +157,19 @@ const Console = (() => {
   }
 
   function job() {
+    // While the job waits or runs, follow it: a new state or attempt reloads the page.
+    const tag = document.getElementById("job-state");
+    if (tag && ["pending", "running"].includes(tag.dataset.state)) {
+      const follow = async () => {
+        try {
+          const j = await api("GET", `${ADMIN}/${tag.dataset.job}`);
+          if ((j.status !== tag.dataset.state || String(j.attempts) !== tag.dataset.attempts)
+              && !document.querySelector("dialog[open]")) { location.reload(); return; }
+        } catch (_) { /* the next poll tries again */ }
+        setTimeout(follow, 2000);
+      };
+      setTimeout(follow, 2000);
+    }
     const paths = {execute: "execute", cancel: "cancel", retry: "retry", "run-again": "run-again"};
     document.querySelectorAll("#job-actions [data-action]").forEach(b => wire(b, async () => {
       const r = await api("POST", `${ADMIN}/${b.dataset.job}/${paths[b.dataset.action]}`);
