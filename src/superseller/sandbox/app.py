@@ -53,6 +53,7 @@ class Faults:
     latency_ms: float = 0.0
     requests_per_s: float = 0.0  # 0 = no limit
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
+    order_fail_ids: list[int] = field(default_factory=list)  # GET /orders/{id}: always 500
     token_429: int = 0  # the next N calls to /oauth/token answer 429 local_rate_limited
     token_retry_after_s: float | None = None  # ...with this Retry-After (None: without)
     scroll_invalid: int = 0  # the next N scan continuations answer 400 invalid.scroll.id
@@ -834,6 +835,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             return who
         if not order_id.isdigit():
             return err(400, "bad_request", "invalid order id")
+        if int(order_id) in state.faults.order_fail_ids:
+            return err(500, "internal_server_error", "Internal Server Error")
         found = state.orders_by_id([int(order_id)], state.now())
         if not found:
             return err(404, "not_found", f"Order {order_id} not found")
