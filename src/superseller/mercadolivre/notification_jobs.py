@@ -5,10 +5,11 @@
   them, upserted unless older than what is stored, their unknown items fetched as the
   sync does, and only their (listing, day) rows and days' totals rebuilt. Items are
   fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
-- `ml_missed_feeds`: reads `/missed_feeds` per topic for each connected seller and stores
-  what was missed (it then flows as above); also re-queues any tenant whose stored
-  notifications wait unprocessed, and forgets processed ones after KEEP_DAYS. The
-  nightly full sync stays the final safety net.
+- `ml_missed_feeds`: reads the application's `/missed_feeds` once per topic (one paged
+  read, one connected seller's token, whoever the notifications are about) and stores
+  what was missed for the tenant of each notification's `user_id` (it then flows as
+  above); also re-queues any tenant whose stored notifications wait unprocessed, and
+  forgets processed ones after KEEP_DAYS. The nightly full sync stays the final safety net.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
-from superseller.mercadolivre.errors import MLError
+from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.notifications import (
     HANDLED_TOPICS,
     PROCESS_TYPE,
@@ -53,6 +54,7 @@ RECONCILE_TYPE = "ml_missed_feeds"
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 BATCH = 500  # notifications taken per round
 MISSED_PAGE = 50
+READER_TRIES = 3  # connected sellers' tokens tried for /missed_feeds before giving up
 KEEP_DAYS = 7  # processed notifications kept this long
 
 
@@ -254,62 +256,122 @@ class TenantNotifications:
             return fn(conn, *args)
 
 
+class MissedFeedReader:
+    """`/missed_feeds` is Mercado Livre's list of an *application's* undelivered
+    notifications (every seller's, each naming its `user_id`), read with any token of a
+    seller who authorized the app. One client reads it (one paged read per topic); when
+    a token cannot read it (revoked, refused) the next connected seller's is used."""
+
+    def __init__(self, ctx: JobContext, settings: Settings, accounts: list):
+        self.ctx = ctx
+        self.settings = settings
+        self.accounts = list(accounts[:READER_TRIES])
+        self.client: MLClient | None = None
+        self.requests = 0
+
+    async def close(self) -> None:
+        if self.client is not None:
+            self.requests += self.client.requests
+            await self.client.close()
+            self.client = None
+
+    async def page(self, topic: str, offset: int) -> dict:
+        params = {
+            "app_id": self.settings.ml_client_id,
+            "topic": topic,
+            "offset": offset,
+            "limit": MISSED_PAGE,
+        }
+        while True:
+            if self.client is None:
+                if not self.accounts:
+                    raise MLError(401, "no_token", "no connected seller's token reads it")
+                self.client = _client(self.ctx, self.settings, self.accounts.pop(0))
+            try:
+                return await self.client.get("/missed_feeds", params) or {}
+            except MLError as exc:
+                if not (isinstance(exc, ReauthRequired) or exc.status in (401, 403)):
+                    raise
+                await self.close()  # this seller's token cannot: another's may
+
+
 async def reconcile(ctx: JobContext, settings: Settings, registry: Registry) -> dict[str, Any]:
-    """Store what `/missed_feeds` lists for each connected seller, and re-queue tenants
-    whose notifications wait unprocessed."""
+    """Store what `/missed_feeds` lists for the application's connected sellers (read
+    once per topic, whoever it is about), and re-queue tenants whose notifications wait
+    unprocessed."""
     with ctx.engine.connect() as conn:
         accounts = conn.execute(
-            select(marketplace_accounts).where(marketplace_accounts.c.status == "connected")
+            select(
+                marketplace_accounts.c.id,
+                marketplace_accounts.c.tenant_id,
+                marketplace_accounts.c.ml_user_id,
+            )
+            .where(marketplace_accounts.c.status == "connected")
+            .order_by(marketplace_accounts.c.id)
         ).all()
-    found = stored = 0
-    errors: list[dict] = []
+    tenant_of: dict[int, str] = {}
     for acct in accounts:
-        client = _client(ctx, settings, acct)
-        try:
-            for topic in HANDLED_TOPICS:
-                offset = 0
-                while True:
+        tenant_of.setdefault(acct.ml_user_id, acct.tenant_id)
+    found = stored = foreign = 0
+    errors: list[dict] = []
+    reader = MissedFeedReader(ctx, settings, accounts)
+    try:
+        for topic in HANDLED_TOPICS if accounts else ():
+            offset = 0
+            while True:
+                try:
+                    page = await reader.page(topic, offset)
+                except MLError as exc:
+                    errors.append({"topic": topic, "offset": offset, "error": exc.code})
+                    break
+                messages = page.get("messages") or page.get("results") or []
+                notes = []
+                for m in messages:
                     try:
-                        page = await client.get(
-                            "/missed_feeds",
-                            {
-                                "app_id": settings.ml_client_id,
-                                "topic": topic,
-                                "offset": offset,
-                                "limit": MISSED_PAGE,
-                            },
-                        )
-                    except MLError as exc:
-                        errors.append(
-                            {"tenantId": acct.tenant_id, "topic": topic, "error": exc.code}
-                        )
-                        break
-                    messages = (page or {}).get("messages") or (page or {}).get("results") or []
-                    notes = []
-                    for m in messages:
-                        try:
-                            note = parse(m)
-                        except Malformed:
-                            continue
-                        if note.user_id == acct.ml_user_id:
-                            notes.append((note, acct.tenant_id))
-                    found += len(notes)
-                    stored += store(ctx.engine, registry, ctx.clock, notes)
-                    if len(messages) < MISSED_PAGE:
-                        break
-                    offset += len(messages)
-        finally:
-            await client.close()
+                        note = parse(m)
+                    except Malformed:
+                        continue
+                    tid = tenant_of.get(note.user_id)
+                    if tid is None:  # a seller not connected (any more): nothing to fetch
+                        foreign += 1
+                    else:
+                        notes.append((note, tid))
+                found += len(notes)
+                stored += _store_new(ctx, registry, notes)
+                if len(messages) < MISSED_PAGE:
+                    break
+                offset += len(messages)
+    finally:
+        await reader.close()
     requeued = requeue_waiting(ctx, registry)
     pruned = prune(ctx)
     ctx.add_records(stored)
     return {
         "missed": found,
         "stored": stored,
+        "notConnected": foreign,
+        "requests": reader.requests,
         "requeued": requeued,
         "pruned": pruned,
         "errors": errors[:20],
     }
+
+
+def _store_new(ctx: JobContext, registry: Registry, notes: list) -> int:
+    """Store the notifications not stored yet. /missed_feeds lists one for 2 days, so most
+    of a page was read before: a plain read leaves them out, and a page with nothing new
+    takes no write lock."""
+    if not notes:
+        return 0
+    with ctx.engine.connect() as conn:
+        known = set(
+            conn.execute(
+                select(ml_notifications.c.notification_id).where(
+                    ml_notifications.c.notification_id.in_([n.id for n, _ in notes])
+                )
+            ).scalars()
+        )
+    return store(ctx.engine, registry, ctx.clock, [p for p in notes if p[0].id not in known])
 
 
 def prune(ctx: JobContext) -> int:

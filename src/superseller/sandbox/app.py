@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from superseller.sandbox import data, market
 from superseller.sandbox.data import BRT, SellerSpec
-from superseller.sandbox.notifier import Emitter, EmitterConfig
+from superseller.sandbox.notifier import Emitter, EmitterConfig, MissedFeed
 
 TOKEN_TTL_S = 21600
 _TICK = timedelta(microseconds=1)
@@ -139,6 +139,8 @@ class SandboxState:
     stale_items: dict[str, int] = field(default_factory=dict)
     order_fetches: dict[int, int] = field(default_factory=dict)
     emitter: Any = None
+    # What /missed_feeds lists: the application's, so a fleet of sellers shares one.
+    missed_feed: MissedFeed = field(default_factory=MissedFeed)
 
     def orders_between(self, start: datetime, end: datetime, now: datetime) -> list[dict]:
         """Orders created in [start, end) that exist by `now`: generated and sold ones."""
@@ -976,9 +978,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             offset, limit = int(q.get("offset", 0)), int(q.get("limit", 50))
         except ValueError:
             return err(400, "bad_request", "invalid paging parameters")
-        if state.emitter is None:
-            return {"messages": [], "paging": {"total": 0, "offset": offset, "limit": limit}}
-        return state.emitter.missed_feeds(q.get("topic"), offset, min(limit, 1000))
+        # The application's missed notifications, whichever seller's token asks.
+        return state.missed_feed.page(q.get("topic"), offset, min(limit, 1000), state.now())
 
     market.install(app)  # public search, trends and questions (sandbox/market.py)
     return app
