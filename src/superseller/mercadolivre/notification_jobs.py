@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from superseller.mercadolivre.notifications import (
     HANDLED_TOPICS,
     PROCESS_TYPE,
     Malformed,
+    count,
     parse,
     queue_processing,
     store,
@@ -56,6 +58,13 @@ BATCH = 500  # notifications taken per round
 MISSED_PAGE = 50
 READER_TRIES = 3  # connected sellers' tokens tried for /missed_feeds before giving up
 KEEP_DAYS = 7  # processed notifications kept this long
+# An order Mercado Livre cannot serve (a 5xx for it alone, while it serves others) must not
+# hold the tenant's other notifications back: it is tried again by later jobs, and after
+# this many failed fetches given up (outcome `failed`, left to the nightly full sync).
+GIVE_UP_AFTER = 3
+FETCH_FAILED = "fetch_failed:"  # outcome while it waits: `fetch_failed:<failed fetches>`
+
+log = logging.getLogger(__name__)
 
 
 class ProcessPayload(BaseModel):
@@ -118,7 +127,16 @@ class TenantNotifications:
         self.settings = settings
         self.registry = registry
         self.tenant_id = tenant_id
-        self.counts = {"notifications": 0, "orders": 0, "items": 0, "ignored": 0, "skipped": 0}
+        self.counts = {
+            "notifications": 0,
+            "orders": 0,
+            "items": 0,
+            "ignored": 0,
+            "skipped": 0,
+            "fetchFailed": 0,
+            "failed": 0,
+        }
+        self.tried: set[int] = set()  # failed in this run: the next round leaves them
 
     async def run(self) -> dict[str, Any]:
         tenant, acct = _account(self.engine, self.tenant_id)
@@ -149,10 +167,16 @@ class TenantNotifications:
     def _take(self) -> list:
         with self.engine.connect() as conn:
             return conn.execute(
-                select(ml_notifications.c.id, ml_notifications.c.topic, ml_notifications.c.resource)
+                select(
+                    ml_notifications.c.id,
+                    ml_notifications.c.topic,
+                    ml_notifications.c.resource,
+                    ml_notifications.c.outcome,
+                )
                 .where(
                     ml_notifications.c.tenant_id == self.tenant_id,
                     ml_notifications.c.processed_at.is_(None),
+                    ml_notifications.c.id.not_in(self.tried),
                 )
                 .order_by(ml_notifications.c.id)
                 .limit(BATCH)
@@ -185,7 +209,12 @@ class TenantNotifications:
         self.counts["ignored"] += len(ignored)
         self._mark(ignored, "ignored")
 
-        found, gone = await self._fetch_orders(client, list(order_ids))
+        found, gone, failed = await self._fetch_orders(client, list(order_ids))
+        if failed and len(failed) == len(order_ids):
+            await self._ml_is_up(client, next(iter(failed.values())))
+        if failed:
+            by_id = {n.id: n for n in notes}
+            self._failed([by_id[i] for oid in failed for i in order_ids[oid]], failed)
         # Items the orders sold that are not listings yet, with the notified items: one
         # multiget (batched by 20) for all of them.
         sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
@@ -200,13 +229,22 @@ class TenantNotifications:
             await asyncio.to_thread(self._save_orders, found, tz)
         if item_ids:
             self._queue_score()
-        done = [i for oid, ids in order_ids.items() if oid not in gone for i in ids]
+        done = [
+            i
+            for oid, ids in order_ids.items()
+            if oid not in gone and oid not in failed
+            for i in ids
+        ]
         self._mark(done, "processed")
         self._mark([i for oid in gone for i in order_ids[oid]], "not_found")
         self._mark([i for ids in item_ids.values() for i in ids], "processed")
 
-    async def _fetch_orders(self, client: MLClient, ids: list[str]) -> tuple[list[dict], set]:
+    async def _fetch_orders(
+        self, client: MLClient, ids: list[str]
+    ) -> tuple[list[dict], set, dict[str, MLError]]:
+        """(orders found, ids gone for good, ids whose fetch failed: each on its own)."""
         gone: set[str] = set()
+        failed: dict[str, MLError] = {}
 
         async def one(oid: str) -> dict | None:
             try:
@@ -214,12 +252,60 @@ class TenantNotifications:
             except MLError as exc:
                 if exc.status in (403, 404):  # not this seller's, or no longer there
                     gone.add(oid)
-                    return None
-                raise
+                elif isinstance(exc, ReauthRequired):
+                    raise
+                else:  # 5xx, 429 or network after the client's retries: this one failed
+                    failed[oid] = exc
+                return None
 
         answers = await asyncio.gather(*(one(oid) for oid in ids))
         found = [o for o in answers if isinstance(o, dict) and o.get("date_created")]
-        return found, gone
+        return found, gone, failed
+
+    async def _ml_is_up(self, client: MLClient, error: MLError) -> None:
+        """Every order of the round failed: if Mercado Livre answers at all, the orders are
+        what fails (each counts a failed fetch); if not, it is down and the job fails and is
+        retried as a whole (nothing counted)."""
+        try:
+            await client.get("/users/me")
+        except MLError as exc:
+            if isinstance(exc, ReauthRequired):
+                raise
+            raise error from None
+
+    def _failed(self, notes: list, errors: dict[str, MLError]) -> None:
+        """One more failed fetch for each of these notifications; the ones at GIVE_UP_AFTER
+        are given up (outcome `failed`, processed), the others wait for a later job."""
+        given_up, waiting = [], {}
+        for n in notes:
+            self.tried.add(n.id)
+            before = n.outcome or ""
+            tries = int(before[len(FETCH_FAILED) :] or 0) if before.startswith(FETCH_FAILED) else 0
+            if tries + 1 >= GIVE_UP_AFTER:
+                given_up.append(n)
+            else:
+                waiting.setdefault(tries + 1, []).append(n.id)
+        for tries, ids in waiting.items():
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(ml_notifications)
+                    .where(ml_notifications.c.id.in_(ids))
+                    .values(outcome=f"{FETCH_FAILED}{tries}")
+                )
+        self.counts["fetchFailed"] += len(notes) - len(given_up)
+        self.counts["failed"] += len(given_up)
+        self._mark([n.id for n in given_up], "failed")
+        for n in given_up:
+            count("fetch_failed", n.topic)
+            oid = _resource_id(n.resource, "/orders/")
+            err = errors.get(oid or "")
+            log.warning(
+                "tenant %s: %s given up after %d failed fetches (%s); the nightly sync has it",
+                self.tenant_id,
+                n.resource,
+                GIVE_UP_AFTER,
+                err.code if err else "error",
+            )
 
     def _save_orders(self, found: list[dict], tz: str) -> None:
         now = self.ctx.clock.now()
