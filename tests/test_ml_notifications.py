@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from superseller.db.engine import make_engine
 from superseller.db.schema import jobs, marketplace_accounts, ml_notifications, orders
 from superseller.jobs.queue import Queue
-from superseller.metrics.freshness import tenant_freshness
+from superseller.metrics.freshness import RECOVERED_ATTEMPTS, tenant_freshness
 from superseller.sandbox.data import SellerSpec
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
@@ -307,6 +307,11 @@ def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path)
         done = wait_status(engine, jid, "completed", "failed", timeout=60)
         assert done["status"] == "completed" and done["result"]["stored"] == stats["dropped"]
         assert done["result"]["pruned"] == 2
+        with engine.connect() as conn:  # marked as recovered: "tempo real" ignores them
+            recovered = conn.execute(
+                select(func.count()).where(ml_notifications.c.attempts == RECOVERED_ATTEMPTS)
+            ).scalar()
+        assert recovered == stats["dropped"]
         wait_until(lambda: loop.unprocessed() == 0, timeout=60, message="all processed")
         with engine.connect() as conn:
             stored = set(conn.execute(select(orders.c.external_id)).scalars())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,7 @@ from superseller.mercadolivre.upsert import (
     save_orders,
     stored_listing_ids,
 )
+from superseller.metrics.freshness import RECOVERED_ATTEMPTS
 from superseller.metrics.rebuild import rebuild_pairs
 
 RECONCILE_TYPE = "ml_missed_feeds"
@@ -421,7 +423,8 @@ async def reconcile(ctx: JobContext, settings: Settings, registry: Registry) -> 
                     if tid is None:  # a seller not connected (any more): nothing to fetch
                         foreign += 1
                     else:
-                        notes.append((note, tid))
+                        # not delivered to the webhook: "tempo real" must not count it
+                        notes.append((replace(note, attempts=RECOVERED_ATTEMPTS), tid))
                 found += len(notes)
                 stored += _store_new(ctx, registry, notes)
                 if len(messages) < MISSED_PAGE:
