@@ -2,7 +2,8 @@
 
 Each run is the real command in a child process (worker and scheduler are its own child
 processes); this script makes a fresh PostgreSQL database per run, collects each run's
-totals line and exit code, and prints one line per run plus a summary.
+totals line and exit code, and prints one line per run plus a summary. Each run's output
+(a line per simulated morning, with its wall time) goes to `<workdir>/stdout.txt` as it runs.
 
     uv run python bench/simulation.py [--days 30] [--seeds 1,2,3] [--tenants 20]
         [--large-listings 10000] [--small-listings 300] [--skip-sqlite] [--skip-pg]
@@ -46,22 +47,25 @@ def run(args, backend: str, seed: int) -> dict:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         cmd += ["--database", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"]
     started = time.monotonic()
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}
-    )
+    out = workdir / "stdout.txt"  # written as it goes: a run stopped early keeps its mornings
+    with out.open("w") as sink:
+        proc = subprocess.run(
+            cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
     wall = time.monotonic() - started
+    output = out.read_text()
     if name:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
-    (workdir / "stdout.txt").write_text(proc.stdout + proc.stderr)
-    totals = re.search(r"^totals: .*", proc.stdout, re.M)
+    totals = re.search(r"^totals: .*", output, re.M)
     return {
         "backend": backend,
         "seed": seed,
         "exit": proc.returncode,
         "wall_s": wall,
-        "totals": totals.group(0).split(";")[0] if totals else proc.stderr.strip()[-200:],
+        "totals": totals.group(0).split(";")[0] if totals else output.strip()[-200:],
         "workdir": workdir,
     }
 

@@ -226,3 +226,20 @@ def test_data_keeps_moving(api, sb):
     httpx.post(f"{sb.url}/_sandbox/advance", json={"seconds": 2 * 86400})
     after = api.get("/orders/search", params=params).json()["paging"]["total"]
     assert after > before
+
+
+def test_order_the_seller_never_had_is_404_and_a_faulted_one_500(api, sb):
+    """ML answers 404 for an id it cannot place (the demo's `/orders/2000000001` got a 500
+    with "year out of range"); a 500 only comes from the fault mode for chosen ids."""
+    for oid in ("2000000001", "1", "9999999999999999999"):
+        r = api.get(f"/orders/{oid}")
+        assert r.status_code == 404, (oid, r.text)
+        assert r.json()["error"] == "not_found"
+    real = api.get("/orders/search", params={"seller": api.user_id}).json()["results"][0]["id"]
+    assert api.get(f"/orders/{real}").status_code == 200
+    assert api.post("/_sandbox/faults", json={"order_fail_ids": [real]}).status_code == 200
+    try:
+        assert api.get(f"/orders/{real}").status_code == 500
+    finally:
+        api.post("/_sandbox/faults", json={})
+    assert api.get(f"/orders/{real}").status_code == 200

@@ -14,15 +14,16 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
 from superseller.db.engine import make_engine
-from superseller.db.schema import jobs, listings, ml_notifications, orders
+from superseller.db.schema import jobs, listings, marketplace_accounts, ml_notifications, orders
 from superseller.jobs.queue import Queue
-from superseller.metrics.freshness import tenant_freshness
+from superseller.metrics.freshness import RECOVERED_ATTEMPTS, tenant_freshness
+from superseller.sandbox.data import SellerSpec
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
 from tests.support.faultproxy import FaultProxy
-from tests.support.inproc import wait_status
+from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, sandbox, settings_for
 from tests.support.notify import WEBHOOK, Loop, contents, notification_loop
 from tests.support.waiting import wait_until
@@ -308,6 +309,11 @@ def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path)
         done = wait_status(engine, jid, "completed", "failed", timeout=60)
         assert done["status"] == "completed" and done["result"]["stored"] == stats["dropped"]
         assert done["result"]["pruned"] == 2
+        with engine.connect() as conn:  # marked as recovered: "tempo real" ignores them
+            recovered = conn.execute(
+                select(func.count()).where(ml_notifications.c.attempts == RECOVERED_ATTEMPTS)
+            ).scalar()
+        assert recovered == stats["dropped"]
         wait_until(lambda: loop.unprocessed() == 0, timeout=60, message="all processed")
         with engine.connect() as conn:
             stored = set(conn.execute(select(orders.c.external_id)).scalars())
@@ -315,6 +321,123 @@ def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path)
         via_notifications = contents(engine)
         _sync_and_wait(loop)
         assert contents(engine) == via_notifications
+
+
+@contextlib.contextmanager
+def _app_of_three_sellers(engine, tmp_path):
+    """Three sandbox sellers of one application behind one address (the simulation's hub:
+    one `/missed_feeds` list for the app); sellers 1 and 2 are connected as t1 and t2,
+    seller 3 is not (a seller who never connected, or left)."""
+    from superseller.simulation.hub import Hub, start_hub
+
+    hub = start_hub(Hub())
+    try:
+        for n in (1, 2, 3):
+            hub.hub.add(
+                SellerSpec(
+                    seed=n, user_id=n, listings=20, orders_per_day=5, start=datetime.now(UTC)
+                ),
+                None,
+            )
+        settings = settings_for(hub, tmp_path)
+        for n in (1, 2):
+            hub.hub.connecting = n
+            connected_tenant(engine, settings, f"t{n}")
+        yield hub, settings
+    finally:
+        hub.stop()
+
+
+def _drop_sales(hub, user: int, sales: int) -> dict:
+    """`sales` sales of a seller whose notifications are all dropped (only /missed_feeds
+    lists them); returns its emitter's counts once every one is dropped."""
+
+    def call(method: str, path: str, **kw):
+        r = httpx.request(
+            method, hub.url + path, headers={"X-Sandbox-User": str(user)}, timeout=30, **kw
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    call(
+        "POST",
+        "/_sandbox/notifications",
+        json={"callback_url": "http://127.0.0.1:9/x", "drop_rate": 1.0, "tick_s": 0.05},
+    )
+    ids = call("POST", "/_sandbox/sell", json={"items": ["MLB3000000001"] * sales})["ids"]
+    stats = wait_until(
+        lambda: (s := call("GET", "/_sandbox/notifications"))["dropped"] >= sales and s,
+        timeout=30,
+        message="the seller's notifications to be dropped",
+    )
+    call("POST", "/_sandbox/notifications", json={"callback_url": None})  # stop: counts fixed
+    return {"ids": {str(i) for i in ids}, "dropped": stats["dropped"]}
+
+
+def _tenant_orders(engine, tid: str) -> set[str]:
+    with engine.connect() as conn:
+        return set(
+            conn.execute(select(orders.c.external_id).where(orders.c.tenant_id == tid)).scalars()
+        )
+
+
+def test_one_read_of_the_apps_missed_feed_gives_each_seller_its_own(engine, tmp_path):
+    with _app_of_three_sellers(engine, tmp_path) as (hub, settings):
+        registry = build_registry(settings)
+        # The sandbox numbers its on-demand sales alike for every seller: the same
+        # resource `/orders/N` for three sellers, told apart only by the user_id.
+        s1, s2, s3 = (_drop_sales(hub, n, k) for n, k in ((1, 3), (2, 4), (3, 5)))
+        with running_worker(engine, registry):
+            jid = Queue(engine, registry).enqueue("ml_missed_feeds").id
+            done = wait_status(engine, jid, "completed", "failed", timeout=60)["result"]
+            # One page per topic for the whole application, not a read per seller.
+            assert done["requests"] == 2 and done["errors"] == []
+            assert done["stored"] == s1["dropped"] + s2["dropped"]
+            assert done["notConnected"] == s3["dropped"]  # nobody to fetch them for
+            with engine.connect() as conn:
+                per_tenant = dict(
+                    conn.execute(
+                        select(ml_notifications.c.tenant_id, func.count()).group_by(
+                            ml_notifications.c.tenant_id
+                        )
+                    ).all()
+                )
+            assert per_tenant == {"t1": s1["dropped"], "t2": s2["dropped"]}
+            wait_until(
+                lambda: (
+                    _tenant_orders(engine, "t1") >= s1["ids"]
+                    and _tenant_orders(engine, "t2") >= s2["ids"]
+                ),
+                timeout=60,
+                message="each tenant's missed sales fetched with its own token",
+            )
+            # Read again: the same list (ML keeps it 2 days) stores nothing new.
+            jid = Queue(engine, registry).enqueue("ml_missed_feeds").id
+            again = wait_status(engine, jid, "completed", "failed", timeout=60)["result"]
+            assert again["stored"] == 0 and again["requests"] == 2
+
+            # The first seller revokes the app: its token cannot read the app's list any
+            # more, the next connected seller's does, and the first is flagged.
+            revoked = hub.hub.sellers[1][0]
+            with revoked.lock:
+                revoked.revoked.add(1)
+            s2b = _drop_sales(hub, 2, 2)
+            jid = Queue(engine, registry).enqueue("ml_missed_feeds").id
+            later = wait_status(engine, jid, "completed", "failed", timeout=60)["result"]
+            assert later["errors"] == [] and later["stored"] == s2b["dropped"]
+            with engine.connect() as conn:
+                status = dict(
+                    conn.execute(
+                        select(marketplace_accounts.c.tenant_id, marketplace_accounts.c.status)
+                    ).all()
+                )
+            assert status == {"t1": "reauth_required", "t2": "connected"}
+            wait_until(
+                lambda: _tenant_orders(engine, "t2") >= s2["ids"] | s2b["ids"],
+                timeout=60,
+                message="the second seller's later sales",
+            )
+        assert _tenant_orders(engine, "t1").isdisjoint(s2b["ids"] - s1["ids"])
 
 
 @contextlib.contextmanager

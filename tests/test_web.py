@@ -14,12 +14,21 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from superseller.db.schema import jobs, listings, order_items, orders
+from superseller.db.schema import (
+    jobs,
+    listings,
+    ml_notifications,
+    order_items,
+    orders,
+    tenant_metrics_daily,
+    tenants,
+)
 from superseller.jobs.cron import zone
 from superseller.jobs.pause import set_paused
 from superseller.jobs.queue import Queue
+from superseller.metrics.freshness import RECOVERED_ATTEMPTS
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES
 from superseller.sandbox.data import orders_between
 from superseller.tenants import create_tenant
@@ -644,4 +653,78 @@ def test_declining_at_mercado_livre_offers_to_connect_again(browser, shop, engin
     expect(page.locator("#importing")).to_contain_text("Etapa 1 de 3")
     fits(page, width)
     shot(page, "first-import", width)
+    page.close()
+
+
+def test_live_updates_move_the_until_labels_and_a_stopped_feed_is_not_green(browser, shop, engine):
+    """Synced at 10:16, a sale notified and applied at 10:46: the live poll swaps in the
+    numbers and "Hoje até" / "Atualizado até" say 10:46 too, without a reload. A
+    notification the webhook missed (recovered later) then shows "tempo real parado" in
+    a warning pill, not the green one."""
+    tz = zone("America/Sao_Paulo")
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.astimezone(tz).date(), datetime.min.time(), tz)
+    synced = max(now - timedelta(minutes=30), midnight + timedelta(minutes=1))
+    with engine.begin() as conn:
+        conn.execute(
+            update(tenants)
+            .where(tenants.c.id == "t1")
+            .values(last_sync_ok_at=synced, last_rebuild_ok_at=synced)
+        )
+    page = login(browser, shop["url"], SELLER)
+    hhmm = synced.astimezone(tz).strftime("%H:%M")
+    expect(page.locator("#today h2")).to_contain_text(f"Hoje até {hhmm}")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    with page.expect_response(lambda r: "/api/v1/metrics/version" in r.url):
+        pass  # the live poll knows the version before the sale
+
+    applied = datetime.now(UTC)
+    note = {"tenant_id": "t1", "ml_user_id": 1, "topic": "orders_v2", "attempts": 1}
+    with engine.begin() as conn:
+        conn.execute(
+            ml_notifications.insert().values(
+                notification_id="live-1",
+                resource="/orders/1",
+                sent_at=applied,
+                received_at=applied,
+                processed_at=applied,
+                outcome="processed",
+                **note,
+            )
+        )
+        last_day = conn.execute(
+            select(func.max(tenant_metrics_daily.c.date)).where(
+                tenant_metrics_daily.c.tenant_id == "t1"
+            )
+        ).scalar()
+        conn.execute(  # what applying the sale did to the figures (the live version moves)
+            update(tenant_metrics_daily)
+            .where(
+                tenant_metrics_daily.c.tenant_id == "t1", tenant_metrics_daily.c.date == last_day
+            )
+            .values(updated_at=applied)
+        )
+    local = applied.astimezone(tz)
+    expect(page.locator("#today h2")).to_contain_text(f"Hoje até {local:%H:%M}", timeout=30_000)
+    expect(page.locator("#freshness")).to_contain_text(
+        f"Atualizado até {local:%d/%m} às {local:%H:%M} · tempo real"
+    )
+    expect(page.locator("#freshness")).to_have_class(re.compile(r"\bok\b"))
+    assert page.evaluate("window.__sameDocument === true")  # updated in place
+
+    missed = applied + timedelta(seconds=1)  # ML sent it after our last delivery
+    with engine.begin() as conn:
+        conn.execute(
+            ml_notifications.insert().values(
+                notification_id="missed-1",
+                resource="/orders/2",
+                sent_at=missed,
+                received_at=missed,
+                **{**note, "attempts": RECOVERED_ATTEMPTS},
+            )
+        )
+    page.reload()
+    expect(page.locator("#freshness")).to_contain_text("tempo real parado desde")
+    expect(page.locator("#freshness")).to_have_class(re.compile(r"\bwarn\b"))
+    expect(page.locator("#freshness")).not_to_have_class(re.compile(r"\bok\b"))
     page.close()

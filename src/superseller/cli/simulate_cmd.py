@@ -77,7 +77,8 @@ def render(result) -> None:
         schedule.add_row(f.describe())
     console.print(schedule)
     table = Table(title=f"Mornings at 06:00 ({result.backend}, {result.tenants} tenants)")
-    for col in ("day", "fresh", "reauth", "late", "jobs", "retries", "faults", "late: cause"):
+    cols = ("day", "fresh", "reauth", "late", "jobs", "retries", "wall s", "faults", "late: cause")
+    for col in cols:
         table.add_column(col, overflow="fold")
     for m in result.mornings:
         causes = "\n".join(f"{t}: {c}" for t, c in m.late.items())
@@ -88,6 +89,7 @@ def render(result) -> None:
             str(len(m.late)),
             str(m.jobs_run),
             str(m.retries),
+            f"{m.wall_s:.0f}",
             "\n".join(m.faults),
             causes,
         )

@@ -5,15 +5,18 @@
   them, upserted unless older than what is stored, their unknown items fetched as the
   sync does, and only their (listing, day) rows and days' totals rebuilt. Items are
   fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
-- `ml_missed_feeds`: reads `/missed_feeds` per topic for each connected seller and stores
-  what was missed (it then flows as above); also re-queues any tenant whose stored
-  notifications wait unprocessed, and forgets processed ones after KEEP_DAYS. The
-  nightly full sync stays the final safety net.
+- `ml_missed_feeds`: reads the application's `/missed_feeds` once per topic (one paged
+  read, one connected seller's token, whoever the notifications are about) and stores
+  what was missed for the tenant of each notification's `user_id` (it then flows as
+  above); also re-queues any tenant whose stored notifications wait unprocessed, and
+  forgets processed ones after KEEP_DAYS. The nightly full sync stays the final safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,11 +30,12 @@ from superseller.jobs.queue import Queue
 from superseller.jobs.registry import NoPayload
 from superseller.mercadolivre.client import MLClient, RateLimiter
 from superseller.mercadolivre.connect import oauth_app
-from superseller.mercadolivre.errors import MLError
+from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.notifications import (
     HANDLED_TOPICS,
     PROCESS_TYPE,
     Malformed,
+    count,
     parse,
     queue_processing,
     store,
@@ -47,6 +51,7 @@ from superseller.mercadolivre.upsert import (
     save_orders,
     stored_listing_ids,
 )
+from superseller.metrics.freshness import RECOVERED_ATTEMPTS
 from superseller.metrics.rebuild import rebuild_pairs
 from superseller.scoring.jobs import score_tenant
 
@@ -54,7 +59,15 @@ RECONCILE_TYPE = "ml_missed_feeds"
 SCORE_TYPE = "score_listings"  # registered by the scoring feature, when installed
 BATCH = 500  # notifications taken per round
 MISSED_PAGE = 50
+READER_TRIES = 3  # connected sellers' tokens tried for /missed_feeds before giving up
 KEEP_DAYS = 7  # processed notifications kept this long
+# An order Mercado Livre cannot serve (a 5xx for it alone, while it serves others) must not
+# hold the tenant's other notifications back: it is tried again by later jobs, and after
+# this many failed fetches given up (outcome `failed`, left to the nightly full sync).
+GIVE_UP_AFTER = 3
+FETCH_FAILED = "fetch_failed:"  # outcome while it waits: `fetch_failed:<failed fetches>`
+
+log = logging.getLogger(__name__)
 
 
 class ProcessPayload(BaseModel):
@@ -117,7 +130,16 @@ class TenantNotifications:
         self.settings = settings
         self.registry = registry
         self.tenant_id = tenant_id
-        self.counts = {"notifications": 0, "orders": 0, "items": 0, "ignored": 0, "skipped": 0}
+        self.counts = {
+            "notifications": 0,
+            "orders": 0,
+            "items": 0,
+            "ignored": 0,
+            "skipped": 0,
+            "fetchFailed": 0,
+            "failed": 0,
+        }
+        self.tried: set[int] = set()  # failed in this run: the next round leaves them
 
     async def run(self) -> dict[str, Any]:
         tenant, acct = _account(self.engine, self.tenant_id)
@@ -148,10 +170,16 @@ class TenantNotifications:
     def _take(self) -> list:
         with self.engine.connect() as conn:
             return conn.execute(
-                select(ml_notifications.c.id, ml_notifications.c.topic, ml_notifications.c.resource)
+                select(
+                    ml_notifications.c.id,
+                    ml_notifications.c.topic,
+                    ml_notifications.c.resource,
+                    ml_notifications.c.outcome,
+                )
                 .where(
                     ml_notifications.c.tenant_id == self.tenant_id,
                     ml_notifications.c.processed_at.is_(None),
+                    ml_notifications.c.id.not_in(self.tried),
                 )
                 .order_by(ml_notifications.c.id)
                 .limit(BATCH)
@@ -184,7 +212,12 @@ class TenantNotifications:
         self.counts["ignored"] += len(ignored)
         self._mark(ignored, "ignored")
 
-        found, gone = await self._fetch_orders(client, list(order_ids))
+        found, gone, failed = await self._fetch_orders(client, list(order_ids))
+        if failed and len(failed) == len(order_ids):
+            await self._ml_is_up(client, next(iter(failed.values())))
+        if failed:
+            by_id = {n.id: n for n in notes}
+            self._failed([by_id[i] for oid in failed for i in order_ids[oid]], failed)
         # Items the orders sold that are not listings yet, with the notified items: one
         # multiget (batched by 20) for all of them.
         sold = {it["item"]["id"] for o in found for it in o.get("order_items") or []}
@@ -199,13 +232,22 @@ class TenantNotifications:
             await asyncio.to_thread(self._save_orders, found, tz)
         if item_ids:
             await asyncio.to_thread(self._score, set(item_ids))
-        done = [i for oid, ids in order_ids.items() if oid not in gone for i in ids]
+        done = [
+            i
+            for oid, ids in order_ids.items()
+            if oid not in gone and oid not in failed
+            for i in ids
+        ]
         self._mark(done, "processed")
         self._mark([i for oid in gone for i in order_ids[oid]], "not_found")
         self._mark([i for ids in item_ids.values() for i in ids], "processed")
 
-    async def _fetch_orders(self, client: MLClient, ids: list[str]) -> tuple[list[dict], set]:
+    async def _fetch_orders(
+        self, client: MLClient, ids: list[str]
+    ) -> tuple[list[dict], set, dict[str, MLError]]:
+        """(orders found, ids gone for good, ids whose fetch failed: each on its own)."""
         gone: set[str] = set()
+        failed: dict[str, MLError] = {}
 
         async def one(oid: str) -> dict | None:
             try:
@@ -213,12 +255,60 @@ class TenantNotifications:
             except MLError as exc:
                 if exc.status in (403, 404):  # not this seller's, or no longer there
                     gone.add(oid)
-                    return None
-                raise
+                elif isinstance(exc, ReauthRequired):
+                    raise
+                else:  # 5xx, 429 or network after the client's retries: this one failed
+                    failed[oid] = exc
+                return None
 
         answers = await asyncio.gather(*(one(oid) for oid in ids))
         found = [o for o in answers if isinstance(o, dict) and o.get("date_created")]
-        return found, gone
+        return found, gone, failed
+
+    async def _ml_is_up(self, client: MLClient, error: MLError) -> None:
+        """Every order of the round failed: if Mercado Livre answers at all, the orders are
+        what fails (each counts a failed fetch); if not, it is down and the job fails and is
+        retried as a whole (nothing counted)."""
+        try:
+            await client.get("/users/me")
+        except MLError as exc:
+            if isinstance(exc, ReauthRequired):
+                raise
+            raise error from None
+
+    def _failed(self, notes: list, errors: dict[str, MLError]) -> None:
+        """One more failed fetch for each of these notifications; the ones at GIVE_UP_AFTER
+        are given up (outcome `failed`, processed), the others wait for a later job."""
+        given_up, waiting = [], {}
+        for n in notes:
+            self.tried.add(n.id)
+            before = n.outcome or ""
+            tries = int(before[len(FETCH_FAILED) :] or 0) if before.startswith(FETCH_FAILED) else 0
+            if tries + 1 >= GIVE_UP_AFTER:
+                given_up.append(n)
+            else:
+                waiting.setdefault(tries + 1, []).append(n.id)
+        for tries, ids in waiting.items():
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(ml_notifications)
+                    .where(ml_notifications.c.id.in_(ids))
+                    .values(outcome=f"{FETCH_FAILED}{tries}")
+                )
+        self.counts["fetchFailed"] += len(notes) - len(given_up)
+        self.counts["failed"] += len(given_up)
+        self._mark([n.id for n in given_up], "failed")
+        for n in given_up:
+            count("fetch_failed", n.topic)
+            oid = _resource_id(n.resource, "/orders/")
+            err = errors.get(oid or "")
+            log.warning(
+                "tenant %s: %s given up after %d failed fetches (%s); the nightly sync has it",
+                self.tenant_id,
+                n.resource,
+                GIVE_UP_AFTER,
+                err.code if err else "error",
+            )
 
     def _save_orders(self, found: list[dict], tz: str) -> None:
         now = self.ctx.clock.now()
@@ -260,62 +350,123 @@ class TenantNotifications:
             return fn(conn, *args)
 
 
+class MissedFeedReader:
+    """`/missed_feeds` is Mercado Livre's list of an *application's* undelivered
+    notifications (every seller's, each naming its `user_id`), read with any token of a
+    seller who authorized the app. One client reads it (one paged read per topic); when
+    a token cannot read it (revoked, refused) the next connected seller's is used."""
+
+    def __init__(self, ctx: JobContext, settings: Settings, accounts: list):
+        self.ctx = ctx
+        self.settings = settings
+        self.accounts = list(accounts[:READER_TRIES])
+        self.client: MLClient | None = None
+        self.requests = 0
+
+    async def close(self) -> None:
+        if self.client is not None:
+            self.requests += self.client.requests
+            await self.client.close()
+            self.client = None
+
+    async def page(self, topic: str, offset: int) -> dict:
+        params = {
+            "app_id": self.settings.ml_client_id,
+            "topic": topic,
+            "offset": offset,
+            "limit": MISSED_PAGE,
+        }
+        while True:
+            if self.client is None:
+                if not self.accounts:
+                    raise MLError(401, "no_token", "no connected seller's token reads it")
+                self.client = _client(self.ctx, self.settings, self.accounts.pop(0))
+            try:
+                return await self.client.get("/missed_feeds", params) or {}
+            except MLError as exc:
+                if not (isinstance(exc, ReauthRequired) or exc.status in (401, 403)):
+                    raise
+                await self.close()  # this seller's token cannot: another's may
+
+
 async def reconcile(ctx: JobContext, settings: Settings, registry: Registry) -> dict[str, Any]:
-    """Store what `/missed_feeds` lists for each connected seller, and re-queue tenants
-    whose notifications wait unprocessed."""
+    """Store what `/missed_feeds` lists for the application's connected sellers (read
+    once per topic, whoever it is about), and re-queue tenants whose notifications wait
+    unprocessed."""
     with ctx.engine.connect() as conn:
         accounts = conn.execute(
-            select(marketplace_accounts).where(marketplace_accounts.c.status == "connected")
+            select(
+                marketplace_accounts.c.id,
+                marketplace_accounts.c.tenant_id,
+                marketplace_accounts.c.ml_user_id,
+            )
+            .where(marketplace_accounts.c.status == "connected")
+            .order_by(marketplace_accounts.c.id)
         ).all()
-    found = stored = 0
-    errors: list[dict] = []
+    tenant_of: dict[int, str] = {}
     for acct in accounts:
-        client = _client(ctx, settings, acct)
-        try:
-            for topic in HANDLED_TOPICS:
-                offset = 0
-                while True:
+        tenant_of.setdefault(acct.ml_user_id, acct.tenant_id)
+    found = stored = foreign = 0
+    errors: list[dict] = []
+    reader = MissedFeedReader(ctx, settings, accounts)
+    try:
+        for topic in HANDLED_TOPICS if accounts else ():
+            offset = 0
+            while True:
+                try:
+                    page = await reader.page(topic, offset)
+                except MLError as exc:
+                    errors.append({"topic": topic, "offset": offset, "error": exc.code})
+                    break
+                messages = page.get("messages") or page.get("results") or []
+                notes = []
+                for m in messages:
                     try:
-                        page = await client.get(
-                            "/missed_feeds",
-                            {
-                                "app_id": settings.ml_client_id,
-                                "topic": topic,
-                                "offset": offset,
-                                "limit": MISSED_PAGE,
-                            },
-                        )
-                    except MLError as exc:
-                        errors.append(
-                            {"tenantId": acct.tenant_id, "topic": topic, "error": exc.code}
-                        )
-                        break
-                    messages = (page or {}).get("messages") or (page or {}).get("results") or []
-                    notes = []
-                    for m in messages:
-                        try:
-                            note = parse(m)
-                        except Malformed:
-                            continue
-                        if note.user_id == acct.ml_user_id:
-                            notes.append((note, acct.tenant_id))
-                    found += len(notes)
-                    stored += store(ctx.engine, registry, ctx.clock, notes)
-                    if len(messages) < MISSED_PAGE:
-                        break
-                    offset += len(messages)
-        finally:
-            await client.close()
+                        note = parse(m)
+                    except Malformed:
+                        continue
+                    tid = tenant_of.get(note.user_id)
+                    if tid is None:  # a seller not connected (any more): nothing to fetch
+                        foreign += 1
+                    else:
+                        # not delivered to the webhook: "tempo real" must not count it
+                        notes.append((replace(note, attempts=RECOVERED_ATTEMPTS), tid))
+                found += len(notes)
+                stored += _store_new(ctx, registry, notes)
+                if len(messages) < MISSED_PAGE:
+                    break
+                offset += len(messages)
+    finally:
+        await reader.close()
     requeued = requeue_waiting(ctx, registry)
     pruned = prune(ctx)
     ctx.add_records(stored)
     return {
         "missed": found,
         "stored": stored,
+        "notConnected": foreign,
+        "requests": reader.requests,
         "requeued": requeued,
         "pruned": pruned,
         "errors": errors[:20],
     }
+
+
+def _store_new(ctx: JobContext, registry: Registry, notes: list) -> int:
+    """Store the notifications not stored yet. /missed_feeds lists one for 2 days, so most
+    of a page was read before: a plain read leaves them out, and a page with nothing new
+    takes no write lock."""
+    if not notes:
+        return 0
+    with ctx.engine.connect() as conn:
+        known = set(
+            conn.execute(
+                select(ml_notifications.c.notification_id).where(
+                    ml_notifications.c.notification_id.in_([n.id for n, _ in notes])
+                )
+            ).scalars()
+        )
+    return store(ctx.engine, registry, ctx.clock, [p for p in notes if p[0].id not in known])
 
 
 def prune(ctx: JobContext) -> int:

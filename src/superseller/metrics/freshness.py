@@ -36,9 +36,13 @@ OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
 # still be on its way; after it, a sync from yesterday (however recent) leaves
 # yesterday's figures partial, and the status says so.
 MORNING = time(6, 0)
-# Mercado Livre notifications count as flowing ("tempo real") while the last one for the
-# tenant arrived within this window; after it, the status says since when they stopped.
+# Mercado Livre notifications count as flowing ("tempo real") while the last one the
+# webhook received for the tenant arrived within this window; after it, the status says
+# since when they stopped. Only deliveries count: a notification recovered from
+# `/missed_feeds` (stored with `attempts` 0, see notification_jobs.RECOVERED_ATTEMPTS)
+# is evidence the webhook missed it, so one sent after the last delivery means stopped.
 REALTIME_WINDOW = timedelta(hours=1)
+RECOVERED_ATTEMPTS = 0
 NOT_CONNECTED, REAUTH_REQUIRED, CONNECTED = "not_connected", "reauth_required", "connected"
 LABELS = {
     "ok": "Atualizado",
@@ -93,11 +97,7 @@ def tenant_freshness(
                 listing_metrics_daily.c.tenant_id == tenant_id
             )
         ).scalar()
-        last_note = conn.execute(
-            select(func.max(ml_notifications.c.received_at)).where(
-                ml_notifications.c.tenant_id == tenant_id
-            )
-        ).scalar()
+        notes = _notes(conn, tenant_id)
     if isinstance(max_date, str):
         max_date = date.fromisoformat(max_date)
     today = now.astimezone(zone(t.timezone)).date()
@@ -145,8 +145,12 @@ def tenant_freshness(
             }
         )
     status = connection if connection != CONNECTED else "stale" if reasons else "ok"
-    live = realtime(last_note, now, t.timezone, connection)
+    live = realtime(notes["delivered"], now, t.timezone, connection, notes["missed"])
     label = LABELS[status]
+    updated = t.last_rebuild_ok_at
+    applied = _aware(notes["applied"]) if live["state"] == "flowing" else None
+    if applied and (updated is None or applied > updated):
+        updated = applied  # notifications brought the numbers this far since the rebuild
     if status == "ok" and live["state"] == "flowing":
         label = f"{label} · tempo real"
     return {
@@ -159,21 +163,64 @@ def tenant_freshness(
         "lastSyncAt": t.last_sync_ok_at.isoformat() if t.last_sync_ok_at else None,
         "lastRebuildAt": t.last_rebuild_ok_at.isoformat() if t.last_rebuild_ok_at else None,
         "maxDate": max_date.isoformat() if max_date else None,
-        "updatedUntil": _local(t.last_rebuild_ok_at, t.timezone) if t.last_rebuild_ok_at else None,
+        "updatedUntil": _local(updated, t.timezone) if updated else None,
     }
 
 
-def realtime(last: datetime | None, now: datetime, tz: str, connection: str) -> dict[str, Any]:
+def _aware(v: Any) -> datetime | None:
+    if v is None:
+        return None
+    if isinstance(v, str):  # SQLite aggregates come back as text
+        v = datetime.fromisoformat(v)
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+
+def _notes(conn, tenant_id: str) -> dict[str, Any]:
+    """The tenant's last webhook delivery, the newest notification recovered from
+    `/missed_feeds` (by when Mercado Livre sent it), and when a notification was last
+    applied to the numbers."""
+    n = ml_notifications
+    recovered = n.c.attempts == RECOVERED_ATTEMPTS
+    delivered, missed, applied = conn.execute(
+        select(
+            func.max(n.c.received_at).filter(~recovered | n.c.attempts.is_(None)),
+            func.max(func.coalesce(n.c.sent_at, n.c.received_at)).filter(recovered),
+            func.max(n.c.processed_at).filter(n.c.outcome == "processed"),
+        ).where(n.c.tenant_id == tenant_id)
+    ).one()
+    return {"delivered": _aware(delivered), "missed": _aware(missed), "applied": applied}
+
+
+def live_until(engine: Engine, tenant_id: str, now: datetime) -> datetime | None:
+    """While notifications flow, the last time one was applied to the numbers (what moves
+    "Hoje até" and "Atualizado até" between syncs); None otherwise."""
+    with engine.connect() as conn:
+        notes = _notes(conn, tenant_id)
+    live = realtime(
+        notes["delivered"], now, "UTC", connection_of(engine, tenant_id), notes["missed"]
+    )
+    return _aware(notes["applied"]) if live["state"] == "flowing" else None
+
+
+def realtime(
+    last: datetime | None,
+    now: datetime,
+    tz: str,
+    connection: str,
+    missed: datetime | None = None,
+) -> dict[str, Any]:
     """Are Mercado Livre notifications for the tenant flowing ("tempo real")? `never`
     (none ever came: the daily sync alone keeps the numbers), `flowing`, or `stopped`
-    (with since when, in the tenant's time)."""
+    (with since when, in the tenant's time). `last` is the last webhook delivery;
+    `missed`, when ML sent the newest one the webhook never got (recovered later): if it
+    is after the last delivery, deliveries are failing now."""
+    last, missed = _aware(last), _aware(missed)
     if last is None:
-        return {"state": "never", "lastAt": None, "message": None}
-    if isinstance(last, str):  # SQLite aggregates come back as text
-        last = datetime.fromisoformat(last)
-    if last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    if connection == CONNECTED and now - last <= REALTIME_WINDOW:
+        if missed is None:
+            return {"state": "never", "lastAt": None, "message": None}
+        return {"state": "stopped", "lastAt": None, "message": "Tempo real parado"}
+    failing = missed is not None and missed > last
+    if connection == CONNECTED and now - last <= REALTIME_WINDOW and not failing:
         return {"state": "flowing", "lastAt": last.isoformat(), "message": "Tempo real"}
     return {
         "state": "stopped",

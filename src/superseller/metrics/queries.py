@@ -26,6 +26,7 @@ from superseller.db.schema import (
     tenant_metrics_daily,
 )
 from superseller.jobs.cron import zone
+from superseller.metrics.freshness import live_until
 
 
 def period(tz: str, now: datetime, days: int) -> tuple[date, date]:
@@ -227,6 +228,9 @@ def today_so_far(engine: Engine, tenant: dict, now: datetime) -> dict[str, Any]:
     as_of = min(moments).astimezone(tz) if all(moments) else None
     if as_of is None or as_of.date() != today:
         as_of = None
+    live = live_until(engine, tenant["id"], now)  # notifications applied since then
+    if as_of is not None and live is not None and live.astimezone(tz) > as_of:
+        as_of = live.astimezone(tz)
     totals = _totals([row]) if row is not None and as_of is not None else None
     return {
         "date": today.isoformat(),

@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from superseller.sandbox import data, market
 from superseller.sandbox.data import BRT, SellerSpec
-from superseller.sandbox.notifier import Emitter, EmitterConfig
+from superseller.sandbox.notifier import Emitter, EmitterConfig, MissedFeed
 
 TOKEN_TTL_S = 21600
 _TICK = timedelta(microseconds=1)
@@ -53,6 +53,7 @@ class Faults:
     latency_ms: float = 0.0
     requests_per_s: float = 0.0  # 0 = no limit
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
+    order_fail_ids: list[int] = field(default_factory=list)  # GET /orders/{id}: always 500
     token_429: int = 0  # the next N calls to /oauth/token answer 429 local_rate_limited
     token_retry_after_s: float | None = None  # ...with this Retry-After (None: without)
     scroll_invalid: int = 0  # the next N scan continuations answer 400 invalid.scroll.id
@@ -138,6 +139,8 @@ class SandboxState:
     stale_items: dict[str, int] = field(default_factory=dict)
     order_fetches: dict[int, int] = field(default_factory=dict)
     emitter: Any = None
+    # What /missed_feeds lists: the application's, so a fleet of sellers shares one.
+    missed_feed: MissedFeed = field(default_factory=MissedFeed)
 
     def orders_between(self, start: datetime, end: datetime, now: datetime) -> list[dict]:
         """Orders created in [start, end) that exist by `now`: generated and sold ones."""
@@ -834,6 +837,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             return who
         if not order_id.isdigit():
             return err(400, "bad_request", "invalid order id")
+        if int(order_id) in state.faults.order_fail_ids:
+            return err(500, "internal_server_error", "Internal Server Error")
         found = state.orders_by_id([int(order_id)], state.now())
         if not found:
             return err(404, "not_found", f"Order {order_id} not found")
@@ -973,9 +978,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             offset, limit = int(q.get("offset", 0)), int(q.get("limit", 50))
         except ValueError:
             return err(400, "bad_request", "invalid paging parameters")
-        if state.emitter is None:
-            return {"messages": [], "paging": {"total": 0, "offset": offset, "limit": limit}}
-        return state.emitter.missed_feeds(q.get("topic"), offset, min(limit, 1000))
+        # The application's missed notifications, whichever seller's token asks.
+        return state.missed_feed.page(q.get("topic"), offset, min(limit, 1000), state.now())
 
     market.install(app)  # public search, trends and questions (sandbox/market.py)
     return app

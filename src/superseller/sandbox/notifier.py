@@ -5,7 +5,8 @@ Given a callback URL it POSTs each notification as ML does (the generic body of 
 reference, `user_id` sometimes a string), with ML's retry behaviour: a delivery that is
 not answered 200 within the timeout is tried again, 8 attempts in all over about an
 hour (`retry_scale` compresses that schedule, e.g. 0.001 for tests). A notification
-never delivered is listed by `GET /missed_feeds` (kept, as ML keeps them for 2 days).
+never delivered is listed by `GET /missed_feeds` (`MissedFeed`), as Mercado Livre lists
+them: per application (every seller's, each with its `user_id`), kept 2 days.
 
 Fault modes: `duplicate_rate` (sent twice, same `_id`), `out_of_order_rate` (held back
 and sent after later ones), `drop_rate` (never sent; only `/missed_feeds` has it).
@@ -19,7 +20,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +29,30 @@ from superseller.sandbox import data
 
 # Seconds before each retry: 8 attempts spread over about an hour.
 RETRY_DELAYS_S = (0, 60, 120, 300, 600, 900, 900, 600)
+MISSED_KEPT = timedelta(days=2)  # how long /missed_feeds lists a notification
+
+
+@dataclass
+class MissedFeed:
+    """One application's never-delivered notifications, for `GET /missed_feeds`: whichever
+    seller they are about (a sandbox fleet shares one). Oldest first; a read from offset 0
+    first forgets what is older than MISSED_KEPT, so the pages of one paged read stay put
+    (only appends happen between them)."""
+
+    notes: list[tuple[datetime, dict]] = field(default_factory=list)
+
+    def add(self, note: dict, now: datetime) -> None:
+        self.notes.append((now, note))
+
+    def page(self, topic: str | None, offset: int, limit: int, now: datetime) -> dict:
+        if offset == 0:
+            cutoff = now - MISSED_KEPT
+            self.notes = [(t, n) for t, n in self.notes if t >= cutoff]
+        found = [n for _, n in self.notes if topic is None or n["topic"] == topic]
+        return {
+            "messages": found[offset : offset + limit],
+            "paging": {"total": len(found), "offset": offset, "limit": limit},
+        }
 
 
 @dataclass
@@ -51,7 +76,7 @@ class Emitter:
     last_scan: datetime | None = None
     events: list[tuple[str, str]] = field(default_factory=list)  # (topic, resource) to send
     held: list[dict] = field(default_factory=list)  # out-of-order: sent after the next ones
-    missed: list[dict] = field(default_factory=list)
+    missed: list[dict] = field(default_factory=list)  # this emitter's (its count)
     stats: dict[str, int] = field(
         default_factory=lambda: {
             "created": 0,
@@ -127,7 +152,7 @@ class Emitter:
             r = self.rng.random()
             if r < self.config.drop_rate:
                 self.stats["dropped"] += 1
-                self.missed.append(note)
+                self._missed(note)
                 continue
             if self.rng.random() < self.config.out_of_order_rate:
                 self.stats["out_of_order"] += 1
@@ -171,12 +196,8 @@ class Emitter:
                 return
             self.stats["failed_attempts"] += 1
         self.stats["exhausted"] += 1
-        self.missed.append(note)
+        self._missed(note)
 
-    def missed_feeds(self, topic: str | None, offset: int, limit: int) -> dict:
-        found = [m for m in self.missed if topic is None or m["topic"] == topic]
-        page = found[offset : offset + limit]
-        return {
-            "messages": page,
-            "paging": {"total": len(found), "offset": offset, "limit": limit},
-        }
+    def _missed(self, note: dict) -> None:
+        self.missed.append(note)
+        self.state.missed_feed.add(note, self.state.now())

@@ -6,6 +6,8 @@ hub routes each request by the user id the sandbox writes at the end of every to
 and code it issues (`APP_USR-…-<user>`, `TG-…-<user>`); `/authorization` goes to the
 seller the driver is connecting; the driver's own calls (`/_sandbox/…`: start a seller's
 notification emitter, edit an item) name the seller in an `X-Sandbox-User` header.
+The sellers are one application's: they share one `/missed_feeds` list (any seller's
+token reads every seller's missed notifications, as on Mercado Livre).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from fastapi import FastAPI
 
 from superseller.sandbox.app import SandboxState, create_app
 from superseller.sandbox.data import SellerSpec
+from superseller.sandbox.notifier import MissedFeed
 from superseller.sandbox.server import free_port
 from superseller.simulation.clock import SimClock
 
@@ -47,10 +50,12 @@ class Hub:
         self.sellers: dict[int, tuple[SimSandboxState, FastAPI]] = {}
         self.connecting: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None  # the server's: emitters run on it
+        self.missed_feed = MissedFeed()  # the application's, whichever seller it is about
 
     def add(self, spec: SellerSpec, clock: SimClock) -> SimSandboxState:
         state = SimSandboxState(spec)
         state.clock = clock
+        state.missed_feed = self.missed_feed
         self.sellers[spec.user_id] = (state, create_app(state=state))
         return state
 
