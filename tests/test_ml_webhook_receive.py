@@ -137,7 +137,10 @@ def test_concurrent_notifications_share_a_transaction_and_each_is_answered_after
         assert first.result().json() == {"status": "stored"}
         outcomes = [a.result() for a in answers]
         assert [r.status_code for r in outcomes] == [200] * len(bodies)
-        assert [r.json()["status"] for r in outcomes] == ["stored"] * 20 + ["duplicate"]
+        statuses = [r.json()["status"] for r in outcomes]
+        assert statuses[1:20] == ["stored"] * 19
+        # The two posts of one _id race to the server: whichever arrives first is stored.
+        assert sorted([statuses[0], statuses[20]]) == ["duplicate", "stored"]
         assert writer.batches == 2  # 22 posts, two transactions
         assert _stored_ids(engine) == sorted(b["_id"] for b in [first_body(first)] + bodies[:20])
         assert _jobs(engine) == [("mlnotify:g1", "pending")]
