@@ -80,6 +80,11 @@ class FaultProxy:
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                if not self._open.is_set():
+                    # Cut: nothing crosses any more, even on a socket that cut() has not
+                    # closed yet (it closes them one by one): a query sent after the first
+                    # connection died must not get an answer through a second one.
+                    break
                 dst.sendall(data)
         except OSError:
             pass
