@@ -209,3 +209,51 @@ def test_a_fleet_spending_all_it_may_leaves_mercado_livre_s_bucket_room(engine):
     arrivals.sort()
     assert len(arrivals) >= 0.95 * quota * 30
     assert _ml_bucket_429s(arrivals, quota, start_tokens=3.0) == 0
+
+
+def test_a_request_takes_its_token_only_when_it_can_be_sent():
+    """Thirty requests queued behind four slots (Mercado Livre slow to answer): only the four
+    being sent hold tokens. A token taken while waiting for a slot would be spent whenever
+    the slot came, and the waiters would then go out in one bunch, above the rate."""
+    from superseller.mercadolivre.client import MLClient
+
+    class Counting:
+        granted = 0
+
+        async def acquire(self):
+            Counting.granted += 1
+
+        async def slow_down(self):
+            pass
+
+    class Tokens:
+        def current(self):
+            return "APP_USR-test", 1
+
+    async def run() -> tuple[int, int]:
+        gate, arrived = asyncio.Event(), [0]
+
+        async def slow_ml(request: httpx.Request) -> httpx.Response:
+            arrived[0] += 1
+            await gate.wait()
+            return httpx.Response(200, json={"id": 1})
+
+        client = MLClient("http://ml.invalid", Tokens(), limiter=Counting(), concurrency=4)
+        client.http = httpx.AsyncClient(
+            base_url="http://ml.invalid", transport=httpx.MockTransport(slow_ml)
+        )
+        tasks = [asyncio.create_task(client.get("/users/me")) for _ in range(30)]
+        deadline = time.monotonic() + 10
+        while arrived[0] < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for _ in range(50):  # every waiter gets its chance to run
+            await asyncio.sleep(0)
+        held = Counting.granted
+        gate.set()
+        await asyncio.gather(*tasks)
+        await client.close()
+        return held, Counting.granted
+
+    held, total = asyncio.run(run())
+    assert held == 4
+    assert total == 30

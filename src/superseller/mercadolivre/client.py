@@ -122,9 +122,12 @@ class MLClient:
         refreshed = False
         for attempt in range(1, self.max_tries + 1):
             token, version = await self._access()
-            await self.limiter.acquire()
             try:
+                # The slot first, then the token: a token taken while waiting for a slot
+                # would be spent whenever the slot came, and many such waiters sent their
+                # requests in one bunch, above the rate the limiter granted them at.
                 async with self.slots:
+                    await self.limiter.acquire()
                     resp = await self.http.get(
                         path, params=params, headers={"Authorization": f"Bearer {token}"}
                     )
