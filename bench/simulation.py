@@ -8,6 +8,7 @@ totals line and exit code, and prints one line per run plus a summary. Each run'
     uv run python bench/simulation.py [--days 30] [--seeds 1,2,3] [--tenants 20]
         [--large-listings 10000] [--small-listings 300] [--skip-sqlite] [--skip-pg]
         [--no-notifications]
+    uv run python bench/simulation.py --explain WORKDIR   # where a run's wall time went
 """
 
 from __future__ import annotations
@@ -81,7 +82,13 @@ def main() -> None:
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--skip-pg", action="store_true")
     p.add_argument("--no-notifications", action="store_true")
+    p.add_argument("--explain", type=Path, help="print where a run's wall time went, and stop")
     args = p.parse_args()
+    if args.explain:
+        from superseller.simulation.walltime import explain
+
+        print(explain(args.explain))
+        return
     backends = [
         b
         for b in ("sqlite", "postgresql")

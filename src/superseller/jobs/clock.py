@@ -11,6 +11,19 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+def sleep(clock: Clock, stop: threading.Event, seconds: float) -> bool:
+    """Wait up to `seconds` of wall time, or until `stop` is set; returns whether it is.
+
+    A clock that can jump ahead (the simulation's: `simulation.clock.SimClock`) may end
+    the wait early through its own `wait(stop, seconds)`, so a process sleeping until
+    something is due looks again as soon as the time moved; the system clock has none,
+    so in production this is `stop.wait(seconds)`."""
+    wait = getattr(clock, "wait", None)
+    if wait is None:
+        return stop.wait(seconds)
+    return wait(stop, seconds)
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from superseller.db.schema import job_schedules, jobs, schedule_occurrences
 from superseller.jobs import audit, pause
 from superseller.jobs.backend import backend_for
-from superseller.jobs.clock import Clock, SystemClock
+from superseller.jobs.clock import Clock, SystemClock, sleep
 from superseller.jobs.cron import InvalidSchedule, fire_times_between, next_fire, zone
 from superseller.jobs.dbwatch import DB_ERRORS, DatabaseWatch
 from superseller.jobs.queue import JobSpec, Queue
@@ -102,7 +102,7 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler pass failed; retrying")
                 delay = min(interval_s, 5.0)
-            self._stop.wait(delay)
+            sleep(self.clock, self._stop, delay)  # a simulated clock's jump ends it early
 
     def stop(self) -> None:
         self._stop.set()

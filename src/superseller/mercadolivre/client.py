@@ -10,7 +10,9 @@ multiget of 20, orders by date windows with `limit` 50, visits by time window.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +27,16 @@ from superseller.mercadolivre.tokens import TokenStore, backoff_delay
 OFFSET_LIMIT = 1000
 MULTIGET = 20
 ORDERS_PAGE = 50
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi's CAs, or SSL_CERT_FILE/SSL_CERT_DIR), built
+    once per process. httpx builds a new one for every client, loading the CA bundle:
+    15 ms of CPU on an idle core, 50-100 ms of wall on a loaded one, which the jobs that
+    make a client per run (notification processing, /missed_feeds reconciliation) paid
+    every time, more than their requests (simulation profile, docs/performance.md)."""
+    return httpx.create_ssl_context()
 
 
 def _hour(d: datetime) -> str:
@@ -91,7 +103,7 @@ class MLClient:
         backoff_cap_s: float = 20.0,
         on_request: Callable[[], None] | None = None,
     ):
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, verify=tls_context())
         self.tokens = tokens
         self.limiter = limiter or RateLimiter(0)
         self.slots = asyncio.Semaphore(concurrency)

@@ -4,14 +4,21 @@ The file holds three numbers: a simulated epoch `base`, the wall epoch `ref` at 
 `base` was true, and a `rate` (simulated seconds per wall second). Readers compute
 `base + (time.time() - ref) * rate`. The driver runs time at 1x while the engine works
 (heartbeats and rescue periods stay meaningful) and jumps it forward when nothing is due.
+
+A process that sleeps until something is due (the scheduler) waits with `wait`, which also
+ends when the driver sets the clock: after a jump, what was due later may be due now.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+# How often a waiting process looks at the clock file for a jump (a read of a few bytes).
+WAKE_POLL_S = 0.005
 
 
 class SimClock:
@@ -19,12 +26,15 @@ class SimClock:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._seen = ""  # the file's text as last read by this process
 
     # -- reading (any process) ------------------------------------------------
     def _state(self) -> tuple[float, float, float]:
         for _ in range(50):
             try:
-                base, ref, rate = (float(x) for x in self.path.read_text().split())
+                raw = self.path.read_text()
+                base, ref, rate = (float(x) for x in raw.split())
+                self._seen = raw
                 return base, ref, rate
             except (ValueError, FileNotFoundError):  # caught mid-replace: read again
                 time.sleep(0.001)
@@ -36,6 +46,21 @@ class SimClock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.epoch(), UTC)
+
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Wait up to `timeout` wall seconds for `stop`, or less: until the clock is set
+        (jumped, or its pace changed) after this process last read it. The caller then
+        reads the new time and decides again. Returns whether `stop` is set."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.path.read_text() != self._seen:
+                    return stop.is_set()
+            except FileNotFoundError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or stop.wait(min(WAKE_POLL_S, left)):
+                return stop.is_set()
 
     # -- writing (the driver) -------------------------------------------------
     def set(self, when: datetime, rate: float = 1.0) -> None:

@@ -77,7 +77,9 @@ def main(argv: list[str]) -> int:
     if role == "api":
         return _serve_api(settings, engine, registry, clock, cfg["api_port"])
     scheduler = Scheduler(engine, registry, clock=clock)
-    scheduler.run_forever(interval_s=0.1)
+    # The clock's jumps wake it (SimClock.wait); between them it sleeps until its next tick
+    # at 1x, looking at least once a second.
+    scheduler.run_forever(interval_s=1.0)
     return 0
 
 

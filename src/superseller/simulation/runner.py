@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from superseller.db import migrate
 from superseller.db.engine import is_postgres, make_engine
 from superseller.db.schema import job_schedules, jobs
+from superseller.jobs.backend import backend_for
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.mercadolivre.connect import connect_sandbox, enqueue_backfill
 from superseller.metrics.freshness import REAUTH_REQUIRED, tenant_freshness
@@ -62,17 +63,37 @@ ENDING = ("scheduler_kill", "scheduler_night", "ml_429", "ml_5xx", "slow_disk", 
 # The alert a revoked seller must raise (/metrics, read over HTTP like Prometheus would).
 REAUTH_ALERT = "superseller_tenant_reauth_required"
 IDLE_POLL_S = 0.03
+BUSY_POLL_MIN_S = 0.01
 BUSY_POLL_MAX_S = 0.25
 log = logging.getLogger("superseller.simulation")
 
 
 def busy_poll(busy_for_s: float) -> float:
-    """How long the driver waits before looking again while the engine works: 30 ms at
-    first (a 15-minute tick's job is over in a fraction of a second), then a twentieth of
-    how long it has been busy, at most 0.25 s. A night's sync of a large seller then costs
-    a few polls a second of the database and of this process (which also serves the
-    sandbox sellers), not 100 queries a second, and is noticed over at most 5% late."""
-    return min(BUSY_POLL_MAX_S, max(IDLE_POLL_S, busy_for_s / 20))
+    """How long the driver waits before looking again while the engine works: 10 ms at
+    first (a 15-minute tick's job is over in a fraction of a second, and time runs at 1x
+    until the driver sees it over), then a twentieth of how long it has been busy, at
+    most 0.25 s. A night's sync of a large seller then costs a few polls a second of the
+    database and of this process (which also serves the sandbox sellers), not 100 queries
+    a second, and is noticed over at most 5% late."""
+    return min(BUSY_POLL_MAX_S, max(BUSY_POLL_MIN_S, busy_for_s / 20))
+
+
+# The driver's one look at the engine: jobs running, the next pending job, the next tick.
+_ENGINE_STATE = select(
+    select(func.count())
+    .select_from(jobs)
+    .where(jobs.c.status == "running")
+    .scalar_subquery()
+    .label("running"),
+    select(func.min(jobs.c.run_at))
+    .where(jobs.c.status == "pending")
+    .scalar_subquery()
+    .label("next_job"),
+    select(func.min(job_schedules.c.next_run_at))
+    .where(job_schedules.c.enabled)
+    .scalar_subquery()
+    .label("next_tick"),
+)
 
 
 @dataclass
@@ -173,6 +194,7 @@ class Simulation:
         self.settings = engine_settings(cfg)
         self.engine = make_engine(self.url)
         self.pg = is_postgres(self.engine)
+        self.backend = backend_for(self.engine)
         registry = build_registry(self.settings)
         migrate.upgrade(self.engine)
         ensure_defaults(self.engine, registry, clock=self.clock)
@@ -309,17 +331,25 @@ class Simulation:
 
     # -- the engine's state -----------------------------------------------------------
     def _engine_state(self) -> tuple[int, datetime | None, datetime | None]:
-        with self.engine.connect() as conn:
-            running = conn.execute(
-                select(func.count()).select_from(jobs).where(jobs.c.status == "running")
-            ).scalar()
-            next_job = conn.execute(
-                select(func.min(jobs.c.run_at)).where(jobs.c.status == "pending")
-            ).scalar()
-            next_tick = conn.execute(
-                select(func.min(job_schedules.c.next_run_at)).where(job_schedules.c.enabled)
-            ).scalar()
+        # A plain read (deferred on SQLite): polled every 10-250 ms while the engine works,
+        # it must not take the write lock the worker and the webhook need.
+        with self.backend.reader(self.engine) as conn:
+            running, next_job, next_tick = conn.execute(_ENGINE_STATE).one()
         return running, next_job, next_tick
+
+    def _wake_workers(self, due: datetime) -> None:
+        """Jobs waiting for a later time (a retry, a notification's short delay) became due
+        by a jump: wake the workers as an enqueue does (NOTIFY on PostgreSQL), instead of
+        leaving them to their polling interval at 1x. SQLite workers poll anyway."""
+        if not self.pg:
+            return
+        with self.engine.begin() as conn:
+            queues = conn.execute(
+                select(jobs.c.queue)
+                .where(jobs.c.status == "pending", jobs.c.run_at <= due)
+                .distinct()
+            ).scalars()
+            self.backend.notify(conn, sorted(queues))
 
     def _next_engine_time(self) -> tuple[datetime, bool, datetime | None]:
         """(now, busy now, when the engine next has something due), all from one `now`
@@ -343,6 +373,7 @@ class Simulation:
         while pending:
             when, _, kind, arg = pending[0]
             now, busy, nxt = self._next_engine_time()
+            next_job = self._last_state[1]
             if now >= when:
                 pending.pop(0)
                 self._handle(kind, arg, when)
@@ -363,7 +394,11 @@ class Simulation:
                 when,
             )
             self.clock.set(max(target, self.clock.now()))  # never backwards
-            time.sleep(IDLE_POLL_S)  # let the scheduler and worker see the new time
+            if next_job is not None and next_job <= target:
+                self._wake_workers(target)
+            # No pause: the scheduler wakes on the jump (SimClock.wait), the workers on an
+            # enqueue's NOTIFY (or their poll); the next look sees the due tick or job as
+            # busy and waits for it, or handles the event the jump reached.
         self.stop()
         return SimResult(
             self.opts.seed,
