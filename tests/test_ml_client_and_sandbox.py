@@ -116,7 +116,7 @@ def sb():
 
 @pytest.fixture(scope="module")
 def api(sb):
-    c = httpx.Client(base_url=sb.url)
+    c = httpx.Client(base_url=sb.url, timeout=60)  # a loaded CI machine
     loc = c.get(
         "/authorization",
         params={
