@@ -159,11 +159,7 @@ class PostgresBackend(Backend):
             if not o.counted:  # rare (a lost connection)
                 row["uncounted"] = True
             rows.append(row)
-        return {
-            "data": json.dumps(rows),
-            "ids": [o.job.id for o in outcomes],
-            "worker": worker_id,
-        }
+        return {"data": json.dumps(rows), "worker": worker_id}
 
     def insert_jobs(self, conn: Connection, rows: Sequence[dict]) -> list[int]:
         if len(rows) < 2:
