@@ -6,6 +6,8 @@ peer. SuperSeller also writes a job_logs row per run. Then the enqueue→start
 latency of an idle SuperSeller worker (LISTEN/NOTIFY wake-up) as p50/p99.
 
     uv run --group bench python bench/queue_throughput.py [--jobs 20000]
+    # ours against PgQueuer only, five alternating rounds:
+    uv run --group bench python bench/queue_throughput.py --systems ss1,pgqueuer --rounds 5
 """
 
 from __future__ import annotations
@@ -223,85 +225,109 @@ async def procrastinate_run(url: str, n: int, concurrency: int) -> tuple[float, 
     return enq, proc
 
 
+SYSTEMS = ("ss1", "ss2", "pgqueuer", "procrastinate", "latency")
+LABELS = {
+    "ss1": "superseller (1 process)",
+    "ss2": "superseller (2 processes)",
+    "pgqueuer": "pgqueuer",
+    "procrastinate": "procrastinate",
+}
+
+
+def run_system(system: str, n: int, batch: int, procrastinate_jobs: int) -> tuple[float, float]:
+    """(enqueue/s, process/s) of one system on a fresh database."""
+    prefix = {"ss1": "ss", "ss2": "ss", "pgqueuer": "pgq", "procrastinate": "pro"}[system]
+    url = fresh_db(prefix)
+    try:
+        if system in ("ss1", "ss2"):
+            enq = superseller_enqueue(url, n, 1000)
+            procs = 1 if system == "ss1" else 2
+            return enq, superseller_drain(url, n, procs, 2 * batch, batch)
+        if system == "pgqueuer":
+            return asyncio.run(pgqueuer_run(url, n, batch))
+        return asyncio.run(procrastinate_run(url, procrastinate_jobs, concurrency=10))
+    finally:
+        drop_db(url)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(
+        description="Enqueue and processing jobs/s of SuperSeller's queue and its peers, "
+        "every peer in the same run."
+    )
     ap.add_argument("--jobs", type=int, default=20000)
     ap.add_argument("--procrastinate-jobs", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--latency-samples", type=int, default=300)
+    ap.add_argument(
+        "--systems",
+        default=",".join(SYSTEMS),
+        help=f"comma-separated subset of {','.join(SYSTEMS)} (default: all), run in this order",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the systems this many times, alternating, and print each round's ratios "
+        "(the machine's noise: compare ratios within a round)",
+    )
     ap.add_argument("--worker-process", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker_process:
         url, conc, batch = args.worker_process
         worker_process(url, int(conc), int(batch))
         return
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        ap.error(f"--systems: unknown {', '.join(unknown) or '(none given)'}")
 
     n, batch = args.jobs, args.batch
-    results: dict[str, tuple[float, float]] = {}
+    rounds: list[dict[str, tuple[float, float]]] = []
+    p50 = p99 = None
+    for r in range(args.rounds):
+        results: dict[str, tuple[float, float]] = {}
+        for system in systems:
+            if system == "latency":
+                continue
+            label = LABELS[system]
+            results[label] = run_system(system, n, batch, args.procrastinate_jobs)
+            enq, proc = results[label]
+            prefix = f"[round {r + 1}] " if args.rounds > 1 else ""
+            print(f"{prefix}{label:28s} enqueue {enq:9.0f}/s  process {proc:8.0f}/s", flush=True)
+        rounds.append(results)
 
-    for label, procs, conc in (
-        ("superseller (1 process)", 1, 2 * batch),
-        ("superseller (2 processes)", 2, 2 * batch),
-    ):
-        url = fresh_db("ss")
+    if "latency" in systems:
+        url = fresh_db("lat")
         try:
-            enq = superseller_enqueue(url, n, 1000)
-            results[label] = (enq, superseller_drain(url, n, procs, conc, batch))
+            p50, p99 = superseller_latency(url, args.latency_samples)
         finally:
             drop_db(url)
-        print(
-            f"{label:28s} enqueue {results[label][0]:9.0f}/s  process {results[label][1]:8.0f}/s",
-            flush=True,
-        )
-
-    url = fresh_db("pgq")
-    try:
-        results["pgqueuer"] = asyncio.run(pgqueuer_run(url, n, batch))
-    finally:
-        drop_db(url)
-    print(
-        f"{'pgqueuer':28s} enqueue {results['pgqueuer'][0]:9.0f}/s  "
-        f"process {results['pgqueuer'][1]:8.0f}/s",
-        flush=True,
-    )
-
-    url = fresh_db("pro")
-    try:
-        results["procrastinate"] = asyncio.run(
-            procrastinate_run(url, args.procrastinate_jobs, concurrency=10)
-        )
-    finally:
-        drop_db(url)
-    print(
-        f"{'procrastinate':28s} enqueue {results['procrastinate'][0]:9.0f}/s  "
-        f"process {results['procrastinate'][1]:8.0f}/s",
-        flush=True,
-    )
-
-    url = fresh_db("lat")
-    try:
-        p50, p99 = superseller_latency(url, args.latency_samples)
-    finally:
-        drop_db(url)
 
     print()
     print(
         f"jobs: {n} (procrastinate: {args.procrastinate_jobs}), batch {batch}, "
         "no-op handler; superseller writes a job_logs row per run"
     )
-    print(f"{'system':28s} {'enqueue/s':>10s} {'process/s':>10s}")
-    for label, (enq, proc) in results.items():
-        print(f"{label:28s} {enq:10.0f} {proc:10.0f}")
-    print()
-    for ours in ("superseller (1 process)", "superseller (2 processes)"):
-        for peer in ("pgqueuer", "procrastinate"):
-            e = results[ours][0] / results[peer][0]
-            p = results[ours][1] / results[peer][1]
-            print(f"{ours} / {peer}: enqueue {e:.2f}x, process {p:.2f}x")
-    print(
-        f"\nsuperseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
-    )
+    for r, results in enumerate(rounds):
+        if args.rounds > 1:
+            print(f"round {r + 1}")
+        print(f"{'system':28s} {'enqueue/s':>10s} {'process/s':>10s}")
+        for label, (enq, proc) in results.items():
+            print(f"{label:28s} {enq:10.0f} {proc:10.0f}")
+        print()
+        for ours in (LABELS["ss1"], LABELS["ss2"]):
+            for peer in ("pgqueuer", "procrastinate"):
+                if ours in results and peer in results:
+                    e = results[ours][0] / results[peer][0]
+                    p = results[ours][1] / results[peer][1]
+                    print(f"{ours} / {peer}: enqueue {e:.2f}x, process {p:.2f}x")
+        print()
+    if p50 is not None:
+        print(
+            f"superseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

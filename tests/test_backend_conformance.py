@@ -232,6 +232,80 @@ def test_the_late_outcome_of_a_rescued_attempt_nobody_restarted_is_kept(engine, 
     assert _finish(engine, be, "w1", [_done(c)]) == set()  # once
 
 
+def test_the_round_trip_records_outcomes_then_claims_in_one_transaction(engine, be):
+    sched = T0 - timedelta(hours=1)
+    ids = _add(engine, be, [_row(0), _row(1, scheduled_for=sched), _row(2), _row(3), _row(4)])
+    first = _claim(engine, be, "w1", limit=3)
+    bare = Outcome(  # a success without result, records, retry or schedule
+        job=first[0],
+        status="completed",
+        log_status="success",
+        log_type="noop",
+        completed_at=T0 + timedelta(seconds=2),
+        duration_ms=7,
+    )
+    retry = _done(first[2], status="pending")
+    retry.retry_at = T0 + timedelta(minutes=5)
+    retry.error = "boom"
+    outcomes = [bare, _done(first[1]), retry]
+    now = T0 + timedelta(seconds=3)
+    with engine.begin() as conn:
+        applied, claimed = be.finish_and_claim(conn, "w1", outcomes, 10, now)
+    assert applied == set(ids[:3])
+    assert sorted((c.id, c.payload, c.attempt, c.started_at) for c in claimed) == [
+        (ids[3], {"n": 3}, 1, now),
+        (ids[4], {"n": 4}, 1, now),
+    ]  # the retried job is not due before its retry_at
+    states = {i: _state(engine, i) for i in ids}
+    assert [states[i]["status"] for i in ids] == ["completed", "completed", "pending"] + [
+        "running"
+    ] * 2
+    assert states[ids[0]]["result"] is None
+    assert states[ids[2]]["run_at"] == T0 + timedelta(minutes=5)
+    assert states[ids[2]]["last_error"] == "boom"
+    with engine.connect() as conn:
+        logs = {
+            r.job_id: r
+            for r in conn.execute(select(job_logs).where(job_logs.c.job_id.in_(ids[:3])))
+        }
+    assert (logs[ids[0]].records_processed, logs[ids[0]].metadata) == (0, None)
+    assert (logs[ids[0]].duration_ms, logs[ids[0]].error_message) == (7, None)
+    assert logs[ids[1]].metadata == {"ok": True, "scheduledFor": sched.isoformat()}
+    assert logs[ids[1]].records_processed == 2
+    assert logs[ids[2]].metadata == {
+        "ok": True,
+        "retryAt": (T0 + timedelta(minutes=5)).isoformat(),
+    }
+    assert (logs[ids[2]].status, logs[ids[2]].error_message) == ("error", "boom")
+    # Nothing to claim: outcomes alone; nothing at all: nothing happens.
+    with engine.begin() as conn:
+        assert be.finish_and_claim(conn, "w1", [_done(c) for c in claimed], 0, now) == (
+            {ids[3], ids[4]},
+            [],
+        )
+        assert be.finish_and_claim(conn, "w1", [], 5, now) == (set(), [])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_round_trip_on_a_lost_connection_raises_a_lost_connection_and_records_nothing(engine, be):
+    from superseller.db.connection_errors import DB_ERRORS, connection_lost
+
+    ids = _add(engine, be, [_row(0), _row(1)])
+    [c] = _claim(engine, be, "w1", limit=1)
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.commit()
+        with engine.connect() as killer:
+            killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        with pytest.raises(DB_ERRORS) as caught:
+            with conn.begin():
+                be.finish_and_claim(conn, "w1", [_done(c)], 5, T0)
+    assert connection_lost(caught.value)
+    assert [_state(engine, i)["status"] for i in ids] == ["running", "pending"]
+    # The pool hands out a working connection afterwards.
+    assert _finish(engine, be, "w1", [_done(c)]) == {ids[0]}
+
+
 def test_heartbeat_touches_only_owned_jobs_and_reports_cancellations(engine, be):
     a, b = _add(engine, be, [_row(1), _row(2)])
     _claim(engine, be, "w1")

@@ -81,15 +81,21 @@ class JobStore:
         for attempt in range(5):
             try:
                 with self.engine.begin() as conn:
-                    self.backend.begin_hot_path(conn)
                     if any(not o.counted for o in outcomes):
                         outcomes = self._cap_give_backs(conn, outcomes)
-                    applied = self.backend.finish(conn, worker_id, outcomes) if outcomes else set()
-                    claimed = (
-                        self._claim(conn, worker_id, limit, queues, exclude)
-                        if limit > 0 and attempt < 4
-                        else []
+                    want = limit if attempt < 4 else 0
+                    # Read the time only once the write lock is held (SQLite took it at
+                    # BEGIN and may have waited for it): a stale heartbeat would invite a
+                    # false rescue.
+                    now = self.clock.now()
+                    cap, scan = self.tenant_cap, want * SCAN_FACTOR
+                    applied, claimed = self.backend.finish_and_claim(
+                        conn, worker_id, outcomes, want, now, queues, cap, scan, exclude
                     )
+                    if cap and want:
+                        claimed = self._claim_more(
+                            conn, worker_id, want, now, queues, exclude, claimed
+                        )
                     return applied, claimed
             except IntegrityError:
                 # Two workers picked different jobs sharing a lock_key at the same
@@ -136,19 +142,14 @@ class JobStore:
             streak += 1
         return streak
 
-    def _claim(
-        self, conn, worker_id: str, limit: int, queues: list[str] | None, exclude=None
+    def _claim_more(
+        self, conn, worker_id: str, limit: int, now, queues, exclude, rows: list[ClaimedJob]
     ) -> list[ClaimedJob]:
-        # Read the time only once the write lock is held (SQLite may have waited
-        # for it): a stale heartbeat would invite a false rescue.
-        now = self.clock.now()
+        """Fair claim: a scan window filled by tenants at their cap yields a short batch;
+        look again (same transaction: the jobs just taken count as running and are no
+        longer pending) a few times while each look still finds something."""
         cap = self.tenant_cap
-        scan = limit * SCAN_FACTOR
-        rows = self.backend.claim(conn, worker_id, limit, now, queues, cap, scan, exclude)
-        # Fair claim: a scan window filled by tenants at their cap yields a short batch; look
-        # again (same transaction: the jobs just taken count as running and are no longer
-        # pending) a few times while each look still finds something.
-        for _ in range(FAIR_ROUNDS if cap else 0):
+        for _ in range(FAIR_ROUNDS):
             if not rows or len(rows) >= limit:
                 break
             want = limit - len(rows)

@@ -103,7 +103,7 @@ class WorkerOptions:
         return opts
 
 
-@dataclass
+@dataclass(slots=True)
 class _Running:
     job: ClaimedJob
     ctx: JobContext
@@ -111,6 +111,8 @@ class _Running:
     task: asyncio.Task | None = None
     finalized: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    timer: asyncio.TimerHandle | None = None  # an async handler's time-out
+    timed_out: bool = False
 
     def finalize(self) -> bool:
         """Claim the right to record this attempt's end; only the first caller gets it
@@ -425,17 +427,64 @@ class Worker:
         )
         running = _Running(job, ctx, time.monotonic())
         self._inflight[job.id] = running
-        running.task = asyncio.create_task(self._run(running))
+        jt = self.registry.find(job.type)
+        if jt is None or not jt.is_async or (job.timeout_s is not None and job.timeout_s <= 0):
+            running.task = asyncio.create_task(self._run(running))
+            return
+        # An async handler runs in a task of its own (asyncio.current_task() is the job's)
+        # through one small coroutine: no wait_for per job; a time-out is a timer that
+        # cancels the task (as wait_for did: a handler that swallows the cancellation
+        # keeps its result).
+        try:
+            ctx.payload = self.registry.parse_payload(job.type, job.payload)
+            coro = jt.handler(ctx)
+        except Exception as exc:  # noqa: BLE001 - a bad payload fails the attempt
+            self._ended(running, self._outcome_of_error(running, exc))
+            return
+        running.task = self._loop.create_task(self._run_async(running, coro))
+        if job.timeout_s is not None:
+            running.timer = self._loop.call_later(job.timeout_s, self._time_out, running)
 
     # -- executing -----------------------------------------------------------
-    async def _run(self, running: _Running) -> None:
+    def _time_out(self, running: _Running) -> None:
+        running.timed_out = True
+        if running.task is not None:
+            running.task.cancel()
+
+    async def _run_async(self, running: _Running, coro) -> None:
+        outcome: Outcome | None = None
         try:
-            outcome = await self._execute(running)
+            result = await coro
+        except asyncio.CancelledError:
+            if running.timed_out:
+                outcome = self._outcome_of_error(running, TimeoutError())
+            # else: abandoned on shutdown (release() records it)
+        except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
+            outcome = self._outcome_of_error(running, exc)
+        else:
+            try:
+                outcome = self._end(running, "completed", "success", result=_check_result(result))
+            except Exception as exc:  # noqa: BLE001 - a bad result is a failed attempt
+                outcome = self._outcome_of_error(running, exc)
+        finally:
+            if running.timer is not None:
+                running.timer.cancel()
+            self._ended(running, outcome)
+
+    def _ended(self, running: _Running, outcome: Outcome | None) -> None:
+        try:
             if outcome is not None and running.finalize():
                 self._push(outcome)
         finally:
             self._inflight.pop(running.job.id, None)
             self._wake.set()
+
+    async def _run(self, running: _Running) -> None:
+        outcome = None
+        try:
+            outcome = await self._execute(running)
+        finally:
+            self._ended(running, outcome)
 
     async def _execute(self, running: _Running) -> Outcome | None:
         job, ctx = running.job, running.ctx
@@ -447,28 +496,34 @@ class Worker:
             else:
                 result = await self._run_sync(running, jt.handler)
             return self._end(running, "completed", "success", result=_check_result(result))
-        except JobCancelled:
+        except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
+            return self._outcome_of_error(running, exc)
+        except asyncio.CancelledError:
+            return None  # abandoned on shutdown (release() records it)
+
+    def _outcome_of_error(self, running: _Running, exc: BaseException) -> Outcome | None:
+        """What an attempt that raised `exc` records (None: nothing, it was abandoned or
+        its end is recorded elsewhere)."""
+        job, ctx = running.job, running.ctx
+        if isinstance(exc, JobCancelled):
             if self._stop_requested.is_set():
                 return None  # shutdown asked it to stop: the job is put back, not cancelled
             return self._end(running, "cancelled", "cancelled", error="cancelled on request")
-        except (JobTimeout, TimeoutError):
+        if isinstance(exc, JobTimeout | TimeoutError):
             ctx.mark_timed_out()
-            return self._failure(
-                running, JobTimeout(f"timed out after {job.timeout_s:g}s"), "timeout"
-            )
-        except (asyncio.CancelledError, _AlreadyRecorded):
+            return self._failure(running, _timeout_error(job), "timeout")
+        if isinstance(exc, asyncio.CancelledError | _AlreadyRecorded):
             return None  # abandoned on shutdown (release() records it), or timed out
-        except PermanentJobError as exc:
+        if isinstance(exc, PermanentJobError):
             return self._failure(running, exc, "error", permanent=True)
-        except Exception as exc:  # noqa: BLE001 - any handler error is a failed attempt
-            permanent = isinstance(exc, InvalidPayload | UnknownJobType)
-            if not permanent and connection_lost(exc):
-                running.ctx.logger.warning(
-                    "database connection lost; attempt given back: %s", one_line(exc)
-                )
-                return self._give_back(running, exc)
-            running.ctx.logger.warning("attempt failed: %s", one_line(exc))
-            return self._failure(running, exc, "error", permanent=permanent)
+        if not isinstance(exc, Exception):
+            return None  # KeyboardInterrupt, SystemExit: the loop itself is ending
+        permanent = isinstance(exc, InvalidPayload | UnknownJobType)
+        if not permanent and connection_lost(exc):
+            ctx.logger.warning("database connection lost; attempt given back: %s", one_line(exc))
+            return self._give_back(running, exc)
+        ctx.logger.warning("attempt failed: %s", one_line(exc))
+        return self._failure(running, exc, "error", permanent=permanent)
 
     async def _run_sync(self, running: _Running, handler):
         """Run a sync handler in a thread. On time-out the attempt ends at once, but
@@ -479,13 +534,7 @@ class Worker:
         except TimeoutError:
             running.ctx.mark_timed_out()
             if running.finalize():
-                self._push(
-                    self._failure(
-                        running,
-                        JobTimeout(f"timed out after {running.job.timeout_s:g}s"),
-                        "timeout",
-                    )
-                )
+                self._push(self._failure(running, _timeout_error(running.job), "timeout"))
             try:
                 await future
             except BaseException:  # noqa: BLE001 - the attempt is already recorded
@@ -662,6 +711,12 @@ class Worker:
             self._listener.stop()
         self._handlers.shutdown()
         self._db.shutdown(wait=True)
+
+
+def _timeout_error(job: ClaimedJob) -> JobTimeout:
+    if job.timeout_s is None:  # the handler's own time-out (a TimeoutError it raised)
+        return JobTimeout("timed out")
+    return JobTimeout(f"timed out after {job.timeout_s:g}s")
 
 
 class _AlreadyRecorded(Exception):

@@ -169,6 +169,27 @@ class Backend(ABC):
         outcome whose attempt is no longer this worker's (fencing) is dropped. An outcome
         not `counted` takes its attempt back (`attempts` - 1), fenced the same way."""
 
+    def finish_and_claim(
+        self,
+        conn: Connection,
+        worker_id: str,
+        outcomes: Sequence[Outcome],
+        limit: int,
+        now: datetime,
+        queues: Sequence[str] | None = None,
+        tenant_cap: int = 0,
+        scan: int = 0,
+        exclude: Sequence[str] | None = None,
+    ) -> tuple[set[int], list[ClaimedJob]]:
+        """The worker's round trip, in the caller's transaction: `begin_hot_path`, then
+        `finish(outcomes)` (if any), then `claim(limit, ...)` (if `limit` > 0). Returns
+        (ids applied, jobs claimed). A backend may send the three at once."""
+        self.begin_hot_path(conn)
+        applied = self.finish(conn, worker_id, outcomes) if outcomes else set()
+        if limit <= 0:
+            return applied, []
+        return applied, self.claim(conn, worker_id, limit, now, queues, tenant_cap, scan, exclude)
+
     @abstractmethod
     def heartbeat(
         self, conn: Connection, worker_id: str, job_ids: Sequence[int], now: datetime

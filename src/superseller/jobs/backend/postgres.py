@@ -7,7 +7,9 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+import psycopg
 from sqlalchemy import Connection, Engine, Select, Table, func
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
 from superseller.jobs.backend import postgres_sql as sql
@@ -54,6 +56,14 @@ class PostgresBackend(Backend):
     def begin_hot_path(self, conn: Connection) -> None:
         conn.exec_driver_sql(sql.HOT_PATH_PLANNER)
 
+    def _claim_statement(self, worker_id, limit, now, queues, tenant_cap, scan, exclude):
+        params = {"limit": limit, "worker": worker_id, "now": now}
+        if tenant_cap:
+            params["tenant_cap"] = tenant_cap
+            params["scan"] = scan
+        kind = queue_filter(params, queues, exclude)
+        return self._CLAIMS[(tenant_cap > 0, kind)], params
+
     def claim(
         self,
         conn: Connection,
@@ -65,39 +75,91 @@ class PostgresBackend(Backend):
         scan: int = 0,
         exclude: Sequence[str] | None = None,
     ) -> list[ClaimedJob]:
-        params = {"limit": limit, "worker": worker_id, "now": now}
-        if tenant_cap:
-            params["tenant_cap"] = tenant_cap
-            params["scan"] = scan
-        kind = queue_filter(params, queues, exclude)
-        stmt = self._CLAIMS[(tenant_cap > 0, kind)]
+        stmt, params = self._claim_statement(
+            worker_id, limit, now, queues, tenant_cap, scan, exclude
+        )
         return claimed_jobs(conn.exec_driver_sql(stmt, params).all(), _load_payload, now)
 
+    def finish_and_claim(
+        self,
+        conn: Connection,
+        worker_id: str,
+        outcomes: Sequence[Outcome],
+        limit: int,
+        now: datetime,
+        queues: Sequence[str] | None = None,
+        tenant_cap: int = 0,
+        scan: int = 0,
+        exclude: Sequence[str] | None = None,
+    ) -> tuple[set[int], list[ClaimedJob]]:
+        """One network round trip instead of four: BEGIN, the planner setting, the finish
+        and the claim go out together in psycopg's pipeline mode, on the connection's
+        own cursors (their rows are plain tuples). The statements run in order, in the
+        caller's transaction, exactly as sent one by one; the first error aborts the
+        rest and is raised as SQLAlchemy's, as `exec_driver_sql` would."""
+        raw = conn.connection.driver_connection
+        finish = (sql.FINISH, self._finish_params(worker_id, outcomes)) if outcomes else None
+        claim = None
+        if limit > 0:
+            claim = self._claim_statement(worker_id, limit, now, queues, tenant_cap, scan, exclude)
+        statement = claim[0] if claim else sql.FINISH
+        try:
+            with raw.pipeline():
+                raw.execute(sql.HOT_PATH_PLANNER)
+                finished = raw.execute(*finish) if finish else None
+                claimed = raw.execute(*claim) if claim else None
+            applied = {row[0] for row in finished.fetchall()} if finished else set()
+            rows = claimed.fetchall() if claimed else []
+        except psycopg.Error as exc:
+            lost = conn.dialect.is_disconnect(exc, raw, None)
+            if lost:
+                conn.invalidate(exc)
+            raise sa_exc.DBAPIError.instance(
+                statement,
+                None,
+                exc,
+                psycopg.Error,
+                hide_parameters=True,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
+            ) from exc
+        return applied, claimed_jobs(rows, _load_payload, now)
+
     def finish(self, conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> set[int]:
-        rows = [
-            {
-                "id": o.job.id,
-                "attempt": o.job.attempt,
+        params = self._finish_params(worker_id, outcomes)
+        return {row[0] for row in conn.exec_driver_sql(sql.FINISH, params).fetchall()}
+
+    def _finish_params(self, worker_id: str, outcomes: Sequence[Outcome]) -> dict:
+        # One JSON document for the batch. A key whose value is NULL (or, for `records`, 0)
+        # is left out: jsonb_to_recordset reads a missing key as NULL, and most outcomes
+        # are a success without result, error, retry or metadata.
+        rows = []
+        for o in outcomes:
+            job = o.job
+            row = {
+                "id": job.id,
+                "attempt": job.attempt,
                 "status": o.status,
-                "result": o.result,
-                "error": o.error,
-                "run_at": o.retry_at.isoformat() if o.retry_at else None,
                 "completed_at": o.completed_at.isoformat(),
                 "log_type": o.log_type,
                 "log_status": o.log_status,
-                "started_at": o.job.started_iso,
+                "started_at": job.started_iso,
                 "duration_ms": o.duration_ms,
-                "records": o.records,
-                "meta": o.metadata,
             }
-            for o in outcomes
-        ]
-        for row, o in zip(rows, outcomes, strict=True):
-            if not o.counted:  # rare (a lost connection): the common row stays as it was
+            if o.result is not None:
+                row["result"] = o.result
+            if o.error is not None:
+                row["error"] = o.error
+            if o.retry_at is not None:
+                row["run_at"] = o.retry_at.isoformat()
+            if o.records:
+                row["records"] = o.records
+            if o.result or job.scheduled_for is not None or o.retry_at is not None:
+                row["meta"] = o.metadata
+            if not o.counted:  # rare (a lost connection)
                 row["uncounted"] = True
-        data = json.dumps(rows)
-        params = {"data": data, "ids": [o.job.id for o in outcomes], "worker": worker_id}
-        return {row[0] for row in conn.exec_driver_sql(sql.FINISH, params).fetchall()}
+            rows.append(row)
+        return {"data": json.dumps(rows), "worker": worker_id}
 
     def insert_jobs(self, conn: Connection, rows: Sequence[dict]) -> list[int]:
         if len(rows) < 2:

@@ -14,7 +14,9 @@ from superseller.jobs.backend.base import LOST_MESSAGE
 # entry ever written for 'running' (bitmap scans never mark dead entries, so that grows
 # with each job until vacuum). Plain index scans are what these statements need at any
 # size: the claim reads its LIMIT in index order and both skip dead entries once seen.
-HOT_PATH_PLANNER = "SET LOCAL enable_bitmapscan = off"
+HOT_PATH_PLANNER = (
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)"
+)
 
 QUEUE_FILTER = "AND c.queue = ANY(%(queues)s)"
 EXCLUDE_FILTER = "AND c.queue <> ALL(%(exclude)s)"
@@ -89,7 +91,8 @@ RETURNING id, type, queue, tenant_id, payload::text AS payload, attempts, max_at
 """
 
 # A whole batch of outcomes, and their job_logs rows, in one statement. One JSON
-# document for the batch: far cheaper to send than a dozen typed arrays.
+# document for the batch: far cheaper to send than a dozen typed arrays. A key left out
+# of a row is NULL (`records`: 0).
 # An attempt given back (`uncounted`, present only then) takes its attempt back.
 # Who may record an attempt's end: the worker that holds the job, or, fenced by the
 # attempt number, the worker whose job was rescued while its outcome waited to be
@@ -111,9 +114,7 @@ WITH v AS (
         worker_id = NULL,
         heartbeat_at = NULL
     FROM v
-    -- `j.id = ANY(...)` lets the planner probe the primary key instead of
-    -- hashing v against a scan of the whole (and bloating) jobs table.
-    WHERE j.id = ANY(CAST(%(ids)s AS bigint[])) AND j.id = v.id AND j.attempts = v.attempt
+    WHERE j.id = v.id AND j.attempts = v.attempt
       AND ((j.status = 'running' AND j.worker_id = %(worker)s)
            OR (j.status IN ('pending', 'failed') AND j.worker_id IS NULL
                AND NOT j.cancel_requested AND j.last_error LIKE '{LOST_MESSAGE}%%'))
@@ -122,7 +123,7 @@ WITH v AS (
 INSERT INTO job_logs (job_id, job_type, tenant_id, status, attempt, started_at, completed_at,
                       duration_ms, records_processed, error_message, metadata)
 SELECT v.id, v.log_type, done.tenant_id, v.log_status, v.attempt, v.started_at, v.completed_at,
-       v.duration_ms, v.records, v.error, v.meta
+       v.duration_ms, COALESCE(v.records, 0), v.error, v.meta
 FROM v JOIN done ON done.id = v.id
 RETURNING job_id
 """
