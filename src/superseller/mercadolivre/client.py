@@ -15,7 +15,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -299,7 +299,23 @@ class MLClient:
     # -- visits --------------------------------------------------------------
     async def visits(self, item_id: str, last: int) -> dict[str, int]:
         """Visits per day label for the last `last` days (+ today). Sparse answers mean 0."""
+        return (await self.visit_days(item_id, last))[0]
+
+    async def visit_days(
+        self, item_id: str, last: int
+    ) -> tuple[dict[str, int], tuple[date, date] | None]:
+        """`visits()`, and the first and last day the answer covers (its `date_from` and
+        `date_to` labels; None when it does not say): only inside them is a missing day a 0.
+        Mercado Livre's day is its own (BRT), which may not be the seller's."""
         page = await self.get(f"/items/{item_id}/visits/time_window", {"last": last, "unit": "day"})
         if isinstance(page, list):  # one integrator saw it wrapped in an array
             page = page[0] if page else {}
-        return {r["date"][:10]: int(r.get("total", 0)) for r in page.get("results") or []}
+        counts = {r["date"][:10]: int(r.get("total", 0)) for r in page.get("results") or []}
+        try:
+            span = (
+                date.fromisoformat(str(page["date_from"])[:10]),
+                date.fromisoformat(str(page["date_to"])[:10]),
+            )
+        except (KeyError, TypeError, ValueError):
+            span = None
+        return counts, span if span and span[0] <= span[1] else None

@@ -1,7 +1,9 @@
 """Job type `sync_mercadolivre`: listings, orders and daily visits of a seller.
 
 Payload `{tenantId, daysBack: 30}` (the seeds'), or `tenantId: "all"` to fan out
-one job per connected tenant. Idempotent and incremental; holds the tenant lock
+one job per connected tenant; `visits: "full"` refetches every listing's whole window
+of visits instead of the days that can still change (visits.py). Idempotent and
+incremental; holds the tenant lock
 (shared with the rebuild); on success it queues the metrics rebuild for the days
 it touched. A seller whose grant is gone fails at once with a clear message.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -37,14 +39,16 @@ from superseller.mercadolivre.upsert import (
     stored_listing_ids,
     visit_rows,
 )
+from superseller.mercadolivre.visits import days_to_fetch, stored_spans
 from superseller.metrics.jobs import tenant_lock
 from superseller.metrics.rebuild import day_spans
 from superseller.tenants import record_outcome
 
 MAX_DAYS_BACK = 150  # the visits API's window
-# Listings and orders are saved in transactions of this many: on SQLite a write holds the
-# one write lock, and 20,000 orders at once held it ~7 s, stalling heartbeats, the API and
-# the rebuild.
+# Listings, orders and visit-day rows are saved in transactions of this many (visits: of
+# whole listings, so a little more): on SQLite a write holds the one write lock, and 20,000
+# orders at once held it ~7 s, stalling heartbeats, the API and the rebuild; one
+# transaction per listing's visits made 10,000 commits a night for a big seller.
 ROWS_PER_WRITE = 1000
 # Orders updated since the last successful sync are fetched again, from this much before
 # it (the API keeps only the hour of the filter; a sync takes well under an hour), and
@@ -69,6 +73,9 @@ class SyncPayload(BaseModel):
 
     tenantId: str = Field(min_length=1, max_length=64)
     daysBack: int = Field(default=30, ge=1, le=MAX_DAYS_BACK)
+    # "auto": each listing's visits from the days that can still change (visits.py);
+    # "full": the whole window of every listing.
+    visits: Literal["auto", "full"] = "auto"
 
 
 def connected_tenants(engine) -> list[str]:
@@ -100,6 +107,7 @@ class SellerSync:
         limiter: RateLimiter | SharedRateLimiter,
         tenant_id: str,
         days_back: int,
+        visits: str = "auto",
     ):
         self.ctx = ctx
         self.engine = ctx.engine
@@ -107,6 +115,7 @@ class SellerSync:
         self.limiter = limiter
         self.tenant_id = tenant_id
         self.days_back = days_back
+        self.full_visits = visits == "full"
 
     def _account(self):
         with self.engine.connect() as conn:
@@ -225,6 +234,13 @@ class SellerSync:
                 ).all()
             )
         known = [(ext, stored[ext]) for ext in ids if ext in stored]
+        # Each listing's window: the days that can still change, or the whole window
+        # (visits.py). Read again by a resumed run: what the first attempt stored counts.
+        spans = (
+            {}
+            if self.full_visits or last_ok is None
+            else await asyncio.to_thread(stored_spans, self.engine, self.tenant_id, first_day)
+        )
         seen = [0]
         await self._progress("visits", 0, len(known))
 
@@ -233,23 +249,45 @@ class SellerSync:
             if (done := marks.get(part)) is not None:
                 seen[0] += hi - lo
                 return done
-            done = {"days": 0, "errors": []}
+            done = {"days": 0, "full": 0, "errors": []}
+            # Rows wait here and are written ROWS_PER_WRITE at a time (whole listings), not
+            # one transaction per listing; the part is marked once all of them are stored.
+            pending: list[dict] = []
+            pending_items = [0]
+
+            async def flush() -> None:
+                rows, items = pending[:], pending_items[0]
+                pending.clear()
+                pending_items[0] = 0
+                if rows:
+                    await asyncio.to_thread(self._write, save_visits, rows)
+                    self.ctx.add_records(items)
 
             async def one(ext: str, lid: int) -> None:
+                last = days_to_fetch(spans.get(lid), first_day, today, self.days_back)
                 try:
-                    counts = await client.visits(ext, self.days_back)
+                    counts, covered = await client.visit_days(ext, last)
                 except MLError as exc:
                     # Keep whatever was stored: a failed call never erases known visits.
                     done["errors"].append({"id": ext, "error": exc.code})
                     return
-                vrows = visit_rows(self.tenant_id, lid, counts, first_day, today, now)
-                await asyncio.to_thread(self._write, save_visits, vrows)
+                # A day is written (a missing one as 0) only inside both the window asked
+                # for and the days the answer says it covers.
+                lo_day, hi_day = today - timedelta(days=last), today
+                if covered is not None:
+                    lo_day, hi_day = max(lo_day, covered[0]), min(hi_day, covered[1])
+                vrows = visit_rows(self.tenant_id, lid, counts, lo_day, hi_day, now)
+                pending.extend(vrows)
+                pending_items[0] += 1
                 done["days"] += len(vrows)
-                self.ctx.add_records(1)
+                done["full"] += last == self.days_back
                 seen[0] += 1
+                if len(pending) >= ROWS_PER_WRITE:
+                    await flush()
                 await self._progress("visits", seen[0], len(known))
 
             await asyncio.gather(*(one(ext, lid) for ext, lid in known[lo:hi]))
+            await flush()
             await asyncio.to_thread(marks.mark, part, done)
             return done
 
@@ -263,6 +301,9 @@ class SellerSync:
             "listings": len(ids),
             **orders,
             "visitDays": sum(p["days"] for p in parts),
+            # Listings whose visits were fetched for the whole window (the others: only
+            # the days that can still change).
+            "visitsFullWindow": sum(p.get("full", 0) for p in parts),
             "itemErrors": item_errors[:20],
             "visitErrors": [e for p in parts for e in p["errors"]][:20],
             "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
@@ -379,7 +420,8 @@ def register(registry: Registry, settings: Settings) -> None:
                 [
                     JobSpec(
                         "sync_mercadolivre",
-                        {"tenantId": tid, "daysBack": p.daysBack},
+                        {"tenantId": tid, "daysBack": p.daysBack}
+                        | ({"visits": "full"} if p.visits == "full" else {}),
                         tenant_id=tid,
                         scheduled_for=ctx.scheduled_for,
                         unique_key=f"sync:{tid}",
@@ -390,7 +432,7 @@ def register(registry: Registry, settings: Settings) -> None:
             return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
         try:
             result = await SellerSync(
-                ctx, settings, limiter(ctx.engine), p.tenantId, p.daysBack
+                ctx, settings, limiter(ctx.engine), p.tenantId, p.daysBack, p.visits
             ).run()
         except NoAccount:
             # Disconnected after this sync was queued (or a schedule names the tenant):

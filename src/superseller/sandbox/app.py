@@ -498,8 +498,9 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             )
         now = state.now()
         total = sum(
-            data.visits_on(spec, i, first + timedelta(days=k), now)
-            for k in range((last - first).days + 1)
+            data.visits_of(
+                spec, i, [first + timedelta(days=k) for k in range((last - first).days + 1)], now
+            )
         )
         return {
             "item_id": wanted[0],
@@ -522,8 +523,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             i = index_of(ext)
             if i is not None:
                 out[ext] = sum(
-                    data.visits_on(spec, i, today - timedelta(days=k), now)
-                    for k in range(spec.history_days + 2)
+                    data.visits_of(
+                        spec,
+                        i,
+                        [today - timedelta(days=k) for k in range(spec.history_days + 2)],
+                        now,
+                    )
                 )
         return out
 
@@ -738,8 +743,7 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             end_day = now.astimezone(BRT).date()
         days = [end_day - timedelta(days=k) for k in range(last + 1)]  # N+1 days, inclusive
         results = []
-        for d in days:
-            n = data.visits_on(spec, i, d, now)
+        for d, n in zip(days, data.visits_of(spec, i, days, now), strict=True):
             if n:  # sparse: zero days are omitted
                 results.append(
                     {

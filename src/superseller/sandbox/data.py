@@ -449,19 +449,39 @@ def orders_by_id(spec: SellerSpec, ids: list[int], now: datetime) -> list[dict]:
 
 def visits_on(spec: SellerSpec, i: int, day: date, now: datetime) -> int:
     """Unique visits of listing i on a local day (partial for today, 0 in the future)."""
-    day_start = datetime(day.year, day.month, day.day, tzinfo=BRT)
-    if day_start >= now or day_start < spec.history_start - timedelta(days=1):
-        return 0
+    return visits_of(spec, i, (day,), now)[0]
+
+
+def visits_of(spec: SellerSpec, i: int, days, now: datetime) -> list[int]:
+    """`visits_on` for several days of one listing: the listing's own facts are looked up
+    once (a visits answer is one listing's days; the hub serves every seller's)."""
+    created, popularity, paused = _visit_profile(spec, i)
+    floor = spec.history_start - timedelta(days=1)
+    out = []
+    for day in days:
+        day_start = datetime(day.year, day.month, day.day, tzinfo=BRT)
+        if day_start >= now or day_start < floor or created > day_start + _DAY:
+            out.append(0)
+            continue
+        o = day.toordinal()
+        if _u(spec.seed, "zero", i, o) < 0.15:
+            out.append(0)
+            continue
+        base = 400 * popularity * _WEEKDAY[day.weekday()]
+        if paused:
+            base *= 0.05
+        n = int(base * (0.6 + 0.8 * _u(spec.seed, "v", i, o)))
+        elapsed = (now - day_start).total_seconds() / 86400
+        out.append(int(n * min(1.0, elapsed)))
+    return out
+
+
+_DAY = timedelta(days=1)
+
+
+@lru_cache(maxsize=100_000)
+def _visit_profile(spec: SellerSpec, i: int) -> tuple[datetime, float, bool]:
+    """Listing i's creation time, popularity and whether it is paused."""
     it = item(spec, i)
-    if datetime.fromisoformat(it["date_created"].replace("Z", "+00:00")) > day_start + timedelta(
-        days=1
-    ):
-        return 0
-    base = 400 * _popularity(spec, i) * _WEEKDAY[day.weekday()]
-    if it["status"] == "paused":
-        base *= 0.05
-    n = int(base * (0.6 + 0.8 * _u(spec.seed, "v", i, day.toordinal())))
-    if _u(spec.seed, "zero", i, day.toordinal()) < 0.15:
-        n = 0
-    elapsed = (now - day_start).total_seconds() / 86400
-    return int(n * min(1.0, elapsed))
+    created = datetime.fromisoformat(it["date_created"].replace("Z", "+00:00"))
+    return created, _popularity(spec, i), it["status"] == "paused"
