@@ -133,7 +133,8 @@ def child_env() -> dict[str, str]:
 def die_with_parent():
     """A Popen `preexec_fn` (Linux): the kernel SIGKILLs the child when the driver dies,
     even by SIGKILL, before the child has imported anything. None elsewhere (proc.py
-    then watches the driver's pid it is given)."""
+    then watches the driver's pid it is given). The signal follows the thread that
+    forked: the driver spawns from its main thread only."""
     if not sys.platform.startswith("linux"):
         return None
     libc = ctypes.CDLL(None, use_errno=True)
