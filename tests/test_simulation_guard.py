@@ -132,11 +132,12 @@ def test_a_new_or_migrated_empty_database_is_accepted_and_a_foreign_table_is_not
 
 
 def test_a_previous_runs_workdir_is_refused(tmp_path):
-    work = tmp_path / "w"
-    work.mkdir()
-    (work / guard.CONFIG).write_text("{}")
-    line = one_line_error(cli("--days", "1", "--workdir", str(work)), 2)
-    assert "previous simulation" in line
+    for left in (guard.CONFIG, "sim.db"):  # a run that got as far as either
+        work = tmp_path / left
+        work.mkdir()
+        (work / left).write_text("")
+        line = one_line_error(cli("--days", "1", "--workdir", str(work)), 2)
+        assert "previous simulation" in line
 
 
 # -- 3. exactly the database given -------------------------------------------------------

@@ -106,9 +106,10 @@ def claim_workdir(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SimError(f"--workdir {path} cannot be created: {exc.strerror}", EXIT_USAGE) from None
-    if (path / CONFIG).exists():
+    if (path / CONFIG).exists() or (path / "sim.db").exists():
         raise SimError(
-            f"--workdir {path} holds a previous simulation (its {CONFIG}); give a new directory",
+            f"--workdir {path} holds a previous simulation ({CONFIG} or sim.db); "
+            "give a new directory",
             EXIT_USAGE,
         )
     return path
