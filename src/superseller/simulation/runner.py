@@ -524,7 +524,7 @@ class Simulation:
         if self.pg:
             name = make_url(self.url).database
             admin = self._pg_admin()
-            self.outage_db = name  # given back however the run ends (see `restore`)
+            self.outage_db = name  # given back however the run ends (see `abort`)
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
                 conn.execute(
