@@ -129,6 +129,16 @@ def test_a_new_or_migrated_empty_database_is_accepted_and_a_foreign_table_is_not
     eng.dispose()
     with pytest.raises(guard.SimError, match="invoices"):
         guard.refuse_used(empty_db_url)
+    if backend == "postgresql":  # another schema's rows are somebody's data too
+        eng = guard.sim_engine(empty_db_url)
+        with eng.begin() as conn:
+            conn.execute(sql("DELETE FROM invoices"))
+            conn.execute(sql("CREATE SCHEMA billing"))
+            conn.execute(sql("CREATE TABLE billing.notes (id INTEGER)"))
+            conn.execute(sql("INSERT INTO billing.notes VALUES (1)"))
+        eng.dispose()
+        with pytest.raises(guard.SimError, match="billing.notes"):
+            guard.refuse_used(empty_db_url)
 
 
 def test_a_previous_runs_workdir_is_refused(tmp_path):

@@ -22,6 +22,7 @@ from superseller.db.engine import PoolBudget, make_engine, normalize_url
 
 # Tables a migration fills with their one row of state: present in a new database.
 SEEDED = ("alembic_version", "engine_state", "job_stats_state")
+SYSTEM_SCHEMAS = ("information_schema",)
 # The environment of the product's settings that names a database: the simulation's
 # processes get the database in their config file, and nothing else.
 DB_ENV = ("DATABASE_URL", "DATABASE_POOLER_URL", "DB_APPLICATION_NAME")
@@ -81,12 +82,18 @@ def refuse_used(url: str) -> None:
     engine = sim_engine(url)
     try:
         with engine.connect() as conn:
-            names = [n for n in inspect(conn).get_table_names() if n not in SEEDED]
-            used = [
-                n
-                for n in names
-                if conn.execute(select(func.count()).select_from(table(n))).scalar()
-            ]
+            insp = inspect(conn)
+            default = insp.default_schema_name
+            used = []
+            for schema in insp.get_schema_names():  # every schema, not only the product's
+                if schema in SYSTEM_SCHEMAS or schema.startswith("pg_"):
+                    continue
+                for name in insp.get_table_names(schema=schema):
+                    if schema == default and name in SEEDED:
+                        continue
+                    rows = select(func.count()).select_from(table(name, schema=schema))
+                    if conn.execute(rows).scalar():
+                        used.append(name if schema == default else f"{schema}.{name}")
     finally:
         engine.dispose()
     if used:
