@@ -98,6 +98,9 @@ def test_a_broken_night_is_reported_as_a_miss_with_its_cause(backend, db_url, tm
     proc = simulate(db_url, tmp_path, *args, "--seed", "1", "--faults", "scheduler_off_night")
     assert proc.returncode == 1
     assert mornings(proc.stdout) == [(0, 0, 2)]
+    # The fault schedule is told before the first morning, not only in the final table.
+    first = re.search(r"^\d{4}-\d\d-\d\d: ", proc.stdout, re.M).start()
+    assert 0 <= proc.stdout.find("fault schedule (seed 1): scheduler_off_night") < first
     # Each late seller with its cause: what the oracle found, the night's fault, and what
     # the product's own freshness status says about it.
     late = re.findall(r"^  late (\S+): (.*)$", proc.stdout, re.M)

@@ -10,12 +10,19 @@ from rich.table import Table
 
 from superseller.cli.common import CliError, console
 
+MAX_SEED = 999_999  # the seller seeds (seed * 1000 + n) and tenant ids stay small
+
 
 def simulate(
     days: int = typer.Option(30, "--days", min=1, max=366, help="Local days to simulate."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Draws tenants, orders and faults."),
+    seed: int = typer.Option(
+        1, "--seed", min=0, max=MAX_SEED, help="Draws tenants, orders and faults."
+    ),
     database: str | None = typer.Option(
-        None, "--database", help="Database URL (default: a SQLite file in a temp directory)."
+        None,
+        "--database",
+        help="A new, empty database: sqlite:///PATH or postgresql:// (psycopg 3); default: a "
+        "SQLite file in a temporary directory. A database holding rows is refused.",
     ),
     tenants: int = typer.Option(20, "--tenants", min=1, max=200, help="Sellers (one large)."),
     large_listings: int = typer.Option(
@@ -32,19 +39,35 @@ def simulate(
         "--notifications/--no-notifications",
         help="Every other seller's sandbox notifies the API's webhook (the others do not).",
     ),
-    workdir: Path | None = typer.Option(None, "--workdir", help="Keep logs and SQLite here."),
+    workdir: Path | None = typer.Option(
+        None,
+        "--workdir",
+        help="A new directory for the logs (and the SQLite file); default: a temporary one, "
+        "removed after a run, kept after a failure.",
+    ),
 ) -> None:
-    """Run the real engine through simulated days with faults; check every 06:00."""
+    """Run the real engine through simulated days with faults; check every 06:00.
+
+    Exit codes: 0 every seller fresh every morning, 1 a morning missed, 2 a usage error
+    (including a database that is not empty), 3 the run itself failed (a process died, a
+    database error), 130 interrupted.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from superseller.simulation import faults as fault_plan
+    from superseller.simulation.guard import EXIT_FAILED, EXIT_MISSED, SimError, database_url
     from superseller.simulation.runner import SimOptions
     from superseller.simulation.runner import simulate as run
 
+    if not faults.strip():
+        raise CliError('--faults is empty: say "none" for a run without faults', 2)
     try:
         fault_plan.parse_kinds(faults)
+        database = database if database is None else database_url(database)
     except ValueError as exc:
         raise CliError(str(exc), 2) from None
-    if database is not None and not database.startswith(("sqlite:///", "postgresql")):
-        raise CliError("--database must be a sqlite:/// or postgresql:// URL", 2)
+    except SimError as exc:
+        raise CliError(str(exc), exc.code) from None
     opts = SimOptions(
         days=days,
         seed=seed,
@@ -60,10 +83,18 @@ def simulate(
     console.print(f"[b]simulate[/b] seed {seed}, {days} day(s), {tenants} tenant(s)")
     # SIGTERM ends the run like Ctrl-C: the worker and scheduler it started are stopped.
     signal.signal(signal.SIGTERM, _terminated)
-    result = run(opts)
+    try:
+        result = run(opts)
+    except SimError as exc:
+        raise CliError(str(exc), exc.code) from None
+    except SQLAlchemyError as exc:  # before the run started: the database refused us
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CliError(f"database error: {first}", EXIT_FAILED) from None
     render(result)
     if result.misses:
-        raise CliError(f"{result.misses} tenant-morning(s) not fresh at 06:00 (see the table)", 1)
+        raise CliError(
+            f"{result.misses} tenant-morning(s) not fresh at 06:00 (see the table)", EXIT_MISSED
+        )
 
 
 def _terminated(*_) -> None:

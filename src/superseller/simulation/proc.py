@@ -23,6 +23,7 @@ def engine_settings(cfg: dict):
     return Settings(
         data_dir=Path(cfg["data_dir"]),
         database_url=cfg["database_url"],
+        database_pooler_url="",  # exactly the simulation's database, never the environment's
         ml_api_url=cfg["ml_url"],
         ml_auth_url=f"{cfg['ml_url']}/authorization",
         ml_client_id="sandbox-app",
@@ -40,12 +41,16 @@ def engine_settings(cfg: dict):
     )
 
 
-def _die_with_parent() -> None:
-    """A simulation's process ends when its driver does, however the driver ended."""
-    parent = os.getppid()
+def _die_with_parent(driver: int) -> None:
+    """A simulation's process ends when its driver does, however the driver ended (on
+    Linux the kernel sees to it too: PR_SET_PDEATHSIG, set before this process started).
+    `driver` is the driver's pid from the config, checked before the heavy imports: a
+    driver gone meanwhile is noticed too (getppid() then names another process)."""
+    if os.getppid() != driver:
+        os._exit(1)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == driver:
             time.sleep(0.5)
         os._exit(1)
 
@@ -55,21 +60,21 @@ def _die_with_parent() -> None:
 def main(argv: list[str]) -> int:
     role, config = argv
     cfg = json.loads(Path(config).read_text())
+    _die_with_parent(cfg["driver_pid"])
     logging.basicConfig(
         filename=Path(cfg["data_dir"]) / f"{role}.log",
         level=logging.INFO,
         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request: too many
-    from superseller.db.engine import make_engine
     from superseller.jobs.scheduler import Scheduler
     from superseller.jobs.worker import Worker, WorkerOptions
+    from superseller.simulation.guard import sim_engine
     from superseller.wiring import build_registry
 
-    _die_with_parent()
     settings = engine_settings(cfg)
     clock = SimClock(Path(cfg["clock_file"]))
-    engine = make_engine(cfg["database_url"])
+    engine = sim_engine(cfg["database_url"])
     registry = build_registry(settings)
     if role == "worker":
         opts = WorkerOptions.from_settings(settings, concurrency=cfg["concurrency"])

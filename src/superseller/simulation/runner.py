@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -34,7 +35,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
 from superseller.db import migrate
-from superseller.db.engine import is_postgres, make_engine
+from superseller.db.engine import is_postgres
 from superseller.db.schema import job_schedules, jobs
 from superseller.jobs.backend import backend_for
 from superseller.jobs.default_schedules import ensure_defaults
@@ -44,6 +45,7 @@ from superseller.sandbox.app import Faults
 from superseller.sandbox.data import SellerSpec
 from superseller.sandbox.server import free_port
 from superseller.simulation import faults as fault_plan
+from superseller.simulation import guard
 from superseller.simulation.clock import SimClock
 from superseller.simulation.faults import SAO_PAULO, Fault
 from superseller.simulation.hub import Hub, SimSandboxState, start_hub
@@ -168,6 +170,7 @@ class Simulation:
         self.outage_lock: sqlite3.Connection | None = None
         self.slow_disk: threading.Event | None = None  # set: the slow disk's thread stops
         self.alert_before: dict[str, float | None] = {}
+        self.outage_db: str | None = None  # a PostgreSQL database refusing connections
 
     # -- set-up -----------------------------------------------------------------
     def setup(self) -> None:
@@ -190,9 +193,9 @@ class Simulation:
         }
         self.api_url = f"http://127.0.0.1:{cfg['api_port']}"
         self.config = self.dir / "engine.json"
-        self.config.write_text(json.dumps(cfg))
+        guard.write_private(self.config, json.dumps({**cfg, "driver_pid": os.getpid()}))
         self.settings = engine_settings(cfg)
-        self.engine = make_engine(self.url)
+        self.engine = guard.sim_engine(self.url)
         self.pg = is_postgres(self.engine)
         self.backend = backend_for(self.engine)
         registry = build_registry(self.settings)
@@ -255,6 +258,7 @@ class Simulation:
         self.end = datetime.combine(
             FIRST_DAY + timedelta(days=self.opts.days), datetime.min.time(), SAO_PAULO
         ).replace(hour=CHECK_HOUR, minute=1)
+        self._announce_schedule()
         self._spawn("worker")
         self._spawn("scheduler")
         self._spawn("api")
@@ -270,6 +274,26 @@ class Simulation:
                         "retry_scale": 0.01,  # ML's hour of retries in ~35 s of wall time
                         "seed": self.opts.seed,
                     },
+                )
+
+    def _announce_schedule(self) -> None:
+        """The fault schedule before the first day runs: the operator knows what is coming."""
+        if self.opts.progress:
+            self.opts.progress(
+                f"fault schedule (seed {self.opts.seed}): "
+                + ("; ".join(f.describe() for f in self.schedule) or "none")
+            )
+
+    def _check_children(self) -> None:
+        """Every process the driver did not stop itself is still running: a dead worker,
+        scheduler or API ends the run with its exit code and its log of errors (the run
+        would otherwise wait for the engine forever)."""
+        for role, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None:
+                raise guard.SimError(
+                    f"the simulation's {role} died (exit code {code}); "
+                    f"see {self.dir / (role + '.err')}"
                 )
 
     def _wait_api(self) -> None:
@@ -315,10 +339,10 @@ class Simulation:
         self.events.append((when.astimezone(UTC), len(self.events), kind, arg))
 
     def _spawn(self, role: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.procs[role] = subprocess.Popen(
             [sys.executable, "-m", "superseller.simulation.proc", role, str(self.config)],
-            env=env,
+            env=guard.child_env(),  # the database in the config only
+            preexec_fn=guard.die_with_parent(),  # noqa: PLW1509 - ctypes prctl, no locks
             stdout=subprocess.DEVNULL,
             stderr=open(self.dir / f"{role}.err", "ab"),  # noqa: SIM115 - the child owns it
         )
@@ -371,6 +395,7 @@ class Simulation:
         pending = list(self.events)
         busy_since: float | None = None
         while pending:
+            self._check_children()
             when, _, kind, arg = pending[0]
             now, busy, nxt = self._next_engine_time()
             next_job = self._last_state[1]
@@ -534,6 +559,7 @@ class Simulation:
         if self.pg:
             name = make_url(self.url).database
             admin = self._pg_admin()
+            self.outage_db = name  # given back however the run ends (see `abort`)
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
                 conn.execute(
@@ -546,6 +572,7 @@ class Simulation:
             time.sleep(wall)
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            self.outage_db = None
             admin.dispose()
             self.engine.dispose()  # the driver's own connections died too
         else:
@@ -591,6 +618,35 @@ class Simulation:
             self.outage_lock.execute("ROLLBACK")
             self.outage_lock.close()
             self.outage_lock = None
+
+    def abort(self) -> None:
+        """Stop the children and give the database back (the driver keeps running)."""
+        for role in list(self.procs):
+            self._kill(role)
+        self._stop_slow_disk()
+        self._release_outage()
+        if self.outage_db is not None:
+            try:
+                guard.restore_connections(self.url)
+                self.outage_db = None
+            except Exception:  # noqa: BLE001 - said in the run's last line instead
+                log.exception("could not give %s its connections back", self.outage_db)
+
+    def failure(self, exc: BaseException) -> guard.SimError:
+        """The one line an ended run leaves the operator, naming where its logs are."""
+        where = f"logs in {self.dir}"
+        if self.outage_db is not None:  # the restore failed: the operator's one line
+            where += (
+                "; the database still refuses connections, restore it with: "
+                + guard.RESTORE_SQL.format(name=self.outage_db)
+            )
+        if isinstance(exc, KeyboardInterrupt):
+            db = "the database restored" if self.outage_db is None else "the database NOT restored"
+            return guard.SimError(f"interrupted: processes stopped, {db}; {where}", 130)
+        if isinstance(exc, guard.SimError):
+            return guard.SimError(f"{exc}; {where}", exc.code)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return guard.SimError(f"the simulation failed: {type(exc).__name__}: {first}; {where}")
 
     def _pg_admin(self) -> Engine:
         from sqlalchemy import create_engine
@@ -674,16 +730,23 @@ class Simulation:
 
 
 def simulate(opts: SimOptions) -> SimResult:
+    """Run a simulation; `guard.SimError` (with the exit code) for anything but a result:
+    a database or work directory it must not use, a process that died, an interruption.
+    However it ends, the children are stopped and the database accepts connections again;
+    a temporary work directory is removed after a run, kept (and named) after a failure."""
+    if opts.database_url is not None:
+        opts.database_url = guard.database_url(opts.database_url)
+    if opts.workdir is not None:
+        guard.claim_workdir(Path(opts.workdir))
+    if opts.database_url is not None:
+        guard.refuse_used(opts.database_url)  # before anything is written
     sim = Simulation(opts)
     try:
         sim.setup()
-    except BaseException:
-        for role in list(sim.procs):
-            sim._kill(role)
-        raise
-    try:
-        return sim.run()
-    except BaseException:
-        for role in list(sim.procs):
-            sim._kill(role)
-        raise
+        result = sim.run()
+    except BaseException as exc:
+        sim.abort()
+        raise sim.failure(exc) from exc
+    if opts.workdir is None:
+        shutil.rmtree(sim.dir, ignore_errors=True)
+    return result
