@@ -6,6 +6,7 @@ leaves processes or a silent hang behind. Small and fast: no simulated day is ru
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import stat
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine
@@ -238,12 +240,22 @@ def test_a_child_that_dies_ends_the_run_naming_it(tmp_path):
 
 
 # -- 6. the temporary directory -----------------------------------------------------------
-def test_a_temporary_workdir_is_removed_after_a_run_and_kept_after_a_failure(tmp_path, monkeypatch):
+def test_a_temporary_workdir_is_removed_after_a_fresh_run_and_kept_after_a_miss_or_failure(
+    tmp_path, monkeypatch
+):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(runner.Simulation, "setup", lambda self: None)
-    monkeypatch.setattr(runner.Simulation, "run", lambda self: "result")
-    assert runner.simulate(runner.SimOptions()) == "result"
+    fresh = SimpleNamespace(misses=0, kept_dir=None)
+    monkeypatch.setattr(runner.Simulation, "run", lambda self: fresh)
+    assert runner.simulate(runner.SimOptions()) is fresh
     assert not list(tmp_path.glob("superseller-sim-*"))
+
+    missed = SimpleNamespace(misses=2, kept_dir=None)  # its logs say why: kept
+    monkeypatch.setattr(runner.Simulation, "run", lambda self: missed)
+    assert runner.simulate(runner.SimOptions()) is missed
+    (kept,) = tmp_path.glob("superseller-sim-*")
+    assert missed.kept_dir == kept
+    shutil.rmtree(kept)
 
     def crash(self):
         raise RuntimeError("boom")

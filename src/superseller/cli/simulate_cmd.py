@@ -43,7 +43,7 @@ def simulate(
         None,
         "--workdir",
         help="A new directory for the logs (and the SQLite file); default: a temporary one, "
-        "removed after a run, kept after a failure.",
+        "removed after a run where every morning was fresh, kept after a miss or a failure.",
     ),
 ) -> None:
     """Run the real engine through simulated days with faults; check every 06:00.
@@ -93,7 +93,10 @@ def simulate(
     render(result)
     if result.misses:
         raise CliError(
-            f"{result.misses} tenant-morning(s) not fresh at 06:00 (see the table)", EXIT_MISSED
+            f"{result.misses} tenant-morning(s) not fresh at 06:00 (see the table"
+            + (f"; logs in {result.kept_dir}" if result.kept_dir else "")
+            + ")",
+            EXIT_MISSED,
         )
 
 

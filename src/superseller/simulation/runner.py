@@ -137,6 +137,7 @@ class SimResult:
     emitted: dict[str, int] = field(default_factory=dict)  # the emitters' counts, summed
     stored_notifications: int = 0  # rows in ml_notifications at the end
     off_schedules: tuple[str, ...] = OFF_SCHEDULES
+    kept_dir: Path | None = None  # a temporary work directory kept for its logs
 
     @property
     def misses(self) -> int:
@@ -733,7 +734,8 @@ def simulate(opts: SimOptions) -> SimResult:
     """Run a simulation; `guard.SimError` (with the exit code) for anything but a result:
     a database or work directory it must not use, a process that died, an interruption.
     However it ends, the children are stopped and the database accepts connections again;
-    a temporary work directory is removed after a run, kept (and named) after a failure."""
+    a temporary work directory is removed after a run where every morning was fresh, kept
+    (and named) after a missed morning or a failure."""
     if opts.database_url is not None:
         opts.database_url = guard.database_url(opts.database_url)
     if opts.workdir is not None:
@@ -747,6 +749,8 @@ def simulate(opts: SimOptions) -> SimResult:
     except BaseException as exc:
         sim.abort()
         raise sim.failure(exc) from exc
-    if opts.workdir is None:
+    if opts.workdir is None and not result.misses:
         shutil.rmtree(sim.dir, ignore_errors=True)
+    elif opts.workdir is None:
+        result.kept_dir = sim.dir  # a missed morning: its logs say why
     return result
