@@ -231,6 +231,7 @@ def test_a_child_that_dies_ends_the_run_naming_it(tmp_path):
     sim.procs["worker"] = subprocess.Popen([sys.executable, "-c", "raise SystemExit(7)"])
     far = datetime.now(UTC) + timedelta(days=1)
     sim.events = [(far, 0, "check", None)]
+    sim._last_state = (1, None, None)  # one job running, nothing else due
     sim._next_engine_time = lambda: (sim.clock.now(), True, None)  # busy: nothing due yet
     with pytest.raises(guard.SimError) as err:
         sim.run()
