@@ -227,3 +227,11 @@ def test_a_seller_whose_day_is_not_mercado_livres_keeps_every_stored_count(engin
             (ext, d): data.visits_on(spec, data.item_index(spec, ext), d, now) for ext, d in stored
         }
         assert sum(v for v in stored.values()) > 1000
+        # ...and no day of any listing went missing: every listing holds the same unbroken
+        # run of days.
+        spans = set()
+        for ext in {e for e, _ in stored}:
+            days = sorted(d for e, d in stored if e == ext)
+            assert (days[-1] - days[0]).days + 1 == len(days), ext
+            spans.add((days[0], days[-1]))
+        assert len(spans) == 1 and len({e for e, _ in stored}) == 15

@@ -278,8 +278,29 @@ def test_bad_arguments_are_one_line_usage_errors(tmp_path):
         (["--faults", ""], '"none"'),
         (["--seed", "10000000000000000000"], "--seed"),
         (["--workdir", str(a_file)], "is a file"),
+        (["--database", "postgresql://u:s3cret@127.0.0.1:54x2/db"], "not a valid"),
     ):
-        assert says in one_line_error(cli(*args), 2), args
+        proc = cli(*args)
+        assert says in one_line_error(proc, 2), args
+        assert "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_refusing_an_operators_sqlite_file_leaves_it_as_it_was(tmp_path):
+    """Looking is not touching: the operator's file keeps its permissions, its journal mode
+    and its bytes (the product's own engine would have made it private and WAL)."""
+    path = tmp_path / "erp.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER)")
+    conn.execute("INSERT INTO invoices VALUES (1)")
+    conn.commit()
+    conn.close()
+    os.chmod(path, 0o644)
+    before = (path.stat().st_mode, path.read_bytes())
+    with pytest.raises(guard.SimError, match="invoices") as err:
+        guard.refuse_used(f"sqlite:///{path}")
+    assert err.value.code == guard.EXIT_USAGE
+    assert (path.stat().st_mode, path.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["erp.db"]  # no -wal, no -shm
 
 
 def test_postgres_urls_are_accepted_as_the_product_accepts_them():

@@ -12,11 +12,13 @@ import contextlib
 import ctypes
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, func, inspect, select, table
+from sqlalchemy import Engine, create_engine, inspect, literal, select, table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from superseller.db.engine import PoolBudget, make_engine, normalize_url
 
@@ -61,6 +63,13 @@ def database_url(url: str) -> str:
             EXIT_USAGE,
         )
     if url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+        try:
+            make_url(url).port  # noqa: B018 - a bad port only shows when read
+        except (ValueError, ArgumentError):
+            raise SimError(
+                "--database: not a valid postgresql:// URL (user, host, port, database)",
+                EXIT_USAGE,
+            ) from None
         return normalize_url(url)
     raise SimError("--database must be a sqlite:/// or postgresql:// URL", EXIT_USAGE)
 
@@ -76,9 +85,36 @@ def sim_engine(url: str) -> Engine:
     return make_engine(url, budget=PoolBudget())
 
 
+def _sqlite_tables_with_rows(path: str) -> list[str]:
+    """A SQLite file's tables holding rows, read through a read-only handle: looking must
+    not change the operator's file (the product's engine would make it private and WAL)."""
+    if not Path(path).exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = [
+                r[0]
+                for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if r[0] not in SEEDED and not r[0].startswith("sqlite_")
+            ]
+            quoted = {n: '"' + n.replace('"', '""') + '"' for n in names}
+            return [
+                n for n in names if conn.execute(f"SELECT 1 FROM {quoted[n]} LIMIT 1").fetchone()
+            ]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SimError(f"--database: cannot read {path}: {exc}", EXIT_USAGE) from None
+
+
 def refuse_used(url: str) -> None:
     """Refuse a database that holds anything but a new database's seeded rows: an
-    operator's data, or a previous simulation's (its tenants and jobs would run again)."""
+    operator's data, or a previous simulation's (its tenants and jobs would run again).
+    Each table is probed for one row, not counted (a production database by mistake)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        _refuse(url, _sqlite_tables_with_rows(make_url(url).database))
+        return
     engine = sim_engine(url)
     try:
         with engine.connect() as conn:
@@ -91,11 +127,15 @@ def refuse_used(url: str) -> None:
                 for name in insp.get_table_names(schema=schema):
                     if schema == default and name in SEEDED:
                         continue
-                    rows = select(func.count()).select_from(table(name, schema=schema))
-                    if conn.execute(rows).scalar():
+                    probe = select(literal(1)).select_from(table(name, schema=schema)).limit(1)
+                    if conn.execute(probe).first() is not None:
                         used.append(name if schema == default else f"{schema}.{name}")
     finally:
         engine.dispose()
+    _refuse(url, used)
+
+
+def _refuse(url: str, used: list[str]) -> None:
     if used:
         shown_tables = ", ".join(sorted(used)[:5]) + (", ..." if len(used) > 5 else "")
         raise SimError(
