@@ -189,6 +189,31 @@ def test_failed_visits_call_never_erases_stored_visits(engine, tmp_path):
         assert max(after) == max(d for d, _ in before)  # and no invented new days
 
 
+def test_a_listing_whose_visits_ran_out_of_tries_is_asked_again_in_the_same_sync(engine, tmp_path):
+    """A 5xx burst (or a 429 storm) longer than one listing's tries: the sync asks for that
+    listing again once the others are done, so yesterday does not keep the partial count
+    of the last sync until the next night."""
+    clock = ManualClock(datetime.now(UTC))
+    with sandbox(listings=20) as sb:
+        sb.state.frozen_at = clock.now()
+        settings = settings_for(sb, tmp_path, ml_max_tries=3)
+        connected_tenant(engine, settings)
+        reg = build_registry(settings)
+        run_sync(engine, reg, clock=clock)
+        victim = data.item_id(sb.state.spec, 3)
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"visits_fail_next": {victim: 3}})
+        sb.state.frozen_at = clock.advance(timedelta(days=2))  # new days, new counts
+        done = run_sync(engine, reg, clock=clock)
+        assert done["status"] == "completed"
+        assert done["result"]["visitErrors"] == []
+        now = sb.state.now()
+        stored = dict(_visits_of(engine, victim))
+        spec, i = sb.state.spec, data.item_index(sb.state.spec, victim)
+        newest = max(stored)
+        assert newest == max(d for d, _ in _visits_of(engine, data.item_id(spec, 4)))
+        assert stored[newest] == data.visits_on(spec, i, newest, now)
+
+
 def _visits_of(engine, ext):
     with engine.connect() as conn:
         return [

@@ -53,6 +53,8 @@ class Faults:
     latency_ms: float = 0.0
     requests_per_s: float = 0.0  # 0 = no limit
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
+    # item -> how many of its next visits calls answer 500 (a burst that passes)
+    visits_fail_next: dict[str, int] = field(default_factory=dict)
     order_fail_ids: list[int] = field(default_factory=list)  # GET /orders/{id}: always 500
     token_429: int = 0  # the next N calls to /oauth/token answer 429 local_rate_limited
     token_retry_after_s: float | None = None  # ...with this Retry-After (None: without)
@@ -728,6 +730,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         if i is None:
             return err(404, "not_found", "Item not found")
         if item_id in state.faults.visits_fail_ids:
+            return err(500, "internal_server_error", "Internal Server Error")
+        with state.lock:
+            burst = state.faults.visits_fail_next.get(item_id, 0)
+            if burst:
+                state.faults.visits_fail_next[item_id] = burst - 1
+        if burst:
             return err(500, "internal_server_error", "Internal Server Error")
         if last > 150 or last < 1:
             return err(
