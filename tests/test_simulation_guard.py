@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -29,6 +28,7 @@ from superseller.simulation.faults import SAO_PAULO, Fault
 from superseller.simulation.proc import engine_settings
 from superseller.tenants import create_tenant
 from tests.support.procs import ROOT
+from tests.support.waiting import wait_until
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -203,16 +203,20 @@ def test_the_children_die_with_a_sigkilled_driver(tmp_path):
     )
     kids: set[int] = set()
     try:
-        deadline = time.monotonic() + 120
-        while not (kids := children(driver.pid)):  # the first child, still importing
-            assert driver.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+
+        def first_children() -> set[int]:  # the first child, still importing
+            assert driver.poll() is None, "the driver ended before starting its processes"
+            return children(driver.pid)
+
+        kids = wait_until(first_children, timeout=120, message="the driver's first child")
         driver.send_signal(signal.SIGKILL)
         driver.wait()
-        deadline = time.monotonic() + 30
-        while any(alive(k) for k in kids):
-            assert time.monotonic() < deadline, f"children {kids} outlived their driver"
-            time.sleep(0.1)
+        wait_until(
+            lambda: not any(alive(k) for k in kids),
+            timeout=30,
+            interval=0.1,
+            message=f"children {kids} to die with their SIGKILLed driver",
+        )
     finally:
         if driver.poll() is None:
             driver.kill()
