@@ -1,0 +1,216 @@
+"""The 30-day simulation's oracle (`simulation.oracle.check_tenant`) must count a seller
+fresh only when the product's figures are the sandbox's: these tests build a tenant whose
+`listing_metrics_daily` is exactly the oracle's truth (every listing, every day, zeros
+included, visits known), check that it passes, then break one thing a seller would see
+and require the oracle to say "late".
+
+Audit of 2026-12-06 (issue 22): the oracle compares only non-zero (orders, units, revenue,
+visits) tuples, so a listing whose truth is all zeros (most of a large seller's tail, and
+nearly every paused listing) may be missing or have unknown visits, and the derived
+figures and the day after today are never looked at. The failing cases below show it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, insert, text, update
+
+from superseller.db.engine import make_engine
+from superseller.db.schema import listing_metrics_daily, listings
+from superseller.sandbox import data
+from superseller.sandbox.app import SandboxState
+from superseller.simulation import oracle, runner
+from superseller.simulation.clock import SimClock
+from superseller.simulation.faults import SAO_PAULO, Fault
+from superseller.tenants import create_tenant
+
+TENANT = "audit-00"
+# 06:00 local on a morning of the simulation's month, as `Simulation._check` calls it.
+NOW = datetime(2026, 3, 20, 6, 0, tzinfo=SAO_PAULO).astimezone(UTC)
+TODAY = NOW.astimezone(SAO_PAULO).date()
+FIRST = TODAY - timedelta(days=30)
+
+
+def _spec() -> data.SellerSpec:
+    return data.SellerSpec(
+        seed=4242,
+        user_id=500_000_042,
+        nickname="AUDIT",
+        listings=400,  # a long tail: many quiet listings, ~1 in 11 paused
+        history_days=45,
+        orders_per_day=20.0,
+        start=datetime(2026, 3, 2, 10, tzinfo=UTC),
+    )
+
+
+def _quiet_listing(state: SandboxState) -> str:
+    """A listing whose 30 days are all zeros in the truth (no sale, no visit)."""
+    want = oracle.expected(state, FIRST, TODAY - timedelta(days=1), NOW)
+    busy = {ext for ext, _ in want}
+    for i in range(state.spec.listings):
+        ext = data.item_id(state.spec, i)
+        if ext not in busy:
+            return ext
+    raise AssertionError("the spec has no quiet listing")
+
+
+@pytest.fixture
+def seller(db_url):
+    """A tenant whose listing_metrics_daily is the truth: a row per listing and day from
+    FIRST to TODAY (today partial), visits known, conversion and ticket derived."""
+    engine = make_engine(db_url)
+    state = SandboxState(_spec())
+    create_tenant(engine, "Loja auditada", tenant_id=TENANT)
+    want = oracle.expected(state, FIRST, TODAY, NOW)
+    stamp = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        ids = {}
+        for i in range(state.spec.listings):
+            it = data.item(state.spec, i)
+            ids[it["id"]] = conn.execute(
+                insert(listings)
+                .values(
+                    tenant_id=TENANT,
+                    external_id=it["id"],
+                    title=it["title"],
+                    status=it["status"],
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+                .returning(listings.c.id)
+            ).scalar_one()
+        rows = []
+        for ext, lid in ids.items():
+            for k in range(31):
+                day = FIRST + timedelta(days=k)
+                orders, units, revenue, visits = want.get((ext, day), (0, 0, 0.0, 0))
+                rows.append(
+                    {
+                        "tenant_id": TENANT,
+                        "listing_id": lid,
+                        "date": day,
+                        "visits": visits,
+                        "orders": orders,
+                        "units_sold": units,
+                        "revenue": revenue,
+                        "conversion": orders / visits if visits else None,
+                        "avg_ticket": round(revenue / orders, 2) if orders else None,
+                        "source": "rebuild",
+                        "updated_at": stamp,
+                    }
+                )
+        conn.execute(insert(listing_metrics_daily), rows)
+    yield engine, state, ids
+    engine.dispose()
+
+
+def _verdict(engine, state) -> oracle.Verdict:
+    return oracle.check_tenant(engine, TENANT, state, NOW)
+
+
+def test_the_truth_passes(seller):
+    engine, state, _ = seller
+    assert _verdict(engine, state).ok
+
+
+def test_a_quiet_listing_the_product_never_synced_is_a_miss(seller):
+    """A listing (row and metrics) missing from the product: the seller does not see it.
+    The truth has it every day (all zeros), so the oracle must notice."""
+    engine, state, ids = seller
+    ext = _quiet_listing(state)
+    with engine.begin() as conn:
+        conn.execute(
+            delete(listing_metrics_daily).where(listing_metrics_daily.c.listing_id == ids[ext])
+        )
+        conn.execute(delete(listings).where(listings.c.id == ids[ext]))
+    assert not _verdict(engine, state).ok
+
+
+def test_unknown_visits_are_not_a_real_zero(seller):
+    """visits NULL means "not known" (tables_metrics.py); the truth is a known 0."""
+    engine, state, ids = seller
+    ext = _quiet_listing(state)
+    with engine.begin() as conn:
+        conn.execute(
+            update(listing_metrics_daily)
+            .where(listing_metrics_daily.c.listing_id == ids[ext])
+            .values(visits=None, conversion=None)
+        )
+    assert not _verdict(engine, state).ok
+
+
+def test_a_wrong_conversion_or_ticket_is_a_miss(seller):
+    """conversion and avg_ticket are figures the seller sees (and scoring reads)."""
+    engine, state, _ = seller
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE listing_metrics_daily SET conversion = 0.99, avg_ticket = 1 "
+                "WHERE tenant_id = :t AND orders > 0 AND date < :d"
+            ),
+            {"t": TENANT, "d": TODAY},
+        )
+    assert not _verdict(engine, state).ok
+
+
+def test_metrics_dated_after_today_are_a_miss(seller):
+    """The issue's check is MAX(date) = today's partial day; a row dated tomorrow (a UTC
+    date, a clock bug) is not "fresh"."""
+    engine, state, ids = seller
+    lid = next(iter(ids.values()))
+    with engine.begin() as conn:
+        conn.execute(
+            update(listing_metrics_daily)
+            .where(listing_metrics_daily.c.listing_id == lid, listing_metrics_daily.c.date == TODAY)
+            .values(date=TODAY + timedelta(days=1))
+        )
+    assert not _verdict(engine, state).ok
+
+
+def test_todays_partial_day_is_present_for_every_listing(seller):
+    """Today's partial day present: one listing's row for today is not the day."""
+    engine, state, ids = seller
+    keep = next(iter(ids.values()))
+    with engine.begin() as conn:
+        conn.execute(
+            delete(listing_metrics_daily).where(
+                listing_metrics_daily.c.date == TODAY, listing_metrics_daily.c.listing_id != keep
+            )
+        )
+    assert not _verdict(engine, state).ok
+
+
+def test_a_sqlite_database_outage_is_seen_by_the_product(tmp_path):
+    """faults.KINDS says db_outage makes the database unreachable. On SQLite the driver
+    holds the write lock for 1-6 s of wall time (runner.Simulation._outage), but the
+    product's busy timeout is 60 s (db/engine.py SQLITE_BUSY_TIMEOUT_MS): its writes just
+    wait and succeed, reads go on (WAL). Not one error: the product never has an outage."""
+    url = f"sqlite:///{tmp_path / 'sim.db'}"
+    product = make_engine(url)
+    with product.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE beat (n INTEGER)")
+    sim = runner.Simulation.__new__(runner.Simulation)
+    sim.clock = SimClock(tmp_path / "clock")
+    start = datetime(2026, 3, 8, 2, 0, 5, tzinfo=SAO_PAULO)
+    sim.clock.set(start.astimezone(UTC))
+    sim.pg, sim.url, sim.outage_lock = False, url, None
+    fault = Fault("db_outage", start, start + timedelta(minutes=10))
+    outage = threading.Thread(target=sim._outage, args=(fault,))
+    outage.start()
+    deadline = time.monotonic() + 10
+    while sim.outage_lock is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sim.outage_lock is not None
+    failed = None
+    try:
+        with product.begin() as conn:  # a worker's heartbeat during the outage
+            conn.exec_driver_sql("INSERT INTO beat VALUES (1)")
+    except Exception as exc:  # noqa: BLE001 - any database error is the outage seen
+        failed = exc
+    outage.join(30)
+    product.dispose()
+    assert isinstance(failed, Exception), "the write during the 'outage' succeeded"
