@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import delete, insert, text, update
 
 from superseller.db.engine import make_engine
-from superseller.db.schema import listing_metrics_daily, listings
+from superseller.db.schema import listing_metrics_daily, listings, tenant_metrics_daily
 from superseller.sandbox import data
 from superseller.sandbox.app import SandboxState
 from superseller.simulation import oracle, runner
@@ -104,8 +104,40 @@ def seller(db_url):
                     }
                 )
         conn.execute(insert(listing_metrics_daily), rows)
+        conn.execute(insert(tenant_metrics_daily), _overview(state, rows, stamp))
     yield engine, state, ids
     engine.dispose()
+
+
+def _overview(state: SandboxState, rows: list[dict], stamp: datetime) -> list[dict]:
+    """The overview's rows (what the seller's dashboard totals read): distinct counted
+    orders of the day, their units and revenue, and the day's visits."""
+    out = []
+    for k in range(31):
+        day = FIRST + timedelta(days=k)
+        start = datetime(day.year, day.month, day.day, tzinfo=SAO_PAULO)
+        sold = [
+            o
+            for o in data.orders_between(state.spec, start, start + timedelta(days=1), NOW)
+            if o["status"] in oracle.COUNTED
+        ]
+        lines = [line for o in sold for line in o["order_items"]]
+        mine = [r for r in rows if r["date"] == day]
+        out.append(
+            {
+                "tenant_id": TENANT,
+                "date": day,
+                "orders": len(sold),
+                "units_sold": sum(x["quantity"] for x in lines),
+                "revenue": round(sum(x["quantity"] * x["unit_price"] for x in lines), 2),
+                "visits": sum(r["visits"] for r in mine),
+                "orders_with_visits": sum(r["orders"] for r in mine),
+                "other_orders": 0,
+                "other_revenue": 0,
+                "updated_at": stamp,
+            }
+        )
+    return out
 
 
 def _verdict(engine, state) -> oracle.Verdict:
@@ -153,6 +185,20 @@ def test_a_wrong_conversion_or_ticket_is_a_miss(seller):
                 "WHERE tenant_id = :t AND orders > 0 AND date < :d"
             ),
             {"t": TENANT, "d": TODAY},
+        )
+    assert not _verdict(engine, state).ok
+
+
+def test_wrong_overview_totals_are_a_miss(seller):
+    """The seller's dashboard totals (orders, revenue) read tenant_metrics_daily, a table
+    the rebuild maintains apart (metrics/rebuild.py _ROLLUP_SQL): a stale rollup is a
+    wrong figure the seller sees even when every listing row is right."""
+    engine, state, _ = seller
+    with engine.begin() as conn:
+        conn.execute(
+            update(tenant_metrics_daily)
+            .where(tenant_metrics_daily.c.date == TODAY - timedelta(days=1))
+            .values(orders=tenant_metrics_daily.c.orders + 5, revenue=0)
         )
     assert not _verdict(engine, state).ok
 
@@ -214,3 +260,33 @@ def test_a_sqlite_database_outage_is_seen_by_the_product(tmp_path):
     outage.join(30)
     product.dispose()
     assert isinstance(failed, Exception), "the write during the 'outage' succeeded"
+
+
+# -- what the oracle already does (no test exercised its figures branch before) ------------
+def test_a_cancellation_the_product_missed_is_a_miss(seller):
+    """A buyer cancels a counted order of 10 days ago (the driver's `_cancel`); the product
+    still counts it: the figures differ, the tenant is late."""
+    engine, state, _ = seller
+    day = TODAY - timedelta(days=10)
+    start = datetime(day.year, day.month, day.day, 12, tzinfo=SAO_PAULO)
+    paid = [
+        o
+        for o in data.orders_between(state.spec, start, start + timedelta(hours=12), NOW)
+        if o["status"] == "paid"
+    ]
+    state.order_changes[paid[0]["id"]] = ("cancelled", NOW - timedelta(hours=8))
+    verdict = _verdict(engine, state)
+    assert not verdict.ok
+    assert "differ" in verdict.cause
+
+
+def test_the_fault_schedule_replays_from_its_seed():
+    from superseller.simulation import faults
+
+    tenants = [f"t{n:02d}" for n in range(20)]
+    args = (runner.FIRST_DAY, 30, list(faults.KINDS), tenants)
+    one = [f.describe() for f in faults.draw(7, *args)]
+    assert one == [f.describe() for f in faults.draw(7, *args)]
+    assert one != [f.describe() for f in faults.draw(8, *args)]
+    # Every kind the issue lists is in a 30-day schedule.
+    assert {f.split()[0] for f in one} == set(faults.KINDS)
