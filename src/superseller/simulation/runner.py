@@ -49,7 +49,7 @@ from superseller.simulation import guard
 from superseller.simulation.clock import SimClock
 from superseller.simulation.faults import SAO_PAULO, Fault
 from superseller.simulation.hub import Hub, SimSandboxState, start_hub
-from superseller.simulation.oracle import check_tenant
+from superseller.simulation.oracle import Verdict, check_tenant, snapshot
 from superseller.simulation.proc import engine_settings
 from superseller.tenants import create_tenant
 from superseller.wiring import build_registry
@@ -665,6 +665,7 @@ class Simulation:
         m.faults = [d for when, d in self.fault_log if when >= since.astimezone(UTC)]
         m.jobs_run, m.retries = self._job_counts(since.astimezone(UTC), now)
         alerts = self._alerts() if self.revoked else {}
+        verdicts = self._verdicts()
         for t in self.tenants:
             if t.id in self.revoked:
                 status = tenant_freshness(self.engine, t.id, now)["status"]
@@ -679,7 +680,7 @@ class Simulation:
                 else:
                     m.flagged += 1
                 continue
-            verdict = check_tenant(self.engine, t.id, t.state, now)
+            verdict = verdicts[t.id]
             if verdict.ok:
                 m.fresh += 1
             else:
@@ -695,6 +696,19 @@ class Simulation:
             )
             for tid, cause in m.late.items():
                 self.opts.progress(f"  late {tid}: {cause}")
+
+    def _verdicts(self) -> dict[str, Verdict]:
+        """Every connected tenant checked against ONE snapshot of the database pinned at
+        the check instant, with the truth computed at a `now` read after pinning it: what
+        the engine (still running) writes during the check never counts, and nothing the
+        product read from the sandbox can be later than the truth's instant."""
+        with snapshot(self.engine) as conn:
+            now = self.clock.now()
+            return {
+                t.id: check_tenant(conn, t.id, t.state, now)
+                for t in self.tenants
+                if t.id not in self.revoked
+            }
 
     def _job_counts(self, since: datetime, until: datetime) -> tuple[int, int]:
         with self.engine.connect() as conn:
