@@ -121,7 +121,7 @@ def test_a_write_after_the_check_instant_does_not_count(seller):
         assert oracle.check_tenant(conn, TENANT, state, NOW).ok
     verdict = oracle.check_tenant(engine, TENANT, state, NOW)
     assert not verdict.ok
-    assert "missing 30" in verdict.cause and "today missing 1" in verdict.cause
+    assert "missing 30" in verdict.cause and "today's partial day missing 1" in verdict.cause
 
 
 def test_a_listing_has_rows_from_its_creation_day_on(seller):
