@@ -11,6 +11,7 @@ test_simulation.py's.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -176,3 +177,29 @@ def test_the_mornings_effects_count_what_the_faults_did(sim, engine, tmp_path):
     sim._effects(nxt, until, until + timedelta(days=1))
     assert (nxt.ml_429, nxt.ml_5xx, nxt.rescued, nxt.resumed_parts) == (5, 0, 0, 0)
     assert (nxt.outage_s, nxt.outage_logged, nxt.kills) == (0.0, 1, [])
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_run_says_what_its_faults_did(db_url, tmp_path):
+    """Two days on SQLite with the faults whose effect used to be invisible: the outages
+    (one a night, one in the day) are met by the product (it logs "database unreachable")
+    and it recovers (every morning fresh); the worker is killed in the large seller's sync
+    after a checkpoint, and the rescued sync resumes, skipping finished parts."""
+    from tests.test_simulation import mornings, simulate
+
+    args = ["--days", "2", "--tenants", "2", "--large-listings", "40", "--small-listings", "10"]
+    args += ["--no-notifications", "--seed", "3", "--faults", "db_outage,worker_kill"]
+    proc = simulate(db_url, tmp_path, *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert mornings(proc.stdout) == [(2, 0, 0)] * 2
+    lines = re.findall(r"^\d{4}-\d\d-\d\d: .* s wall; effects: (.*)$", proc.stdout, re.M)
+    assert len(lines) == 2
+    effects = "; ".join(lines)
+    kill = re.search(r"kill: sim-3-00's sync after (\d+) checkpointed part", effects)
+    assert kill and int(kill.group(1)) >= 1
+    assert sum(int(n) for n in re.findall(r"resumed parts (\d+)", effects)) >= 1
+    assert sum(int(n) for n in re.findall(r"rescued (\d+)", effects)) >= 1
+    outages = re.findall(r"outage (\d+) s wall \((\d+) unreachable logged\)", effects)
+    assert sum(int(s) for s, _ in outages) >= 2 * 60  # two outages past the busy timeout
+    assert all(int(n) > 0 for s, n in outages if int(s) > 0)  # each met by the product
