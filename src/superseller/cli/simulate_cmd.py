@@ -111,7 +111,8 @@ def render(result) -> None:
         schedule.add_row(f.describe())
     console.print(schedule)
     table = Table(title=f"Mornings at 06:00 ({result.backend}, {result.tenants} tenants)")
-    cols = ("day", "fresh", "reauth", "late", "jobs", "retries", "wall s", "faults", "late: cause")
+    cols = ("day", "fresh", "reauth", "late", "jobs", "retries", "wall s", "faults")
+    cols += ("effects", "late: cause")
     for col in cols:
         table.add_column(col, overflow="fold")
     for m in result.mornings:
@@ -125,6 +126,7 @@ def render(result) -> None:
             str(m.retries),
             f"{m.wall_s:.0f}",
             "\n".join(m.faults),
+            m.effects().replace("; ", "\n"),
             causes,
         )
     console.print(table)
@@ -144,5 +146,15 @@ def render(result) -> None:
         f"totals: {fresh} fresh, {result.misses} late, {jobs} jobs, {retries} retries, "
         f"{len(result.schedule)} faults, {result.wall_s:.0f} s wall; "
         f"schedules off in the simulation: {', '.join(result.off_schedules)}",
+        highlight=False,
+    )
+    ms = result.mornings
+    console.print(
+        f"fault effects: {sum(m.ml_429 for m in ms)} 429s and {sum(m.ml_5xx for m in ms)} "
+        f"5xx answered by the sandbox, {sum(m.rescued for m in ms)} job(s) rescued, "
+        f"{sum(m.resumed_parts for m in ms)} sync part(s) resumed, "
+        f"{sum(m.outage_s for m in ms):.0f} s of database outage (wall) with "
+        f"{sum(m.outage_logged for m in ms)} 'database unreachable' log line(s), "
+        f"{sum(len(m.kills) for m in ms)} worker kill(s)",
         highlight=False,
     )

@@ -15,8 +15,9 @@ SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 # kind -> what it does (the table's legend and the docs')
 KINDS = {
-    "db_outage": "database unreachable (SQLite: write lock held; PG: connections refused)",
-    "worker_kill": "worker SIGKILLed while running jobs, restarted",
+    "db_outage": "database unreachable (SQLite: write lock held 75 s, past the 60 s busy "
+    "timeout; PG: connections refused 5-60 s)",
+    "worker_kill": "worker SIGKILLed in the large seller's sync after a checkpoint, restarted",
     "scheduler_kill": "scheduler SIGKILLed, restarted 40 min later",
     "scheduler_night": "scheduler down all night (21:00 to 05:00)",
     "ml_429": "Mercado Livre 429 storm (30% of calls) for 90 min",

@@ -35,8 +35,8 @@ from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 
 from superseller.db import migrate
-from superseller.db.engine import is_postgres
-from superseller.db.schema import job_schedules, jobs
+from superseller.db.engine import SQLITE_BUSY_TIMEOUT_MS, is_postgres
+from superseller.db.schema import job_logs, job_schedules, jobs, sync_checkpoints
 from superseller.jobs.backend import backend_for
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.mercadolivre.connect import connect_sandbox, enqueue_backfill
@@ -65,6 +65,16 @@ ENDING = ("scheduler_kill", "scheduler_night", "ml_429", "ml_5xx", "slow_disk", 
 # The alert a revoked seller must raise (/metrics, read over HTTP like Prometheus would).
 REAUTH_ALERT = "superseller_tenant_reauth_required"
 IDLE_POLL_S = 0.03
+# A SQLite outage holds the write lock this long (wall): past the product's own busy
+# timeout, so that writers fail with "database is locked", and within 90 s an outage.
+SQLITE_OUTAGE_S = SQLITE_BUSY_TIMEOUT_MS / 1000 + 15
+PG_OUTAGE_MAX_S = 60.0
+# The worker SIGKILL waits at most this long (wall) for the large seller's sync to
+# checkpoint a part (see `_worker_kill`).
+KILL_WAIT_S = 240.0
+KILL_SHOW_S = 30.0  # for the large seller's sync to be enqueued at all
+KILL_ANY_S = 30.0
+KILL_POLL_S = 0.05
 BUSY_POLL_MIN_S = 0.01
 BUSY_POLL_MAX_S = 0.25
 log = logging.getLogger("superseller.simulation")
@@ -123,6 +133,26 @@ class Morning:
     retries: int = 0
     faults: list[str] = field(default_factory=list)
     wall_s: float = 0.0  # wall time since the previous check (or the run's start)
+    # What the night's faults did (since the previous check), not only that they started:
+    ml_429: int = 0  # 429s the sandbox answered
+    ml_5xx: int = 0  # 5xx the sandbox answered
+    rescued: int = 0  # jobs given back by a rescue (job_logs status "lost")
+    resumed_parts: int = 0  # checkpointed parts a resumed sync skipped (result resumedParts)
+    outage_s: float = 0.0  # wall seconds the database was away
+    outage_logged: int = 0  # "database unreachable" lines the product's processes logged
+    kills: list[str] = field(default_factory=list)  # what each worker SIGKILL hit
+
+    def effects(self) -> str:
+        """The faults' effects, appended to the day line after its fixed prefix."""
+        parts = [
+            f"429s {self.ml_429}",
+            f"5xx {self.ml_5xx}",
+            f"rescued {self.rescued}",
+            f"resumed parts {self.resumed_parts}",
+            f"outage {self.outage_s:.0f} s wall ({self.outage_logged} unreachable logged)",
+        ]
+        parts += [f"kill: {k}" for k in self.kills]
+        return "; ".join(parts)
 
 
 @dataclass
@@ -172,6 +202,11 @@ class Simulation:
         self.slow_disk: threading.Event | None = None  # set: the slow disk's thread stops
         self.alert_before: dict[str, float | None] = {}
         self.outage_db: str | None = None  # a PostgreSQL database refusing connections
+        # Fault effects gathered since the last check (see `_effects`).
+        self.outage_s = 0.0
+        self.kills: list[str] = []
+        self.ml_seen = (0, 0)  # the sandbox's 429 and 500 counts at the last check
+        self.log_offsets: dict[str, int] = {}
 
     # -- set-up -----------------------------------------------------------------
     def setup(self) -> None:
@@ -518,11 +553,7 @@ class Simulation:
         if k == "db_outage":
             self._outage(f)
         elif k == "worker_kill":
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and self._engine_state()[0] == 0:
-                time.sleep(IDLE_POLL_S)
-            self._kill("worker")
-            self._spawn("worker")  # a supervisor brings it back; its jobs need rescue
+            self.kills.append(self._worker_kill())
         elif k in ("scheduler_kill", "scheduler_night", fault_plan.BROKEN):
             self._kill("scheduler")
         elif k == "ml_429":
@@ -551,12 +582,85 @@ class Simulation:
         for t in self.tenants:
             t.state.faults = faults
 
+    def _worker_kill(self) -> str:
+        """SIGKILL the worker in the middle of the large seller's sync, once that sync has
+        recorded a checkpointed part beyond its start (`Checkpoints.mark`: a range of item
+        details, the orders, a range of visits), so that the rescued job's retry must skip
+        finished parts (its result's `resumedParts`). If that sync does not show up within
+        KILL_SHOW_S (the large seller revoked), ends without a checkpoint, or none is
+        recorded within KILL_WAIT_S of wall time, the worker is killed as soon as any job
+        runs (at most KILL_ANY_S more), as before. A supervisor then brings it back; its
+        jobs wait for rescue. Returns what the kill hit, for the morning's line."""
+        large = self.tenants[0].id
+        began = time.monotonic()
+        seen, parts = False, 0
+        while time.monotonic() - began < KILL_WAIT_S:
+            live, parts = self._large_sync(large)
+            seen = seen or live > 0
+            if parts or (not live and (seen or time.monotonic() - began > KILL_SHOW_S)):
+                break
+            time.sleep(KILL_POLL_S)
+        running = self._engine_state()[0]
+        if not parts:
+            deadline = time.monotonic() + KILL_ANY_S
+            while running == 0 and time.monotonic() < deadline:
+                time.sleep(IDLE_POLL_S)
+                running = self._engine_state()[0]
+        self._kill("worker")
+        self._spawn("worker")
+        what = (
+            f"{large}'s sync after {parts} checkpointed part(s), {running} job(s) running"
+            if parts
+            else f"{running} job(s) running, no checkpointed sync of {large}"
+        )
+        log.info("worker SIGKILLed: %s", what)
+        return what
+
+    def _large_sync(self, tenant_id: str) -> tuple[int, int]:
+        """(the tenant's syncs pending or running, checkpointed parts of its running sync
+        beyond the start: not "run", "ids" or "progress")."""
+        sync = (jobs.c.tenant_id == tenant_id) & (jobs.c.type == "sync_mercadolivre")
+        live = (
+            select(func.count())
+            .select_from(jobs)
+            .where(sync, jobs.c.status.in_(("pending", "running")))
+            .scalar_subquery()
+        )
+        parts = (
+            select(func.count())
+            .select_from(sync_checkpoints.join(jobs, jobs.c.id == sync_checkpoints.c.job_id))
+            .where(
+                sync,
+                jobs.c.status == "running",
+                sync_checkpoints.c.part.not_in(("run", "ids", "progress")),
+            )
+            .scalar_subquery()
+        )
+        with self.backend.reader(self.engine) as conn:
+            live_n, parts_n = conn.execute(select(live, parts)).one()
+        return live_n, parts_n
+
     def _outage(self, f: Fault) -> None:
-        """The database away for the fault's span: wall seconds while simulated time runs
-        through the span (1 min -> 1 s, an hour -> 6 s of wall time)."""
+        """The database away while simulated time runs through the fault's span.
+
+        SQLite: an embedded database fails its writers: the driver holds the write lock
+        (BEGIN EXCLUSIVE) for SQLITE_OUTAGE_S of wall time, longer than the product's own
+        busy timeout (db/engine.py, the deployed 60 s, not lowered here), so a write
+        begun in the first seconds fails with "database is locked" and every other one
+        waits for most of a minute: heartbeats, claims, job results, webhook rows. Readers
+        go on: in WAL mode a reader never waits for the writer, and the only ways to stop
+        them (locking_mode=EXCLUSIVE, which changes how the WAL index is shared, or
+        taking the files away) risk the database itself, which no real outage of an
+        embedded database does either.
+
+        PostgreSQL: connections refused (ALLOW_CONNECTIONS false) and the open ones
+        terminated, for a wall time that grows with the span (a minute of span per wall
+        second, 5 to 60 s), long enough for the processes' capped back-off and
+        reconnection to run several rounds."""
         span = (f.end - f.start).total_seconds()
-        wall = min(6.0, max(1.0, span / 600))
+        wall = SQLITE_OUTAGE_S if not self.pg else min(PG_OUTAGE_MAX_S, max(5.0, span / 60))
         self.clock.set(self.clock.now(), rate=span / wall)
+        began = time.monotonic()
         if self.pg:
             name = make_url(self.url).database
             admin = self._pg_admin()
@@ -580,8 +684,10 @@ class Simulation:
             path = make_url(self.url).database
             self.outage_lock = sqlite3.connect(path, timeout=60, isolation_level=None)
             self.outage_lock.execute("BEGIN EXCLUSIVE")
+            began = time.monotonic()
             time.sleep(wall)
             self._release_outage()
+        self.outage_s = getattr(self, "outage_s", 0.0) + time.monotonic() - began
         self.clock.set(f.end.astimezone(UTC), rate=1.0)
 
     def _start_slow_disk(self) -> None:
@@ -619,6 +725,48 @@ class Simulation:
             self.outage_lock.execute("ROLLBACK")
             self.outage_lock.close()
             self.outage_lock = None
+
+    def _effects(self, m: Morning, since: datetime, until: datetime) -> None:
+        """What the faults did since the previous check: the sandbox's 429 and 5xx answers,
+        jobs rescued and sync parts resumed (from the product's rows), the outage's wall
+        seconds and the "database unreachable" lines the product's processes logged."""
+        n429 = sum(t.state.stats.get("429", 0) for t in self.tenants)
+        n500 = sum(t.state.stats.get("500", 0) for t in self.tenants)
+        m.ml_429, m.ml_5xx = n429 - self.ml_seen[0], n500 - self.ml_seen[1]
+        self.ml_seen = (n429, n500)
+        with self.engine.connect() as conn:
+            m.rescued = conn.execute(
+                select(func.count())
+                .select_from(job_logs)
+                .where(
+                    job_logs.c.status == "lost",
+                    job_logs.c.completed_at >= since,
+                    job_logs.c.completed_at < until,
+                )
+            ).scalar_one()
+            results = conn.execute(
+                select(jobs.c.result).where(
+                    jobs.c.type == "sync_mercadolivre",
+                    jobs.c.finished_at >= since,
+                    jobs.c.finished_at < until,
+                )
+            ).scalars()
+            m.resumed_parts = sum(
+                int(r.get("resumedParts") or 0) for r in results if isinstance(r, dict)
+            )
+        m.outage_s, self.outage_s = self.outage_s, 0.0
+        m.kills, self.kills = self.kills, []
+        m.outage_logged = 0
+        for role in ("worker", "scheduler", "api"):
+            path = self.dir / f"{role}.log"
+            if not path.exists():
+                continue
+            with path.open("rb") as fh:
+                fh.seek(self.log_offsets.get(role, 0))
+                chunk = fh.read()
+                self.log_offsets[role] = fh.tell()
+            m.outage_logged += chunk.count(b"database unreachable")
+        log.info("effects %s: %s", m.day, m.effects())
 
     def abort(self) -> None:
         """Stop the children and give the database back (the driver keeps running)."""
@@ -664,6 +812,7 @@ class Simulation:
         )
         m.faults = [d for when, d in self.fault_log if when >= since.astimezone(UTC)]
         m.jobs_run, m.retries = self._job_counts(since.astimezone(UTC), now)
+        self._effects(m, since.astimezone(UTC), now)
         alerts = self._alerts() if self.revoked else {}
         verdicts = self._verdicts()
         for t in self.tenants:
@@ -693,6 +842,7 @@ class Simulation:
             self.opts.progress(
                 f"{day}: {m.fresh} fresh, {m.flagged} flagged, {len(m.late)} late, "
                 f"{m.jobs_run} jobs, faults: {', '.join(m.faults) or '-'}, {m.wall_s:.0f} s wall"
+                f"; effects: {m.effects()}"
             )
             for tid, cause in m.late.items():
                 self.opts.progress(f"  late {tid}: {cause}")
