@@ -805,6 +805,9 @@ class Simulation:
 
     # -- the morning check ------------------------------------------------------------
     def _check(self, day: date) -> None:
+        # The figures first: their snapshot is pinned at the check instant, before the
+        # seconds the counts and the fault effects below take while the engine runs on.
+        verdicts = self._verdicts()
         now = self.clock.now()
         m = Morning(day)
         since = datetime.combine(day - timedelta(days=1), datetime.min.time(), SAO_PAULO).replace(
@@ -814,7 +817,6 @@ class Simulation:
         m.jobs_run, m.retries = self._job_counts(since.astimezone(UTC), now)
         self._effects(m, since.astimezone(UTC), now)
         alerts = self._alerts() if self.revoked else {}
-        verdicts = self._verdicts()
         for t in self.tenants:
             if t.id in self.revoked:
                 status = tenant_freshness(self.engine, t.id, now)["status"]
