@@ -185,7 +185,9 @@ def test_a_run_says_what_its_faults_did(db_url, tmp_path):
     """Two days on SQLite with the faults whose effect used to be invisible: the outages
     (one a night, one in the day) are met by the product (it logs "database unreachable")
     and it recovers (every morning fresh); the worker is killed in the large seller's sync
-    after a checkpoint, and the rescued sync resumes, skipping finished parts."""
+    after a checkpoint and its job is rescued. (That the rescued sync skips finished parts
+    is shown in tests/test_fleet_resume.py: `resumedParts` here also counts a retried sync's
+    start markers, so it is a weak sign on its own.)"""
     from tests.test_simulation import mornings, simulate
 
     args = ["--days", "2", "--tenants", "2", "--large-listings", "40", "--small-listings", "10"]

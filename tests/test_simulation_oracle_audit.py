@@ -4,10 +4,11 @@ fresh only when the product's figures are the sandbox's: these tests build a ten
 included, visits known), check that it passes, then break one thing a seller would see
 and require the oracle to say "late".
 
-Audit of 2026-12-06 (issue 22): the oracle compares only non-zero (orders, units, revenue,
-visits) tuples, so a listing whose truth is all zeros (most of a large seller's tail, and
-nearly every paused listing) may be missing or have unknown visits, and the derived
-figures and the day after today are never looked at. The failing cases below show it.
+Regression tests from the audit of 2026-12-06 (issue 22): the oracle then compared only
+non-zero (orders, units, revenue, visits) tuples, so a listing whose truth is all zeros
+(most of a large seller's tail, and nearly every paused listing) could be missing or have
+unknown visits, and the derived figures and the day after today were never looked at.
+Each case below failed then.
 """
 
 from __future__ import annotations
@@ -232,9 +233,9 @@ def test_todays_partial_day_is_present_for_every_listing(seller):
 
 def test_a_sqlite_database_outage_is_seen_by_the_product(tmp_path):
     """faults.KINDS says db_outage makes the database unreachable. On SQLite the driver
-    holds the write lock for 1-6 s of wall time (runner.Simulation._outage), but the
-    product's busy timeout is 60 s (db/engine.py SQLITE_BUSY_TIMEOUT_MS): its writes just
-    wait and succeed, reads go on (WAL). Not one error: the product never has an outage."""
+    once held the write lock for 1-6 s of wall time, under the product's 60 s busy timeout
+    (db/engine.py SQLITE_BUSY_TIMEOUT_MS): writes just waited and succeeded, and the product
+    never had an outage. It now holds it past the busy timeout: a write fails."""
     url = f"sqlite:///{tmp_path / 'sim.db'}"
     product = make_engine(url)
     with product.begin() as conn:

@@ -659,8 +659,6 @@ class Simulation:
         reconnection to run several rounds."""
         span = (f.end - f.start).total_seconds()
         wall = SQLITE_OUTAGE_S if not self.pg else min(PG_OUTAGE_MAX_S, max(5.0, span / 60))
-        self.clock.set(self.clock.now(), rate=span / wall)
-        began = time.monotonic()
         if self.pg:
             name = make_url(self.url).database
             admin = self._pg_admin()
@@ -674,6 +672,10 @@ class Simulation:
                     ),
                     {"d": name},
                 )
+            # Simulated time races through the span only once the database is away (the
+            # admin round trips above would otherwise overshoot it).
+            self.clock.set(self.clock.now(), rate=span / wall)
+            began = time.monotonic()
             time.sleep(wall)
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
@@ -682,13 +684,20 @@ class Simulation:
             self.engine.dispose()  # the driver's own connections died too
         else:
             path = make_url(self.url).database
-            self.outage_lock = sqlite3.connect(path, timeout=60, isolation_level=None)
-            self.outage_lock.execute("BEGIN EXCLUSIVE")
+            lock = sqlite3.connect(path, timeout=60, isolation_level=None)
+            try:
+                lock.execute("BEGIN EXCLUSIVE")  # may wait up to 60 s behind a writer
+            except BaseException:
+                lock.close()
+                raise
+            self.outage_lock = lock  # released however the run ends (see `abort`)
+            self.clock.set(self.clock.now(), rate=span / wall)
             began = time.monotonic()
             time.sleep(wall)
             self._release_outage()
         self.outage_s = getattr(self, "outage_s", 0.0) + time.monotonic() - began
-        self.clock.set(f.end.astimezone(UTC), rate=1.0)
+        # Never backwards: the products' processes read this clock.
+        self.clock.set(max(f.end.astimezone(UTC), self.clock.now()), rate=1.0)
 
     def _start_slow_disk(self) -> None:
         """A slow disk on SQLite, emulated: a commit that takes seconds holds the database's
