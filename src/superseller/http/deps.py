@@ -3,8 +3,10 @@ dependencies: `svc: Svc` in a route's signature instead of a lookup in its body.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from typing import Annotated
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
 
 from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
@@ -52,35 +54,59 @@ def id_path(what: str = "id"):
     return Path(ge=1, le=MAX_ID, description=what)
 
 
-_QUERY_NAMES: dict[int, frozenset[str]] = {}
+_QUERY_NAMES: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+_SEQUENCES = (list, tuple, set, frozenset)
 
 
-def _query_names(dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
+def _takes_many(annotation) -> bool:
+    """A parameter declared as a list (also inside `| None`) may be given more than once."""
+    origin = get_origin(annotation)
+    if origin in _SEQUENCES or annotation in _SEQUENCES:
+        return True
+    return origin in (Union, UnionType) and any(_takes_many(a) for a in get_args(annotation))
+
+
+def _query_params(dependant) -> list:
+    params = list(dependant.query_params)
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
+        params += _query_params(sub)
+    return params
 
 
-def _declared_query(route) -> frozenset[str]:
+def _declared_query(route) -> tuple[frozenset[str], frozenset[str]]:
+    """(every query parameter name the route declares, the names that take a single value)."""
     key = id(route)
     if key not in _QUERY_NAMES:
-        _QUERY_NAMES[key] = frozenset(_query_names(route.dependant))
+        params = _query_params(route.dependant)
+        names = frozenset(p.alias for p in params)
+        single = frozenset(p.alias for p in params if not _takes_many(p.field_info.annotation))
+        _QUERY_NAMES[key] = (names, single)
     return _QUERY_NAMES[key]
+
+
+def _refuse(message: str, names: list[str], problem: str) -> None:
+    raise ApiError(
+        422,
+        "invalid_request",
+        f"{message}: {', '.join(names)[:200]}",
+        [{"field": name[:100], "problem": problem} for name in names[:20]],
+    )
 
 
 def known_query_only(request: Request) -> None:
     """422 for a query parameter the route does not declare: a misspelt filter (`satte=`)
-    would otherwise be ignored and the caller shown every row as if it were filtered.
-    (The API routes only; the HTML pages keep their own parameters.)"""
+    would otherwise be ignored and the caller shown every row as if it were filtered. 422
+    too for a single-valued parameter given more than once (`tenantId=a&tenantId=b`): which
+    one a reader takes is a guess, and the caller would be shown one tenant's rows as if they
+    were both's. (The API routes only; the HTML pages keep their own parameters.)"""
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
-    unknown = sorted(set(request.query_params) - _declared_query(route))
+    names, single = _declared_query(route)
+    given = Counter(k for k, _ in request.query_params.multi_items())
+    unknown = sorted(set(given) - names)
     if unknown:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"unknown query parameter(s): {', '.join(unknown)[:200]}",
-            [{"field": name[:100], "problem": "unknown parameter"} for name in unknown[:20]],
-        )
+        _refuse("unknown query parameter(s)", unknown, "unknown parameter")
+    repeated = sorted(k for k, n in given.items() if n > 1 and k in single)
+    if repeated:
+        _refuse("query parameter(s) given more than once", repeated, "given more than once")
