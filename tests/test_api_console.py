@@ -79,7 +79,9 @@ def test_search_filters_and_pages(admin, engine, registry):
     assert set(ids(createdFrom="2026-01-11")) == set(t1 + t2)
 
     drain(engine, registry)
-    assert set(ids(finishedFrom=datetime.now(UTC).date().isoformat(), sort="finished")) == set(made)
+    # A bare day is São Paulo's: from 21:00 there it is already tomorrow in UTC.
+    today = datetime.now(zone("America/Sao_Paulo")).date().isoformat()
+    assert set(ids(finishedFrom=today, sort="finished")) == set(made)
     first = admin.get(f"{ADMIN}/search", params={"sort": "finished", "limit": 4}).json()
     rest = admin.get(
         f"{ADMIN}/search",
