@@ -16,12 +16,12 @@ from superseller.api.deps import Services
 from superseller.config import Settings
 from superseller.http.deps import known_query_only
 from superseller.jobs.clock import SystemClock
-from superseller.users.accounts import create_user
+from tests import test_api_admin_routes as admin_routes
 from tests.support import handlers
-from tests.support import marketplace as mk
-from tests.support.api import PASSWORD, client, serving, serving_app
+from tests.support.api import client, serving_app
 
-SELLER, ADMIN_EMAIL = "ana@loja1.com", "ops@superseller.dev"
+SELLER, ADMIN_EMAIL = admin_routes.SELLER, admin_routes.ADMIN_EMAIL
+url = admin_routes.url  # the fixture: a seller and an admin, served
 
 
 def _strict(dependencies) -> bool:
@@ -50,15 +50,6 @@ def strict_routes(tmp_path) -> list[tuple[str, str, list[str]]]:
             path = re.sub(r"\{[a-z_]+\}", "1", route.path)
             out += [(m, path, names) for m in sorted(route.methods)]
     return out
-
-
-@pytest.fixture
-def url(engine, tmp_path):
-    mk.tenant(engine, "t1")
-    create_user(engine, SELLER, PASSWORD, "seller", "t1")
-    create_user(engine, ADMIN_EMAIL, PASSWORD, "admin")
-    with serving(Settings(data_dir=tmp_path), engine, handlers.build_registry()) as u:
-        yield u
 
 
 @pytest.mark.parametrize("who", [SELLER, ADMIN_EMAIL])
