@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from types import UnionType
-from typing import Annotated, Union, get_args, get_origin
+from typing import Annotated, NoReturn, Union, get_args, get_origin
 
 from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
@@ -84,7 +84,7 @@ def _declared_query(route) -> tuple[frozenset[str], frozenset[str]]:
     return _QUERY_NAMES[key]
 
 
-def _refuse(message: str, names: list[str], problem: str) -> None:
+def _refuse(message: str, names: list[str], problem: str) -> NoReturn:
     raise ApiError(
         422,
         "invalid_request",
