@@ -301,6 +301,9 @@ def test_a_round_trip_on_a_lost_connection_raises_a_lost_connection_and_records_
             with conn.begin():
                 be.finish_and_claim(conn, "w1", [_done(c)], 5, T0)
     assert connection_lost(caught.value)
+    # One pipeline, one error: it names both statements, not only the claim.
+    assert "INSERT INTO job_logs" in caught.value.statement
+    assert "FOR UPDATE SKIP LOCKED" in caught.value.statement
     assert [_state(engine, i)["status"] for i in ids] == ["running", "pending"]
     # The pool hands out a working connection afterwards.
     assert _finish(engine, be, "w1", [_done(c)]) == {ids[0]}

@@ -102,7 +102,9 @@ class PostgresBackend(Backend):
         claim = None
         if limit > 0:
             claim = self._claim_statement(worker_id, limit, now, queues, tenant_cap, scan, exclude)
-        statement = claim[0] if claim else sql.FINISH
+        # The error names every statement of the pipeline: the first failure aborts the
+        # rest, and psycopg does not say which one it was.
+        statement = "\n".join(s[0] for s in (finish, claim) if s) or sql.HOT_PATH_PLANNER
         try:
             with raw.pipeline():
                 raw.execute(sql.HOT_PATH_PLANNER)
