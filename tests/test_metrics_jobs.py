@@ -12,7 +12,7 @@ from superseller.jobs.clock import ManualClock
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
-from superseller.metrics.freshness import all_freshness, tenant_freshness
+from superseller.metrics.freshness import all_freshness, healable, tenant_freshness
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.inproc import job, logs, running_worker, wait_status
@@ -160,6 +160,25 @@ def test_freshness_states(engine):
     f = tenant_freshness(engine, "t1", NOW)
     assert f["status"] == f["connection"] == "reauth_required"
     assert f["reasons"][0]["code"] == "reauth_required"
+
+
+def test_visits_left_missing_never_hide_a_stale_tenant(engine):
+    """A tenant whose last sync left a listing's visits missing and which has not synced
+    since is stale (the gap listed with the other reasons), and healable however many syncs
+    in a row left gaps: a partial tenant is retried once, a stale one always."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    _set(
+        engine,
+        last_sync_ok_at=NOW - timedelta(days=2),
+        last_sync_missing_visits=1,
+        last_syncs_partial=3,
+    )
+    f = tenant_freshness(engine, "t1", NOW)
+    assert f["status"] == "stale" and f["label"] == "Desatualizado" and healable(f)
+    assert {r["code"] for r in f["reasons"]} == {"sync_old", "metrics_behind", "visits_missing"}
+    gap = next(r["message"] for r in f["reasons"] if r["code"] == "visits_missing")
+    assert gap.startswith("Faltam as visitas de 1 anúncio (")
 
 
 def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):

@@ -30,7 +30,7 @@ from superseller.jobs.pause import set_paused
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import RECOVERED_ATTEMPTS
 from superseller.metrics.rules import COUNTED_ORDER_STATUSES
-from superseller.sandbox.data import orders_between
+from superseller.sandbox.data import item_id, orders_between
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
@@ -174,6 +174,36 @@ def test_a_failed_refresh_says_why_and_offers_to_reconnect(browser, shop, engine
     expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
     expect(page.locator("#freshness")).to_contain_text("Desatualizado")
     expect(page.get_by_role("link", name="Reconectar Mercado Livre")).to_be_visible()
+    page.close()
+
+
+def test_visits_missing_after_a_sync_show_as_partial_until_the_next_sync(browser, shop, engine):
+    """A listing whose visits Mercado Livre kept refusing through both passes of a sync: the
+    badge says the numbers are partial and how many listings lack visits (amber, not green);
+    the next sync that gets them turns it back to "Atualizado até"."""
+    sb = shop["sandbox"]
+    registry = build_registry(shop["settings"].model_copy(update={"ml_max_tries": 2}))
+
+    def sync() -> None:
+        done = run_sync(engine, registry)
+        assert done["status"] == "completed", done["last_error"]
+        with running_worker(engine, registry):
+            wait_status(engine, done["result"]["rebuildJobId"], "completed")
+
+    httpx.post(f"{sb.url}/_sandbox/faults", json={"visits_fail_ids": [item_id(sb.state.spec, 5)]})
+    sync()
+    page = login(browser, shop["url"], SELLER)
+    badge = page.locator("#freshness")
+    expect(badge).to_have_attribute("data-status", "partial")
+    expect(badge).to_contain_text("Parcial: Faltam as visitas de 1 anúncio")
+    expect(badge).to_contain_text("a próxima sincronização busca de novo")
+    expect(badge).to_have_class(re.compile(r"\bwarn\b"))
+    expect(badge).not_to_have_class(re.compile(r"\bok\b"))
+    httpx.post(f"{sb.url}/_sandbox/faults", json={})
+    sync()
+    page.reload()
+    expect(badge).to_have_attribute("data-status", "ok")
+    expect(badge).to_contain_text("Atualizado até")
     page.close()
 
 

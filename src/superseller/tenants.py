@@ -54,14 +54,23 @@ def list_tenants(engine: Engine) -> list[dict[str, Any]]:
 
 
 def record_outcome(
-    engine: Engine, tenant_id: str, what: str, now: datetime, error: str | None = None
+    engine: Engine,
+    tenant_id: str,
+    what: str,
+    now: datetime,
+    error: str | None = None,
+    missing_visits: int = 0,
 ) -> None:
     """Note a sync's or rebuild's success or failure (`what`: 'sync' | 'rebuild'): the
-    facts freshness is judged on."""
-    values = (
+    facts freshness is judged on. A successful sync also notes how many listings' visits
+    it could not fetch (`missing_visits`), and counts the syncs in a row that left some."""
+    values: dict[str, Any] = (
         {f"last_{what}_ok_at": now}
         if error is None
         else {f"last_{what}_error": error[:2000], f"last_{what}_error_at": now}
     )
+    if what == "sync" and error is None:
+        values["last_sync_missing_visits"] = missing_visits
+        values["last_syncs_partial"] = tenants.c.last_syncs_partial + 1 if missing_visits else 0
     with engine.begin() as conn:
         conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(**values))

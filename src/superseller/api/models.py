@@ -413,10 +413,12 @@ class Realtime(BaseModel):
 
 class Freshness(BaseModel):
     tenantId: str
-    status: Literal["ok", "stale", "reauth_required", "not_connected"]
+    status: Literal["ok", "partial", "stale", "reauth_required", "not_connected"]
     label: str = Field(examples=["Atualizado"])
     connection: Literal["connected", "reauth_required", "not_connected"]
     reasons: list[FreshnessReason]
+    # Listings whose visits the last successful sync could not fetch (`partial` while > 0).
+    missingVisits: int = 0
     realtime: Realtime | None = None
     lastSyncAt: str | None
     lastRebuildAt: str | None

@@ -17,7 +17,7 @@ from superseller.api.deps import Services, services
 from superseller.jobs import pause, reads, stats
 from superseller.jobs.admin import schedule_views
 from superseller.jobs.dbwatch import DB_ERRORS
-from superseller.metrics.freshness import REAUTH_REQUIRED, all_freshness
+from superseller.metrics.freshness import ON_TIME, PARTIAL, REAUTH_REQUIRED, all_freshness
 
 router = APIRouter(include_in_schema=False)
 
@@ -96,10 +96,17 @@ class DatabaseCollector(Collector):
             "syncs until the seller reconnects (an alert: no retry fixes it).",
             labels=["tenant"],
         )
+        partial = GaugeMetricFamily(
+            "superseller_tenant_partial",
+            "1 while a tenant's last sync left listings whose visits it could not fetch "
+            "('Parcial'): the next sync retries them.",
+            labels=["tenant"],
+        )
         for f in all_freshness(svc.engine, svc.clock.now()):
-            stale.add_metric([f["tenantId"]], 0 if f["status"] == "ok" else 1)
+            stale.add_metric([f["tenantId"]], 0 if f["status"] in ON_TIME else 1)
+            partial.add_metric([f["tenantId"]], 1 if f["status"] == PARTIAL else 0)
             reauth.add_metric([f["tenantId"]], 1 if f["connection"] == REAUTH_REQUIRED else 0)
-        yield from (stale, reauth)
+        yield from (stale, partial, reauth)
         state = pause.state(svc.engine)
         paused = GaugeMetricFamily("superseller_engine_paused", "1 while the engine is paused.")
         paused.add_metric([], 1 if state["paused"] else 0)

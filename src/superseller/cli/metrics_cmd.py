@@ -53,9 +53,10 @@ def freshness(
     tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Whether each tenant's numbers are fresh: ok, stale, reauth_required or not_connected.
-    Exits 1 if any is stale or needs reconnecting (a tenant never connected is reported,
-    not alarmed on: nothing is broken, nothing can be synced)."""
+    """Whether each tenant's numbers are fresh: ok, partial, stale, reauth_required or
+    not_connected. Exits 1 if any is stale or needs reconnecting (a tenant never connected
+    is reported, not alarmed on: nothing is broken, nothing can be synced; nor is a partial
+    one, whose missing visits the next sync retries)."""
     now = datetime.now(UTC)
     rows = (
         [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)]

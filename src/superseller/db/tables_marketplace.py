@@ -39,6 +39,11 @@ tenants = Table(
     Column("last_rebuild_ok_at", UTCDateTime, nullable=True),
     Column("last_rebuild_error", Text, nullable=True),
     Column("last_rebuild_error_at", UTCDateTime, nullable=True),
+    # Listings whose visits the last successful sync could not fetch (both passes failed):
+    # the tenant's freshness is "partial" while it is above 0. `last_syncs_partial`: successful
+    # syncs in a row that left such listings (the self-heal re-runs only the first).
+    Column("last_sync_missing_visits", Integer, nullable=True),
+    Column("last_syncs_partial", Integer, nullable=False, server_default="0"),
     Column("created_at", UTCDateTime, nullable=False),
 )
 

@@ -302,6 +302,7 @@ class SellerSync:
             return done
 
         parts = await asyncio.gather(*(visits(a, b) for a, b in ranges(len(known))))
+        visit_errors = [e for p in parts for e in p["errors"]]
         # The window's days are rebuilt as one range; days before it that an updated order
         # touched (an old order cancelled today) are marked and rebuilt on their own.
         window_first = start.astimezone(zone(tz)).date()
@@ -315,7 +316,10 @@ class SellerSync:
             # the days that can still change).
             "visitsFullWindow": sum(p.get("full", 0) for p in parts),
             "itemErrors": item_errors[:20],
-            "visitErrors": [e for p in parts for e in p["errors"]][:20],
+            "visitErrors": visit_errors[:20],
+            # Listings whose visits are missing (both passes failed): freshness says
+            # "partial" until a later sync fetches them (metrics/freshness.py).
+            "visitErrorCount": len(visit_errors),
             "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
             "extraDays": [[a.isoformat(), b.isoformat()] for a, b in day_spans(outside)],
             "resumedParts": marks.resumed,
@@ -461,7 +465,7 @@ def register(registry: Registry, settings: Settings) -> None:
         except Exception as exc:
             _record(ctx, p.tenantId, f"{type(exc).__name__}: {exc}")
             raise
-        _record(ctx, p.tenantId)
+        _record(ctx, p.tenantId, missing_visits=result["visitErrorCount"])
         span = result["daysTouched"]
         spans = [(span["from"], span["to"]), *[tuple(x) for x in result["extraDays"]]]
         rebuilds = queue.enqueue_many(
@@ -522,5 +526,7 @@ def chain_progress(get_job, sync: dict, score_registered: bool = True) -> tuple[
     return done, 1 + expected
 
 
-def _record(ctx: JobContext, tenant_id: str, error: str | None = None) -> None:
-    record_outcome(ctx.engine, tenant_id, "sync", ctx.clock.now(), error)
+def _record(
+    ctx: JobContext, tenant_id: str, error: str | None = None, missing_visits: int = 0
+) -> None:
+    record_outcome(ctx.engine, tenant_id, "sync", ctx.clock.now(), error, missing_visits)

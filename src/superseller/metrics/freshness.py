@@ -11,8 +11,18 @@ First, the tenant's connection to Mercado Livre (`connection`):
 A connected tenant is `stale` ("Desatualizado") when any of these holds, each giving
 a reason: no sync has succeeded within the freshness objective; the last rebuild
 failed after the last good one; or the metrics stop before yesterday (local).
-Otherwise it is `ok`. The status is the connection's when it is not `connected`:
-only `stale` is something a sync or rebuild can heal (`healable`).
+Otherwise it is `partial` ("Parcial", reason `visits_missing`) while the last
+successful sync left listings whose visits it could not fetch (both passes ran out of
+tries: a 429 storm, a 5xx burst), so their visits and conversion lack days; a later
+sync that fetches them all makes it `ok`. The status is the connection's when it is
+not `connected`. A sync or rebuild can heal `stale`, and `partial` once (`healable`):
+the self-heal re-runs the sync that left the gap, not every hour after it (a listing
+Mercado Livre keeps failing would get a sync an hour); the nightly sync retries anyway.
+
+Item errors (a listing's details refused inside a multiget that answered: a deleted or
+forbidden item) are not a gap of this kind: they are the item's own lasting answer, no
+retry fetches them, and a stored listing's visits are still fetched. A multiget that
+runs out of tries fails the whole sync, which `stale` already says.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from superseller.db.schema import (
     tenants,
 )
 from superseller.jobs.cron import zone
+from superseller.ptbr import plural
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
 # The promise: by this local hour every seller's yesterday is complete, i.e. a sync
@@ -44,19 +55,40 @@ MORNING = time(6, 0)
 REALTIME_WINDOW = timedelta(hours=1)
 RECOVERED_ATTEMPTS = 0
 NOT_CONNECTED, REAUTH_REQUIRED, CONNECTED = "not_connected", "reauth_required", "connected"
+OK, STALE, PARTIAL = "ok", "stale", "partial"
 LABELS = {
-    "ok": "Atualizado",
-    "stale": "Desatualizado",
+    OK: "Atualizado",
+    PARTIAL: "Parcial",
+    STALE: "Desatualizado",
     REAUTH_REQUIRED: "Desatualizado",
     NOT_CONNECTED: "Não conectado",
 }
 # States that ask for someone's attention (the `freshness` command exits 1 on them).
-ALARMING = ("stale", REAUTH_REQUIRED)
+# `partial` is reported, not alarmed on: the next sync retries the missing visits
+# (Prometheus has its own gauge, `superseller_tenant_partial`, to alert on one that lasts).
+ALARMING = (STALE, REAUTH_REQUIRED)
+# Synced on time: not stale (a `partial` tenant's sync ran; it left a gap, said apart).
+ON_TIME = (OK, PARTIAL)
+# The self-heal re-runs the sync of a `partial` tenant this many times in a row, no more.
+PARTIAL_HEALS = 1
 
 
 def healable(f: dict[str, Any]) -> bool:
-    """A sync or rebuild can bring this tenant back: it is stale and connected."""
-    return f["status"] == "stale"
+    """A sync or rebuild can bring this tenant back: it is stale and connected, or partial
+    after its first sync in a row that left visits missing (a sync has not retried yet)."""
+    if f["status"] == PARTIAL:
+        return f["partialSyncs"] <= PARTIAL_HEALS
+    return f["status"] == STALE
+
+
+def _missing_visits(n: int) -> dict[str, str]:
+    return {
+        "code": "visits_missing",
+        "message": (
+            f"Faltam as visitas de {plural(n, 'anúncio', 'anúncios')} (o Mercado Livre não "
+            "respondeu na última sincronização); a próxima sincronização busca de novo"
+        ),
+    }
 
 
 def connection_state(statuses: list[str]) -> str:
@@ -144,14 +176,18 @@ def tenant_freshness(
                 "message": f"Métricas só até {since}" if since else "Ainda não há métricas",
             }
         )
-    status = connection if connection != CONNECTED else "stale" if reasons else "ok"
+    missing = (t.last_sync_missing_visits or 0) if t.last_sync_ok_at else 0
+    status = connection if connection != CONNECTED else STALE if reasons else OK
+    if missing:
+        reasons.append(_missing_visits(missing))
+        status = PARTIAL if status == OK else status
     live = realtime(notes["delivered"], now, t.timezone, connection, notes["missed"])
     label = LABELS[status]
     updated = t.last_rebuild_ok_at
     applied = _aware(notes["applied"]) if live["state"] == "flowing" else None
     if applied and (updated is None or applied > updated):
         updated = applied  # notifications brought the numbers this far since the rebuild
-    if status == "ok" and live["state"] == "flowing":
+    if status == OK and live["state"] == "flowing":
         label = f"{label} · tempo real"
     return {
         "tenantId": tenant_id,
@@ -160,6 +196,8 @@ def tenant_freshness(
         "realtime": live,
         "connection": connection,
         "reasons": reasons,
+        "missingVisits": missing,
+        "partialSyncs": t.last_syncs_partial if missing else 0,
         "lastSyncAt": t.last_sync_ok_at.isoformat() if t.last_sync_ok_at else None,
         "lastRebuildAt": t.last_rebuild_ok_at.isoformat() if t.last_rebuild_ok_at else None,
         "maxDate": max_date.isoformat() if max_date else None,

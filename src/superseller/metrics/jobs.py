@@ -14,6 +14,8 @@ from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
 from superseller.metrics.freshness import (
     NOT_CONNECTED,
+    OK,
+    PARTIAL,
     REAUTH_REQUIRED,
     all_freshness,
     healable,
@@ -119,16 +121,18 @@ def register(registry: Registry) -> None:
         return {"fannedOut": len(made), "jobIds": [m.id for m in made]}
 
     def heal(ctx: JobContext) -> dict[str, Any]:
-        """Find stale tenants with nothing queued for them and queue sync + rebuild.
+        """Find stale tenants, and partial ones not yet retried, with nothing queued for
+        them and queue sync + rebuild.
 
         Only what a job can heal: a tenant without a Mercado Livre account, or whose
-        account needs the seller to reconnect, gets no job (it could only fail)."""
+        account needs the seller to reconnect, gets no job (it could only fail); a partial
+        tenant gets one sync, not one an hour (freshness.healable)."""
         queue = Queue(ctx.engine, registry, ctx.clock)
         healed, left = [], {}
         for f in all_freshness(ctx.engine, ctx.clock.now()):
             tid = f["tenantId"]
             codes = {r["code"] for r in f["reasons"]}
-            if f["status"] == "ok":
+            if f["status"] == OK:
                 continue
             if not healable(f):
                 left[tid] = _NOT_HEALABLE.get(f["status"], f["status"])
@@ -149,7 +153,9 @@ def register(registry: Registry) -> None:
                 )
             job = queue.enqueue_many([spec])[0]
             healed.append({"tenantId": tid, "jobId": job.id, "reasons": sorted(codes)})
-            ctx.logger.warning("tenant %s stale (%s): queued job %s", tid, ", ".join(codes), job.id)
+            ctx.logger.warning(
+                "tenant %s %s (%s): queued job %s", tid, f["status"], ", ".join(codes), job.id
+            )
         ctx.add_records(len(healed))
         return {"healed": healed, "notHealed": left}
 
@@ -169,7 +175,7 @@ def register(registry: Registry) -> None:
             handler=heal,
             payload_model=NoPayload,
             lock_key=lambda p, t: "freshness_heal",
-            description="Queue a sync and rebuild for stale tenants with nothing pending.",
+            description="Queue a sync + rebuild for stale or partial tenants with nothing pending.",
         )
     )
 
@@ -177,6 +183,7 @@ def register(registry: Registry) -> None:
 _NOT_HEALABLE = {
     NOT_CONNECTED: "not connected to Mercado Livre: the seller must connect first",
     REAUTH_REQUIRED: "needs the seller to reconnect Mercado Livre",
+    PARTIAL: "visits still missing after a retry: the next nightly sync fetches them again",
 }
 
 

@@ -40,7 +40,7 @@ from superseller.db.schema import job_logs, job_schedules, jobs, sync_checkpoint
 from superseller.jobs.backend import backend_for
 from superseller.jobs.default_schedules import ensure_defaults
 from superseller.mercadolivre.connect import connect_sandbox, enqueue_backfill
-from superseller.metrics.freshness import REAUTH_REQUIRED, tenant_freshness
+from superseller.metrics.freshness import PARTIAL, REAUTH_REQUIRED, tenant_freshness
 from superseller.sandbox.app import Faults
 from superseller.sandbox.data import SellerSpec
 from superseller.sandbox.server import free_port
@@ -841,10 +841,14 @@ class Simulation:
                     m.flagged += 1
                 continue
             verdict = verdicts[t.id]
-            if verdict.ok:
-                m.fresh += 1
-            else:
+            if not verdict.ok:
                 m.late[t.id] = self._cause(t.id, verdict.cause, m.faults)
+            elif tenant_freshness(self.engine, t.id, now)["status"] == PARTIAL:
+                # Never fresh while the product itself says visits are missing; with the
+                # figures right, saying so is a false alarm, a miss as well.
+                m.late[t.id] = self._cause(t.id, "the figures match", m.faults)
+            else:
+                m.fresh += 1
         m.wall_s = time.monotonic() - self.last_check_wall
         self.last_check_wall = time.monotonic()
         self.mornings.append(m)
