@@ -36,10 +36,20 @@ def _order(engine, ext: str):
         return conn.execute(select(orders).where(orders.c.external_id == ext)).first()
 
 
+def _still(sb) -> None:
+    """Stop the sandbox seller's clock: its shop then sells only what the test sells.
+    Left running, it makes its own sales as time passes (`orders_per_day`) and notifies
+    them, so a test that counts notifications, fetches or orders counted one more
+    whenever one fell within its run, more likely the longer a loaded machine made it
+    last; and a sale between two syncs made them differ. Call it before the first sync."""
+    sb.state.frozen_at = datetime.now(UTC)
+
+
 def test_a_sandbox_sale_reaches_the_overview_within_a_minute_without_a_click(
     engine, tmp_path, browser
 ):
     with notification_loop(engine, tmp_path, listings=40) as loop:
+        _still(loop.sb)  # one more order of its own would make it "2 novos pedidos"
         _sync_and_wait(loop)
         create_user(engine, "ana@loja1.com", PASSWORD, "seller", "t1")
         api = httpx.Client(base_url=loop.url, timeout=30)
@@ -254,12 +264,15 @@ def _settled(loop, expected: int):
         return stats["created"] >= expected and not stats["inflight"] and finished and stats
 
     stats = wait_until(done, timeout=120, message="the emitter to finish")
+    made = stats["created"]
+    assert made == expected, f"the sandbox notified {made} changes, the test made {expected}"
     wait_until(lambda: loop.unprocessed() == 0, timeout=120, message="all processed")
     return stats
 
 
 def test_a_thousand_notifications_with_duplicates_and_disorder_equal_a_full_sync(engine, tmp_path):
     with notification_loop(engine, tmp_path, listings=60, orders_per_day=40) as loop:
+        _still(loop.sb)
         _sync_and_wait(loop)
         loop.emit(duplicate_rate=0.3, out_of_order_rate=0.1, seed=3)
         sold = _changes(loop, sales=700, cancels=50, edits=20)
@@ -279,6 +292,7 @@ def test_a_thousand_notifications_with_duplicates_and_disorder_equal_a_full_sync
 
 def test_dropped_notifications_are_recovered_by_reconciliation(engine, tmp_path):
     with notification_loop(engine, tmp_path, listings=40, orders_per_day=40) as loop:
+        _still(loop.sb)
         _sync_and_wait(loop)
         loop.emit(drop_rate=0.05, seed=11)
         sold = _changes(loop, sales=200, cancels=10, edits=5)
@@ -479,6 +493,7 @@ def test_database_unreachable_answers_503_so_mercado_livre_retries_and_nothing_i
     engine, backend, db_url, tmp_path
 ):
     with sandbox(listings=10) as sb:
+        _still(sb)  # exactly two notifications: the test's body and its sale's
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings)
         registry = build_registry(settings)
