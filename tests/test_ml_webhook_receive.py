@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -223,3 +225,41 @@ def _note(user_id: int) -> dict:
         "topic": "items",
         "application_id": APP,
     }
+
+
+def test_a_sender_hanging_up_mid_body_is_counted_not_a_traceback(engine, tmp_path):
+    """Mercado Livre (and the sandbox's emitter) gives up on a slow answer and disconnects;
+    each hang-up is one counter tick, not an 'Exception in ASGI application' in the log."""
+    from superseller.mercadolivre.notifications import RECEIVED
+
+    errors: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            if record.levelno >= logging.ERROR:
+                errors.append(record)
+
+    def hung_up() -> float:
+        return RECEIVED.labels("disconnected", "")._value.get()
+
+    keep = Keep()
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(keep)
+    before = hung_up()
+    try:
+        with _webhook(engine, tmp_path, 7171) as (url, gate, _writer, _pool):
+            gate.release.set()  # no write is held here
+            host, port = url.removeprefix("http://").split(":")
+            for _ in range(3):
+                with socket.create_connection((host, int(port)), timeout=10) as s:
+                    s.sendall(
+                        b"POST /api/v1/mercadolivre/notifications HTTP/1.1\r\n"
+                        b"Host: x\r\nContent-Type: application/json\r\n"
+                        b'Content-Length: 500\r\n\r\n{"_id": "half'
+                    )
+            wait_until(lambda: hung_up() >= before + 3, message="the hang-ups to be counted")
+            # The webhook still answers the next sender.
+            assert _post(url, _note(7171)).json() == {"status": "stored"}
+    finally:
+        server_log.removeHandler(keep)
+    assert [r.getMessage() for r in errors] == []

@@ -20,8 +20,9 @@ import json
 import logging
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 
 from superseller.api.errors import ApiError, error_body
 from superseller.api.models import ErrorBody
@@ -119,7 +120,14 @@ async def ml_notifications(request: Request, svc: Svc):
     if not _allowed(request, svc.settings.ml_notification_ips):
         count("forbidden_ip")
         raise ApiError(403, "forbidden", "this address may not send notifications")
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # The sender hung up mid-body (its own time-out): nothing to store, nobody to answer;
+        # it retries, as Mercado Livre does. Counted, not a traceback per hang-up.
+        count("disconnected")
+        log.debug("notification sender disconnected before its body arrived")
+        return Response(status_code=400)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

@@ -60,7 +60,7 @@ KNOWN_TOPICS = frozenset(
 RECEIVED = Counter(
     "superseller_ml_notifications",
     "Mercado Livre notifications received, by outcome (stored, duplicate, foreign_app, "
-    "unknown_user, malformed, forbidden_ip; fetch_failed: given up after its resource "
+    "unknown_user, malformed, forbidden_ip, disconnected: the sender hung up mid-body; fetch_failed: given up after its resource "
     "could not be fetched, left to the nightly sync) and topic.",
     ["outcome", "topic"],
 )
