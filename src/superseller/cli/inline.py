@@ -65,14 +65,14 @@ def run_job_now(
 
 def _joined(job: dict[str, Any]) -> None:
     """Say that the command waits on a job someone else asked for, and who runs it."""
-    where = (
-        "run here when due"
+    who = (
+        "it runs here when due"
         if job["queue"] == CLI_QUEUE
-        else f"run by a worker serving queue {job['queue']} (`superseller worker`)"
+        else f"a worker serving queue {job['queue']} runs it (`superseller worker`)"
     )
     err_console.print(
-        f"joined job {job['id']} ({job['status']}), already queued with the same key: "
-        f"waiting for it; it is {where}",
+        f"joined job {job['id']} ({job['status']}), already queued with the same key; "
+        f"waiting for it: {who}",
         highlight=False,
         soft_wrap=True,
     )
