@@ -69,10 +69,11 @@ def test_schedules_through_the_cli(db_url):
     eng = make_engine(db_url)
     trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(eng)]
     eng.dispose()
+    me = audit.cli_actor()  # `cli:<OS user>`: the CLI runs as this test's user
     assert trail == [
-        ("cli", "schedule.backfill", "nightly"),
-        ("cli", "schedule.update", "nightly"),
-        ("cli", "schedule.run_now", "nightly"),
+        (me, "schedule.backfill", "nightly"),
+        (me, "schedule.update", "nightly"),
+        (me, "schedule.run_now", "nightly"),
     ]
 
 

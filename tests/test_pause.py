@@ -189,9 +189,10 @@ def test_pausing_a_queue_is_audited_and_bounded(engine):
 def test_pause_and_resume_one_queue_from_the_cli(db_url, engine):
     from superseller.jobs import audit
 
+    me = audit.cli_actor()  # `cli:<OS user>`, the user this test (and its CLI) runs as
     cli(db_url, "jobs", "pause", "--queue", "slow", "--reason", "cota", check=True)
     assert [(q["queue"], q["reason"], q["actor"]) for q in pause.state(engine)["pausedQueues"]] == [
-        ("slow", "cota", "cli")
+        ("slow", "cota", me)
     ]
     assert pause.state(engine)["paused"] is False
     stats = cli(db_url, "jobs", "stats", check=True).stdout
@@ -201,4 +202,4 @@ def test_pause_and_resume_one_queue_from_the_cli(db_url, engine):
     cli(db_url, "resume", "--queue", "slow", check=True)
     assert pause.state(engine)["pausedQueues"] == []
     trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(engine, limit=2)]
-    assert trail == [("cli", "queue.resume", "slow"), ("cli", "queue.pause", "slow")]
+    assert trail == [(me, "queue.resume", "slow"), (me, "queue.pause", "slow")]

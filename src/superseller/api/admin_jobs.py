@@ -31,9 +31,10 @@ from superseller.http.deps import MAX_ID, Services, Svc, body_within_limit, id_p
 from superseller.http.errors import ApiError, invalid
 from superseller.jobs import audit, pause, stats
 from superseller.jobs.admin import JOB_STATES, JobAdmin, schedule_view, schedule_views
-from superseller.jobs.queue import Queue
+from superseller.jobs.queue import JobSpec
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
+from superseller.tenant_jobs import enqueue_by_hand
 
 router = APIRouter(
     prefix="/api/admin/jobs", tags=["admin jobs"], dependencies=[Depends(actor)]
@@ -112,12 +113,15 @@ class CreateJob(BaseModel):
 @router.post("", status_code=201, response_model=Created, dependencies=[Depends(body_within_limit)])
 def create_job(body: CreateJob, svc: Svc, who: Actor):
     """Enqueue a job of a registered type (its payload is validated by the type's schema).
-    An unfinished job with the same `uniqueKey` is returned instead of a second one."""
+    It belongs to the tenant its payload names (`payload.tenantId`), else to `tenantId`:
+    an unknown tenant is 404 `tenant_not_found`, two different ones 400
+    `tenant_mismatch`, and nothing is stored. An unfinished job with the same
+    `uniqueKey` is returned instead of a second one. Audited as `job.create`."""
     run_at = body.runAt
     if run_at is not None and run_at.tzinfo is None:
         raise invalid("runAt", "runAt needs a time zone offset", "naive datetime")
     limits.check_datetime(run_at, "runAt")  # before the UTC conversion, which could overflow
-    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+    spec = JobSpec(
         body.type,
         body.payload,
         tenant_id=body.tenantId,
@@ -127,8 +131,7 @@ def create_job(body: CreateJob, svc: Svc, who: Actor):
         unique_key=body.uniqueKey,
         run_at=run_at.astimezone(UTC) if run_at else None,
     )
-    if job.created:
-        audit.record(svc.engine, who, "job.create", "job", job.id, None, svc.clock)
+    job = enqueue_by_hand(svc.engine, svc.registry, spec, who, svc.clock)
     return {"job": JobAdmin(svc.engine, svc.clock).get(job.id), "created": job.created}
 
 

@@ -51,6 +51,7 @@ from superseller.metrics.queries import (
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
 from superseller.scoring import wording
 from superseller.scoring.jobs import score_tenant
+from superseller.tenant_jobs import sync_key
 from superseller.tenants import TenantNotFound, get_tenant
 from superseller.users.accounts import User
 
@@ -257,7 +258,7 @@ def refresh(
         "sync_mercadolivre",
         {"tenantId": tenant["id"], "daysBack": body.days},
         tenant_id=tenant["id"],
-        unique_key=f"sync:{tenant['id']}",
+        unique_key=sync_key(tenant["id"]),
         priority=10,
     )
     return {"jobIds": [job.id], "created": job.created, "statusUrl": f"/api/v1/refresh/{job.id}"}

@@ -18,12 +18,14 @@ from typing import Any
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
-from superseller.cli.common import CliError, console, engine, registry
+from superseller.cli.common import CliError, console, engine, err_console, registry
 from superseller.config import Settings, get_settings
+from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
-from superseller.jobs.queue import Queue
+from superseller.jobs.queue import JobSpec
 from superseller.jobs.registry import Registry
 from superseller.jobs.worker import Worker, WorkerOptions
+from superseller.tenant_jobs import enqueue_by_hand
 
 CLI_QUEUE = "cli"
 FINISHED = ("completed", "failed", "cancelled")
@@ -38,18 +40,42 @@ def run_job_now(
     label: str,
     max_attempts: int = 1,
     *,
+    unique_key: str | None = None,
     eng: Engine | None = None,
     reg: Registry | None = None,
     settings: Settings | None = None,
 ) -> dict:
-    """Enqueue the job on the `cli` queue and wait for it to finish; returns its row."""
+    """Enqueue the job on the `cli` queue (a job made by hand: it belongs to its tenant and
+    is audited as `cli:<OS user>`) and wait for it to finish; returns its row. With
+    `unique_key`, a pending or running job holding it is joined instead (said on stderr)."""
     eng, reg = eng or engine(), reg or registry()
-    job_id = (
-        Queue(eng, reg)
-        .enqueue(job_type, payload, tenant_id=tenant_id, queue=CLI_QUEUE, max_attempts=max_attempts)
-        .id
+    spec = JobSpec(
+        job_type,
+        payload,
+        tenant_id=tenant_id,
+        queue=CLI_QUEUE,
+        max_attempts=max_attempts,
+        unique_key=unique_key,
     )
-    return wait_for_job(eng, reg, job_id, label, settings=settings)
+    made = enqueue_by_hand(eng, reg, spec, audit.cli_actor())
+    if not made.created:
+        _joined(JobAdmin(eng).get(made.id))
+    return wait_for_job(eng, reg, made.id, label, settings=settings)
+
+
+def _joined(job: dict[str, Any]) -> None:
+    """Say that the command waits on a job someone else asked for, and who runs it."""
+    who = (
+        "it runs here when due"
+        if job["queue"] == CLI_QUEUE
+        else f"a worker serving queue {job['queue']} runs it (`superseller worker`)"
+    )
+    err_console.print(
+        f"joined job {job['id']} ({job['status']}), already queued with the same key; "
+        f"waiting for it: {who}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def wait_for_job(

@@ -11,8 +11,9 @@ from superseller.cli.common import console, engine, parse_json_object, print_jso
 from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
-from superseller.jobs.queue import Queue
+from superseller.jobs.queue import JobSpec
 from superseller.jobs.stats import queue_counts
+from superseller.tenant_jobs import enqueue_by_hand
 
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
 # The engine's controls, also under `jobs` (the same commands as `superseller pause|resume`).
@@ -25,7 +26,9 @@ JOB_ID = typer.Argument(..., metavar="ID", min=1, max=limits.ID_MAX)
 def enqueue(
     job_type: str = typer.Argument(..., metavar="TYPE"),
     payload: str = typer.Option("{}", help="JSON object."),
-    tenant: str | None = typer.Option(None, help="Tenant id."),
+    tenant: str | None = typer.Option(
+        None, help="Tenant id (default: the payload's tenantId, whose job it is)."
+    ),
     queue: str | None = typer.Option(None),
     priority: int = typer.Option(
         0, min=limits.PRIORITY_MIN, max=limits.PRIORITY_MAX, help="Higher runs first."
@@ -33,8 +36,9 @@ def enqueue(
     unique_key: str | None = typer.Option(None, help="Deduplicate against unfinished jobs."),
     max_attempts: int | None = typer.Option(None, min=1, max=limits.MAX_ATTEMPTS_MAX),
 ) -> None:
-    """Add a job to the queue."""
-    result = Queue(engine(), registry()).enqueue(
+    """Add a job to the queue; it belongs to the tenant its payload names (which must
+    exist). Audited as `cli:<OS user>`."""
+    spec = JobSpec(
         job_type,
         parse_json_object(payload),
         tenant_id=tenant,
@@ -43,6 +47,7 @@ def enqueue(
         unique_key=unique_key,
         max_attempts=max_attempts,
     )
+    result = enqueue_by_hand(engine(), registry(), spec, audit.cli_actor())
     word = "enqueued" if result.created else "already queued as"
     console.print(f"{word} job {result.id}")
 
@@ -89,14 +94,14 @@ def show(job_id: int = JOB_ID) -> None:
 @app.command()
 def cancel(job_id: int = JOB_ID) -> None:
     """Cancel a pending job, or ask a running one to stop."""
-    what = JobAdmin(engine(), actor=audit.CLI).cancel(job_id)
+    what = JobAdmin(engine(), actor=audit.cli_actor()).cancel(job_id)
     console.print(f"job {job_id}: {what.replace('_', ' ')}")
 
 
 @app.command()
 def retry(job_id: int = JOB_ID) -> None:
     """Re-queue a failed or cancelled job."""
-    JobAdmin(engine(), actor=audit.CLI).retry(job_id)
+    JobAdmin(engine(), actor=audit.cli_actor()).retry(job_id)
     console.print(f"job {job_id} re-queued")
 
 

@@ -9,6 +9,8 @@ import typer
 from superseller.cli.common import CliError, console, engine, print_json, registry
 from superseller.cli.inline import outcome, run_job_now
 from superseller.config import get_settings
+from superseller.jobs import audit
+from superseller.tenant_jobs import sync_key
 from superseller.tenants import get_tenant
 
 sandbox_app = typer.Typer(help="The local Mercado Livre sandbox.", no_args_is_help=True)
@@ -23,7 +25,7 @@ def disconnect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
 
     get_tenant(engine(), tenant)
     try:
-        done = disconnect_account(engine(), tenant, "cli")
+        done = disconnect_account(engine(), tenant, audit.cli_actor())
     except NotConnected:
         raise CliError(f"tenant {tenant} has no Mercado Livre account to disconnect") from None
     users = ", ".join(str(u) for u in done.ml_user_ids)
@@ -36,13 +38,16 @@ def sync(
     tenant: str = typer.Option(..., help="Tenant id."),
     days_back: int = typer.Option(30, min=1, max=150, help="Days of orders and visits."),
 ) -> None:
-    """Sync a seller's listings, orders and visits now (then the rebuild is queued)."""
+    """Sync a seller's listings, orders and visits now (then the rebuild is queued). While
+    the store's sync is already pending or running ("Atualizar dados", the first import,
+    the nightly run), this joins it and waits for it instead of queueing a second one."""
     get_tenant(engine(), tenant)
     job = run_job_now(
         "sync_mercadolivre",
         {"tenantId": tenant, "daysBack": days_back},
         tenant,
         "syncing Mercado Livre",
+        unique_key=sync_key(tenant),
     )
     result = {
         k: v for k, v in outcome(job, "sync").items() if k not in ("itemErrors", "visitErrors")

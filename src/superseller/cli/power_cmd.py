@@ -26,10 +26,12 @@ def pause(
     claiming from that queue only."""
     limits.check_len(reason, limits.REASON_MAX_LEN, "the reason")
     if queue is not None:
-        engine_pause.set_queue_paused(engine(), queue, True, reason or None, audit.CLI)
+        engine_pause.set_queue_paused(engine(), queue, True, reason or None, audit.cli_actor())
         console.print(f"queue {queue} paused" + (f": {reason}" if reason else ""))
         return
-    audit.record(engine(), audit.CLI, "engine.pause", "engine", None, {"reason": reason or None})
+    audit.record(
+        engine(), audit.cli_actor(), "engine.pause", "engine", None, {"reason": reason or None}
+    )
     s = engine_pause.set_paused(engine(), True, reason or None)
     console.print(f"paused at {s['changedAt']}" + (f": {s['reason']}" if s["reason"] else ""))
 
@@ -38,10 +40,10 @@ def resume(queue: str | None = QUEUE) -> None:
     """Claim and schedule again; ticks missed while paused meet their misfire policy.
     With --queue: claim from that queue again."""
     if queue is not None:
-        s = engine_pause.set_queue_paused(engine(), queue, False, None, audit.CLI)
+        s = engine_pause.set_queue_paused(engine(), queue, False, None, audit.cli_actor())
         still = ", ".join(q["queue"] for q in s["pausedQueues"])
         console.print(f"queue {queue} resumed" + (f" (still paused: {still})" if still else ""))
         return
-    audit.record(engine(), audit.CLI, "engine.resume", "engine")
+    audit.record(engine(), audit.cli_actor(), "engine.resume", "engine")
     s = engine_pause.set_paused(engine(), False)
     console.print(f"resumed at {s['changedAt']}")

@@ -135,7 +135,7 @@ def update(
     if not changes:
         raise CliError("nothing to change: give at least one option", 2)
     s = _schedules().update(name, **changes)
-    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, changes)
+    audit.record(engine(), audit.cli_actor(), "schedule.update", "schedule", name, changes)
     console.print(f"updated {s['name']}: next run {s['next_run_at']}")
 
 
@@ -143,7 +143,9 @@ def update(
 def enable(name: str) -> None:
     """Switch a schedule on (its next tick from now on)."""
     s = _schedules().set_enabled(name, True)
-    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": True})
+    audit.record(
+        engine(), audit.cli_actor(), "schedule.update", "schedule", name, {"enabled": True}
+    )
     console.print(f"{name} enabled: next run {s['next_run_at']}")
 
 
@@ -151,7 +153,9 @@ def enable(name: str) -> None:
 def disable(name: str) -> None:
     """Switch a schedule off; its ledger is kept."""
     _schedules().set_enabled(name, False)
-    audit.record(engine(), audit.CLI, "schedule.update", "schedule", name, {"enabled": False})
+    audit.record(
+        engine(), audit.cli_actor(), "schedule.update", "schedule", name, {"enabled": False}
+    )
     console.print(f"{name} disabled")
 
 
@@ -159,7 +163,9 @@ def disable(name: str) -> None:
 def run_now(name: str) -> None:
     """Enqueue one run now."""
     job_id = _scheduler().run_now(name)
-    audit.record(engine(), audit.CLI, "schedule.run_now", "schedule", name, {"jobId": job_id})
+    audit.record(
+        engine(), audit.cli_actor(), "schedule.run_now", "schedule", name, {"jobId": job_id}
+    )
     console.print(f"enqueued job {job_id}")
 
 
@@ -202,7 +208,7 @@ def backfill(
         raise CliError(str(exc), 2) from None
     done = _scheduler().backfill(name, start, end, mode, concurrency)
     detail = {"from": from_, "to": to, "mode": mode, "jobs": len(done)}
-    audit.record(engine(), audit.CLI, "schedule.backfill", "schedule", name, detail)
+    audit.record(engine(), audit.cli_actor(), "schedule.backfill", "schedule", name, detail)
     console.print(f"backfilled {len(done)} tick(s)")
     for d in done:
         console.print(f"  {d['fireTime']} -> job {d['jobId']}")

@@ -1,13 +1,15 @@
 """The audit trail: who did what to which job, schedule, queue or the engine, and when.
 
-The actor is a user's email, or one of the non-person actors below. Actions are
-recorded by whoever acts (the admin API, the CLI, the internal endpoints), in the
-same transaction as the change when one is given. Rows are kept as long as job_logs
+The actor is a user's email, `cli:<OS user>` for a command run at a shell (`cli_actor`),
+or one of the non-person actors below. Actions are recorded by whoever acts (the admin
+API, the CLI, the internal endpoints), in the same transaction as the change when one is
+given. Rows are kept as long as job_logs
 (the `cleanup` job deletes older ones).
 """
 
 from __future__ import annotations
 
+import getpass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,16 @@ from superseller.jobs.clock import Clock, SystemClock
 
 CLI, INTERNAL_KEY, SCHEDULER = "cli", "internal-key", "scheduler"
 TARGETS = ("job", "jobs", "schedule", "engine", "queue")
+
+
+def cli_actor() -> str:
+    """Who acts from the command line: `cli:<the OS user running it>` (`cli` alone when
+    the system names no user), what every CLI command records its actions as."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        return CLI
+    return f"{CLI}:{user}" if user else CLI
 
 
 def record(

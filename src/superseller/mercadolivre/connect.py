@@ -127,12 +127,13 @@ def enqueue_backfill(engine: Engine, registry, settings: Settings, tenant_id: st
     """The first sync of a newly connected seller: `ML_BACKFILL_DAYS` (90) of history,
     then its rebuild and score, without waiting for the schedule. Returns the sync job."""
     from superseller.jobs.queue import Queue
+    from superseller.tenant_jobs import sync_key
 
     return Queue(engine, registry, clock).enqueue(
         "sync_mercadolivre",
         {"tenantId": tenant_id, "daysBack": settings.ml_backfill_days},
         tenant_id=tenant_id,
-        unique_key=f"sync:{tenant_id}",
+        unique_key=sync_key(tenant_id),
         priority=10,
     )
 

@@ -27,6 +27,7 @@ from superseller.metrics.rebuild import (
     rebuild_daily_metrics,
     validate_range,
 )
+from superseller.tenant_jobs import sync_key
 from superseller.tenants import TenantNotFound, get_tenant, record_outcome
 
 DEFAULT_DAYS = 30
@@ -142,7 +143,7 @@ def register(registry: Registry) -> None:
                 continue
             if SYNC_TYPE in registry:  # the sync enqueues the rebuild when it succeeds
                 spec = JobSpec(
-                    SYNC_TYPE, {"tenantId": tid}, tenant_id=tid, unique_key=f"sync:{tid}"
+                    SYNC_TYPE, {"tenantId": tid}, tenant_id=tid, unique_key=sync_key(tid)
                 )
             else:
                 spec = JobSpec(
