@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from superseller.cli.common import CliError, console, engine, err_console, registry
 from superseller.config import Settings, get_settings
-from superseller.jobs import audit
+from superseller.jobs import audit, pause
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import JobSpec
 from superseller.jobs.registry import Registry
@@ -57,10 +57,24 @@ def run_job_now(
         max_attempts=max_attempts,
         unique_key=unique_key,
     )
-    made = enqueue_by_hand(eng, reg, spec, audit.cli_actor())
+    actor = audit.cli_actor()
+    made = enqueue_by_hand(eng, reg, spec, actor)
     if not made.created:
-        _joined(JobAdmin(eng).get(made.id))
+        _joined(_run_joined_here(eng, made.id, actor))
     return wait_for_job(eng, reg, made.id, label, settings=settings)
+
+
+def _run_joined_here(eng: Engine, job_id: int, actor: str) -> dict[str, Any]:
+    """A joined job still waiting on another queue is moved to the `cli` queue, so this
+    command runs it rather than wait for a worker that may not be running (the seller's
+    "Atualizar dados" with no worker up). Not out of a paused queue: the pause holds."""
+    admin = JobAdmin(eng, actor=actor)
+    job = admin.get(job_id)
+    paused = {q["queue"] for q in pause.state(eng)["pausedQueues"]}
+    if job["status"] == "pending" and job["queue"] != CLI_QUEUE and job["queue"] not in paused:
+        admin.move_pending(job_id, CLI_QUEUE)
+        job = admin.get(job_id)
+    return job
 
 
 def _joined(job: dict[str, Any]) -> None:

@@ -342,6 +342,19 @@ class JobAdmin:
             raise InvalidTransition(f"job {job_id} is {state}; only pending jobs can run now")
         return self.get(job_id)
 
+    def move_pending(self, job_id: int, queue: str) -> bool:
+        """Move a pending job to `queue`; False when it is no longer pending (a worker has
+        it, or it finished)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "pending")
+                .values(queue=queue)
+            ).rowcount
+            if done:
+                self._audit(conn, "job.move", "job", job_id, {"queue": queue})
+        return bool(done)
+
     def run_again(self, job_id: int, queue) -> dict[str, Any]:
         """A new job of the same type, payload, tenant, queue and priority as a finished one
         (`queue`: a `superseller.jobs.queue.Queue`). Returns the new job."""
