@@ -5,7 +5,7 @@ from datetime import date
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from superseller.config import Settings
 from superseller.db.schema import jobs
@@ -99,6 +99,38 @@ def test_sync_is_accepted_and_idempotent(api, engine, caplog):
         headers={"Idempotency-Key": "run-2026-01-19"},
     ).json()
     assert k1["jobId"] == k2["jobId"] != body["jobId"]
+
+
+def test_a_repeated_sync_says_the_status_of_the_job_it_returns(api, engine):
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    first = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}).json()
+    with engine.begin() as conn:  # a worker took it meanwhile
+        conn.execute(update(jobs).where(jobs.c.id == first["jobId"]).values(status="running"))
+    again = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"})
+    assert again.status_code == 202
+    assert again.json()["jobId"] == first["jobId"] and again.json()["status"] == "running"
+
+
+def test_a_body_that_is_not_json_names_the_body(api, engine):
+    mk.tenant(engine)
+    r = api.post(
+        "/api/v1/jobs/sync-mercadolivre",
+        content=b'{"tenantId": "t1", oops}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    [field] = r.json()["error"]["fields"]
+    assert field["field"] == "body" and field["problem"].startswith("invalid JSON"), field
+
+
+@pytest.mark.parametrize("path", ["sync-mercadolivre-typo", "unknown", "123"])
+def test_a_post_to_an_unknown_job_endpoint_is_404(api, engine, path):
+    r = api.post(f"/api/v1/jobs/{path}", json={"tenantId": "t1"})
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["code"] == "not_found"
+    with engine.connect() as conn:  # nothing queued
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
 
 
 def test_rebuild_answers_200_with_the_seed_shape_when_quick(api, engine, registry):

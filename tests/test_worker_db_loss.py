@@ -62,6 +62,16 @@ class CutOnce:
         return {"runs": self.runs}
 
 
+SQL_WORDS = ("SELECT", "INSERT", "UPDATE", "[SQL:", "[parameters:", "parameters hidden")
+
+
+def _short_and_sql_free(error: str) -> None:
+    """What a job records for a database error: one short line, no statement, no values."""
+    assert "\n" not in error and len(error) <= 300, error
+    for word in SQL_WORDS:
+        assert word.lower() not in error.lower(), error
+
+
 def _registry(*types: JobType) -> Registry:
     reg = Registry()
     for jt in types:
@@ -89,6 +99,7 @@ def test_a_terminated_backend_costs_the_job_no_attempt(engine, db_url):
         ("success", 1),
     ]
     assert entries[0]["error_message"].startswith("database connection lost; attempt not counted")
+    _short_and_sql_free(entries[0]["error_message"])
     # It ran again after the give-back's delay, not before.
     retry_at = datetime.fromisoformat(entries[0]["metadata"]["retryAt"])
     assert _utc(entries[1]["started_at"]) >= retry_at
@@ -150,6 +161,9 @@ def test_a_handler_that_always_loses_its_connection_fails_after_the_cap(engine):
         ("error", 2),
     ]
     assert "more than 2 times in a row; attempt counted" in failed["last_error"]
+    _short_and_sql_free(failed["last_error"])
+    for entry in logs(engine, jid):
+        _short_and_sql_free(entry["error_message"])
 
 
 def _times_out_a_statement(ctx: JobContext) -> dict:
@@ -183,6 +197,27 @@ def test_a_plain_handler_error_still_costs_an_attempt(engine):
         failed = wait_status(engine, jid, "failed")
     assert failed["attempts"] == 2
     assert [(e["status"], e["attempt"]) for e in logs(engine, jid)] == [("error", 1), ("error", 2)]
+
+
+def _queries_a_missing_table(ctx: JobContext) -> dict:
+    with ctx.engine.connect() as conn:
+        conn.execute(text("SELECT * FROM no_such_table WHERE token = :t"), {"t": "tok-s3cret"})
+    return {}
+
+
+def test_a_failed_statement_is_recorded_as_one_line_without_sql_or_values(engine):
+    reg = _registry(JobType("bad_sql", _queries_a_missing_table))
+    jid = Queue(engine, reg).enqueue("bad_sql", max_attempts=1).id
+    with running_worker(engine, reg):
+        failed = wait_status(engine, jid, "failed")
+    error = failed["last_error"]
+    # The driver's own first line, under its own name (not SQLAlchemy's wrapper).
+    assert error.split(": ", 1)[0] in ("OperationalError", "UndefinedTable"), error
+    assert "no_such_table" in error
+    assert "s3cret" not in error
+    _short_and_sql_free(error)
+    [entry] = logs(engine, jid)
+    assert entry["error_message"] == error
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -49,6 +49,18 @@ def _user_error(exc: UserFacingError) -> tuple[int, str]:
     return 400, "job_error"
 
 
+def _invalid_field(error: dict) -> dict:
+    """One entry of a 422's `fields`. A body that is not JSON names the body (its `loc`
+    holds a character position, not a field)."""
+    if error.get("type") == "json_invalid":
+        where = (error.get("ctx") or {}).get("error") or "malformed"
+        pos = error["loc"][-1] if len(error["loc"]) > 1 else None
+        at = f" at character {pos}" if isinstance(pos, int) else ""
+        return {"field": "body", "problem": f"invalid JSON: {where}{at}"}
+    name = ".".join(str(p) for p in error["loc"] if p != "body")
+    return {"field": name or "body", "problem": error["msg"]}
+
+
 HtmlHook = Callable[[Request, int, list[dict] | None], Response]
 
 
@@ -66,13 +78,7 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        fields = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-                "problem": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+        fields = [_invalid_field(e) for e in exc.errors()]
         body = error_body("invalid_request", "the request is not valid", fields)
         return respond(request, 422, body, fields)
 

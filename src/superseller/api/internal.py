@@ -116,7 +116,9 @@ def sync_mercadolivre(
         created=job.created,
         durationMs=int((time.perf_counter() - began) * 1000),
     )
-    return _accepted(job.id, "pending")
+    # A repeated call returns the unfinished job it found: say where that one is.
+    status = "pending" if job.created else JobAdmin(svc.engine).get(job.id)["status"]
+    return _accepted(job.id, status)
 
 
 @router.post(
@@ -206,3 +208,14 @@ def rebuild_daily_metrics(
 def job_status(svc: Svc, job_id: int = id_path("job id")):
     admin = JobAdmin(svc.engine, svc.clock)
     return {"job": admin.get(job_id), "logs": admin.logs(job_id)}
+
+
+@router.post("/{endpoint}", include_in_schema=False, responses={404: {"model": ErrorBody}})
+def unknown_endpoint(endpoint: str):
+    """A POST to a job endpoint that does not exist is a 404, not a 405 (the status route
+    `GET /{job_id}` shares the path)."""
+    raise ApiError(
+        404,
+        "not_found",
+        f"unknown job endpoint {endpoint[:100]!r}: use sync-mercadolivre or rebuild-daily-metrics",
+    )

@@ -204,7 +204,8 @@ class TypeStats(Wire):
     job_type: str
     total_runs: int
     runs24h: int = Field(alias="runs24h")
-    failures24h: int = Field(alias="failures24h")
+    failures24h: int = Field(alias="failures24h")  # error or timeout
+    interrupted24h: int = Field(alias="interrupted24h")  # given back, rescued, shut down
     avg_duration_ms: int | None
     total_duration_ms: int
     retries: int

@@ -12,6 +12,9 @@ SQLite (embedded default) runs in WAL mode with a busy timeout, and every
 transaction starts with `BEGIN IMMEDIATE` so that concurrent writers queue on
 the busy timeout instead of failing with a lock-upgrade deadlock. Read-only
 work can opt out with `conn.execution_options(sqlite_deferred=True)`.
+
+Both hide bound parameters in errors (`hide_parameters=True`): a failed statement's
+message names its SQL, never the values (tokens, e-mail addresses) it was given.
 """
 
 from __future__ import annotations
@@ -96,6 +99,7 @@ def _pg_engine(url: str, budget: PoolBudget) -> Engine:
         max_overflow=budget.max_overflow,
         pool_timeout=budget.timeout_s,
         pool_pre_ping=True,
+        hide_parameters=True,  # errors and logs never show bound values (tokens, PII)
         # A server that vanished without a word (a partition, not a restart) must fail
         # calls, not hang them: the loops retry what fails.
         connect_args=connect_args,
@@ -134,7 +138,11 @@ def _private_sqlite_file(url: str) -> None:
 
 def _sqlite_engine(url: str) -> Engine:
     _private_sqlite_file(url)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,  # errors and logs never show bound values (tokens, PII)
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):

@@ -20,13 +20,10 @@ import threading
 import time
 
 from superseller.db.connection_errors import DB_ERRORS
+from superseller.jobs.errors import one_line
 
-__all__ = ["DB_ERRORS", "DatabaseWatch", "one_line"]  # DB_ERRORS: its home is the db layer
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+# DB_ERRORS: its home is the db layer; one_line: jobs.errors (a log line never quotes SQL)
+__all__ = ["DB_ERRORS", "DatabaseWatch", "one_line"]
 
 
 class DatabaseWatch:

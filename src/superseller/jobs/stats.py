@@ -38,6 +38,13 @@ from superseller.jobs.context import JobContext
 from superseller.jobs.registry import JobType, NoPayload, Registry
 
 SETTLE_S = 60
+
+# What a job_logs status says about the attempt. A failure: the handler failed or ran out of
+# time. An interruption: the attempt did not fail, it was cut off (its database connection
+# lost and given back, its worker lost and rescued, its worker shut down). Neither: success,
+# cancelled. Every failure count (per type, per hour) uses this one rule.
+FAILURE_STATUSES = frozenset({"error", "timeout"})
+INTERRUPTED_STATUSES = frozenset({"disconnected", "lost", "interrupted"})
 FOLD_BATCH = 50_000
 
 
@@ -115,6 +122,7 @@ class _TypeStats:
     runs: int = 0
     runs_24h: int = 0
     failures_24h: int = 0
+    interrupted_24h: int = 0
     total_ms: int = 0
     retries: int = 0
     by_status: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -126,8 +134,10 @@ class _TypeStats:
         self.retries += retries
         self.by_status[status] += runs
         self.runs_24h += recent_runs
-        if status != "success":
+        if status in FAILURE_STATUSES:
             self.failures_24h += recent_runs
+        elif status in INTERRUPTED_STATUSES:
+            self.interrupted_24h += recent_runs
 
 
 def job_type_stats(
@@ -186,6 +196,7 @@ def job_type_stats(
                     "totalRuns": s.runs,
                     "runs24h": s.runs_24h,
                     "failures24h": s.failures_24h,
+                    "interrupted24h": s.interrupted_24h,
                     "avgDurationMs": round(s.total_ms / s.runs) if s.runs else None,
                     "totalDurationMs": s.total_ms,
                     "retries": s.retries,
@@ -205,7 +216,7 @@ def job_type_stats(
 def hourly(
     engine: Engine, hours: int = 24, job_type: str | None = None, clock: Clock | None = None
 ) -> dict[str, Any]:
-    """Runs and failures (attempts that did not succeed) per UTC hour and job type over the
+    """Runs and failures (attempts that failed: `FAILURE_STATUSES`) per UTC hour and job type over the
     last `hours`: the hourly counters, plus the live tail past the watermark."""
     now = (clock or SystemClock()).now()
     since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
@@ -222,7 +233,7 @@ def hourly(
                 hour,
                 t.job_type,
                 func.count().label("runs"),
-                func.count().filter(t.status != "success").label("failures"),
+                func.count().filter(t.status.in_(FAILURE_STATUSES)).label("failures"),
             )
             .where(t.id > mark, t.started_at >= since)
             .group_by(hour, t.job_type)
@@ -233,7 +244,7 @@ def hourly(
         for r in conn.execute(counted):
             b = buckets[(_as_hour(r.hour), r.job_type)]
             b[0] += r.runs
-            b[1] += r.runs if r.status != "success" else 0
+            b[1] += r.runs if r.status in FAILURE_STATUSES else 0
         for r in conn.execute(tail):
             b = buckets[(_as_hour(r.hour), r.job_type)]
             b[0] += r.runs

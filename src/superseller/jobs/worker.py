@@ -52,6 +52,7 @@ from superseller.jobs.errors import (
     JobTimeout,
     PermanentJobError,
     UnknownJobType,
+    error_text,
 )
 from superseller.jobs.listener import Listener
 from superseller.jobs.pause import PauseFlag
@@ -519,6 +520,8 @@ class Worker:
         if not isinstance(exc, Exception):
             return None  # KeyboardInterrupt, SystemExit: the loop itself is ending
         permanent = isinstance(exc, InvalidPayload | UnknownJobType)
+        # The whole story for whoever debugs (the engines hide bound parameters).
+        ctx.logger.debug("attempt raised", exc_info=exc)
         if not permanent and connection_lost(exc):
             ctx.logger.warning("database connection lost; attempt given back: %s", one_line(exc))
             return self._give_back(running, exc)
@@ -545,7 +548,7 @@ class Worker:
         self, running: _Running, exc: BaseException, log_status: str, permanent: bool = False
     ) -> Outcome:
         job = running.job
-        error = f"{type(exc).__name__}: {exc}"[:4000]
+        error = error_text(exc)
         if permanent or job.attempt >= job.max_attempts:
             return self._end(running, "failed", log_status, error=error)
         outcome = self._end(running, "pending", log_status, error=error)
@@ -568,11 +571,11 @@ class Worker:
         cap = self.opts.max_db_interruptions
         if cap <= 0:
             return fallback
-        cause = f"{type(exc).__name__}: {exc}"
+        cause = error_text(exc)
         fallback.error = (
             f"database connection lost more than {cap} times in a row; attempt counted: {cause}"
-        )[:4000]
-        error = f"database connection lost; attempt not counted: {cause}"[:4000]
+        )
+        error = f"database connection lost; attempt not counted: {cause}"
         outcome = self._end(running, "pending", DISCONNECTED, error=error)
         delay = retry_delay(1, self._retry_base(running.job), self.opts.retry_cap_s)
         outcome.retry_at = outcome.completed_at + timedelta(seconds=delay)
