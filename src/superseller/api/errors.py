@@ -17,7 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from superseller.db.connection_errors import DB_ERRORS
 from superseller.errors import UserFacingError
-from superseller.http.errors import ApiError, error_body, wants_html  # noqa: F401
+from superseller.http.errors import (  # noqa: F401
+    ApiError,
+    error_body,
+    validation_fields,
+    wants_html,
+)
 from superseller.jobs.cron import InvalidSchedule
 from superseller.jobs.dbwatch import one_line
 from superseller.jobs.errors import (
@@ -66,13 +71,7 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        fields = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-                "problem": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+        fields = validation_fields(exc)
         body = error_body("invalid_request", "the request is not valid", fields)
         return respond(request, 422, body, fields)
 

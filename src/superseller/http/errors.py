@@ -4,6 +4,7 @@ that carries it out of a route (installed as a handler by `superseller.api.error
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 
 
 class ApiError(Exception):
@@ -22,6 +23,18 @@ def error_body(code: str, message: str, fields: list | None = None) -> dict:
 def invalid(field: str, message: str, problem: str) -> ApiError:
     """422 for one bad field, in the shape FastAPI's own validation errors take here."""
     return ApiError(422, "invalid_request", message, [{"field": field, "problem": problem}])
+
+
+def validation_fields(exc: RequestValidationError) -> list[dict]:
+    """FastAPI's validation errors as the error body's `fields` (`field`, `problem`): the
+    JSON API's 422 and the pages' pt-BR error page read the same list."""
+    return [
+        {
+            "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+            "problem": e["msg"],
+        }
+        for e in exc.errors()
+    ]
 
 
 def wants_html(request: Request) -> bool:
