@@ -370,6 +370,7 @@ def test_logs_of_an_oauth_callback_hide_code_and_state(db_url, tmp_path, fmt):
         ({"JWT_SECRET": ""}, "JWT_SECRET is shorter than 32 bytes"),
         ({"JWT_SECRET": "a"}, "JWT_SECRET is shorter than 32 bytes"),
         ({"INTERNAL_JOBS_KEY": "short-key"}, "INTERNAL_JOBS_KEY is shorter than 24"),
+        ({"TOKEN_ENCRYPTION_KEY": "short-key"}, "TOKEN_ENCRYPTION_KEY is not a Fernet key"),
     ],
 )
 def test_weak_secrets_refuse_to_start(db_url, tmp_path, env, says):

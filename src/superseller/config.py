@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 JWT_SECRET_MIN_BYTES = 32
@@ -188,6 +188,14 @@ class Settings(BaseSettings):
                 f"INTERNAL_JOBS_KEY is shorter than {INTERNAL_KEY_MIN_LEN} characters; "
                 "use a random one (e.g. `openssl rand -hex 24`)"
             )
+        if self.token_encryption_key is not None and not _is_fernet_key(
+            self.token_encryption_key.get_secret_value()
+        ):
+            problems.append(
+                "TOKEN_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes); "
+                "unset it (a key is generated into the data directory) or make one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+            )
         if self.public_url and not re.match(r"^https?://[^/\s]+/?$", self.public_url):
             problems.append(
                 "PUBLIC_URL must be an origin like https://superseller.example.com "
@@ -196,6 +204,45 @@ class Settings(BaseSettings):
         return problems
 
 
+def _is_fernet_key(key: str) -> bool:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):  # binascii.Error is a ValueError
+        return False
+    return True
+
+
+class SettingsError(ValueError):
+    """The environment (or `.env`) holds a setting that cannot be used: the message names
+    each variable and what is wrong with it, never its value (it may be a secret)."""
+
+
+# Pydantic's wording for the common cases, put the way a person setting a variable thinks.
+_PROBLEMS = {
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "int_type": "expected a whole number",
+    "bool_parsing": "expected true or false",
+}
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming every bad variable and its problem, without the values."""
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        problem = _PROBLEMS.get(err["type"], err["msg"].replace("Input should", "should"))
+        parts.append(f"{name}: {problem}")
+    return "; ".join(parts)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None

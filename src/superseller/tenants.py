@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from superseller.config import DEFAULT_TIMEZONE
 from superseller.db.schema import tenants
-from superseller.errors import NotFound
+from superseller.errors import NotFound, UserFacingError
 from superseller.jobs.cron import zone
 from superseller.limits import TENANT_ID_MAX_LEN, TENANT_NAME_MAX_LEN, LimitError, check_len
+
+# A new tenant's id: a slug that reads the same in a URL, a log line and a shell (README,
+# "Tenants"). Ids made before this rule may hold anything: pages URL-encode them anyway.
+TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class TenantNotFound(NotFound):
@@ -22,22 +28,53 @@ class TenantNotFound(NotFound):
         super().__init__(f"tenant {tenant_id!r} not found")
 
 
+class TenantExists(UserFacingError):
+    status = 409
+    code = "tenant_exists"
+
+    def __init__(self, tenant_id: str):
+        super().__init__(f"a tenant with id {tenant_id!r} already exists")
+
+
+def check_tenant_id(tenant_id: str) -> str:
+    """A new tenant's id as given, if it is a slug (TENANT_ID_PATTERN) of at most
+    TENANT_ID_MAX_LEN characters."""
+    check_len(tenant_id, TENANT_ID_MAX_LEN, "the tenant id")
+    if not TENANT_ID_PATTERN.fullmatch(tenant_id):
+        raise LimitError(
+            "the tenant id may hold only letters, digits, '-', '_' and '.', "
+            "and must start with a letter or a digit"
+        )
+    return tenant_id
+
+
 def create_tenant(
     engine: Engine, name: str, timezone: str = DEFAULT_TIMEZONE, tenant_id: str | None = None
 ) -> dict[str, Any]:
     zone(timezone)
-    check_len(tenant_id, TENANT_ID_MAX_LEN, "the tenant id")
     check_len(name, TENANT_NAME_MAX_LEN, "the tenant name")
     if not name or (tenant_id is not None and not tenant_id):
         raise LimitError("the tenant name and id cannot be empty")
-    tid = tenant_id or str(uuid.uuid4())
-    with engine.begin() as conn:
-        conn.execute(
-            insert(tenants).values(
-                id=tid, name=name, timezone=timezone, created_at=datetime.now(UTC)
+    tid = str(uuid.uuid4()) if tenant_id is None else check_tenant_id(tenant_id)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(tenants).values(
+                    id=tid, name=name, timezone=timezone, created_at=datetime.now(UTC)
+                )
             )
-        )
+    except IntegrityError:
+        if _exists(engine, tid):  # the primary key: this id is taken
+            raise TenantExists(tid) from None
+        raise
     return get_tenant(engine, tid)
+
+
+def _exists(engine: Engine, tenant_id: str) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is not None
+        )
 
 
 def get_tenant(engine: Engine, tenant_id: str) -> dict[str, Any]:

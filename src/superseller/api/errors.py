@@ -17,7 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from superseller.db.connection_errors import DB_ERRORS
 from superseller.errors import UserFacingError
-from superseller.http.errors import ApiError, error_body, wants_html  # noqa: F401
+from superseller.http.errors import (  # noqa: F401
+    ApiError,
+    error_body,
+    validation_fields,
+    wants_html,
+)
 from superseller.jobs.cron import InvalidSchedule
 from superseller.jobs.dbwatch import one_line
 from superseller.jobs.errors import (
@@ -49,18 +54,6 @@ def _user_error(exc: UserFacingError) -> tuple[int, str]:
     return 400, "job_error"
 
 
-def _invalid_field(error: dict) -> dict:
-    """One entry of a 422's `fields`. A body that is not JSON names the body (its `loc`
-    holds a character position, not a field)."""
-    if error.get("type") == "json_invalid":
-        where = (error.get("ctx") or {}).get("error") or "malformed"
-        pos = error["loc"][-1] if len(error["loc"]) > 1 else None
-        at = f" at character {pos}" if isinstance(pos, int) else ""
-        return {"field": "body", "problem": f"invalid JSON: {where}{at}"}
-    name = ".".join(str(p) for p in error["loc"] if p != "body")
-    return {"field": name or "body", "problem": error["msg"]}
-
-
 HtmlHook = Callable[[Request, int, list[dict] | None], Response]
 
 
@@ -78,7 +71,7 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        fields = [_invalid_field(e) for e in exc.errors()]
+        fields = validation_fields(exc)
         body = error_body("invalid_request", "the request is not valid", fields)
         return respond(request, 422, body, fields)
 

@@ -12,8 +12,20 @@ from rich.console import Console
 from superseller.config import get_settings
 from superseller.db.engine import make_engine
 
-console = Console()
-err_console = Console(stderr=True)
+# Under cron, CI or a pipe there is no terminal to fit: Rich would assume 80 columns and cut
+# table cells ("2026-1…"); each line is as long as its content instead.
+UNBOUNDED_WIDTH = 100_000
+
+
+def make_console(stderr: bool = False) -> Console:
+    """The CLI's console: a terminal's own width, else unbounded (nothing truncated)."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty() if hasattr(stream, "isatty") else False
+    return Console(stderr=stderr, width=None if tty else UNBOUNDED_WIDTH)
+
+
+console = make_console()
+err_console = make_console(stderr=True)
 # `--timezone`: when omitted, the `TIMEZONE` setting (see `zone_or_default`).
 TIMEZONE = typer.Option(None, "--timezone", help="IANA zone; default: the TIMEZONE setting.")
 

@@ -25,6 +25,7 @@ from superseller.cli import (
     worker_cmd,
 )
 from superseller.cli.common import CliError, err_console
+from superseller.config import SettingsError
 from superseller.errors import UserFacingError
 from superseller.limits import LimitError
 
@@ -86,6 +87,8 @@ def main() -> None:
         _fail(str(exc), 2)
     except CliError as exc:
         _fail(str(exc), exc.code)
+    except SettingsError as exc:  # a bad environment variable: a configuration error, as in serve
+        _fail(str(exc), 2)
     except (UserFacingError, ValueError) as exc:
         _fail(str(exc), 1)
     except SQLAlchemyError as exc:

@@ -37,11 +37,11 @@ from superseller.jobs.scheduler import Scheduler
 from superseller.tenants import list_tenants
 from superseller.users.accounts import User
 from superseller.web.format import number, when
-from superseller.web.pages import PageMessage, page_user, templates
+from superseller.web.pages import PageMessage, PageRoute, page_user, templates
 from superseller.web.pages import _render as render_page
 
 HERE = Path(__file__).parent
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 STATE_PT = {
     "pending": "na fila",

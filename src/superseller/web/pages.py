@@ -12,11 +12,14 @@ from typing import Literal
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from superseller.http.deps import services
+from superseller.http.errors import validation_fields
 from superseller.http.sessions import csrf_token, end_session, session_claims, user_of_token
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.errors import JobNotFound
@@ -57,7 +60,6 @@ def _qs(base: dict, **over) -> str:
 
 
 templates.env.globals["qs"] = _qs
-router = APIRouter(include_in_schema=False)
 DROP_DAYS = 7  # competitors' price drops shown: the last week up to the period's end
 
 
@@ -177,6 +179,26 @@ def error_page(request: Request, status: int, fields: list[dict] | None = None) 
     title, message = ERROR_PAGES.get(status, ERROR_PAGES[400 if status < 500 else 500])
     details = [f"O valor de “{f['field'].split('.')[-1]}” não é válido." for f in fields or []]
     return _message(request, status, _viewer(request), title, message, details=details)
+
+
+class PageRoute(APIRoute):
+    """A page's route: a query or path value its signature refuses (`/?dias=abc`,
+    `/anuncios?pagina=-1`, `/jobs/abc`) answers the pt-BR error page (422) whatever the
+    client accepts; the JSON API's routes keep their JSON 422 (api/errors.py)."""
+
+    def get_route_handler(self):
+        handle = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                return await run_in_threadpool(error_page, request, 422, validation_fields(exc))
+
+        return page_handler
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 
 def page_user(request: Request) -> User:
