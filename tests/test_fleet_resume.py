@@ -146,3 +146,72 @@ def test_sigkilled_big_sync_resumes_without_refetching_finished_ranges(engine, d
     big, whole = _snapshot(engine, "big"), _snapshot(engine, "ref")
     assert len(big["listings"]) == LISTINGS and big["visits"] and big["orders"]
     assert big == whole
+
+
+def test_with_429s_visits_ranges_are_checkpointed_in_order_and_a_resume_skips_them(
+    engine, db_url, tmp_path
+):
+    """A call that met a 429 is retried before the first tries still waiting (there are
+    thousands: the step asks every listing at once), so the first range of visits is
+    recorded while the last one has barely started, not at the end of the step; a worker
+    killed then loses at most the range in progress."""
+    with sandbox(listings=LISTINGS, history_days=2, orders_per_day=4) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings, "big")
+        jid = (
+            Queue(engine, build_registry(settings))
+            .enqueue("sync_mercadolivre", {"tenantId": "big", "daysBack": 30}, tenant_id="big")
+            .id
+        )
+        # Every 429 says Retry-After (50 ms): a retry is due at once, never held back by
+        # a long back-off of its own.
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"rate_429": 0.1, "retry_after_share": 1})
+        victim = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE)
+        try:
+            wait_until(
+                lambda: "visits:0" in _parts(engine, jid),
+                timeout=300,
+                interval=0.05,
+                message="the first range of visits to be recorded",
+            )
+        finally:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(10)
+        with engine.connect() as conn:
+            marked = conn.execute(
+                select(sync_checkpoints.c.created_at).where(
+                    sync_checkpoints.c.job_id == jid, sync_checkpoints.c.part == "visits:0"
+                )
+            ).scalar_one()
+            assert conn.execute(select(jobs.c.status).where(jobs.c.id == jid)).scalar() == (
+                "running"
+            ), "the victim finished the sync before it was killed: nothing left to resume"
+        done = _parts(engine, jid)
+        ids = done["ids"]["ids"]
+        log = httpx.get(f"{sb.url}/_sandbox/request-log").json()["requests"]
+        assert httpx.get(f"{sb.url}/_sandbox/stats").json()["429"] > 0
+        # Before the first range was recorded, the last range's listings were not asked
+        # (a retry behind every first try held the range open until nearly the end).
+        before = {
+            path.split("/")[2]
+            for t, path, _q in log
+            if path.endswith("/visits/time_window") and t < marked.timestamp()
+        }
+        last_range = set(ids[2 * 500 :])
+        assert len(before & last_range) < 100, (
+            f"{len(before & last_range)} of the last range's listings were asked before "
+            "the first range was recorded"
+        )
+
+        cut = len(log)
+        visit_ranges = {int(p.split(":")[1]) for p in done if p.startswith("visits:")}
+        rescuer = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE * 2)
+        try:
+            finished = wait_status(engine, jid, "completed", "failed", timeout=300)
+        finally:
+            assert stop(rescuer) == 0, log_of(tmp_path)
+        assert finished["status"] == "completed", finished["last_error"]
+        again = _fetched_after(httpx.get(f"{sb.url}/_sandbox/request-log").json()["requests"], cut)
+        finished_visits = {x for lo in visit_ranges for x in ids[lo : lo + 500]}
+        assert not finished_visits & set(again["visits"]), "finished visits fetched again"
+        assert set(ids) - finished_visits <= set(again["visits"])

@@ -22,6 +22,7 @@ import httpx
 
 from superseller.mercadolivre import telemetry
 from superseller.mercadolivre.errors import MLError, parse_error
+from superseller.mercadolivre.slots import SlotGate
 from superseller.mercadolivre.tokens import TokenStore, backoff_delay
 
 OFFSET_LIMIT = 1000
@@ -64,6 +65,20 @@ def entry_id(entry: dict) -> str | None:
 _ITEM_ID = re.compile(r"\b[A-Z]{3}\d+\b")
 
 
+async def gather_all(*aws: Any) -> list[Any]:
+    """`asyncio.gather`, except that the first failure (a cancelled job's, a request out of
+    tries) cancels the others, and waits for them, before it is raised: nothing of a
+    stopped run goes on fetching or writing behind it."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class RateLimiter:
     """Space requests evenly at `rate` per second within one process (shared by every
     client using it). The app-wide limiter, kept in the database, is
@@ -102,15 +117,19 @@ class MLClient:
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 20.0,
         on_request: Callable[[], None] | None = None,
+        interrupt: Callable[[], None] | None = None,
     ):
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, verify=tls_context())
         self.tokens = tokens
         self.limiter = limiter or RateLimiter(0)
-        self.slots = asyncio.Semaphore(concurrency)
+        self.slots = SlotGate(concurrency)
         self.max_tries = max_tries
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.on_request = on_request
+        # Called when a request has its slot, before it is sent: raises to stop the run
+        # (a cancelled job's sync stops at its next request, whatever loop it is in).
+        self.interrupt = interrupt
         self.requests = 0
         self.retries = 0
         self._token: tuple[str, int] | None = None
@@ -130,7 +149,9 @@ class MLClient:
                     self._token = await asyncio.to_thread(self.tokens.refresh, stale_version)
             return self._token
 
-    async def get(self, path: str, params: dict | None = None) -> Any:
+    async def get(self, path: str, params: dict | None = None, *, again: bool = False) -> Any:
+        """GET `path`. A retry (and a call marked `again`, a second go at an earlier
+        failure) takes the next free slot before the first tries waiting (slots.py)."""
         refreshed = False
         for attempt in range(1, self.max_tries + 1):
             token, version = await self._access()
@@ -138,7 +159,9 @@ class MLClient:
                 # The slot first, then the token: a token taken while waiting for a slot
                 # would be spent whenever the slot came, and many such waiters sent their
                 # requests in one bunch, above the rate the limiter granted them at.
-                async with self.slots:
+                async with self.slots.slot(retry=again or attempt > 1):
+                    if self.interrupt:
+                        self.interrupt()
                     await self.limiter.acquire()
                     resp = await self.http.get(
                         path, params=params, headers={"Authorization": f"Bearer {token}"}
@@ -181,7 +204,7 @@ class MLClient:
                 self.get(f"/users/{user_id}/items/search", {"offset": off, "limit": 50})
                 for off in range(50, total, 50)
             ]
-            for page in await asyncio.gather(*pages):
+            for page in await gather_all(*pages):
                 ids.extend(page["results"])
             return list(dict.fromkeys(ids))
         try:
@@ -226,7 +249,7 @@ class MLClient:
     async def items(self, ids: list[str]) -> tuple[list[dict], list[dict]]:
         """Details by multiget; returns (bodies, per-item errors)."""
         chunks = [ids[i : i + MULTIGET] for i in range(0, len(ids), MULTIGET)]
-        answers = await asyncio.gather(*(self.get("/items", {"ids": ",".join(c)}) for c in chunks))
+        answers = await gather_all(*(self.get("/items", {"ids": ",".join(c)}) for c in chunks))
         bodies, errors = [], []
         for chunk, answer in zip(chunks, answers, strict=True):
             answered = set()
@@ -262,7 +285,7 @@ class MLClient:
         while w <= end:
             windows.append((w, min(end, w + window)))
             w += window
-        results = await asyncio.gather(*(self._orders_window(user_id, a, b) for a, b in windows))
+        results = await gather_all(*(self._orders_window(user_id, a, b) for a, b in windows))
         seen: dict[Any, dict] = {}
         for batch in results:
             for o in batch:
@@ -302,12 +325,14 @@ class MLClient:
         return (await self.visit_days(item_id, last))[0]
 
     async def visit_days(
-        self, item_id: str, last: int
+        self, item_id: str, last: int, *, again: bool = False
     ) -> tuple[dict[str, int], tuple[date, date] | None]:
         """`visits()`, and the first and last day the answer covers (its `date_from` and
         `date_to` labels; None when it does not say): only inside them is a missing day a 0.
         Mercado Livre's day is its own (BRT), which may not be the seller's."""
-        page = await self.get(f"/items/{item_id}/visits/time_window", {"last": last, "unit": "day"})
+        page = await self.get(
+            f"/items/{item_id}/visits/time_window", {"last": last, "unit": "day"}, again=again
+        )
         if isinstance(page, list):  # one integrator saw it wrapped in an array
             page = page[0] if page else {}
         counts = {r["date"][:10]: int(r.get("total", 0)) for r in page.get("results") or []}

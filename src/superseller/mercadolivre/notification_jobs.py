@@ -28,7 +28,7 @@ from superseller.db.schema import listings, marketplace_accounts, ml_notificatio
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.queue import Queue
 from superseller.jobs.registry import NoPayload
-from superseller.mercadolivre.client import MLClient, RateLimiter
+from superseller.mercadolivre.client import MLClient, RateLimiter, gather_all
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.notifications import (
@@ -109,6 +109,7 @@ def _client(ctx: JobContext, settings: Settings, acct) -> MLClient:
         concurrency=settings.ml_concurrency,
         timeout_s=settings.ml_timeout_s,
         max_tries=settings.ml_max_tries,
+        interrupt=ctx.raise_if_cancelled,  # a cancelled job stops at its next request
     )
 
 
@@ -261,7 +262,7 @@ class TenantNotifications:
                     failed[oid] = exc
                 return None
 
-        answers = await asyncio.gather(*(one(oid) for oid in ids))
+        answers = await gather_all(*(one(oid) for oid in ids))
         found = [o for o in answers if isinstance(o, dict) and o.get("date_created")]
         return found, gone, failed
 

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 
 from superseller.config import Settings
 from superseller.db.schema import listings, marketplace_accounts, tenants
-from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.jobs import JobCancelled, JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.cron import zone
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.mercadolivre.checkpoints import Checkpoints, ranges
-from superseller.mercadolivre.client import MLClient, RateLimiter
+from superseller.mercadolivre.client import MLClient, RateLimiter, gather_all
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.progress import ProgressNote
@@ -160,6 +160,9 @@ class SellerSync:
             concurrency=self.settings.ml_concurrency,
             timeout_s=self.settings.ml_timeout_s,
             max_tries=self.settings.ml_max_tries,
+            # A cancel (seen by the worker's heartbeat) stops the run at its next request,
+            # in whichever step: what is written and checkpointed stays.
+            interrupt=self.ctx.raise_if_cancelled,
         )
         try:
             result = await self._sync(client, acct, tz, tenant.last_sync_ok_at)
@@ -210,7 +213,7 @@ class SellerSync:
 
         item_errors = [
             e
-            for errs in await asyncio.gather(*(details(a, b) for a, b in ranges(len(ids))))
+            for errs in await gather_all(*(details(a, b) for a, b in ranges(len(ids))))
             for e in errs
         ]
         self.ctx.raise_if_cancelled()
@@ -268,7 +271,7 @@ class SellerSync:
             async def one(ext: str, lid: int, first: bool = True) -> None:
                 last = days_to_fetch(spans.get(lid), first_day, today, self.days_back)
                 try:
-                    counts, covered = await client.visit_days(ext, last)
+                    counts, covered = await client.visit_days(ext, last, again=not first)
                 except MLError as exc:
                     if first and (exc.retryable or exc.status == 0):
                         again.append((ext, lid))  # once more, after the others
@@ -291,17 +294,18 @@ class SellerSync:
                     await flush()
                 await self._progress("visits", seen[0], len(known))
 
-            await asyncio.gather(*(one(ext, lid) for ext, lid in known[lo:hi]))
+            await gather_all(*(one(ext, lid) for ext, lid in known[lo:hi]))
             # A listing whose call ran out of tries in a 429 storm or a 5xx burst (one in
             # ~15,000 at 30% 429s) is asked again once the others are done: left as it was,
             # its yesterday kept the partial count of the last sync until the next night.
+            # Like a retry, it goes before the later ranges' first tries (slots.py).
             for ext, lid in again:
                 await one(ext, lid, first=False)
             await flush()
             await asyncio.to_thread(marks.mark, part, done)
             return done
 
-        parts = await asyncio.gather(*(visits(a, b) for a, b in ranges(len(known))))
+        parts = await gather_all(*(visits(a, b) for a, b in ranges(len(known))))
         visit_errors = [e for p in parts for e in p["errors"]]
         # The window's days are rebuilt as one range; days before it that an updated order
         # touched (an old order cancelled today) are marked and rebuilt on their own.
@@ -459,6 +463,10 @@ def register(registry: Registry, settings: Settings) -> None:
                 f"Mercado Livre connection of tenant {p.tenantId} needs re-authorization "
                 f"({exc.code}); the seller must connect again"
             ) from None
+        except JobCancelled:
+            # Asked to stop (a cancel, the worker shutting down, the job taken over by
+            # another worker): not a failure of the seller's sync, nothing to record.
+            raise
         except PermanentJobError as exc:
             _record(ctx, p.tenantId, str(exc))
             raise
