@@ -22,6 +22,7 @@ from superseller.config import Settings
 from superseller.db.schema import listings, marketplace_accounts, tenants
 from superseller.jobs import JobCancelled, JobContext, JobType, PermanentJobError, Registry
 from superseller.jobs.cron import zone
+from superseller.jobs.errors import error_text
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.mercadolivre.checkpoints import Checkpoints, ranges
 from superseller.mercadolivre.client import MLClient, RateLimiter, gather_all
@@ -471,7 +472,7 @@ def register(registry: Registry, settings: Settings) -> None:
             _record(ctx, p.tenantId, str(exc))
             raise
         except Exception as exc:
-            _record(ctx, p.tenantId, f"{type(exc).__name__}: {exc}")
+            _record(ctx, p.tenantId, error_text(exc))  # shown to the seller: no SQL
             raise
         _record(ctx, p.tenantId, missing_visits=result["visitErrorCount"])
         span = result["daysTouched"]
