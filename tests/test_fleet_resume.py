@@ -79,6 +79,39 @@ def _fetched_after(log: list, since: int) -> dict[str, list]:
     return out
 
 
+def _killed_after_first_visits_range(engine, registry, db_url, sb, tmp_path) -> int:
+    """Tenant `big`'s sync, its worker SIGKILLed as soon as the first range of visits is
+    recorded; the job's id."""
+    jid = (
+        Queue(engine, registry)
+        .enqueue("sync_mercadolivre", {"tenantId": "big", "daysBack": 30}, tenant_id="big")
+        .id
+    )
+    victim = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE)
+    try:
+        wait_until(
+            lambda: "visits:0" in _parts(engine, jid),
+            timeout=300,
+            interval=0.05,
+            message="the first range of visits to be recorded",
+        )
+    finally:
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+    return jid
+
+
+def _resumed(engine, db_url, sb, tmp_path, jid: int) -> dict:
+    """A second worker takes the killed sync over; the finished job."""
+    rescuer = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE * 2)
+    try:
+        finished = wait_status(engine, jid, "completed", "failed", timeout=300)
+    finally:
+        assert stop(rescuer) == 0, log_of(tmp_path)
+    assert finished["status"] == "completed", finished["last_error"]
+    return finished
+
+
 def test_sigkilled_big_sync_resumes_without_refetching_finished_ranges(engine, db_url, tmp_path):
     with sandbox(listings=LISTINGS, history_days=2, orders_per_day=4) as sb:
         sb.state.frozen_at = datetime.now(UTC)  # both syncs see the same visits and orders
@@ -87,22 +120,7 @@ def test_sigkilled_big_sync_resumes_without_refetching_finished_ranges(engine, d
             httpx.post(f"{sb.url}/_sandbox/login-as", json={"user_id": user})
             connected_tenant(engine, settings, tid)
         registry = build_registry(settings)
-        jid = (
-            Queue(engine, registry)
-            .enqueue("sync_mercadolivre", {"tenantId": "big", "daysBack": 30}, tenant_id="big")
-            .id
-        )
-        victim = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE)
-        try:
-            wait_until(
-                lambda: "visits:0" in _parts(engine, jid),
-                timeout=300,
-                interval=0.05,
-                message="the first range of visits to be recorded",
-            )
-        finally:
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(10)
+        jid = _killed_after_first_visits_range(engine, registry, db_url, sb, tmp_path)
         done = _parts(engine, jid)
         cut = len(httpx.get(f"{sb.url}/_sandbox/request-log").json()["requests"])
         with engine.connect() as conn:
@@ -114,12 +132,7 @@ def test_sigkilled_big_sync_resumes_without_refetching_finished_ranges(engine, d
         visit_ranges = {int(p.split(":")[1]) for p in done if p.startswith("visits:")}
         assert len(ids) == LISTINGS and visit_ranges and len(visit_ranges) < 3
 
-        rescuer = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE * 2)
-        try:
-            finished = wait_status(engine, jid, "completed", "failed", timeout=300)
-        finally:
-            assert stop(rescuer) == 0, log_of(tmp_path)
-        assert finished["status"] == "completed", finished["last_error"]
+        finished = _resumed(engine, db_url, sb, tmp_path, jid)
         assert finished["attempts"] >= 2  # the killed attempt, then the resumed one
         assert finished["result"]["resumedParts"] >= len(done)
         assert _parts(engine, jid) == {}  # a finished run leaves no checkpoints
@@ -158,25 +171,11 @@ def test_with_429s_visits_ranges_are_checkpointed_in_order_and_a_resume_skips_th
     with sandbox(listings=LISTINGS, history_days=2, orders_per_day=4) as sb:
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings, "big")
-        jid = (
-            Queue(engine, build_registry(settings))
-            .enqueue("sync_mercadolivre", {"tenantId": "big", "daysBack": 30}, tenant_id="big")
-            .id
-        )
         # Every 429 says Retry-After (50 ms): a retry is due at once, never held back by
         # a long back-off of its own.
         httpx.post(f"{sb.url}/_sandbox/faults", json={"rate_429": 0.1, "retry_after_share": 1})
-        victim = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE)
-        try:
-            wait_until(
-                lambda: "visits:0" in _parts(engine, jid),
-                timeout=300,
-                interval=0.05,
-                message="the first range of visits to be recorded",
-            )
-        finally:
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(10)
+        registry = build_registry(settings)
+        jid = _killed_after_first_visits_range(engine, registry, db_url, sb, tmp_path)
         with engine.connect() as conn:
             marked = conn.execute(
                 select(sync_checkpoints.c.created_at).where(
@@ -205,12 +204,7 @@ def test_with_429s_visits_ranges_are_checkpointed_in_order_and_a_resume_skips_th
 
         cut = len(log)
         visit_ranges = {int(p.split(":")[1]) for p in done if p.startswith("visits:")}
-        rescuer = cli_worker(db_url, sb.url, tmp_path, ML_REQUESTS_PER_S=RATE * 2)
-        try:
-            finished = wait_status(engine, jid, "completed", "failed", timeout=300)
-        finally:
-            assert stop(rescuer) == 0, log_of(tmp_path)
-        assert finished["status"] == "completed", finished["last_error"]
+        _resumed(engine, db_url, sb, tmp_path, jid)
         again = _fetched_after(httpx.get(f"{sb.url}/_sandbox/request-log").json()["requests"], cut)
         finished_visits = {x for lo in visit_ranges for x in ids[lo : lo + 500]}
         assert not finished_visits & set(again["visits"]), "finished visits fetched again"
