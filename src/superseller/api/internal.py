@@ -28,6 +28,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
+from superseller.tenant_jobs import sync_key
 from superseller.tenants import TenantNotFound, get_tenant
 
 log = logging.getLogger("superseller.api.internal")
@@ -100,7 +101,7 @@ def sync_mercadolivre(
             "not_connected",
             f"tenant {body.tenantId} has no Mercado Livre account; the seller must connect first",
         )
-    key = f"idem:{idempotency_key}" if idempotency_key else f"sync:{body.tenantId}"
+    key = f"idem:{idempotency_key}" if idempotency_key else sync_key(body.tenantId)
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         "sync_mercadolivre",
         {"tenantId": body.tenantId, "daysBack": body.daysBack},

@@ -43,6 +43,7 @@ from superseller.mercadolivre.upsert import (
 from superseller.mercadolivre.visits import days_to_fetch, stored_spans
 from superseller.metrics.jobs import tenant_lock
 from superseller.metrics.rebuild import day_spans
+from superseller.tenant_jobs import sync_key
 from superseller.tenants import record_outcome
 
 MAX_DAYS_BACK = 150  # the visits API's window
@@ -443,7 +444,7 @@ def register(registry: Registry, settings: Settings) -> None:
                         | ({"visits": "full"} if p.visits == "full" else {}),
                         tenant_id=tid,
                         scheduled_for=ctx.scheduled_for,
-                        unique_key=f"sync:{tid}",
+                        unique_key=sync_key(tid),
                     )
                     for tid in connected_tenants(ctx.engine)
                 ]
