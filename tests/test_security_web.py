@@ -373,9 +373,12 @@ def test_logs_of_an_oauth_callback_hide_code_and_state(db_url, tmp_path, fmt):
         ({"TOKEN_ENCRYPTION_KEY": "short-key"}, "TOKEN_ENCRYPTION_KEY is not a Fernet key"),
     ],
 )
-def test_weak_secrets_refuse_to_start(db_url, tmp_path, env, says):
+@pytest.mark.parametrize("command", [["serve", "--port"], ["worker", "--burst"]])
+def test_weak_secrets_refuse_to_start(db_url, tmp_path, env, says, command):
+    if command[0] == "serve":
+        command = [*command, str(free_port())]
     proc = subprocess.run(
-        [sys.executable, "-m", "superseller.cli", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "superseller.cli", *command],
         cwd=ROOT,
         env={**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path), **env},
         capture_output=True,

@@ -39,6 +39,13 @@ class CliError(Exception):
 
 
 @lru_cache
+def refuse_unsafe_settings() -> None:
+    """A process that serves or runs jobs does not start on settings that would fail it
+    later (a weak secret, a token key that cannot decrypt): one line, exit 2."""
+    if problems := get_settings().startup_problems():
+        raise CliError("; ".join(problems), 2)
+
+
 def engine():
     return make_engine(get_settings().resolved_database_url())
 

@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from superseller import logs
-from superseller.cli.common import CliError, engine, registry
+from superseller.cli.common import CliError, engine, refuse_unsafe_settings, registry
 from superseller.config import get_settings
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.scheduler import Scheduler
@@ -38,8 +38,7 @@ def serve(
     `--role all` suits small installs; the scheduler's ledger keeps it safe with replicas."""
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
-    if problems := get_settings().startup_problems():
-        raise CliError("; ".join(problems), 2)
+    refuse_unsafe_settings()
     logs.configure(get_settings().log_format)
     if role == "worker":
         raise typer.Exit(

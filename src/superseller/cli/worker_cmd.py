@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from superseller import logs
-from superseller.cli.common import engine, registry
+from superseller.cli.common import engine, refuse_unsafe_settings, registry
 from superseller.config import get_settings
 from superseller.jobs.worker import Worker, WorkerOptions
 
@@ -16,6 +16,7 @@ def worker(
     burst: bool = typer.Option(False, help="Exit 0 when nothing is due."),
 ) -> None:
     """Claim and run jobs until stopped (SIGTERM/SIGINT stop gracefully)."""
+    refuse_unsafe_settings()  # e.g. a TOKEN_ENCRYPTION_KEY every sync would fail on
     logs.configure(get_settings().log_format)
     queue_list = [q.strip() for q in queues.split(",") if q.strip()] if queues else None
     opts = WorkerOptions.from_settings(
