@@ -38,7 +38,6 @@ class CliError(Exception):
         self.code = code
 
 
-@lru_cache
 def refuse_unsafe_settings() -> None:
     """A process that serves or runs jobs does not start on settings that would fail it
     later (a weak secret, a token key that cannot decrypt): one line, exit 2."""
@@ -46,6 +45,7 @@ def refuse_unsafe_settings() -> None:
         raise CliError("; ".join(problems), 2)
 
 
+@lru_cache
 def engine():
     return make_engine(get_settings().resolved_database_url())
 
