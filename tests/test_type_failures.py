@@ -71,9 +71,12 @@ def test_the_console_shows_interruptions_in_their_own_column(engine, tmp_path):
         admin.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
         html = admin.get("/jobs").text
         stats_api = admin.get("/api/admin/jobs/stats").json()
+        metrics = admin.get("/metrics").text
     assert ">Falhas 24 h</th>" in html and ">Interrompidas 24 h</th>" in html
     row = re.search(r"<tr><td>sync_mercadolivre</td>(.*?)</tr>", html).group(1)
     cells = re.findall(r'<td class="num">([^<]*)</td>', row)
     assert cells[:4] == ["7", "7", "2", "3"]  # runs, 24 h, failures, interrupted
     [api_row] = [t for t in stats_api["types"] if t["jobType"] == "sync_mercadolivre"]
     assert (api_row["failures24h"], api_row["interrupted24h"]) == (2, 3)
+    # Prometheus' failure counter, which alerts fire on, follows the same rule.
+    assert 'superseller_job_failures_total{type="sync_mercadolivre"} 2.0' in metrics

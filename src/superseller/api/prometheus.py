@@ -50,7 +50,10 @@ class DatabaseCollector(Collector):
             labels=["type", "status"],
         )
         failures = CounterMetricFamily(
-            "superseller_job_failures", "Job runs that did not succeed, by type.", labels=["type"]
+            "superseller_job_failures",
+            "Job runs that failed (error, timeout), by type; interrupted runs (given back, "
+            "rescued) and cancellations are not failures: see superseller_job_runs.",
+            labels=["type"],
         )
         retries = CounterMetricFamily(
             "superseller_job_retries",
@@ -66,7 +69,8 @@ class DatabaseCollector(Collector):
             for status, n in t["byStatus"].items():
                 runs.add_metric([t["jobType"], status], n)
             failures.add_metric(
-                [t["jobType"]], sum(n for s, n in t["byStatus"].items() if s != "success")
+                [t["jobType"]],
+                sum(n for s, n in t["byStatus"].items() if s in stats.FAILURE_STATUSES),
             )
             retries.add_metric([t["jobType"]], t["retries"])
             seconds.add_metric([t["jobType"]], t["totalDurationMs"] / 1000)
