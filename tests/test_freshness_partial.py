@@ -65,7 +65,7 @@ def test_missing_visits_make_the_tenant_partial_everywhere_until_a_clean_sync(
         fail_visits_of(sb, victims)
         result = finish(engine, registry, run_sync(engine, registry))
         assert sorted(e["id"] for e in result["visitErrors"]) == victims
-        assert result["visitErrorCount"] == 2
+        assert result["visitsMissing"] == 2
         f = freshness(engine)
         assert (f["status"], f["label"], f["missingVisits"]) == ("partial", "Parcial", 2)
         assert [r["code"] for r in f["reasons"]] == ["visits_missing"]
@@ -91,7 +91,7 @@ def test_missing_visits_make_the_tenant_partial_everywhere_until_a_clean_sync(
 
         fail_visits_of(sb, [])  # Mercado Livre answers again: the next sync fetches them
         result = finish(engine, registry, run_sync(engine, registry))
-        assert result["visitErrors"] == [] and result["visitErrorCount"] == 0
+        assert result["visitErrors"] == [] and result["visitsMissing"] == 0
         f = freshness(engine)
         assert (f["status"], f["reasons"], f["missingVisits"]) == ("ok", [], 0)
         with serving(settings, engine, registry) as url:
@@ -133,3 +133,31 @@ def test_the_self_heal_retries_a_partial_tenants_sync_once_not_every_hour(engine
         finish(engine, registry, run_sync(engine, registry))  # the next night's
         f = freshness(engine)
         assert (f["status"], f["partialSyncs"]) == ("ok", 0)
+
+
+def test_a_listing_mercado_livre_refuses_is_no_gap(engine, tmp_path):
+    """A 403 on a listing's visits is the listing's own lasting answer: reported among the
+    sync's visit errors, but the store is not "Parcial" for it (no retry would fill it, and
+    it would stay partial every day); a listing Mercado Livre did not answer still is."""
+    with sandbox(listings=20) as sb:
+        settings = settings_for(sb, tmp_path, ml_max_tries=2)
+        connected_tenant(engine, settings)
+        registry = build_registry(settings)
+        refused, unanswered = (data.item_id(sb.state.spec, i) for i in (4, 9))
+        r = httpx.post(
+            f"{sb.url}/_sandbox/faults",
+            json={"visits_refuse_ids": [refused], "visits_fail_ids": [unanswered]},
+        )
+        assert r.status_code == 200
+        result = finish(engine, registry, run_sync(engine, registry))
+        assert sorted(e["id"] for e in result["visitErrors"]) == sorted([refused, unanswered])
+        assert result["visitsMissing"] == 1
+        f = freshness(engine)
+        assert (f["status"], f["missingVisits"]) == ("partial", 1)
+
+        # Mercado Livre answers the other listing again (the faults are set as a whole).
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"visits_refuse_ids": [refused]})
+        result = finish(engine, registry, run_sync(engine, registry))
+        assert [e["id"] for e in result["visitErrors"]] == [refused]
+        assert result["visitsMissing"] == 0
+        assert freshness(engine)["status"] == "ok"

@@ -279,7 +279,10 @@ class SellerSync:
                         again.append((ext, lid))  # once more, after the others
                         return
                     # Keep whatever was stored: a failed call never erases known visits.
-                    done["errors"].append({"id": ext, "error": exc.code})
+                    # `retry`: Mercado Livre did not answer (429, 5xx, the network) and a
+                    # later sync can get them; a refusal (403, 404) is the listing's answer.
+                    retry = exc.retryable or exc.status == 0
+                    done["errors"].append({"id": ext, "error": exc.code, "retry": retry})
                     return
                 # A day is written (a missing one as 0) only inside both the window asked
                 # for and the days the answer says it covers.
@@ -323,9 +326,10 @@ class SellerSync:
             "visitsFullWindow": sum(p.get("full", 0) for p in parts),
             "itemErrors": item_errors[:20],
             "visitErrors": visit_errors[:20],
-            # Listings whose visits are missing (both passes failed): freshness says
-            # "partial" until a later sync fetches them (metrics/freshness.py).
-            "visitErrorCount": len(visit_errors),
+            # Listings whose visits are missing because Mercado Livre did not answer (both
+            # passes ran out of tries): freshness says "partial" until a later sync fetches
+            # them (metrics/freshness.py). A listing it refuses is no gap a retry fills.
+            "visitsMissing": sum(1 for e in visit_errors if e.get("retry")),
             "daysTouched": {"from": main_from.isoformat(), "to": today.isoformat()},
             "extraDays": [[a.isoformat(), b.isoformat()] for a, b in day_spans(outside)],
             "resumedParts": marks.resumed,
@@ -475,7 +479,7 @@ def register(registry: Registry, settings: Settings) -> None:
         except Exception as exc:
             _record(ctx, p.tenantId, error_text(exc))  # shown to the seller: no SQL
             raise
-        _record(ctx, p.tenantId, missing_visits=result["visitErrorCount"])
+        _record(ctx, p.tenantId, missing_visits=result["visitsMissing"])
         span = result["daysTouched"]
         spans = [(span["from"], span["to"]), *[tuple(x) for x in result["extraDays"]]]
         rebuilds = queue.enqueue_many(

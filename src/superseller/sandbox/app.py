@@ -53,6 +53,7 @@ class Faults:
     latency_ms: float = 0.0
     requests_per_s: float = 0.0  # 0 = no limit
     visits_fail_ids: list[str] = field(default_factory=list)  # always 500 for these items
+    visits_refuse_ids: list[str] = field(default_factory=list)  # always 403 for these items
     # item -> how many of its next visits calls answer 500 (a burst that passes)
     visits_fail_next: dict[str, int] = field(default_factory=dict)
     order_fail_ids: list[int] = field(default_factory=list)  # GET /orders/{id}: always 500
@@ -731,6 +732,8 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             return err(404, "not_found", "Item not found")
         if item_id in state.faults.visits_fail_ids:
             return err(500, "internal_server_error", "Internal Server Error")
+        if item_id in state.faults.visits_refuse_ids:
+            return err(403, "forbidden", "You are not allowed to see this item's visits")
         with state.lock:
             burst = state.faults.visits_fail_next.get(item_id, 0)
             if burst:
