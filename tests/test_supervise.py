@@ -111,3 +111,25 @@ def test_loop_states_that_make_readyz_answer_503():
     finally:
         loop.stop()
         loop.join(5)
+
+
+def test_a_loop_killed_by_a_database_error_is_named_without_its_sql():
+    """/readyz shows the loop's last error to whoever asks: a database error is its one
+    short line, never the statement or its parameters."""
+    from sqlalchemy.exc import OperationalError
+
+    def factory():
+        raise OperationalError(
+            "SELECT token FROM marketplace_accounts WHERE id = %(id)s",
+            {"id": "APP_USR-secret"},
+            Exception("server closed the connection unexpectedly"),
+        )
+
+    loop = SupervisedLoop("scheduler", factory, lambda p: None, 1.0).start()
+    try:
+        error = wait_until(lambda: loop.last_error, timeout=10, message="the loop to die")
+    finally:
+        loop.stop()
+        loop.join(10)
+    assert "server closed the connection unexpectedly" in error
+    assert "SELECT" not in error and "APP_USR" not in error and "\n" not in error

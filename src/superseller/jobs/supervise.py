@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from superseller.jobs.dbwatch import DatabaseWatch
+from superseller.jobs.errors import error_text
 
 log = logging.getLogger("superseller.jobs.supervise")
 
@@ -89,7 +90,7 @@ class SupervisedLoop:
                 self.last_error = "the loop returned"
                 log.error("%s loop ended unexpectedly; restarting in %.0f s", self.name, delay)
             except Exception as exc:  # noqa: BLE001 - whatever it was, restart the loop
-                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+                self.last_error = error_text(exc)[:500]  # /readyz shows it: no SQL
                 log.exception("%s loop died; restarting in %.0f s", self.name, delay)
             self.down_since = time.time()
             self.restarts += 1

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from superseller.db.schema import tenants
 from superseller.jobs import JobContext, JobType, PermanentJobError, Registry, reads
+from superseller.jobs.errors import error_text
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
 from superseller.metrics.freshness import (
@@ -96,7 +97,7 @@ def register(registry: Registry) -> None:
                 ctx.engine, p.tenantId, start, end, ctx.clock, replace=p.replace, source=p.source
             )
         except Exception as exc:
-            _record(ctx, p.tenantId, error=f"{type(exc).__name__}: {exc}")
+            _record(ctx, p.tenantId, error=error_text(exc))  # shown to the seller: no SQL
             raise
         _record(ctx, p.tenantId)
         ctx.add_records(result["rowsUpserted"])
