@@ -67,8 +67,9 @@ _ITEM_ID = re.compile(r"\b[A-Z]{3}\d+\b")
 
 async def gather_all(*aws: Any) -> list[Any]:
     """`asyncio.gather`, except that the first failure (a cancelled job's, a request out of
-    tries) cancels the others, and waits for them, before it is raised: nothing of a
-    stopped run goes on fetching or writing behind it."""
+    tries) cancels the others, and waits for them, before it is raised: a stopped run
+    sends no further request. A write already handed to a thread may still finish after it
+    (each is one whole transaction, so nothing half-written is left)."""
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
         return await asyncio.gather(*tasks)
