@@ -144,7 +144,7 @@ def test_cli_sync_runs_the_sync_atualizar_dados_queued_when_no_worker_is_up(
             timeout=240,
         )
     assert done.returncode == 0, done.stderr
-    assert f"joined job {queued} (pending)" in done.stderr
+    assert f"joined job {queued} (pending; daysBack=7, tenantId=t1)" in done.stderr
     assert job_count(engine, type="sync_mercadolivre") == 1  # no second sync behind it
     job = JobAdmin(engine).get(queued)
     assert (job["status"], job["queue"]) == ("completed", "cli")

@@ -84,9 +84,11 @@ def _joined(job: dict[str, Any]) -> None:
         if job["queue"] == CLI_QUEUE
         else f"a worker serving queue {job['queue']} runs it (`superseller worker`)"
     )
+    # Its own payload holds: a joined sync of 7 days stays 7 days whatever this command asked.
+    asked = ", ".join(f"{k}={v}" for k, v in sorted((job["payload"] or {}).items()))
     err_console.print(
-        f"joined job {job['id']} ({job['status']}), already queued with the same key; "
-        f"waiting for it: {who}",
+        f"joined job {job['id']} ({job['status']}; {asked or 'no payload'}), already queued "
+        f"with the same key; waiting for it: {who}",
         highlight=False,
         soft_wrap=True,
     )
