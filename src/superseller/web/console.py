@@ -71,7 +71,7 @@ ACTION_PT = {
     "job.retry": "mandou tentar de novo o job",
     "job.execute": "executou agora o job",
     "job.run_again": "executou de novo o job",
-    "job.move": "levou para a fila cli o job",
+    "job.move": "mudou de fila o job",
     "jobs.cancel": "cancelou em lote",
     "jobs.retry": "mandou tentar de novo em lote",
     "schedule.run_now": "executou agora o agendamento",
