@@ -28,7 +28,7 @@ from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
-from superseller.tenant_jobs import sync_key
+from superseller.tenant_jobs import ALL, sync_key, tenant_of
 from superseller.tenants import TenantNotFound, get_tenant
 
 log = logging.getLogger("superseller.api.internal")
@@ -67,7 +67,7 @@ def _log(endpoint: str, **fields: Any) -> None:
 
 
 def _tenant_or_404(svc: Services, tenant_id: str) -> dict | None:
-    if tenant_id == "all":
+    if tenant_id == ALL:
         return None
     try:
         return get_tenant(svc.engine, tenant_id)
@@ -102,10 +102,11 @@ def sync_mercadolivre(
             f"tenant {body.tenantId} has no Mercado Livre account; the seller must connect first",
         )
     key = f"idem:{idempotency_key}" if idempotency_key else sync_key(body.tenantId)
+    payload = {"tenantId": body.tenantId, "daysBack": body.daysBack}
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         "sync_mercadolivre",
-        {"tenantId": body.tenantId, "daysBack": body.daysBack},
-        tenant_id=None if body.tenantId == "all" else body.tenantId,
+        payload,
+        tenant_id=tenant_of(payload),
         unique_key=key,
     )
     if job.created:
@@ -166,7 +167,7 @@ def rebuild_daily_metrics(
     job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
         "metrics_aggregation",
         payload,
-        tenant_id=None if body.tenantId == "all" else body.tenantId,
+        tenant_id=tenant_of(payload),
         unique_key=key,
     )
     if job.created:
