@@ -8,6 +8,8 @@ latency of an idle SuperSeller worker (LISTEN/NOTIFY wake-up) as p50/p99.
     uv run --group bench python bench/queue_throughput.py [--jobs 20000]
     # ours against PgQueuer only, five alternating rounds:
     uv run --group bench python bench/queue_throughput.py --systems ss1,pgqueuer --rounds 5
+    # PgQueuer also as its own drain benchmark runs it (5 dequeuers x batch 10, uvloop):
+    uv run --group bench python bench/queue_throughput.py --systems ss1,pgqueuer,pgqueuer5 --jobs 50000
 """
 
 from __future__ import annotations
@@ -168,17 +170,17 @@ def superseller_latency(url: str, samples: int) -> tuple[float, float]:
 
 
 # -- PgQueuer -----------------------------------------------------------------
-async def pgqueuer_run(url: str, n: int, batch: int) -> tuple[float, float]:
+async def pgqueuer_run(url: str, n: int, batch: int, dequeuers: int = 1) -> tuple[float, float]:
+    """PgQueuer on asyncpg (its fastest driver; psycopg gave it a third of this here):
+    `dequeuers` queue managers, each on its own connection, draining together."""
     import asyncpg
     from pgqueuer.db import AsyncpgDriver
     from pgqueuer.qm import QueueManager
     from pgqueuer.queries import Queries
     from pgqueuer.types import QueueExecutionMode
 
-    # asyncpg: PgQueuer's fastest driver (psycopg gave it a third of this here).
     conn = await asyncpg.connect(url)
-    driver = AsyncpgDriver(conn)
-    queries = Queries(driver)
+    queries = Queries(AsyncpgDriver(conn))
     await queries.install()
     t0 = time.perf_counter()
     for i in range(0, n, 1000):
@@ -186,16 +188,29 @@ async def pgqueuer_run(url: str, n: int, batch: int) -> tuple[float, float]:
         await queries.enqueue(["noop"] * k, [None] * k, [0] * k)
     enq = n / (time.perf_counter() - t0)
 
-    qm = QueueManager(queries)
+    managers = []
+    for _ in range(dequeuers):
+        qm = QueueManager(Queries(AsyncpgDriver(await asyncpg.connect(url))))
 
-    @qm.entrypoint("noop")
-    async def pgq_noop(job) -> None:
-        return None
+        @qm.entrypoint("noop")
+        async def pgq_noop(job) -> None:
+            return None
 
+        managers.append(qm)
     t0 = time.perf_counter()
-    await qm.run(batch_size=batch, mode=QueueExecutionMode.drain)
+    await asyncio.gather(
+        *(qm.run(batch_size=batch, mode=QueueExecutionMode.drain) for qm in managers)
+    )
     proc = n / (time.perf_counter() - t0)
     return enq, proc
+
+
+def pgqueuer_own_settings(url: str, n: int) -> tuple[float, float]:
+    """PgQueuer as its own drain benchmark runs it (tools/benchmark.py --strategy drain):
+    five dequeue tasks of batch 10, on uvloop."""
+    import uvloop
+
+    return uvloop.run(pgqueuer_run(url, n, batch=10, dequeuers=5))
 
 
 # -- Procrastinate ------------------------------------------------------------
@@ -225,18 +240,25 @@ async def procrastinate_run(url: str, n: int, concurrency: int) -> tuple[float, 
     return enq, proc
 
 
-SYSTEMS = ("ss1", "ss2", "pgqueuer", "procrastinate", "latency")
+SYSTEMS = ("ss1", "ss2", "pgqueuer", "pgqueuer5", "procrastinate", "latency")
 LABELS = {
     "ss1": "superseller (1 process)",
     "ss2": "superseller (2 processes)",
     "pgqueuer": "pgqueuer",
+    "pgqueuer5": "pgqueuer (5 x batch 10, uvloop)",
     "procrastinate": "procrastinate",
 }
 
 
 def run_system(system: str, n: int, batch: int, procrastinate_jobs: int) -> tuple[float, float]:
     """(enqueue/s, process/s) of one system on a fresh database."""
-    prefix = {"ss1": "ss", "ss2": "ss", "pgqueuer": "pgq", "procrastinate": "pro"}[system]
+    prefix = {
+        "ss1": "ss",
+        "ss2": "ss",
+        "pgqueuer": "pgq",
+        "pgqueuer5": "pgq",
+        "procrastinate": "pro",
+    }[system]
     url = fresh_db(prefix)
     try:
         if system in ("ss1", "ss2"):
@@ -245,9 +267,29 @@ def run_system(system: str, n: int, batch: int, procrastinate_jobs: int) -> tupl
             return enq, superseller_drain(url, n, procs, 2 * batch, batch)
         if system == "pgqueuer":
             return asyncio.run(pgqueuer_run(url, n, batch))
+        if system == "pgqueuer5":
+            return pgqueuer_own_settings(url, n)
         return asyncio.run(procrastinate_run(url, procrastinate_jobs, concurrency=10))
     finally:
         drop_db(url)
+
+
+def summarize(rounds: list[dict[str, tuple[float, float]]]) -> None:
+    """Over all rounds: each round's ratio of ours (1 process) to PgQueuer's best
+    configuration in that round, and the median (the machine's noise is per run)."""
+    ours, peers = LABELS["ss1"], (LABELS["pgqueuer"], LABELS["pgqueuer5"])
+    enq, proc = [], []
+    for results in rounds:
+        present = [p for p in peers if p in results]
+        if ours not in results or not present:
+            return
+        enq.append(results[ours][0] / max(results[p][0] for p in present))
+        proc.append(results[ours][1] / max(results[p][1] for p in present))
+    print(
+        f"{ours} / best pgqueuer, {len(rounds)} round(s): "
+        f"enqueue {', '.join(f'{x:.2f}' for x in enq)} (median {statistics.median(enq):.2f}x); "
+        f"process {', '.join(f'{x:.2f}' for x in proc)} (median {statistics.median(proc):.2f}x)"
+    )
 
 
 def main() -> None:
@@ -317,12 +359,13 @@ def main() -> None:
             print(f"{label:28s} {enq:10.0f} {proc:10.0f}")
         print()
         for ours in (LABELS["ss1"], LABELS["ss2"]):
-            for peer in ("pgqueuer", "procrastinate"):
+            for peer in (LABELS["pgqueuer"], LABELS["pgqueuer5"], LABELS["procrastinate"]):
                 if ours in results and peer in results:
                     e = results[ours][0] / results[peer][0]
                     p = results[ours][1] / results[peer][1]
                     print(f"{ours} / {peer}: enqueue {e:.2f}x, process {p:.2f}x")
         print()
+    summarize(rounds)
     if p50 is not None:
         print(
             f"superseller enqueue->start latency (idle worker, LISTEN/NOTIFY): "
