@@ -99,6 +99,30 @@ def test_an_interrupted_database_outage_gives_the_database_back(
         conn.close()
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_admin_engines_errors_never_show_bound_values(backend, db_url):
+    """The engines that take the database's connections away and give them back (the
+    guard's, the runner's) are made like the product's: a statement that fails names its
+    SQL, never the values bound to it (a password, a token)."""
+    secret = "s3cr3t-bound-value"
+    failing = sql("SELECT 1 / (CAST(:secret AS text) = '')::int")  # division by zero
+    stub = SimpleNamespace(url=with_password(db_url))
+    for make in (runner.Simulation._pg_admin, lambda s: guard.pg_admin_engine(s.url)):
+        admin = make(stub)
+        try:
+            with admin.connect() as conn:
+                # ALTER DATABASE runs outside a transaction block.
+                assert conn.connection.driver_connection.autocommit
+                with pytest.raises(Exception) as err:
+                    conn.execute(failing, {"secret": secret})
+        finally:
+            admin.dispose()
+        assert "division by zero" in str(err.value)
+        assert secret not in str(err.value) and secret not in repr(err.value)
+        assert "s3cret" not in str(err.value)  # nor the URL's password
+    guard.restore_connections(db_url)  # still gives a database back (a no-op here)
+
+
 # -- 2. a database holding data is refused ----------------------------------------------
 def test_a_database_holding_data_is_refused_before_anything_is_written(backend, db_url, tmp_path):
     eng = guard.sim_engine(db_url)

@@ -34,6 +34,8 @@ from superseller.mercadolivre.errors import MLError, ReauthRequired, parse_error
 log = logging.getLogger("superseller.mercadolivre.tokens")
 EARLY = timedelta(minutes=5)  # refresh a little before expiry
 HOLD_S = 3600.0  # how long a rotated pair waits in memory for the database to come back
+NO_TOKENS = "no_tokens"  # the account row holds no refresh token (NULL or empty)
+NO_TOKENS_REASON = "no Mercado Livre tokens stored for this account; the seller must connect again"
 
 
 def backoff_delay(err: MLError, attempt: int, base_s: float, cap_s: float) -> float:
@@ -152,10 +154,11 @@ class TokenStore:
         return row
 
     def current(self) -> tuple[str, int]:
-        """A usable access token and its version, refreshing first if it expired."""
+        """A usable access token and its version, refreshing first if it expired (or is
+        not stored: the refresh token may still be)."""
         with self.engine.connect() as conn:
             row = self._row(conn)
-        if row.expires_at is None or row.expires_at - EARLY <= self.clock.now():
+        if not _live(row, self.clock.now()):
             return self.refresh(seen_version=row.token_version)
         return self.cipher.decrypt(row.access_token_enc), row.token_version
 
@@ -179,13 +182,13 @@ class TokenStore:
         failure: ReauthRequired | None = None
         with self.engine.begin() as conn:
             row = self._row(conn, lock=True)
-            if (
-                row.token_version != seen_version
-                and row.expires_at
-                and row.expires_at - EARLY > self.clock.now()
-            ):
+            if row.token_version != seen_version and _live(row, self.clock.now()):
                 return self.cipher.decrypt(row.access_token_enc), row.token_version
             try:
+                if not row.refresh_token_enc:
+                    # The row says connected but holds no tokens (a half-finished manual
+                    # fix): nothing can refresh, the seller must connect again, for good.
+                    raise ReauthRequired(401, NO_TOKENS, NO_TOKENS_REASON)
                 tokens = self.app.refresh(self.cipher.decrypt(row.refresh_token_enc))
             except ReauthRequired as exc:
                 # Recorded (and committed) before raising: syncs for this seller stop
@@ -247,6 +250,13 @@ class TokenStore:
                     raise exc from first
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def _live(row, now: datetime) -> bool:
+    """The row holds an access token that is not (about to be) expired."""
+    return (
+        bool(row.access_token_enc) and row.expires_at is not None and row.expires_at - EARLY > now
+    )
 
 
 def save_tokens(

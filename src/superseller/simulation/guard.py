@@ -16,7 +16,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, inspect, literal, select, table
+from sqlalchemy import Engine, inspect, literal, select, table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -196,13 +196,22 @@ def die_with_parent():
     return arm
 
 
+def pg_admin_engine(url: str) -> Engine:
+    """An AUTOCOMMIT engine on the server's `postgres` database (what takes a database's
+    connections away and gives them back), made like the product's: a failed statement's
+    error names its SQL, never its bound values; a server that vanished fails the call."""
+    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    budget = PoolBudget(pool_size=1, max_overflow=1)
+    return make_engine(admin, budget=budget).execution_options(isolation_level="AUTOCOMMIT")
+
+
 def restore_connections(url: str) -> None:
     """Give a PostgreSQL database its connections back (a database outage fault takes
     them away); a no-op elsewhere or when nothing was taken."""
     u = make_url(url)
     if u.get_backend_name() != "postgresql":
         return
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = pg_admin_engine(url)
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(RESTORE_SQL.format(name=u.database))

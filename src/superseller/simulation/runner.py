@@ -807,10 +807,7 @@ class Simulation:
         return guard.SimError(f"the simulation failed: {type(exc).__name__}: {first}; {where}")
 
     def _pg_admin(self) -> Engine:
-        from sqlalchemy import create_engine
-
-        url = make_url(self.url).set(database="postgres")
-        return create_engine(url, isolation_level="AUTOCOMMIT")
+        return guard.pg_admin_engine(self.url)
 
     # -- the morning check ------------------------------------------------------------
     def _check(self, day: date) -> None:
