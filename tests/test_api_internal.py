@@ -1,12 +1,16 @@
 """Internal job endpoints and health checks, over real HTTP, on SQLite and PostgreSQL."""
 
 import logging
+import re
 from datetime import date
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import func, select, update
 
+from superseller.api import internal
+from superseller.api import job_status as job_status_routes
 from superseller.config import Settings
 from superseller.db.schema import jobs
 from superseller.wiring import build_registry
@@ -124,11 +128,58 @@ def test_a_body_that_is_not_json_names_the_body(api, engine):
     assert field["field"] == "body" and field["problem"].startswith("invalid JSON"), field
 
 
-@pytest.mark.parametrize("path", ["sync-mercadolivre-typo", "unknown", "123"])
-def test_a_post_to_an_unknown_job_endpoint_is_404(api, engine, path):
-    r = api.post(f"/api/v1/jobs/{path}", json={"tenantId": "t1"})
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "sync-mercadolivre-typo"),
+        ("POST", "unknown"),
+        ("GET", "unknown"),
+        ("PUT", "sync-mercadolivre/more"),
+        ("DELETE", "1/logs"),
+        ("GET", "-1"),
+    ],
+)
+def test_an_unknown_job_endpoint_is_404(api, engine, method, path):
+    r = api.request(method, f"/api/v1/jobs/{path}", json={"tenantId": "t1"})
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "not_found"
+    assert "allow" not in r.headers
+    with engine.connect() as conn:  # nothing queued
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
+
+
+def job_routes() -> list[tuple[str, set[str]]]:
+    """(a concrete path, its methods) of every route under /api/v1/jobs: the internal
+    endpoints and the JWT status routes that share the prefix."""
+    found = [
+        (re.sub(r"\{[^}]+\}", "7", route.path_format), set(route.methods))
+        for route in (*internal.router.routes, *job_status_routes.router.routes)
+        if isinstance(route, APIRoute)
+    ]
+    assert {"/api/v1/jobs/sync-mercadolivre", "/api/v1/jobs/7"} <= {p for p, _ in found}
+    return found
+
+
+def test_a_known_job_path_with_another_method_is_405_naming_the_allowed_ones(api, engine):
+    """GET to a POST-only endpoint, POST to the status resource...: 405 with `Allow` and
+    the API's JSON error, with or without the key (routing comes before the key check)."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    asked = 0
+    keyless = httpx.Client(base_url=api.base_url, timeout=30)
+    for path, methods in job_routes():
+        for method in sorted({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            for caller in (api, keyless):
+                r = caller.request(method, path, json={"tenantId": "t1"})
+                where = f"{method} {path}: {r.status_code} {r.text[:200]}"
+                assert r.status_code == 405, where
+                assert set(r.headers["allow"].split(", ")) == methods, where
+                if method != "HEAD":
+                    assert r.json()["error"]["code"] == "method_not_allowed", where
+                    assert method in r.json()["error"]["message"], where
+                asked += 1
+    keyless.close()
+    assert asked >= 20
     with engine.connect() as conn:  # nothing queued
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
 

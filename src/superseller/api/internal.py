@@ -14,15 +14,17 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
 from superseller import limits
+from superseller.api import job_status as job_status_routes
 from superseller.api.deps import require_internal_key
 from superseller.api.models import Accepted, ErrorBody, JobWithLogs, RebuildOutcome
 from superseller.http.deps import Services, Svc, body_within_limit, id_path
-from superseller.http.errors import ApiError
+from superseller.http.errors import ApiError, error_body
 from superseller.jobs import audit, reads
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
@@ -206,18 +208,57 @@ def rebuild_daily_metrics(
     }
 
 
-@router.get("/{job_id}", response_model=JobWithLogs)
+# `:int`: only a number is a job's address, so `GET /sync-mercadolivre` is not read as a
+# job id (it was a 422) and reaches `_elsewhere`, which answers 405 for it.
+@router.get("/{job_id:int}", response_model=JobWithLogs)
 def job_status(svc: Svc, job_id: int = id_path("job id")):
     admin = JobAdmin(svc.engine, svc.clock)
     return {"job": admin.get(job_id), "logs": admin.logs(job_id)}
 
 
-@router.post("/{endpoint}", include_in_schema=False, responses={404: {"model": ErrorBody}})
-def unknown_endpoint(endpoint: str):
-    """A POST to a job endpoint that does not exist is a 404, not a 405 (the status route
-    `GET /{job_id}` shares the path)."""
-    raise ApiError(
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed(path: str) -> list[str]:
+    """The methods of the routes under /api/v1/jobs whose path is `path` (these endpoints,
+    and the JWT `/status` and `/stats` sharing the prefix), in METHODS' order."""
+    found: set[str] = set()
+    for route in (*router.routes, *job_status_routes.router.routes):
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            found |= route.methods
+    return [m for m in METHODS if m in found] + sorted(found - set(METHODS))
+
+
+async def _elsewhere(request: Request) -> Response:
+    """Whatever no route of /api/v1/jobs took: a known path asked with another method is a
+    405 naming the methods it has (`Allow`), any other path a 404. It runs before the key
+    check, as routing does everywhere else: neither answer tells more than the API's
+    document does, and a JWT caller of `/status` gets its 405 too."""
+    path = request.url.path
+    allow = _allowed(path)
+    if allow:
+        return JSONResponse(
+            error_body(
+                "method_not_allowed",
+                f"{request.method} is not allowed on {path[:200]}: use {', '.join(allow)}",
+            ),
+            405,
+            headers={"Allow": ", ".join(allow)},
+        )
+    if path.endswith("/") and _allowed(path.rstrip("/")):  # as the other routers do
+        return RedirectResponse(request.url.replace(path=path.rstrip("/")), 307)
+    endpoint = request.path_params.get("rest", "")
+    return JSONResponse(
+        error_body(
+            "not_found",
+            f"unknown job endpoint {endpoint[:100]!r}: use sync-mercadolivre, "
+            "rebuild-daily-metrics or GET /api/v1/jobs/{id} (a number)",
+        ),
         404,
-        "not_found",
-        f"unknown job endpoint {endpoint[:100]!r}: use sync-mercadolivre or rebuild-daily-metrics",
     )
+
+
+# A plain route, added last: the router's key check does not apply to it (see `_elsewhere`).
+router.add_route(
+    f"{router.prefix}/{{rest:path}}", _elsewhere, methods=list(METHODS), include_in_schema=False
+)
