@@ -1,19 +1,25 @@
-"""Leftovers of the web layer: CSV downloads named after a store whose id predates the slug
-rule, over real HTTP, on SQLite and PostgreSQL."""
+"""Leftovers of the web layer, over real HTTP, on SQLite and PostgreSQL: CSV downloads named
+after a store whose id predates the slug rule; "Atualizar dados" saying when its sync left
+listings without visits."""
 
 import re
 from datetime import UTC, date, datetime
 from urllib.parse import unquote
 
+import httpx
 import pytest
 from sqlalchemy import insert
 
 from superseller.config import Settings
 from superseller.db.schema import tenants
+from superseller.sandbox import data
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import client, serving
+from tests.support.inproc import running_worker
+from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.waiting import wait_until
 
 ADMIN = "ops@superseller.dev"
 # Ids an older release accepted: a quote and a semicolon (they end the header's
@@ -65,3 +71,38 @@ def test_csv_downloads_name_an_awkward_store_safely(url, tid, path):
     # Old clients get a plain ASCII token: nothing to end the parameter or the header.
     assert re.fullmatch(r"[A-Za-z0-9._-]+", ascii_name), ascii_name
     assert ascii_name.startswith(f"{kind}_") and ascii_name.endswith(".csv")
+
+
+def refreshed(c) -> dict:
+    """Run "Atualizar dados" to its end (the caller runs a worker): its final status."""
+    started = c.post("/api/v1/refresh", json={"days": 8})
+    assert started.status_code == 202, started.text
+
+    def ended():
+        st = c.get(started.json()["statusUrl"]).json()
+        return st if st["state"] != "running" else None
+
+    return wait_until(ended, timeout=120, interval=0.2, message="the refresh to end")
+
+
+def test_the_refresh_status_names_the_listings_its_sync_left_without_visits(engine, tmp_path):
+    seller = "ana@loja1.com"
+    with sandbox(listings=20) as sb:
+        settings = settings_for(sb, tmp_path, ml_max_tries=2)
+        connected_tenant(engine, settings)
+        registry = build_registry(settings)
+        create_user(engine, seller, "correct horse battery", "seller", "t1")
+        victims = [data.item_id(sb.state.spec, i) for i in (3, 7, 11)]
+        httpx.post(f"{sb.url}/_sandbox/faults", json={"visits_fail_ids": victims})
+        with serving(settings, engine, registry) as url, client(url, seller) as c:
+            with running_worker(engine, registry):
+                partial = refreshed(c)
+                assert partial["state"] == "done", partial
+                assert partial["message"] == (
+                    "As visitas de 3 anúncios não vieram do Mercado Livre; a próxima "
+                    "sincronização tenta de novo."
+                )
+                assert c.get("/api/v1/freshness").json()["status"] == "partial"
+                httpx.post(f"{sb.url}/_sandbox/faults", json={})
+                clean = refreshed(c)
+            assert clean["state"] == "done" and clean["message"] is None, clean
