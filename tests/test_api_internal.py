@@ -1,14 +1,20 @@
 """Internal job endpoints and health checks, over real HTTP, on SQLite and PostgreSQL."""
 
 import logging
-from datetime import date
+import re
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi.routing import APIRoute
 from sqlalchemy import func, select, update
 
+from superseller.api import internal
+from superseller.api import job_status as job_status_routes
 from superseller.config import Settings
-from superseller.db.schema import jobs
+from superseller.db.schema import audit_log, jobs
+from superseller.jobs.queue import Queue
+from superseller.tenant_jobs import sync_key
 from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import serving
@@ -124,11 +130,58 @@ def test_a_body_that_is_not_json_names_the_body(api, engine):
     assert field["field"] == "body" and field["problem"].startswith("invalid JSON"), field
 
 
-@pytest.mark.parametrize("path", ["sync-mercadolivre-typo", "unknown", "123"])
-def test_a_post_to_an_unknown_job_endpoint_is_404(api, engine, path):
-    r = api.post(f"/api/v1/jobs/{path}", json={"tenantId": "t1"})
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "sync-mercadolivre-typo"),
+        ("POST", "unknown"),
+        ("GET", "unknown"),
+        ("PUT", "sync-mercadolivre/more"),
+        ("DELETE", "1/logs"),
+        ("GET", "-1"),
+    ],
+)
+def test_an_unknown_job_endpoint_is_404(api, engine, method, path):
+    r = api.request(method, f"/api/v1/jobs/{path}", json={"tenantId": "t1"})
     assert r.status_code == 404, r.text
     assert r.json()["error"]["code"] == "not_found"
+    assert "allow" not in r.headers
+    with engine.connect() as conn:  # nothing queued
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
+
+
+def job_routes() -> list[tuple[str, set[str]]]:
+    """(a concrete path, its methods) of every route under /api/v1/jobs: the internal
+    endpoints and the JWT status routes that share the prefix."""
+    found = [
+        (re.sub(r"\{[^}]+\}", "7", route.path_format), set(route.methods))
+        for route in (*internal.router.routes, *job_status_routes.router.routes)
+        if isinstance(route, APIRoute)
+    ]
+    assert {"/api/v1/jobs/sync-mercadolivre", "/api/v1/jobs/7"} <= {p for p, _ in found}
+    return found
+
+
+def test_a_known_job_path_with_another_method_is_405_naming_the_allowed_ones(api, engine):
+    """GET to a POST-only endpoint, POST to the status resource...: 405 with `Allow` and
+    the API's JSON error, with or without the key (routing comes before the key check)."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    asked = 0
+    keyless = httpx.Client(base_url=api.base_url, timeout=30)
+    for path, methods in job_routes():
+        for method in sorted({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            for caller in (api, keyless):
+                r = caller.request(method, path, json={"tenantId": "t1"})
+                where = f"{method} {path}: {r.status_code} {r.text[:200]}"
+                assert r.status_code == 405, where
+                assert set(r.headers["allow"].split(", ")) == methods, where
+                if method != "HEAD":
+                    assert r.json()["error"]["code"] == "method_not_allowed", where
+                    assert method in r.json()["error"]["message"], where
+                asked += 1
+    keyless.close()
+    assert asked >= 20
     with engine.connect() as conn:  # nothing queued
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 0
 
@@ -272,3 +325,100 @@ def test_all_in_one_serve_runs_jobs_and_stops_on_sigterm(db_url, engine, tmp_pat
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(60)
     assert code == 0, proc.stderr.read()[-2000:]
+
+
+def sync_jobs(engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(jobs.c.id).where(jobs.c.type == "sync_mercadolivre").order_by(jobs.c.id)
+            ).scalars()
+        )
+
+
+def finish_job(engine, job_id: int, status: str = "completed") -> None:
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(status=status))
+
+
+def test_a_keyed_sync_joins_the_tenants_pending_sync_and_keeps_answering_it(api, engine, registry):
+    """The nightly fan-out (or "Atualizar dados") queued the tenant's sync: a call with an
+    Idempotency-Key joins it instead of queueing a second sync of the same store; a retry
+    with that key answers the same job once it finished, rather than syncing again."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    nightly = Queue(engine, registry).enqueue(
+        "sync_mercadolivre", {"tenantId": "t1"}, tenant_id="t1", unique_key=sync_key("t1")
+    )
+    key = {"Idempotency-Key": "eventbridge-2026-01-19"}
+    joined = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert joined.status_code == 202, joined.text
+    assert joined.json()["jobId"] == nightly.id and joined.json()["status"] == "pending"
+    assert sync_jobs(engine) == [nightly.id]
+    finish_job(engine, nightly.id)
+    again = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert again.status_code == 202
+    assert again.json() == {**joined.json(), "status": "completed"}
+    assert sync_jobs(engine) == [nightly.id]  # not synced twice for one request
+    # Without the key, or with a new one, the finished sync does not stop a new one.
+    fresh = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}).json()
+    other = api.post(
+        "/api/v1/jobs/sync-mercadolivre",
+        json={"tenantId": "t1"},
+        headers={"Idempotency-Key": "eventbridge-2026-01-20"},
+    ).json()
+    assert fresh["jobId"] == other["jobId"] != nightly.id
+    assert sync_jobs(engine) == [nightly.id, fresh["jobId"]]
+
+
+def test_an_idempotency_key_names_one_request_for_24_hours(api, engine):
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    key = {"Idempotency-Key": "run-42"}
+    first = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert first.status_code == 202 and first.json()["status"] == "pending"
+    finish_job(engine, first.json()["jobId"], "failed")
+    same = api.post(
+        "/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1", "daysBack": 30}, headers=key
+    )
+    assert same.json() == {**first.json(), "status": "failed"}  # the same request's answer
+    # The same key for another request: refused, nothing queued.
+    for path, body in [
+        ("sync-mercadolivre", {"tenantId": "t1", "daysBack": 7}),
+        ("rebuild-daily-metrics", {"tenantId": "t1"}),
+    ]:
+        reused = api.post(f"/api/v1/jobs/{path}", json=body, headers=key)
+        assert reused.status_code == 422, reused.text
+        assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert sync_jobs(engine) == [first.json()["jobId"]]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 1
+    # A day later the key is forgotten: it queues a new sync.
+    with engine.begin() as conn:
+        day_ago = datetime.now(UTC) - timedelta(hours=24, seconds=1)
+        conn.execute(update(audit_log).values(at=day_ago))
+    later = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert later.status_code == 202 and later.json()["jobId"] != first.json()["jobId"]
+    assert later.json()["status"] == "pending"
+
+
+def test_a_keyed_rebuild_joins_the_same_ranges_pending_rebuild(engine, settings, registry):
+    """The rebuild a sync queued for a range is pending: a keyed call for that range joins
+    it (it queued a second one), and its retry answers it."""
+    mk.tenant(engine)
+    queued = Queue(engine, registry).enqueue(
+        "metrics_aggregation",
+        {"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-05"},
+        tenant_id="t1",
+        unique_key="rebuild:t1:2026-01-01:2026-01-05",  # as the sync queues it
+    )
+    body = {"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-05"}
+    key = {"X-Internal-Key": KEY, "Idempotency-Key": "rebuild-jan"}
+    with serving(settings, engine, registry, short_wait_s=0.2) as url:  # no worker running
+        r = httpx.post(f"{url}/api/v1/jobs/rebuild-daily-metrics", json=body, headers=key)
+        assert r.status_code == 202 and r.json()["jobId"] == queued.id
+        finish_job(engine, queued.id)
+        again = httpx.post(f"{url}/api/v1/jobs/rebuild-daily-metrics", json=body, headers=key)
+    assert again.status_code == 200 and again.json()["jobId"] == queued.id
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 1

@@ -207,6 +207,37 @@ def test_visits_missing_after_a_sync_show_as_partial_until_the_next_sync(browser
     page.close()
 
 
+def test_a_refresh_that_left_visits_missing_says_so(browser, shop, engine):
+    """ "Atualizar dados" ran a sync that could not get two listings' visits (Mercado Livre
+    kept failing through both passes): the completion message says so, with how many, and
+    that the next sync tries again; the badge turns "Parcial"."""
+    sb = shop["sandbox"]
+    registry = build_registry(shop["settings"].model_copy(update={"ml_max_tries": 2}))
+    victims = [item_id(sb.state.spec, 5), item_id(sb.state.spec, 9)]
+    httpx.post(f"{sb.url}/_sandbox/faults", json={"visits_fail_ids": victims})
+    page = login(browser, shop["url"], SELLER)
+    expect(page.locator("#freshness")).to_have_attribute("data-status", "ok")
+    with running_worker(engine, registry):
+        page.locator("#refresh").click()
+        status = page.locator("#refresh-status")
+        expect(status).to_contain_text("Dados atualizados", timeout=90_000)
+        expect(status).to_contain_text(
+            "As visitas de 2 anúncios não vieram do Mercado Livre; "
+            "a próxima sincronização tenta de novo."
+        )
+        expect(status).to_have_class(re.compile(r"\bpartial\b"))
+    expect(page.locator("#freshness")).to_have_attribute("data-status", "partial")
+    # The next refresh gets them all: no such words any more.
+    httpx.post(f"{sb.url}/_sandbox/faults", json={})
+    with running_worker(engine, registry):
+        page.locator("#refresh").click()
+        expect(status).to_contain_text("Atualizando")
+        expect(status).to_contain_text("Dados atualizados", timeout=90_000)
+    expect(status).not_to_contain_text("visitas")
+    expect(page.locator("#freshness")).to_have_attribute("data-status", "ok")
+    page.close()
+
+
 def test_a_seller_cannot_open_the_jobs_page(browser, shop):
     page = login(browser, shop["url"], SELLER)
     expect(page.locator("header nav")).not_to_contain_text("Jobs")

@@ -2,8 +2,16 @@
 
 They enqueue and return at once (202) — except the rebuild, which waits up to
 `short_wait_s` (4 s) and answers 200 with the seed's result when it finished.
-Repeated calls (EventBridge retries on time-outs) return the existing job: by
-`Idempotency-Key`, or by job type + tenant (+ range) while one is unfinished.
+Repeated calls (EventBridge retries on time-outs) return the existing job:
+
+- A sync joins the tenant's unfinished sync, whoever queued it (the nightly fan-out,
+  "Atualizar dados", `superseller sync`: they share `tenant_jobs.sync_key`); a rebuild
+  joins the unfinished rebuild of the same tenant and range (the one a sync queued too).
+- `Idempotency-Key` names one request, remembered for IDEMPOTENCY_WINDOW (24 h): the same
+  key again answers the job the first call got, whatever its state since — a finished
+  job is not run again (send a new key for a new run). The same key with another body, or
+  on the other endpoint, is a 422 `idempotency_key_reused`. The key is stored in the
+  audit entry of the call that created or joined the job (`job.create`, `job.join`).
 """
 
 from __future__ import annotations
@@ -14,18 +22,22 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from superseller import limits
+from superseller.api import job_status as job_status_routes
 from superseller.api.deps import require_internal_key
 from superseller.api.models import Accepted, ErrorBody, JobWithLogs, RebuildOutcome
+from superseller.db.schema import audit_log, jobs
 from superseller.http.deps import Services, Svc, body_within_limit, id_path
-from superseller.http.errors import ApiError
+from superseller.http.errors import ApiError, error_body
 from superseller.jobs import audit, reads
 from superseller.jobs.admin import JobAdmin
-from superseller.jobs.queue import Queue
+from superseller.jobs.queue import Enqueued, JobSpec, Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
 from superseller.tenant_jobs import ALL, sync_key, tenant_of
@@ -75,6 +87,77 @@ def _tenant_or_404(svc: Services, tenant_id: str) -> dict | None:
         raise ApiError(404, "tenant_not_found", str(exc)) from None
 
 
+# How long an Idempotency-Key is remembered: EventBridge gives up on an event within 24 h.
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+KEYED_ACTIONS = ("job.create", "job.join")
+
+
+def _remembered(svc: Services, key: str, request: dict[str, Any]) -> int | None:
+    """The job an earlier call with this Idempotency-Key got, within the window and while
+    the job exists; ApiError 422 when that call asked for something else."""
+    since = svc.clock.now() - IDEMPOTENCY_WINDOW
+    with svc.engine.connect() as conn:
+        earlier = conn.execute(
+            select(audit_log.c.target_id, audit_log.c.detail)
+            .where(
+                audit_log.c.at >= since,  # ix_audit_log_at: a day of entries at most
+                audit_log.c.actor == audit.INTERNAL_KEY,
+                audit_log.c.action.in_(KEYED_ACTIONS),
+                audit_log.c.target_type == "job",
+                audit_log.c.detail["idempotencyKey"].as_string() == key,
+            )
+            .order_by(audit_log.c.id.desc())
+            .limit(1)
+        ).first()
+        if earlier is None:
+            return None
+        if (earlier.detail or {}).get("request") != request:
+            raise ApiError(
+                422,
+                "idempotency_key_reused",
+                f"Idempotency-Key {key[:100]!r} was used for another request in the last "
+                f"{int(IDEMPOTENCY_WINDOW.total_seconds() // 3600)} h; send a new key",
+                [{"field": "header.idempotency-key", "problem": "used for another request"}],
+            )
+        job_id = int(earlier.target_id)
+        kept = conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first()
+    return job_id if kept is not None else None  # cleaned up since: a new request
+
+
+def _enqueue(
+    svc: Services,
+    job_type: str,
+    payload: dict[str, Any],
+    unique_key: str,
+    idempotency_key: str | None,
+    request: dict[str, Any],
+) -> tuple[Enqueued, bool]:
+    """(the job, whether it is the one an earlier call with the same key got). Otherwise
+    the job of `unique_key` still unfinished is joined, or a new one queued; with a key,
+    the call is audited (`job.create` or `job.join`) with the key and the request, in the
+    same transaction, so that a repeat finds it."""
+    if idempotency_key:
+        earlier = _remembered(svc, idempotency_key, request)
+        if earlier is not None:
+            return Enqueued(earlier, False), True
+    spec = JobSpec(job_type, payload, tenant_id=tenant_of(payload), unique_key=unique_key)
+    with svc.engine.begin() as conn:
+        job = Queue(svc.engine, svc.registry, svc.clock).enqueue_many([spec], conn)[0]
+        detail = {"idempotencyKey": idempotency_key, "request": request}
+        if job.created or idempotency_key:
+            action = "job.create" if job.created else "job.join"
+            audit.record(
+                conn,
+                audit.INTERNAL_KEY,
+                action,
+                "job",
+                job.id,
+                detail if idempotency_key else None,
+                svc.clock,
+            )
+    return job, False
+
+
 def _accepted(job_id: int, status: str) -> JSONResponse:
     return JSONResponse(
         {"jobId": job_id, "status": status, "statusUrl": f"/api/v1/jobs/{job_id}"}, status_code=202
@@ -92,6 +175,9 @@ def sync_mercadolivre(
     svc: Svc,
     idempotency_key: str | None = Header(default=None, max_length=200),
 ):
+    """Queue a sync of the tenant (`all`: every connected one), or answer the one it joins:
+    the tenant's unfinished sync, whoever queued it; with `Idempotency-Key`, the job an
+    earlier call with that key got in the last 24 h, even finished (see the module's doc)."""
     began = time.perf_counter()
     if _tenant_or_404(svc, body.tenantId) and connection_of(svc.engine, body.tenantId) == (
         NOT_CONNECTED
@@ -101,21 +187,21 @@ def sync_mercadolivre(
             "not_connected",
             f"tenant {body.tenantId} has no Mercado Livre account; the seller must connect first",
         )
-    key = f"idem:{idempotency_key}" if idempotency_key else sync_key(body.tenantId)
     payload = {"tenantId": body.tenantId, "daysBack": body.daysBack}
-    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+    job, replayed = _enqueue(
+        svc,
         "sync_mercadolivre",
         payload,
-        tenant_id=tenant_of(payload),
-        unique_key=key,
+        sync_key(body.tenantId),
+        idempotency_key,
+        {"endpoint": "sync-mercadolivre", **payload},
     )
-    if job.created:
-        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     _log(
         "sync-mercadolivre",
         tenantId=body.tenantId,
         jobId=job.id,
         created=job.created,
+        replayed=replayed,
         durationMs=int((time.perf_counter() - began) * 1000),
     )
     # A repeated call returns the unfinished job it found: say where that one is.
@@ -134,6 +220,10 @@ def rebuild_daily_metrics(
     svc: Svc,
     idempotency_key: str | None = Header(default=None, max_length=200),
 ):
+    """Rebuild the tenant's daily metrics for the range (none: the trailing 30 local days),
+    joining the unfinished rebuild of the same tenant and range; with `Idempotency-Key`,
+    the job an earlier call with that key got in the last 24 h, even finished (its
+    outcome is answered again, the rebuild is not run twice)."""
     began = time.perf_counter()
     tenant = _tenant_or_404(svc, body.tenantId)
     if (body.from_ is None) != (body.to is None):
@@ -159,19 +249,21 @@ def rebuild_daily_metrics(
         **({"from": start, "to": stop} if start else {}),
         "source": "internal_job",  # the runbook's data-fix query selects these rows
     }
-    key = (
-        f"idem:{idempotency_key}"
-        if idempotency_key
-        else f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}"
-    )
-    job = Queue(svc.engine, svc.registry, svc.clock).enqueue(
+    # The key the sync's own rebuilds and the fan-out use: a rebuild of the same range
+    # still unfinished is joined, with or without an Idempotency-Key.
+    job, _ = _enqueue(
+        svc,
         "metrics_aggregation",
         payload,
-        tenant_id=tenant_of(payload),
-        unique_key=key,
+        f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}",
+        idempotency_key,
+        {
+            "endpoint": "rebuild-daily-metrics",
+            "tenantId": body.tenantId,
+            "from": body.from_,
+            "to": body.to,
+        },
     )
-    if job.created:
-        audit.record(svc.engine, audit.INTERNAL_KEY, "job.create", "job", job.id, None, svc.clock)
     admin = JobAdmin(svc.engine)
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)
@@ -206,18 +298,57 @@ def rebuild_daily_metrics(
     }
 
 
-@router.get("/{job_id}", response_model=JobWithLogs)
+# `:int`: only a number is a job's address, so `GET /sync-mercadolivre` is not read as a
+# job id (it was a 422) and reaches `_elsewhere`, which answers 405 for it.
+@router.get("/{job_id:int}", response_model=JobWithLogs)
 def job_status(svc: Svc, job_id: int = id_path("job id")):
     admin = JobAdmin(svc.engine, svc.clock)
     return {"job": admin.get(job_id), "logs": admin.logs(job_id)}
 
 
-@router.post("/{endpoint}", include_in_schema=False, responses={404: {"model": ErrorBody}})
-def unknown_endpoint(endpoint: str):
-    """A POST to a job endpoint that does not exist is a 404, not a 405 (the status route
-    `GET /{job_id}` shares the path)."""
-    raise ApiError(
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed(path: str) -> list[str]:
+    """The methods of the routes under /api/v1/jobs whose path is `path` (these endpoints,
+    and the JWT `/status` and `/stats` sharing the prefix), in METHODS' order."""
+    found: set[str] = set()
+    for route in (*router.routes, *job_status_routes.router.routes):
+        if isinstance(route, APIRoute) and route.path_regex.match(path):
+            found |= route.methods
+    return [m for m in METHODS if m in found] + sorted(found - set(METHODS))
+
+
+async def _elsewhere(request: Request) -> Response:
+    """Whatever no route of /api/v1/jobs took: a known path asked with another method is a
+    405 naming the methods it has (`Allow`), any other path a 404. It runs before the key
+    check, as routing does everywhere else: neither answer tells more than the API's
+    document does, and a JWT caller of `/status` gets its 405 too."""
+    path = request.url.path
+    allow = _allowed(path)
+    if allow:
+        return JSONResponse(
+            error_body(
+                "method_not_allowed",
+                f"{request.method} is not allowed on {path[:200]}: use {', '.join(allow)}",
+            ),
+            405,
+            headers={"Allow": ", ".join(allow)},
+        )
+    if path.endswith("/") and _allowed(path.rstrip("/")):  # as the other routers do
+        return RedirectResponse(request.url.replace(path=path.rstrip("/")), 307)
+    endpoint = request.path_params.get("rest", "")
+    return JSONResponse(
+        error_body(
+            "not_found",
+            f"unknown job endpoint {endpoint[:100]!r}: use sync-mercadolivre, "
+            "rebuild-daily-metrics or GET /api/v1/jobs/{id} (a number)",
+        ),
         404,
-        "not_found",
-        f"unknown job endpoint {endpoint[:100]!r}: use sync-mercadolivre or rebuild-daily-metrics",
     )
+
+
+# A plain route, added last: the router's key check does not apply to it (see `_elsewhere`).
+router.add_route(
+    f"{router.prefix}/{{rest:path}}", _elsewhere, methods=list(METHODS), include_in_schema=False
+)

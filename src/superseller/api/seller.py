@@ -49,6 +49,7 @@ from superseller.metrics.queries import (
     today_so_far,
 )
 from superseller.metrics.rebuild import InvalidRange, parse_day, validate_range
+from superseller.ptbr import plural
 from superseller.scoring import wording
 from superseller.scoring.jobs import score_tenant
 from superseller.tenant_jobs import sync_key
@@ -273,7 +274,9 @@ def refresh_status(
 ):
     """The refresh's (or first import's) progress: the sync, then the rebuild(s) and score
     it queued; `done` once all are, `failed` as soon as one failed (a sync skipped because
-    the store was disconnected counts as failed: "Conecte sua conta")."""
+    the store was disconnected counts as failed: "Conecte sua conta"). `message`, in pt-BR:
+    what failed, or, once done, the listings whose visits Mercado Livre did not answer
+    (the sync's `visitsMissing`: the store is "Parcial" until a sync gets them)."""
     tenant = tenant_of(svc, user, tenantId)
     admin = JobAdmin(svc.engine)
     try:
@@ -310,6 +313,11 @@ def refresh_status(
             if rebuild_failed
             else f"O cálculo das notas dos anúncios falhou (etapa {total} de {total}); os "
             "números já foram atualizados. Tente de novo mais tarde."
+        )
+    elif done and (missing := result.get("visitsMissing") or 0):
+        message = (
+            f"As visitas de {plural(missing, 'anúncio', 'anúncios')} não vieram do Mercado "
+            "Livre; a próxima sincronização tenta de novo."
         )
     errors = [
         "skipped: the store has no Mercado Livre account" if result.get("skipped") else None,

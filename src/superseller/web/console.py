@@ -67,6 +67,7 @@ OUTCOME_PT = {
 }
 ACTION_PT = {
     "job.create": "criou o job",
+    "job.join": "juntou-se ao job",  # an internal call with Idempotency-Key that joined it
     "job.cancel": "cancelou o job",
     "job.retry": "mandou tentar de novo o job",
     "job.execute": "executou agora o job",

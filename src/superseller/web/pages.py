@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import hmac
 import io
+import re
+import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -444,6 +446,21 @@ def listings_page(
     )
 
 
+_UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")  # control characters, path separators
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def attachment(name: str) -> str:
+    """A `Content-Disposition` value for a download named `name`, safe whatever the name
+    holds (tenant ids older than the slug rule may carry quotes, `;`, accents, CR/LF):
+    an ASCII `filename` for old clients (accents dropped, anything else `_`) and the
+    exact name, UTF-8 and percent-encoded, in `filename*` (RFC 6266, RFC 5987)."""
+    name = _UNSAFE_IN_NAME.sub("_", name)
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    plain = _NOT_TOKEN.sub("_", plain) or "download"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _csv(name: str, header: list[str], rows: list[list], decimal_comma: bool) -> Response:
     """A CSV download; `decimal_comma` gives what a pt-BR spreadsheet opens as numbers
     (1234,56 with ';' between fields), otherwise 1234.56 with ','."""
@@ -464,7 +481,7 @@ def _csv(name: str, header: list[str], rows: list[list], decimal_comma: bool) ->
     return Response(
         "\ufeff" + out.getvalue(),  # the BOM makes spreadsheets read UTF-8
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": attachment(name)},
     )
 
 

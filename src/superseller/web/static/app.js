@@ -78,6 +78,11 @@ const SuperSeller = (() => {
     if (dRevenue) parts.push(signed(dRevenue, brl(dRevenue)));
     status.textContent = parts.length ? `Dados atualizados: ${parts.join(", ")}.` : "Dados atualizados: nenhuma venda nova.";
     status.dataset.changes = parts.join(", ");
+    // A sync that left listings without visits ("Parcial"): the refresh's own words say so.
+    if (before.notice) {
+      status.textContent += ` ${before.notice}`;
+      status.classList.add("partial");
+    }
   }
 
   // The overview follows new data without a reload: a cheap version poll, and when it
@@ -204,7 +209,7 @@ const SuperSeller = (() => {
         for (;;) {
           const st = await api("GET", started.statusUrl + q);
           if (st.state === "done") {
-            sessionStorage.setItem("superseller-refresh", JSON.stringify(before));
+            sessionStorage.setItem("superseller-refresh", JSON.stringify({...before, notice: st.message || ""}));
             status.textContent = "Dados atualizados.";
             location.reload();
             return;
