@@ -106,3 +106,29 @@ def test_the_refresh_status_names_the_listings_its_sync_left_without_visits(engi
                 httpx.post(f"{sb.url}/_sandbox/faults", json={})
                 clean = refreshed(c)
             assert clean["state"] == "done" and clean["message"] is None, clean
+
+
+def test_a_wrong_method_anywhere_in_the_api_is_405_naming_the_allowed_ones(url, engine, tmp_path):
+    """Not only the internal job endpoints: every route of the app asked with a method it
+    does not serve answers 405 `method_not_allowed` with its `Allow` header (RFC 9110), the
+    client's cue for what to send instead."""
+    from superseller.api.app import create_app  # the routes, not a hard-coded list
+    from superseller.api.deps import Services
+    from superseller.jobs.clock import SystemClock
+
+    settings = Settings(data_dir=tmp_path)
+    svc = Services(settings, engine, build_registry(settings), SystemClock())
+    served = {  # every documented API path without parameters, and its methods
+        path: {m.upper() for m in ops}
+        for path, ops in create_app(svc).openapi()["paths"].items()
+        if path.startswith("/api/") and "{" not in path
+    }
+    assert len(served) > 5
+    with client(url, ADMIN) as c:
+        for path, methods in served.items():
+            wrong = next(m for m in ("PATCH", "PUT", "DELETE", "POST", "GET") if m not in methods)
+            r = c.request(wrong, path)
+            assert r.status_code == 405, (wrong, path, r.status_code)
+            assert r.json()["error"]["code"] == "method_not_allowed", (wrong, path)
+            allowed = {m.strip() for m in r.headers["allow"].split(",")}
+            assert allowed >= methods - {"HEAD"}, (path, allowed)

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from superseller.db.connection_errors import DB_ERRORS
 from superseller.errors import UserFacingError
@@ -57,6 +58,19 @@ def _user_error(exc: UserFacingError) -> tuple[int, str]:
 HtmlHook = Callable[[Request, int, list[dict] | None], Response]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app fully matches for this request's path."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(r.matches(scope)[0] is Match.FULL for r in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install(app: FastAPI, html: HtmlHook | None = None) -> None:
     def respond(request: Request, status: int, body: dict, fields=None) -> Response:
         if html is not None and wants_html(request):
@@ -79,9 +93,17 @@ def install(app: FastAPI, html: HtmlHook | None = None) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 413:  # a streamed body over MAX_BODY_BYTES
             body = error_body("payload_too_large", "the request body is too large")
+        elif exc.status_code == 405:  # the internal API's name for it too
+            body = error_body("method_not_allowed", str(exc.detail))
         else:
             body = error_body(f"http_{exc.status_code}", str(exc.detail))
-        return respond(request, exc.status_code, body)
+        response = respond(request, exc.status_code, body)
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # What the client may send instead (RFC 9110 §15.5.6). Starlette's own Allow
+            # names only the first route of the path, not another route serving it too.
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(UserFacingError)
     async def _user(_: Request, exc: UserFacingError):
