@@ -8,7 +8,7 @@ import hmac
 import io
 import re
 import unicodedata
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, quote, urlencode
@@ -289,18 +289,28 @@ def _br(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
+def _day(value: str) -> date | None:
+    """A day as the date field sends it (aaaa-mm-dd) or as a seller writes it (dd/mm/aaaa,
+    what the error message asks for), else None."""
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(value, fmt).date() if len(value) == 10 else None
+        except ValueError:
+            continue
+    return None
+
+
 def custom_range(de: str | None, ate: str | None) -> tuple[date, date]:
     """The seller's own period ("De" / "Até"), checked against limits.py, in Portuguese."""
     if not (de and ate):
         raise RangeError("Informe as duas datas, “De” e “Até”.")
     days = []
     for value, label in ((de, "De"), (ate, "Até")):
-        try:
-            days.append(date.fromisoformat(value) if len(value) == 10 else None)
-        except ValueError:
-            days.append(None)
+        days.append(_day(value))
         if days[-1] is None:
-            raise RangeError(f"Data inválida em “{label}”: use o formato dd/mm/aaaa.")
+            raise RangeError(
+                f"Data inválida em “{label}”: use o formato dd/mm/aaaa (por exemplo, 01/12/2026)."
+            )
         if not DATE_MIN <= days[-1] <= DATE_MAX:
             raise RangeError(
                 f"A data em “{label}” deve estar entre {_br(DATE_MIN)} e {_br(DATE_MAX)}."
@@ -349,6 +359,7 @@ def overview_page(
         except RangeError as exc:
             # no silent fallback to 7 days: the error, the form as typed, nothing else
             return _render(request, "overview.html", 422, error=str(exc), data=None, **context)
+        context.update(de=start.isoformat(), ate=end.isoformat())  # as the date fields take them
     else:
         start, end = complete_period(tenant["timezone"], now, dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)

@@ -192,6 +192,7 @@ const SuperSeller = (() => {
     showChanges(status);
     const stop = (text, isError) => {
       status.textContent = text;
+      status.classList.remove("partial");  // the last refresh's notice, not this one's
       status.classList.toggle("error", Boolean(isError));
       btn.disabled = false;
       btn.classList.remove("loading");
@@ -200,7 +201,7 @@ const SuperSeller = (() => {
       if (btn.disabled) return;          // a double click starts one refresh
       btn.disabled = true;
       btn.classList.add("loading");
-      status.classList.remove("error");
+      status.classList.remove("error", "partial");
       status.textContent = "Atualizando…";
       const q = btn.dataset.tenant ? `?tenantId=${encodeURIComponent(btn.dataset.tenant)}` : "";
       const before = snapshot();
