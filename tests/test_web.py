@@ -4,6 +4,7 @@ server on real HTTP with a sandbox seller synced through the job engine.
 Screenshots of every page at 1280 and 390 px land in artifacts/screenshots/.
 """
 
+import csv
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -543,6 +544,8 @@ def test_listings_search_filter_pages_clip_and_csv(browser, shop, engine):
     assert lines[0].startswith("id;titulo;status;preco;estoque")
     assert len(lines) == 61  # all 60 listings, not one page
     assert re.search(r";\d+,\d\d;", lines[1])  # decimal comma
+    statuses = {row[2] for row in csv.reader(lines[1:], delimiter=";")}
+    assert statuses and statuses <= {"Ativo", "Pausado", "Encerrado", "Em revisão"}, statuses
     page.close()
 
 

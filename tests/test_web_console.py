@@ -143,6 +143,8 @@ def test_filter_page_two_open_a_job_and_retry_it(browser, console, engine, width
     expect(page.locator("#failures rect").first).to_be_attached()
     expect(page.locator(".legend")).to_contain_text("noop")
     expect(page.locator("main")).to_contain_text("59 no período")
+    # attempts, said as such: the Jobs tab counts jobs, and the two must not look alike
+    expect(page.locator("main")).to_contain_text("Execuções com falha por hora")
     shot(page, "console-charts", width)
     page.close()
 

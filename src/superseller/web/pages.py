@@ -520,7 +520,8 @@ def listings_csv(
         [
             r["externalId"],
             r["title"],
-            r["status"],
+            # the words of the page for a Brazilian spreadsheet; the codes for other tools
+            STATUSES.get(r["status"], r["status"]) if formato == "br" else r["status"],
             r["price"],
             r["stock"],
             r["score"],
