@@ -171,6 +171,9 @@ def test_a_failed_refresh_says_why_and_offers_to_reconnect(browser, shop, engine
         expect(status).to_contain_text("Não foi possível atualizar", timeout=60_000)
         expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
         expect(page.locator("#refresh")).to_be_enabled()
+        # without a reload, the badge no longer says the data is up to date
+        expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
+        expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
     page.reload()
     expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
     expect(page.locator("#freshness")).to_contain_text("Desatualizado")

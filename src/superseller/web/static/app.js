@@ -215,7 +215,13 @@ const SuperSeller = (() => {
             location.reload();
             return;
           }
-          if (st.state === "failed") return stop(`Não foi possível atualizar. ${st.message || ""}`, true);
+          if (st.state === "failed") {
+            stop(`Não foi possível atualizar. ${st.message || ""}`, true);
+            // the badge and cards as they are now (a store that must reconnect is no longer
+            // "Atualizado"); the message above stays
+            swap().catch(() => {});
+            return;
+          }
           if (st.paused) {
             return stop("O processamento está pausado pela equipe do SuperSeller: sua atualização " +
               "ficou na fila e roda sozinha quando ele for retomado. Nada se perde.", true);
