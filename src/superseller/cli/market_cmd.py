@@ -85,6 +85,13 @@ def enable(source_id: int = typer.Argument(..., min=1), tenant: str = TENANT) ->
 def drops(tenant: str = TENANT, limit: int = typer.Option(20, min=1, max=500)) -> None:
     """Competitors' price drops on items comparable to the tenant's listings."""
     rows = prices.alerts(engine(), _tenant(tenant), None, limit)
+    if not rows:  # an empty table would not say why
+        console.print(
+            f"no price drops for {tenant}: a drop is a comparable item at least "
+            f"{prices.DROP_MIN:.0%} cheaper than its capture of an earlier day, so it takes "
+            "harvests on two days (the daily-harvest schedule runs at 02:00 America/Sao_Paulo)"
+        )
+        return
     table = Table("listing", "item", "title", "from", "to", "drop", "day")
     for a in rows:
         table.add_row(
