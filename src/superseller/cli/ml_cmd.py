@@ -116,5 +116,6 @@ def connect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
     job = enqueue_backfill(engine(), registry(), settings, tenant)
     console.print(
         f"tenant {tenant} connected (account {account}); first sync of "
-        f"{settings.ml_backfill_days} days queued (job {job.id}): run `superseller worker`"
+        f"{settings.ml_backfill_days} days queued (job {job.id}): a running worker takes it "
+        "(without one: `superseller worker`)"
     )
