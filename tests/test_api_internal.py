@@ -2,17 +2,19 @@
 
 import logging
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from superseller.api import internal
 from superseller.api import job_status as job_status_routes
 from superseller.config import Settings
-from superseller.db.schema import audit_log, jobs
+from superseller.db.schema import audit_log, jobs, marketplace_accounts
 from superseller.jobs.queue import Queue
 from superseller.tenant_jobs import sync_key
 from superseller.wiring import build_registry
@@ -422,3 +424,101 @@ def test_a_keyed_rebuild_joins_the_same_ranges_pending_rebuild(engine, settings,
     assert again.status_code == 200 and again.json()["jobId"] == queued.id
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 1
+
+
+def keyed_entries(engine, key: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.count())
+            .select_from(audit_log)
+            .where(audit_log.c.detail["idempotencyKey"].as_string() == key)
+        ).scalar()
+
+
+def test_two_calls_with_one_key_at_once_get_one_answer(api, engine, monkeypatch):
+    """EventBridge sends a retry while the first call is still in flight: both look the key
+    up before either has recorded it. The second must still see the first: here the bodies
+    differ, so exactly one is accepted and the other refused (before, both were accepted,
+    and the key named two requests)."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    barrier = threading.Barrier(2)
+    looked_up = internal._remembered
+
+    def both_missed(*args):
+        found = looked_up(*args)
+        barrier.wait(timeout=30)  # both calls have looked the key up, neither recorded it
+        return found
+
+    monkeypatch.setattr(internal, "_remembered", both_missed)
+    key = "retry-in-flight"
+
+    def call(days: int) -> httpx.Response:
+        return httpx.post(
+            f"{api.base_url}/api/v1/jobs/sync-mercadolivre",
+            json={"tenantId": "t1", "daysBack": days},
+            headers={"X-Internal-Key": KEY, "Idempotency-Key": key},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(call, [7, 30]))
+    assert sorted(r.status_code for r in answers) == [202, 422], [r.text for r in answers]
+    refused = next(r for r in answers if r.status_code == 422)
+    assert refused.json()["error"]["code"] == "idempotency_key_reused"
+    accepted = next(r for r in answers if r.status_code == 202)
+    assert sync_jobs(engine) == [accepted.json()["jobId"]]
+    assert keyed_entries(engine, key) == 1
+
+
+def test_two_calls_with_one_key_and_body_at_once_answer_one_job(api, engine, monkeypatch):
+    """The same race with the same body: one call queues the rebuild, the other answers it
+    as a repeat (one keyed audit entry: the key names one request)."""
+    mk.tenant(engine)
+    barrier = threading.Barrier(2)
+    looked_up = internal._remembered
+
+    def both_missed(*args):
+        found = looked_up(*args)
+        barrier.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(internal, "_remembered", both_missed)
+    key = "rebuild-in-flight"
+
+    def call(_: int) -> httpx.Response:
+        return httpx.post(
+            f"{api.base_url}/api/v1/jobs/rebuild-daily-metrics",
+            json={"tenantId": "t1", "from": "2026-01-01", "to": "2026-01-05"},
+            headers={"X-Internal-Key": KEY, "Idempotency-Key": key},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(call, [0, 1]))
+    assert {r.status_code for r in answers} <= {200, 202}, [r.text for r in answers]
+    assert answers[0].json()["jobId"] == answers[1].json()["jobId"]
+    assert keyed_entries(engine, key) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(jobs)).scalar() == 1
+
+
+def test_a_retry_answers_its_job_even_after_the_store_disconnected(api, engine):
+    """A retry of an accepted call answers the job the first call got, before the tenant
+    checks: the store disconnecting in between does not turn it into a 409 (a call
+    without the key, or with a new one, gets the 409)."""
+    mk.tenant(engine)
+    mk.account(engine, "t1")
+    key = {"Idempotency-Key": "nightly-2026-01-19"}
+    first = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert first.status_code == 202, first.text
+    with engine.begin() as conn:
+        conn.execute(delete(marketplace_accounts))
+    again = api.post("/api/v1/jobs/sync-mercadolivre", json={"tenantId": "t1"}, headers=key)
+    assert again.status_code == 202 and again.json()["jobId"] == first.json()["jobId"]
+    fresh = api.post(
+        "/api/v1/jobs/sync-mercadolivre",
+        json={"tenantId": "t1"},
+        headers={"Idempotency-Key": "nightly-2026-01-20"},
+    )
+    assert fresh.status_code == 409 and fresh.json()["error"]["code"] == "not_connected"

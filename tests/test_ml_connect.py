@@ -1,7 +1,9 @@
 """Connecting Mercado Livre from the browser: connect -> authorization -> callback, with a
 signed state, PKCE and an encrypted cookie, against the sandbox over real HTTP."""
 
+import html
 import os
+import re
 import subprocess
 import sys
 
@@ -232,3 +234,50 @@ def test_readme_quick_start_connect_queues_the_backfill_and_refuses_a_second_sto
         lines = second.stderr.strip().splitlines()
         assert len(lines) == 1 and "already connected to tenant t1" in lines[0]
         assert accounts(engine) == [("t1", "connected")]
+
+
+def again_button(page: httpx.Response) -> str:
+    """The page's "Conectar de novo" link."""
+    found = re.search(
+        r'<a class="button" id="message-action" href="([^"]+)">([^<]+)</a>', page.text
+    )
+    assert found and found.group(2) == "Conectar de novo", page.text[:2000]
+    return html.unescape(found.group(1))
+
+
+def test_a_refused_code_shows_a_page_with_a_way_forward(flow, engine):
+    """Mercado Livre refuses the code exchange (400 invalid_grant: the code expired or was
+    used): a browser gets a pt-BR page saying so and "Conectar de novo", which starts the
+    connection again; an API client keeps the JSON error."""
+    browser, sb = flow
+    httpx.post(f"{sb.url}/_sandbox/revoke", json={})  # the exchange now answers invalid_grant
+    page = browser.get(authorize(browser, sb), headers={"accept": "text/html"})
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert "o código expirou ou já foi usado" in page.text
+    restart = browser.get(again_button(page))
+    assert restart.status_code == 303
+    assert restart.headers["location"].startswith(sb.url + "/authorization")
+    as_json = browser.get(authorize(browser, sb))
+    assert as_json.status_code == 400
+    assert as_json.json()["error"]["code"] == "mercadolivre_refused"
+    assert accounts(engine) == []
+
+
+def test_mercado_livre_unreachable_at_the_exchange_shows_a_page(flow, engine):
+    """Mercado Livre cannot be reached for the exchange (network error after the retries):
+    a browser gets "Não foi possível falar com o Mercado Livre agora" and the button; an
+    API client a 502 `mercadolivre_unreachable` (it was a 400 `mercadolivre_refused`)."""
+    from superseller.sandbox.server import free_port
+
+    browser, sb = flow
+    sb.settings.ml_max_tries = 1
+    callback = authorize(browser, sb)
+    sb.settings.ml_api_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    page = browser.get(callback, headers={"accept": "text/html"})
+    assert page.status_code == 502, page.text[:500]
+    assert "Não foi possível falar com o Mercado Livre agora" in page.text
+    assert again_button(page).startswith("/api/v1/mercadolivre/connect")
+    as_json = browser.get(authorize(browser, sb))
+    assert as_json.status_code == 502
+    assert as_json.json()["error"]["code"] == "mercadolivre_unreachable"
+    assert accounts(engine) == []

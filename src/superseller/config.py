@@ -79,9 +79,10 @@ class Settings(BaseSettings):
     ml_auth_url: str = "https://auth.mercadolivre.com.br/authorization"
     ml_client_id: str = ""
     ml_client_secret: SecretStr = SecretStr("")
-    # Where Mercado Livre sends the seller back: by default this service's own callback on
-    # `serve`'s default address (what the sandbox needs); a real app sets the exact URI it
-    # registered with Mercado Livre.
+    # Where Mercado Livre sends the seller back: unset, `serve` uses this service's own
+    # callback (PUBLIC_URL's, else the address it listens on: cli/serve_cmd.py); the value
+    # below is for commands without a server (`sandbox connect`). A real app sets the exact
+    # URI it registered with Mercado Livre.
     ml_redirect_uri: str = "http://127.0.0.1:8000/api/v1/mercadolivre/callback"
     # Requests per second for the whole Mercado Livre app, shared by every worker process and
     # host through the database (mercadolivre/ratelimit.py); 0 = no limit.

@@ -12,6 +12,9 @@ Repeated calls (EventBridge retries on time-outs) return the existing job:
   job is not run again (send a new key for a new run). The same key with another body, or
   on the other endpoint, is a 422 `idempotency_key_reused`. The key is stored in the
   audit entry of the call that created or joined the job (`job.create`, `job.join`).
+  The key is looked up before the tenant checks (a retry answers its job even if the store
+  disconnected since), and again under a per-key transaction lock before queueing, so that
+  two calls with one key at once get one job (or the 422), not one each.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from superseller import limits
 from superseller.api import job_status as job_status_routes
@@ -37,6 +40,7 @@ from superseller.http.deps import Services, Svc, body_within_limit, id_path
 from superseller.http.errors import ApiError, error_body
 from superseller.jobs import audit, reads
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.backend import backend_for
 from superseller.jobs.queue import Enqueued, JobSpec, Queue
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of
 from superseller.metrics.rebuild import InvalidRange, local_today, parse_day, validate_range
@@ -92,36 +96,45 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 KEYED_ACTIONS = ("job.create", "job.join")
 
 
-def _remembered(svc: Services, key: str, request: dict[str, Any]) -> int | None:
+def _lookup(conn: Connection, clock, key: str, request: dict[str, Any]) -> int | None:
     """The job an earlier call with this Idempotency-Key got, within the window and while
     the job exists; ApiError 422 when that call asked for something else."""
-    since = svc.clock.now() - IDEMPOTENCY_WINDOW
-    with svc.engine.connect() as conn:
-        earlier = conn.execute(
-            select(audit_log.c.target_id, audit_log.c.detail)
-            .where(
-                audit_log.c.at >= since,  # ix_audit_log_at: a day of entries at most
-                audit_log.c.actor == audit.INTERNAL_KEY,
-                audit_log.c.action.in_(KEYED_ACTIONS),
-                audit_log.c.target_type == "job",
-                audit_log.c.detail["idempotencyKey"].as_string() == key,
-            )
-            .order_by(audit_log.c.id.desc())
-            .limit(1)
-        ).first()
-        if earlier is None:
-            return None
-        if (earlier.detail or {}).get("request") != request:
-            raise ApiError(
-                422,
-                "idempotency_key_reused",
-                f"Idempotency-Key {key[:100]!r} was used for another request in the last "
-                f"{int(IDEMPOTENCY_WINDOW.total_seconds() // 3600)} h; send a new key",
-                [{"field": "header.idempotency-key", "problem": "used for another request"}],
-            )
-        job_id = int(earlier.target_id)
-        kept = conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first()
+    since = clock.now() - IDEMPOTENCY_WINDOW
+    earlier = conn.execute(
+        select(audit_log.c.target_id, audit_log.c.detail)
+        .where(
+            audit_log.c.at >= since,  # ix_audit_log_at: a day of entries at most
+            audit_log.c.actor == audit.INTERNAL_KEY,
+            audit_log.c.action.in_(KEYED_ACTIONS),
+            audit_log.c.target_type == "job",
+            audit_log.c.detail["idempotencyKey"].as_string() == key,
+        )
+        .order_by(audit_log.c.id.desc())
+        .limit(1)
+    ).first()
+    if earlier is None:
+        return None
+    if (earlier.detail or {}).get("request") != request:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key {key[:100]!r} was used for another request in the last "
+            f"{int(IDEMPOTENCY_WINDOW.total_seconds() // 3600)} h; send a new key",
+            [{"field": "header.idempotency-key", "problem": "used for another request"}],
+        )
+    job_id = int(earlier.target_id)
+    kept = conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first()
     return job_id if kept is not None else None  # cleaned up since: a new request
+
+
+def _remembered(svc: Services, key: str | None, request: dict[str, Any]) -> int | None:
+    """`_lookup` on a plain read, first thing in a call: a retry answers what the first call
+    got without taking the write lock, and before the tenant checks (a store disconnected
+    or changed since does not turn a retry of an accepted call into an error)."""
+    if not key:
+        return None
+    with backend_for(svc.engine).reader(svc.engine) as conn:
+        return _lookup(conn, svc.clock, key, request)
 
 
 def _enqueue(
@@ -135,13 +148,20 @@ def _enqueue(
     """(the job, whether it is the one an earlier call with the same key got). Otherwise
     the job of `unique_key` still unfinished is joined, or a new one queued; with a key,
     the call is audited (`job.create` or `job.join`) with the key and the request, in the
-    same transaction, so that a repeat finds it."""
-    if idempotency_key:
-        earlier = _remembered(svc, idempotency_key, request)
-        if earlier is not None:
-            return Enqueued(earlier, False), True
+    same transaction, so that a repeat finds it.
+
+    Two calls with one key at once: each takes the key's transaction lock and looks the
+    key up again under it, so the second sees the first's audit entry (the same job, or
+    422 for another body) instead of queueing or joining on its own. (PostgreSQL: an
+    advisory lock, the lookup in READ COMMITTED sees the first's commit; SQLite: the
+    write transaction, BEGIN IMMEDIATE, already serializes writers.)"""
     spec = JobSpec(job_type, payload, tenant_id=tenant_of(payload), unique_key=unique_key)
     with svc.engine.begin() as conn:
+        if idempotency_key:
+            backend_for(conn).transaction_lock(conn, "idem:" + idempotency_key)
+            earlier = _lookup(conn, svc.clock, idempotency_key, request)
+            if earlier is not None:
+                return Enqueued(earlier, False), True
         job = Queue(svc.engine, svc.registry, svc.clock).enqueue_many([spec], conn)[0]
         detail = {"idempotencyKey": idempotency_key, "request": request}
         if job.created or idempotency_key:
@@ -179,23 +199,24 @@ def sync_mercadolivre(
     the tenant's unfinished sync, whoever queued it; with `Idempotency-Key`, the job an
     earlier call with that key got in the last 24 h, even finished (see the module's doc)."""
     began = time.perf_counter()
-    if _tenant_or_404(svc, body.tenantId) and connection_of(svc.engine, body.tenantId) == (
-        NOT_CONNECTED
-    ):  # a sync could only fail: no job bound to fail for a lasting reason
-        raise ApiError(
-            409,
-            "not_connected",
-            f"tenant {body.tenantId} has no Mercado Livre account; the seller must connect first",
-        )
     payload = {"tenantId": body.tenantId, "daysBack": body.daysBack}
-    job, replayed = _enqueue(
-        svc,
-        "sync_mercadolivre",
-        payload,
-        sync_key(body.tenantId),
-        idempotency_key,
-        {"endpoint": "sync-mercadolivre", **payload},
-    )
+    request = {"endpoint": "sync-mercadolivre", **payload}
+    earlier = _remembered(svc, idempotency_key, request)  # a retry: the first call's job
+    if earlier is not None:
+        job, replayed = Enqueued(earlier, False), True
+    else:
+        if _tenant_or_404(svc, body.tenantId) and connection_of(svc.engine, body.tenantId) == (
+            NOT_CONNECTED
+        ):  # a sync could only fail: no job bound to fail for a lasting reason
+            raise ApiError(
+                409,
+                "not_connected",
+                f"tenant {body.tenantId} has no Mercado Livre account; "
+                "the seller must connect first",
+            )
+        job, replayed = _enqueue(
+            svc, "sync_mercadolivre", payload, sync_key(body.tenantId), idempotency_key, request
+        )
     _log(
         "sync-mercadolivre",
         tenantId=body.tenantId,
@@ -209,22 +230,10 @@ def sync_mercadolivre(
     return _accepted(job.id, status)
 
 
-@router.post(
-    "/rebuild-daily-metrics",
-    response_model=RebuildOutcome,
-    response_model_exclude_none=True,
-    responses={202: {"model": Accepted, "description": "Still running: poll `statusUrl`"}},
-)
-def rebuild_daily_metrics(
-    body: RebuildBody,
-    svc: Svc,
-    idempotency_key: str | None = Header(default=None, max_length=200),
-):
-    """Rebuild the tenant's daily metrics for the range (none: the trailing 30 local days),
-    joining the unfinished rebuild of the same tenant and range; with `Idempotency-Key`,
-    the job an earlier call with that key got in the last 24 h, even finished (its
-    outcome is answered again, the rebuild is not run twice)."""
-    began = time.perf_counter()
+def _queue_rebuild(
+    svc: Services, body: RebuildBody, idempotency_key: str | None, request: dict[str, Any]
+) -> tuple[Enqueued, str | None, str | None]:
+    """Check the tenant and the range, then queue (or join) the rebuild: (job, from, to)."""
     tenant = _tenant_or_404(svc, body.tenantId)
     if (body.from_ is None) != (body.to is None):
         raise ApiError(
@@ -257,13 +266,39 @@ def rebuild_daily_metrics(
         payload,
         f"rebuild:{body.tenantId}:{start or 'recent'}:{stop or ''}",
         idempotency_key,
-        {
-            "endpoint": "rebuild-daily-metrics",
-            "tenantId": body.tenantId,
-            "from": body.from_,
-            "to": body.to,
-        },
+        request,
     )
+    return job, start, stop
+
+
+@router.post(
+    "/rebuild-daily-metrics",
+    response_model=RebuildOutcome,
+    response_model_exclude_none=True,
+    responses={202: {"model": Accepted, "description": "Still running: poll `statusUrl`"}},
+)
+def rebuild_daily_metrics(
+    body: RebuildBody,
+    svc: Svc,
+    idempotency_key: str | None = Header(default=None, max_length=200),
+):
+    """Rebuild the tenant's daily metrics for the range (none: the trailing 30 local days),
+    joining the unfinished rebuild of the same tenant and range; with `Idempotency-Key`,
+    the job an earlier call with that key got in the last 24 h, even finished (its
+    outcome is answered again, the rebuild is not run twice)."""
+    began = time.perf_counter()
+    request = {
+        "endpoint": "rebuild-daily-metrics",
+        "tenantId": body.tenantId,
+        "from": body.from_,
+        "to": body.to,
+    }
+    start, stop = body.from_, body.to
+    earlier = _remembered(svc, idempotency_key, request)  # a retry: the first call's job
+    if earlier is not None:
+        job = Enqueued(earlier, False)
+    else:
+        job, start, stop = _queue_rebuild(svc, body, idempotency_key, request)
     admin = JobAdmin(svc.engine)
     deadline = time.monotonic() + svc.short_wait_s
     row = admin.get(job.id)

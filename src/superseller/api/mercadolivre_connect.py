@@ -163,8 +163,10 @@ def _page(request: Request, status: int, title: str, message: str, tenant_id: st
         400: {
             "model": ErrorBody,
             "description": "Bad or used state; the seller declined at Mercado Livre "
-            "(`mercadolivre_declined`); Mercado Livre refused the code",
+            "(`mercadolivre_declined`); Mercado Livre refused the code "
+            "(`mercadolivre_refused`)",
         },
+        502: {"model": ErrorBody, "description": "Mercado Livre could not be reached"},
     },
 )
 def callback(
@@ -230,20 +232,52 @@ def callback(
         )
     except AccountInUse as exc:
         return _account_in_use(request, svc, exc.tenant_id)
-    except MLError as exc:
-        raise ApiError(
-            400, "mercadolivre_refused", f"Mercado Livre refused the connection ({exc.code})"
-        ) from None
+    except MLError as exc:  # network errors are MLError status 0 (after the retries)
+        return _exchange_failed(request, tenant_id, exc)
     except httpx.HTTPError:
-        raise ApiError(
-            502, "mercadolivre_unreachable", "Mercado Livre could not be reached; try again"
-        ) from None
+        return _exchange_failed(request, tenant_id, None)
     # The first sync (90 days by default), its rebuild and score, at once: the seller
     # follows it at /api/v1/refresh/{id} ("Importando seus dados… x de y etapas").
     job = enqueue_backfill(svc.engine, svc.registry, svc.settings, tenant_id, svc.clock)
     out = RedirectResponse(f"/?conectado=1&importacao={job.id}", status_code=303)
     out.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
     return out
+
+
+def _exchange_failed(request: Request, tenant_id: str, exc: MLError | None):
+    """The code exchange failed: Mercado Livre refused the code (400 `invalid_grant`: expired
+    or already used; another 4xx), or could not be reached (network error, 429/5xx after
+    the retries; `exc` None: an HTTP failure outside the client). A browser gets a pt-BR
+    page saying which, with "Conectar de novo"; an API client the error body."""
+    unreachable = exc is None or exc.status == 0 or exc.retryable
+    if _wants_html(request):
+        if unreachable:
+            return _page(
+                request,
+                502,
+                "Mercado Livre indisponível",
+                "Não foi possível falar com o Mercado Livre agora, então nada foi conectado. "
+                "Tente conectar de novo em alguns minutos.",
+                tenant_id,
+            )
+        return _page(
+            request,
+            400,
+            "Conexão não concluída",
+            "O Mercado Livre recusou a conexão: o código expirou ou já foi usado. "
+            "Nada foi conectado; comece de novo pelo botão abaixo."
+            if exc.code == "invalid_grant"
+            else "O Mercado Livre recusou a conexão, então nada foi conectado. Tente conectar "
+            "de novo; se continuar, fale com o suporte.",
+            tenant_id,
+        )
+    if unreachable:
+        raise ApiError(
+            502, "mercadolivre_unreachable", "Mercado Livre could not be reached; try again"
+        )
+    raise ApiError(
+        400, "mercadolivre_refused", f"Mercado Livre refused the connection ({exc.code})"
+    )
 
 
 def _account_in_use(request: Request, svc, owner_tenant: str):

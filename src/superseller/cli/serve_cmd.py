@@ -6,7 +6,9 @@ reach) until it runs and gets through to the database again."""
 
 from __future__ import annotations
 
+import logging
 import signal
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -20,6 +22,10 @@ from superseller.jobs.supervise import SupervisedLoop
 from superseller.jobs.worker import Worker, WorkerOptions
 
 ROLES = ("api", "worker", "scheduler", "all")
+CALLBACK_PATH = "/api/v1/mercadolivre/callback"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+log = logging.getLogger("superseller.serve")
 
 WORKER_EXPECTED_PERIOD_S = 30.0  # an idle worker reads the pause state every second
 SCHEDULER_INTERVAL_S = 15.0
@@ -57,10 +63,47 @@ def serve(
     from superseller.api.deps import Services  # the web stack loads only for the roles using it
 
     settings = get_settings()
+    settle_redirect_uri(settings, host, port)
     svc = Services(settings=settings, engine=engine(), registry=registry(), clock=SystemClock())
     run_server(
         svc, host, port, with_worker or role == "all", with_scheduler or role == "all", concurrency
     )
+
+
+def own_redirect_uri(public_url: str, host: str, port: int) -> str:
+    """This service's OAuth callback: at PUBLIC_URL when set, else at the address `serve`
+    listens on (every interface, 0.0.0.0 or ::, is reached at the loopback one)."""
+    if public_url:
+        return public_url.rstrip("/") + CALLBACK_PATH
+    if host in ("", "0.0.0.0", "127.0.0.1", "localhost"):
+        host = "127.0.0.1"
+    elif host in ("::", "::1"):
+        host = "[::1]"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}{CALLBACK_PATH}"
+
+
+def settle_redirect_uri(settings, host: str, port: int) -> None:
+    """ML_REDIRECT_URI unset: this server's own callback (`own_redirect_uri`), not the
+    default's :8000 (nothing, or someone else, may listen there and receive the code). Set
+    to a loopback address on another port than this server's: one warning."""
+    if "ml_redirect_uri" not in settings.model_fields_set:
+        settings.ml_redirect_uri = own_redirect_uri(settings.public_url, host, port)
+        return
+    try:
+        given = urlsplit(settings.ml_redirect_uri)
+        given_port = given.port or (443 if given.scheme == "https" else 80)
+    except ValueError:
+        return  # not a URL: Mercado Livre refuses it, the connect flow says so
+    if given.hostname in LOOPBACK and given_port != port:
+        log.warning(
+            "ML_REDIRECT_URI names port %s of this machine but serve listens on %s: "
+            "Mercado Livre will send sellers back where this server is not; unset it "
+            "(this server's own callback is then used) or fix its port",
+            given_port,
+            port,
+        )
 
 
 def run_server(
