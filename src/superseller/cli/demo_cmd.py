@@ -104,7 +104,7 @@ def demo(
     import httpx
 
     from superseller.api.deps import Services
-    from superseller.cli.serve_cmd import run_server
+    from superseller.cli.serve_cmd import own_redirect_uri, run_server
     from superseller.mercadolivre.connect import connect_sandbox
     from superseller.sandbox.data import SellerSpec
     from superseller.sandbox.server import start_in_thread
@@ -125,7 +125,8 @@ def demo(
             ml_auth_url=f"{sandbox.url}/authorization",
             ml_client_id="sandbox-app",
             ml_client_secret="sandbox-secret",
-            ml_redirect_uri="http://127.0.0.1/mercadolivre/callback",
+            # "Conectar" again (after "Desconectar") comes back to this demo's own server
+            ml_redirect_uri=own_redirect_uri("", host, port),
             ml_requests_per_s=0,
             ml_concurrency=8,
         )
