@@ -212,3 +212,26 @@ def test_a_schedule_without_timezone_gets_the_timezone_setting(db_url):
         for name in ("here", "there")
     }
     assert zones == {"here": "America/Sao_Paulo", "there": "Europe/Lisbon"}
+
+
+def test_pausing_a_queue_nothing_uses_warns(db_url):
+    """`jobs pause --queue` with a typo still pauses (a queue may be paused before its job
+    type is deployed) but says, on one stderr line, that nothing uses it and which queues
+    are known; a queue a job type uses, or one a job is on, pauses without a word."""
+    typo = cli(db_url, "jobs", "pause", "--queue", "defualt")
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stdout.strip() == "queue defualt paused"
+    [warning] = typo.stderr.strip().splitlines()
+    assert warning == (
+        "warning: no job type uses queue 'defualt' and no job is on it (a typo?); "
+        "known queues: cli, default"
+    )
+    stats = json.loads(cli(db_url, "jobs", "stats", "--json", check=True).stdout)
+    assert [q["queue"] for q in stats["engine"]["pausedQueues"]] == ["defualt"]
+
+    used = cli(db_url, "jobs", "pause", "--queue", "default", check=True)
+    assert used.stdout.strip() == "queue default paused" and used.stderr == ""
+    cli(db_url, "jobs", "enqueue", "cleanup", "--queue", "bulk", check=True)
+    for queue in ("bulk", "cli"):  # a job is on it; the commands' own queue
+        quiet = cli(db_url, "jobs", "pause", "--queue", queue, check=True)
+        assert quiet.stdout.strip() == f"queue {queue} paused" and quiet.stderr == ""

@@ -4,23 +4,32 @@ connected whose tokens are gone asks to be reconnected (no traceback)."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rich.console import Console
 from sqlalchemy import select, update
 
+from superseller.cli import inline
+from superseller.cli.common import CliError
+from superseller.cli.inline import run_job_now
+from superseller.config import Settings
 from superseller.db.schema import job_logs, jobs, marketplace_accounts
-from superseller.jobs import audit
+from superseller.jobs import JobType, Registry, audit, pause
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.queue import Queue
+from superseller.jobs.store import JobStore
 from superseller.mercadolivre.account_state import account_state
 from superseller.tenant_jobs import sync_key
 from superseller.wiring import build_registry
 from tests.support.cli import cli
+from tests.support.handlers import sleepy
 from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 from tests.support.procs import ROOT
@@ -128,6 +137,11 @@ def _start_sync(db_url, sb, tmp_path) -> subprocess.Popen:
 
 def _interrupt(proc: subprocess.Popen, sig=signal.SIGINT) -> str:
     """Send `sig` (Ctrl-C's SIGINT by default); the command exits 130 with one line."""
+    return _interrupt_lines(proc, sig)[-1]
+
+
+def _interrupt_lines(proc: subprocess.Popen, sig=signal.SIGINT) -> list[str]:
+    """`_interrupt`, returning every line of the command's stderr."""
     proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=60)
@@ -137,7 +151,7 @@ def _interrupt(proc: subprocess.Popen, sig=signal.SIGINT) -> str:
         raise AssertionError(f"the interrupted command did not exit: {err}") from None
     assert proc.returncode == 130, err
     assert "Traceback" not in err, err
-    return err.strip().splitlines()[-1]
+    return err.strip().splitlines()
 
 
 def _alive(proc: subprocess.Popen, what):
@@ -243,14 +257,16 @@ def test_an_interrupted_sync_gives_back_the_joined_job_it_was_running(engine, db
     assert done["status"] == "completed", done["last_error"]
 
 
-def test_an_interrupted_sync_cancels_the_job_it_created(engine, db_url, tmp_path):
-    """Nobody else asked for the sync the command created: Ctrl-C cancels it (audited)
-    instead of leaving it on `cli` holding the store's sync key, where a named-queue
-    deployment would never run it and "Atualizar dados" would join it forever."""
+def test_an_interrupted_sync_leaves_the_job_it_created_to_its_queue(engine, db_url, tmp_path):
+    """The sync the command created holds the store's sync key, so "Atualizar dados" (and
+    the nightly fan-out) join it: Ctrl-C does not cancel it under them. Said at once, the
+    job goes, pending, to its type's own queue (audited `job.move`), where a worker serving
+    only that queue runs it."""
     with sandbox(listings=2, orders_per_day=1) as sb:
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings, "t1")
         registry = build_registry(settings)
+        home = registry.get("sync_mercadolivre").queue
         sb.state.faults.latency_ms = 5_000
 
         proc = _start_sync(db_url, sb, tmp_path)
@@ -262,15 +278,214 @@ def test_an_interrupted_sync_cancels_the_job_it_created(engine, db_url, tmp_path
             return job and job["status"] == "running" and ours in (job["worker_id"] or "") and job
 
         jid = wait_until(_alive(proc, running_here), timeout=60, message="its sync to run")["id"]
-        said = _interrupt(proc)
+        joined = Queue(engine, registry).enqueue(  # the seller's "Atualizar dados"
+            "sync_mercadolivre", {"tenantId": "t1"}, tenant_id="t1", unique_key=sync_key("t1")
+        )
+        assert (joined.id, joined.created) == (jid, False)
+        *before, said = _interrupt_lines(proc)
+        assert f"interrupted: putting job {jid} back…" in before  # said at once, first
+        assert said == (
+            f"error: interrupted; job {jid} moved to queue {home}, "
+            "where a worker serving it runs it"
+        ), said
+        job = JobAdmin(engine).get(jid)
+        assert (job["status"], job["queue"], job["attempts"]) == ("pending", home, 0)
+        assert not job["cancel_requested"]
+        assert audit.entries(engine, action="job.cancel", target_id=str(jid)) == []
+        [(actor, queue)] = _moves(engine, jid)
+        assert actor.startswith("cli:") and queue == home
+
         sb.state.faults.latency_ms = 0
-    assert said == f"error: interrupted; job {jid} cancelled", said
-    assert JobAdmin(engine).get(jid)["status"] == "cancelled"
-    [cancel] = audit.entries(engine, action="job.cancel", target_id=str(jid))
-    assert cancel["actor"].startswith("cli:")
-    # The store's sync key is free: "Atualizar dados" queues a new sync.
-    assert (
-        Queue(engine, registry)
-        .enqueue("sync_mercadolivre", {"tenantId": "t1"}, tenant_id="t1", unique_key=sync_key("t1"))
-        .created
+        with running_worker(engine, registry, queues=[home]):
+            done = wait_status(engine, jid, "completed", "failed", timeout=120)
+    assert done["status"] == "completed", done["last_error"]
+
+
+# -- the same, in this process: the windows a subprocess cannot time -------------------
+def _slow_registry() -> Registry:
+    """A job type of its own queue (not the default one), that runs until cancelled."""
+    reg = Registry()
+    reg.add(JobType("sleepy", sleepy, queue="slowlane"))
+    return reg
+
+
+class _CtrlC:
+    """Send Ctrl-C's SIGINT to this process's main thread once `ready()` holds, only while
+    the main thread is inside the `with` block (a stray one would stop the test session)."""
+
+    def __init__(self, ready):
+        self.ready = ready
+        self.inside = threading.Event()
+        self.sent = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def __enter__(self):
+        self.inside.set()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        try:
+            wait_until(lambda: not self.inside.is_set() or self.ready(), timeout=60)
+            if self.inside.is_set():
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                self.sent.set()  # delivered to the main thread before it can see this
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(exc)
+
+    def __exit__(self, *exc):
+        self.inside.clear()
+        self.thread.join(70)
+        assert not self.errors, self.errors
+        return False
+
+
+def _run_interrupted(engine, reg, tmp_path, ready) -> CliError:
+    """`run_job_now` of a `sleepy` job, interrupted once `ready()` holds: its CliError."""
+    with _CtrlC(ready) as ctrl_c:
+        try:
+            run_job_now(
+                "sleepy",
+                {"seconds": 60},
+                None,
+                "sleeping",
+                eng=engine,
+                reg=reg,
+                settings=Settings(data_dir=tmp_path),
+            )
+        except CliError as exc:
+            error = exc
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt escaped the command (a traceback, the job left on cli)")
+        else:
+            pytest.fail("the command was not interrupted")
+    assert ctrl_c.sent.is_set()
+    return error
+
+
+def _sleepy(engine) -> dict | None:
+    with engine.connect() as conn:
+        found = conn.execute(select(jobs.c.id).where(jobs.c.type == "sleepy")).scalars().all()
+    return JobAdmin(engine).get(found[0]) if found else None
+
+
+def test_ctrl_c_while_the_job_is_being_queued_is_handled_the_same(engine, tmp_path, monkeypatch):
+    """A signal that comes while the job is being queued (before the command knows its id)
+    does not escape as a traceback leaving the job on `cli`: it waits for the id, and the
+    job goes to its type's queue like any other interrupted one."""
+    queued = threading.Event()
+    ctrl_c = _CtrlC(queued.is_set)
+    real = inline.enqueue_by_hand
+
+    def enqueue_then_wait(*args, **kwargs):
+        made = real(*args, **kwargs)
+        queued.set()
+        # Ctrl-C comes now: the job is stored, the command does not have its id yet.
+        wait_until(ctrl_c.sent.is_set, timeout=60, message="the signal")
+        for _ in range(100):  # the handler runs between these bytecodes
+            pass
+        return made
+
+    monkeypatch.setattr(inline, "enqueue_by_hand", enqueue_then_wait)
+    reg = _slow_registry()
+    with ctrl_c:
+        try:
+            run_job_now(
+                "sleepy",
+                {"seconds": 60},
+                None,
+                "sleeping",
+                eng=engine,
+                reg=reg,
+                settings=Settings(data_dir=tmp_path),
+            )
+        except CliError as exc:
+            error = exc
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt escaped the command (a traceback, the job left on cli)")
+        else:
+            pytest.fail("the command was not interrupted")
+    job = _sleepy(engine)
+    assert str(error) == (
+        f"interrupted; job {job['id']} moved to queue slowlane, where a worker serving it runs it"
     )
+    assert error.code == 130
+    assert (job["status"], job["queue"], job["attempts"]) == ("pending", "slowlane", 0)
+
+
+def test_a_give_back_slower_than_the_wait_is_said_as_it_is(engine, tmp_path, monkeypatch):
+    """The in-process worker cannot give its job back in time (a held write lock): the
+    command does not claim it did. It says so at once, then that the rescue will end the
+    job (its one attempt used), and exits 1; the rescue then does what it said."""
+    monkeypatch.setattr(inline, "_GIVE_BACK_S", 0.5)
+    err = io.StringIO()
+    monkeypatch.setattr(inline, "err_console", Console(file=err, width=300))
+    entered, let_go, announced = threading.Event(), threading.Event(), threading.Event()
+    real_release = JobStore.release
+
+    def slow_release(self, *args, **kwargs):
+        entered.set()
+        # The command announces the interruption while its give-back is still stuck.
+        if "interrupted: putting job" in err.getvalue():
+            announced.set()
+        let_go.wait(60)
+        return real_release(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobStore, "release", slow_release)
+    reg = _slow_registry()
+
+    def running():
+        job = _sleepy(engine)
+        return job is not None and job["status"] == "running"
+
+    try:
+        error = _run_interrupted(engine, reg, tmp_path, running)
+        assert entered.is_set(), "the in-process worker never gave the job back"
+        assert announced.is_set(), f"not said before the give-back: {err.getvalue()!r}"
+        job = _sleepy(engine)
+        assert str(error) == (
+            f"interrupted; could not put job {job['id']} back in 0.5 s; the engine's rescue "
+            "will mark it failed (it was its last attempt) once it has been silent 30 s"
+        )
+        assert error.code == 1
+        assert (job["status"], job["queue"]) == ("running", "cli")
+        # What the line promised: once silent, a rescue ends it.
+        store = JobStore(engine)
+        rescued = wait_until(
+            lambda: store.rescue(0.5, reg.logged_as), timeout=30, message="the rescue"
+        )
+        assert rescued == [job["id"]]
+        assert JobAdmin(engine).get(job["id"])["status"] == "failed"
+    finally:
+        let_go.set()
+
+
+def test_a_job_taken_by_another_worker_while_it_is_put_back_is_left_there(
+    engine, tmp_path, monkeypatch
+):
+    """Between the command's read and its move, a worker of every queue takes the job:
+    the move finds it running, nothing is asked of it (no cancel), and the line names the
+    worker it runs on (exit 130)."""
+    pause.set_queue_paused(engine, inline.CLI_QUEUE, True)  # the command's worker waits
+    other = "elsewhere:1:abcdef"
+    real_move = JobAdmin.move_pending
+
+    def taken_first(self, job_id, queue):
+        JobStore(engine).claim(other, 1, [inline.CLI_QUEUE])
+        return real_move(self, job_id, queue)
+
+    monkeypatch.setattr(JobAdmin, "move_pending", taken_first)
+
+    def pending_on_cli():
+        job = _sleepy(engine)
+        return job is not None and (job["status"], job["queue"]) == ("pending", "cli")
+
+    error = _run_interrupted(engine, _slow_registry(), tmp_path, pending_on_cli)
+    job = _sleepy(engine)
+    assert str(error) == (
+        f"interrupted; job {job['id']} is still running on worker {other}; it will finish there"
+    )
+    assert error.code == 130
+    assert (job["status"], job["worker_id"], job["cancel_requested"]) == ("running", other, False)
+    assert audit.entries(engine, action="job.cancel", target_id=str(job["id"])) == []

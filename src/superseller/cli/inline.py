@@ -7,10 +7,13 @@ has, an in-process burst worker drains the `cli` queue. Either way the job gets 
 job_logs row, retries and time-outs like any other run, and only the command's
 outcome depends on which worker ran it: none.
 
-Interrupted (Ctrl-C, SIGTERM), the command leaves the job where a worker runs it: the
-in-process worker gives back what it runs (attempt not counted), a joined job it had
-moved to `cli` goes back to its own queue (audited `job.move`), one it created itself is
-cancelled (audited `job.cancel`); its last line says which, and it exits 130.
+Interrupted (Ctrl-C, SIGTERM), the command says so at once and leaves the job where a
+worker runs it: the in-process worker gives back what it runs (attempt not counted), and a
+job on `cli` goes to a queue its workers serve (audited `job.move`): back to the queue a
+joined job was moved from, the job type's own queue for one the command created (others
+may have joined it since: it holds the store's sync key). Its last line says what became
+of the job; it exits 130, or 1 when the job could not be given back (the line says what
+the engine's rescue will do with it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +34,6 @@ from superseller.cli.common import CliError, console, engine, err_console, regis
 from superseller.config import Settings, get_settings
 from superseller.jobs import audit, pause
 from superseller.jobs.admin import JobAdmin
-from superseller.jobs.errors import InvalidTransition
 from superseller.jobs.queue import Enqueued, JobSpec
 from superseller.jobs.registry import Registry
 from superseller.jobs.worker import Worker, WorkerOptions
@@ -59,6 +62,7 @@ def run_job_now(
     is audited as `cli:<OS user>`) and wait for it to finish; returns its row. With
     `unique_key`, a pending or running job holding it is joined instead (said on stderr)."""
     eng, reg = eng or engine(), reg or registry()
+    settings = settings or get_settings()
     spec = JobSpec(
         job_type,
         payload,
@@ -68,16 +72,43 @@ def run_job_now(
         unique_key=unique_key,
     )
     actor = audit.cli_actor()
-    made = enqueue_by_hand(eng, reg, spec, actor)
     moved_from: list[str] = []  # the queue a joined job was moved from, once known
-    with _interrupted_once():
+    workers: list[str] = []  # the ids of the in-process workers
+    made: Enqueued | None = None
+    said = threading.Event()
+
+    def say() -> None:  # the first signal's line, at once: the clean-up can take seconds
+        if made is not None and not said.is_set():
+            said.set()
+            err_console.print(
+                f"interrupted: putting job {made.id} back…", highlight=False, soft_wrap=True
+            )
+
+    # The handler is in place before the job exists: a signal while it is being queued
+    # waits for its id, then interrupts like any other.
+    with _interrupted_once() as interrupt:
         try:
+            with interrupt.deferred():
+                made = enqueue_by_hand(eng, reg, spec, actor)
             if not made.created:
                 _joined(_run_joined_here(eng, made.id, actor, moved_from))
-            return wait_for_job(eng, reg, made.id, label, settings=settings)
+            return wait_for_job(
+                eng, reg, made.id, label, settings=settings, workers=workers, on_interrupt=say
+            )
         except KeyboardInterrupt:  # Ctrl-C (or SIGTERM): leave the job where a worker runs it
-            left = _leave_runnable(eng, made, actor, moved_from[0] if moved_from else None)
-            raise CliError(f"interrupted; {left}", 130) from None
+            if made is None:
+                raise CliError("interrupted; no job was queued", 130) from None
+            say()
+            left, code = _leave_runnable(
+                eng,
+                reg,
+                made,
+                actor,
+                moved_from[0] if moved_from else None,
+                workers,
+                settings.job_rescue_after_s,
+            )
+            raise CliError(f"interrupted; {left}", code) from None
 
 
 def _run_joined_here(
@@ -99,59 +130,111 @@ def _run_joined_here(
     return job
 
 
-def _leave_runnable(eng: Engine, made: Enqueued, actor: str, moved_from: str | None) -> str:
-    """After an interruption (the in-process worker, if any, has given the job back):
-    a joined job this command moved to the `cli` queue goes back to the queue it came
-    from, which its workers serve (only a worker of every queue serves `cli`); a job this
-    command created is cancelled (nobody else asked for it; it would hold the store's
-    sync key on a queue no named-queue worker serves). A job running on another worker
-    or finished is left as it is. Returns what became of it, for the command's last line."""
+def _leave_runnable(
+    eng: Engine,
+    reg: Registry,
+    made: Enqueued,
+    actor: str,
+    moved_from: str | None,
+    workers: Collection[str] = (),
+    rescue_after_s: float = 30.0,
+) -> tuple[str, int]:
+    """After an interruption (the in-process worker, if any, has given the job back or
+    run out of time), leave the job where a worker runs it: a job pending on the `cli`
+    queue (which only a worker of every queue serves) goes back to the queue a joined job
+    was moved from, or to its job type's own queue for a job this command created (it may
+    hold the store's sync key, which "Atualizar dados", the nightly fan-out and keyed calls
+    join: cancelling it would fail them). A job running on another worker, or finished,
+    is left as it is. Returns what became of it, for the command's last line, and the
+    exit code: 130, or 1 when the job could not be given back (`workers`: the ids of this
+    command's in-process workers)."""
     admin = JobAdmin(eng, actor=actor)
     try:
         job = admin.get(made.id)
         if job["status"] == "pending" and job["queue"] == CLI_QUEUE:
-            if moved_from is not None and moved_from != CLI_QUEUE:
-                if admin.move_pending(made.id, moved_from):
-                    return (
-                        f"job {made.id} put back on queue {moved_from}, "
-                        "where a worker serving it runs it"
-                    )
-            elif made.created:
-                try:
-                    if admin.cancel(made.id) == "cancelled":
-                        return f"job {made.id} cancelled"
-                except InvalidTransition:
-                    pass  # taken or finished meanwhile: said below
-            job = admin.get(made.id)
+            home = moved_from or (_type_queue(reg, job["type"]) if made.created else None)
+            if home is not None and home != CLI_QUEUE and admin.move_pending(made.id, home):
+                how = "put back on" if moved_from else "moved to"
+                return (
+                    f"job {made.id} {how} queue {home}, where a worker serving it runs it",
+                    130,
+                )
+            job = admin.get(made.id)  # taken (or finished) meanwhile: said below
     except SQLAlchemyError as exc:
         first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
-        return f"job {made.id} could not be put back (database error: {first})"
-    where = f"on queue {job['queue']}"
+        return f"job {made.id} could not be put back (database error: {first})", 1
+    if job["status"] == "running" and job["worker_id"] in workers:
+        # The in-process worker did not give it back in time (a held write lock, a database
+        # away): the process exits with it, its heartbeat stops, and a rescue ends it.
+        if job["cancel_requested"]:
+            then = "cancel it"
+        elif job["attempts"] < job["max_attempts"]:
+            then = f"give it back on queue {job['queue']}"
+        else:
+            then = "mark it failed (it was its last attempt)"
+        return (
+            f"could not put job {made.id} back in {_GIVE_BACK_S:g} s; the engine's rescue "
+            f"will {then} once it has been silent {rescue_after_s:g} s",
+            1,
+        )
     if job["status"] == "running":
-        return f"job {made.id} is still running {where} ({job['worker_id'] or 'a worker'})"
-    return f"job {made.id} is {job['status']} {where}"
+        return (
+            f"job {made.id} is still running on worker {job['worker_id'] or '?'}; "
+            "it will finish there",
+            130,
+        )
+    if job["status"] in FINISHED:
+        return f"job {made.id} ended meanwhile: {job['status']}", 130
+    return f"job {made.id} left {job['status']} on queue {job['queue']}", 130
+
+
+def _type_queue(reg: Registry, job_type: str) -> str | None:
+    """The queue the registry gives the job type (None for a type no longer registered)."""
+    found = reg.find(job_type)
+    return found.queue if found is not None else None
+
+
+class _Interrupt:
+    """The state of `_interrupted_once`: whether a signal came, and whether it must wait."""
+
+    def __init__(self) -> None:
+        self.fired = threading.Event()
+        self.deferring = False
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """A signal inside this block interrupts when it ends (if it ends normally): a
+        job being queued is not cut off before its id is known."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.fired.is_set():
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def _interrupted_once():
     """The first Ctrl-C or SIGTERM (a service manager's stop, a cron time-out) interrupts
     (KeyboardInterrupt), so that the job is left where a worker runs it instead of the
-    process vanishing mid-wait; the ones after it do not cut that short (it takes at most
-    the in-process worker's hurried stop and two statements)."""
+    process vanishing mid-wait; the ones after it are ignored, so they do not cut that
+    short (it takes at most the in-process worker's hurried stop and a few statements)."""
+    state = _Interrupt()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield state
         return
-    fired = threading.Event()
 
     def interrupt(*_):
-        if not fired.is_set():
-            fired.set()
-            raise KeyboardInterrupt
+        if not state.fired.is_set():
+            state.fired.set()
+            if not state.deferring:
+                raise KeyboardInterrupt
 
     held = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, interrupt) for sig in held}
     try:
-        yield
+        yield state
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -199,12 +282,15 @@ def wait_for_job(
     settings: Settings | None = None,
     run_here: bool = True,
     timeout_s: float | None = None,
+    workers: list[str] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> dict:
     """Wait until job `job_id` is finished, whoever runs it; returns its row.
 
     With `run_here`, an in-process burst worker on the `cli` queue runs it when no
     other worker has taken it (started again whenever the job is due and unclaimed,
-    e.g. after a retry's back-off or a rescue)."""
+    e.g. after a retry's back-off or a rescue). The ids of those workers are appended to
+    `workers`; `on_interrupt` is called first thing when a KeyboardInterrupt comes."""
     admin = JobAdmin(eng)
     opts = WorkerOptions.from_settings(
         settings or get_settings(), concurrency=1, queues=[CLI_QUEUE], burst=True, listen=False
@@ -237,12 +323,16 @@ def wait_for_job(
                     and time.monotonic() - last_start >= _RESTART_S
                 ):
                     worker = Worker(eng, reg, opts)
+                    if workers is not None:
+                        workers.append(worker.worker_id)
                     thread = threading.Thread(target=worker.run, name="cli-worker", daemon=True)
                     thread.start()
                     last_start = time.monotonic()
                 progress.update(task, description=_describe(label, job, worker))
                 time.sleep(_POLL_S)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and on_interrupt is not None:
+            on_interrupt()  # at once: the give-back below can take seconds
         # Interrupted (Ctrl-C) or failed: the in-process worker gives back what it runs
         # at once (a worker's second SIGTERM: the attempt is not counted) instead of
         # dying with the process and leaving the job `running` until a rescue.

@@ -4,22 +4,69 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from sqlalchemy import Engine, exists, select
 
 from superseller import limits
 from superseller.cli import power_cmd
-from superseller.cli.common import console, engine, parse_json_object, print_json, registry
+from superseller.cli.common import (
+    console,
+    engine,
+    err_console,
+    parse_json_object,
+    print_json,
+    registry,
+)
+from superseller.cli.inline import CLI_QUEUE
+from superseller.db.schema import jobs
 from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import JobSpec
+from superseller.jobs.registry import Registry
 from superseller.jobs.stats import queue_counts
 from superseller.tenant_jobs import enqueue_by_hand
 
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
 # The engine's controls, also under `jobs` (the same commands as `superseller pause|resume`).
-app.command()(power_cmd.pause)
 app.command()(power_cmd.resume)
 JOB_ID = typer.Argument(..., metavar="ID", min=1, max=limits.ID_MAX)
+
+
+@app.command()
+def pause(
+    reason: str = typer.Option("", help="Why (shown in `jobs stats` and the API)."),
+    queue: str | None = power_cmd.QUEUE,
+) -> None:
+    """Stop claiming and scheduling everywhere; running jobs finish, queued ones wait, due
+    ticks are caught up on resume by each schedule's misfire policy. With --queue: stop
+    claiming from that queue only (a queue nothing uses is paused too, with a warning)."""
+    power_cmd.pause(reason, queue)
+    if queue is not None:
+        known = known_queues(engine(), registry())
+        if queue not in known and not _has_jobs(engine(), queue):
+            err_console.print(
+                f"warning: no job type uses queue {queue!r} and no job is on it (a typo?); "
+                f"known queues: {', '.join(sorted(known))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def known_queues(eng: Engine, reg: Registry) -> set[str]:
+    """The queues jobs go to: the job types' own, the command line's, and those of the
+    unfinished jobs (a small, indexed set)."""
+    with eng.connect() as conn:
+        unfinished = conn.execute(
+            select(jobs.c.queue).where(jobs.c.status.in_(("pending", "running"))).distinct()
+        )
+        used = set(unfinished.scalars())
+    return {reg.get(name).queue for name in reg.names()} | {CLI_QUEUE} | used
+
+
+def _has_jobs(eng: Engine, queue: str) -> bool:
+    """Whether any job, in any state, is on `queue`."""
+    with eng.connect() as conn:
+        return bool(conn.execute(select(exists().where(jobs.c.queue == queue))).scalar())
 
 
 @app.command()
