@@ -51,7 +51,7 @@ app.add_typer(metrics_cmd.tenants_app, name="tenants")
 app.command()(metrics_cmd.rebuild)
 app.command()(metrics_cmd.freshness)
 app.command()(score_cmd.score)
-app.command()(power_cmd.pause)
+app.command()(jobs_cmd.pause)  # with its warning for a queue nothing uses
 app.command()(power_cmd.resume)
 app.command()(ml_cmd.sync)
 app.add_typer(ml_cmd.ml_app, name="ml")
