@@ -23,23 +23,24 @@ from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
 CLIENT_LOG = "superseller.mercadolivre.client"
 
 
-class _OnVisits(list):
-    """The sandbox's request log, calling `hook` (under the sandbox's lock) as each visits
-    request arrives, before the request is answered: a fault that strikes exactly when the
-    sync reaches its visits step."""
+class _OnRequest(list):
+    """The sandbox's request log, calling `hook` (under the sandbox's lock) as each request
+    whose path ends with `suffix` arrives, before it is answered: a fault that strikes
+    exactly when the sync reaches a given step."""
 
-    def __init__(self, hook, *args):
+    def __init__(self, hook, suffix: str, *args):
         super().__init__(*args)
         self.hook = hook
+        self.suffix = suffix
 
     def append(self, entry) -> None:
         super().append(entry)
-        if entry[1].endswith("/visits/time_window"):
+        if entry[1].endswith(self.suffix):
             self.hook()
 
 
-def _strike_at_visits(sb, hook) -> None:
-    sb.state.request_log = _OnVisits(hook, sb.state.request_log)
+def _strike_at(sb, suffix: str, hook) -> None:
+    sb.state.request_log = _OnRequest(hook, suffix, sb.state.request_log)
 
 
 def _tenant(engine):
@@ -54,11 +55,16 @@ def _rebuilds(engine) -> int:
         ).scalar()
 
 
-def test_grant_lost_during_the_visits_step_ends_reconnect_required(engine, tmp_path):
+# The listing details (multiget), the orders search, the visits: each step's first call.
+STEPS = ["/items", "/orders/search", "/visits/time_window"]
+
+
+@pytest.mark.parametrize("step", STEPS, ids=["listings", "orders", "visits"])
+def test_grant_lost_during_a_step_ends_reconnect_required(engine, tmp_path, step):
     """The walk: Mercado Livre forgot every token (a restart with fresh state) just as the
     visits step began. Every visits call answers 401, the refresh answers invalid_grant:
     the sync must end as reconnect-required, not "completed" with each listing's visits
-    filed as a refusal (which told the seller the update worked)."""
+    filed as a refusal (which told the seller the update worked). The same in every step."""
     with sandbox(listings=12) as sb:
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings)
@@ -72,7 +78,7 @@ def test_grant_lost_during_the_visits_step_ends_reconnect_required(engine, tmp_p
             sb.state.access.clear()
             sb.state.latest_refresh.clear()
 
-        _strike_at_visits(sb, forget_every_token)
+        _strike_at(sb, step, forget_every_token)
         done = run_sync(engine, reg, days_back=3)
         assert done["status"] == "failed" and done["attempts"] == 1, done["result"]
         assert "needs re-authorization" in done["last_error"]
@@ -93,7 +99,7 @@ def test_a_401_that_a_fresh_token_does_not_fix_fails_the_sync(engine, tmp_path):
         settings = settings_for(sb, tmp_path)
         connected_tenant(engine, settings)
         reg = build_registry(settings)
-        _strike_at_visits(sb, sb.state.access.clear)  # every token refused, refresh works
+        _strike_at(sb, STEPS[-1], sb.state.access.clear)  # every token refused, refresh works
         done = run_sync(engine, reg, days_back=3)
         assert done["status"] == "failed", done["result"]
         assert "401" in done["last_error"]
