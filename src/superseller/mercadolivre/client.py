@@ -5,14 +5,18 @@ honouring `Retry-After`; refreshes the token once on a 401; keeps to a global
 request rate and a per-seller concurrency. Paging follows the reference:
 items by offset while the total is <= 1000 and by scan beyond, details by
 multiget of 20, orders by date windows with `limit` 50, visits by time window.
+A request that fails with a network error or a 5xx and is retried is logged, at most one
+line per `RETRY_NOTICE_S` per process (`RetryNotice`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -25,9 +29,63 @@ from superseller.mercadolivre.errors import MLError, parse_error
 from superseller.mercadolivre.slots import SlotGate
 from superseller.mercadolivre.tokens import TokenStore, backoff_delay
 
+log = logging.getLogger("superseller.mercadolivre.client")
+
 OFFSET_LIMIT = 1000
 MULTIGET = 20
 ORDERS_PAGE = 50
+RETRY_NOTICE_S = 30.0  # at most one "failing, retrying" warning per this many seconds
+
+
+class RetryNotice:
+    """A warning when a request to Mercado Livre fails with a network error or a 5xx and
+    will be retried. Silent, an outage looked like a frozen job (1,660 retries in 8.8
+    minutes, counted only in /metrics); one line per failure would flood the log in a
+    storm. So: the first failure is logged at once, then at most one line per `every_s`
+    per process, saying how many failed since the previous line. Only the method, the
+    path (never the query) and the error's kind are logged: no token, no parameters."""
+
+    def __init__(self, every_s: float = RETRY_NOTICE_S, now: Callable[[], float] = time.monotonic):
+        self.every_s = every_s
+        self.now = now
+        self._lock = threading.Lock()  # shared by every client and event loop of the process
+        self._failed = 0
+        self._last: float | None = None
+
+    def failed(self, path: str, err: MLError) -> None:
+        with self._lock:
+            self._failed += 1
+            now = self.now()
+            if self._last is not None and now - self._last < self.every_s:
+                return
+            count, last = self._failed, self._last
+            self._failed, self._last = 0, now
+        path = path.split("?", 1)[0]
+        what = (
+            f"network error ({err.message})"
+            if err.status == 0
+            else f"HTTP {err.status} {err.code[:60]}"
+        )
+        if last is None:
+            log.warning(
+                "Mercado Livre request failed, retrying: GET %s: %s (further failures are "
+                "counted, one line per %.0f s at most)",
+                path,
+                what,
+                self.every_s,
+            )
+        else:
+            log.warning(
+                "Mercado Livre requests still failing: %d failed and were retried "
+                "(network errors or 5xx) in the last %.0f s; latest: GET %s: %s",
+                count,
+                now - last,
+                path,
+                what,
+            )
+
+
+RETRY_NOTICE = RetryNotice()
 
 
 @functools.cache
@@ -188,6 +246,8 @@ class MLClient:
             if (err.retryable or err.status == 0) and attempt < self.max_tries:
                 self.retries += 1
                 telemetry.RETRIES.inc()
+                if err.status == 0 or err.status >= 500:  # a 429 is Mercado Livre pacing us
+                    RETRY_NOTICE.failed(path, err)
                 await asyncio.sleep(
                     backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s)
                 )

@@ -275,6 +275,13 @@ class SellerSync:
                 try:
                     counts, covered = await client.visit_days(ext, last, again=not first)
                 except MLError as exc:
+                    if isinstance(exc, ReauthRequired) or exc.status == 401:
+                        # Not this listing's answer but the account's: the grant is gone
+                        # (the client's refresh failed) or even a fresh token is refused.
+                        # The sync stops as the listings and orders steps do (a revoked
+                        # grant: reconnect required), never "completed" with every
+                        # listing's visits filed as refused.
+                        raise
                     if first and (exc.retryable or exc.status == 0):
                         again.append((ext, lid))  # once more, after the others
                         return
