@@ -341,9 +341,10 @@ class _CtrlC:
         return False
 
 
-def _run_interrupted(engine, reg, tmp_path, ready) -> CliError:
-    """`run_job_now` of a `sleepy` job, interrupted once `ready()` holds: its CliError."""
-    with _CtrlC(ready) as ctrl_c:
+def _run_interrupted(engine, reg, tmp_path, ready=None, ctrl_c=None) -> CliError:
+    """`run_job_now` of a `sleepy` job, interrupted once `ready()` holds (or by the given
+    `_CtrlC`): its CliError."""
+    with ctrl_c or _CtrlC(ready) as ctrl_c:
         try:
             run_job_now(
                 "sleepy",
@@ -388,24 +389,7 @@ def test_ctrl_c_while_the_job_is_being_queued_is_handled_the_same(engine, tmp_pa
         return made
 
     monkeypatch.setattr(inline, "enqueue_by_hand", enqueue_then_wait)
-    reg = _slow_registry()
-    with ctrl_c:
-        try:
-            run_job_now(
-                "sleepy",
-                {"seconds": 60},
-                None,
-                "sleeping",
-                eng=engine,
-                reg=reg,
-                settings=Settings(data_dir=tmp_path),
-            )
-        except CliError as exc:
-            error = exc
-        except KeyboardInterrupt:
-            pytest.fail("the interrupt escaped the command (a traceback, the job left on cli)")
-        else:
-            pytest.fail("the command was not interrupted")
+    error = _run_interrupted(engine, _slow_registry(), tmp_path, ctrl_c=ctrl_c)
     job = _sleepy(engine)
     assert str(error) == (
         f"interrupted; job {job['id']} moved to queue slowlane, where a worker serving it runs it"
