@@ -167,14 +167,16 @@ def test_a_failed_refresh_says_why_and_offers_to_reconnect(browser, shop, engine
     page = login(browser, shop["url"], SELLER)
     with running_worker(engine, shop["registry"]):
         page.locator("#refresh").click()
-        status = page.locator("#refresh-status")
-        expect(status).to_contain_text("Não foi possível atualizar", timeout=60_000)
-        expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
-        expect(page.locator("#refresh")).to_be_enabled()
-        # without a reload, the badge no longer says the data is up to date
+        # Without a reload by hand, the page becomes the reconnect page (its badge, its
+        # button; no "Atualizar dados" any more) and still says why the refresh failed.
+        reconnect = page.get_by_role("link", name="Reconectar Mercado Livre")
+        expect(reconnect).to_be_visible(timeout=60_000)
         expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
-        expect(status).to_contain_text("Reconecte sua conta do Mercado Livre")
+        expect(page.locator("#last-failure")).to_contain_text("Não foi possível atualizar")
+        expect(page.locator("#last-failure")).to_contain_text("Reconecte sua conta")
+        expect(page.locator("#refresh")).to_have_count(0)
     page.reload()
+    expect(page.locator("#last-failure")).to_have_count(0)  # said once
     expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
     expect(page.locator("#freshness")).to_contain_text("Desatualizado")
     expect(page.get_by_role("link", name="Reconectar Mercado Livre")).to_be_visible()
@@ -562,6 +564,28 @@ def test_refresh_while_the_engine_is_paused_says_so(browser, shop, engine):
     expect(status).to_contain_text("pausado", timeout=15_000)
     expect(status).to_contain_text("ficou na fila")
     expect(page.locator("#refresh")).to_be_enabled()  # no endless spinner
+    page.close()
+
+
+def test_a_first_import_that_loses_the_grant_turns_into_the_reconnect_page(browser, shop, engine):
+    """The first import fails because the seller revoked the app meanwhile: the page that
+    followed the import becomes the reconnect page by itself (badge, button), saying why."""
+    url, sb = shop["url"], shop["sandbox"]
+    create_tenant(engine, "Loja Quatro", tenant_id="t4")
+    create_user(engine, "quatro@loja4.com", PASSWORD, "seller", "t4")
+    shop["settings"].ml_redirect_uri = f"{url}/api/v1/mercadolivre/callback"
+    page = login(browser, url, "quatro@loja4.com")
+    httpx.post(f"{sb.url}/_sandbox/login-as", json={"user_id": 770078})
+    page.get_by_role("link", name="Conectar Mercado Livre").click()
+    page.wait_for_url(re.compile(r"/\?conectado=1&importacao=\d+$"))
+    expect(page.locator("#importing")).to_contain_text("Importando seus dados…")
+    httpx.post(f"{sb.url}/_sandbox/revoke", json={"user_id": 770078})  # this seller's grant
+    httpx.post(f"{sb.url}/_sandbox/expire-tokens")
+    with running_worker(engine, shop["registry"]):
+        reconnect = page.get_by_role("link", name="Reconectar Mercado Livre")
+        expect(reconnect).to_be_visible(timeout=90_000)
+    expect(page.locator("#last-failure")).to_contain_text("A importação não terminou")
+    expect(page.locator("#freshness")).to_have_attribute("data-status", "reauth_required")
     page.close()
 
 

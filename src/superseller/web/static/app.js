@@ -120,10 +120,47 @@ const SuperSeller = (() => {
     setTimeout(tick, 500);
   }
 
-  async function swap() {
+  async function served() {  // this page as the server renders it now, or null
     const r = await fetch(location.href, {credentials: "same-origin"});
-    if (!r.ok) return;
-    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    return r.ok ? new DOMParser().parseFromString(await r.text(), "text/html") : null;
+  }
+
+  async function swap() {
+    const doc = await served();
+    if (doc) swapFrom(doc);
+  }
+
+  // A refresh or an import that failed: the page as the server sees it now. When the
+  // store's state changed (it must reconnect), its buttons and cards change too: the page
+  // is reloaded and says the failure again there; otherwise the live parts are swapped in.
+  const FAILED = "superseller-failed";
+  async function afterFailure(text) {
+    const doc = await served();
+    if (!doc) return;
+    const state = d => (d.querySelector("#onboarding") || {dataset: {}}).dataset.state || "";
+    if (state(doc) !== state(document)) {
+      sessionStorage.setItem(FAILED, text);
+      location.reload();
+      return;
+    }
+    swapFrom(doc);
+  }
+
+  function sayLastFailure() {
+    const text = sessionStorage.getItem(FAILED);
+    if (!text) return;
+    sessionStorage.removeItem(FAILED);
+    const note = document.createElement("p");
+    note.className = "error";
+    note.id = "last-failure";
+    note.setAttribute("role", "alert");
+    note.textContent = text;
+    const where = document.getElementById("onboarding");
+    if (where) where.appendChild(note);
+    else document.querySelector("main").prepend(note);
+  }
+
+  function swapFrom(doc) {
     for (const sel of LIVE_PARTS) {
       const old = document.querySelector(sel), fresh = doc.querySelector(sel);
       if (old && fresh) old.replaceWith(document.importNode(fresh, true));
@@ -148,6 +185,7 @@ const SuperSeller = (() => {
         if (st.state === "failed") {
           line.textContent = `A importação não terminou. ${st.message || ""}`;
           line.classList.replace("neutral", "stale");
+          afterFailure(line.textContent).catch(() => {});
           return;
         }
         if (st.steps.text) step.textContent = st.steps.text;
@@ -183,6 +221,7 @@ const SuperSeller = (() => {
   }
 
   function overview() {
+    sayLastFailure();
     live();
     importProgress();
     disconnect();
@@ -217,9 +256,7 @@ const SuperSeller = (() => {
           }
           if (st.state === "failed") {
             stop(`Não foi possível atualizar. ${st.message || ""}`, true);
-            // the badge and cards as they are now (a store that must reconnect is no longer
-            // "Atualizado"); the message above stays
-            swap().catch(() => {});
+            afterFailure(status.textContent).catch(() => {});
             return;
           }
           if (st.paused) {
