@@ -455,9 +455,9 @@ def test_a_job_taken_by_another_worker_while_it_is_put_back_is_left_there(
     other = "elsewhere:1:abcdef"
     real_move = JobAdmin.move_pending
 
-    def taken_first(self, job_id, queue):
+    def taken_first(self, job_id, queue, **given):
         JobStore(engine).claim(other, 1, [inline.CLI_QUEUE])
-        return real_move(self, job_id, queue)
+        return real_move(self, job_id, queue, **given)
 
     monkeypatch.setattr(JobAdmin, "move_pending", taken_first)
 
@@ -473,3 +473,55 @@ def test_a_job_taken_by_another_worker_while_it_is_put_back_is_left_there(
     assert error.code == 130
     assert (job["status"], job["worker_id"], job["cancel_requested"]) == ("running", other, False)
     assert audit.entries(engine, action="job.cancel", target_id=str(job["id"])) == []
+
+
+def test_a_job_the_command_created_gets_its_types_attempts_on_the_worker(engine, tmp_path):
+    """A command runs its job once by design (it reports the outcome); handed to a worker
+    after Ctrl-C, the job gets its type's own attempts, so a passing error there is retried."""
+    reg = _slow_registry()
+    assert reg.get("sleepy").max_attempts > 1
+
+    def running():
+        job = _sleepy(engine)
+        return job is not None and job["status"] == "running"
+
+    error = _run_interrupted(engine, reg, tmp_path, running)
+    job = _sleepy(engine)
+    assert str(error) == (
+        f"interrupted; job {job['id']} moved to queue slowlane, where a worker serving it runs it"
+    )
+    assert (job["status"], job["queue"], job["attempts"]) == ("pending", "slowlane", 0)
+    assert job["max_attempts"] == reg.get("sleepy").max_attempts
+
+
+def test_a_joined_job_keeps_its_own_attempts_and_its_worker_is_named(engine, tmp_path, monkeypatch):
+    """`sync` joining a job a worker is running says it runs on that worker (not "a worker
+    serving queue … runs it (`superseller worker`)"); interrupted, the job is left there
+    with its own attempts."""
+    err = io.StringIO()
+    monkeypatch.setattr(inline, "err_console", Console(file=err, width=300))
+    reg = _slow_registry()
+    made = Queue(engine, reg).enqueue("sleepy", {"seconds": 60}, unique_key="k", max_attempts=2)
+    other = "elsewhere:1:abcdef"
+    [claimed] = JobStore(engine).claim(other, 1, ["slowlane"])
+    assert claimed.id == made.id
+    with _CtrlC(lambda: "joined job" in err.getvalue()):
+        with pytest.raises(CliError) as raised:
+            run_job_now(
+                "sleepy",
+                {"seconds": 1},
+                None,
+                "sleeping",
+                unique_key="k",
+                eng=engine,
+                reg=reg,
+                settings=Settings(data_dir=tmp_path),
+            )
+    said = err.getvalue()
+    assert f"waiting for it: running on worker {other}" in said, said
+    assert "superseller worker" not in said
+    assert str(raised.value) == (
+        f"interrupted; job {made.id} is still running on worker {other}; it will finish there"
+    )
+    job = JobAdmin(engine).get(made.id)
+    assert (job["status"], job["worker_id"], job["max_attempts"]) == ("running", other, 2)

@@ -4,14 +4,18 @@ signed state, PKCE and an encrypted cookie, against the sandbox over real HTTP."
 import html
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
 from superseller.db.schema import jobs, marketplace_accounts
+from superseller.mercadolivre import tokens as tokens_mod
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
@@ -263,21 +267,93 @@ def test_a_refused_code_shows_a_page_with_a_way_forward(flow, engine):
     assert accounts(engine) == []
 
 
-def test_mercado_livre_unreachable_at_the_exchange_shows_a_page(flow, engine):
+class _Hangup:
+    """A Mercado Livre that cannot be talked to: it accepts each connection and closes it at
+    once (a network error for the client), counting the connections."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.count = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.count += 1
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_mercado_livre_unreachable_at_the_exchange_shows_a_page(flow, engine, monkeypatch):
     """Mercado Livre cannot be reached for the exchange (network error after the retries):
     a browser gets "Não foi possível falar com o Mercado Livre agora" and the button; an
-    API client a 502 `mercadolivre_unreachable` (it was a 400 `mercadolivre_refused`)."""
-    from superseller.sandbox.server import free_port
-
+    API client a 502 `mercadolivre_unreachable` (it was a 400 `mercadolivre_refused`).
+    The seller's browser waits on it: two tries and at most a short wait, not a job's
+    ML_MAX_TRIES (8) with back-off up to 20 s (the page stayed blank ~30 s)."""
     browser, sb = flow
-    sb.settings.ml_max_tries = 1
+    sb.settings.ml_max_tries = 8
+    waits: list[float] = []
+    monkeypatch.setattr(tokens_mod, "_sleep", waits.append)  # record, do not wait
     callback = authorize(browser, sb)
-    sb.settings.ml_api_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    page = browser.get(callback, headers={"accept": "text/html"})
+    away = _Hangup()
+    sb.settings.ml_api_url = away.url
+    try:
+        page = browser.get(callback, headers={"accept": "text/html"})
+        assert page.status_code == 502, page.text[:500]
+        assert "Não foi possível falar com o Mercado Livre agora" in page.text
+        assert again_button(page).startswith("/api/v1/mercadolivre/connect")
+        assert away.count == 2
+        assert len(waits) == 1 and sum(waits) <= 2, waits
+        as_json = browser.get(authorize(browser, sb))
+        assert as_json.status_code == 502
+        assert as_json.json()["error"]["code"] == "mercadolivre_unreachable"
+        assert away.count == 4
+    finally:
+        away.close()
+    assert accounts(engine) == []
+
+
+class _Busy(BaseHTTPRequestHandler):
+    """A token endpoint that answers 429 with a long Retry-After, counting the calls."""
+
+    calls = 0
+
+    def do_POST(self):
+        type(self).calls += 1
+        self.send_response(429)
+        self.send_header("Retry-After", "30")
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": "local_rate_limited", "message": "slow down"}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_long_retry_after_at_the_exchange_is_not_waited_out(flow, engine, monkeypatch):
+    """A 429 asking for 30 s at the exchange: the seller's page does not wait it (one wait
+    of at most a second, then the "indisponível" page)."""
+    browser, sb = flow
+    waits: list[float] = []
+    monkeypatch.setattr(tokens_mod, "_sleep", waits.append)
+    callback = authorize(browser, sb)
+    _Busy.calls = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sb.settings.ml_api_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        page = browser.get(callback, headers={"accept": "text/html"})
+    finally:
+        server.shutdown()
+        server.server_close()
     assert page.status_code == 502, page.text[:500]
     assert "Não foi possível falar com o Mercado Livre agora" in page.text
-    assert again_button(page).startswith("/api/v1/mercadolivre/connect")
-    as_json = browser.get(authorize(browser, sb))
-    assert as_json.status_code == 502
-    assert as_json.json()["error"]["code"] == "mercadolivre_unreachable"
+    assert _Busy.calls == 2
+    assert len(waits) == 1 and waits[0] <= 2, waits
     assert accounts(engine) == []

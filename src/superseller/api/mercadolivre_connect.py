@@ -10,6 +10,7 @@ expires). A reconnection clears `reauth_required`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -38,12 +39,40 @@ from superseller.mercadolivre.connect import (
 )
 from superseller.mercadolivre.disconnect import NotConnected, disconnect_account
 from superseller.mercadolivre.errors import MLError
-from superseller.mercadolivre.tokens import TokenCipher
+from superseller.mercadolivre.tokens import OAuthApp, TokenCipher
 from superseller.tenants import TenantNotFound, get_tenant
 
 router = APIRouter(prefix="/api/v1/mercadolivre", tags=["mercado livre"])
 COOKIE = "superseller_ml_oauth"
 STATE_TTL = timedelta(minutes=10)
+# The code exchange is waited on by a seller's browser: two tries, at most a second apart
+# (a job's ML_MAX_TRIES with back-off up to 20 s would keep the page blank half a minute);
+# then the "Mercado Livre indisponível" page, and the seller connects again.
+EXCHANGE_TRIES = 2
+EXCHANGE_WAIT_S = 1.0
+
+
+class _ExchangeApp(OAuthApp):
+    """The OAuth app for the callback's exchange: a Retry-After longer than
+    `backoff_cap_s` is waited `backoff_cap_s` (the second try may fail: the page says so)."""
+
+    def token_call(self, form: dict) -> dict:
+        try:
+            return super().token_call(form)
+        except MLError as err:
+            if err.retry_after is not None:
+                err.retry_after = min(err.retry_after, self.backoff_cap_s)
+            raise
+
+
+def _exchange_app(settings) -> OAuthApp:
+    fields = dataclasses.asdict(oauth_app(settings))
+    fields.update(
+        max_tries=min(EXCHANGE_TRIES, fields["max_tries"]),
+        backoff_base_s=EXCHANGE_WAIT_S / 2,
+        backoff_cap_s=EXCHANGE_WAIT_S,
+    )
+    return _ExchangeApp(**fields)
 
 
 def _state_key(svc: Services) -> bytes:
@@ -223,7 +252,7 @@ def callback(
     try:
         connect_account(
             svc.engine,
-            oauth_app(svc.settings),
+            _exchange_app(svc.settings),
             TokenCipher(svc.settings.encryption_key()),
             tenant_id,
             code,

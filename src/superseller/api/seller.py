@@ -325,8 +325,15 @@ def refresh_status(
         *(j.get("last_error") for j in follow),
         (score or {}).get("last_error"),
     ]
+    # Waiting on a pause: the engine's, or a paused queue one of the chain's pending jobs
+    # sits on (`superseller pause --queue default`): not "Atualizando… Etapa 1" forever.
+    power = pause_state(svc.engine)
+    held = {q["queue"] for q in power["pausedQueues"]}
+    waiting = any(
+        j["status"] == "pending" and j["queue"] in held for j in [sync, *follow, score] if j
+    )
     return {
-        "paused": pause_state(svc.engine)["paused"] and not (done or failed),
+        "paused": (power["paused"] or waiting) and not (done or failed),
         "state": "failed" if failed else "done" if done else "running",
         "steps": steps,  # sync, rebuild(s), score; `text`: the step under way, in pt-BR
         "sync": sync["status"],

@@ -153,7 +153,17 @@ def _leave_runnable(
         job = admin.get(made.id)
         if job["status"] == "pending" and job["queue"] == CLI_QUEUE:
             home = moved_from or (_type_queue(reg, job["type"]) if made.created else None)
-            if home is not None and home != CLI_QUEUE and admin.move_pending(made.id, home):
+            # A job this command created ran once by design (the command reports the
+            # outcome); on a worker it gets its type's own attempts, so a passing error is
+            # retried. A joined job keeps its own.
+            tries = None if moved_from else _type_attempts(reg, job["type"])
+            if tries is not None:
+                tries = max(tries, job["max_attempts"])
+            if (
+                home is not None
+                and home != CLI_QUEUE
+                and admin.move_pending(made.id, home, max_attempts=tries)
+            ):
                 how = "put back on" if moved_from else "moved to"
                 return (
                     f"job {made.id} {how} queue {home}, where a worker serving it runs it",
@@ -192,6 +202,12 @@ def _type_queue(reg: Registry, job_type: str) -> str | None:
     """The queue the registry gives the job type (None for a type no longer registered)."""
     found = reg.find(job_type)
     return found.queue if found is not None else None
+
+
+def _type_attempts(reg: Registry, job_type: str) -> int | None:
+    """The attempts the registry gives the job type (None for a type no longer registered)."""
+    found = reg.find(job_type)
+    return found.max_attempts if found is not None else None
 
 
 class _Interrupt:
@@ -259,7 +275,9 @@ def _signals_held():
 def _joined(job: dict[str, Any]) -> None:
     """Say that the command waits on a job someone else asked for, and who runs it."""
     who = (
-        "it runs here when due"
+        f"running on worker {job['worker_id'] or '?'}"
+        if job["status"] == "running"
+        else "it runs here when due"
         if job["queue"] == CLI_QUEUE
         else f"a worker serving queue {job['queue']} runs it (`superseller worker`)"
     )

@@ -36,10 +36,23 @@ def pause(
     console.print(f"paused at {s['changedAt']}" + (f": {s['reason']}" if s["reason"] else ""))
 
 
-def resume(queue: str | None = QUEUE) -> None:
+def resume(
+    queue: str | None = typer.Option(
+        None,
+        "--queue",
+        help="Only this queue (one paused with `pause --queue`): its jobs are claimed again; "
+        "the engine's own pause is left as it is.",
+    ),
+) -> None:
     """Claim and schedule again; ticks missed while paused meet their misfire policy.
-    With --queue: claim from that queue again."""
+    With --queue: claim from that queue again. Queues paused on their own stay paused
+    (said, with how to resume them)."""
     if queue is not None:
+        engine_pause.check_queue_name(queue)
+        was = {q["queue"] for q in engine_pause.state(engine())["pausedQueues"]}
+        if queue not in was:
+            console.print(f"queue {queue} was not paused; nothing to resume", highlight=False)
+            return
         s = engine_pause.set_queue_paused(engine(), queue, False, None, audit.cli_actor())
         still = ", ".join(q["queue"] for q in s["pausedQueues"])
         console.print(f"queue {queue} resumed" + (f" (still paused: {still})" if still else ""))
@@ -47,3 +60,10 @@ def resume(queue: str | None = QUEUE) -> None:
     audit.record(engine(), audit.cli_actor(), "engine.resume", "engine")
     s = engine_pause.set_paused(engine(), False)
     console.print(f"resumed at {s['changedAt']}")
+    if still := [q["queue"] for q in s["pausedQueues"]]:
+        how = "; ".join(f"superseller resume --queue {q}" for q in still)
+        console.print(
+            f"queues still paused on their own: {', '.join(still)} (resume each with: {how})",
+            highlight=False,
+            soft_wrap=True,
+        )

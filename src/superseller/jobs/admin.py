@@ -342,17 +342,21 @@ class JobAdmin:
             raise InvalidTransition(f"job {job_id} is {state}; only pending jobs can run now")
         return self.get(job_id)
 
-    def move_pending(self, job_id: int, queue: str) -> bool:
-        """Move a pending job to `queue`; False when it is no longer pending (a worker has
-        it, or it finished)."""
+    def move_pending(self, job_id: int, queue: str, max_attempts: int | None = None) -> bool:
+        """Move a pending job to `queue` (with `max_attempts`, give it that many attempts
+        too); False when it is no longer pending (a worker has it, or it finished)."""
+        values: dict[str, Any] = {"queue": queue}
+        if max_attempts is not None:
+            values["max_attempts"] = max_attempts
         with self.engine.begin() as conn:
             done = conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == "pending")
-                .values(queue=queue)
+                update(jobs).where(jobs.c.id == job_id, jobs.c.status == "pending").values(values)
             ).rowcount
             if done:
-                self._audit(conn, "job.move", "job", job_id, {"queue": queue})
+                detail = {"queue": queue}
+                if max_attempts is not None:
+                    detail["maxAttempts"] = max_attempts
+                self._audit(conn, "job.move", "job", job_id, detail)
         return bool(done)
 
     def run_again(self, job_id: int, queue) -> dict[str, Any]:
