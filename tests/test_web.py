@@ -246,6 +246,21 @@ def test_a_refresh_that_left_visits_missing_says_so(browser, shop, engine):
     page.close()
 
 
+def test_the_seller_pages_load_without_a_failed_request(browser, shop):
+    """No 404 behind the pages (a missing icon filled every browser console with one)."""
+    page = login(browser, shop["url"], SELLER)
+    failed = []
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    for path in ("/", "/anuncios"):
+        page.goto(f"{shop['url']}{path}")
+        page.wait_for_load_state("networkidle")
+    icon = page.request.get(f"{shop['url']}/static/favicon.svg")
+    assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert page.locator("link[rel=icon]").get_attribute("href") == "/static/favicon.svg"
+    assert not failed, failed
+    page.close()
+
+
 def test_a_seller_cannot_open_the_jobs_page(browser, shop):
     page = login(browser, shop["url"], SELLER)
     expect(page.locator("header nav")).not_to_contain_text("Jobs")
@@ -362,10 +377,14 @@ def test_a_custom_range_is_checked_in_portuguese(browser, shop):
         expect(page.locator("#range-error")).to_have_text(message)
     assert page.goto(f"{shop['url']}/?de=2026-11-01&ate=2026-11-07").status == 200
     expect(page.locator("#period")).to_contain_text("Período escolhido · 01/11 a 07/11")
-    # The format the message asks for is taken too, and shown back in the date fields.
-    assert page.goto(f"{shop['url']}/?de=01/11/2026&ate=07/11/2026").status == 200
+    # The format the message asks for is taken too (one digit as well), and shown back in
+    # the date fields, also when the range is refused: nothing to type again.
+    assert page.goto(f"{shop['url']}/?de=1/11/2026&ate=07/11/2026").status == 200
     expect(page.locator("#period")).to_contain_text("Período escolhido · 01/11 a 07/11")
     expect(page.locator("input[name=de]")).to_have_value("2026-11-01")
+    assert page.goto(f"{shop['url']}/?de=07/11/2026&ate=1/11/2026").status == 422
+    expect(page.locator("input[name=de]")).to_have_value("2026-11-07")
+    expect(page.locator("input[name=ate]")).to_have_value("2026-11-01")
     page.close()
 
 

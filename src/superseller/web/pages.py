@@ -248,9 +248,12 @@ def stores_for(request: Request, user: User) -> list[dict]:
     return [{"id": t["id"], "name": t["name"]} for t in list_tenants(services(request).engine)]
 
 
+STATIC_TYPES = {".css": "text/css", ".js": "application/javascript", ".svg": "image/svg+xml"}
+
+
 @router.get("/static/{name}")
-def static(name: Literal["app.css", "app.js"]) -> FileResponse:
-    kind = "text/css" if name.endswith(".css") else "application/javascript"
+def static(name: Literal["app.css", "app.js", "favicon.svg"]) -> FileResponse:
+    kind = STATIC_TYPES[Path(name).suffix]
     return FileResponse(
         HERE / "static" / name, media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
     )
@@ -292,9 +295,9 @@ def _br(d: date) -> str:
 def _day(value: str) -> date | None:
     """A day as the date field sends it (aaaa-mm-dd) or as a seller writes it (dd/mm/aaaa,
     what the error message asks for), else None."""
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):  # 1/12/2026 too: strptime takes one digit
         try:
-            return datetime.strptime(value, fmt).date() if len(value) == 10 else None
+            return datetime.strptime(value.strip(), fmt).date()
         except ValueError:
             continue
     return None
@@ -357,7 +360,11 @@ def overview_page(
         try:
             start, end = custom_range(de, ate)
         except RangeError as exc:
-            # no silent fallback to 7 days: the error, the form as typed, nothing else
+            # no silent fallback to 7 days: the error, the form as typed (a day the date
+            # field cannot show, 05/12/2026, as it can), nothing else
+            for key, value in (("de", de), ("ate", ate)):
+                day = _day(value) if value else None
+                context[key] = day.isoformat() if day else (value or "")
             return _render(request, "overview.html", 422, error=str(exc), data=None, **context)
         context.update(de=start.isoformat(), ate=end.isoformat())  # as the date fields take them
     else:
