@@ -194,13 +194,16 @@ def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
     for h in result["healed"]:
         # The sync is installed, so heal queues it (it queues the rebuild on success).
         assert job(engine, h["jobId"])["type"] == "sync_mercadolivre"
-    # Stale again (never synced), but now with work queued: not queued twice.
+    # Stale again (never synced), but now with work queued: not queued twice. (The syncs
+    # ran meanwhile: the test's accounts have no tokens, so they made the stores
+    # reconnect-required; connected again here, the store is only stale.)
     with engine.begin() as conn:
         conn.execute(
             update(jobs)
             .where(jobs.c.type == "sync_mercadolivre")
             .values(status="pending", run_at=datetime.now(UTC) + timedelta(days=1))
         )
+        conn.execute(update(marketplace_accounts).values(status="connected"))
     heal2 = q.enqueue("freshness_heal").id
     with running_worker(engine, registry):
         result = wait_status(engine, heal2, "completed")["result"]
