@@ -6,7 +6,8 @@ request rate and a per-seller concurrency. Paging follows the reference:
 items by offset while the total is <= 1000 and by scan beyond, details by
 multiget of 20, orders by date windows with `limit` 50, visits by time window.
 A request that fails with a network error or a 5xx and is retried is logged, at most one
-line per `RETRY_NOTICE_S` per process (`RetryNotice`).
+line per `RETRY_NOTICE_S` per process (`RetryNotice`; the token endpoint's retries, in
+tokens.py, go through the same notice).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class RetryNotice:
     minutes, counted only in /metrics); one line per failure would flood the log in a
     storm. So: the first failure is logged at once, then at most one line per `every_s`
     per process, saying how many failed since the previous line. Only the method, the
-    path (never the query) and the error's kind are logged: no token, no parameters."""
+    path (never the query) and the error's kind are logged: no token, no parameters, no
+    form (the token endpoint's carries the client secret, the code, the refresh token)."""
 
     def __init__(self, every_s: float = RETRY_NOTICE_S, now: Callable[[], float] = time.monotonic):
         self.every_s = every_s
@@ -52,7 +54,7 @@ class RetryNotice:
         self._failed = 0
         self._last: float | None = None
 
-    def failed(self, path: str, err: MLError) -> None:
+    def failed(self, path: str, err: MLError, method: str = "GET") -> None:
         with self._lock:
             self._failed += 1
             now = self.now()
@@ -68,8 +70,9 @@ class RetryNotice:
         )
         if last is None:
             log.warning(
-                "Mercado Livre request failed, retrying: GET %s: %s (further failures are "
+                "Mercado Livre request failed, retrying: %s %s: %s (further failures are "
                 "counted, one line per %.0f s at most)",
+                method,
                 path,
                 what,
                 self.every_s,
@@ -77,9 +80,10 @@ class RetryNotice:
         else:
             log.warning(
                 "Mercado Livre requests still failing: %d failed and were retried "
-                "(network errors or 5xx) in the last %.0f s; latest: GET %s: %s",
+                "(network errors or 5xx) in the last %.0f s; latest: %s %s: %s",
                 count,
                 now - last,
+                method,
                 path,
                 what,
             )

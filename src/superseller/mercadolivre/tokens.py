@@ -47,6 +47,15 @@ def backoff_delay(err: MLError, attempt: int, base_s: float, cap_s: float) -> fl
 
 
 _sleep = time.sleep  # tests record the waits through this
+TOKEN_PATH = "/oauth/token"
+
+
+def _retry_notice():
+    """The process's one retry notice, the API client's (imported here: client.py imports
+    this module)."""
+    from superseller.mercadolivre import client
+
+    return client.RETRY_NOTICE
 
 
 class TokenCipher:
@@ -84,7 +93,7 @@ class OAuthApp:
         data = {"client_id": self.client_id, "client_secret": self.client_secret, **form}
         try:
             with httpx.Client(base_url=self.api_url, timeout=20) as http:
-                resp = http.post("/oauth/token", data=data, headers={"accept": "application/json"})
+                resp = http.post(TOKEN_PATH, data=data, headers={"accept": "application/json"})
         except httpx.TransportError as exc:
             raise MLError(0, "network_error", type(exc).__name__) from None
         if resp.status_code != 200:
@@ -95,7 +104,9 @@ class OAuthApp:
         return resp.json()
 
     def with_retries(self, call):
-        """Run `call()` again after a 429, 5xx or network error, with back-off."""
+        """Run `call()` again after a 429, 5xx or network error, with back-off. A network
+        error or a 5xx is logged as the API client's are (client.RETRY_NOTICE: rate-limited,
+        the path only, never the form with its secret, code or refresh token)."""
         for attempt in range(1, self.max_tries + 1):
             try:
                 return call()
@@ -105,6 +116,8 @@ class OAuthApp:
                 if not (err.retryable or err.status == 0) or attempt >= self.max_tries:
                     raise
                 telemetry.RETRIES.inc()
+                if err.status == 0 or err.status >= 500:  # a 429 is Mercado Livre pacing us
+                    _retry_notice().failed(TOKEN_PATH, err, method="POST")
                 _sleep(backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s))
         raise AssertionError("unreachable")
 
