@@ -8,6 +8,8 @@ PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import socket
+import threading
 
 import httpx
 import pytest
@@ -20,9 +22,13 @@ from superseller.mercadolivre.client import RetryNotice
 from superseller.mercadolivre.connect import oauth_app
 from superseller.mercadolivre.errors import MLError
 from superseller.mercadolivre.tokens import TokenCipher, TokenStore
+from tests import test_ml_connect as connect_tests
 from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.waiting import wait_until
+from tests.test_ml_connect import accounts, again_button, authorize
 
 CLIENT_LOG = "superseller.mercadolivre.client"
+flow = connect_tests.flow  # a seller logged in to a server, and the sandbox
 
 
 class _Clock:
@@ -80,3 +86,55 @@ def test_token_endpoint_5xx_retries_are_logged_without_secrets(engine, tmp_path,
     text = "\n".join(_lines(caplog))
     for secret in ("sandbox-secret", refresh_token, "TG-some-code-123", "a-verifier"):
         assert secret not in text
+
+
+class _Silent:
+    """A Mercado Livre that accepts each connection and never answers (nor closes it)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self.held.append(conn)
+
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_silent_mercado_livre_at_the_exchange_ends_in_the_unreachable_page(flow, engine):
+    """Mercado Livre accepts the connection for the code exchange and never answers: the
+    callback gives up by its deadline (both tries together, ~10 s; it was 2 x 20 s of a
+    blank page) with "Mercado Livre indisponível" and "Conectar de novo"."""
+    browser, sb = flow
+    callback = authorize(browser, sb)
+    silent = _Silent()
+    sb.settings.ml_api_url = silent.url
+    answer: list[httpx.Response] = []
+
+    def seller_waits():
+        answer.append(browser.get(callback, headers={"accept": "text/html"}, timeout=120))
+
+    waiting = threading.Thread(target=seller_waits, daemon=True)
+    try:
+        waiting.start()
+        # Well above the deadline, well below the 40 s it took.
+        wait_until(lambda: answer, timeout=30, interval=0.2, message="the callback's page")
+    finally:
+        silent.close()
+        waiting.join(timeout=120)
+    page = answer[0]
+    assert page.status_code == 502, page.text[:500]
+    assert "Mercado Livre indisponível" in page.text
+    assert again_button(page).startswith("/api/v1/mercadolivre/connect")
+    assert len(silent.held) == 2  # both tries were made, within the deadline
+    assert accounts(engine) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -46,15 +47,33 @@ router = APIRouter(prefix="/api/v1/mercadolivre", tags=["mercado livre"])
 COOKIE = "superseller_ml_oauth"
 STATE_TTL = timedelta(minutes=10)
 # The code exchange is waited on by a seller's browser: two tries, at most a second apart
-# (a job's ML_MAX_TRIES with back-off up to 20 s would keep the page blank half a minute);
-# then the "Mercado Livre indisponível" page, and the seller connects again.
+# (a job's ML_MAX_TRIES with back-off up to 20 s would keep the page blank half a minute),
+# all within EXCHANGE_DEADLINE_S (a Mercado Livre that accepts the connection and never
+# answers kept it blank 2 x 20 s); then the "Mercado Livre indisponível" page, and the
+# seller connects again.
 EXCHANGE_TRIES = 2
 EXCHANGE_WAIT_S = 1.0
+EXCHANGE_DEADLINE_S = 10.0
+EXCHANGE_LAST_TRY_S = 1.0  # a try with less time than this left is not started
 
 
 class _ExchangeApp(OAuthApp):
     """The OAuth app for the callback's exchange: a Retry-After longer than
-    `backoff_cap_s` is waited `backoff_cap_s` (the second try may fail: the page says so)."""
+    `backoff_cap_s` is waited `backoff_cap_s` (the second try may fail: the page says so),
+    and both tries end by EXCHANGE_DEADLINE_S: each may take half of it at most (a first
+    try that hangs leaves time for the second), and no more than what is left."""
+
+    _deadline: float = 0.0
+
+    def with_retries(self, call):
+        self._deadline = time.monotonic() + EXCHANGE_DEADLINE_S
+        return super().with_retries(call)
+
+    def call_timeout(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left < EXCHANGE_LAST_TRY_S:
+            raise MLError(0, "network_error", "ExchangeDeadline")
+        return min(left, EXCHANGE_DEADLINE_S / EXCHANGE_TRIES)
 
     def token_call(self, form: dict) -> dict:
         try:

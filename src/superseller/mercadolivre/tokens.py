@@ -87,12 +87,13 @@ class OAuthApp:
     max_tries: int = 8
     backoff_base_s: float = 0.25
     backoff_cap_s: float = 20.0
+    timeout_s: float = 20.0  # httpx's: each of connecting, sending, each read of the answer
 
     def token_call(self, form: dict) -> dict:
         """One POST to /oauth/token; a network failure becomes MLError status 0."""
         data = {"client_id": self.client_id, "client_secret": self.client_secret, **form}
         try:
-            with httpx.Client(base_url=self.api_url, timeout=20) as http:
+            with httpx.Client(base_url=self.api_url, timeout=self.call_timeout()) as http:
                 resp = http.post(TOKEN_PATH, data=data, headers={"accept": "application/json"})
         except httpx.TransportError as exc:
             raise MLError(0, "network_error", type(exc).__name__) from None
@@ -102,6 +103,10 @@ class OAuthApp:
                 raise ReauthRequired(err.status, err.code, err.message)
             raise err
         return resp.json()
+
+    def call_timeout(self) -> float:
+        """The timeout of the next call to the token endpoint."""
+        return self.timeout_s
 
     def with_retries(self, call):
         """Run `call()` again after a 429, 5xx or network error, with back-off. A network
