@@ -7,7 +7,9 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import socket
 import threading
 
@@ -137,4 +139,53 @@ def test_a_silent_mercado_livre_at_the_exchange_ends_in_the_unreachable_page(flo
     assert "Mercado Livre indisponível" in page.text
     assert again_button(page).startswith("/api/v1/mercadolivre/connect")
     assert len(silent.held) == 2  # both tries were made, within the deadline
+    assert accounts(engine) == []
+
+
+def _button(page: httpx.Response) -> tuple[str, str]:
+    """The page's one button: (its link, its label)."""
+    found = re.search(
+        r'<a class="button" id="message-action" href="([^"]+)">([^<]+)</a>', page.text
+    )
+    assert found, page.text[:2000]
+    return html.unescape(found.group(1)), found.group(2)
+
+
+def test_back_to_a_used_callback_of_a_connected_store_says_it_is_connected(flow, engine):
+    """The seller connected, then came back to the callback (Back, a reload): the store is
+    connected and importing, so "Sua conta já está conectada" and the way to the dashboard,
+    not "Pedido de conexão expirado" (which sent them to connect again)."""
+    browser, sb = flow
+    callback = authorize(browser, sb)
+    done = browser.get(callback)
+    assert done.status_code == 303 and done.headers["location"].startswith("/?conectado=1")
+    again = browser.get(callback, headers={"accept": "text/html"})
+    assert again.status_code == 200, again.text[:500]
+    assert "Sua conta já está conectada" in again.text
+    assert "expirado" not in again.text
+    link, label = _button(again)
+    assert label == "Ir para o painel"
+    dashboard = browser.get(link)
+    assert dashboard.status_code == 200 and "Importando seus dados" in dashboard.text
+    assert accounts(engine) == [("t1", "connected")]
+    # An API client still learns that the state was used.
+    as_json = browser.get(callback)
+    assert as_json.status_code == 400
+    assert as_json.json()["error"]["code"] == "invalid_oauth_state"
+
+
+def test_a_used_or_unknown_state_without_a_connected_store_keeps_the_expired_page(flow, engine):
+    """Nothing got connected (Mercado Livre refused the code), or the state is not one of
+    ours: going back still says the request expired, with "Conectar de novo"."""
+    browser, sb = flow
+    httpx.post(f"{sb.url}/_sandbox/revoke", json={})  # the exchange answers invalid_grant
+    callback = authorize(browser, sb)
+    refused = browser.get(callback, headers={"accept": "text/html"})
+    assert refused.status_code == 400 and "o código expirou ou já foi usado" in refused.text
+    for url in (callback, str(httpx.URL(callback).copy_set_param("state", "not-a-state"))):
+        page = browser.get(url, headers={"accept": "text/html"})
+        assert page.status_code == 400, page.text[:500]
+        assert "Pedido de conexão expirado" in page.text
+        assert "já está conectada" not in page.text
+        assert _button(page)[1] == "Conectar de novo"
     assert accounts(engine) == []

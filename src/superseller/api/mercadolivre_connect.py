@@ -15,13 +15,14 @@ import json
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 import jwt
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from superseller.api.errors import ApiError
@@ -30,6 +31,7 @@ from superseller.api.seller import tenant_of
 from superseller.db.schema import oauth_states_used
 from superseller.http.deps import Services, Svc, known_query_only
 from superseller.http.sessions import CurrentUser, user_of_token
+from superseller.mercadolivre.account_state import account_state
 from superseller.mercadolivre.connect import (
     AccountInUse,
     authorization_url,
@@ -46,6 +48,8 @@ from superseller.tenants import TenantNotFound, get_tenant
 router = APIRouter(prefix="/api/v1/mercadolivre", tags=["mercado livre"])
 COOKIE = "superseller_ml_oauth"
 STATE_TTL = timedelta(minutes=10)
+# The account states (account_state.py) in which the store is connected.
+CONNECTED = ("importing", "never_synced", "connected")
 # The code exchange is waited on by a seller's browser: two tries, at most a second apart
 # (a job's ML_MAX_TRIES with back-off up to 20 s would keep the page blank half a minute),
 # all within EXCHANGE_DEADLINE_S (a Mercado Livre that accepts the connection and never
@@ -188,6 +192,50 @@ def _checked_state(request: Request, svc, state: str | None) -> tuple[dict, dict
     return claims, held
 
 
+def _connected_after_all(request: Request, svc, state: str | None) -> str | None:
+    """The store a used state was for, when that state was consumed (its nonce recorded)
+    and the signed-in user's store (or, for an admin, that store) is connected: a seller
+    back on the callback (the browser's Back, a reload) after connecting. None otherwise."""
+    try:
+        claims = jwt.decode(
+            state or "", _state_key(svc), algorithms=["HS256"], options={"verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return None
+    tenant_id, nonce = str(claims.get("tenant", "")), str(claims.get("nonce", ""))[:64]
+    user = user_of_token(request, cookie_only=True)
+    if user is None or not nonce or (user.role != "admin" and user.tenant_id != tenant_id):
+        return None
+    with svc.engine.connect() as conn:
+        used = conn.execute(
+            select(oauth_states_used.c.nonce).where(oauth_states_used.c.nonce == nonce)
+        ).first()
+    if used is None or account_state(svc.engine, tenant_id) not in CONNECTED:
+        return None
+    return tenant_id
+
+
+def _already_connected(request: Request, tenant_id: str):
+    """ "Sua conta já está conectada", with the way to the dashboard (the import shows there)."""
+    from superseller.web.pages import action_page
+
+    user = user_of_token(request, cookie_only=True)
+    dashboard = (
+        "/" if user is not None and user.role != "admin" else f"/?{urlencode({'loja': tenant_id})}"
+    )
+    page = action_page(
+        request,
+        200,
+        "Sua conta já está conectada",
+        "Sua conta do Mercado Livre já está conectada ao SuperSeller; não é preciso conectar "
+        "de novo. Acompanhe a importação dos seus dados e seus números no painel.",
+        dashboard,
+        "Ir para o painel",
+    )
+    page.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
+    return page
+
+
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
@@ -233,6 +281,8 @@ def callback(
     try:
         claims, held = _checked_state(request, svc, state)
     except _BadState as exc:
+        if _wants_html(request) and (tenant_id := _connected_after_all(request, svc, state)):
+            return _already_connected(request, tenant_id)
         if _wants_html(request):
             return _page(
                 request,
