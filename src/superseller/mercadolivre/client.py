@@ -19,7 +19,7 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -181,6 +181,7 @@ class MLClient:
         backoff_cap_s: float = 20.0,
         on_request: Callable[[], None] | None = None,
         interrupt: Callable[[], None] | None = None,
+        on_wait: Callable[[bool], Awaitable[None]] | None = None,
     ):
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s, verify=tls_context())
         self.tokens = tokens
@@ -193,6 +194,11 @@ class MLClient:
         # Called when a request has its slot, before it is sent: raises to stop the run
         # (a cancelled job's sync stops at its next request, whatever loop it is in).
         self.interrupt = interrupt
+        # Awaited with True when a request fails (a 429, a 5xx, a network error) and is to
+        # be retried while no other was, and with False when the last such request is over
+        # (answered or out of tries): a sync says "aguardando o Mercado Livre" meanwhile.
+        self.on_wait = on_wait
+        self.waiting = 0  # requests being retried right now
         self.requests = 0
         self.retries = 0
         self._token: tuple[str, int] | None = None
@@ -216,48 +222,62 @@ class MLClient:
         """GET `path`. A retry (and a call marked `again`, a second go at an earlier
         failure) takes the next free slot before the first tries waiting (slots.py)."""
         refreshed = False
-        for attempt in range(1, self.max_tries + 1):
-            token, version = await self._access()
-            try:
-                # The slot first, then the token: a token taken while waiting for a slot
-                # would be spent whenever the slot came, and many such waiters sent their
-                # requests in one bunch, above the rate the limiter granted them at.
-                async with self.slots.slot(retry=again or attempt > 1):
-                    if self.interrupt:
-                        self.interrupt()
-                    await self.limiter.acquire()
-                    resp = await self.http.get(
-                        path, params=params, headers={"Authorization": f"Bearer {token}"}
+        retrying = False  # this request failed and is being retried (counted in `waiting`)
+        try:
+            for attempt in range(1, self.max_tries + 1):
+                token, version = await self._access()
+                try:
+                    # The slot first, then the token: a token taken while waiting for a slot
+                    # would be spent whenever the slot came, and many such waiters sent their
+                    # requests in one bunch, above the rate the limiter granted them at.
+                    async with self.slots.slot(retry=again or attempt > 1):
+                        if self.interrupt:
+                            self.interrupt()
+                        await self.limiter.acquire()
+                        resp = await self.http.get(
+                            path, params=params, headers={"Authorization": f"Bearer {token}"}
+                        )
+                except httpx.TransportError as exc:
+                    err = MLError(0, "network_error", type(exc).__name__)
+                    telemetry.REQUESTS.labels("network").inc()
+                else:
+                    self.requests += 1
+                    telemetry.REQUESTS.labels(str(resp.status_code)).inc()
+                    if resp.status_code == 429:
+                        telemetry.RATE_LIMITED.inc()
+                        await self.limiter.slow_down()  # every process backs off, not just this one
+                    if self.on_request:
+                        self.on_request()
+                    if resp.status_code in (200, 206):  # 206: partial content is still success
+                        return resp.json()
+                    err = parse_error(resp)
+                    if resp.status_code == 401 and not refreshed:
+                        refreshed = True
+                        await self._access(stale_version=version)
+                        continue
+                if (err.retryable or err.status == 0) and attempt < self.max_tries:
+                    self.retries += 1
+                    telemetry.RETRIES.inc()
+                    if err.status == 0 or err.status >= 500:  # a 429 is Mercado Livre pacing us
+                        RETRY_NOTICE.failed(path, err)
+                    if not retrying:
+                        retrying = True
+                        self.waiting += 1
+                        if self.on_wait and self.waiting == 1:
+                            await self.on_wait(True)
+                    await asyncio.sleep(
+                        backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s)
                     )
-            except httpx.TransportError as exc:
-                err = MLError(0, "network_error", type(exc).__name__)
-                telemetry.REQUESTS.labels("network").inc()
-            else:
-                self.requests += 1
-                telemetry.REQUESTS.labels(str(resp.status_code)).inc()
-                if resp.status_code == 429:
-                    telemetry.RATE_LIMITED.inc()
-                    await self.limiter.slow_down()  # every process backs off, not just this one
-                if self.on_request:
-                    self.on_request()
-                if resp.status_code in (200, 206):  # 206: partial content is still success
-                    return resp.json()
-                err = parse_error(resp)
-                if resp.status_code == 401 and not refreshed:
-                    refreshed = True
-                    await self._access(stale_version=version)
                     continue
-            if (err.retryable or err.status == 0) and attempt < self.max_tries:
-                self.retries += 1
-                telemetry.RETRIES.inc()
-                if err.status == 0 or err.status >= 500:  # a 429 is Mercado Livre pacing us
-                    RETRY_NOTICE.failed(path, err)
-                await asyncio.sleep(
-                    backoff_delay(err, attempt, self.backoff_base_s, self.backoff_cap_s)
-                )
-                continue
-            raise err
-        raise AssertionError("unreachable")
+                raise err
+            raise AssertionError("unreachable")
+        finally:
+            if retrying:
+                self.waiting -= 1
+                # Not when cancelled: the run is ending (a failure is, and is waited for).
+                task = asyncio.current_task()
+                if self.on_wait and not self.waiting and not (task and task.cancelling()):
+                    await self.on_wait(False)
 
     # -- listings ------------------------------------------------------------
     async def item_ids(self, user_id: int) -> list[str]:

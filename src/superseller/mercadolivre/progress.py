@@ -28,6 +28,8 @@ PHASES = {
     "orders": "buscando os pedidos",
     "visits": "buscando as visitas dos anúncios",
 }
+# Said after the step while the sync waits out a back-off (the client's retries).
+WAITING = "aguardando o Mercado Livre, que pediu uma pausa ou não respondeu; tentando de novo…"
 STEPS = {
     "sync": "buscando seus dados no Mercado Livre",
     "rebuild": "recalculando as métricas",
@@ -51,8 +53,14 @@ class ProgressNote:
             return True
         return False
 
-    def write(self, phase: str, done: int | None = None, total: int | None = None) -> None:
+    def write(
+        self, phase: str, done: int | None = None, total: int | None = None, waiting: bool = False
+    ) -> None:
+        """`waiting`: the sync is waiting out Mercado Livre's back-off (a 429, 5xx or network
+        error being retried), so the count stands still for a reason the seller is told."""
         data = {"phase": phase, "done": done, "total": total}
+        if waiting:
+            data["waiting"] = True
         stmt = insert_on_conflict(self.engine, sync_checkpoints).values(
             job_id=self.job_id, part=PART, data=data, created_at=self.clock.now()
         )
@@ -91,6 +99,8 @@ def chain_status(engine: Engine, get_job, sync: dict, score_registered: bool) ->
             what = PHASES[note["phase"]]
             if note.get("total"):
                 what += f" ({number(note.get('done') or 0)} de {number(note['total'])})"
+        if note and note.get("waiting"):
+            what += f" · {WAITING}"
     else:
         result = sync.get("result") or {}
         rebuilds = list(result.get("rebuildJobIds") or [])

@@ -118,6 +118,9 @@ class SellerSync:
         self.tenant_id = tenant_id
         self.days_back = days_back
         self.full_visits = visits == "full"
+        self._at: tuple = ("listing", None, None)  # the last progress told: phase, done, total
+        self._noted_waiting = False  # the progress note says "waiting on Mercado Livre"
+        self._note_lock = asyncio.Lock()  # notes written in the order they were decided
 
     def _account(self):
         with self.engine.connect() as conn:
@@ -165,6 +168,7 @@ class SellerSync:
             # A cancel (seen by the worker's heartbeat) stops the run at its next request,
             # in whichever step: what is written and checkpointed stays.
             interrupt=self.ctx.raise_if_cancelled,
+            on_wait=self._waiting,
         )
         try:
             result = await self._sync(client, acct, tz, tenant.last_sync_ok_at)
@@ -413,8 +417,25 @@ class SellerSync:
     async def _progress(self, phase: str, done: int | None = None, total: int | None = None):
         """Note where the sync is, for the seller (progress.py): at most once a second,
         and always at a phase's start and end."""
+        self._at = (phase, done, total)
         if self.note.claim(phase, force=done is not None and done in (0, total)):
-            await asyncio.to_thread(self.note.write, phase, done, total)
+            await self._note(phase, done, total, self._noted_waiting)
+
+    async def _waiting(self, waiting: bool) -> None:
+        """The client is retrying a request (True: the first of a while) or none any more
+        (False): the note says so at once, both ways, so it is never behind the truth (the
+        count stands still meanwhile; the client calls only when this changes)."""
+        if waiting == self._noted_waiting:
+            return
+        phase, done, total = self._at
+        self.note.claim(phase, force=True)
+        self._noted_waiting = waiting
+        await self._note(phase, done, total, waiting)
+
+    async def _note(self, phase: str, done: int | None, total: int | None, waiting: bool):
+        extra = {"waiting": True} if waiting else {}
+        async with self._note_lock:
+            await asyncio.to_thread(self.note.write, phase, done, total, **extra)
 
     def _stored_ids(self, wanted: set[str]) -> set[str]:
         return stored_listing_ids(self.engine, self.tenant_id, wanted)
