@@ -196,9 +196,11 @@ def _connected_after_all(request: Request, svc, state: str | None) -> str | None
     """The store a used state was for, when that state was consumed (its nonce recorded)
     and the signed-in user's store (or, for an admin, that store) is connected: a seller
     back on the callback (the browser's Back, a reload) after connecting. None otherwise."""
+    if not state or len(state) > 2000:
+        return None
     try:
         claims = jwt.decode(
-            state or "", _state_key(svc), algorithms=["HS256"], options={"verify_exp": False}
+            state, _state_key(svc), algorithms=["HS256"], options={"verify_exp": False}
         )
     except jwt.PyJWTError:
         return None
@@ -216,7 +218,8 @@ def _connected_after_all(request: Request, svc, state: str | None) -> str | None
 
 
 def _already_connected(request: Request, tenant_id: str):
-    """ "Sua conta já está conectada", with the way to the dashboard (the import shows there)."""
+    """The page "Sua conta já está conectada", with the way to the dashboard (where the
+    import shows)."""
     from superseller.web.pages import action_page
 
     user = user_of_token(request, cookie_only=True)
