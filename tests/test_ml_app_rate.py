@@ -4,9 +4,7 @@ in the database, and a 429 slows every process down (ratelimit.py)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from superseller.jobs.queue import JobSpec, Queue
 from superseller.mercadolivre import ratelimit
 from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.wiring import build_registry
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.support.procs import ROOT, stop
+from tests.support.ml import connected_tenant, sandbox, sandbox_env, settings_for
+from tests.support.procs import ROOT, start_cli, stop
 from tests.support.waiting import wait_until
 
 APP_RATE = 20.0  # the sandbox's app quota, and ML_REQUESTS_PER_S
@@ -28,26 +26,23 @@ WORKERS = 4
 
 
 def _worker(db_url: str, sb, data_dir: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(data_dir),
-        "ML_API_URL": sb.url,
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        "ML_REQUESTS_PER_S": str(APP_RATE),
-        "ML_CONCURRENCY": "8",
-        "JOB_POLL_S": "0.1",
-        "JOB_SQLITE_POLL_S": "0.1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "worker", "--concurrency", "4"],
-        cwd=data_dir,
+    env = sandbox_env(
+        sb.url,
+        PYTHONPATH=ROOT / "src",
+        DATA_DIR=data_dir,
+        ML_REQUESTS_PER_S=APP_RATE,
+        ML_CONCURRENCY=8,
+        JOB_POLL_S=0.1,
+        JOB_SQLITE_POLL_S=0.1,
+    )
+    return start_cli(
+        db_url,
+        "worker",
+        "--concurrency",
+        "4",
         env=env,
+        cwd=data_dir,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
