@@ -28,18 +28,19 @@ def start_cli(
     env: dict[str, str],
     cwd: Path = ROOT,
     stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
     unset: tuple[str, ...] = (),
 ) -> subprocess.Popen:
     """`superseller <args>` as a child process against `db_url`: this process's environment
-    (less the names in `unset`) plus `env`; its stderr a text pipe, its stdout `stdout`
-    (DEVNULL for a long-running one whose output nobody reads)."""
+    (less the names in `unset`) plus `env`; its output, text, to `stdout` and `stderr` (pipes
+    by default; DEVNULL or a file for a long-running one whose output nobody reads)."""
     inherited = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.Popen(
         [sys.executable, "-m", "superseller.cli", *args],
         cwd=cwd,
         env={**inherited, "DATABASE_URL": db_url, **env},
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
 
