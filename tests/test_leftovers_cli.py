@@ -5,10 +5,8 @@ connected whose tokens are gone asks to be reconnected (no traceback)."""
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +29,8 @@ from superseller.wiring import build_registry
 from tests.support.cli import cli
 from tests.support.handlers import sleepy
 from tests.support.inproc import running_worker, wait_status
-from tests.support.ml import connected_tenant, run_sync, sandbox, settings_for
-from tests.support.procs import ROOT
+from tests.support.ml import connected_tenant, run_sync, sandbox, sandbox_env, settings_for
+from tests.support.procs import start_cli
 from tests.support.waiting import wait_until
 
 
@@ -78,13 +76,7 @@ def test_a_store_marked_connected_without_tokens_asks_to_reconnect(engine, db_ur
             )
         assert account_state(engine, "t1") == "never_synced"  # still looks connected
 
-        env = {
-            "DATA_DIR": str(tmp_path),
-            "ML_API_URL": sb.url,
-            "ML_CLIENT_ID": "sandbox-app",
-            "ML_CLIENT_SECRET": "sandbox-secret",
-            "ML_REQUESTS_PER_S": "0",
-        }
+        env = _ml_env(sb, tmp_path)
         run = cli(db_url, "sync", "--tenant", "t1", "--days-back", "3", env=env)
         assert run.returncode == 1, run.stderr
         # The command's error is its last line (the worker's log lines come before it),
@@ -112,27 +104,14 @@ def test_a_store_marked_connected_without_tokens_asks_to_reconnect(engine, db_ur
     assert _account(engine).status == "reauth_required"
 
 
-# -- an interrupted `superseller sync` -------------------------------------------------
 def _ml_env(sb, tmp_path) -> dict[str, str]:
-    return {
-        "DATA_DIR": str(tmp_path),
-        "ML_API_URL": sb.url,
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        "ML_REQUESTS_PER_S": "0",
-    }
+    """`superseller` pointed at the sandbox, unthrottled."""
+    return sandbox_env(sb.url, DATA_DIR=tmp_path, ML_REQUESTS_PER_S=0)
 
 
+# -- an interrupted `superseller sync` -------------------------------------------------
 def _start_sync(db_url, sb, tmp_path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": db_url, **_ml_env(sb, tmp_path)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "sync", "--tenant", "t1"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli(db_url, "sync", "--tenant", "t1", env=_ml_env(sb, tmp_path))
 
 
 def _interrupt(proc: subprocess.Popen, sig=signal.SIGINT) -> str:

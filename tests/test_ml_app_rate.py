@@ -4,9 +4,7 @@ in the database, and a 429 slows every process down (ratelimit.py)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from superseller.jobs.queue import JobSpec, Queue
 from superseller.mercadolivre import ratelimit
 from superseller.mercadolivre.ratelimit import SharedRateLimiter
 from superseller.wiring import build_registry
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.support.procs import ROOT, stop
+from tests.support.ml import connected_tenant, sandbox, sandbox_env, settings_for
+from tests.support.procs import ROOT, start_cli, stop
 from tests.support.waiting import wait_until
 
 APP_RATE = 20.0  # the sandbox's app quota, and ML_REQUESTS_PER_S
@@ -28,26 +26,23 @@ WORKERS = 4
 
 
 def _worker(db_url: str, sb, data_dir: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(data_dir),
-        "ML_API_URL": sb.url,
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        "ML_REQUESTS_PER_S": str(APP_RATE),
-        "ML_CONCURRENCY": "8",
-        "JOB_POLL_S": "0.1",
-        "JOB_SQLITE_POLL_S": "0.1",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "worker", "--concurrency", "4"],
-        cwd=data_dir,
+    env = sandbox_env(
+        sb.url,
+        PYTHONPATH=ROOT / "src",
+        DATA_DIR=data_dir,
+        ML_REQUESTS_PER_S=APP_RATE,
+        ML_CONCURRENCY=8,
+        JOB_POLL_S=0.1,
+        JOB_SQLITE_POLL_S=0.1,
+    )
+    return start_cli(
+        db_url,
+        "worker",
+        "--concurrency",
+        "4",
         env=env,
+        cwd=data_dir,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
@@ -123,12 +118,12 @@ def test_a_429_slows_every_process_sharing_the_bucket_and_the_rate_recovers(engi
         assert conn.execute(select(ml_rate_buckets.c.name)).scalars().all() == ["app"]
 
 
-def test_two_limiters_share_one_budget(engine):
-    """The limit is the database row's, not each limiter's: two of them together get no
-    more than the rate."""
+def _granted_in_one_second(make_limiters) -> int:
+    """How many `acquire()`s the limiters `make_limiters()` gives (made in the event loop)
+    grant together in one second, each spending as fast as it is let."""
 
     async def run() -> int:
-        a, b = SharedRateLimiter(engine, 10.0), SharedRateLimiter(engine, 10.0)
+        limiters = make_limiters()
         got = 0
         deadline = time.monotonic() + 1.0
 
@@ -140,36 +135,33 @@ def test_two_limiters_share_one_budget(engine):
                     return
                 got += 1
 
-        await asyncio.gather(spend(a), spend(b))
+        await asyncio.gather(*(spend(lim) for lim in limiters))
         return got
+
+    return asyncio.run(run())
+
+
+def test_two_limiters_share_one_budget(engine):
+    """The limit is the database row's, not each limiter's: two of them together get no
+    more than the rate."""
+
+    def two():
+        return SharedRateLimiter(engine, 10.0), SharedRateLimiter(engine, 10.0)
 
     # 1 s at 10/s, plus the initial burst (BURST_S of tokens): never the 2 x 10 of two
     # process-local limiters.
-    assert asyncio.run(run()) <= 10 + 2 + 1
+    assert _granted_in_one_second(two) <= 10 + 2 + 1
 
 
 def test_an_optional_per_seller_rate_is_shared_too(engine):
     """ML_SELLER_REQUESTS_PER_S: each seller's requests also come out of its own shared bucket;
     two processes' views of one seller get that seller's rate together, not each."""
 
-    async def run() -> int:
+    def views():
         first, second = (SharedRateLimiter(engine, 1000.0, seller_rate=5.0) for _ in range(2))
-        views = [first.for_seller(42), second.for_seller(42)]
-        got = 0
-        deadline = time.monotonic() + 1.0
+        return [first.for_seller(42), second.for_seller(42)]
 
-        async def spend(lim):
-            nonlocal got
-            while True:
-                await lim.acquire()
-                if time.monotonic() >= deadline:
-                    return
-                got += 1
-
-        await asyncio.gather(*(spend(v) for v in views))
-        return got
-
-    assert asyncio.run(run()) <= 5 + 1 + 1
+    assert _granted_in_one_second(views) <= 5 + 1 + 1
     with engine.connect() as conn:
         names = conn.execute(select(ml_rate_buckets.c.name)).scalars().all()
     assert sorted(names) == ["app", "seller:42"]

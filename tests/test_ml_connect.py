@@ -21,7 +21,7 @@ from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
 from tests.support.api import serving
 from tests.support.inproc import running_worker, wait_status
-from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.ml import connected_tenant, sandbox, sandbox_env, settings_for
 from tests.support.procs import ROOT
 from tests.support.waiting import wait_until
 
@@ -208,11 +208,7 @@ def test_readme_quick_start_connect_queues_the_backfill_and_refuses_a_second_sto
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("ML_")},
             "DATABASE_URL": db_url,
-            "DATA_DIR": str(tmp_path),
-            "ML_API_URL": sb.url,
-            "ML_AUTH_URL": sb.url + "/authorization",
-            "ML_CLIENT_ID": "sandbox-app",
-            "ML_CLIENT_SECRET": "sandbox-secret",
+            **sandbox_env(sb.url, DATA_DIR=tmp_path),
         }
 
         def connect(tid):

@@ -1,10 +1,8 @@
 """`superseller serve` and ML_REDIRECT_URI: unset, Mercado Livre is sent back to the server
 that started the connection (its port, or PUBLIC_URL), not to the default's :8000."""
 
-import os
 import signal
 import subprocess
-import sys
 
 import httpx
 import pytest
@@ -13,8 +11,8 @@ from superseller.cli.serve_cmd import own_redirect_uri
 from superseller.sandbox.server import free_port
 from superseller.tenants import create_tenant
 from superseller.users.accounts import create_user
-from tests.support.ml import sandbox
-from tests.support.procs import ROOT
+from tests.support.ml import sandbox, sandbox_env
+from tests.support.procs import start_cli
 from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery"
@@ -22,22 +20,14 @@ CALLBACK = "/api/v1/mercadolivre/callback"
 
 
 def serve(db_url, tmp_path, sb, port: int, **extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("ML_REDIRECT_URI", "PUBLIC_URL")} | {
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(tmp_path),
-        "ML_API_URL": sb.url,
-        "ML_AUTH_URL": sb.url + "/authorization",
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        **extra,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
+    proc = start_cli(
+        db_url,
+        "serve",
+        "--port",
+        str(port),
+        env=sandbox_env(sb.url, DATA_DIR=tmp_path, **extra),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        unset=("ML_REDIRECT_URI", "PUBLIC_URL"),
     )
 
     def ready():

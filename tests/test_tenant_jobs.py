@@ -19,7 +19,7 @@ from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import ADMIN, client, serving
 from tests.support.cli import ROOT, cli
-from tests.support.ml import connected_tenant, sandbox, settings_for
+from tests.support.ml import connected_tenant, sandbox, sandbox_env, settings_for
 
 
 def job_count(engine, **where) -> int:
@@ -129,11 +129,7 @@ def test_cli_sync_runs_the_sync_atualizar_dados_queued_when_no_worker_is_up(
         env = {
             **os.environ,
             "DATABASE_URL": db_url,
-            "DATA_DIR": str(tmp_path),
-            "ML_API_URL": sb.url,
-            "ML_CLIENT_ID": "sandbox-app",
-            "ML_CLIENT_SECRET": "sandbox-secret",
-            "ML_REQUESTS_PER_S": "0",
+            **sandbox_env(sb.url, DATA_DIR=tmp_path, ML_REQUESTS_PER_S=0),
         }
         done = subprocess.run(
             [sys.executable, "-m", "superseller.cli", "sync", "--tenant", "t1"],

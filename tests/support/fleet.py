@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.support.procs import ROOT
+from tests.support.ml import sandbox_env
+from tests.support.procs import ROOT, start_cli
 
 
 def cli_worker(
@@ -25,28 +24,23 @@ def cli_process(
     db_url: str, sb_url: str, data_dir: Path, args: list[str], **env: str
 ) -> subprocess.Popen:
     """`superseller <args>` with the settings of `cli_worker`."""
-    full = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(data_dir),
-        "ML_API_URL": sb_url,
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        "ML_CONCURRENCY": "8",
-        "JOB_POLL_S": "0.1",
-        "JOB_SQLITE_POLL_S": "0.1",
-        "JOB_HEARTBEAT_S": "0.2",
-        "JOB_RESCUE_AFTER_S": "2",
-        **{k: str(v) for k, v in env.items()},
+    settings = {
+        "PYTHONPATH": ROOT / "src",
+        "DATA_DIR": data_dir,
+        "ML_CONCURRENCY": 8,
+        "JOB_POLL_S": 0.1,
+        "JOB_SQLITE_POLL_S": 0.1,
+        "JOB_HEARTBEAT_S": 0.2,
+        "JOB_RESCUE_AFTER_S": 2,
+        **env,
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", *args],
+    return start_cli(
+        db_url,
+        *args,
+        env=sandbox_env(sb_url, **settings),
         cwd=data_dir,
-        env=full,
         stdout=subprocess.DEVNULL,
         stderr=open(_log_path(data_dir), "a"),  # noqa: SIM115 - the child owns it
-        text=True,
     )
 
 

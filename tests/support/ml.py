@@ -23,18 +23,36 @@ def sandbox(**spec):
         running.stop()
 
 
+# The sandbox's own app (superseller.sandbox accepts these credentials).
+CLIENT_ID = "sandbox-app"
+CLIENT_SECRET = "sandbox-secret"
+
+
 def settings_for(sb, tmp_path, **extra) -> Settings:
     return Settings(
         data_dir=tmp_path,
         ml_api_url=sb.url,
         ml_auth_url=sb.url + "/authorization",
-        ml_client_id="sandbox-app",
-        ml_client_secret="sandbox-secret",
+        ml_client_id=CLIENT_ID,
+        ml_client_secret=CLIENT_SECRET,
         ml_redirect_uri="http://localhost/callback",
         ml_requests_per_s=0,
         ml_concurrency=8,
         **extra,
     )
+
+
+def sandbox_env(sb_url: str, **extra) -> dict[str, str]:
+    """The environment pointing a `superseller` child process at the sandbox at `sb_url`
+    (its API, its authorization page, its app's credentials), as `settings_for` points
+    this process; `extra` adds or overrides variables (DATA_DIR, ML_REQUESTS_PER_S, ...)."""
+    return {
+        "ML_API_URL": sb_url,
+        "ML_AUTH_URL": sb_url + "/authorization",
+        "ML_CLIENT_ID": CLIENT_ID,
+        "ML_CLIENT_SECRET": CLIENT_SECRET,
+        **{k: str(v) for k, v in extra.items()},
+    }
 
 
 def connected_tenant(engine, settings: Settings, tid: str = "t1") -> int:
