@@ -14,6 +14,11 @@ joined job was moved from, the job type's own queue for one the command created 
 may have joined it since: it holds the store's sync key). Its last line says what became
 of the job; it exits 130, or 1 when the job could not be given back (the line says what
 the engine's rescue will do with it).
+
+Killed outright (SIGKILL, a dead host), the command cleans nothing up; the engine does: the
+job is lent to the `cli` queue (`JobSpec.private_run`, `JobAdmin.lend_pending`) and keeps
+its home (the joined job's queue, or its type's), so the rescue of the silent job sends it
+home, with its home's attempts, where the workers serving that queue run it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def run_job_now(
         queue=CLI_QUEUE,
         max_attempts=max_attempts,
         unique_key=unique_key,
+        private_run=True,  # its home: its type's queue, should this process vanish
     )
     actor = audit.cli_actor()
     moved_from: list[str] = []  # the queue a joined job was moved from, once known
@@ -101,7 +107,6 @@ def run_job_now(
             say()
             left, code = _leave_runnable(
                 eng,
-                reg,
                 made,
                 actor,
                 moved_from[0] if moved_from else None,
@@ -118,21 +123,21 @@ def _run_joined_here(
     command runs it rather than wait for a worker that may not be running (the seller's
     "Atualizar dados" with no worker up). Not out of a paused queue: the pause holds.
     The queue it came from is appended to `moved_from` before the move (an interrupted
-    command puts the job back there)."""
+    command puts the job back there); the job keeps it as its home (`lend_pending`), where
+    the engine's rescue sends it should this process vanish (SIGKILL)."""
     admin = JobAdmin(eng, actor=actor)
     job = admin.get(job_id)
     paused = {q["queue"] for q in pause.state(eng)["pausedQueues"]}
     if job["status"] == "pending" and job["queue"] != CLI_QUEUE and job["queue"] not in paused:
         if moved_from is not None:
             moved_from.append(job["queue"])
-        admin.move_pending(job_id, CLI_QUEUE)
+        admin.lend_pending(job_id, CLI_QUEUE)
         job = admin.get(job_id)
     return job
 
 
 def _leave_runnable(
     eng: Engine,
-    reg: Registry,
     made: Enqueued,
     actor: str,
     moved_from: str | None,
@@ -152,11 +157,13 @@ def _leave_runnable(
     try:
         job = admin.get(made.id)
         if job["status"] == "pending" and job["queue"] == CLI_QUEUE:
-            home = moved_from or (_type_queue(reg, job["type"]) if made.created else None)
+            # The home it was lent from (a joined job's queue; the type's own for one this
+            # command created), not one of another command's job this one merely joined.
+            home = job["home_queue"] if moved_from or made.created else None
             # A job this command created ran once by design (the command reports the
-            # outcome); on a worker it gets its type's own attempts, so a passing error is
-            # retried. A joined job keeps its own.
-            tries = None if moved_from else _type_attempts(reg, job["type"])
+            # outcome); on a worker it gets its type's own attempts (its home's), so a
+            # passing error is retried. A joined job keeps its own.
+            tries = job["home_max_attempts"]
             if tries is not None:
                 tries = max(tries, job["max_attempts"])
             if (
@@ -175,11 +182,13 @@ def _leave_runnable(
         return f"job {made.id} could not be put back (database error: {first})", 1
     if job["status"] == "running" and job["worker_id"] in workers:
         # The in-process worker did not give it back in time (a held write lock, a database
-        # away): the process exits with it, its heartbeat stops, and a rescue ends it.
+        # away): the process exits with it, its heartbeat stops, and a rescue ends it or
+        # gives it back (a job lent to this command: on its home queue, with its home's
+        # attempts; the engine's rule, store.rescue).
         if job["cancel_requested"]:
             then = "cancel it"
-        elif job["attempts"] < job["max_attempts"]:
-            then = f"give it back on queue {job['queue']}"
+        elif job["attempts"] < max(job["max_attempts"], job["home_max_attempts"] or 0):
+            then = f"give it back on queue {job['home_queue'] or job['queue']}"
         else:
             then = "mark it failed (it was its last attempt)"
         return (
@@ -196,18 +205,6 @@ def _leave_runnable(
     if job["status"] in FINISHED:
         return f"job {made.id} ended meanwhile: {job['status']}", 130
     return f"job {made.id} left {job['status']} on queue {job['queue']}", 130
-
-
-def _type_queue(reg: Registry, job_type: str) -> str | None:
-    """The queue the registry gives the job type (None for a type no longer registered)."""
-    found = reg.find(job_type)
-    return found.queue if found is not None else None
-
-
-def _type_attempts(reg: Registry, job_type: str) -> int | None:
-    """The attempts the registry gives the job type (None for a type no longer registered)."""
-    found = reg.find(job_type)
-    return found.max_attempts if found is not None else None
 
 
 class _Interrupt:

@@ -54,6 +54,12 @@ jobs = Table(
     Column("finished_at", UTCDateTime, nullable=True),
     Column("schedule_id", BigId, nullable=True),
     Column("scheduled_for", UTCDateTime, nullable=True),
+    # A private run (migration 0024): the job was lent to a runner's own queue (`queue`,
+    # e.g. a command line's) and belongs on `home_queue`, with `home_max_attempts` there
+    # (NULL: its own). A rescue of the vanished runner, a retry, a move by hand send it
+    # home; NULL for every job that is where it belongs.
+    Column("home_queue", String(100), nullable=True),
+    Column("home_max_attempts", Integer, nullable=True),
 )
 
 # The claim path: pending jobs, best priority first, oldest first (queue is a filter).

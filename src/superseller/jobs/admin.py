@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, literal, not_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, literal, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from superseller.db.rows import row_dict
@@ -344,8 +344,9 @@ class JobAdmin:
 
     def move_pending(self, job_id: int, queue: str, max_attempts: int | None = None) -> bool:
         """Move a pending job to `queue` (with `max_attempts`, give it that many attempts
-        too); False when it is no longer pending (a worker has it, or it finished)."""
-        values: dict[str, Any] = {"queue": queue}
+        too); False when it is no longer pending (a worker has it, or it finished). The
+        job then belongs there: a home it had while lent (`lend_pending`) is forgotten."""
+        values: dict[str, Any] = {"queue": queue, "home_queue": None, "home_max_attempts": None}
         if max_attempts is not None:
             values["max_attempts"] = max_attempts
         with self.engine.begin() as conn:
@@ -359,6 +360,25 @@ class JobAdmin:
                 self._audit(conn, "job.move", "job", job_id, detail)
         return bool(done)
 
+    def lend_pending(self, job_id: int, queue: str) -> bool:
+        """Move a pending job to a runner's private `queue` (a command line's) for a
+        private run: it keeps its home, the queue it is on now (or the home it already
+        has), where a rescue sends it back should the runner vanish (SIGKILL, a dead
+        host), where a retry puts it, and where workers serving only that queue run it.
+        Audited `job.move` with the home. False when it is no longer pending."""
+        home = func.coalesce(jobs.c.home_queue, jobs.c.queue)
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "pending")
+                .values(queue=queue, home_queue=case((home == queue, None), else_=home))
+                .returning(jobs.c.home_queue)
+            ).first()
+            if found is not None:
+                detail = {"queue": queue, "homeQueue": found.home_queue}
+                self._audit(conn, "job.move", "job", job_id, detail)
+        return found is not None
+
     def run_again(self, job_id: int, queue) -> dict[str, Any]:
         """A new job of the same type, payload, tenant, queue and priority as a finished one
         (`queue`: a `superseller.jobs.queue.Queue`). Returns the new job."""
@@ -371,7 +391,7 @@ class JobAdmin:
             job["type"],
             job["payload"],
             tenant_id=job["tenant_id"],
-            queue=job["queue"],
+            queue=job["home_queue"] or job["queue"],  # not a private runner's queue
             priority=job["priority"],
         )
         with self.engine.begin() as conn:
@@ -476,7 +496,16 @@ def schedule_view(scheduler: Scheduler, sched: dict[str, Any]) -> dict[str, Any]
 
 
 def _requeued(now: datetime) -> dict[str, Any]:
+    """A retried job: a fresh set of attempts, due now; one lent to a private runner goes
+    home (no runner waits for it any more) with its home's attempts."""
+    home_attempts = func.coalesce(jobs.c.home_max_attempts, 0)
     return {
+        "queue": func.coalesce(jobs.c.home_queue, jobs.c.queue),
+        "max_attempts": case(
+            (home_attempts > jobs.c.max_attempts, home_attempts), else_=jobs.c.max_attempts
+        ),
+        "home_queue": None,
+        "home_max_attempts": None,
         "status": "pending",
         "attempts": 0,
         "run_at": now,

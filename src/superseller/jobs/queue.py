@@ -29,6 +29,10 @@ class JobSpec:
     timeout_s: float | None = None
     schedule_id: int | None = None
     scheduled_for: datetime | None = None
+    # A private run: `queue` is a runner's own queue (a command line's) and the job belongs
+    # on its type's queue, with its type's attempts (at least `max_attempts`): where the
+    # engine sends it when the runner vanishes (see JobAdmin.lend_pending).
+    private_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Queue:
             spec.max_attempts,
             spec.lock_key,
             spec.timeout_s,
+            spec.private_run,
         )
         row = checked.get(key)
         if row is None:
@@ -107,16 +112,19 @@ class Queue:
             timeout_s=spec.timeout_s,
             run_at=spec.run_at,
         )
+        queue = spec.queue or jt.queue
+        max_attempts = spec.max_attempts or jt.max_attempts
+        away = spec.private_run and queue != jt.queue
         return {
             "type": jt.name,  # the one name, also when asked by a former one
-            "queue": spec.queue or jt.queue,
+            "queue": queue,
             "tenant_id": spec.tenant_id,
             "payload": spec.payload or {},
             "status": "pending",
             "priority": spec.priority,
             "run_at": spec.run_at or now,
             "attempts": 0,
-            "max_attempts": spec.max_attempts or jt.max_attempts,
+            "max_attempts": max_attempts,
             "unique_key": spec.unique_key,
             "lock_key": lock_key,
             "timeout_s": spec.timeout_s if spec.timeout_s is not None else jt.timeout_s,
@@ -124,6 +132,8 @@ class Queue:
             "created_at": now,
             "schedule_id": spec.schedule_id,
             "scheduled_for": spec.scheduled_for,
+            "home_queue": jt.queue if away else None,
+            "home_max_attempts": max(jt.max_attempts, max_attempts) if away else None,
         }
 
     def _insert(self, conn: Connection, rows: list[dict]) -> list[Enqueued]:

@@ -179,7 +179,9 @@ class JobStore:
         when their heartbeat is late (a heartbeat can wait behind a long write on SQLite).
         Worker ids are never empty, so the default excludes nobody. `proceed()`, asked once
         the write lock is held, can call the rescue off (the caller saw the database stall:
-        the silence may be the stall's, not the workers'). `held()`, asked then too, gives
+        the silence may be the stall's, not the workers'). A job lent to a private runner
+        (`JobAdmin.lend_pending`) goes back to its home queue with its home's attempts.
+        `held()`, asked then too, gives
         the ids of the jobs the caller holds: its other silent jobs are orphans of a claim
         whose answer it never got, and are given back as well."""
         message = f"{LOST_MESSAGE} {grace_s:g}s"
@@ -196,6 +198,9 @@ class JobStore:
                 held=None if held is None else (sorted(held()) or [-1]),  # ids are positive
             )
             if rows:
+                # Wake the idle workers of the queues the jobs are pending on again (a job
+                # lent to a vanished private runner: its home's).
+                self.backend.notify(conn, sorted({r.queue for r in rows if r.status == "pending"}))
                 conn.execute(
                     insert(job_logs),
                     [

@@ -210,8 +210,9 @@ class Backend(ABC):
     ) -> list[Any]:
         """Give back running jobs silent since `cutoff` (not `alive`'s, except those
         not in `held` when given): pending to retry, failed when out of attempts,
-        cancelled when asked. Returns rows (id, type, tenant_id, attempts, started_at,
-        status)."""
+        cancelled when asked; a job lent to a private runner (`home_queue` set) goes home
+        to `home_queue` with its home's attempts (`home_max_attempts`, if more). Returns
+        rows (id, type, tenant_id, attempts, started_at, status, queue)."""
 
     @abstractmethod
     def release(

@@ -182,8 +182,8 @@ class PostgresBackend(Backend):
                 d["timeout_s"] = r["timeout_s"]
             if r["priority"]:
                 d["priority"] = r["priority"]
-            for key in ("tenant_id", "lock_key", "schedule_id"):
-                if r[key] is not None:
+            for key in ("tenant_id", "lock_key", "schedule_id", "home_queue", "home_max_attempts"):
+                if r.get(key) is not None:
                     d[key] = r[key]
             if r["payload"]:
                 d["payload"] = r["payload"]

@@ -137,18 +137,19 @@ WITH v AS (
     SELECT v.n, v.type, v.queue, v.tenant_id, COALESCE(v.payload, '{}'::jsonb) AS payload,
            COALESCE(v.priority, 0) AS priority, v.max_attempts, v.lock_key, v.timeout_s,
            COALESCE(v.created_at, CAST(%(created_at)s AS timestamptz)) AS created_at,
-           v.run_at, v.schedule_id, v.scheduled_for
+           v.run_at, v.schedule_id, v.scheduled_for, v.home_queue, v.home_max_attempts
     FROM jsonb_to_recordset(CAST(%(data)s AS jsonb)) AS v(
         n int, type text, queue text, tenant_id text, payload jsonb, priority int,
         run_at timestamptz, max_attempts int, lock_key text, timeout_s float8,
-        created_at timestamptz, schedule_id bigint, scheduled_for timestamptz)
+        created_at timestamptz, schedule_id bigint, scheduled_for timestamptz,
+        home_queue text, home_max_attempts int)
 )
 INSERT INTO jobs (type, queue, tenant_id, payload, status, priority, run_at, attempts,
                   max_attempts, unique_key, lock_key, timeout_s, cancel_requested, created_at,
-                  schedule_id, scheduled_for)
+                  schedule_id, scheduled_for, home_queue, home_max_attempts)
 SELECT v.type, v.queue, v.tenant_id, v.payload, 'pending', v.priority,
        COALESCE(v.run_at, v.created_at), 0, v.max_attempts, NULL, v.lock_key, v.timeout_s,
-       false, v.created_at, v.schedule_id, v.scheduled_for
+       false, v.created_at, v.schedule_id, v.scheduled_for, v.home_queue, v.home_max_attempts
 FROM v
 ORDER BY v.n
 RETURNING id
@@ -160,15 +161,21 @@ WHERE worker_id = %(worker)s AND status = 'running' AND id = ANY(%(ids)s)
 RETURNING id, cancel_requested
 """
 
-_RESCUE = """
+# A job lent to a private runner (`home_queue` set: a command line's run) whose runner
+# vanished goes home, where the workers serving its queue run it, with its home's attempts:
+# the loan ends with its runner, whatever becomes of the job.
+_TRIES = "GREATEST(max_attempts, COALESCE(home_max_attempts, 0))"
+_RESCUE = f"""
 UPDATE jobs
 SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                  WHEN attempts < max_attempts THEN 'pending'
+                  WHEN attempts < {_TRIES} THEN 'pending'
                   ELSE 'failed' END,
-    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN %(now)s END,
+    finished_at = CASE WHEN cancel_requested OR attempts >= {_TRIES} THEN %(now)s END,
+    queue = COALESCE(home_queue, queue), max_attempts = {_TRIES},
+    home_queue = NULL, home_max_attempts = NULL,
     last_error = %(message)s, worker_id = NULL, heartbeat_at = NULL, run_at = %(now)s
-WHERE status = 'running' AND heartbeat_at < %(cutoff)s AND {whose}
-RETURNING id, type, tenant_id, attempts, started_at, status
+WHERE status = 'running' AND heartbeat_at < %(cutoff)s AND {{whose}}
+RETURNING id, type, tenant_id, attempts, started_at, status, queue
 """
 # Others' silent jobs; and the caller's own silent jobs that it does not hold: a claim
 # whose answer was lost with the connection (committed, but the worker never saw it).

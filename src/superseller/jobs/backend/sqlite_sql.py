@@ -94,15 +94,21 @@ WHERE worker_id = :worker AND status = 'running' AND id IN :ids
 RETURNING id, cancel_requested
 """
 
-_RESCUE = """
+# A job lent to a private runner (`home_queue` set: a command line's run) whose runner
+# vanished goes home, where the workers serving its queue run it, with its home's attempts:
+# the loan ends with its runner, whatever becomes of the job.
+_TRIES = "MAX(max_attempts, COALESCE(home_max_attempts, 0))"
+_RESCUE = f"""
 UPDATE jobs
 SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                  WHEN attempts < max_attempts THEN 'pending'
+                  WHEN attempts < {_TRIES} THEN 'pending'
                   ELSE 'failed' END,
-    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    finished_at = CASE WHEN cancel_requested OR attempts >= {_TRIES} THEN :now END,
+    queue = COALESCE(home_queue, queue), max_attempts = {_TRIES},
+    home_queue = NULL, home_max_attempts = NULL,
     last_error = :message, worker_id = NULL, heartbeat_at = NULL, run_at = :now
-WHERE status = 'running' AND heartbeat_at < :cutoff AND {whose}
-RETURNING id, type, tenant_id, attempts, started_at, status
+WHERE status = 'running' AND heartbeat_at < :cutoff AND {{whose}}
+RETURNING id, type, tenant_id, attempts, started_at, status, queue
 """
 # Others' silent jobs; and the caller's own silent jobs that it does not hold: a claim
 # whose answer was lost with the connection (committed, but the worker never saw it).
