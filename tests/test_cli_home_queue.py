@@ -5,10 +5,7 @@ home, where a worker serving only that queue runs it. On both databases."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -24,35 +21,15 @@ from superseller.jobs.store import JobStore
 from superseller.tenant_jobs import sync_key
 from superseller.wiring import build_registry
 from tests.support.inproc import logs
-from tests.support.ml import connected_tenant, sandbox, settings_for
-from tests.support.procs import ROOT, stop
+from tests.support.ml import connected_tenant, sandbox, sandbox_env, settings_for
+from tests.support.procs import start_cli, stop
 from tests.support.waiting import wait_until
 
 RESCUE_AFTER_S = "2"
 
 
-def _env(db_url, sb, tmp_path, **extra) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "DATA_DIR": str(tmp_path),
-        "ML_API_URL": sb.url,
-        "ML_CLIENT_ID": "sandbox-app",
-        "ML_CLIENT_SECRET": "sandbox-secret",
-        "ML_REQUESTS_PER_S": "0",
-        **extra,
-    }
-
-
-def _cli(env, *args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "superseller.cli", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _env(sb, tmp_path, **extra) -> dict[str, str]:
+    return sandbox_env(sb.url, DATA_DIR=tmp_path, ML_REQUESTS_PER_S=0, **extra)
 
 
 def _sync_job(engine) -> dict | None:
@@ -94,8 +71,8 @@ def test_a_sync_killed_mid_run_goes_home_and_a_worker_of_that_queue_runs_it(
         assert JobStore(engine).claim("gone:1:abcdef", 1, ["elsewhere"])[0].id == kept
         sb.state.faults.latency_ms = 5_000  # every Mercado Livre answer takes 5 s
 
-        env = _env(db_url, sb, tmp_path, JOB_RESCUE_AFTER_S=RESCUE_AFTER_S)
-        proc = _cli(env, "sync", "--tenant", "t1")
+        env = _env(sb, tmp_path, JOB_RESCUE_AFTER_S=RESCUE_AFTER_S)
+        proc = start_cli(db_url, "sync", "--tenant", "t1", env=env)
         ours = f":{proc.pid}:"  # worker ids read host:pid:suffix
 
         def running_here():
@@ -112,7 +89,7 @@ def test_a_sync_killed_mid_run_goes_home_and_a_worker_of_that_queue_runs_it(
         assert JobAdmin(engine).get(jid)["status"] == "running"
 
         sb.state.faults.latency_ms = 0
-        worker = _cli(env, "worker", "--queues", home, "--concurrency", "1")
+        worker = start_cli(db_url, "worker", "--queues", home, "--concurrency", "1", env=env)
         try:
             done = wait_until(
                 lambda: (j := JobAdmin(engine).get(jid))["status"] in FINISHED and j,
@@ -148,6 +125,53 @@ def test_a_sync_killed_mid_run_goes_home_and_a_worker_of_that_queue_runs_it(
 
 
 FINISHED = ("completed", "failed", "cancelled")
+
+
+def test_a_command_stopped_past_the_rescue_period_still_records_its_run(engine, db_url, tmp_path):
+    """The command lives but its worker went silent past the rescue period (stopped with
+    SIGSTOP here; a database away from that host only does the same), and another
+    worker's rescue sent the job home, where no worker serves. Once the command runs
+    again its attempt ends and its outcome is taken (the fence admits a rescued attempt's
+    late outcome while nobody has started the job since): the command ends with the job
+    completed instead of waiting for a worker of the home queue."""
+    with sandbox(listings=2, orders_per_day=1) as sb:
+        settings = settings_for(sb, tmp_path)
+        connected_tenant(engine, settings, "t1")
+        registry = build_registry(settings)
+        home = registry.get("sync_mercadolivre").queue
+        sb.state.faults.latency_ms = 3_000
+        env = _env(sb, tmp_path, JOB_RESCUE_AFTER_S=RESCUE_AFTER_S)
+        proc = start_cli(db_url, "sync", "--tenant", "t1", env=env)
+        ours = f":{proc.pid}:"
+        try:
+            job = wait_until(
+                lambda: (
+                    (j := _sync_job(engine))
+                    and j["status"] == "running"
+                    and ours in (j["worker_id"] or "")
+                    and j
+                ),
+                timeout=60,
+                message="the command to run its sync",
+            )
+            jid = job["id"]
+            proc.send_signal(signal.SIGSTOP)
+            # Another worker's rescue, once the stopped command has been silent 1 s.
+            wait_until(
+                lambda: JobStore(engine).rescue(1, registry.logged_as),
+                timeout=30,
+                message="the stopped command's job to be rescued",
+            )
+            sent = JobAdmin(engine).get(jid)
+            assert (sent["status"], sent["queue"]) == ("pending", home)
+            sb.state.faults.latency_ms = 0
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        done = JobAdmin(engine).get(jid)
+        assert done["status"] == "completed"
+        assert [r["status"] for r in logs(engine, jid)][-1] == "success"
 
 
 def test_a_job_lent_to_the_command_line_and_failed_there_retries_at_home(engine, tmp_path):
