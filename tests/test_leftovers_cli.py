@@ -379,8 +379,9 @@ def test_ctrl_c_while_the_job_is_being_queued_is_handled_the_same(engine, tmp_pa
 
 def test_a_give_back_slower_than_the_wait_is_said_as_it_is(engine, tmp_path, monkeypatch):
     """The in-process worker cannot give its job back in time (a held write lock): the
-    command does not claim it did. It says so at once, then that the rescue will end the
-    job (its one attempt used), and exits 1; the rescue then does what it said."""
+    command does not claim it did. It says so at once, then that the rescue will give the
+    job back on its home queue (the type's, with the type's attempts: the one attempt it
+    had on `cli` is not its last there), and exits 1; the rescue then does what it said."""
     monkeypatch.setattr(inline, "_GIVE_BACK_S", 0.5)
     err = io.StringIO()
     monkeypatch.setattr(inline, "err_console", Console(file=err, width=300))
@@ -409,17 +410,18 @@ def test_a_give_back_slower_than_the_wait_is_said_as_it_is(engine, tmp_path, mon
         job = _sleepy(engine)
         assert str(error) == (
             f"interrupted; could not put job {job['id']} back in 0.5 s; the engine's rescue "
-            "will mark it failed (it was its last attempt) once it has been silent 30 s"
+            "will give it back on queue slowlane once it has been silent 30 s"
         )
         assert error.code == 1
         assert (job["status"], job["queue"]) == ("running", "cli")
-        # What the line promised: once silent, a rescue ends it.
+        # What the line promised: once silent, a rescue sends it home, runnable there.
         store = JobStore(engine)
         rescued = wait_until(
             lambda: store.rescue(0.5, reg.logged_as), timeout=30, message="the rescue"
         )
         assert rescued == [job["id"]]
-        assert JobAdmin(engine).get(job["id"])["status"] == "failed"
+        home = JobAdmin(engine).get(job["id"])
+        assert (home["status"], home["queue"]) == ("pending", "slowlane")
     finally:
         let_go.set()
 

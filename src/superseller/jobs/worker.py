@@ -532,6 +532,10 @@ class Worker:
         """Run a sync handler in a thread. On time-out the attempt ends at once, but
         the slot stays taken until the thread returns (it cannot be killed)."""
         future = self._loop.run_in_executor(self._handlers, handler, running.ctx)
+        # A stop in a hurry may cancel the waiting task while the thread runs on: what
+        # the thread ends with then has no reader (asyncio would print "Future exception
+        # was never retrieved" at exit); the attempt was given back or recorded already.
+        future.add_done_callback(_read_outcome)
         try:
             return await asyncio.wait_for(asyncio.shield(future), running.job.timeout_s)
         except TimeoutError:
@@ -714,6 +718,11 @@ class Worker:
             self._listener.stop()
         self._handlers.shutdown()
         self._db.shutdown(wait=True)
+
+
+def _read_outcome(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _timeout_error(job: ClaimedJob) -> JobTimeout:
