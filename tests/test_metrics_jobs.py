@@ -194,7 +194,7 @@ def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
     for h in result["healed"]:
         # The sync is installed, so heal queues it (it queues the rebuild on success).
         assert job(engine, h["jobId"])["type"] == "sync_mercadolivre"
-    # Stale again (never synced), but now with work queued: not queued twice. (The syncs
+    # Never synced, but now with its sync queued: importing, not queued twice. (The syncs
     # ran meanwhile: the test's accounts have no tokens, so they made the stores
     # reconnect-required; connected again here, the store is only stale.)
     with engine.begin() as conn:
@@ -209,8 +209,8 @@ def test_self_heal_queues_work_for_stale_tenants_once(engine, registry):
         result = wait_status(engine, heal2, "completed")["result"]
     assert result["healed"] == []
     assert result["notHealed"] == {
-        "t1": "jobs already pending or running",
-        "t2": "jobs already pending or running",
+        "t1": "first import under way: its sync is pending or running",
+        "t2": "first import under way: its sync is pending or running",
     }
 
 

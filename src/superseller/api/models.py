@@ -414,7 +414,7 @@ class Realtime(BaseModel):
 
 class Freshness(BaseModel):
     tenantId: str
-    status: Literal["ok", "partial", "stale", "reauth_required", "not_connected"]
+    status: Literal["ok", "partial", "importing", "stale", "reauth_required", "not_connected"]
     label: str = Field(examples=["Atualizado"])
     connection: Literal["connected", "reauth_required", "not_connected"]
     reasons: list[FreshnessReason]

@@ -3,7 +3,8 @@
 
 `POST /api/v1/mercadolivre/notifications`: Mercado Livre wants a 200 within 500 ms and
 disables topics that keep failing, so anything that is not ours (another app, a user we
-do not know, a body we cannot act on) is answered 200 and counted, never stored; a body
+do not know, a body we cannot act on) or that cannot be fetched (a seller of ours who must
+reconnect: `reauth_required`) is answered 200 and counted, never stored; a body
 that is not JSON is a 400. The notification is written durably (with its job) before
 the 200: when the database cannot be reached the answer is 503 and Mercado Livre sends it
 again (it retries for about an hour), so nothing is lost by answering.
@@ -52,7 +53,7 @@ ML_EXAMPLE = {
 
 
 class NotificationAck(BaseModel):
-    status: str  # stored, duplicate, ignored_app, unknown_user, malformed, ...
+    status: str  # stored, duplicate, foreign_app, unknown_user, reauth_required, malformed
 
 
 class MetricsVersion(BaseModel):

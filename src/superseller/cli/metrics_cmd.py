@@ -53,10 +53,12 @@ def freshness(
     tenant: str | None = typer.Option(None, help="One tenant (default: all)."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Whether each tenant's numbers are fresh: ok, partial, stale, reauth_required or
-    not_connected. Exits 1 if any is stale or needs reconnecting (a tenant never connected
-    is reported, not alarmed on: nothing is broken, nothing can be synced; nor is a partial
-    one, whose missing visits the next sync retries)."""
+    """Whether each tenant's numbers are fresh: ok, partial, importing, stale,
+    reauth_required or not_connected. Exits 1 if any is stale or needs reconnecting (a
+    tenant never connected is reported, not alarmed on: nothing is broken, nothing can be
+    synced; nor is a partial one, whose missing visits the next sync retries; nor an
+    importing one: a new seller whose first import is queued or running, queued less than
+    26 h ago; after that it is stale, reason importing)."""
     now = datetime.now(UTC)
     rows = (
         [tenant_freshness(engine(), get_tenant(engine(), tenant)["id"], now)]

@@ -5,6 +5,9 @@
   them, upserted unless older than what is stored, their unknown items fetched as the
   sync does, and only their (listing, day) rows and days' totals rebuilt. Items are
   fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
+  A seller who must reconnect (`reauth_required`, found before or while fetching) ends
+  the job as skipped, `{"skipped": "reauth_required", ...}`, its notifications marked
+  `reauth_required`: the sync the reconnection queues covers them.
 - `ml_missed_feeds`: reads the application's `/missed_feeds` once per topic (one paged
   read, one connected seller's token, whoever the notifications are about) and stores
   what was missed for the tenant of each notification's `user_id` (it then flows as
@@ -34,6 +37,7 @@ from superseller.mercadolivre.errors import MLError, ReauthRequired
 from superseller.mercadolivre.notifications import (
     HANDLED_TOPICS,
     PROCESS_TYPE,
+    REAUTH,
     Malformed,
     count,
     parse,
@@ -144,6 +148,8 @@ class TenantNotifications:
 
     async def run(self) -> dict[str, Any]:
         tenant, acct = _account(self.engine, self.tenant_id)
+        if acct is not None and acct.status == REAUTH:
+            return self._skip_reauth(0)
         if tenant is None or acct is None or acct.status != "connected":
             # Nothing can be fetched: mark them so they do not wait forever.
             self._mark(self._pending_ids(), "not_connected")
@@ -153,9 +159,33 @@ class TenantNotifications:
             while notes := self._take():
                 await self._round(client, acct, tenant.timezone, notes)
                 self.ctx.raise_if_cancelled()
+        except ReauthRequired:
+            # The grant is gone (the token store marked the account): no retry can fetch.
+            return self._skip_reauth(client.requests)
         finally:
             await client.close()
         return {**self.counts, "requests": client.requests}
+
+    def _skip_reauth(self, requests: int) -> dict[str, Any]:
+        """The seller must reconnect: what waits is marked `reauth_required` (processed,
+        not fetched) and the job ends as skipped, not as a failure no retry can heal. The
+        sync the reconnection queues fetches every listing and every order changed since
+        the last good sync: it covers what these named (the webhook stores no more of
+        them until then)."""
+        waiting = self._pending_ids()
+        self._mark(waiting, REAUTH)
+        self.ctx.logger.info(
+            "tenant %s must reconnect Mercado Livre: %d notifications left to the sync "
+            "after the reconnection",
+            self.tenant_id,
+            len(waiting),
+        )
+        return {
+            **self.counts,
+            "skipped": REAUTH,  # what the console and the refresh read (the sync's shape)
+            "reauthRequired": len(waiting),
+            "requests": requests,
+        }
 
     def _pending_ids(self) -> list[int]:
         with self.engine.connect() as conn:

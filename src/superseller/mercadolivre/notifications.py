@@ -3,7 +3,10 @@
 A notification of our application for a connected seller is stored (unique on ML's
 `_id`: a retry or duplicate is a no-op) and its processing job queued, in one
 transaction; anything else is answered (ML must not disable our topics) and counted,
-never stored. Processing lives in `notification_jobs`.
+never stored. A seller of ours whose grant was lost (`reauth_required`) is answered
+`reauth_required`, counted and not stored: nothing can be fetched with that grant, and
+the sync the reconnection queues fetches every listing and every order changed since the
+last good sync, so it covers whatever these notifications named. Processing lives in `notification_jobs`.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ KNOWN_TOPICS = frozenset(
 RECEIVED = Counter(
     "superseller_ml_notifications",
     "Mercado Livre notifications received, by outcome (stored, duplicate, foreign_app, "
-    "unknown_user, malformed, forbidden_ip, disconnected: the sender hung up mid-body; fetch_failed: given up after its resource "
+    "unknown_user, reauth_required: a seller of ours who must reconnect, malformed, forbidden_ip, disconnected: the sender hung up mid-body; fetch_failed: given up after its resource "
     "could not be fetched, left to the nightly sync) and topic.",
     ["outcome", "topic"],
 )
@@ -143,26 +146,33 @@ def parse(body: Any) -> Notification:
 
 # The webhook remembers a user's tenant this long (per engine): a burst of notifications
 # reads it once. A user not connected is never remembered (a seller who just connected
-# is answered at once); one who disconnects may still be stored for these seconds, and
-# processing then marks those `not_connected`.
+# or reconnected is answered at once); one who disconnects or loses the grant may still
+# be stored for these seconds, and processing then marks those `not_connected` or
+# `reauth_required`.
 TENANT_TTL_S = 5.0
 _tenants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+REAUTH = "reauth_required"  # the account's status, the webhook's answer and the outcome
 
 
 _TENANTS_OF = (
-    select(marketplace_accounts.c.ml_user_id, marketplace_accounts.c.tenant_id)
+    select(
+        marketplace_accounts.c.ml_user_id,
+        marketplace_accounts.c.tenant_id,
+        marketplace_accounts.c.status,
+    )
     .where(
         marketplace_accounts.c.ml_user_id.in_(bindparam("users", expanding=True)),
-        marketplace_accounts.c.status == "connected",
+        marketplace_accounts.c.status.in_(("connected", REAUTH)),
     )
     .order_by(marketplace_accounts.c.id.desc())  # the first account of a user wins
 )
 
 
 def cached_tenants_of(engine: Engine, ml_user_ids: set[int]) -> dict[int, str | None]:
-    """The tenant whose connected account is each Mercado Livre user, or None; remembered
-    for TENANT_TTL_S when there is one. Those not remembered are read in one query (a
-    plain read: on SQLite it never waits for the write lock)."""
+    """The tenant whose connected account is each Mercado Livre user; REAUTH when the
+    user is a seller of ours who must reconnect; None for a user we do not know.
+    Remembered for TENANT_TTL_S when connected. Those not remembered are read in one
+    query (a plain read: on SQLite it never waits for the write lock)."""
     known = _tenants.setdefault(engine, {})
     now = time.monotonic()
     found: dict[int, str | None] = {}
@@ -174,12 +184,17 @@ def cached_tenants_of(engine: Engine, ml_user_ids: set[int]) -> dict[int, str | 
     if not missing:
         return found
     with engine.connect().execution_options(sqlite_deferred=True) as conn:
-        read = {u: t for u, t in conn.execute(_TENANTS_OF, {"users": missing})}
+        read: dict[int, str] = {}
+        for u, t, status in conn.execute(_TENANTS_OF, {"users": missing}):
+            if status == "connected":
+                read[u] = t  # the first connected account wins (rows come last-first)
+            elif read.get(u, REAUTH) == REAUTH:
+                read[u] = REAUTH
     if len(known) + len(read) > 10_000:  # bounded: a flood of user ids cannot grow it forever
         known.clear()
     for uid in missing:
         found[uid] = read.get(uid)
-        if found[uid] is None:
+        if found[uid] in (None, REAUTH):
             known.pop(uid, None)
         else:
             known[uid] = (found[uid], now + TENANT_TTL_S)
@@ -330,15 +345,18 @@ def store_received(
 ) -> list[str]:
     """Accepted notifications (`accept`) of any number of webhook calls: those of a
     connected seller written in one transaction with their tenants' processing jobs;
-    per notification the outcome (`stored`, `duplicate`, `unknown_user`), counted once
-    the transaction committed. Raises (nothing counted) when it did not."""
+    per notification the outcome (`stored`, `duplicate`, `unknown_user`,
+    `reauth_required`), counted once the transaction committed. Raises (nothing counted)
+    when it did not."""
     tenants = cached_tenants_of(engine, {n.user_id for n in notes})
-    ours = [(n, tenants[n.user_id]) for n in notes if tenants[n.user_id] is not None]
+    ours = [(n, tenants[n.user_id]) for n in notes if tenants[n.user_id] not in (None, REAUTH)]
     new = iter(_write(engine, registry, clock, ours, delay_s, wait_s))
     outcomes = []
     for n in notes:
         if tenants[n.user_id] is None:
             outcomes.append("unknown_user")
+        elif tenants[n.user_id] == REAUTH:
+            outcomes.append(REAUTH)
         else:
             outcomes.append("stored" if next(new) else "duplicate")
         count(outcomes[-1], n.topic)

@@ -8,6 +8,13 @@ First, the tenant's connection to Mercado Livre (`connection`):
   was revoked or refused (`invalid_grant`); only the seller, reconnecting, can heal it.
 - `connected`.
 
+A connected tenant whose first import (its first sync: none has succeeded yet) is queued
+or running is `importing` ("Importando", reason `importing`): a new seller, not an alarm,
+for as long as that sync was queued less than the freshness objective (26 h) ago; after
+that it is `stale`, reason `importing` ("Importação em andamento desde ..."): an import
+that long is stuck or keeps failing. A first import that failed for good (no sync left
+queued) is `stale`, `never_synced`, as before.
+
 A connected tenant is `stale` ("Desatualizado") when any of these holds, each giving
 a reason: no sync has succeeded within the freshness objective; the last rebuild
 failed after the last good one; or the metrics stop before yesterday (local).
@@ -33,12 +40,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from superseller.db.schema import (
+    jobs,
     listing_metrics_daily,
     marketplace_accounts,
     ml_notifications,
     tenants,
 )
 from superseller.jobs.cron import zone
+from superseller.mercadolivre.account_state import first_import_job
 from superseller.ptbr import plural
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
@@ -55,9 +64,10 @@ MORNING = time(6, 0)
 REALTIME_WINDOW = timedelta(hours=1)
 RECOVERED_ATTEMPTS = 0
 NOT_CONNECTED, REAUTH_REQUIRED, CONNECTED = "not_connected", "reauth_required", "connected"
-OK, STALE, PARTIAL = "ok", "stale", "partial"
+OK, STALE, PARTIAL, IMPORTING = "ok", "stale", "partial", "importing"
 LABELS = {
     OK: "Atualizado",
+    IMPORTING: "Importando",
     PARTIAL: "Parcial",
     STALE: "Desatualizado",
     REAUTH_REQUIRED: "Desatualizado",
@@ -65,10 +75,12 @@ LABELS = {
 }
 # States that ask for someone's attention (the `freshness` command exits 1 on them).
 # `partial` is reported, not alarmed on: the next sync retries the missing visits
-# (Prometheus has its own gauge, `superseller_tenant_partial`, to alert on one that lasts).
+# (Prometheus has its own gauge, `superseller_tenant_partial`, to alert on one that lasts);
+# nor is `importing`: a new seller's first import within the objective.
 ALARMING = (STALE, REAUTH_REQUIRED)
-# Synced on time: not stale (a `partial` tenant's sync ran; it left a gap, said apart).
-ON_TIME = (OK, PARTIAL)
+# Not stale: synced on time (a `partial` tenant's sync ran; it left a gap, said apart), or
+# a first import under way for less than the objective.
+ON_TIME = (OK, PARTIAL, IMPORTING)
 # The self-heal re-runs the sync of a `partial` tenant this many times in a row, no more.
 PARTIAL_HEALS = 1
 
@@ -141,7 +153,23 @@ def tenant_freshness(
         )
     elif connection == NOT_CONNECTED:
         reasons.append({"code": "not_connected", "message": "Conecte sua conta do Mercado Livre"})
-    if t.last_sync_ok_at is None:
+    importing = (
+        _first_import_since(engine, tenant_id)
+        if connection == CONNECTED and t.last_sync_ok_at is None
+        else None
+    )
+    if importing is not None:
+        reasons.append(
+            {
+                "code": "importing",
+                "message": (
+                    "Primeira importação em andamento"
+                    if now - importing <= objective
+                    else f"Importação em andamento desde {_local(importing, t.timezone)}"
+                ),
+            }
+        )
+    elif t.last_sync_ok_at is None:
         reasons.append({"code": "never_synced", "message": "Nenhuma sincronização concluída"})
     elif now - t.last_sync_ok_at > objective:
         reasons.append(
@@ -178,6 +206,8 @@ def tenant_freshness(
         )
     missing = (t.last_sync_missing_visits or 0) if t.last_sync_ok_at else 0
     status = connection if connection != CONNECTED else STALE if reasons else OK
+    if importing is not None and now - importing <= objective:
+        status = IMPORTING  # its metrics and sync age are the import's to fill: no alarm
     if missing:
         reasons.append(_missing_visits(missing))
         status = PARTIAL if status == OK else status
@@ -203,6 +233,17 @@ def tenant_freshness(
         "maxDate": max_date.isoformat() if max_date else None,
         "updatedUntil": _local(updated, t.timezone) if updated else None,
     }
+
+
+def _first_import_since(engine: Engine, tenant_id: str) -> datetime | None:
+    """When the tenant's sync still queued or running was queued (the first import, when
+    none has succeeded yet), or None when none is."""
+    job_id = first_import_job(engine, tenant_id)
+    if job_id is None:
+        return None
+    with engine.connect() as conn:
+        queued = conn.execute(select(jobs.c.created_at).where(jobs.c.id == job_id)).scalar()
+    return _aware(queued)
 
 
 def _aware(v: Any) -> datetime | None:

@@ -14,6 +14,7 @@ from superseller.jobs.errors import error_text
 from superseller.jobs.queue import JobSpec, Queue
 from superseller.jobs.registry import NoPayload
 from superseller.metrics.freshness import (
+    IMPORTING,
     NOT_CONNECTED,
     OK,
     PARTIAL,
@@ -186,6 +187,7 @@ _NOT_HEALABLE = {
     NOT_CONNECTED: "not connected to Mercado Livre: the seller must connect first",
     REAUTH_REQUIRED: "needs the seller to reconnect Mercado Livre",
     PARTIAL: "visits still missing after a retry: the next nightly sync fetches them again",
+    IMPORTING: "first import under way: its sync is pending or running",
 }
 
 
