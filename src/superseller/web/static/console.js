@@ -157,13 +157,15 @@ const Console = (() => {
   }
 
   function job() {
-    // While the job waits or runs, follow it: a new state or attempt reloads the page.
+    // While the job waits or runs, follow it: a new state, attempt or start (a rescued job
+    // taken again by another worker between two polls keeps its state) reloads the page.
     const tag = document.getElementById("job-state");
     if (tag && ["pending", "running"].includes(tag.dataset.state)) {
       const follow = async () => {
         try {
           const j = await api("GET", `${ADMIN}/${tag.dataset.job}`);
-          if ((j.status !== tag.dataset.state || String(j.attempts) !== tag.dataset.attempts)
+          if ((j.status !== tag.dataset.state || String(j.attempts) !== tag.dataset.attempts
+               || (j.startedAt || "") !== tag.dataset.started)
               && !document.querySelector("dialog[open]")) { location.reload(); return; }
         } catch (_) { /* the next poll tries again */ }
         setTimeout(follow, 2000);

@@ -1,0 +1,89 @@
+"""Who runs what: a running job's page and `jobs list` show the attempt in progress (its
+number, worker, start and last heartbeat) and call the last error the previous attempt's;
+an attempt cut off before it could count its records says "desconhecido", not 0. On both
+databases, over HTTP."""
+
+from datetime import UTC, datetime, timedelta
+
+from superseller.jobs.clock import ManualClock
+from superseller.jobs.queue import Queue
+from superseller.jobs.store import JobStore
+from superseller.web.console import _when_full
+from tests import test_web_console as base
+from tests.support.api import client
+from tests.support.browser import ADMIN
+from tests.support.cli import cli
+
+console = base.console  # the same fixture: two stores, an admin, a server on real HTTP
+
+
+def rescued_then_running(engine, registry):
+    """A job whose worker vanished (attempt 1 lost), whose next worker was stopped (run 2
+    interrupted, not counted), now running attempt 2 (run 3) on a third worker."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    clock = ManualClock(start)
+    jid = Queue(engine, registry, clock).enqueue("sleepy", {"seconds": 60}, tenant_id="t1").id
+    store = JobStore(engine, clock)
+    assert [c.id for c in store.claim("worker-a:101", 10)] == [jid]
+    clock.advance(timedelta(minutes=2))
+    assert store.rescue(30, registry.logged_as) == [jid]  # writes the "lost" attempt
+    clock.advance(timedelta(minutes=1))
+    [second] = store.claim("worker-b:202", 10)
+    clock.advance(timedelta(minutes=1))
+    assert store.release("worker-b:202", [second], registry.logged_as) == [jid]
+    clock.advance(timedelta(minutes=1))
+    [third] = store.claim("worker-c:303", 10)
+    started = clock.now()
+    clock.advance(timedelta(minutes=4, seconds=40))
+    assert store.heartbeat("worker-c:303", [jid])[0] == {jid}
+    return jid, started, clock.now()
+
+
+def section(html, marker, end="</section>"):
+    return html.split(marker, 1)[1].split(end, 1)[0]
+
+
+def test_a_running_jobs_page_shows_its_attempt_worker_start_and_heartbeat(console, engine):
+    jid, started, beat = rescued_then_running(engine, console["registry"])
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get(f"/jobs/{jid}").text
+    now = section(html, 'id="current-run"')
+    assert "Executando agora" in now
+    assert "2 de 3" in section(now, 'id="current-attempt"', "</dd>")
+    assert "execução nº 3" in now  # the attempts table numbers every run, the lost one too
+    assert "worker-c:303" in section(now, 'id="current-worker"', "</dd>")
+    assert _when_full(started) in section(now, 'id="current-started"', "</dd>")
+    assert "(há 5 min)" in section(now, 'id="current-started"', "</dd>")
+    assert _when_full(beat) in section(now, 'id="current-heartbeat"', "</dd>")
+    # The rescue's message is the lost attempt's, not the running one's.
+    summary = section(html, "<h2>Resumo</h2>")
+    assert "Erro da tentativa anterior" in summary and "Último erro" not in summary
+    assert "worker lost: no heartbeat" in section(summary, 'id="last-error"', "</dd>")
+    # The attempts: lost, interrupted (records unknown, not 0), and the one in progress.
+    rows = section(html, 'id="attempts"', "</table>")
+    lost = section(rows, 'data-attempt="1"', "</tr>")
+    assert "perdido" in lost and "desconhecido" in section(lost, 'data-label="Registros">', "<")
+    interrupted = section(rows, 'data-attempt="2"', "</tr>")
+    assert "desconhecido" in section(interrupted, 'data-label="Registros">', "<")
+    current = section(rows, 'data-attempt="3"', "</tr>")
+    assert "executando" in current and "worker-c:303" in current
+    assert "tentativa 3 começou (worker-c:303)" in section(html, 'class="history"', "</ol>")
+
+
+def test_a_finished_job_keeps_its_last_error_and_counted_records(console, engine):
+    [jid] = base.enqueue(engine, console["registry"], 1)
+    base.fail(engine, [jid], "RuntimeError: boom")
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get(f"/jobs/{jid}").text
+    assert 'id="current-run"' not in html
+    assert "Último erro" in section(html, "<h2>Resumo</h2>")
+    row = section(html, 'data-attempt="1"', "</tr>")
+    assert section(row, 'data-label="Registros">', "<") == "0"  # an error that counted 0
+
+
+def test_jobs_list_names_the_worker_and_the_previous_attempts_error(console, engine, db_url):
+    jid, _, _ = rescued_then_running(engine, console["registry"])
+    out = cli(db_url, "jobs", "list", check=True, env={"COLUMNS": "80"}).stdout
+    [row] = [line for line in out.splitlines() if f" {jid} " in line]
+    assert "running" in row and "worker-c:303" in row
+    assert "previous attempt: worker lost: no heartbeat" in row
