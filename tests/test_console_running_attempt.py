@@ -1,17 +1,22 @@
 """Who runs what: a running job's page and `jobs list` show the attempt in progress (its
 number, worker, start and last heartbeat) and call the last error the previous attempt's;
-an attempt cut off before it could count its records says "desconhecido", not 0. On both
-databases, over HTTP."""
+an attempt cut off before it could count its records says "desconhecido", not 0. A bulk
+cancel asks with the exact count past the cards' 1.000 cap. On both databases, over HTTP
+(and a real browser for the bulk confirmation)."""
 
 from datetime import UTC, datetime, timedelta
 
+from playwright.sync_api import expect
+from sqlalchemy import insert
+
+from superseller.db.schema import jobs
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.queue import Queue
 from superseller.jobs.store import JobStore
 from superseller.web.console import _when_full
 from tests import test_web_console as base
 from tests.support.api import client
-from tests.support.browser import ADMIN
+from tests.support.browser import ADMIN, login
 from tests.support.cli import cli
 
 console = base.console  # the same fixture: two stores, an admin, a server on real HTTP
@@ -87,3 +92,25 @@ def test_jobs_list_names_the_worker_and_the_previous_attempts_error(console, eng
     [row] = [line for line in out.splitlines() if f" {jid} " in line]
     assert "running" in row and "worker-c:303" in row
     assert "previous attempt: worker lost: no heartbeat" in row
+
+
+def test_bulk_cancel_asks_with_the_exact_count_past_the_cap(browser, console, engine):
+    now = datetime.now(UTC)
+    row = {"type": "noop", "queue": "default", "payload": {}, "status": "pending"}
+    with engine.begin() as conn:
+        conn.execute(
+            insert(jobs),
+            [{**row, "tenant_id": "t1", "run_at": now + timedelta(days=1), "created_at": now}]
+            * 1234
+            + [{**row, "tenant_id": "t2", "run_at": now + timedelta(days=1), "created_at": now}]
+            * 3,
+        )
+    page = login(browser, console["url"], ADMIN, 1280)
+    page.goto(f"{console['url']}/jobs?state=pending&tenantId=t1")
+    expect(page.locator("[data-count=pending]")).to_have_text("1.000+")  # the cheap, polled one
+    page.get_by_role("button", name="Cancelar os filtrados").click()
+    base.confirm(page, "Cancelar 1.234 job(s) com os filtros atuais?")
+    expect(page.locator("#outcome")).to_have_text(
+        "1.234 job(s) cancelado(s), 0 com cancelamento pedido."
+    )
+    page.close()
