@@ -1,10 +1,11 @@
 """Who runs what: a running job's page and `jobs list` show the attempt in progress (its
 number, worker, start and last heartbeat) and call the last error the previous attempt's;
-an attempt cut off before it could count its records says "desconhecido", not 0. A bulk
-cancel asks with the exact count past the cards' 1.000 cap. On both databases, over HTTP
+an attempt cut off before it could count its records says "desconhecido", not 0. Also the
+console's numbers in pt-BR (thousands separators, an exact bulk-cancel count past the
+1.000 cap) and the listings table's caption in Portuguese. On both databases, over HTTP
 (and a real browser for the bulk confirmation)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from playwright.sync_api import expect
 from sqlalchemy import insert
@@ -13,10 +14,12 @@ from superseller.db.schema import jobs
 from superseller.jobs.clock import ManualClock
 from superseller.jobs.queue import Queue
 from superseller.jobs.store import JobStore
+from superseller.users.accounts import create_user
 from superseller.web.console import _when_full
 from tests import test_web_console as base
+from tests.support import marketplace as mk
 from tests.support.api import client
-from tests.support.browser import ADMIN, login
+from tests.support.browser import ADMIN, PASSWORD, login
 from tests.support.cli import cli
 
 console = base.console  # the same fixture: two stores, an admin, a server on real HTTP
@@ -94,6 +97,19 @@ def test_jobs_list_names_the_worker_and_the_previous_attempts_error(console, eng
     assert "previous attempt: worker lost: no heartbeat" in row
 
 
+def test_per_queue_and_per_type_counts_have_thousands_separators(console, engine):
+    now = datetime.now(UTC)
+    row = {"type": "noop", "queue": "default", "payload": {}, "status": "pending"}
+    with engine.begin() as conn:
+        conn.execute(
+            insert(jobs), [{**row, "run_at": now + timedelta(days=1), "created_at": now}] * 1234
+        )
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get("/jobs").text
+    queues = section(html, 'id="queues"', "</table>")
+    assert '<td class="num">1.234</td>' in queues and "1234" not in queues
+
+
 def test_bulk_cancel_asks_with_the_exact_count_past_the_cap(browser, console, engine):
     now = datetime.now(UTC)
     row = {"type": "noop", "queue": "default", "payload": {}, "status": "pending"}
@@ -114,3 +130,13 @@ def test_bulk_cancel_asks_with_the_exact_count_past_the_cap(browser, console, en
         "1.234 job(s) cancelado(s), 0 com cancelamento pedido."
     )
     page.close()
+
+
+def test_the_listings_tables_caption_is_portuguese(console, engine):
+    mk.account(engine, "t1")
+    mk.listing(engine, "t1", "MLB1", date(2026, 1, 1))
+    create_user(engine, "ana@loja1.com", PASSWORD, "seller", "t1")
+    with client(console["url"], "ana@loja1.com") as seller:
+        html = seller.get("/anuncios", params={"ordem": "visits", "direcao": "asc"}).text
+    caption = section(html, '<caption class="sr-only">', "</caption>")
+    assert caption == "Anúncios, ordenados por visitas (menor primeiro)"
