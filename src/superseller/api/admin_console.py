@@ -26,7 +26,7 @@ from superseller.http.errors import ApiError, invalid
 from superseller.http.job_filters import Filter, moment, next_page
 from superseller.http.sessions import AdminUser
 from superseller.jobs import audit, pause, stats
-from superseller.jobs.admin import COUNT_CAP, JobAdmin, JobFilter
+from superseller.jobs.admin import BULK_COUNT_CAP, COUNT_CAP, JobAdmin, JobFilter
 from superseller.jobs.queue import Queue
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
@@ -91,6 +91,7 @@ def count_jobs(
     f: Filter,
     allTime: bool = Query(False, description="finished jobs of any age (bulk confirmations)"),
     retryable: bool = Query(False, description="also count what a bulk retry would re-queue"),
+    cancellable: bool = Query(False, description="also count what a bulk cancel would touch"),
     ids: str | None = Query(
         None,
         max_length=MAX_WATCHED * 20,
@@ -101,8 +102,9 @@ def count_jobs(
     """Jobs per state under the filter, each counted up to a cap (finished ones over the
     last 24 h unless the filter has a time window or `allTime`), the newest job's id,
     whether the engine and which queues are paused and, asked, the states of a page's
-    visible rows (by primary key) and how many a bulk retry would re-queue: cheap enough
-    to poll every few seconds."""
+    visible rows (by primary key) and how many a bulk retry would re-queue or a bulk cancel
+    would touch (up to 100,000: asked once per click, not polled): cheap enough to poll
+    every few seconds."""
     watched = [int(i) for i in ids.split(",")] if ids else []
     if len(watched) > MAX_WATCHED or any(not 1 <= i <= MAX_ID for i in watched):
         raise invalid("ids", f"ids takes 1 to {MAX_WATCHED} job ids", "too many or out of range")
@@ -110,7 +112,9 @@ def count_jobs(
         **admin.counts(f, COUNT_CAP, all_time=allTime),
         "latestId": admin.latest_id(f),
         "engine": pause.state(svc.engine),
-        "retryable": admin.retryable(f) if retryable else None,
+        # A bulk action's confirmation: exact up to BULK_COUNT_CAP (once per click).
+        "retryable": admin.retryable(f, BULK_COUNT_CAP) if retryable else None,
+        "cancellable": admin.cancellable(f) if cancellable else None,
         "jobStates": admin.states_of(watched) if ids else None,
     }
 

@@ -143,7 +143,7 @@ class EngineState(Wire):
 
 
 class Retryable(Wire):
-    count: int = Field(description="failed (not permanently) or cancelled jobs, up to `cap`")
+    count: int = Field(description="the jobs the bulk action would touch, up to its cap")
     capped: bool
 
 
@@ -159,6 +159,11 @@ class Counts(Wire):
     engine: EngineState
     retryable: Retryable | None = Field(
         None, description="with `retryable=true`: what a bulk retry would re-queue now"
+    )
+    cancellable: Retryable | None = Field(
+        None,
+        description="with `cancellable=true`: what a bulk cancel would touch now (pending jobs, "
+        "running ones not yet asked to stop)",
     )
     job_states: dict[str, str] | None = Field(
         None, description="with `ids`: the state of each of those jobs (a page's visible rows)"

@@ -110,25 +110,36 @@ def list_(
     ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Newest jobs first."""
+    """Newest jobs first; a running job with the worker running it. The error of a job that
+    still runs or waits to run again is its previous attempt's, and says so."""
     rows = JobAdmin(engine()).list(
         status=state, job_type=job_type, tenant_id=tenant, limit=limit, before_id=before
     )
     if json_out:
         print_json(rows)
         return
-    table = Table("id", "type", "state", "attempts", "tenant", "run_at", "last_error")
+    table = Table("id", "type", "state", "attempts", "worker", "tenant", "run_at", "error")
     for r in rows:
+        running = r["status"] == "running"
         table.add_row(
             str(r["id"]),
             r["type"],
             r["status"],
             f"{r['attempts']}/{r['max_attempts']}",
+            (r["worker_id"] or "") if running else "",
             r["tenant_id"] or "",
             r["run_at"],
-            (r["last_error"] or "")[:60],
+            _error(r),
         )
     console.print(table)
+
+
+def _error(job: dict) -> str:
+    """The error column: a finished job's own; an unfinished one's is the previous attempt's."""
+    error = (job["last_error"] or "")[:60]
+    if error and job["status"] in ("pending", "running"):
+        return f"previous attempt: {error}"
+    return error
 
 
 @app.command()

@@ -33,6 +33,9 @@ from superseller.jobs.schedules import Schedules
 job_dict = log_dict = row_dict
 
 COUNT_CAP = 1_000  # "1.000+": enough to see a pile-up, cheap at any table size
+# What a bulk action's confirmation counts up to, once per click: the exact number for any
+# real pile-up ("Cancelar 9.999 jobs?"), yet bounded on a runaway table.
+BULK_COUNT_CAP = 100_000
 FINISHED_WINDOW_H = 24  # finished jobs are counted over this many hours unless a window is given
 # Errors retrying cannot fix (the worker fails these at once): `type: message` prefixes.
 PERMANENT_ERRORS = ("PermanentJobError", "InvalidPayload", "UnknownJobType")
@@ -417,6 +420,19 @@ class JobAdmin:
             out = {"cancelled": cancelled, "cancelRequested": asked}
             self._audit(conn, "jobs.cancel", "jobs", None, {"filter": f.describe(), **out})
         return out
+
+    def cancellable(self, f: JobFilter, cap: int = BULK_COUNT_CAP) -> dict[str, Any]:
+        """How many jobs `bulk_cancel(f)` would touch now (pending ones cancelled, running ones
+        not yet asked to stop), up to `cap` (what its confirmation promises):
+        `{"count", "capped"}`. Through the partial indexes of unfinished jobs."""
+        with self.engine.connect() as conn:
+            touched = or_(
+                jobs.c.status == "pending",
+                and_(jobs.c.status == "running", not_(jobs.c.cancel_requested)),
+            )
+            sub = select(literal(1)).where(*_where(conn, f), touched).limit(cap + 1)
+            n = conn.execute(select(func.count()).select_from(sub.subquery())).scalar_one()
+        return {"count": min(n, cap), "capped": n > cap}
 
     def retryable(self, f: JobFilter, cap: int = COUNT_CAP) -> dict[str, Any]:
         """How many jobs `bulk_retry(f)` would re-queue now, up to `cap` (what its

@@ -106,6 +106,35 @@ def pretty(value: Any) -> str:
     return logs.redact(json.dumps(redacted(value), indent=2, ensure_ascii=False, default=str))
 
 
+# Attempts cut off before the worker could write what they did: their `records_processed`
+# is a placeholder 0, not a count (the worker vanished, or was stopped mid-run).
+RECORDS_UNKNOWN = frozenset({"lost", "interrupted"})
+
+
+def records(attempt: dict) -> str:
+    """An attempt's records, or "desconhecido" when it was cut off before it could say."""
+    if attempt["status"] in RECORDS_UNKNOWN and not attempt["records_processed"]:
+        return "desconhecido"
+    return number(attempt["records_processed"])
+
+
+def ago(then: str | datetime | None, now: datetime) -> str:
+    """How long ago, in pt-BR ("há 12 s", "há 5 min", "há 2 h", "há 3 dias")."""
+    if then is None:
+        return "—"
+    at = _aware(then) if isinstance(then, str) else then
+    s = int((now - at).total_seconds())
+    if s < 1:
+        return "agora"
+    if s < 60:
+        return f"há {s} s"
+    if s < 3600:
+        return f"há {s // 60} min"
+    if s < 86400:
+        return f"há {s // 3600} h"
+    return f"há {s // 86400} {'dia' if s < 2 * 86400 else 'dias'}"
+
+
 def seconds(ms: int | None) -> str:
     if ms is None:
         return "—"
@@ -130,6 +159,7 @@ templates.env.filters.update(
     pretty=pretty,
     compact=lambda v: logs.redact(json.dumps(redacted(v), ensure_ascii=False, default=str)),
     seconds=seconds,
+    records=records,
     when_full=lambda v: when(v) if v is None else _when_full(v),
 )
 templates.env.globals["engine_state"] = engine_state
@@ -287,12 +317,37 @@ def _history(job: dict, attempts: list[dict]) -> list[dict]:
                 "state": a["status"],
             }
         )
+    if job["status"] == "running" and job["started_at"]:
+        n = len(attempts) + 1
+        worker = job["worker_id"] or "?"
+        events.append(
+            {
+                "at": job["started_at"],
+                "what": f"tentativa {n} começou ({worker})",
+                "state": "running",
+            }
+        )
     if job["status"] == "cancelled" and job["finished_at"]:
         if not attempts or attempts[-1]["status"] != "cancelled":
             events.append({"at": job["finished_at"], "what": "cancelado", "state": "cancelled"})
     elif job["status"] == "pending" and attempts:
         events.append({"at": job["run_at"], "what": "nova tentativa marcada", "state": "pending"})
     return sorted(events, key=lambda e: e["at"] or "")
+
+
+def _current_run(job: dict, attempts: list[dict], now: datetime) -> dict | None:
+    """The attempt a running job is in now (it has no `job_logs` row until it ends): its
+    number, the worker that holds it, when it started and when that worker last said so."""
+    if job["status"] != "running":
+        return None
+    return {
+        "run": len(attempts) + 1,  # the attempts table's numbering (every run)
+        "worker": job["worker_id"] or "—",
+        "started_at": job["started_at"],
+        "started_ago": ago(job["started_at"], now),
+        "heartbeat_at": job["heartbeat_at"],
+        "heartbeat_ago": ago(job["heartbeat_at"], now),
+    }
 
 
 @router.get("/jobs/agendamentos", response_class=HTMLResponse)
@@ -422,6 +477,7 @@ def job_page(request: Request, job_id: int):
         user=user,
         job=job,
         attempts=attempts,
+        current=_current_run(job, attempts, svc.clock.now()),
         history=_history(job, attempts),
         permanent=is_permanent(job),
         trail=audit.entries(svc.engine, target_type="job", target_id=str(job_id), limit=20),

@@ -105,23 +105,22 @@ const Console = (() => {
     engine();
     document.querySelectorAll("[data-bulk]").forEach(b => b.addEventListener("click", async () => {
       const cancel = b.dataset.bulk === "cancel";
-      const states = cancel ? ["pending", "running"] : ["failed", "cancelled"];
-      const wanted = new URLSearchParams(location.search).get("state");
       b.disabled = true;
       try {
-        // Counted now, whatever their age: what the action will touch (a retry: counted by
-        // the server as it would re-queue them, permanent failures left out).
-        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}&allTime=true&retryable=${!cancel}`);
-        const n = cancel ? states.filter(s => !wanted || s === wanted).reduce((t, s) => t + c.byState[s], 0)
-          : c.retryable.count;
-        const more = (cancel ? states.some(s => c.capped.includes(s)) : c.retryable.capped) ? "+" : "";
+        // Counted now by the server, exactly (up to 100.000), as the action will touch them:
+        // a cancel, pending jobs and running ones not yet asked to stop; a retry, failed or
+        // cancelled ones, permanent failures left out.
+        const c = await api("GET", `${ADMIN}/counts?${filterQuery()}&${cancel ? "cancellable" : "retryable"}=true`);
+        const counted = cancel ? c.cancellable : c.retryable;
+        const n = counted.count, more = counted.capped ? "+" : "";
         if (!n) { say(cancel ? "Nenhum job na fila ou executando com esses filtros." : "Nenhum job com esses filtros pode ser tentado de novo (falhas permanentes não são repetidas).", false); return; }
         const ask = `${cancel ? "Cancelar" : "Tentar de novo"} ${n.toLocaleString("pt-BR")}${more} job(s) com os filtros atuais?`;
         if (!(await confirmDialog(ask))) return;
         const r = await api("POST", `${ADMIN}/bulk/${b.dataset.bulk}?${filterQuery()}`);
+        const pt = (x) => x.toLocaleString("pt-BR");
         sayAfterReload(cancel
-          ? `${r.cancelled} job(s) cancelado(s), ${r.cancelRequested} com cancelamento pedido.`
-          : `${r.retried} job(s) de volta na fila.`);
+          ? `${pt(r.cancelled)} job(s) cancelado(s), ${pt(r.cancelRequested)} com cancelamento pedido.`
+          : `${pt(r.retried)} job(s) de volta na fila.`);
       } catch (e) { say(`Não foi possível: ${e.message}`, false); }
       finally { b.disabled = false; }
     }));
@@ -157,13 +156,15 @@ const Console = (() => {
   }
 
   function job() {
-    // While the job waits or runs, follow it: a new state or attempt reloads the page.
+    // While the job waits or runs, follow it: a new state, attempt or start (a rescued job
+    // taken again by another worker between two polls keeps its state) reloads the page.
     const tag = document.getElementById("job-state");
     if (tag && ["pending", "running"].includes(tag.dataset.state)) {
       const follow = async () => {
         try {
           const j = await api("GET", `${ADMIN}/${tag.dataset.job}`);
-          if ((j.status !== tag.dataset.state || String(j.attempts) !== tag.dataset.attempts)
+          if ((j.status !== tag.dataset.state || String(j.attempts) !== tag.dataset.attempts
+               || (j.startedAt || "") !== tag.dataset.started)
               && !document.querySelector("dialog[open]")) { location.reload(); return; }
         } catch (_) { /* the next poll tries again */ }
         setTimeout(follow, 2000);
