@@ -112,7 +112,8 @@ def seller(db_url):
 
 def _overview(state: SandboxState, rows: list[dict], stamp: datetime) -> list[dict]:
     """The overview's rows (what the seller's dashboard totals read): distinct counted
-    orders of the day, their units and revenue, and the day's visits."""
+    orders of the day, their units and revenue, the day's visits, and the distinct orders
+    with known visits."""
     out = []
     for k in range(31):
         day = FIRST + timedelta(days=k)
@@ -132,7 +133,9 @@ def _overview(state: SandboxState, rows: list[dict], stamp: datetime) -> list[di
                 "units_sold": sum(x["quantity"] for x in lines),
                 "revenue": round(sum(x["quantity"] * x["unit_price"] for x in lines), 2),
                 "visits": sum(r["visits"] for r in mine),
-                "orders_with_visits": sum(r["orders"] for r in mine),
+                # every listing's visits are known: each counted order once, however many
+                # listings it has (docs/metrics.md)
+                "orders_with_visits": len(sold),
                 "other_orders": 0,
                 "other_revenue": 0,
                 "updated_at": stamp,

@@ -138,12 +138,15 @@ CROSS JOIN ({days}) AS days""",
 # sale of an item that is no longer a listing (deleted, 403) stays in the totals, and is
 # also shown apart as the "other listings" bucket. Sales in another currency go to
 # tenant_currency_daily instead: never added into the BRL figures.
+# orders_with_visits (the conversion's numerator) is distinct orders too: one of these
+# orders counts once if any of its items' listing rows of the day has known visits (an
+# order of two listings is one order, not two; the sum of listing rows counted it twice).
 _ROLLUP_SQL = """
 INSERT INTO tenant_metrics_daily
     (tenant_id, date, orders, units_sold, revenue, visits, orders_with_visits,
      other_orders, other_revenue, updated_at)
 SELECT :tenant, days.d, COALESCE(s.orders, 0), COALESCE(s.units, 0), COALESCE(s.revenue, 0),
-       m.visits, COALESCE(m.orders_with_visits, 0),
+       m.visits, COALESCE(s.orders_with_visits, 0),
        COALESCE(s.other_orders, 0), COALESCE(s.other_revenue, 0), :now
 FROM ({days}) AS days
 LEFT JOIN {listing_sums} AS m ON m.date = days.d
@@ -152,8 +155,13 @@ LEFT JOIN (
            SUM(oi.quantity) AS units, ROUND(SUM(oi.quantity * oi.unit_price), 2) AS revenue,
            COUNT(DISTINCT CASE WHEN oi.listing_id IS NULL THEN o.id END) AS other_orders,
            ROUND(SUM(CASE WHEN oi.listing_id IS NULL THEN oi.quantity * oi.unit_price
-                          ELSE 0 END), 2) AS other_revenue
+                          ELSE 0 END), 2) AS other_revenue,
+           COUNT(DISTINCT CASE WHEN lm.visits IS NOT NULL THEN o.id END) AS orders_with_visits
     FROM orders o JOIN order_items oi ON oi.order_id = o.id
+    -- the item's listing row of the day (one, by primary key): is its visits known?
+    LEFT JOIN listing_metrics_daily lm
+      ON lm.tenant_id = :tenant AND lm.listing_id = oi.listing_id
+     AND lm.date = o.created_local_date
     WHERE o.tenant_id = :tenant AND o.status IN ({statuses})
       AND o.created_local_date BETWEEN :start AND :end
       AND COALESCE(oi.currency, o.currency, '{currency}') = '{currency}'
@@ -176,8 +184,7 @@ WHERE tenant_metrics_daily.orders {ne} excluded.orders
 
 # The day's sums of its listing rows (what the rollup's visits come from).
 _LISTING_SUMS_SQL = """(
-    SELECT date, SUM(visits) AS visits,
-           SUM(CASE WHEN visits IS NOT NULL THEN orders ELSE 0 END) AS orders_with_visits
+    SELECT date, SUM(visits) AS visits
     FROM listing_metrics_daily
     WHERE tenant_id = :tenant AND date BETWEEN :start AND :end
     GROUP BY date
@@ -188,8 +195,7 @@ _LISTING_SUMS_SQL = """(
 # rowid order instead of through the (tenant, date) index, a row at a time: half the
 # work, and the rollup was most of what the rebuild spends beyond its one statement.
 _NEW_ROWS_SUMS_SQL = """(
-    SELECT date, SUM(visits) AS visits,
-           SUM(CASE WHEN visits IS NOT NULL THEN orders ELSE 0 END) AS orders_with_visits
+    SELECT date, SUM(visits) AS visits
     FROM listing_metrics_daily
     WHERE rowid > :mark
     GROUP BY date
@@ -240,20 +246,13 @@ def _int_literal(n) -> str:
 
 
 def _given_sums(dialect: str, sums: dict) -> str:
-    """The day's listing sums as a VALUES table (day -> (visits, orders_with_visits))."""
+    """The day's listing sums as a VALUES table (day -> visits)."""
     rows = ", ".join(
-        f"({_date_literal(d, dialect)}, {_int_literal(v)}, {_int_literal(w)})"
-        for d, (v, w) in sorted(sums.items())
+        f"({_date_literal(d, dialect)}, {_int_literal(v)})" for d, v in sorted(sums.items())
     )
     if dialect == "postgresql":
-        return (
-            "(SELECT d AS date, CAST(v AS INTEGER) AS visits, "
-            f"CAST(w AS INTEGER) AS orders_with_visits FROM (VALUES {rows}) AS mv(d, v, w))"
-        )
-    return (
-        "(SELECT column1 AS date, column2 AS visits, column3 AS orders_with_visits "
-        f"FROM (VALUES {rows}))"
-    )
+        return f"(SELECT d AS date, CAST(v AS INTEGER) AS visits FROM (VALUES {rows}) AS mv(d, v))"
+    return f"(SELECT column1 AS date, column2 AS visits FROM (VALUES {rows}))"
 
 
 def _first_build_rollup(dialect: str):
@@ -357,16 +356,15 @@ def rebuild_pairs(
 
 
 _SUMS_SQL = """
-SELECT lm.date, SUM(lm.visits), COUNT(lm.visits),
-       SUM(CASE WHEN lm.visits IS NOT NULL THEN lm.orders ELSE 0 END)
+SELECT lm.date, SUM(lm.visits), COUNT(lm.visits)
 FROM {rows} WHERE lm.tenant_id = :tenant {only}
 GROUP BY lm.date
 """
 
 
 def _sums_by_day(conn, tenant_id: str, days: set[date], ids: set[int] | None = None) -> dict:
-    """day -> (sum of known visits, how many known, orders on rows with known visits) of
-    the tenant's listing rows of `days` (of the listings `ids` only, when given)."""
+    """day -> (sum of known visits, how many known) of the tenant's listing rows of
+    `days` (of the listings `ids` only, when given)."""
     dialect = conn.dialect.name
     lits = [_date_literal(d, dialect) for d in sorted(days)]
     if ids is None:
@@ -386,7 +384,7 @@ def _sums_by_day(conn, tenant_id: str, days: set[date], ids: set[int] | None = N
         )
         only = ""
     found = conn.execute(text(_SUMS_SQL.format(rows=rows, only=only)), {"tenant": tenant_id})
-    return {_as_date(d): (v, n, w) for d, v, n, w in found}
+    return {_as_date(d): (v, n) for d, v, n in found}
 
 
 def _as_date(d) -> date:
@@ -400,13 +398,13 @@ def _row_sums(conn, tenant_id: str, ids: set[int], days: set[date]) -> dict:
 
 
 def _day_sums(conn, tenant_id: str, days: set[date], before: dict, after: dict) -> dict:
-    """day -> (visits, orders_with_visits) of all its listing rows, as a full rollup
-    would sum them: the stored rollup moved by the rewritten rows' change."""
+    """day -> the visits of all its listing rows, as a full rollup would sum them: the
+    stored rollup moved by the rewritten rows' change."""
     tm = tenant_metrics_daily
     stored = {
-        d: (v, w)
-        for d, v, w in conn.execute(
-            select(tm.c.date, tm.c.visits, tm.c.orders_with_visits).where(
+        d: v
+        for d, v in conn.execute(
+            select(tm.c.date, tm.c.visits).where(
                 tm.c.tenant_id == tenant_id, tm.c.date.in_(sorted(days))
             )
         ).all()
@@ -416,21 +414,20 @@ def _day_sums(conn, tenant_id: str, days: set[date], before: dict, after: dict) 
         if d not in stored:
             unknown.add(d)
             continue
-        visits, with_visits = stored[d]
-        v0, n0, w0 = before.get(d, (None, 0, 0))
-        v1, n1, w1 = after.get(d, (None, 0, 0))
+        visits = stored[d]
+        v0, n0 = before.get(d, (None, 0))
+        v1, n1 = after.get(d, (None, 0))
         if visits is None and n0:  # a stored rollup that is not its rows' sum: sum them
             unknown.add(d)
             continue
         # Visits only ever go from unknown to known, so a known sum stays known.
         if visits is not None or n1:
             visits = (visits or 0) - (v0 or 0) + (v1 or 0)
-        out[d] = (visits, with_visits - (w0 or 0) + (w1 or 0))
+        out[d] = visits
     if unknown:
         summed = _sums_by_day(conn, tenant_id, unknown)
         for d in unknown:
-            v, _, w = summed.get(d, (None, 0, 0))
-            out[d] = (v, w or 0)
+            out[d] = summed.get(d, (None, 0))[0]
     return out
 
 

@@ -11,7 +11,10 @@
 | performance | conversão | 15 | 30-day conversion ≥ the tenant's median (proportional below) |
 | performance | visitas | 15 | 30-day visits ≥ the tenant's median (proportional below) |
 | disponibilidade | status | 10 | active |
-| disponibilidade | estoque | 10 | ≥ 5 units (1–4: 5) |
+| disponibilidade | estoque | 10 | ≥ 5 units and ≥ 7 days of cover (1–4 units: 5; < 7 days: 2; none: 0) |
+
+Days of cover = stock ÷ the units sold per day over the last 30 days (`stock_cover_days`);
+a listing that sold nothing has no cover limit, and only the fixed floor of 5 units applies.
 
 The maxima add up to 100. A criterion whose data is unknown scores None ("sem dados") and leaves the
 weighting: the score is 100 × points ÷ the maxima of the known criteria. No
@@ -27,7 +30,9 @@ from superseller.scoring.media import GALLERY_FULL, MediaVerdict
 TITLE_MAX = 60
 TITLE_FULL = 45
 ATTRS_FULL = 10
-STOCK_FULL = 5
+STOCK_FULL = 5  # the floor, whatever the pace: fewer units is half marks
+COVER_URGENT_DAYS = 7  # stock that lasts less at the current pace: restock first
+SALES_WINDOW_DAYS = 30  # the pace is the units sold in this many local days, per day
 LISTING_TYPES = {"gold_pro": ("Premium", 5), "gold_special": ("Clássico", 4), "free": ("Grátis", 1)}
 
 
@@ -87,10 +92,35 @@ class ListingFacts:
     median_visits: float | None  # the tenant's, over listings with known visits
     median_conversion: float | None
     price_band: PriceBand | None = None  # comparables' prices (market feature), if any
+    units_30d: int | None = None  # units sold in the window; None: not known
 
     @property
     def conversion(self) -> float | None:
         return self.orders_30d / self.visits_30d if self.visits_30d else None
+
+    @property
+    def stock_cover_days(self) -> float | None:
+        """How many days the stock lasts at the last 30 days' pace; None without a stock
+        or without sales (no pace to run out at)."""
+        if self.stock is None or not self.units_30d or self.units_30d <= 0:
+            return None
+        return self.stock / (self.units_30d / SALES_WINDOW_DAYS)
+
+
+def runs_out_soon(f: ListingFacts) -> bool:
+    """In stock, but for less than COVER_URGENT_DAYS at the current pace."""
+    cover = f.stock_cover_days
+    return bool(f.stock) and f.stock > 0 and cover is not None and cover < COVER_URGENT_DAYS
+
+
+def cover_phrase(f: ListingFacts) -> str:
+    """How long the stock lasts, in pt-BR: '4 unidades duram cerca de 2 dias no ritmo
+    atual (58 vendidas em 30 dias)'. Only for a listing with a cover (stock_cover_days)."""
+    days = int(f.stock_cover_days)  # whole days the stock surely lasts
+    lasts = "menos de 1 dia" if days < 1 else f"cerca de {days} {'dia' if days == 1 else 'dias'}"
+    units = f"{f.stock} {'unidade dura' if f.stock == 1 else 'unidades duram'}"
+    sold = f"{f.units_30d} {'vendida' if f.units_30d == 1 else 'vendidas'}"
+    return f"{units} {lasts} no ritmo atual ({sold} em {SALES_WINDOW_DAYS} dias)"
 
 
 @dataclass(frozen=True)
@@ -210,7 +240,13 @@ def performance(f: ListingFacts) -> list[Criterion]:
 
 def disponibilidade(f: ListingFacts) -> list[Criterion]:
     active = f.status == "active"
-    stock = None if f.stock is None else (10 if f.stock >= STOCK_FULL else 5 if f.stock >= 1 else 0)
+    if f.stock is None:
+        stock, stock_action = None, None
+    elif runs_out_soon(f):
+        stock, stock_action = 2, f"Reponha o estoque já: {cover_phrase(f)}"
+    else:
+        stock = 10 if f.stock >= STOCK_FULL else 5 if f.stock >= 1 else 0
+        stock_action = f"Reponha o estoque (tem {f.stock}; o ideal é pelo menos {STOCK_FULL})"
     return [
         Criterion(
             "disponibilidade",
@@ -224,9 +260,7 @@ def disponibilidade(f: ListingFacts) -> list[Criterion]:
             "estoque",
             10,
             stock,
-            f"Reponha o estoque (tem {f.stock}; o ideal é pelo menos {STOCK_FULL})"
-            if stock is not None and stock < 10
-            else None,
+            stock_action if stock is not None and stock < 10 else None,
         ),
     ]
 

@@ -10,10 +10,10 @@ from sqlalchemy import Engine, func, select
 
 from superseller.db.schema import listing_metrics_daily, listings
 from superseller.market.prices import price_bands
-from superseller.scoring.criteria import ListingFacts, PriceBand
+from superseller.scoring.criteria import SALES_WINDOW_DAYS, ListingFacts, PriceBand
 from superseller.scoring.media import media_verdict
 
-WINDOW_DAYS = 30
+WINDOW_DAYS = SALES_WINDOW_DAYS
 
 
 def load_facts(
@@ -30,17 +30,21 @@ def load_facts(
             m.c.listing_id,
             func.sum(m.c.visits).label("visits"),
             func.sum(m.c.orders).label("orders"),
+            func.sum(m.c.units_sold).label("units"),
         )
         .where(*window)
         .group_by(m.c.listing_id)
     )
     with engine.connect() as conn:
-        sums = {r.listing_id: (r.visits, int(r.orders or 0)) for r in conn.execute(per_listing)}
+        sums = {
+            r.listing_id: (r.visits, int(r.orders or 0), int(r.units or 0))
+            for r in conn.execute(per_listing)
+        }
         q = select(listings).where(listings.c.tenant_id == tenant_id).order_by(listings.c.id)
         if listing_ids is not None:
             q = q.where(listings.c.id.in_(listing_ids))
         rows = conn.execute(q).all()
-    known = [(v, o) for v, o in sums.values() if v is not None]
+    known = [(v, o) for v, o, _ in sums.values() if v is not None]
     median_visits = median(v for v, _ in known) if known else None
     rates = [o / v for v, o in known if v]
     median_conversion = median(rates) if rates else None
@@ -48,7 +52,7 @@ def load_facts(
     out = []
     for r in rows:
         band = bands.get(r.id)
-        visits, orders = sums.get(r.id, (None, 0))
+        visits, orders, units = sums.get(r.id, (None, 0, 0))
         out.append(
             ListingFacts(
                 listing_id=r.id,
@@ -65,6 +69,7 @@ def load_facts(
                 median_visits=float(median_visits) if median_visits is not None else None,
                 median_conversion=median_conversion,
                 price_band=PriceBand(band.median, band.q1, band.q3, band.count) if band else None,
+                units_30d=units,
             )
         )
     return out

@@ -14,7 +14,9 @@ from superseller.scoring.criteria import (
     TITLE_MAX,
     Criterion,
     ListingFacts,
+    cover_phrase,
     price_phrase,
+    runs_out_soon,
 )
 
 # "Excelente" is the top tier: almost nothing left to fix (at 80 nearly half of a typical
@@ -30,13 +32,16 @@ STATUS_PT = {
 
 
 def action_rank(action: dict) -> tuple[int, int]:
-    """What a seller does first: a listing nobody can buy (not active, then out of stock)
-    before anything that only adds points; otherwise the biggest gain first."""
+    """What a seller does first: a listing nobody can buy (not active, then out of stock),
+    then one about to run out (less than a week of stock at its pace), before anything
+    that only adds points; otherwise the biggest gain first."""
     if action["criterion"] == "status":
         return (0, -action["points"])
     if action["criterion"] == "estoque" and action.get("blocking"):
         return (1, -action["points"])
-    return (2, -action["points"])
+    if action["criterion"] == "estoque" and action.get("urgent"):
+        return (2, -action["points"])
+    return (3, -action["points"])
 
 
 def _points_phrase(got: int, of: int) -> str:
@@ -102,6 +107,9 @@ def _explain(key: str, f: ListingFacts, crits: list[Criterion]) -> str:
         if f.stock is None
         else f"{f.stock} {'unidade' if f.stock == 1 else 'unidades'} em estoque"
     )
+    if f.stock and f.stock_cover_days is not None:
+        stock = cover_phrase(f).replace(" dura", " em estoque, que dura", 1)
+
     return f"Disponibilidade: anúncio {status}, {stock} — {tally}."
 
 
@@ -139,6 +147,8 @@ def score_listing(f: ListingFacts) -> dict[str, Any]:
                     }
                     if c.key == "estoque" and c.points == 0:
                         action["blocking"] = True  # out of stock: nobody can buy it
+                    elif c.key == "estoque" and runs_out_soon(f):
+                        action["urgent"] = True  # out of stock within the week
                     actions.append(action)
     actions.sort(key=action_rank)  # stable: dimension order breaks ties
     grade = None if total is None else next(g for floor, g in GRADES if total >= floor)

@@ -13,7 +13,8 @@ the seed and docs/metrics.md state for users:
 - conversion = orders / visits (NULL when visits are 0), avg_ticket = revenue / orders
   (NULL without orders);
 - the overview's day (`tenant_metrics_daily`): distinct counted orders, their units and
-  revenue, the sum of the listings' visits, and the orders on rows with known visits.
+  revenue, the sum of the listings' visits, and the distinct orders with an item on a row
+  of known visits (an order of two listings counts once).
 
 The product's tables are read with plain SQL, all tenants in one snapshot (`snapshot`):
 nothing the engine writes after the check instant counts.
@@ -158,12 +159,16 @@ def _day_visits(spec: data.SellerSpec, day: date) -> tuple[int, ...]:
 def overview_truth(state: SandboxState, first: date, last: date, now: datetime, rows: dict):
     """{day: (orders, units, revenue, visits, orders_with_visits)} from the sandbox's orders
     and the expected listing rows `rows` (all_rows=True)."""
-    _, per_day = _sales(state, first, last, now)
+    per_item, per_day = _sales(state, first, last, now)
     visits: Counter = Counter()
-    with_visits: Counter = Counter()
-    for (_, day), fig in rows.items():
+    with_visits: dict = defaultdict(set)  # day -> ids of orders with a row of known visits
+    for (ext, day), fig in rows.items():
+        if fig[3] is None:
+            continue
         visits[day] += fig[3]
-        with_visits[day] += fig[0]
+        sold = per_item.get((ext, day))
+        if sold:
+            with_visits[day] |= sold[0]  # an order of two listings is still one order
     out = {}
     for k in range((last - first).days + 1):
         day = first + timedelta(days=k)
@@ -173,7 +178,7 @@ def overview_truth(state: SandboxState, first: date, last: date, now: datetime, 
             s[1] if s else 0,
             round(s[2], 2) if s else 0.0,
             visits[day],
-            with_visits[day],
+            len(with_visits[day]),
         )
     return out
 
