@@ -98,3 +98,50 @@ def test_api_overview_conversion(engine, shop, tmp_path):
     cards = o.json()["cards"]
     assert (cards["orders"]["value"], cards["visits"]["value"]) == (2, 50)
     assert cards["conversion"]["value"] == pytest.approx(2 / 50)
+
+
+def test_the_upgrade_corrects_stored_days_counted_twice(empty_db_url):
+    """Days rebuilt before the fix keep their double-counted numerator until rebuilt:
+    migration 0025 recounts them in place, so the 30-day view is right after an upgrade,
+    not only for the days the nightly rebuild touches again."""
+    from sqlalchemy import select, update
+
+    from superseller.db import migrate
+    from superseller.db.engine import make_engine
+    from superseller.db.schema import tenant_metrics_daily as tmd
+
+    eng = make_engine(empty_db_url)
+    try:
+        migrate.upgrade(eng)
+        t = mk.tenant(eng)
+        mk.account(eng, t)
+        a = mk.listing(eng, t, "MLB1", D("2026-01-01"))
+        b = mk.listing(eng, t, "MLB2", D("2026-01-01"))
+        mk.order(
+            eng, t, "o1", "2026-01-10T10:00:00-03:00", "paid", [(a, 1, "10.00"), (b, 2, "5.00")]
+        )
+        mk.order(eng, t, "o2", "2026-01-10T11:00:00-03:00", "paid", [(a, 1, "10.00")])
+        mk.order(eng, t, "o3", "2026-01-11T11:00:00-03:00", "paid", [(a, 1, "10.00")])
+        for day in ("2026-01-10", "2026-01-11"):
+            mk.visits(eng, t, a, D(day), 30)
+            mk.visits(eng, t, b, D(day), 20)
+        rebuild_daily_metrics(eng, t, "2026-01-10", "2026-01-11")
+        # What the rebuild stored before the fix: the listing rows' orders summed (o1 twice).
+        with eng.begin() as conn:
+            conn.execute(
+                update(tmd)
+                .where(tmd.c.tenant_id == t, tmd.c.date == D("2026-01-10"))
+                .values(orders_with_visits=3)
+            )
+        migrate.downgrade(eng, "0024")
+        migrate.upgrade(eng)
+        assert migrate.check(eng).ok
+        with eng.connect() as conn:
+            stored = dict(
+                conn.execute(
+                    select(tmd.c.date, tmd.c.orders_with_visits).where(tmd.c.tenant_id == t)
+                ).all()
+            )
+        assert stored == {D("2026-01-10"): 2, D("2026-01-11"): 1}
+    finally:
+        eng.dispose()
