@@ -24,7 +24,7 @@ from superseller.cli import (
     users_cmd,
     worker_cmd,
 )
-from superseller.cli.common import CliError, err_console
+from superseller.cli.common import CliError, database_label, err_console
 from superseller.config import SettingsError
 from superseller.errors import UserFacingError
 from superseller.limits import LimitError
@@ -92,7 +92,8 @@ def main() -> None:
     except (UserFacingError, ValueError) as exc:
         _fail(str(exc), 1)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc).strip()}", 1)
+        reason = str(exc.orig if hasattr(exc, "orig") else exc).strip()
+        _fail(f"database error on {_database()}: {reason}", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:
@@ -104,6 +105,14 @@ def main() -> None:
         _fail("interrupted", 130)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _database() -> str:
+    """Which database failed, for the one line (its password hidden)."""
+    try:
+        return database_label()
+    except Exception:  # the settings themselves: the line still says what failed
+        return "DATABASE_URL"
 
 
 def _fail(message: str, code: int) -> None:
