@@ -25,6 +25,7 @@ from superseller.cli import (
     worker_cmd,
 )
 from superseller.cli.common import CliError, database_label, err_console
+from superseller.cli.help_text import unwrap_help
 from superseller.config import SettingsError
 from superseller.errors import UserFacingError
 from superseller.limits import LimitError
@@ -62,6 +63,7 @@ app.add_typer(users_cmd.app, name="users")
 app.add_typer(aws_cmd.app, name="aws")
 app.add_typer(market_cmd.app, name="market")
 app.command()(simulate_cmd.simulate)
+unwrap_help(app)  # every command's help as prose: the terminal decides the line breaks
 
 
 def main() -> None:
