@@ -28,7 +28,10 @@ from superseller.cli.common import CliError, database_label, err_console
 from superseller.cli.help_text import unwrap_help
 from superseller.config import SettingsError
 from superseller.errors import UserFacingError
+from superseller.jobs.cron import InvalidSchedule
+from superseller.jobs.errors import InvalidPayload, UnknownJobType
 from superseller.limits import LimitError
+from superseller.metrics.rebuild import InvalidRange
 
 try:  # Typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -36,6 +39,16 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
     import click.exceptions as click_errors
 
 _NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())
+# Exit codes: 2 when the input itself is unusable, whatever the database holds (a value out
+# of bounds, an unknown job type or time zone, a payload its type refuses, a bad range);
+# 1 when well-formed input meets the data (not found, already exists, a job whose state
+# refuses the action) or the work failed. Click's usage errors and settings are 2 too.
+BAD_INPUT = (  # LimitError too, caught above with the same exit code
+    InvalidRange,
+    InvalidSchedule,
+    InvalidPayload,
+    UnknownJobType,
+)
 
 app = typer.Typer(
     help="SuperSeller: a Mercado Livre seller's numbers, fresh, correct and explained.",
@@ -90,6 +103,8 @@ def main() -> None:
     except CliError as exc:
         _fail(str(exc), exc.code)
     except SettingsError as exc:  # a bad environment variable: a configuration error, as in serve
+        _fail(str(exc), 2)
+    except BAD_INPUT as exc:
         _fail(str(exc), 2)
     except (UserFacingError, ValueError) as exc:
         _fail(str(exc), 1)
