@@ -109,10 +109,10 @@ def test_jobs_lifecycle_through_the_cli(db_url):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["jobs", "enqueue", "nope"], 1, "unknown job type 'nope'"),
+        (["jobs", "enqueue", "nope"], 2, "unknown job type 'nope'"),
         (["jobs", "enqueue", "cleanup", "--payload", "{x"], 2, "payload is not valid JSON"),
         (["jobs", "enqueue", "cleanup", "--payload", "[1]"], 2, "must be a JSON object"),
-        (["jobs", "enqueue", "cleanup", "--payload", '{"batchSize": -1}'], 1, "batchSize"),
+        (["jobs", "enqueue", "cleanup", "--payload", '{"batchSize": -1}'], 2, "batchSize"),
         (["jobs", "show", "999999"], 1, "job 999999 not found"),
         (["jobs", "show", "abc"], 2, "Invalid value"),
         (["jobs", "cancel", "999999"], 1, "job 999999 not found"),
@@ -120,7 +120,7 @@ def test_jobs_lifecycle_through_the_cli(db_url):
         (["worker", "--concurrency", "0"], 2, "Invalid value"),
         (
             ["schedules", "create", "x", "--type", "cleanup", "--cron", "0 99 * * *"],
-            1,
+            2,
             "invalid cron expression",
         ),
         (
@@ -135,7 +135,7 @@ def test_jobs_lifecycle_through_the_cli(db_url):
                 "--timezone",
                 "Mars/Base",
             ],
-            1,
+            2,
             "unknown time zone",
         ),
         (["schedules", "show", "nope"], 1, "schedule 'nope' not found"),

@@ -53,9 +53,17 @@ def create_tenant(
 ) -> dict[str, Any]:
     zone(timezone)
     check_len(name, TENANT_NAME_MAX_LEN, "the tenant name")
-    if not name or (tenant_id is not None and not tenant_id):
-        raise LimitError("the tenant name and id cannot be empty")
-    tid = str(uuid.uuid4()) if tenant_id is None else check_tenant_id(tenant_id)
+    problems = ["the tenant name cannot be empty"] if not name else []
+    if tenant_id == "":
+        problems.append("the tenant id cannot be empty (omit it for a generated one)")
+    elif tenant_id is not None:
+        try:
+            check_tenant_id(tenant_id)
+        except LimitError as exc:
+            problems.append(str(exc))
+    if problems:  # each one named: which of the two is wrong, and how
+        raise LimitError("; ".join(problems))
+    tid = str(uuid.uuid4()) if tenant_id is None else tenant_id
     try:
         with engine.begin() as conn:
             conn.execute(

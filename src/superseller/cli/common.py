@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from functools import lru_cache
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from superseller.config import get_settings
-from superseller.db.engine import make_engine
+from superseller.db.engine import make_engine, normalize_url
 
 # Under cron, CI or a pipe there is no terminal to fit: Rich would assume 80 columns and cut
 # table cells ("2026-1…"); each line is as long as its content instead.
@@ -43,6 +46,34 @@ def refuse_unsafe_settings() -> None:
     later (a weak secret, a token key that cannot decrypt): one line, exit 2."""
     if problems := get_settings().startup_problems():
         raise CliError("; ".join(problems), 2)
+
+
+def database_label(url: str | None = None) -> str:
+    """The database a command uses, as one may print it: its URL with any password
+    hidden (`postgresql+psycopg://app:***@db/prod`)."""
+    url = get_settings().resolved_database_url() if url is None else url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "DATABASE_URL (not a database URL)"
+
+
+def refuse_unusable_database() -> None:
+    """A process that runs for good (worker, scheduler, serve) does not start on a SQLite
+    file whose directory does not exist: SQLite creates the file, never its directory, so
+    no retry can succeed. One line naming the path, exit 2. A PostgreSQL server that is
+    down is an outage, not a mistake: those processes start and retry until it is back."""
+    url = make_url(normalize_url(get_settings().resolved_database_url()))
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    directory = Path(path).absolute().parent
+    if not directory.is_dir():
+        raise CliError(
+            f"database {database_label()}: directory {directory} does not exist "
+            "(SQLite creates the database file, not its directory)",
+            2,
+        )
 
 
 @lru_cache

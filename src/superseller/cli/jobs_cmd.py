@@ -29,7 +29,20 @@ from superseller.tenant_jobs import enqueue_by_hand
 app = typer.Typer(help="Inspect and steer jobs.", no_args_is_help=True)
 # The engine's controls, also under `jobs` (the same commands as `superseller pause|resume`).
 app.command()(power_cmd.resume)
-JOB_ID = typer.Argument(..., metavar="ID", min=1, max=limits.ID_MAX)
+
+
+def job_id_value(text: str) -> int:
+    """A job id from the command line: a whole number within the ids' bounds."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a job id (a whole number)") from None
+    if not 1 <= value <= limits.ID_MAX:
+        raise typer.BadParameter(f"job id {text} is out of range (job ids are 1 to 2^62)")
+    return value
+
+
+JOB_ID = typer.Argument(..., metavar="ID", parser=job_id_value)
 
 
 @app.command()

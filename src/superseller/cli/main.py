@@ -24,10 +24,14 @@ from superseller.cli import (
     users_cmd,
     worker_cmd,
 )
-from superseller.cli.common import CliError, err_console
+from superseller.cli.common import CliError, database_label, err_console
+from superseller.cli.help_text import unwrap_help
 from superseller.config import SettingsError
 from superseller.errors import UserFacingError
+from superseller.jobs.cron import InvalidSchedule
+from superseller.jobs.errors import InvalidPayload, UnknownJobType
 from superseller.limits import LimitError
+from superseller.metrics.rebuild import InvalidRange
 
 try:  # Typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -35,6 +39,16 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
     import click.exceptions as click_errors
 
 _NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())
+# Exit codes: 2 when the input itself is unusable, whatever the database holds (a value out
+# of bounds, an unknown job type or time zone, a payload its type refuses, a bad range);
+# 1 when well-formed input meets the data (not found, already exists, a job whose state
+# refuses the action) or the work failed. Click's usage errors and settings are 2 too.
+BAD_INPUT = (  # LimitError too, caught above with the same exit code
+    InvalidRange,
+    InvalidSchedule,
+    InvalidPayload,
+    UnknownJobType,
+)
 
 app = typer.Typer(
     help="SuperSeller: a Mercado Livre seller's numbers, fresh, correct and explained.",
@@ -62,6 +76,7 @@ app.add_typer(users_cmd.app, name="users")
 app.add_typer(aws_cmd.app, name="aws")
 app.add_typer(market_cmd.app, name="market")
 app.command()(simulate_cmd.simulate)
+unwrap_help(app)  # every command's help as prose: the terminal decides the line breaks
 
 
 def main() -> None:
@@ -89,10 +104,13 @@ def main() -> None:
         _fail(str(exc), exc.code)
     except SettingsError as exc:  # a bad environment variable: a configuration error, as in serve
         _fail(str(exc), 2)
+    except BAD_INPUT as exc:
+        _fail(str(exc), 2)
     except (UserFacingError, ValueError) as exc:
         _fail(str(exc), 1)
     except SQLAlchemyError as exc:
-        _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') else exc).strip()}", 1)
+        reason = str(exc.orig if hasattr(exc, "orig") else exc).strip()
+        _fail(f"database error on {_database()}: {reason}", 1)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except Exception as exc:
@@ -104,6 +122,14 @@ def main() -> None:
         _fail("interrupted", 130)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _database() -> str:
+    """Which database failed, for the one line (its password hidden)."""
+    try:
+        return database_label()
+    except Exception:  # the settings themselves: the line still says what failed
+        return "DATABASE_URL"
 
 
 def _fail(message: str, code: int) -> None:

@@ -15,6 +15,7 @@ from superseller.cli.common import (
     engine,
     parse_json_object,
     print_json,
+    refuse_unusable_database,
     registry,
     zone_or_default,
 )
@@ -221,6 +222,7 @@ def scheduler(
     ),
 ) -> None:
     """Turn due cron ticks into jobs (safe to run in any number of copies)."""
+    refuse_unusable_database()
     logs.configure(get_settings().log_format)
     s = _scheduler()
     if once:

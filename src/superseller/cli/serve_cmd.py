@@ -14,7 +14,13 @@ import typer
 import uvicorn
 
 from superseller import logs
-from superseller.cli.common import CliError, engine, refuse_unsafe_settings, registry
+from superseller.cli.common import (
+    CliError,
+    engine,
+    refuse_unsafe_settings,
+    refuse_unusable_database,
+    registry,
+)
 from superseller.config import get_settings
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.scheduler import Scheduler
@@ -45,6 +51,7 @@ def serve(
     if role not in ROLES:
         raise CliError(f"--role must be one of {', '.join(ROLES)}", 2)
     refuse_unsafe_settings()
+    refuse_unusable_database()
     logs.configure(get_settings().log_format)
     if role == "worker":
         raise typer.Exit(

@@ -11,6 +11,15 @@ from superseller.cli.common import console, engine, print_json
 from superseller.users import accounts
 
 app = typer.Typer(help="People who log in.", no_args_is_help=True)
+# Not `...`: that would mark it [required] in --help, yet it is asked for when omitted.
+PASSWORD = typer.Option(
+    None,
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    show_default=False,
+    help="Asked for (twice, hidden) when omitted.",
+)
 
 
 @app.command()
@@ -18,7 +27,7 @@ def create(
     email: str = typer.Option(...),
     role: str = typer.Option(..., help="admin | seller"),
     tenant: str | None = typer.Option(None, help="The seller's tenant."),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    password: str = PASSWORD,
 ) -> None:
     """Add a user (the password is asked for, or given with --password)."""
     user = accounts.create_user(engine(), email, password, role, tenant)
@@ -44,7 +53,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="One JSON array."))
 @app.command("set-password")
 def set_password(
     email: str = typer.Argument(...),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    password: str = PASSWORD,
 ) -> None:
     """A new password; the user's sessions end."""
     accounts.set_password(engine(), email, password)
