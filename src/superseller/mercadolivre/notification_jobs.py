@@ -7,7 +7,9 @@
   fetched together (multiget), upserted and re-scored. Other topics are marked ignored.
   A seller who must reconnect (`reauth_required`, found before or while fetching) ends
   the job as skipped, `{"skipped": "reauth_required", ...}`, its notifications marked
-  `reauth_required`: the sync the reconnection queues covers them.
+  `reauth_required`: the sync the reconnection queues covers them. A store with no
+  connected account (disconnected, or gone) ends it as `{"skipped": "not_connected"}`,
+  its notifications marked `not_connected`, as the sync ends in that case.
 - `ml_missed_feeds`: reads the application's `/missed_feeds` once per topic (one paged
   read, one connected seller's token, whoever the notifications are about) and stores
   what was missed for the tenant of each notification's `user_id` (it then flows as
@@ -28,7 +30,7 @@ from sqlalchemy import delete, func, select, update
 
 from superseller.config import Settings
 from superseller.db.schema import listings, marketplace_accounts, ml_notifications, tenants
-from superseller.jobs import JobContext, JobType, PermanentJobError, Registry
+from superseller.jobs import JobContext, JobType, Registry
 from superseller.jobs.queue import Queue
 from superseller.jobs.registry import NoPayload
 from superseller.mercadolivre.client import MLClient, RateLimiter, gather_all
@@ -126,6 +128,9 @@ def _resource_id(resource: str, prefix: str) -> str | None:
     return rest if rest and "/" not in rest else None
 
 
+NOT_CONNECTED = "not_connected"
+
+
 class TenantNotifications:
     """One run of `ml_notifications` for one tenant."""
 
@@ -151,9 +156,12 @@ class TenantNotifications:
         if acct is not None and acct.status == REAUTH:
             return self._skip_reauth(0)
         if tenant is None or acct is None or acct.status != "connected":
-            # Nothing can be fetched: mark them so they do not wait forever.
-            self._mark(self._pending_ids(), "not_connected")
-            raise PermanentJobError(f"tenant {self.tenant_id} has no connected account")
+            # Nothing can be fetched (the seller disconnected the store, or it is gone): mark
+            # them so they do not wait forever, and end as the sync does in that case, as
+            # skipped, not as a failure no retry can heal (a red job in the console).
+            waiting = self._pending_ids()
+            self._mark(waiting, NOT_CONNECTED)
+            return {**self.counts, "skipped": NOT_CONNECTED, "notConnected": len(waiting)}
         client = _client(self.ctx, self.settings, acct)
         try:
             while notes := self._take():
