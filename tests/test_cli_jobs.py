@@ -116,7 +116,7 @@ def test_jobs_lifecycle_through_the_cli(db_url):
         (["jobs", "show", "999999"], 1, "job 999999 not found"),
         (["jobs", "show", "abc"], 2, "Invalid value"),
         (["jobs", "cancel", "999999"], 1, "job 999999 not found"),
-        (["jobs", "list", "--state", "bogus"], 1, "unknown state 'bogus'"),
+        (["jobs", "list", "--state", "bogus"], 2, "unknown state 'bogus'"),
         (["worker", "--concurrency", "0"], 2, "Invalid value"),
         (
             ["schedules", "create", "x", "--type", "cleanup", "--cron", "0 99 * * *"],

@@ -17,7 +17,7 @@ from superseller.cli.common import (
     registry,
 )
 from superseller.cli.inline import CLI_QUEUE
-from superseller.db.schema import jobs
+from superseller.db.schema import JOB_STATES, jobs
 from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
 from superseller.jobs.pause import state as pause_state
@@ -43,6 +43,13 @@ def job_id_value(text: str) -> int:
 
 
 JOB_ID = typer.Argument(..., metavar="ID", parser=job_id_value)
+
+
+def _state_value(value: str | None) -> str | None:
+    """A job state from the command line: bad input, exit 2, like the other options."""
+    if value is not None and value not in JOB_STATES:
+        raise typer.BadParameter(f"unknown state {value!r} (one of {', '.join(JOB_STATES)})")
+    return value
 
 
 @app.command()
@@ -114,7 +121,9 @@ def enqueue(
 
 @app.command("list")
 def list_(
-    state: str | None = typer.Option(None, help="pending|running|completed|failed|cancelled"),
+    state: str | None = typer.Option(
+        None, help="pending|running|completed|failed|cancelled", callback=_state_value
+    ),
     job_type: str | None = typer.Option(None, "--type"),
     tenant: str | None = typer.Option(None),
     limit: int = typer.Option(20, min=1, max=500),
