@@ -41,3 +41,31 @@ def test_notifications_of_a_disconnected_store_end_skipped_not_failed(engine, tm
             select(ml_notifications.c.outcome, ml_notifications.c.processed_at)
         ).one()
     assert row.outcome == "not_connected" and row.processed_at is not None
+
+
+def test_a_store_whose_id_reads_reauth_required_keeps_its_notifications(engine, tmp_path):
+    """`reauth_required` is a valid tenant id: a connected store of that name is a seller
+    of ours like any other, its notifications stored, not answered as if it had to
+    reconnect (the marker for that case is not a string)."""
+    from superseller.jobs.clock import SystemClock
+    from superseller.mercadolivre.notifications import accept, store_received
+
+    t = mk.tenant(engine, "reauth_required")
+    mk.account(engine, t, ml_user_id=77)
+    note = accept(
+        "123",
+        {
+            "_id": "n-77",
+            "resource": "/orders/2000077",
+            "user_id": 77,
+            "topic": "orders_v2",
+            "application_id": 123,
+            "attempts": 1,
+            "sent": "2026-01-10T10:00:00.000Z",
+            "received": "2026-01-10T10:00:00.000Z",
+        },
+    )
+    registry = build_registry(Settings(data_dir=tmp_path))
+    assert store_received(engine, registry, SystemClock(), [note], delay_s=0) == ["stored"]
+    with engine.connect() as conn:
+        assert conn.execute(select(ml_notifications.c.tenant_id)).scalars().all() == [t]

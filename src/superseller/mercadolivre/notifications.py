@@ -154,6 +154,17 @@ _tenants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 REAUTH = "reauth_required"  # the account's status, the webhook's answer and the outcome
 
 
+class _MustReconnect:
+    """What `cached_tenants_of` says for a seller of ours who must reconnect: not a
+    string, so that no tenant id (`reauth_required` is a valid one) can be taken for it."""
+
+    def __repr__(self) -> str:
+        return "MUST_RECONNECT"
+
+
+MUST_RECONNECT = _MustReconnect()
+
+
 _TENANTS_OF = (
     select(
         marketplace_accounts.c.ml_user_id,
@@ -168,14 +179,16 @@ _TENANTS_OF = (
 )
 
 
-def cached_tenants_of(engine: Engine, ml_user_ids: set[int]) -> dict[int, str | None]:
-    """The tenant whose connected account is each Mercado Livre user; REAUTH when the
+def cached_tenants_of(
+    engine: Engine, ml_user_ids: set[int]
+) -> dict[int, str | _MustReconnect | None]:
+    """The tenant whose connected account is each Mercado Livre user; MUST_RECONNECT when the
     user is a seller of ours who must reconnect; None for a user we do not know.
     Remembered for TENANT_TTL_S when connected. Those not remembered are read in one
     query (a plain read: on SQLite it never waits for the write lock)."""
     known = _tenants.setdefault(engine, {})
     now = time.monotonic()
-    found: dict[int, str | None] = {}
+    found: dict[int, str | _MustReconnect | None] = {}
     for uid in ml_user_ids:
         hit = known.get(uid)
         if hit is not None and hit[1] > now:
@@ -184,17 +197,17 @@ def cached_tenants_of(engine: Engine, ml_user_ids: set[int]) -> dict[int, str | 
     if not missing:
         return found
     with engine.connect().execution_options(sqlite_deferred=True) as conn:
-        read: dict[int, str] = {}
+        read: dict[int, str | _MustReconnect] = {}
         for u, t, status in conn.execute(_TENANTS_OF, {"users": missing}):
             if status == "connected":
                 read[u] = t  # the first connected account wins (rows come last-first)
-            elif read.get(u, REAUTH) == REAUTH:
-                read[u] = REAUTH
+            elif read.get(u, MUST_RECONNECT) is MUST_RECONNECT:
+                read[u] = MUST_RECONNECT
     if len(known) + len(read) > 10_000:  # bounded: a flood of user ids cannot grow it forever
         known.clear()
     for uid in missing:
         found[uid] = read.get(uid)
-        if found[uid] in (None, REAUTH):
+        if found[uid] is None or found[uid] is MUST_RECONNECT:
             known.pop(uid, None)
         else:
             known[uid] = (found[uid], now + TENANT_TTL_S)
@@ -349,13 +362,15 @@ def store_received(
     `reauth_required`), counted once the transaction committed. Raises (nothing counted)
     when it did not."""
     tenants = cached_tenants_of(engine, {n.user_id for n in notes})
-    ours = [(n, tenants[n.user_id]) for n in notes if tenants[n.user_id] not in (None, REAUTH)]
+    ours = [
+        (n, t) for n in notes if (t := tenants[n.user_id]) is not None and t is not MUST_RECONNECT
+    ]
     new = iter(_write(engine, registry, clock, ours, delay_s, wait_s))
     outcomes = []
     for n in notes:
         if tenants[n.user_id] is None:
             outcomes.append("unknown_user")
-        elif tenants[n.user_id] == REAUTH:
+        elif tenants[n.user_id] is MUST_RECONNECT:
             outcomes.append(REAUTH)
         else:
             outcomes.append("stored" if next(new) else "duplicate")
