@@ -97,6 +97,18 @@ def test_jobs_list_names_the_worker_and_the_previous_attempts_error(console, eng
     assert "previous attempt: worker lost: no heartbeat" in row
 
 
+def test_the_consoles_jobs_list_names_the_worker_and_the_previous_attempts_error(console, engine):
+    """The console's Jobs tab says the same as `jobs list` and the job's page: the worker
+    of a running job, and its last error as the previous attempt's (it was shown as the
+    job's error, in red, beside "executando")."""
+    jid, _, _ = rescued_then_running(engine, console["registry"])
+    with client(console["url"], ADMIN) as admin:
+        html = admin.get("/jobs").text
+    row = section(html, f'data-job="{jid}"', "</tr>")
+    assert "em worker-c:303" in row
+    assert "tentativa anterior: worker lost: no heartbeat" in row
+
+
 def test_per_queue_and_per_type_counts_have_thousands_separators(console, engine):
     now = datetime.now(UTC)
     row = {"type": "noop", "queue": "default", "payload": {}, "status": "pending"}

@@ -153,6 +153,11 @@ def _leave_runnable(
     is left as it is. Returns what became of it, for the command's last line, and the
     exit code: 130, or 1 when the job could not be given back (`workers`: the ids of this
     command's in-process workers)."""
+    # The interruption may have cut a statement short (a KeyboardInterrupt inside the
+    # driver's call): that connection went back to the pool mid-query and cannot be used
+    # again. Fresh connections for what follows (connections still held by the in-process
+    # worker are closed when it returns them).
+    eng.dispose()
     admin = JobAdmin(eng, actor=actor)
     try:
         job = admin.get(made.id)
