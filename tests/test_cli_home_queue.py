@@ -89,7 +89,17 @@ def test_a_sync_killed_mid_run_goes_home_and_a_worker_of_that_queue_runs_it(
         assert JobAdmin(engine).get(jid)["status"] == "running"
 
         sb.state.faults.latency_ms = 0
-        worker = start_cli(db_url, "worker", "--queues", home, "--concurrency", "1", env=env)
+        worker_log = tmp_path / "worker.log"
+        worker = start_cli(
+            db_url,
+            "worker",
+            "--queues",
+            home,
+            "--concurrency",
+            "1",
+            env=env,
+            stderr=worker_log.open("w"),
+        )
         try:
             done = wait_until(
                 lambda: (j := JobAdmin(engine).get(jid))["status"] in FINISHED and j,
@@ -121,7 +131,7 @@ def test_a_sync_killed_mid_run_goes_home_and_a_worker_of_that_queue_runs_it(
                 None,
             )
         finally:
-            assert stop(worker) == 0, worker.stderr.read()
+            assert stop(worker) == 0, worker_log.read_text()
 
 
 FINISHED = ("completed", "failed", "cancelled")

@@ -153,7 +153,7 @@ def _button(page: httpx.Response) -> tuple[str, str]:
 
 def test_back_to_a_used_callback_of_a_connected_store_says_it_is_connected(flow, engine):
     """The seller connected, then came back to the callback (Back, a reload): the store is
-    connected and importing, so "Sua conta já está conectada" and the way to the dashboard,
+    connected and importing, so "Esta conta já está conectada" and the way to the dashboard,
     not "Pedido de conexão expirado" (which sent them to connect again)."""
     browser, sb = flow
     callback = authorize(browser, sb)
@@ -161,7 +161,7 @@ def test_back_to_a_used_callback_of_a_connected_store_says_it_is_connected(flow,
     assert done.status_code == 303 and done.headers["location"].startswith("/?conectado=1")
     again = browser.get(callback, headers={"accept": "text/html"})
     assert again.status_code == 200, again.text[:500]
-    assert "Sua conta já está conectada" in again.text
+    assert "Esta conta já está conectada" in again.text
     assert "expirado" not in again.text
     link, label = _button(again)
     assert label == "Ir para o painel"

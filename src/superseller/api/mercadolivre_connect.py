@@ -218,7 +218,7 @@ def _connected_after_all(request: Request, svc, state: str | None) -> str | None
 
 
 def _already_connected(request: Request, tenant_id: str):
-    """The page "Sua conta já está conectada", with the way to the dashboard (where the
+    """The page "Esta conta já está conectada", with the way to the dashboard (where the
     import shows)."""
     from superseller.web.pages import action_page
 
@@ -229,9 +229,9 @@ def _already_connected(request: Request, tenant_id: str):
     page = action_page(
         request,
         200,
-        "Sua conta já está conectada",
-        "Sua conta do Mercado Livre já está conectada ao SuperSeller; não é preciso conectar "
-        "de novo. Acompanhe a importação dos seus dados e seus números no painel.",
+        "Esta conta já está conectada",
+        "Esta conta do Mercado Livre já está conectada ao SuperSeller; não é preciso conectar "
+        "de novo. Veja os números da loja no painel.",
         dashboard,
         "Ir para o painel",
     )
