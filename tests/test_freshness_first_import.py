@@ -14,7 +14,9 @@ from sqlalchemy import update
 from superseller.db.schema import jobs
 from superseller.mercadolivre.connect import enqueue_backfill
 from superseller.metrics.freshness import OBJECTIVE
+from superseller.users.accounts import create_user
 from superseller.wiring import build_registry
+from tests.support.api import PASSWORD, client, serving
 from tests.support.cli import cli
 from tests.support.inproc import running_worker, wait_status
 from tests.support.ml import connected_tenant, sandbox, settings_for
@@ -53,6 +55,14 @@ def test_a_first_import_in_progress_is_importing_not_an_alarm_until_it_lasts(
         assert code == 1 and fresh["status"] == "stale", fresh
         slow = next(r for r in fresh["reasons"] if r["code"] == "importing")
         assert slow["message"].startswith("Importação em andamento desde")
+        # The seller's badge says the same as the alarm (it stayed "em andamento", neutral).
+        create_user(engine, "ana@loja1.com", PASSWORD, "seller", "t1")
+        with serving(settings, engine, registry) as url, client(url, "ana@loja1.com") as ana:
+            page = ana.get("/").text
+        before, after = page.split('id="freshness"', 1)
+        badge = before.rsplit("<div", 1)[1] + after.split("</div>", 1)[0]
+        assert 'class="badge stale"' in badge and 'data-status="stale"' in badge
+        assert "Importação em andamento desde" in badge
 
         # The import runs to the end (with its rebuild): an ordinary fresh seller.
         with running_worker(engine, registry):
