@@ -83,7 +83,7 @@ BAD_CLI_INPUT = [
 USAGE_ERRORS = [
     (["rebuild"], "Missing option '--tenant'"),
     (["jobs", "show"], "Missing argument 'ID'"),
-    (["jobs", "show", "abc"], "valid integer"),
+    (["jobs", "show", "abc"], "not a job id"),
     (["sync", "--tenant", "t1", "--days-back", "0"], "greater than or equal to 1"),
     (["jobs", "list", "--nope"], "No such option: --nope"),
     (["jobs", "show", "1", "2"], "unexpected extra argument"),

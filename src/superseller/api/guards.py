@@ -167,7 +167,10 @@ class SameOriginGuard:
 class SecurityHeaders:
     """nosniff, no framing, a strict referrer policy on every response; on HTML pages a
     CSP allowing only our own assets (and inline scripts with this response's nonce);
-    HSTS when the public URL is https. The nonce is `request.state.csp_nonce`."""
+    HSTS when the public URL is https; `Cache-Control: no-store` on every response that does
+    not name its own caching (pages and API answers carry a seller's data: after *Sair*, the
+    browser's back button or a shared proxy must not show them again; static assets set their
+    own). The nonce is `request.state.csp_nonce`."""
 
     def __init__(self, app: ASGIApp, public_url: str = ""):
         self.app = app
@@ -195,6 +198,7 @@ class SecurityHeaders:
                     extra.append((b"content-security-policy", _csp(nonce).encode()))
                 if self.hsts:
                     extra.append((b"strict-transport-security", b"max-age=31536000"))
+                extra.append((b"cache-control", b"no-store"))
                 headers += [(k, v) for k, v in extra if k not in names]
                 message = {**message, "headers": headers}
             await send(message)
