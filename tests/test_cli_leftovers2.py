@@ -60,11 +60,15 @@ def test_a_sqlite_file_in_a_missing_directory_stops_long_running_commands_at_sta
 
 
 def test_other_commands_name_the_database_they_could_not_use():
-    """A command that fails on its database says which one: the SQLite path, or the
-    PostgreSQL URL with its password hidden."""
-    missing = cli(f"sqlite:///{NO_DIR}/x.db", "jobs", "stats")
-    assert missing.returncode == 1
-    assert f"{NO_DIR}/x.db" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    """A command that fails on its database says which one: the SQLite path (whose missing
+    directory is named as the reason, exit 2), or the PostgreSQL URL with its password
+    hidden."""
+    for args in (("jobs", "stats"), ("users", "list"), ("freshness",)):
+        missing = cli(f"sqlite:///{NO_DIR}/x.db", *args)
+        assert missing.returncode == 2, (args, missing.stderr)  # a setting to fix, like bad input
+        lines = missing.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{NO_DIR}/x.db" in lines[0], (args, missing.stderr)
+        assert "directory" in lines[0] and "does not exist" in lines[0], lines[0]
 
     port = free_port()  # nothing listens there
     down = cli(f"postgresql://bob:s3cret-pw@127.0.0.1:{port}/h_cli_none", "jobs", "stats")

@@ -48,13 +48,15 @@ def test_a_fast_seller_about_to_run_out_is_told_to_restock_first():
     first = fast["actions"][0]
     assert first["criterion"] == "estoque"
     assert first["text"].startswith(
-        "Reponha o estoque já: 4 unidades duram cerca de 2 dias no ritmo atual "
-        "(58 vendidas em 30 dias)"
+        "Reponha o estoque já: 4 unidades duram cerca de 2 dias no ritmo de 58 vendidas em 30 dias"
     )
     assert fast["actions"][1]["criterion"] == "titulo"  # the keyword comes after
     points, explanation = stock_of(fast)
     assert points == 2
-    assert "4 unidades em estoque, que duram cerca de 2 dias no ritmo atual" in explanation
+    assert (
+        "4 unidades em estoque, que duram cerca de 2 dias no ritmo de 58 vendidas em 30 dias —"
+        in explanation
+    )
 
 
 def test_the_same_stock_of_a_slow_seller_keeps_the_fixed_floor():

@@ -78,6 +78,7 @@ def refuse_unusable_database() -> None:
 
 @lru_cache
 def engine():
+    refuse_unusable_database()  # every command: say why SQLite cannot open, not "unable to open"
     return make_engine(get_settings().resolved_database_url())
 
 

@@ -115,12 +115,12 @@ def runs_out_soon(f: ListingFacts) -> bool:
 
 def cover_phrase(f: ListingFacts) -> str:
     """How long the stock lasts, in pt-BR: '4 unidades duram cerca de 2 dias no ritmo
-    atual (58 vendidas em 30 dias)'. Only for a listing with a cover (stock_cover_days)."""
+    de 58 vendidas em 30 dias' (no brackets: it sits inside the explanation's own sentence). Only for a listing with a cover (stock_cover_days)."""
     days = int(f.stock_cover_days)  # whole days the stock surely lasts
     lasts = "menos de 1 dia" if days < 1 else f"cerca de {days} {'dia' if days == 1 else 'dias'}"
     units = f"{f.stock} {'unidade dura' if f.stock == 1 else 'unidades duram'}"
     sold = f"{f.units_30d} {'vendida' if f.units_30d == 1 else 'vendidas'}"
-    return f"{units} {lasts} no ritmo atual ({sold} em {SALES_WINDOW_DAYS} dias)"
+    return f"{units} {lasts} no ritmo de {sold} em {SALES_WINDOW_DAYS} dias"
 
 
 @dataclass(frozen=True)
