@@ -1,11 +1,14 @@
 """The `superseller` CLI: db and jobs commands, and one-line errors for bad input."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import insert
 
 from superseller.db import migrate
 from superseller.db.engine import make_engine
+from superseller.db.schema import jobs
 from superseller.jobs import audit
 from tests.support import marketplace as mk
 from tests.support.cli import cli
@@ -117,6 +120,7 @@ def test_jobs_lifecycle_through_the_cli(db_url):
         (["jobs", "show", "abc"], 2, "Invalid value"),
         (["jobs", "cancel", "999999"], 1, "job 999999 not found"),
         (["jobs", "list", "--state", "bogus"], 2, "unknown state 'bogus'"),
+        (["jobs", "list", "--type", "sync_mercadolibre"], 2, "unknown job type 'sync_mercado"),
         (["worker", "--concurrency", "0"], 2, "Invalid value"),
         (
             ["schedules", "create", "x", "--type", "cleanup", "--cron", "0 99 * * *"],
@@ -160,6 +164,22 @@ def test_bad_input_gives_one_line_and_exit_code(db_url, args, code, message):
     assert proc.returncode == code
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_retired_job_type_still_lists_its_jobs(db_url):
+    """`jobs list --type` refuses a type nobody registered only when no job of it exists: the
+    jobs of a type a release retired stay listable."""
+    cli(db_url, "db", "upgrade", check=True)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            now = datetime.now(UTC)
+            row = {"type": "retired_type", "payload": {}, "status": "completed"}
+            conn.execute(insert(jobs).values(**row, run_at=now, created_at=now))
+    finally:
+        engine.dispose()
+    listed = json.loads(cli(db_url, "jobs", "list", "--type", "retired_type", "--json").stdout)
+    assert [j["type"] for j in listed] == ["retired_type"]
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path):

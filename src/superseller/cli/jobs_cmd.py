@@ -9,6 +9,7 @@ from sqlalchemy import Engine, exists, select
 from superseller import limits
 from superseller.cli import power_cmd
 from superseller.cli.common import (
+    CliError,
     console,
     engine,
     err_console,
@@ -20,6 +21,7 @@ from superseller.cli.inline import CLI_QUEUE
 from superseller.db.schema import JOB_STATES, jobs
 from superseller.jobs import audit
 from superseller.jobs.admin import JobAdmin
+from superseller.jobs.errors import UnknownJobType
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import JobSpec
 from superseller.jobs.registry import Registry
@@ -137,6 +139,10 @@ def list_(
     rows = JobAdmin(engine()).list(
         status=state, job_type=job_type, tenant_id=tenant, limit=limit, before_id=before
     )
+    if not rows and job_type is not None and job_type not in registry():
+        # A mistyped type would read as "no such jobs ran"; a retired type that still has
+        # jobs in the table lists them.
+        raise CliError(f"{UnknownJobType(job_type, registry().names())}", 2)
     if json_out:
         print_json(rows)
         return
