@@ -145,3 +145,14 @@ def test_a_wrong_method_anywhere_in_the_api_is_405_naming_the_allowed_ones(url, 
             # Every method of the path's own routes, and none that no route could take
             # (an id route's `{job_id:int}` is documented as `{job_id}`: a bound, not equality).
             assert methods <= allowed - {"HEAD"} <= methods_of(path), (path, allowed)
+
+
+def test_the_login_page_sends_someone_signed_in_to_their_overview(url):
+    """A bookmark or the back button to /entrar with a live session: the overview, not a
+    form that would sign them in again; without a session, the form."""
+    with client(url, ADMIN) as c:
+        r = c.get("/entrar")
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        c.post("/api/v1/auth/logout")
+        r = c.get("/entrar")
+        assert r.status_code == 200 and 'name="password"' in r.text

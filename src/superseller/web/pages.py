@@ -261,6 +261,10 @@ def static(name: Literal["app.css", "app.js", "favicon.svg"]) -> FileResponse:
 
 @router.get("/entrar", response_class=HTMLResponse)
 def login_page(request: Request):
+    """The login form; someone already signed in (a bookmark, the back button) goes to their
+    overview instead of a form that would sign them in again."""
+    if _viewer(request) is not None:
+        return RedirectResponse("/", status_code=303)
     return _render(request, "login.html")
 
 
