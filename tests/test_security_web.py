@@ -224,6 +224,33 @@ def test_pages_send_security_headers(url):
         assert f'<script nonce="{nonce}">' in page.text
 
 
+@pytest.mark.parametrize(
+    "who, path",
+    [
+        (SELLER, "/"),
+        (SELLER, "/anuncios"),
+        (SELLER, "/anuncios.csv"),
+        (SELLER, "/api/v1/freshness"),
+        (ADMIN, "/jobs"),
+        (ADMIN, "/api/admin/jobs"),
+        (None, "/entrar"),
+        (None, "/api/v1/freshness"),  # a refusal is not kept either
+    ],
+)
+def test_pages_and_answers_are_not_stored(url, who, path):
+    """A seller's numbers never come back from a browser or proxy cache (after *Sair*, on a
+    shared computer): every page and API answer is `no-store`; static assets keep an hour."""
+    if who is None:
+        r = httpx.get(f"{url}{path}", timeout=30)
+    else:
+        with cookie_client(url, who) as c:
+            r = c.get(path)
+    assert r.status_code < 500, (path, r.status_code)
+    assert r.headers.get("cache-control") == "no-store", (path, r.headers.get("cache-control"))
+    static = httpx.get(f"{url}/static/app.css", timeout=30)
+    assert static.status_code == 200 and static.headers["cache-control"] == "public, max-age=3600"
+
+
 def remote_get(engine, tmp_path, paths, headers=None, **options) -> list[httpx.Response]:
     """GETs from a client that is not on this machine (in-process ASGI)."""
     settings = Settings(data_dir=tmp_path, **options)
