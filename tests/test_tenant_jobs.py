@@ -70,13 +70,20 @@ def test_a_job_created_through_the_admin_api_belongs_to_its_payloads_tenant(url,
             json={"type": "metrics_aggregation", "payload": {"tenantId": "t1"}, "tenantId": "t2"},
         )
         assert other.status_code == 400 and other.json()["error"]["code"] == "tenant_mismatch"
+        # A type whose payload names its store, given the store beside it: that store's job.
+        given = admin.post(ADMIN, json={"type": "sync_mercadolivre", "tenantId": "t2"})
+        assert given.status_code == 201, given.text
+        assert given.json()["job"]["tenantId"] == "t2"
+        assert given.json()["job"]["payload"]["tenantId"] == "t2"
+        before = job_count(engine)
         unknown_given = admin.post(ADMIN, json={"type": "cleanup", "tenantId": "walk1"})
         assert unknown_given.status_code == 404
         assert job_count(engine) == before  # nothing stored for a refused job
         assert job_count(engine, tenant_id="walk1") == 0
 
     created = [e["target_id"] for e in audit.entries(engine, action="job.create")]
-    assert created == [str(every.json()["job"]["id"]), str(job["id"])]
+    made_ids = [given.json()["job"]["id"], every.json()["job"]["id"], job["id"]]
+    assert created == [str(i) for i in made_ids]
 
 
 def test_cli_enqueue_gives_the_job_its_tenant_refuses_an_unknown_one_and_is_audited(db_url, engine):
@@ -98,12 +105,24 @@ def test_cli_enqueue_gives_the_job_its_tenant_refuses_an_unknown_one_and_is_audi
         db_url, "jobs", "enqueue", "metrics_aggregation",
         "--payload", '{"tenantId":"walk1"}', "--tenant", "t9",
     )  # fmt: skip
-    assert mismatch.returncode == 1 and "differ" in mismatch.stderr
+    assert mismatch.returncode == 2 and "differ" in mismatch.stderr  # bad input, like a typo
     assert job_count(engine) == 1
+
+    # --tenant alone names the store of a type whose payload asks for one.
+    by_option = cli(db_url, "jobs", "enqueue", "sync_mercadolivre", "--tenant", "walk1")
+    assert by_option.returncode == 0, by_option.stderr
+    shown = json.loads(cli(db_url, "jobs", "show", by_option.stdout.split()[-1]).stdout)["job"]
+    assert (shown["tenant_id"], shown["payload"]) == ("walk1", {"tenantId": "walk1"})
+    cli(db_url, "jobs", "cancel", str(shown["id"]), check=True)
+    assert job_count(engine) == 2
 
     cli(db_url, "jobs", "cancel", str(job_id), env=as_ana, check=True)
     cli(db_url, "jobs", "retry", str(job_id), env=as_ana, check=True)
-    trail = [(e["actor"], e["action"], e["target_id"]) for e in audit.entries(engine)]
+    trail = [
+        (e["actor"], e["action"], e["target_id"])
+        for e in audit.entries(engine)
+        if e["target_id"] == str(job_id)
+    ]
     assert trail == [
         ("cli:ana", "job.retry", str(job_id)),
         ("cli:ana", "job.cancel", str(job_id)),

@@ -5,7 +5,8 @@ A job whose payload names a tenant (`tenantId`) belongs to it: `jobs.tenant_id` 
 the console's Loja column and filter read and what the fair claim's per-tenant cap
 (`JOB_TENANT_MAX_RUNNING`) counts. The features set it when they enqueue (the fan-outs,
 the internal endpoints, "Atualizar dados"); a job made by hand gets it here, from its
-payload, and is refused at once when that tenant does not exist (instead of being stored
+payload (or, given beside a payload that asks for one, into it: `with_tenant`), and is
+refused at once when that tenant does not exist (instead of being stored
 and failing later with a PermanentJobError). The job engine knows nothing of tenants:
 this module sits above it (cli/api -> features -> jobs, db).
 """
@@ -64,6 +65,19 @@ def owner(spec: JobSpec) -> str | None:
     return named if named is not None else given
 
 
+def with_tenant(registry: Registry, spec: JobSpec) -> dict[str, Any] | None:
+    """The payload, naming the job's tenant when its type asks for a `tenantId` the payload
+    left out: `jobs enqueue sync_mercadolivre --tenant loja1` (or the API's `tenantId`) is
+    that store's sync, not a refusal for a missing field."""
+    payload = spec.payload
+    job_type = registry.find(spec.type)
+    model = job_type.payload_model if job_type else None
+    wants = model is not None and "tenantId" in model.model_fields
+    if spec.tenant_id is None or not wants or "tenantId" in (payload or {}):
+        return payload
+    return {**(payload or {}), "tenantId": spec.tenant_id}
+
+
 def enqueue_by_hand(
     engine: Engine,
     registry: Registry,
@@ -76,6 +90,7 @@ def enqueue_by_hand(
     creation is audited as `actor`, in the same transaction. A pending or running job
     with the same unique key is returned instead (`created` False, nothing audited)."""
     spec = replace(spec, tenant_id=owner(spec))
+    spec = replace(spec, payload=with_tenant(registry, spec))
     with engine.begin() as conn:
         # The queue's checks (type, payload, bounds) come first: their errors say more.
         made = Queue(engine, registry, clock).enqueue_many([spec], conn)[0]

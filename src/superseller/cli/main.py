@@ -32,6 +32,7 @@ from superseller.jobs.cron import InvalidSchedule
 from superseller.jobs.errors import InvalidPayload, UnknownJobType
 from superseller.limits import LimitError
 from superseller.metrics.rebuild import InvalidRange
+from superseller.tenant_jobs import TenantMismatch
 
 try:  # Typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -40,7 +41,8 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
 
 _NO_ARGS = getattr(click_errors, "NoArgsIsHelpError", ())
 # Exit codes: 2 when the input itself is unusable, whatever the database holds (a value out
-# of bounds, an unknown job type or time zone, a payload its type refuses, a bad range);
+# of bounds, an unknown job type or time zone, a payload its type refuses, a job's tenant
+# that its payload contradicts, a bad range);
 # 1 when well-formed input meets the data (not found, already exists, a job whose state
 # refuses the action) or the work failed. Click's usage errors and settings are 2 too.
 BAD_INPUT = (  # LimitError too, caught above with the same exit code
@@ -48,6 +50,7 @@ BAD_INPUT = (  # LimitError too, caught above with the same exit code
     InvalidSchedule,
     InvalidPayload,
     UnknownJobType,
+    TenantMismatch,
 )
 
 app = typer.Typer(
