@@ -185,7 +185,13 @@ def test_bad_input_says_what_is_wrong_with_exit_2(db_url):
     kind = cli(db_url, "jobs", "enqueue", "no_such_type")
     assert kind.returncode == 2 and "unknown job type 'no_such_type'" in kind.stderr
 
+    # Said before the password is asked for (no stdin here: a prompt would abort, exit 1).
+    role = cli(db_url, "users", "create", "--email", "a@b.example", "--role", "king")
+    assert role.returncode == 2 and "unknown role 'king' (one of admin, seller)" in role.stderr
+    same = cli(db_url, "users", "set-role", "a@b.example", "--role", "king")
+    assert same.returncode == 2 and "unknown role 'king'" in same.stderr
+
     missing = cli(db_url, "jobs", "show", "123456")
     assert missing.returncode == 1 and "job 123456 not found" in missing.stderr
-    for proc in (both, empty_id, huge, zone, kind, missing):
+    for proc in (both, empty_id, huge, zone, kind, role, same, missing):
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

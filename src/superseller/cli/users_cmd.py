@@ -22,10 +22,20 @@ PASSWORD = typer.Option(
 )
 
 
+def _role_value(value: str) -> str:
+    """A role from the command line: bad input (exit 2), said before the password prompt."""
+    if value not in accounts.ROLES:
+        raise typer.BadParameter(f"unknown role {value!r} (one of {', '.join(accounts.ROLES)})")
+    return value
+
+
+ROLE = typer.Option(..., help="admin | seller", callback=_role_value)
+
+
 @app.command()
 def create(
     email: str = typer.Option(...),
-    role: str = typer.Option(..., help="admin | seller"),
+    role: str = ROLE,
     tenant: str | None = typer.Option(None, help="The seller's tenant."),
     password: str = PASSWORD,
 ) -> None:
@@ -63,7 +73,7 @@ def set_password(
 @app.command("set-role")
 def set_role(
     email: str = typer.Argument(...),
-    role: str = typer.Option(..., help="admin | seller"),
+    role: str = ROLE,
     tenant: str | None = typer.Option(None, help="The seller's tenant."),
 ) -> None:
     """A new role; the user's sessions end."""
