@@ -1,6 +1,6 @@
 """`superseller demo` as a user runs it: a subprocess whose dashboard answers, with a
 working login, and that stops cleanly on Ctrl-C (SIGINT): a data directory the user named is
-kept, the temporary one the demo made for itself is removed."""
+kept, the temporary one the demo made for itself is removed; the sync's follow-ups run once."""
 
 import os
 import signal
@@ -11,8 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from superseller.cli.demo_cmd import DEMO_PASSWORD, SELLER_LOGIN
+from superseller.db.engine import make_engine
+from superseller.db.schema import jobs
 from superseller.sandbox.server import free_port
 from tests.support.waiting import wait_until
 
@@ -72,3 +75,30 @@ def test_demo_serves_a_live_dashboard_and_stops_on_ctrl_c(tmp_path, named_dir):
         assert (data / "superseller.db").is_file(), "the named data directory is kept"
     else:
         assert not list(temp.glob("superseller-demo-*")), "the demo's temporary data is removed"
+
+
+def test_the_demo_runs_its_syncs_follow_ups_once_and_leaves_nothing_queued(tmp_path):
+    """The sync queues its rebuild and score; the demo runs those very jobs, not new ones
+    beside them that the server's worker would then run a second time."""
+    data = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "superseller.cli", "demo", "--once", "--data-dir", str(data)],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "joined job" not in proc.stderr  # the engine's English note stays out of the demo
+    engine = make_engine(f"sqlite:///{data / 'superseller.db'}")
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.type, jobs.c.status, jobs.c.payload)).all()
+    finally:
+        engine.dispose()
+    assert {status for _, status, _ in rows} == {"completed"}, rows
+    kinds = [t for t, _, _ in rows]
+    assert kinds.count("sync_mercadolivre") == 1 and kinds.count("score_listings") == 1, kinds
+    spans = [(p["from"], p["to"]) for t, _, p in rows if t == "metrics_aggregation"]
+    assert spans and len(spans) == len(set(spans)), spans  # no span rebuilt twice

@@ -157,16 +157,22 @@ def demo(
             f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
             f"visitas sincronizados ({r['requests']} chamadas à API)."
         )
-        rebuild = run_job_now(
-            "metrics_aggregation",
-            {"tenantId": TENANT, "from": r["daysTouched"]["from"], "to": r["daysTouched"]["to"]},
-            TENANT,
-            "Atualizando métricas diárias",
-            eng=eng,
-            reg=reg,
-            settings=settings,
-        )
-        outcome(rebuild, "rebuild")
+        # The sync queued its rebuilds and score (by their unique keys): run those here, now,
+        # rather than new ones that the server's worker would then repeat.
+        spans = [(r["daysTouched"]["from"], r["daysTouched"]["to"]), *map(tuple, r["extraDays"])]
+        for a, b in spans:
+            rebuild = run_job_now(
+                "metrics_aggregation",
+                {"tenantId": TENANT, "from": a, "to": b},
+                TENANT,
+                "Atualizando métricas diárias",
+                unique_key=f"rebuild:{TENANT}:{a}:{b}",
+                say_joined=False,
+                eng=eng,
+                reg=reg,
+                settings=settings,
+            )
+            outcome(rebuild, "rebuild")
         for days in (7, 30):
             _show(eng, days, settings.timezone)
         f = tenant_freshness(eng, TENANT, datetime.now(UTC))
@@ -179,6 +185,8 @@ def demo(
             {"tenantId": TENANT},
             TENANT,
             "Calculando notas dos anúncios",
+            unique_key=f"score:{TENANT}",
+            say_joined=False,
             eng=eng,
             reg=reg,
             settings=settings,

@@ -59,13 +59,15 @@ def run_job_now(
     max_attempts: int = 1,
     *,
     unique_key: str | None = None,
+    say_joined: bool = True,
     eng: Engine | None = None,
     reg: Registry | None = None,
     settings: Settings | None = None,
 ) -> dict:
     """Enqueue the job on the `cli` queue (a job made by hand: it belongs to its tenant and
     is audited as `cli:<OS user>`) and wait for it to finish; returns its row. With
-    `unique_key`, a pending or running job holding it is joined instead (said on stderr)."""
+    `unique_key`, a pending or running job holding it is joined instead (said on stderr,
+    unless `say_joined` is False: the demo runs its sync's own follow-ups that way)."""
     eng, reg = eng or engine(), reg or registry()
     settings = settings or get_settings()
     spec = JobSpec(
@@ -97,7 +99,9 @@ def run_job_now(
             with interrupt.deferred():
                 made = enqueue_by_hand(eng, reg, spec, actor)
             if not made.created:
-                _joined(_run_joined_here(eng, made.id, actor, moved_from))
+                joined = _run_joined_here(eng, made.id, actor, moved_from)
+                if say_joined:
+                    _joined(joined)
             return wait_for_job(
                 eng, reg, made.id, label, settings=settings, workers=workers, on_interrupt=say
             )
