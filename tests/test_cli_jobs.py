@@ -180,6 +180,10 @@ def test_a_retired_job_type_still_lists_its_jobs(db_url):
         engine.dispose()
     listed = json.loads(cli(db_url, "jobs", "list", "--type", "retired_type", "--json").stdout)
     assert [j["type"] for j in listed] == ["retired_type"]
+    # Other filters that leave nothing, or the page after the last: empty, not "unknown".
+    for more in (("--state", "failed"), ("--before", str(listed[0]["id"])), ("--tenant", "t9")):
+        empty = cli(db_url, "jobs", "list", "--type", "retired_type", *more, "--json")
+        assert empty.returncode == 0 and json.loads(empty.stdout) == [], (more, empty.stderr)
 
 
 def test_unreachable_database_is_a_clear_error(tmp_path):

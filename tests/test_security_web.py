@@ -247,8 +247,22 @@ def test_pages_and_answers_are_not_stored(url, who, path):
             r = c.get(path)
     assert r.status_code < 500, (path, r.status_code)
     assert r.headers.get("cache-control") == "no-store", (path, r.headers.get("cache-control"))
-    static = httpx.get(f"{url}/static/app.css", timeout=30)
-    assert static.status_code == 200 and static.headers["cache-control"] == "public, max-age=3600"
+    for asset in ("/static/app.css", "/docs-assets/swagger-ui-bundle.js"):  # everyone's same
+        shared = httpx.get(f"{url}{asset}", timeout=30)
+        assert shared.status_code == 200, asset
+        assert shared.headers["cache-control"] == "public, max-age=3600", asset
+
+
+def test_refusals_before_any_route_carry_the_headers_too(url):
+    """A cross-site POST (403) and an oversized body (413) are answered before any route:
+    they carry the same headers as every other answer."""
+    login = f"{url}/api/v1/auth/login"
+    foreign = httpx.post(login, json={}, headers={"Origin": "http://evil.example"}, timeout=30)
+    huge = httpx.post(login, content=b"x" * (2 << 20), timeout=30)
+    for r, status in ((foreign, 403), (huge, 413)):
+        assert r.status_code == status, r.text
+        assert r.headers.get("cache-control") == "no-store"
+        assert r.headers.get("x-content-type-options") == "nosniff"
 
 
 def remote_get(engine, tmp_path, paths, headers=None, **options) -> list[httpx.Response]:

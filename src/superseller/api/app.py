@@ -58,12 +58,13 @@ def create_app(svc: Services) -> FastAPI:
             title="SuperSeller", version="0.1.0", docs_url=None, redoc_url=None, openapi_url=None
         )
     app.state.services = svc
-    # Outermost last: the size check runs first, then the origin check, then the headers;
-    # compression wraps what the app answers (HTML, CSS, JS and JSON, for clients that accept gzip).
+    # Outermost last: the headers wrap everything (the refusals below included), then the
+    # size check runs, then the origin check; compression wraps what the app answers (HTML,
+    # CSS, JS and JSON, for clients that accept gzip).
     app.add_middleware(GZipMiddleware, minimum_size=500)
-    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     app.add_middleware(SameOriginGuard, public_url=settings.public_url)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, public_url=settings.public_url)
     errors.install(app, html=pages.error_page)
     # The JSON API refuses query parameters its routes do not declare (422).
     strict = [Depends(known_query_only)]

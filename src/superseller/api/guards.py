@@ -23,6 +23,10 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Pages that load third-party assets by design (FastAPI's interactive docs): no CSP there;
 # `API_DOCS=false` turns them off.
 _NO_CSP = ("/docs", "/redoc")
+# Files that are the same for everyone (the docs' Swagger/ReDoc assets): cacheable for an
+# hour, like /static; every other answer may carry someone's data and is `no-store`.
+_SHARED_ASSETS = ("/docs-assets/",)
+_SHARED_CACHE = b"public, max-age=3600"
 
 
 async def _error(send: Send, status: int, code: str, message: str, headers=()) -> None:
@@ -169,8 +173,9 @@ class SecurityHeaders:
     CSP allowing only our own assets (and inline scripts with this response's nonce);
     HSTS when the public URL is https; `Cache-Control: no-store` on every response that does
     not name its own caching (pages and API answers carry a seller's data: after *Sair*, the
-    browser's back button or a shared proxy must not show them again; static assets set their
-    own). The nonce is `request.state.csp_nonce`."""
+    browser's back button or a shared proxy must not show them again; /static sets its own,
+    the docs' assets get an hour). Outermost: the size and origin refusals carry them too.
+    The nonce is `request.state.csp_nonce`."""
 
     def __init__(self, app: ASGIApp, public_url: str = ""):
         self.app = app
@@ -198,7 +203,8 @@ class SecurityHeaders:
                     extra.append((b"content-security-policy", _csp(nonce).encode()))
                 if self.hsts:
                     extra.append((b"strict-transport-security", b"max-age=31536000"))
-                extra.append((b"cache-control", b"no-store"))
+                shared = path.startswith(_SHARED_ASSETS) and message.get("status") == 200
+                extra.append((b"cache-control", _SHARED_CACHE if shared else b"no-store"))
                 headers += [(k, v) for k, v in extra if k not in names]
                 message = {**message, "headers": headers}
             await send(message)

@@ -105,7 +105,14 @@ def run_job_now(
             return wait_for_job(
                 eng, reg, made.id, label, settings=settings, workers=workers, on_interrupt=say
             )
-        except KeyboardInterrupt:  # Ctrl-C (or SIGTERM): leave the job where a worker runs it
+        except (KeyboardInterrupt, SQLAlchemyError) as exc:
+            # Ctrl-C (or SIGTERM): leave the job where a worker runs it. A signal inside the
+            # driver's call can surface as a database error instead: SQLAlchemy's ping of
+            # psycopg restores `autocommit` in a `finally`, on the connection the interrupt
+            # left mid-statement ("can't change 'autocommit' now"), and that error replaces
+            # the KeyboardInterrupt. After a signal, it is the interrupt.
+            if not isinstance(exc, KeyboardInterrupt) and not interrupt.fired.is_set():
+                raise
             if made is None:
                 raise CliError("interrupted; no job was queued", 130) from None
             say()
