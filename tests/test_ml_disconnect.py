@@ -226,3 +226,28 @@ def test_the_sync_notes_its_progress_within_the_step(engine, tmp_path, monkeypat
         "total": 3,
         "text": "Etapa 1 de 3: buscando as visitas dos anúncios (1.234 de 5.000)",
     }
+
+
+def test_reconnecting_with_another_login_is_refused_and_says_which_account(stores, engine):
+    """The store's grant was revoked; the seller reconnects, but signs in at Mercado Livre
+    with another login. The store keeps its one account (a second one beside it left every
+    sync on the revoked one, while the page said "Conectada"): a 409 page naming both
+    accounts and both ways on; with the store's own login, the reconnection works."""
+    url, sb = stores["url"], stores["sb"]
+    linked = sb.state.spec.user_id
+    httpx.post(f"{sb.url}/_sandbox/login-as", json={"user_id": 987654321}).raise_for_status()
+    with client(url, "ana@loja1.com") as ana:
+        page = ana.get(authorize(ana, sb), headers={"accept": "text/html"})
+        assert page.status_code == 409, page.text
+        assert "Outra conta do Mercado Livre" in page.text
+        assert f"ligada à conta {linked}" in page.text and "987654321" in page.text
+        httpx.post(f"{sb.url}/_sandbox/login-as", json={"user_id": 987654321})
+        api = ana.get(authorize(ana, sb))
+        assert api.status_code == 409
+        assert api.json()["error"]["code"] == "mercadolivre_other_account"
+        with engine.connect() as conn:
+            rows = conn.execute(select(marketplace_accounts.c.ml_user_id)).scalars().all()
+        assert rows == [linked]  # nothing stored for the other login
+        again = ana.get(authorize(ana, sb))  # the store's own login
+        assert again.status_code == 303 and "importacao=" in again.headers["location"]
+    assert account_state(engine, "t1") == "connected"

@@ -34,6 +34,7 @@ from superseller.http.sessions import CurrentUser, user_of_token
 from superseller.mercadolivre.account_state import account_state
 from superseller.mercadolivre.connect import (
     AccountInUse,
+    StoreHasOtherAccount,
     authorization_url,
     connect_account,
     enqueue_backfill,
@@ -333,6 +334,8 @@ def callback(
         )
     except AccountInUse as exc:
         return _account_in_use(request, svc, exc.tenant_id)
+    except StoreHasOtherAccount as exc:
+        return _other_account(request, exc)
     except MLError as exc:  # network errors are MLError status 0 (after the retries)
         return _exchange_failed(request, tenant_id, exc)
     except httpx.HTTPError:
@@ -416,6 +419,35 @@ def _account_in_use(request: Request, svc, owner_tenant: str):
         409,
         "mercadolivre_account_in_use",
         "this Mercado Livre account is already connected to another store",
+    )
+
+
+def _other_account(request: Request, exc: StoreHasOtherAccount):
+    """409: the seller signed in at Mercado Livre with another login than the store's.
+    A browser gets a pt-BR page that says which account the store uses and both ways on."""
+    if _wants_html(request):
+        from superseller.web.pages import PageMessage, message_page
+
+        page = message_page(
+            request,
+            PageMessage(
+                409,
+                user_of_token(request, cookie_only=True),
+                "Outra conta do Mercado Livre",
+                f"Você entrou no Mercado Livre com a conta {exc.ml_user_id}, mas esta loja "
+                f"está ligada à conta {exc.linked_user_id}. Para reconectar, saia do Mercado "
+                "Livre, entre com a conta da loja e conecte de novo. Para ligar a loja a "
+                "outra conta, desconecte a atual antes (Visão geral › Conta do Mercado "
+                "Livre › Desconectar).",
+            ),
+        )
+        page.delete_cookie(COOKIE, path="/api/v1/mercadolivre")
+        return page
+    raise ApiError(
+        409,
+        "mercadolivre_other_account",
+        f"this store is linked to Mercado Livre user {exc.linked_user_id}; sign in as that "
+        "user to reconnect, or disconnect the store first",
     )
 
 

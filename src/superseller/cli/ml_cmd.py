@@ -91,6 +91,7 @@ def connect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
     from superseller.mercadolivre.connect import (
         AccountInUse,
         SandboxRefused,
+        StoreHasOtherAccount,
         connect_sandbox,
         enqueue_backfill,
     )
@@ -104,6 +105,8 @@ def connect(tenant: str = typer.Option(..., help="Tenant id.")) -> None:
         raise CliError(
             f"this Mercado Livre account is already connected to tenant {exc.tenant_id}"
         ) from None
+    except StoreHasOtherAccount as exc:
+        raise CliError(str(exc)) from None
     except SandboxRefused as exc:
         raise CliError(f"{exc}; is ML_CLIENT_ID the sandbox's (sandbox-app)?") from None
     except MLError as exc:

@@ -57,6 +57,21 @@ class AccountInUse(Exception):
         self.tenant_id = tenant_id
 
 
+class StoreHasOtherAccount(Exception):
+    """The store is linked to another Mercado Livre user: one store, one seller account.
+    Reconnecting means authorizing as that user; linking another one means disconnecting
+    first (its numbers would otherwise be mixed with, and synced beside, the first's)."""
+
+    def __init__(self, tenant_id: str, linked_user_id: int, ml_user_id: int):
+        super().__init__(
+            f"store {tenant_id} is linked to Mercado Livre user {linked_user_id}, not "
+            f"{ml_user_id}; sign in as that user, or disconnect the store first"
+        )
+        self.tenant_id = tenant_id
+        self.linked_user_id = linked_user_id
+        self.ml_user_id = ml_user_id
+
+
 def connect_account(
     engine: Engine,
     app: OAuthApp,
@@ -69,7 +84,10 @@ def connect_account(
     """Exchange the code and store the account (reconnecting an existing one).
 
     One Mercado Livre account belongs to one tenant: a user already linked to another
-    tenant is refused (AccountInUse). Mercado Livre keeps only the latest refresh token
+    tenant is refused (AccountInUse), and a store linked to another user refuses a second
+    one (StoreHasOtherAccount: a seller who signed in at Mercado Livre with the wrong
+    login; the store's sync kept using the first, revoked, account). Mercado Livre keeps
+    only the latest refresh token
     of a user, so the pair this exchange issued goes to the account that owns the user:
     refusing must not leave the first tenant with a dead token."""
     tokens = app.exchange_code(code, code_verifier)
@@ -98,6 +116,16 @@ def connect_account(
     if owner is not None:
         raise AccountInUse(user_id, owner.tenant_id)
     with engine.begin() as conn:
+        linked = conn.execute(
+            select(marketplace_accounts.c.ml_user_id)
+            .where(
+                marketplace_accounts.c.tenant_id == tenant_id,
+                marketplace_accounts.c.ml_user_id != user_id,
+            )
+            .order_by(marketplace_accounts.c.id)
+        ).first()
+        if linked is not None:
+            raise StoreHasOtherAccount(tenant_id, linked.ml_user_id, user_id)
         upsert(
             conn,
             marketplace_accounts,
