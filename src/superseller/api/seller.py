@@ -40,6 +40,8 @@ from superseller.metrics.queries import (
     CLIP_FILTERS,
     GRADE_NAMES,
     LISTING_SORTS,
+    NoCompleteDay,
+    complete_days,
     complete_period,
     filter_listings,
     listings_table,
@@ -81,7 +83,12 @@ def _range(
             check_range(a, b)  # dates within limits.py (the comparisons look further back)
         except (InvalidRange, LimitError) as exc:
             raise ApiError(400, "invalid_range", str(exc)) from None
-        return a, b
+        try:  # today and the days after it are not complete: the period ends yesterday
+            return complete_days(tenant["timezone"], svc.clock.now(), a, b)
+        except NoCompleteDay as exc:
+            raise ApiError(
+                400, "invalid_range", f"{exc}; today so far is the overview's `today`"
+            ) from None
     # `days`: the last N complete local days (ending yesterday); today is reported apart
     return complete_period(tenant["timezone"], svc.clock.now(), days or 30)
 

@@ -1,7 +1,8 @@
 """Dashboard queries: the tenant overview for a period, today so far, and the listings table.
 
-Periods are local days in the tenant's time zone, both ends inclusive. The default periods
-are *complete* days (ending yesterday); today is reported on its own, never compared with
+Periods are local days in the tenant's time zone, both ends inclusive. Every period shown
+is made of *complete* days (ending yesterday at the latest: `complete_period` for the last N
+days, `complete_days` cuts a chosen one); today is reported on its own, never compared with
 full days. Each figure is compared with the previous period of equal length only when that
 period is fully covered by synced data: a day is covered when the rebuild wrote its
 `tenant_metrics_daily` row (it writes one for every day of the range it rebuilt, zeros for a
@@ -40,6 +41,25 @@ def complete_period(tz: str, now: datetime, days: int) -> tuple[date, date]:
     with full ones ("Últimos 7 dias completos")."""
     end = now.astimezone(zone(tz)).date() - timedelta(days=1)
     return end - timedelta(days=days - 1), end
+
+
+class NoCompleteDay(ValueError):
+    """A period asked for that starts today or later: it has no complete day to show."""
+
+    def __init__(self, yesterday: date):
+        super().__init__(f"the period has no complete day (complete days end {yesterday})")
+        self.yesterday = yesterday
+
+
+def complete_days(tz: str, now: datetime, start: date, end: date) -> tuple[date, date]:
+    """A period someone chose, cut to its complete local days: one that reaches today (or
+    the days after it) ends yesterday, so that half of today, or days still to come, are
+    never compared with full days; today is reported apart (`today_so_far`). A period
+    starting today or later has none: NoCompleteDay."""
+    yesterday = now.astimezone(zone(tz)).date() - timedelta(days=1)
+    if start > yesterday:
+        raise NoCompleteDay(yesterday)
+    return start, min(end, yesterday)
 
 
 def previous_period(start: date, end: date) -> tuple[date, date]:

@@ -37,6 +37,8 @@ from superseller.metrics.queries import (
     CLIP_FILTERS,
     GRADE_NAMES,
     LISTING_SORTS,
+    NoCompleteDay,
+    complete_days,
     complete_period,
     filter_listings,
     listings_table,
@@ -360,9 +362,19 @@ def overview_page(
         "de": de or "",
         "ate": ate or "",
     }
+    cut = False  # a chosen period cut to its complete days (it reached today or later)
     if custom:
         try:
             start, end = custom_range(de, ate)
+            context.update(de=start.isoformat(), ate=end.isoformat())  # as the fields take them
+            try:
+                start, asked_end = complete_days(tenant["timezone"], now, start, end)
+            except NoCompleteDay as exc:
+                raise RangeError(
+                    "O período escolhido não tem nenhum dia completo: escolha datas até "
+                    f"ontem ({_br(exc.yesterday)}). Os números de hoje aparecem em “Hoje”."
+                ) from None
+            cut, end = asked_end < end, asked_end
         except RangeError as exc:
             # no silent fallback to 7 days: the error, the form as typed (a day the date
             # field cannot show, 05/12/2026, as it can), nothing else
@@ -370,7 +382,6 @@ def overview_page(
                 day = _day(value) if value else None
                 context[key] = day.isoformat() if day else (value or "")
             return _render(request, "overview.html", 422, error=str(exc), data=None, **context)
-        context.update(de=start.isoformat(), ate=end.isoformat())  # as the date fields take them
     else:
         start, end = complete_period(tenant["timezone"], now, dias)
     data = overview(svc.engine, tenant["id"], start, end, top=5)
@@ -384,6 +395,7 @@ def overview_page(
         drop_days=DROP_DAYS,
         start=start,
         end=end,
+        cut=cut,
         error=None,
         **context,
     )
