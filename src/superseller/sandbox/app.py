@@ -60,6 +60,9 @@ class Faults:
     token_429: int = 0  # the next N calls to /oauth/token answer 429 local_rate_limited
     token_retry_after_s: float | None = None  # ...with this Retry-After (None: without)
     scroll_invalid: int = 0  # the next N scan continuations answer 400 invalid.scroll.id
+    # The next N authorization-code exchanges answer 400 invalid_grant (the code expired or
+    # was already used), whoever the seller is.
+    refuse_codes: int = 0
 
 
 SEARCH_ORDERS = [
@@ -108,6 +111,8 @@ class SandboxState:
     challenges: dict[str, str] = field(default_factory=dict)  # code -> PKCE S256 challenge
     access: dict[str, tuple[int, float]] = field(default_factory=dict)  # token -> (user, expiry)
     latest_refresh: dict[int, str] = field(default_factory=dict)  # user -> only valid token
+    # Sellers who revoked the app: their grant is dead (tokens, refresh token, codes not yet
+    # exchanged) until they authorize the app again, which issues a new grant.
     revoked: set[int] = field(default_factory=set)
     scrolls: dict[str, tuple[int, float]] = field(default_factory=dict)
     # Orders changed after their creation (the "old orders change" mode):
@@ -185,6 +190,18 @@ class SandboxState:
         if self.frozen_at is not None:
             return self.frozen_at + timedelta(seconds=self.offset_s)
         return datetime.now(UTC) + timedelta(seconds=self.offset_s)
+
+    def end_grant(self, user: int) -> None:
+        """Kill `user`'s grant: every access token, the refresh token, the codes handed out
+        and not yet exchanged (the caller holds the lock)."""
+        for tok, (who, _) in list(self.access.items()):
+            if who == user:
+                del self.access[tok]
+        self.latest_refresh.pop(user, None)
+        for code, who in list(self.codes.items()):
+            if who == user:
+                del self.codes[code]
+                self.challenges.pop(code, None)
 
     def issue(self, user: int) -> dict[str, Any]:
         access = f"APP_USR-{secrets.token_hex(12)}-{user}"
@@ -276,6 +293,12 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
         with state.lock:
             user = state.login_as or spec.user_id
             state.login_as = None
+            if user in state.revoked:
+                # The seller authorizes the app again (as on Mercado Livre): a new grant. The
+                # old one stays dead: its tokens go (a test may have marked the revocation
+                # in `revoked` by hand, without `/_sandbox/revoke` ending the grant).
+                state.end_grant(user)
+                state.revoked.discard(user)
         code = f"TG-{secrets.token_hex(10)}-{user}"
         state.codes[code] = user
         challenge = request.query_params.get("code_challenge")
@@ -314,6 +337,9 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
             if grant == "authorization_code":
                 user = state.codes.pop(form.get("code", ""), None)  # single use
                 challenge = state.challenges.pop(form.get("code", ""), None)
+                if state.faults.refuse_codes > 0:
+                    state.faults.refuse_codes -= 1
+                    return JSONResponse(invalid, status_code=400)
                 if user is None or user in state.revoked:
                     return JSONResponse(invalid, status_code=400)
                 if challenge is not None and _s256(form.get("code_verifier", "")) != challenge:
@@ -795,8 +821,13 @@ def create_app(spec: SellerSpec | None = None, state: SandboxState | None = None
 
     @app.post("/_sandbox/revoke")
     async def revoke(request: Request):
+        """The seller revokes the app: its grant ends (access and refresh tokens refused from
+        now on); authorizing the app again later issues a new grant."""
         body = await request.json()
-        state.revoked.add(int(body.get("user_id", spec.user_id)))
+        user = int(body.get("user_id", spec.user_id))
+        with state.lock:
+            state.revoked.add(user)
+            state.end_grant(user)
         return {"ok": True}
 
     @app.post("/_sandbox/login-as")
