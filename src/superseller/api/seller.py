@@ -306,13 +306,28 @@ def refresh_status(
     failed = sync_failed or rebuild_failed or score_failed
     done = not failed and steps["done"] >= total
     message = None
+    # The step that ended the chain was cancelled (an operator's `jobs cancel`), not failed:
+    # the seller is told so, and that "Atualizar dados" fetches again (no "fale com o suporte").
+    ended = (  # (its step, the job)
+        (1, sync)
+        if sync_failed
+        else (2, next(j for j in follow if j["status"] in ("failed", "cancelled")))
+        if rebuild_failed
+        else (total, score)
+        if score_failed
+        else None
+    )
+    cancelled = ended is not None and ended[1]["status"] == "cancelled"
     if failed:  # for the seller, in their language; `error` keeps the technical cause
         connection = tenant_freshness(svc.engine, tenant["id"], svc.clock.now())["connection"]
         message = {
             "reauth_required": "Reconecte sua conta do Mercado Livre para atualizar os dados.",
             "not_connected": "Conecte sua conta do Mercado Livre para atualizar os dados.",
         }.get(connection) or (
-            f"A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de {total}). "
+            f"A atualização foi cancelada (etapa {ended[0]} de {total}); clique em "
+            "Atualizar dados para buscar de novo."
+            if cancelled
+            else f"A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de {total}). "
             "Tente de novo mais tarde; se voltar a falhar, fale com o suporte."
             if sync_failed
             else f"O recálculo das métricas falhou (etapa 2 de {total}); os pedidos já foram "
