@@ -1,25 +1,66 @@
 """`superseller users create|list|set-password|set-role|disable|enable|delete|revoke-sessions`.
 
-Every change of a user's password, role or state ends all of their sessions."""
+Every change of a user's password, role or state ends all of their sessions. Everything
+that can be checked is checked before the password is asked for or a deletion confirmed:
+bad input exits 2, input that meets the data (a tenant or user not there, an email taken)
+exits 1, and nobody types a password twice only to be refused."""
 
 from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
 
 import typer
 from rich.table import Table
 
-from superseller.cli.common import console, engine, print_json
+from superseller.cli.common import CliError, console, engine, print_json
 from superseller.users import accounts
 
 app = typer.Typer(help="People who log in.", no_args_is_help=True)
 # Not `...`: that would mark it [required] in --help, yet it is asked for when omitted.
+# Not `prompt=True` either: click would ask during parsing, before any other check.
 PASSWORD = typer.Option(
     None,
-    prompt=True,
-    hide_input=True,
-    confirmation_prompt=True,
     show_default=False,
-    help="Asked for (twice, hidden) when omitted.",
+    help="Asked for (twice, hidden) when omitted; without a terminal, read from stdin "
+    "(two lines, the same password twice).",
 )
+
+
+@contextlib.contextmanager
+def _bad_input_exits_2() -> Iterator[None]:
+    """accounts.InvalidUserInput is input no database could make valid: exit 2."""
+    try:
+        yield
+    except accounts.InvalidUserInput as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def _password(given: str | None) -> str:
+    """--password, else asked for twice in a terminal, else two lines on stdin; checked."""
+    if given is None:
+        given = _ask_password() if sys.stdin.isatty() else _read_password()
+    with _bad_input_exits_2():
+        accounts.check_password(given)
+    return given
+
+
+def _ask_password() -> str:
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _read_password() -> str:
+    """Two lines on stdin (what a terminal's prompt would read); nothing there: say how."""
+    first = sys.stdin.readline()
+    if not first:
+        raise CliError("no password: give --password (or run it in a terminal)", 2)
+    second = sys.stdin.readline()
+    if not second:
+        raise CliError("the password was given once on stdin: give it twice, or --password", 2)
+    if first.rstrip("\r\n") != second.rstrip("\r\n"):
+        raise CliError("the two passwords on stdin differ", 2)
+    return first.rstrip("\r\n")
 
 
 def _role_value(value: str) -> str:
@@ -40,7 +81,10 @@ def create(
     password: str = PASSWORD,
 ) -> None:
     """Add a user (the password is asked for, or given with --password)."""
-    user = accounts.create_user(engine(), email, password, role, tenant)
+    eng = engine()
+    with _bad_input_exits_2():
+        accounts.check_can_create(eng, email, role, tenant)  # before the password is asked
+        user = accounts.create_user(eng, email, _password(password), role, tenant)
     console.print(f"user {user.email} ({user.role}) created")
 
 
@@ -66,7 +110,9 @@ def set_password(
     password: str = PASSWORD,
 ) -> None:
     """A new password; the user's sessions end."""
-    accounts.set_password(engine(), email, password)
+    eng = engine()
+    accounts.find_user(eng, email)  # not there: said before the password is asked
+    accounts.set_password(eng, email, _password(password))
     console.print(f"password of {email.strip().lower()} changed; their sessions ended")
 
 
@@ -76,8 +122,9 @@ def set_role(
     role: str = ROLE,
     tenant: str | None = typer.Option(None, help="The seller's tenant."),
 ) -> None:
-    """A new role; the user's sessions end."""
-    accounts.set_role(engine(), email, role, tenant)
+    """A new role (a seller's tenant with it, an admin has none); the user's sessions end."""
+    with _bad_input_exits_2():
+        accounts.set_role(engine(), email, role, tenant)
     console.print(f"{email.strip().lower()} is now {role}; their sessions ended")
 
 
@@ -101,9 +148,11 @@ def delete(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Delete the user (and their sessions). Their id is never given to another user."""
+    eng = engine()
+    accounts.find_user(eng, email)  # not there: said before asking for confirmation
     if not yes:
         typer.confirm(f"delete {email.strip().lower()}?", abort=True)
-    accounts.delete_user(engine(), email)
+    accounts.delete_user(eng, email)
     console.print(f"{email.strip().lower()} deleted")
 
 

@@ -33,6 +33,11 @@ class UserError(UserFacingError):
     """Bad user input, shown as is."""
 
 
+class InvalidUserInput(UserError):
+    """Input no database content could make valid (a malformed email, a password too short,
+    a seller without a tenant, an admin with one): the command line exits 2, not 1."""
+
+
 @dataclass(frozen=True)
 class User:
     id: int
@@ -41,20 +46,47 @@ class User:
     tenant_id: str | None
 
 
+def check_new_user(email: str, role: str, tenant_id: str | None = None) -> str:
+    """The shape of a new user, before anything is read or asked for; the normalized email.
+
+    Raises InvalidUserInput (or LimitError for a value over its bound)."""
+    email = normalize_email(email)
+    check_len(email, EMAIL_MAX_LEN, "the email address")
+    if not _EMAIL.match(email):
+        raise InvalidUserInput(f"not an email address: {email!r}")
+    check_role(role, tenant_id)
+    return email
+
+
+def check_role(role: str, tenant_id: str | None) -> None:
+    """A seller belongs to exactly one tenant; an admin sees every tenant, so has none."""
+    if role not in ROLES:
+        raise InvalidUserInput(f"role must be one of {', '.join(ROLES)}")
+    if role == "seller" and not tenant_id:
+        raise InvalidUserInput("a seller belongs to a tenant: give --tenant")
+    if role == "admin" and tenant_id:
+        raise InvalidUserInput("an admin has no tenant; leave --tenant out")
+
+
+def check_can_create(engine: Engine, email: str, role: str, tenant_id: str | None = None) -> None:
+    """Everything create_user checks except the password, without writing: so the command
+    line can refuse before asking for a password. (create_user checks it all again.)"""
+    tenant_id = tenant_id or None
+    email = check_new_user(email, role, tenant_id)
+    if tenant_id:
+        get_tenant(engine, tenant_id)
+    with engine.connect() as conn:
+        if conn.execute(select(users.c.id).where(users.c.email == email)).first():
+            raise UserError(f"a user with email {email} already exists")
+
+
 def create_user(
     engine: Engine, email: str, password: str, role: str, tenant_id: str | None = None
 ) -> User:
-    email = normalize_email(email)
-    check_len(email, EMAIL_MAX_LEN, "the email address")
-    check_len(password, PASSWORD_MAX_LEN, "the password")
-    if not _EMAIL.match(email):
-        raise UserError(f"not an email address: {email!r}")
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
-    _check_password(password)
-    if role == "seller":
-        if not tenant_id:
-            raise UserError("a seller belongs to a tenant: give --tenant")
+    tenant_id = tenant_id or None  # "" is no tenant, not one named ""
+    email = check_new_user(email, role, tenant_id)
+    check_password(password)
+    if tenant_id:
         get_tenant(engine, tenant_id)
     try:
         with engine.begin() as conn:
@@ -64,7 +96,7 @@ def create_user(
                     email=email,
                     password_hash=_hasher.hash(password),
                     role=role,
-                    tenant_id=tenant_id if role == "seller" else tenant_id,
+                    tenant_id=tenant_id,
                     created_at=datetime.now(UTC),
                 )
                 .returning(users.c.id)
@@ -98,15 +130,24 @@ def get_user(engine: Engine, user_id: int) -> User | None:
     return User(row.id, row.email, row.role, row.tenant_id) if row else None
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
+    """A password's own rules (InvalidUserInput), checked before it is hashed."""
+    check_len(password, PASSWORD_MAX_LEN, "the password")
     if len(password) < 8:
-        raise UserError("password must have at least 8 characters")
+        raise InvalidUserInput("password must have at least 8 characters")
     if len(password) > 200:
-        raise UserError("password must have at most 200 characters")
+        raise InvalidUserInput("password must have at most 200 characters")
 
 
 def _end_sessions(conn: Connection, user_id: int) -> int:
     return conn.execute(delete(user_sessions).where(user_sessions.c.user_id == user_id)).rowcount
+
+
+def find_user(engine: Engine, email: str) -> User:
+    """The user with this email, or UserError (not found): checked before asking anything."""
+    with engine.connect() as conn:
+        row = _by_email(conn, email)
+    return User(row.id, row.email, row.role, row.tenant_id)
 
 
 def _by_email(conn: Connection, email: str):
@@ -146,7 +187,7 @@ def revoke_sessions(engine: Engine, email: str) -> int:
 
 def set_password(engine: Engine, email: str, password: str) -> None:
     """A new password; every session of the user ends."""
-    _check_password(password)
+    check_password(password)
     with engine.begin() as conn:
         row = _by_email(conn, email)
         conn.execute(
@@ -156,11 +197,10 @@ def set_password(engine: Engine, email: str, password: str) -> None:
 
 
 def set_role(engine: Engine, email: str, role: str, tenant_id: str | None = None) -> None:
-    """A new role (a seller needs a tenant); every session of the user ends."""
-    if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
-    if role == "seller" and not tenant_id:
-        raise UserError("a seller belongs to a tenant: give --tenant")
+    """A new role (a seller needs a tenant, an admin has none); every session of the user
+    ends."""
+    tenant_id = tenant_id or None
+    check_role(role, tenant_id)
     if tenant_id:
         get_tenant(engine, tenant_id)
     with engine.begin() as conn:
