@@ -250,7 +250,7 @@ def test_a_refused_code_shows_a_page_with_a_way_forward(flow, engine):
     used): a browser gets a pt-BR page saying so and "Conectar de novo", which starts the
     connection again; an API client keeps the JSON error."""
     browser, sb = flow
-    httpx.post(f"{sb.url}/_sandbox/revoke", json={})  # the exchange now answers invalid_grant
+    httpx.post(f"{sb.url}/_sandbox/faults", json={"refuse_codes": 2})
     page = browser.get(authorize(browser, sb), headers={"accept": "text/html"})
     assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
     assert "o código expirou ou já foi usado" in page.text

@@ -178,7 +178,7 @@ def test_a_used_or_unknown_state_without_a_connected_store_keeps_the_expired_pag
     """Nothing got connected (Mercado Livre refused the code), or the state is not one of
     ours: going back still says the request expired, with "Conectar de novo"."""
     browser, sb = flow
-    httpx.post(f"{sb.url}/_sandbox/revoke", json={})  # the exchange answers invalid_grant
+    httpx.post(f"{sb.url}/_sandbox/faults", json={"refuse_codes": 1})
     callback = authorize(browser, sb)
     refused = browser.get(callback, headers={"accept": "text/html"})
     assert refused.status_code == 400 and "o código expirou ou já foi usado" in refused.text

@@ -56,6 +56,7 @@ def test_a_cancelled_refresh_says_cancelled_and_a_failed_one_still_says_failed(e
             assert admin.cancel(job_id) == "cancelled"
             st = _status(c, status_url)
             assert st["state"] == "failed" and st["sync"] == "cancelled", st
+            assert st["cancelled"] is True  # the dashboard drops "Não foi possível atualizar"
             assert st["message"] == CANCELLED, st
             assert "falhou" not in st["message"] and "suporte" not in st["message"]
 
@@ -86,6 +87,7 @@ def test_a_cancelled_refresh_says_cancelled_and_a_failed_one_still_says_failed(e
                 )
             st = _status(c, status_url)
             assert st["state"] == "failed" and st["sync"] == "failed", st
+            assert st["cancelled"] is False
             assert st["message"].startswith(
                 "A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de 3)."
             ), st

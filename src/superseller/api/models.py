@@ -463,6 +463,9 @@ class RefreshProgress(BaseModel):
     sync: JobState
     rebuild: JobState | None
     error: str | None
+    cancelled: bool = Field(
+        False, description="the step that ended the chain was cancelled by the team, not failed"
+    )
     message: str | None
 
 

@@ -361,5 +361,6 @@ def refresh_status(
         "sync": sync["status"],
         "rebuild": rebuild["status"] if rebuild else None,
         "error": next((e for e in errors if e), None) if failed else None,
+        "cancelled": failed and cancelled,  # an operator's cancel, not a failure
         "message": message,
     }

@@ -157,22 +157,28 @@ def demo(
             f"{r['listings']} anúncios, {r['orders']} pedidos e {r['visitDays']} dias de "
             f"visitas sincronizados ({r['requests']} chamadas à API)."
         )
-        # The sync queued its rebuilds and score (by their unique keys): run those here, now,
-        # rather than new ones that the server's worker would then repeat.
-        spans = [(r["daysTouched"]["from"], r["daysTouched"]["to"]), *map(tuple, r["extraDays"])]
-        for a, b in spans:
-            rebuild = run_job_now(
-                "metrics_aggregation",
-                {"tenantId": TENANT, "from": a, "to": b},
+
+        def follow_up(job_type: str, payload: dict, label: str, key: str, what: str) -> None:
+            """One of the jobs the sync queued (rebuilds, score), joined by its unique key
+            and run here now, rather than a new one the server's worker would repeat."""
+            done = run_job_now(
+                job_type,
+                {"tenantId": TENANT, **payload},
                 TENANT,
-                "Atualizando métricas diárias",
-                unique_key=f"rebuild:{TENANT}:{a}:{b}",
+                label,
+                unique_key=key,
                 say_joined=False,
                 eng=eng,
                 reg=reg,
                 settings=settings,
             )
-            outcome(rebuild, "rebuild")
+            outcome(done, what)
+
+        spans = [(r["daysTouched"]["from"], r["daysTouched"]["to"]), *map(tuple, r["extraDays"])]
+        for a, b in spans:
+            span = {"from": a, "to": b}
+            key = f"rebuild:{TENANT}:{a}:{b}"
+            follow_up("metrics_aggregation", span, "Atualizando métricas diárias", key, "rebuild")
         for days in (7, 30):
             _show(eng, days, settings.timezone)
         f = tenant_freshness(eng, TENANT, datetime.now(UTC))
@@ -180,18 +186,9 @@ def demo(
             f"Status: [b]{f['label']}[/b]"
             + (f" (até {f['updatedUntil']})" if f["updatedUntil"] else "")
         )
-        scored = run_job_now(
-            "score_listings",
-            {"tenantId": TENANT},
-            TENANT,
-            "Calculando notas dos anúncios",
-            unique_key=f"score:{TENANT}",
-            say_joined=False,
-            eng=eng,
-            reg=reg,
-            settings=settings,
+        follow_up(
+            "score_listings", {}, "Calculando notas dos anúncios", f"score:{TENANT}", "scoring"
         )
-        outcome(scored, "scoring")
         if once:
             sandbox.stop()
             return

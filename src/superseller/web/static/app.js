@@ -255,7 +255,8 @@ const SuperSeller = (() => {
             return;
           }
           if (st.state === "failed") {
-            stop(`Não foi possível atualizar. ${st.message || ""}`, true);
+            // A cancel (the team's, not a failure) says only what the message says.
+            stop(st.cancelled ? st.message : `Não foi possível atualizar. ${st.message || ""}`, true);
             afterFailure(status.textContent).catch(() => {});
             return;
           }
