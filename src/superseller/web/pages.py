@@ -372,7 +372,8 @@ def overview_page(
             except NoCompleteDay as exc:
                 raise RangeError(
                     "O período escolhido não tem nenhum dia completo: escolha datas até "
-                    f"ontem ({_br(exc.yesterday)}). Os números de hoje aparecem em “Hoje”."
+                    f"ontem ({_br(exc.yesterday)}). Os números de hoje, parciais, ficam no "
+                    "quadro “Hoje” de 7 ou 30 dias."
                 ) from None
             cut, end = asked_end < end, asked_end
         except RangeError as exc:
