@@ -33,6 +33,7 @@ from superseller.jobs.errors import InvalidPayload, UnknownJobType
 from superseller.limits import LimitError
 from superseller.metrics.rebuild import InvalidRange
 from superseller.tenant_jobs import TenantMismatch
+from superseller.users.accounts import InvalidUserInput
 
 try:  # Typer >= 0.20 carries its own copy of click
     from typer._click import exceptions as click_errors
@@ -51,6 +52,7 @@ BAD_INPUT = (  # LimitError too, caught above with the same exit code
     InvalidPayload,
     UnknownJobType,
     TenantMismatch,
+    InvalidUserInput,
 )
 
 app = typer.Typer(

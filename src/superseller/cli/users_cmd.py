@@ -7,9 +7,7 @@ exits 1, and nobody types a password twice only to be refused."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 
 import typer
 from rich.table import Table
@@ -28,21 +26,11 @@ PASSWORD = typer.Option(
 )
 
 
-@contextlib.contextmanager
-def _bad_input_exits_2() -> Iterator[None]:
-    """accounts.InvalidUserInput is input no database could make valid: exit 2."""
-    try:
-        yield
-    except accounts.InvalidUserInput as exc:
-        raise CliError(str(exc), 2) from None
-
-
 def _password(given: str | None) -> str:
     """--password, else asked for twice in a terminal, else two lines on stdin; checked."""
     if given is None:
         given = _ask_password() if sys.stdin.isatty() else _read_password()
-    with _bad_input_exits_2():
-        accounts.check_password(given)
+    accounts.check_password(given)
     return given
 
 
@@ -82,9 +70,8 @@ def create(
 ) -> None:
     """Add a user (the password is asked for, or given with --password)."""
     eng = engine()
-    with _bad_input_exits_2():
-        accounts.check_can_create(eng, email, role, tenant)  # before the password is asked
-        user = accounts.create_user(eng, email, _password(password), role, tenant)
+    accounts.check_can_create(eng, email, role, tenant)  # before the password is asked
+    user = accounts.create_user(eng, email, _password(password), role, tenant)
     console.print(f"user {user.email} ({user.role}) created")
 
 
@@ -123,8 +110,7 @@ def set_role(
     tenant: str | None = typer.Option(None, help="The seller's tenant."),
 ) -> None:
     """A new role (a seller's tenant with it, an admin has none); the user's sessions end."""
-    with _bad_input_exits_2():
-        accounts.set_role(engine(), email, role, tenant)
+    accounts.set_role(engine(), email, role, tenant)
     console.print(f"{email.strip().lower()} is now {role}; their sessions ended")
 
 
