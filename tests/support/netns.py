@@ -35,7 +35,16 @@ def unavailable() -> str | None:
     probe = f"ssprobe{os.getpid()}"
     try:
         _ip("netns", "add", probe)
-        _ip("link", "add", f"sp{os.getpid() % 100000}", "type", "veth", "peer", "name", "spx")
+        _ip(
+            "link",
+            "add",
+            f"sp{os.getpid() % 100000}",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"spx{os.getpid() % 100000}",
+        )
     except subprocess.CalledProcessError as exc:
         return f"the kernel refused a network namespace or veth pair: {exc.stderr.strip()}"
     finally:
@@ -50,13 +59,12 @@ class Host:
     """One host: namespace `ns`, reaching PostgreSQL at `addr`:`port` over its veth."""
 
     def __init__(self, n: int, pg_host: str = "127.0.0.1", pg_port: int = 5432):
-        tag = f"{os.getpid() % 10000:04d}{n}"
-        self.ns = f"ss{tag}"
+        k = self._claim(n)  # this host's names and subnet are free on the machine
+        tag = f"{k:03d}{n}"
         self.link = f"sr{tag}"  # the machine's end; the host's end is "sh{tag}"
-        net = f"10.{200 + n}.{os.getpid() % 250}"
+        net = f"10.{200 + n}.{k}"
         self.addr, self.host_addr = f"{net}.1", f"{net}.2"
         self.port = 15432
-        _ip("netns", "add", self.ns)
         try:
             _ip("link", "add", self.link, "type", "veth", "peer", "name", f"sh{tag}")
             _ip("link", "set", f"sh{tag}", "netns", self.ns)
@@ -76,6 +84,20 @@ class Host:
         except BaseException:
             self.close()
             raise
+
+    def _claim(self, n: int) -> int:
+        """A number k whose namespace `ss{k}{n}` this call created: `ip netns add` fails for a
+        name that exists, so tests running side by side (pytest-xdist workers, two runs) never
+        share a namespace, a link name or a subnet (all three are made from k and n)."""
+        for step in range(250):
+            k = (os.getpid() + step) % 250
+            try:
+                _ip("netns", "add", f"ss{k:03d}{n}")
+            except subprocess.CalledProcessError:
+                continue
+            self.ns = f"ss{k:03d}{n}"
+            return k
+        raise RuntimeError(f"no free network namespace name for host {n}")
 
     def db_url(self, url: str) -> str:
         """The database URL as this host reaches it."""
