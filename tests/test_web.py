@@ -365,12 +365,12 @@ def test_a_custom_range_is_checked_in_portuguese(browser, shop):
         ("de=2024-01-01&ate=2026-01-01", "O período tem 732 dias; o máximo é 400."),
         ("de=2026-11-01", "Informe as duas datas, “De” e “Até”."),
         (
-            "de=2026-13-01&ate=2026-11-02",
+            "de=2026/11/01&ate=2026-11-02",
             "Data inválida em “De”: use o formato dd/mm/aaaa (por exemplo, 01/12/2026).",
         ),
         (
             "de=01/11/2026&ate=31/11/2026",
-            "Data inválida em “Até”: use o formato dd/mm/aaaa (por exemplo, 01/12/2026).",
+            "Data inválida em “Até”: 31/11/2026 não existe no calendário.",
         ),
     ]:
         assert page.goto(f"{shop['url']}/?{query}").status == 422

@@ -8,7 +8,7 @@ import hmac
 import io
 import re
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, quote, urlencode
@@ -298,15 +298,41 @@ def _br(d: date) -> str:
     return d.strftime("%d/%m/%Y")
 
 
-def _day(value: str) -> date | None:
-    """A day as the date field sends it (aaaa-mm-dd) or as a seller writes it (dd/mm/aaaa,
-    what the error message asks for), else None."""
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):  # 1/12/2026 too: strptime takes one digit
-        try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
+# A day as the date field sends it (aaaa-mm-dd) or as a seller writes it (dd/mm/aaaa, what
+# the error message asks for); one digit for the day or month too (1/12/2026).
+_DAY_FORMATS = (
+    re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})"),
+    re.compile(r"(?P<d>[0-9]{1,2})/(?P<m>[0-9]{1,2})/(?P<y>[0-9]{4})"),
+)
+
+
+def _day_parts(value: str) -> tuple[int, int, int] | None:
+    """(year, month, day) of a value in one of the accepted formats, whether or not the
+    calendar has that day (30/02/2026); None for any other format."""
+    for pattern in _DAY_FORMATS:
+        if found := pattern.fullmatch(value.strip()):
+            return int(found["y"]), int(found["m"]), int(found["d"])
     return None
+
+
+def _day(value: str) -> date | None:
+    """The day a value names (see `_DAY_FORMATS`), else None: a wrong format, or a day the
+    calendar does not have."""
+    parts = _day_parts(value)
+    try:
+        return date(*parts) if parts else None
+    except ValueError:  # 30/02/2026, 2026-13-01
+        return None
+
+
+def _day_error(value: str, label: str) -> str:
+    """Why a value is not a day: a right format naming a day the calendar does not have
+    says so; anything else gets the format to use."""
+    parts = _day_parts(value)
+    if parts is None:
+        return f"Data inválida em “{label}”: use o formato dd/mm/aaaa (por exemplo, 01/12/2026)."
+    year, month, day = parts
+    return f"Data inválida em “{label}”: {day:02d}/{month:02d}/{year:04d} não existe no calendário."
 
 
 def custom_range(de: str | None, ate: str | None) -> tuple[date, date]:
@@ -317,9 +343,7 @@ def custom_range(de: str | None, ate: str | None) -> tuple[date, date]:
     for value, label in ((de, "De"), (ate, "Até")):
         days.append(_day(value))
         if days[-1] is None:
-            raise RangeError(
-                f"Data inválida em “{label}”: use o formato dd/mm/aaaa (por exemplo, 01/12/2026)."
-            )
+            raise RangeError(_day_error(value, label))
         if not DATE_MIN <= days[-1] <= DATE_MAX:
             raise RangeError(
                 f"A data em “{label}” deve estar entre {_br(DATE_MIN)} e {_br(DATE_MAX)}."

@@ -1,0 +1,58 @@
+"""What a person meets on a walk through the dashboard: a day the calendar does not have
+(30/02/2026) is told so instead of asking for the format it already follows."""
+
+import pytest
+
+from superseller.config import Settings
+from superseller.users.accounts import create_user
+from superseller.wiring import build_registry
+from tests.support import marketplace as mk
+from tests.support.api import PASSWORD, serving
+from tests.support.api import client as signed_in
+
+SELLER = "ana@loja1.com"
+
+
+@pytest.fixture
+def url(engine, tmp_path):
+    mk.tenant(engine, "t1")
+    mk.account(engine, "t1")  # connected: the overview shows its period form
+    create_user(engine, SELLER, PASSWORD, "seller", "t1")
+    settings = Settings(data_dir=tmp_path)
+    with serving(settings, engine, build_registry(settings)) as u:
+        yield u
+
+
+FORMAT_HINT = "use o formato dd/mm/aaaa (por exemplo, 01/12/2026)."
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "de=30/02/2026&ate=01/03/2026",
+            "Data inválida em “De”: 30/02/2026 não existe no calendário.",
+        ),
+        (
+            "de=01/11/2026&ate=31/11/2026",
+            "Data inválida em “Até”: 31/11/2026 não existe no calendário.",
+        ),
+        # as the date field sends it (aaaa-mm-dd), said back as the seller writes it
+        (
+            "de=2026-02-29&ate=2026-03-01",
+            "Data inválida em “De”: 29/02/2026 não existe no calendário.",
+        ),
+        (
+            "de=2026-13-01&ate=2026-11-02",
+            "Data inválida em “De”: 01/13/2026 não existe no calendário.",
+        ),
+        ("de=30-02-2026&ate=01/03/2026", f"Data inválida em “De”: {FORMAT_HINT}"),
+        ("de=01/02/2026&ate=ontem", f"Data inválida em “Até”: {FORMAT_HINT}"),
+    ],
+)
+def test_a_day_the_calendar_lacks_is_told_apart_from_a_wrong_format(url, query, message):
+    with signed_in(url, SELLER) as c:
+        page = c.get(f"/?{query}")
+        csv = c.get(f"/metricas.csv?{query}")
+    assert page.status_code == 422 and message in page.text
+    assert csv.status_code == 422 and message in csv.text
