@@ -56,3 +56,17 @@ def test_a_day_the_calendar_lacks_is_told_apart_from_a_wrong_format(url, query, 
         csv = c.get(f"/metricas.csv?{query}")
     assert page.status_code == 422 and message in page.text
     assert csv.status_code == 422 and message in csv.text
+
+
+def test_the_api_says_a_day_does_not_exist_in_a_clear_400(url):
+    with signed_in(url, SELLER) as c:
+        for path in ("/api/v1/metrics/overview", "/api/v1/metrics/explain", "/api/v1/listings"):
+            r = c.get(path, params={"from": "2026-02-30", "to": "2026-03-05"})
+            assert r.status_code == 400, (path, r.text)
+            assert r.json()["error"] == {
+                "code": "invalid_range",
+                "message": "from 2026-02-30 does not exist in the calendar",
+            }
+        wrong = c.get("/api/v1/metrics/overview", params={"from": "2026-03-01", "to": "5/3/2026"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["message"] == "to must be a date YYYY-MM-DD, got '5/3/2026'"

@@ -15,6 +15,7 @@ rebuild leaves the table byte-for-byte the same.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -447,15 +448,20 @@ class InvalidRange(UserFacingError):
     code = "invalid_range"
 
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
 def parse_day(value: str | date, what: str) -> date:
+    """A day given as YYYY-MM-DD. One in that format that the calendar does not have
+    (2026-02-30) is told so, not sent back to a format it already follows."""
     if isinstance(value, date):
         return value
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise InvalidRange(f"{what} must be a date YYYY-MM-DD, got {value!r}")
     try:
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidRange(f"{what} must be a date YYYY-MM-DD, got {value!r}") from None
+        raise InvalidRange(f"{what} {value} does not exist in the calendar") from None
 
 
 def validate_range(start: date, end: date) -> None:
