@@ -1,7 +1,10 @@
-"""What a person meets on a walk through the dashboard: a day the calendar does not have
-(30/02/2026) is told so instead of asking for the format it already follows."""
+"""What a person meets on a walk through the dashboard: an address that does not exist is a
+pt-BR page for a browser (JSON for the API), and a day the calendar does not have (30/02/2026)
+is told so instead of asking for the format it already follows."""
 
+import httpx
 import pytest
+from playwright.sync_api import expect
 
 from superseller.config import Settings
 from superseller.users.accounts import create_user
@@ -9,8 +12,11 @@ from superseller.wiring import build_registry
 from tests.support import marketplace as mk
 from tests.support.api import PASSWORD, serving
 from tests.support.api import client as signed_in
+from tests.support.browser import new_page
 
 SELLER = "ana@loja1.com"
+# What Chromium sends when it navigates to an address.
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 
 
 @pytest.fixture
@@ -21,6 +27,38 @@ def url(engine, tmp_path):
     settings = Settings(data_dir=tmp_path)
     with serving(settings, engine, build_registry(settings)) as u:
         yield u
+
+
+def _is_the_not_found_page(r: httpx.Response) -> None:
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "Página não encontrada" in r.text and "Voltar à visão geral" in r.text
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+
+
+def test_an_unknown_address_is_a_portuguese_page_for_a_browser_json_for_the_api(url):
+    _is_the_not_found_page(httpx.get(f"{url}/nao-existe", headers={"Accept": BROWSER}))
+    with signed_in(url, SELLER) as c:  # signed in too: the page has the session's header
+        _is_the_not_found_page(c.get("/nao-existe", headers={"Accept": BROWSER}))
+    for path in ("/nao-existe", "/api/v1/nao-existe"):
+        api = httpx.get(f"{url}{path}", headers={"Accept": "application/json"})
+        assert api.status_code == 404 and api.headers["cache-control"] == "no-store"
+        assert api.json() == {"error": {"code": "http_404", "message": "Not Found"}}
+    # A GET a browser can make on a path that takes only POST: the same kind of page.
+    refused = httpx.get(f"{url}/api/v1/auth/login", headers={"Accept": BROWSER})
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert "Este endereço não aceita este tipo de pedido." in refused.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_browser_at_an_unknown_address_reads_portuguese(browser, url):
+    page = new_page(browser)
+    assert page.goto(f"{url}/nao-existe").status == 404
+    expect(page.locator("h1")).to_have_text("Página não encontrada")
+    expect(page.get_by_role("link", name="Voltar à visão geral")).to_be_visible()
+    page.close()
 
 
 FORMAT_HINT = "use o formato dd/mm/aaaa (por exemplo, 01/12/2026)."
