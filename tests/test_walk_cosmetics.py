@@ -42,6 +42,12 @@ def test_an_unknown_address_is_a_portuguese_page_for_a_browser_json_for_the_api(
     _is_the_not_found_page(httpx.get(f"{url}/nao-existe", headers={"Accept": BROWSER}))
     with signed_in(url, SELLER) as c:  # signed in too: the page has the session's header
         _is_the_not_found_page(c.get("/nao-existe", headers={"Accept": BROWSER}))
+    # A mistyped asset link is the same 404 (it was a 422 naming the parameter "name").
+    for path in ("/static/nao-existe.css", "/static/console/nao-existe.js"):
+        _is_the_not_found_page(httpx.get(f"{url}{path}", headers={"Accept": BROWSER}))
+    for path, kind in (("/static/app.css", "text/css"), ("/static/console/console.js", "java")):
+        asset = httpx.get(f"{url}{path}")
+        assert asset.status_code == 200 and kind in asset.headers["content-type"], path
     for path in ("/nao-existe", "/api/v1/nao-existe"):
         api = httpx.get(f"{url}{path}", headers={"Accept": "application/json"})
         assert api.status_code == 404 and api.headers["cache-control"] == "no-store"

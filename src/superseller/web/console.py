@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from superseller import logs
 from superseller.config import DEFAULT_TIMEZONE
@@ -182,10 +183,14 @@ def _render(request: Request, name: str, **context) -> HTMLResponse:
     return render_page(request, name, **{"page": "jobs", **context})
 
 
+CONSOLE_FILES = {"console.js": "application/javascript", "console.css": "text/css"}
+
+
 @router.get("/static/console/{name}")
-def console_asset(name: Literal["console.js", "console.css"]) -> FileResponse:
-    kind = "text/css" if name.endswith(".css") else "application/javascript"
-    return FileResponse(HERE / "static" / name, media_type=kind)
+def console_asset(name: str) -> FileResponse:
+    if name not in CONSOLE_FILES:
+        raise StarletteHTTPException(404)  # the 404 page, as for every unknown path
+    return FileResponse(HERE / "static" / name, media_type=CONSOLE_FILES[name])
 
 
 # -- Jobs ----------------------------------------------------------------------

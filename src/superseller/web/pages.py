@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from superseller.http.deps import services
 from superseller.http.errors import validation_fields
@@ -250,14 +251,23 @@ def stores_for(request: Request, user: User) -> list[dict]:
     return [{"id": t["id"], "name": t["name"]} for t in list_tenants(services(request).engine)]
 
 
-STATIC_TYPES = {".css": "text/css", ".js": "application/javascript", ".svg": "image/svg+xml"}
+# The files /static/ serves, by name; any other name is the 404 every unknown path gets
+# (a Literal parameter answered 422 "O valor de “name” não é válido" to a mistyped link).
+STATIC_FILES = {
+    "app.css": "text/css",
+    "app.js": "application/javascript",
+    "favicon.svg": "image/svg+xml",
+}
 
 
 @router.get("/static/{name}")
-def static(name: Literal["app.css", "app.js", "favicon.svg"]) -> FileResponse:
-    kind = STATIC_TYPES[Path(name).suffix]
+def static(name: str) -> FileResponse:
+    if name not in STATIC_FILES:
+        raise StarletteHTTPException(404)
     return FileResponse(
-        HERE / "static" / name, media_type=kind, headers={"Cache-Control": "public, max-age=3600"}
+        HERE / "static" / name,
+        media_type=STATIC_FILES[name],
+        headers={"Cache-Control": "public, max-age=3600"},
     )
 
 
