@@ -12,12 +12,21 @@ import shutil
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 
 from superseller.db import migrate
 from superseller.db.engine import make_engine
 from tests.support.env import IN_CI, PG_ADMIN_URL
+
+# httpx waits 5 s by default for an answer: on a loaded two-core CI machine (four xdist
+# workers, argon2 logins, servers starting beside) a test's request to its own server can
+# take longer, and failed as "ReadTimeout" though nothing was wrong. A test's requests wait
+# up to 60 s unless they say otherwise; its own deadline stays pytest-timeout's. (httpx binds
+# this one Timeout object as the default of httpx.get/post/... and Client: changed in place.)
+_HTTPX_DEFAULT = httpx._config.DEFAULT_TIMEOUT_CONFIG
+_HTTPX_DEFAULT.connect = _HTTPX_DEFAULT.read = _HTTPX_DEFAULT.write = _HTTPX_DEFAULT.pool = 60.0
 
 pytest_plugins = [
     "tests.support.aws",  # the `mocked_aws` fixture

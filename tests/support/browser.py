@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.support.env import IN_CI
 
@@ -41,6 +41,11 @@ def browser():
         yield b
         b.close()
 
+
+# Playwright's `expect` waits 5 s by default: on a loaded two-core CI machine (four xdist
+# workers) a page's script can take longer to show what it will show. 20 s, unless a test
+# says otherwise; a test that passes waits no longer for it.
+expect.set_options(timeout=20_000)
 
 EXTERNAL = re.compile(r"^https?://(?!127\.0\.0\.1[:/])")
 
