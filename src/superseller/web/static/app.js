@@ -1,16 +1,25 @@
 // SuperSeller pages: login, "Atualizar dados", the chart, and the admin's job buttons.
 "use strict";
 const SuperSeller = (() => {
+  // A call to our API. A failure throws an Error whose `status` (0: no answer), `code` and
+  // `apiMessage` are the API's; its `message` is never shown as it is: `failure` words it.
   async function api(method, url, body) {
-    const r = await fetch(url, {method, credentials: "same-origin",
-      headers: body ? {"content-type": "application/json"} : {},
-      body: body ? JSON.stringify(body) : undefined});
+    let r;
+    try {
+      r = await fetch(url, {method, credentials: "same-origin",
+        headers: body ? {"content-type": "application/json"} : {},
+        body: body ? JSON.stringify(body) : undefined});
+    } catch (e) {  // offline, or the server did not answer
+      throw Object.assign(new Error(String(e)), {status: 0, code: "", apiMessage: ""});
+    }
     let data = null;
     try { data = await r.json(); } catch (_) { /* not JSON */ }
     if (!r.ok) {
-      const msg = r.status >= 500 ? (SERVER_ERRORS[r.status] || SERVER_ERRORS[500]) :
-        (data && data.error && data.error.message) || `erro ${r.status}`;
-      throw new Error(msg);
+      const err = (data && data.error) || {};
+      throw Object.assign(new Error(err.message || `erro ${r.status}`), {
+        status: r.status, code: err.code || "", apiMessage: err.message || "",
+        retryAfter: r.headers.get("retry-after"),
+      });
     }
     return data;
   }
@@ -20,6 +29,51 @@ const SuperSeller = (() => {
     502: "Não conseguimos falar com o Mercado Livre. Tente de novo.",
     503: "Serviço temporariamente indisponível. Nada foi perdido: tente de novo em instantes.",
   };
+
+  // Retry-After (seconds or an HTTP date) as "30 segundos" / "2 minutos"; "" if unreadable.
+  function waitText(retryAfter) {
+    if (!retryAfter) return "";
+    let s = /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) :
+      Math.round((Date.parse(retryAfter) - Date.now()) / 1000);
+    if (!Number.isFinite(s)) return "";
+    s = Math.max(s, 1);
+    if (s <= 90) return `${s} ${s === 1 ? "segundo" : "segundos"}`;
+    const m = Math.ceil(s / 60);
+    return `${m} minutos`;
+  }
+
+  // What a failed `api` call says to the seller, in pt-BR: `action` is the infinitive that
+  // failed ("atualizar"). The API's own message (English) is shown only for the error codes
+  // the caller names in `own` as written for the seller (true), or `own` gives the text.
+  // `login`: the session ended, the text asks to sign in again (and `say` links /entrar).
+  function failure(e, action, own = {}) {
+    const mine = Object.hasOwn(own, e.code) && own[e.code];
+    if (mine && e.status) {
+      return {text: typeof mine === "string" ? mine : `Não foi possível ${action}: ${e.apiMessage}`};
+    }
+    if (e.status === 401) return {text: `Sua sessão expirou. Entre de novo para ${action}.`, login: true};
+    if (e.status === 403 && e.code === "cross_origin_refused") {
+      return {text: `Não foi possível ${action}. Recarregue a página e tente de novo.`};
+    }
+    if (e.status === 403) return {text: `Não foi possível ${action}: sua conta não tem permissão para isso.`};
+    if (e.status === 429) {
+      const wait = waitText(e.retryAfter);
+      return {text: `Muitas tentativas. ${wait ? `Espere ${wait}` : "Espere um pouco"} e tente de novo.`};
+    }
+    if (e.status >= 500) return {text: `Não foi possível ${action}: ${SERVER_ERRORS[e.status] || SERVER_ERRORS[500]}`};
+    return {text: `Não foi possível ${action} agora. Tente de novo em instantes.`};
+  }
+
+  // `failure`'s text in `el`; an ended session's "Entre de novo" is a link to the login page.
+  function say(el, f) {
+    el.textContent = f.text;
+    if (!f.login) return;
+    const [before, after] = f.text.split("Entre de novo");
+    const a = document.createElement("a");
+    a.href = "/entrar";
+    a.textContent = "Entre de novo";
+    el.replaceChildren(before, a, after);
+  }
 
   // A table wider than the screen scrolls inside its box; the keyboard must reach it too.
   function scrollables() {
@@ -47,8 +101,10 @@ const SuperSeller = (() => {
         await api("POST", "/api/v1/auth/login", {email: f.get("email"), password: f.get("password")});
         location.href = "/";
       } catch (e) {
-        out.textContent = e.message === "wrong email or password" ? "E-mail ou senha incorretos." :
-          e.message.startsWith("too many") ? "Muitas tentativas; espere um minuto." : e.message;
+        say(out, failure(e, "entrar", {
+          invalid_credentials: "E-mail ou senha incorretos.",
+          too_many_attempts: "Muitas tentativas; espere um minuto.",
+        }));
         out.hidden = false;
       }
     });
@@ -214,7 +270,7 @@ const SuperSeller = (() => {
         location.href = btn.dataset.tenant ? `/?loja=${encodeURIComponent(btn.dataset.tenant)}` : "/";
       } catch (e) {
         btn.disabled = false;
-        status.textContent = `Não foi possível desconectar: ${e.message}`;
+        say(status, failure(e, "desconectar"));
         status.classList.add("error");
       }
     });
@@ -268,7 +324,9 @@ const SuperSeller = (() => {
           await new Promise(r => setTimeout(r, 1000));
         }
       } catch (e) {
-        stop(`Não foi possível atualizar: ${e.message}`, true);
+        stop("", true);
+        // The refresh's own refusal (a store without an account) is written for the seller.
+        say(status, failure(e, "atualizar", {not_connected: true}));
       }
     });
   }
@@ -277,12 +335,12 @@ const SuperSeller = (() => {
     document.querySelectorAll("[data-retry]").forEach(b => b.addEventListener("click", async () => {
       b.disabled = true;
       try { await api("POST", `/api/admin/jobs/${b.dataset.retry}/retry`); location.reload(); }
-      catch (e) { b.disabled = false; alert(`Não foi possível: ${e.message}`); }
+      catch (e) { b.disabled = false; alert(failure(e, "repetir o job").text); }
     }));
     document.querySelectorAll("[data-toggle-schedule]").forEach(c => c.addEventListener("change", async () => {
       c.disabled = true;
       try { await api("PATCH", `/api/admin/jobs/schedules/${c.dataset.toggleSchedule}`, {enabled: c.checked}); location.reload(); }
-      catch (e) { c.checked = !c.checked; c.disabled = false; alert(`Não foi possível: ${e.message}`); }
+      catch (e) { c.checked = !c.checked; c.disabled = false; alert(failure(e, "mudar o agendamento").text); }
     }));
   }
 
@@ -313,7 +371,7 @@ const SuperSeller = (() => {
           previous = sel.value;
         } catch (e) {
           sel.value = previous;
-          out.textContent = `Não foi possível salvar: ${e.message}`;
+          say(out, failure(e, "salvar"));
           out.classList.add("error");
         } finally {
           sel.disabled = false;
