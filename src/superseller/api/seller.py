@@ -32,7 +32,7 @@ from superseller.jobs.errors import JobNotFound
 from superseller.jobs.pause import state as pause_state
 from superseller.jobs.queue import Queue
 from superseller.limits import LimitError, check_range
-from superseller.mercadolivre.progress import chain_status
+from superseller.mercadolivre.progress import SYNC_FAILED, chain_status
 from superseller.mercadolivre.sync import SCORE_TYPE
 from superseller.metrics.explain import explain
 from superseller.metrics.freshness import NOT_CONNECTED, connection_of, tenant_freshness
@@ -327,7 +327,7 @@ def refresh_status(
             f"A atualização foi cancelada (etapa {ended[0]} de {total}); clique em "
             "Atualizar dados para buscar de novo."
             if cancelled
-            else f"A busca de pedidos e visitas no Mercado Livre falhou (etapa 1 de {total}). "
+            else f"{SYNC_FAILED} (etapa 1 de {total}). "
             "Tente de novo mais tarde; se voltar a falhar, fale com o suporte."
             if sync_failed
             else f"O recálculo das métricas falhou (etapa 2 de {total}); os pedidos já foram "

@@ -30,6 +30,9 @@ PHASES = {
 }
 # Said after the step while the sync waits out a back-off (the client's retries).
 WAITING = "aguardando o Mercado Livre, que pediu uma pausa ou não respondeu; tentando de novo…"
+# A sync that ran out of attempts, as the seller reads it: the refresh's failure message
+# and the overview's "A última atualização … não foi concluída" give this reason.
+SYNC_FAILED = "A busca de pedidos e visitas no Mercado Livre falhou"
 STEPS = {
     "sync": "buscando seus dados no Mercado Livre",
     "rebuild": "recalculando as métricas",
