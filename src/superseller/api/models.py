@@ -417,6 +417,26 @@ class Realtime(BaseModel):
     message: str | None = Field(examples=["Tempo real"])
 
 
+class LastSyncFailed(BaseModel):
+    """The store's last sync that ended failed for good (no attempts left) after its last
+    successful one: the numbers are those of that success. A later success clears it; a
+    cancelled sync (an operator's) is not a failure, nor one still retrying."""
+
+    at: str = Field(description="when the failed sync ended (UTC)")
+    reason: str = Field(examples=["A busca de pedidos e visitas no Mercado Livre falhou"])
+    nextSyncAt: str | None = Field(
+        description="the next scheduled sync covering the store (UTC), null when none is"
+    )
+    message: str = Field(
+        description="the overview's sentence, in pt-BR",
+        examples=[
+            "A última atualização, às 18:41, não foi concluída: a busca de pedidos e visitas "
+            "no Mercado Livre falhou. Os números são de 07/12 às 18:28. Tentaremos de novo "
+            "amanhã às 02:00 — ou clique em Atualizar dados."
+        ],
+    )
+
+
 class Freshness(BaseModel):
     tenantId: str
     status: Literal["ok", "partial", "importing", "stale", "reauth_required", "not_connected"]
@@ -430,6 +450,8 @@ class Freshness(BaseModel):
     lastRebuildAt: str | None
     maxDate: str | None
     updatedUntil: str | None
+    # Said beside `status` (which stays what the last good sync makes it), null otherwise.
+    lastSyncFailed: LastSyncFailed | None = None
 
 
 class MLDisconnected(BaseModel):

@@ -26,6 +26,15 @@ not `connected`. A sync or rebuild can heal `stale`, and `partial` once (`healab
 the self-heal re-runs the sync that left the gap, not every hour after it (a listing
 Mercado Livre keeps failing would get a sync an hour); the nightly sync retries anyway.
 
+Beside the status, `lastSyncFailed`: the store's last sync that ended (completed or
+failed; a cancel is an operator's, not a failure) failed for good, all its attempts spent,
+after the last successful one. The status stays what the last good sync makes it (`ok`
+within the objective: the numbers are as fresh as they say), but the seller is told that
+the update they may expect did not happen, why (the refresh's reason, `progress.SYNC_FAILED`),
+how old the numbers are and when the next scheduled sync tries again. A sync still retrying
+(pending, attempts left) is not failed yet; a later success clears it. Only for a connected
+store that has synced before (otherwise the status already says what is wrong).
+
 Item errors (a listing's details refused inside a multiget that answered: a deleted or
 forbidden item) are not a gap of this kind: they are the item's own lasting answer, no
 retry fetches them, and a stored listing's visits are still fetched. A multiget that
@@ -40,6 +49,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from superseller.db.schema import (
+    job_schedules,
     jobs,
     listing_metrics_daily,
     marketplace_accounts,
@@ -48,6 +58,7 @@ from superseller.db.schema import (
 )
 from superseller.jobs.cron import zone
 from superseller.mercadolivre.account_state import first_import_job
+from superseller.mercadolivre.progress import SYNC_FAILED
 from superseller.ptbr import plural
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
@@ -219,6 +230,11 @@ def tenant_freshness(
         updated = applied  # notifications brought the numbers this far since the rebuild
     if status == OK and live["state"] == "flowing":
         label = f"{label} · tempo real"
+    failed = (
+        last_sync_failed(engine, t, now, _local(updated, t.timezone) if updated else None)
+        if connection == CONNECTED and t.last_sync_ok_at is not None
+        else None
+    )
     return {
         "tenantId": tenant_id,
         "status": status,
@@ -232,7 +248,80 @@ def tenant_freshness(
         "lastRebuildAt": t.last_rebuild_ok_at.isoformat() if t.last_rebuild_ok_at else None,
         "maxDate": max_date.isoformat() if max_date else None,
         "updatedUntil": _local(updated, t.timezone) if updated else None,
+        "lastSyncFailed": failed,
     }
+
+
+SYNC_TYPE = "sync_mercadolivre"
+
+
+def last_sync_failed(
+    engine: Engine, tenant, now: datetime, numbers_of: str | None
+) -> dict[str, Any] | None:
+    """`{at, reason, nextSyncAt, message}` when the tenant's last sync that ended failed
+    for good after its last success (see the module's doc), else None. `numbers_of`: how
+    fresh the numbers are, in words ("07/12 às 18:28"; the last sync's time when None)."""
+    with engine.connect() as conn:
+        failed_at, completed_at = conn.execute(
+            select(
+                func.max(jobs.c.finished_at).filter(jobs.c.status == "failed"),
+                func.max(jobs.c.finished_at).filter(jobs.c.status == "completed"),
+            ).where(
+                jobs.c.tenant_id == tenant.id,
+                jobs.c.type == SYNC_TYPE,
+                jobs.c.status.in_(("failed", "completed")),
+            )
+        ).one()
+        failed_at, completed_at = _aware(failed_at), _aware(completed_at)
+        if failed_at is None or failed_at <= tenant.last_sync_ok_at:
+            return None
+        if completed_at is not None and completed_at >= failed_at:
+            return None
+        next_at = _next_sync(conn, tenant.id)
+    tz = tenant.timezone
+    numbers_of = numbers_of or _local(tenant.last_sync_ok_at, tz)
+    again = (
+        f"Tentaremos de novo {_when(next_at, now, tz)} — ou clique em Atualizar dados."
+        if next_at is not None
+        else "Clique em Atualizar dados para tentar de novo."
+    )
+    reason = SYNC_FAILED[:1].lower() + SYNC_FAILED[1:]
+    return {
+        "at": failed_at.isoformat(),
+        "reason": SYNC_FAILED,
+        "nextSyncAt": next_at.isoformat() if next_at else None,
+        "message": (
+            f"A última atualização, {_when(failed_at, now, tz)}, não foi concluída: {reason}. "
+            f"Os números são de {numbers_of}. {again}"
+        ),
+    }
+
+
+def _next_sync(conn, tenant_id: str) -> datetime | None:
+    """When the next scheduled sync that covers the tenant (its own, or the nightly one
+    of every store) runs, or None when no enabled schedule does."""
+    rows = conn.execute(
+        select(job_schedules.c.payload, job_schedules.c.next_run_at).where(
+            job_schedules.c.job_type == SYNC_TYPE,
+            job_schedules.c.enabled,
+            job_schedules.c.next_run_at.is_not(None),
+        )
+    ).all()
+    times = [
+        _aware(r.next_run_at)
+        for r in rows
+        if (r.payload or {}).get("tenantId") in ("all", tenant_id)
+    ]
+    return min(times, default=None)
+
+
+def _when(dt: datetime, now: datetime, tz: str) -> str:
+    """ "às 18:41" today, "amanhã às 02:00", "ontem às 23:10", else "em 05/12 às 18:41"
+    (in the tenant's time)."""
+    day, today = dt.astimezone(zone(tz)).date(), now.astimezone(zone(tz)).date()
+    hour = dt.astimezone(zone(tz)).strftime("%H:%M")
+    prefix = {0: "", 1: "amanhã ", -1: "ontem "}.get((day - today).days)
+    return f"{prefix}às {hour}" if prefix is not None else f"em {_local(dt, tz)}"
 
 
 def _first_import_since(engine: Engine, tenant_id: str) -> datetime | None:
