@@ -554,6 +554,19 @@ def _csv(name: str, header: list[str], rows: list[list], decimal_comma: bool) ->
     )
 
 
+def _complete_chosen(tz: str, now, start: date, end: date) -> tuple[date, date]:
+    """A chosen period cut to its complete days (`complete_days`), for the overview and its
+    download alike; one with none is a RangeError telling the seller which days have."""
+    try:
+        return complete_days(tz, now, start, end)
+    except NoCompleteDay as exc:
+        raise RangeError(
+            "O período escolhido não tem nenhum dia completo: escolha datas até "
+            f"ontem ({_br(exc.yesterday)}). Os números de hoje, parciais, ficam no "
+            "quadro “Hoje” de 7 ou 30 dias."
+        ) from None
+
+
 @router.get("/anuncios.csv")
 def listings_csv(
     request: Request,
@@ -607,17 +620,19 @@ def daily_csv(
     formato: Literal["br", "intl"] = "br",
     loja: str | None = Query(None, max_length=64),
 ):
-    """The overview's daily figures for the chosen period."""
+    """The overview's daily figures for the chosen period: its complete days, as on the page
+    (never half of today as a full row, nor days still to come as zeros)."""
     user = page_user(request)
     svc = services(request)
     tenant = _tenant(request, user, loja)
+    now = svc.clock.now()
     if de or ate:
         try:
-            start, end = custom_range(de, ate)
+            start, end = _complete_chosen(tenant["timezone"], now, *custom_range(de, ate))
         except RangeError as exc:
             raise PageMessage(422, user, "Período inválido", str(exc)) from None
     else:
-        start, end = complete_period(tenant["timezone"], svc.clock.now(), dias)
+        start, end = complete_period(tenant["timezone"], now, dias)
     data = overview(svc.engine, tenant["id"], start, end, top=0)
     body = [[s["date"], s["revenue"], s["orders"], s["visits"]] for s in data["series"]]
     name = f"metricas_{tenant['id']}_{start.isoformat()}_{end.isoformat()}.csv"
