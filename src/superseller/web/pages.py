@@ -401,14 +401,7 @@ def overview_page(
         try:
             start, end = custom_range(de, ate)
             context.update(de=start.isoformat(), ate=end.isoformat())  # as the fields take them
-            try:
-                start, asked_end = complete_days(tenant["timezone"], now, start, end)
-            except NoCompleteDay as exc:
-                raise RangeError(
-                    "O período escolhido não tem nenhum dia completo: escolha datas até "
-                    f"ontem ({_br(exc.yesterday)}). Os números de hoje, parciais, ficam no "
-                    "quadro “Hoje” de 7 ou 30 dias."
-                ) from None
+            start, asked_end = _complete_chosen(tenant["timezone"], now, start, end)
             cut, end = asked_end < end, asked_end
         except RangeError as exc:
             # no silent fallback to 7 days: the error, the form as typed (a day the date
