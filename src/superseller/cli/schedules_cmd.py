@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import typer
 from rich.table import Table
@@ -21,6 +21,7 @@ from superseller.cli.common import (
 )
 from superseller.config import get_settings
 from superseller.jobs import audit
+from superseller.jobs.cron import zone
 from superseller.jobs.scheduler import Scheduler
 from superseller.jobs.schedules import Schedules
 
@@ -44,6 +45,31 @@ def _day(value: str, what: str) -> date:
         raise CliError(f"{what} must be a date YYYY-MM-DD, got {value!r}", 2) from None
 
 
+def _in_zone(value: str | None, tz: str) -> str | None:
+    """A stored instant (ISO, UTC) as ISO-8601 in the schedule's own zone, for machines:
+    the same instant, read as the seller's wall clock."""
+    if not value:
+        return value
+    dt = datetime.fromisoformat(value)
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(zone(tz)).isoformat()
+
+
+def _shown(value: str | None, tz: str) -> str:
+    """A stored instant for a person, in the schedule's own zone with its offset:
+    2026-12-07 19:15 -03:00 (what the admin console shows, and which zone it is)."""
+    local = _in_zone(value, tz)
+    if not local:
+        return ""
+    dt = datetime.fromisoformat(local)
+    offset = dt.strftime("%z")
+    return f"{dt:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
+
+
+def _local(s: dict) -> dict:
+    """A schedule as printed: its next run in its own zone."""
+    return {**s, "next_run_at": _in_zone(s["next_run_at"], s["timezone"])}
+
+
 @app.command("list")
 def list_(json_out: bool = typer.Option(False, "--json")) -> None:
     """Every schedule with its next run, last outcome and lateness."""
@@ -52,7 +78,7 @@ def list_(json_out: bool = typer.Option(False, "--json")) -> None:
     for s in _schedules().list():
         last = sched.occurrences(s["name"], limit=1)
         late = sched.lateness(s["name"])
-        rows.append({**s, "lastOccurrence": last[0] if last else None, "lateness": late})
+        rows.append({**_local(s), "lastOccurrence": last[0] if last else None, "lateness": late})
     if json_out:
         print_json(rows)
         return
@@ -68,8 +94,8 @@ def list_(json_out: bool = typer.Option(False, "--json")) -> None:
             "yes"
             if r["enabled"]
             else f"no{' (' + r['disabled_reason'] + ')' if r['disabled_reason'] else ''}",
-            r["next_run_at"] or "",
-            f"{last['outcome']} {last['fire_time']}" if last else "",
+            _shown(r["next_run_at"], r["timezone"]),
+            f"{last['outcome']} {_shown(last['fire_time'], r['timezone'])}" if last else "",
             ("[red]LATE[/red]" if late["late"] else "ok") if late else "",
         )
     console.print(table)
@@ -78,7 +104,7 @@ def list_(json_out: bool = typer.Option(False, "--json")) -> None:
 @app.command()
 def show(name: str) -> None:
     """One schedule."""
-    print_json({**_schedules().get(name), "lateness": _scheduler().lateness(name)})
+    print_json({**_local(_schedules().get(name)), "lateness": _scheduler().lateness(name)})
 
 
 @app.command()
@@ -107,7 +133,7 @@ def create(
         enabled=not disabled,
         deadline_s=deadline_minutes * 60 if deadline_minutes else None,
     )
-    console.print(f"created {s['name']}: next run {s['next_run_at']}")
+    console.print(f"created {s['name']}: next run {_shown(s['next_run_at'], s['timezone'])}")
 
 
 @app.command()
@@ -137,7 +163,7 @@ def update(
         raise CliError("nothing to change: give at least one option", 2)
     s = _schedules().update(name, **changes)
     audit.record(engine(), audit.cli_actor(), "schedule.update", "schedule", name, changes)
-    console.print(f"updated {s['name']}: next run {s['next_run_at']}")
+    console.print(f"updated {s['name']}: next run {_shown(s['next_run_at'], s['timezone'])}")
 
 
 @app.command()
@@ -147,7 +173,7 @@ def enable(name: str) -> None:
     audit.record(
         engine(), audit.cli_actor(), "schedule.update", "schedule", name, {"enabled": True}
     )
-    console.print(f"{name} enabled: next run {s['next_run_at']}")
+    console.print(f"{name} enabled: next run {_shown(s['next_run_at'], s['timezone'])}")
 
 
 @app.command()
