@@ -276,7 +276,7 @@ def test_the_score_counts_the_30_complete_days_the_table_shows(engine):
     assert "18 visitas e 1 pedido em 30 dias" in str(text)
 
 
-def test_a_paused_listing_is_told_to_reactivate_first_and_excelente_is_the_top_tier():
+def test_a_paused_listing_is_told_to_restock_and_reactivate_first_and_excelente_is_top():
     from superseller.scoring.score import GRADES
 
     paused = replace(
@@ -286,8 +286,8 @@ def test_a_paused_listing_is_told_to_reactivate_first_and_excelente_is_the_top_t
     texts = [a["text"] for a in r["actions"]]
     points = {a["criterion"]: a["points"] for a in r["actions"]}
     assert points["conversao"] > points["status"]  # a bigger gain, yet not the first step
-    assert texts[0].startswith("Reative o anúncio")
-    assert texts[1].startswith("Reponha o estoque")
+    assert texts[0].startswith("Reponha o estoque")  # no stock: it cannot be reactivated yet
+    assert texts[1].startswith("Reative o anúncio")
     assert "Adicione mais 7 fotos" in " ".join(texts)
     one_short = score_listing(replace(PERFECT, media=media_verdict(True, None, 7)))
     assert one_short["actions"][0]["text"].startswith("Adicione mais 1 foto (")

@@ -539,12 +539,13 @@ def test_listings_search_filter_pages_clip_and_csv(browser, shop, engine):
         page.get_by_role("button", name="Filtrar").click()
     names = rows.locator(".name").all_inner_texts()
     assert names and all(word.casefold() in n.casefold() for n in names)
-    # paused listings: "Reative o anúncio" comes first, whatever else would gain more
+    # paused listings (the sandbox pauses those out of stock): "Reponha o estoque" comes
+    # first, whatever else would gain more; Mercado Livre reactivates none without stock
     page.goto(f"{url}/anuncios?status=paused")
     assert rows.count() > 0
     for i in range(rows.count()):
         expect(rows.nth(i)).to_have_attribute("data-status", "paused")
-        expect(rows.nth(i).locator(".first-action")).to_contain_text("Reative o anúncio")
+        expect(rows.nth(i).locator(".first-action")).to_contain_text("Reponha o estoque")
     # mark a clip: the existing clips API, the row re-scored in place
     page.goto(f"{url}/anuncios?clip=nao-verificado")
     row = rows.first

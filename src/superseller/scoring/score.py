@@ -32,12 +32,13 @@ STATUS_PT = {
 
 
 def action_rank(action: dict) -> tuple[int, int]:
-    """What a seller does first: a listing nobody can buy (not active, then out of stock),
-    then one about to run out (less than a week of stock at its pace), before anything
-    that only adds points; otherwise the biggest gain first."""
-    if action["criterion"] == "status":
-        return (0, -action["points"])
+    """What a seller does first: a listing nobody can buy (out of stock, then not active:
+    Mercado Livre does not reactivate a listing with no stock, so restocking comes before
+    reactivating), then one about to run out (less than a week of stock at its pace), before
+    anything that only adds points; otherwise the biggest gain first."""
     if action["criterion"] == "estoque" and action.get("blocking"):
+        return (0, -action["points"])
+    if action["criterion"] == "status":
         return (1, -action["points"])
     if action["criterion"] == "estoque" and action.get("urgent"):
         return (2, -action["points"])
