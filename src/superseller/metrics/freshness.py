@@ -62,6 +62,7 @@ from superseller.mercadolivre.progress import SYNC_FAILED
 from superseller.ptbr import plural
 
 OBJECTIVE = timedelta(hours=26)  # a daily sync plus slack
+SYNC_TYPE = "sync_mercadolivre"  # registered by the Mercado Livre feature, when installed
 # The promise: by this local hour every seller's yesterday is complete, i.e. a sync
 # finished after the local midnight that ended it. Before it, last night's sync may
 # still be on its way; after it, a sync from yesterday (however recent) leaves
@@ -250,9 +251,6 @@ def tenant_freshness(
         "updatedUntil": _local(updated, t.timezone) if updated else None,
         "lastSyncFailed": failed,
     }
-
-
-SYNC_TYPE = "sync_mercadolivre"
 
 
 def last_sync_failed(

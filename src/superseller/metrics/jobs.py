@@ -19,6 +19,7 @@ from superseller.metrics.freshness import (
     OK,
     PARTIAL,
     REAUTH_REQUIRED,
+    SYNC_TYPE,
     all_freshness,
     healable,
 )
@@ -33,7 +34,6 @@ from superseller.tenant_jobs import sync_key
 from superseller.tenants import TenantNotFound, get_tenant, record_outcome
 
 DEFAULT_DAYS = 30
-SYNC_TYPE = "sync_mercadolivre"  # registered by the Mercado Livre feature, when installed
 # The seed's name (its job_logs.job_type); `rebuild_daily_metrics` is a former one.
 REBUILD_TYPE = "metrics_aggregation"
 
