@@ -158,7 +158,7 @@ def test_a_cross_origin_form_cannot_pause_but_the_dashboard_still_works(
         page.get_by_role("button", name="Sair").click()
         page.wait_for_url(f"{url}/entrar")
         page.goto(f"{url}/jobs")
-        assert page.url == f"{url}/entrar"
+        assert page.url == f"{url}/entrar?volta=%2Fjobs"  # signed out: the login, back to /jobs
         page.close()
 
 

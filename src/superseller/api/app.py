@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.middleware.gzip import GZipMiddleware
@@ -85,8 +85,8 @@ def create_app(svc: Services) -> FastAPI:
     app.include_router(prometheus.router, dependencies=[Depends(require_metrics_access)])
 
     @app.exception_handler(pages.LoginRequired)
-    async def _login(_: Request, __: pages.LoginRequired):
-        return RedirectResponse("/entrar", status_code=303)
+    async def _login(request: Request, __: pages.LoginRequired):
+        return pages.to_login(request)
 
     @app.exception_handler(pages.PageMessage)
     async def _message(request: Request, exc: pages.PageMessage):

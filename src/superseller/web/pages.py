@@ -99,6 +99,29 @@ class LoginRequired(Exception):
     """Raised by a page when nobody is logged in: the app redirects to /entrar."""
 
 
+def local_path(value: str | None) -> str:
+    """`value` if it is a path of this site (what a login may return to), else "/": an
+    absolute URL, a scheme-relative `//host` or a backslash trick never leaves the site."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith(("//", "/\\"))
+        or len(value) > 2000
+        or any(ch in value for ch in "\\\r\n\t")
+    ):
+        return "/"
+    return value
+
+
+def to_login(request: Request) -> RedirectResponse:
+    """The redirect to the login page for someone not signed in; a page they asked for
+    (`GET /anuncios?dias=7`, a bookmark, a shared link) is where the login returns them."""
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET" or local_path(back) in ("/", "/entrar"):
+        return RedirectResponse("/entrar", status_code=303)
+    return RedirectResponse(f"/entrar?volta={quote(back, safe='')}", status_code=303)
+
+
 class PageMessage(Exception):
     """Raised by a page that can only show a message (not found, not allowed)."""
 
@@ -180,7 +203,7 @@ ERROR_PAGES = {
 def error_page(request: Request, status: int, fields: list[dict] | None = None) -> Response:
     """The HTML error page a browser gets (the API's JSON errors' twin, in Portuguese)."""
     if status == 401:
-        return RedirectResponse("/entrar", status_code=303)
+        return to_login(request)
     title, message = ERROR_PAGES.get(status, ERROR_PAGES[400 if status < 500 else 500])
     details = [f"O valor de “{f['field'].split('.')[-1]}” não é válido." for f in fields or []]
     return _message(request, status, _viewer(request), title, message, details=details)
@@ -272,12 +295,14 @@ def static(name: str) -> FileResponse:
 
 
 @router.get("/entrar", response_class=HTMLResponse)
-def login_page(request: Request):
+def login_page(request: Request, volta: str | None = Query(None, max_length=2000)):
     """The login form; someone already signed in (a bookmark, the back button) goes to their
-    overview instead of a form that would sign them in again."""
+    overview instead of a form that would sign them in again. `volta`: the page to return
+    to after the login (`to_login`), a path of this site only."""
+    back = local_path(volta)
     if _viewer(request) is not None:
-        return RedirectResponse("/", status_code=303)
-    return _render(request, "login.html")
+        return RedirectResponse(back, status_code=303)
+    return _render(request, "login.html", back=back)
 
 
 @router.get("/sair")

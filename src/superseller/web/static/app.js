@@ -70,7 +70,8 @@ const SuperSeller = (() => {
     if (!f.login) return;
     const [before, after] = f.text.split("Entre de novo");
     const a = document.createElement("a");
-    a.href = "/entrar";
+    const here = location.pathname + location.search;  // where the login returns
+    a.href = here === "/" ? "/entrar" : `/entrar?volta=${encodeURIComponent(here)}`;
     a.textContent = "Entre de novo";
     el.replaceChildren(before, a, after);
   }
@@ -99,7 +100,7 @@ const SuperSeller = (() => {
       const f = new FormData(login);
       try {
         await api("POST", "/api/v1/auth/login", {email: f.get("email"), password: f.get("password")});
-        location.href = "/";
+        location.href = login.dataset.back || "/";  // the page that sent here (a path of ours)
       } catch (e) {
         say(out, failure(e, "entrar", {
           invalid_credentials: "E-mail ou senha incorretos.",
