@@ -33,6 +33,9 @@ WAITING = "aguardando o Mercado Livre, que pediu uma pausa ou não respondeu; te
 # A sync that ran out of attempts, as the seller reads it: the refresh's failure message
 # and the overview's "A última atualização … não foi concluída" give this reason.
 SYNC_FAILED = "A busca de pedidos e visitas no Mercado Livre falhou"
+# Said after the step while a sync whose attempt failed waits for its next one (the job's
+# retry): without it the line went back to "buscando seus dados" as if nothing had happened.
+RETRYING = "a tentativa {n} de {of} não foi concluída; tentando de novo em instantes…"
 STEPS = {
     "sync": "buscando seus dados no Mercado Livre",
     "rebuild": "recalculando as métricas",
@@ -97,13 +100,18 @@ def chain_status(engine: Engine, get_job, sync: dict, score_registered: bool) ->
         return {"done": done, "total": total, "text": None}
     if sync["status"] != "completed":
         what = STEPS["sync"]
+        attempt, tries = sync.get("attempts") or 0, sync.get("max_attempts") or 0
         note = read(engine, sync["id"]) if sync["status"] == "running" else None
         if note and note.get("phase") in PHASES:
             what = PHASES[note["phase"]]
             if note.get("total"):
                 what += f" ({number(note.get('done') or 0)} de {number(note['total'])})"
+        if sync["status"] == "running" and attempt > 1:
+            what += f" · tentativa {attempt} de {tries}"
         if note and note.get("waiting"):
             what += f" · {WAITING}"
+        if sync["status"] == "pending" and attempt > 0:  # an attempt ended, the next waits
+            what += f" · {RETRYING.format(n=attempt, of=tries)}"
     else:
         result = sync.get("result") or {}
         rebuilds = list(result.get("rebuildJobIds") or [])
