@@ -530,6 +530,9 @@ def listings_page(
         page="listings",
         stores=stores_for(request, user),
         picker_action="/anuncios",
+        # how fresh these numbers are, as on the overview (a disconnected store's too)
+        account=account_state(svc.engine, tenant["id"]),
+        fresh=tenant_freshness(svc.engine, tenant["id"], svc.clock.now()),
     )
 
 
