@@ -12,6 +12,7 @@ from superseller.api.app import create_app
 from superseller.api.deps import Services
 from superseller.cli.serve_cmd import embedded_loops
 from superseller.config import Settings
+from superseller.jobs import supervise
 from superseller.jobs.clock import SystemClock
 from superseller.jobs.dbwatch import DatabaseWatch
 from superseller.jobs.queue import Queue
@@ -39,9 +40,13 @@ def test_a_dead_worker_loop_is_restarted_and_readyz_names_it(engine, tmp_path, m
     app = create_app(svc)
     app.state.loops = [loop]
     caplog.set_level(logging.ERROR, "superseller.jobs.supervise")
-    loop.start()
+    # The loop dies once it starts and is down for the restart delay: started once the
+    # server answers, with a delay a loaded machine cannot miss (it was 1 s from before
+    # the server started, and a slow start saw only the restarted, ready loop).
+    monkeypatch.setattr(supervise, "RESTART_BASE_S", 5.0)
     try:
         with serving_app(app) as url:
+            loop.start()
             api = httpx.Client(base_url=url, timeout=30)
             # Down (waiting for its restart): not ready, and the answer says who and since when.
             down = wait_until(
