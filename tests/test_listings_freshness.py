@@ -8,14 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete
 
-from superseller.config import Settings
 from superseller.db.schema import marketplace_accounts
 from superseller.tenants import record_outcome
-from superseller.users.accounts import create_user
-from superseller.wiring import build_registry
-from tests.support import marketplace as mk
-from tests.support.api import PASSWORD, serving
 from tests.support.api import client as signed_in
+from tests.support.api import serving_store
 
 SELLER = "ana@loja1.com"
 BADGE = re.compile(r'<div id="freshness"[^>]*>(.*?)</div>', re.S)
@@ -29,11 +25,7 @@ def badge(html: str) -> str:
 
 @pytest.fixture
 def url(engine, tmp_path):
-    mk.tenant(engine, "t1")
-    mk.account(engine, "t1")
-    create_user(engine, SELLER, PASSWORD, "seller", "t1")
-    settings = Settings(data_dir=tmp_path)
-    with serving(settings, engine, build_registry(settings)) as u:
+    with serving_store(engine, tmp_path, SELLER) as u:
         yield u
 
 

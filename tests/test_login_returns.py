@@ -7,11 +7,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from superseller.config import Settings
-from superseller.users.accounts import create_user
-from superseller.wiring import build_registry
-from tests.support import marketplace as mk
-from tests.support.api import PASSWORD, serving
+from tests.support.api import PASSWORD, serving_store
 from tests.support.api import client as signed_in
 from tests.support.browser import new_page
 
@@ -21,11 +17,7 @@ WANTED = "/anuncios?dias=7&status=paused"
 
 @pytest.fixture
 def url(engine, tmp_path):
-    mk.tenant(engine, "t1")
-    mk.account(engine, "t1")
-    create_user(engine, SELLER, PASSWORD, "seller", "t1")
-    settings = Settings(data_dir=tmp_path)
-    with serving(settings, engine, build_registry(settings)) as u:
+    with serving_store(engine, tmp_path, SELLER) as u:
         yield u
 
 

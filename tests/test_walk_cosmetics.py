@@ -6,12 +6,8 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from superseller.config import Settings
-from superseller.users.accounts import create_user
-from superseller.wiring import build_registry
-from tests.support import marketplace as mk
-from tests.support.api import PASSWORD, serving
 from tests.support.api import client as signed_in
+from tests.support.api import serving_store
 from tests.support.browser import new_page
 
 SELLER = "ana@loja1.com"
@@ -21,11 +17,7 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;
 
 @pytest.fixture
 def url(engine, tmp_path):
-    mk.tenant(engine, "t1")
-    mk.account(engine, "t1")  # connected: the overview shows its period form
-    create_user(engine, SELLER, PASSWORD, "seller", "t1")
-    settings = Settings(data_dir=tmp_path)
-    with serving(settings, engine, build_registry(settings)) as u:
+    with serving_store(engine, tmp_path, SELLER) as u:
         yield u
 
 

@@ -39,6 +39,23 @@ def _options(app) -> dict:
 
 
 @contextlib.contextmanager
+def serving_store(engine, tmp_path, seller: str):
+    """A connected store `t1` with its seller `seller` (password PASSWORD), served over
+    real HTTP with the product's own job types: the URL."""
+    from superseller.config import Settings
+    from superseller.users.accounts import create_user
+    from superseller.wiring import build_registry
+    from tests.support import marketplace as mk
+
+    mk.tenant(engine, "t1")
+    mk.account(engine, "t1")  # connected: the overview shows its period form
+    create_user(engine, seller, PASSWORD, "seller", "t1")
+    settings = Settings(data_dir=tmp_path)
+    with serving(settings, engine, build_registry(settings)) as url:
+        yield url
+
+
+@contextlib.contextmanager
 def serving_app(app):
     """Any ASGI app over real HTTP from a thread, on a free port."""
     port = free_port()
