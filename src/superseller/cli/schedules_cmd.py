@@ -45,22 +45,27 @@ def _day(value: str, what: str) -> date:
         raise CliError(f"{what} must be a date YYYY-MM-DD, got {value!r}", 2) from None
 
 
-def _in_zone(value: str | None, tz: str) -> str | None:
-    """A stored instant (ISO, UTC) as ISO-8601 in the schedule's own zone, for machines:
-    the same instant, read as the seller's wall clock."""
+def _zoned(value: str | None, tz: str) -> datetime | None:
+    """A stored instant (ISO, UTC) in the schedule's own zone: the same instant, read as
+    the seller's wall clock."""
     if not value:
-        return value
+        return None
     dt = datetime.fromisoformat(value)
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(zone(tz)).isoformat()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(zone(tz))
+
+
+def _in_zone(value: str | None, tz: str) -> str | None:
+    """`_zoned` as ISO-8601, for machines."""
+    dt = _zoned(value, tz)
+    return dt.isoformat() if dt else value
 
 
 def _shown(value: str | None, tz: str) -> str:
     """A stored instant for a person, in the schedule's own zone with its offset:
     2026-12-07 19:15 -03:00 (what the admin console shows, and which zone it is)."""
-    local = _in_zone(value, tz)
-    if not local:
+    dt = _zoned(value, tz)
+    if dt is None:
         return ""
-    dt = datetime.fromisoformat(local)
     offset = dt.strftime("%z")
     return f"{dt:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
